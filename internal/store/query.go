@@ -1,0 +1,289 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+)
+
+// Limits bound what one query may ask for, so a request cannot make the
+// database do unbounded work.
+const (
+	DefaultLimit   = 20
+	MaxLimit       = 1000
+	DefaultHistory = 30
+	MaxHistory     = 1440
+)
+
+// Filter selects rankings.
+type Filter struct {
+	// Source is a source name ("bluesky"); "" means every source.
+	Source string
+	// Lang is the ranking's language; "" is the overall ranking.
+	Lang string
+	// AllLangs selects every language's ranking and ignores Lang.
+	AllLangs bool
+	// Limit caps the terms per ranking (CurrentTrends) or the windows
+	// returned (Windows). 0 means DefaultLimit; it is clamped to MaxLimit.
+	Limit int
+	// History, in CurrentTrends, fills each term's History with its values
+	// in the ranking's last History windows. 0 means none.
+	History int
+}
+
+func (f Filter) limit() int { return clamp(f.Limit, DefaultLimit, MaxLimit) }
+
+func clamp(v, def, hi int) int {
+	if v <= 0 {
+		return def
+	}
+	return min(v, hi)
+}
+
+// CurrentTrends returns the newest window of every ranking f selects, with
+// its top f.Limit terms, ordered by source and language. All reads see one
+// snapshot of the database, so a window written meanwhile never mixes in.
+func (s *Store) CurrentTrends(ctx context.Context, f Filter) ([]Window, error) {
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return nil, fmt.Errorf("store: current trends: %w", err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // read-only
+
+	rows, err := tx.Query(ctx, `
+SELECT w.source, w.lang, w.window_start, w.window_end, w.posts, w.emitted_at,
+       t.rank, t.kind, t.term, t.count, t.unique_authors, t.baseline, t.score, t.first_seen
+  FROM current_windows w
+  LEFT JOIN LATERAL (
+        SELECT * FROM trending_terms t
+         WHERE t.source = w.source AND t.lang = w.lang
+           AND t.window_start = w.window_start AND t.window_end = w.window_end
+         ORDER BY t.rank, t.kind, t.term
+         LIMIT $4) t ON true
+ WHERE ($1 = '' OR w.source = $1) AND ($3 OR w.lang = $2)
+ ORDER BY w.source, w.lang, t.rank, t.kind, t.term`,
+		f.Source, f.Lang, f.AllLangs, f.limit())
+	if err != nil {
+		return nil, fmt.Errorf("store: current trends: %w", err)
+	}
+	var out []Window
+	for rows.Next() {
+		var (
+			w               Window
+			emitted, first  pgtype.Timestamptz
+			rank            pgtype.Int4
+			kind, term      pgtype.Text
+			count, uniq     pgtype.Int8
+			baseline, score pgtype.Float8
+		)
+		if err := rows.Scan(&w.Source, &w.Lang, &w.Start, &w.End, &w.Posts, &emitted,
+			&rank, &kind, &term, &count, &uniq, &baseline, &score, &first); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("store: current trends: %w", err)
+		}
+		if n := len(out); n == 0 || out[n-1].Source != w.Source || out[n-1].Lang != w.Lang {
+			w.Start, w.End, w.EmittedAt = w.Start.UTC(), w.End.UTC(), timePtr(emitted)
+			out = append(out, w)
+		}
+		if rank.Valid {
+			cur := &out[len(out)-1]
+			cur.Terms = append(cur.Terms, Term{
+				Rank: rank.Int32, Kind: kind.String, Term: term.String,
+				Count: count.Int64, UniqueAuthors: uniq.Int64,
+				Baseline: baseline.Float64, Score: score.Float64, FirstSeen: timePtr(first),
+			})
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: current trends: %w", err)
+	}
+	if f.History > 0 {
+		if err := fillHistory(ctx, tx, out, clamp(f.History, DefaultHistory, MaxHistory)); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// fillHistory sets every term's History to its values in the last n
+// windows of its own ranking, in one query.
+func fillHistory(ctx context.Context, tx pgx.Tx, ws []Window, n int) error {
+	var src, lang, kind, term []string
+	for _, w := range ws {
+		for _, t := range w.Terms {
+			src, lang, kind, term = append(src, w.Source), append(lang, w.Lang), append(kind, t.Kind), append(term, t.Term)
+		}
+	}
+	if len(term) == 0 {
+		return nil
+	}
+	rows, err := tx.Query(ctx, `
+SELECT c.source, c.lang, c.kind, c.term, r.window_start, r.window_end, r.posts,
+       coalesce(h.rank, 0), coalesce(h.count, 0), coalesce(h.unique_authors, 0),
+       coalesce(h.baseline, 0), coalesce(h.score, 0)
+  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS c(source, lang, kind, term)
+ CROSS JOIN LATERAL (
+        SELECT window_start, window_end, posts FROM windows w
+         WHERE w.source = c.source AND w.lang = c.lang
+         ORDER BY w.window_end DESC, w.window_start DESC
+         LIMIT $5) r
+  LEFT JOIN trending_terms h
+    ON h.source = c.source AND h.lang = c.lang AND h.window_start = r.window_start
+   AND h.window_end = r.window_end AND h.kind = c.kind AND h.term = c.term
+ ORDER BY c.source, c.lang, c.kind, c.term, r.window_end, r.window_start`,
+		src, lang, kind, term, n)
+	if err != nil {
+		return fmt.Errorf("store: term history: %w", err)
+	}
+	type key struct{ source, lang, kind, term string }
+	hist := map[key][]Point{}
+	for rows.Next() {
+		var k key
+		var p Point
+		if err := rows.Scan(&k.source, &k.lang, &k.kind, &k.term, &p.Start, &p.End, &p.Posts,
+			&p.Rank, &p.Count, &p.UniqueAuthors, &p.Baseline, &p.Score); err != nil {
+			rows.Close()
+			return fmt.Errorf("store: term history: %w", err)
+		}
+		p.Start, p.End = p.Start.UTC(), p.End.UTC()
+		hist[k] = append(hist[k], p)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("store: term history: %w", err)
+	}
+	for i := range ws {
+		for j := range ws[i].Terms {
+			t := &ws[i].Terms[j]
+			t.History = hist[key{ws[i].Source, ws[i].Lang, t.Kind, t.Term}]
+		}
+	}
+	return nil
+}
+
+// HistoryFilter selects the windows of a term's history.
+type HistoryFilter struct {
+	// Source restricts to one source; "" means every source.
+	Source string
+	// Lang is the ranking's language; "" is the overall ranking.
+	Lang string
+	// Kind restricts to one term kind; "" takes, per window, the best-ranked
+	// kind under which the term appears.
+	Kind string
+	// Windows is how many of the newest windows to return; 0 means
+	// DefaultHistory, clamped to MaxHistory.
+	Windows int
+}
+
+// TermHistory returns the term's values in the newest windows f selects,
+// oldest first, including windows in which it was not ranked (Rank 0), so
+// a chart shows it rising from nothing. It returns nil when the term was
+// never ranked in those windows.
+func (s *Store) TermHistory(ctx context.Context, term string, f HistoryFilter) ([]Point, error) {
+	rows, err := s.pool.Query(ctx, `
+SELECT * FROM (
+  SELECT DISTINCT ON (r.source, r.window_end, r.window_start)
+         r.source, coalesce(h.kind, ''), r.window_start, r.window_end, r.posts,
+         coalesce(h.rank, 0), coalesce(h.count, 0), coalesce(h.unique_authors, 0),
+         coalesce(h.baseline, 0), coalesce(h.score, 0)
+    FROM (SELECT source, lang, window_start, window_end, posts FROM windows
+           WHERE ($1 = '' OR source = $1) AND lang = $2
+           ORDER BY window_end DESC, window_start DESC, source
+           LIMIT $4) r
+    LEFT JOIN trending_terms h
+      ON h.source = r.source AND h.lang = r.lang AND h.window_start = r.window_start
+     AND h.window_end = r.window_end AND h.term = $5 AND ($3 = '' OR h.kind = $3)
+   ORDER BY r.source, r.window_end, r.window_start, h.rank NULLS LAST
+) p ORDER BY window_end, window_start, source`,
+		f.Source, f.Lang, f.Kind, clamp(f.Windows, DefaultHistory, MaxHistory), term)
+	if err != nil {
+		return nil, fmt.Errorf("store: term history: %w", err)
+	}
+	var out []Point
+	ranked := false
+	for rows.Next() {
+		var p Point
+		if err := rows.Scan(&p.Source, &p.Kind, &p.Start, &p.End, &p.Posts,
+			&p.Rank, &p.Count, &p.UniqueAuthors, &p.Baseline, &p.Score); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("store: term history: %w", err)
+		}
+		p.Start, p.End = p.Start.UTC(), p.End.UTC()
+		ranked = ranked || p.Rank > 0
+		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: term history: %w", err)
+	}
+	if !ranked {
+		return nil, nil
+	}
+	return out, nil
+}
+
+// WindowFilter selects windows to list.
+type WindowFilter struct {
+	// Source restricts to one source; "" means every source.
+	Source string
+	// Lang restricts to one ranking language when AllLangs is false.
+	Lang string
+	// AllLangs lists every language's windows and ignores Lang.
+	AllLangs bool
+	// Current lists only the newest window of each ranking.
+	Current bool
+	// Limit caps the windows returned; 0 means DefaultLimit, clamped to
+	// MaxLimit.
+	Limit int
+}
+
+// Windows lists windows without their terms, newest first (or, with
+// Current, one per ranking ordered by source and language).
+func (s *Store) Windows(ctx context.Context, f WindowFilter) ([]Window, error) {
+	from, order := "windows", "window_end DESC, window_start DESC, source, lang"
+	if f.Current {
+		from, order = "current_windows", "source, lang"
+	}
+	rows, err := s.pool.Query(ctx, `
+SELECT source, lang, window_start, window_end, posts, emitted_at FROM `+from+`
+ WHERE ($1 = '' OR source = $1) AND ($3 OR lang = $2)
+ ORDER BY `+order+` LIMIT $4`,
+		f.Source, f.Lang, f.AllLangs, clamp(f.Limit, DefaultLimit, MaxLimit))
+	if err != nil {
+		return nil, fmt.Errorf("store: windows: %w", err)
+	}
+	var out []Window
+	for rows.Next() {
+		var w Window
+		var emitted pgtype.Timestamptz
+		if err := rows.Scan(&w.Source, &w.Lang, &w.Start, &w.End, &w.Posts, &emitted); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("store: windows: %w", err)
+		}
+		w.Start, w.End, w.EmittedAt = w.Start.UTC(), w.End.UTC(), timePtr(emitted)
+		out = append(out, w)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: windows: %w", err)
+	}
+	return out, nil
+}
+
+func timePtr(t pgtype.Timestamptz) *time.Time {
+	if !t.Valid {
+		return nil
+	}
+	u := t.Time.UTC()
+	return &u
+}
+
+func sortWindows(ws []Window) {
+	slices.SortFunc(ws, func(a, b Window) int {
+		return cmp.Or(strings.Compare(a.Source, b.Source), strings.Compare(a.Lang, b.Lang),
+			a.Start.Compare(b.Start), a.End.Compare(b.End))
+	})
+}
