@@ -1,0 +1,363 @@
+// Package api serves trendstream's read model over HTTP: a JSON API for
+// current trends, a term's history and windows, a Server-Sent Events stream
+// of new rankings, Prometheus metrics, and the embedded live dashboard.
+//
+// Queries go to PostgreSQL through the store package. Live updates come
+// from Publish, fed either in-process by the pipeline or from the Kafka
+// results topic by ConsumeTrends.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/trendstream/trendstream/internal/store"
+	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
+)
+
+// ContentSecurityPolicy is sent with every response. The dashboard needs
+// nothing but its own scripts, styles and API; even if some data did reach
+// the DOM as markup, no inline script or handler could run.
+const ContentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+	"connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
+// Options tune a Server. The zero value is usable.
+type Options struct {
+	// Logger receives request errors and feed events; nil means slog.Default().
+	Logger *slog.Logger
+	// Registry receives the server's metrics and is served on /metrics; nil
+	// means a new registry with Go runtime and process collectors.
+	Registry *prometheus.Registry
+	// KeepAlive is the interval of SSE comment lines that keep idle proxies
+	// from closing the stream; 0 means 15 s.
+	KeepAlive time.Duration
+	// StreamBuffer is how many undelivered updates a stream client may fall
+	// behind before it is dropped; 0 means 64.
+	StreamBuffer int
+}
+
+// Server is the HTTP API and dashboard. Create it with New.
+type Server struct {
+	store     *store.Store
+	log       *slog.Logger
+	reg       *prometheus.Registry
+	hub       *hub
+	keepAlive time.Duration
+	handler   http.Handler
+	m         metrics
+	// lastPublish is the unix-nano time of the last accepted snapshot.
+	lastPublish atomic.Int64
+}
+
+// New returns a Server reading from st.
+func New(st *store.Store, o Options) *Server {
+	s := &Server{store: st, log: o.Logger, reg: o.Registry, keepAlive: o.KeepAlive}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.reg == nil {
+		s.reg = prometheus.NewRegistry()
+		s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	if s.keepAlive <= 0 {
+		s.keepAlive = 15 * time.Second
+	}
+	buf := o.StreamBuffer
+	if buf <= 0 {
+		buf = 64
+	}
+	s.hub = newHub(buf)
+	s.m = newMetrics(s.reg, s.hub.count)
+	s.hub.onDrop = s.m.dropped.Inc
+	s.handler = s.routes()
+	return s
+}
+
+// Handler returns the server's HTTP handler, for embedding in another mux
+// or an httptest.Server.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Serve serves HTTP on l until ctx is cancelled, then shuts down, giving
+// in-flight requests a few seconds. Open streams end at once.
+func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	hs := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(l) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("api: serve: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		return fmt.Errorf("api: shutdown: %w", err)
+	}
+	return nil
+}
+
+// Publish pushes a pipeline snapshot to the stream clients that selected
+// its ranking. A snapshot older than the ranking's newest one already
+// published is dropped, so clients only ever move forward. It is safe for
+// concurrent use.
+func (s *Server) Publish(snap *tsv1.WindowSnapshot) {
+	w := store.FromSnapshot(snap)
+	ok, err := s.hub.publish(w)
+	if err != nil {
+		s.log.Error("api: encode snapshot", "err", err)
+		return
+	}
+	if !ok {
+		s.m.stale.Inc()
+		return
+	}
+	s.m.published.Inc()
+	s.lastPublish.Store(time.Now().UnixNano())
+	s.m.lastWindow.Set(float64(w.End.UnixMilli()) / 1000)
+}
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	handle := func(pattern, route string, h http.HandlerFunc) {
+		mux.Handle(pattern, s.m.instrument(route, h))
+	}
+	handle("GET /api/trends", "/api/trends", s.trends)
+	handle("GET /api/terms/{term}/history", "/api/terms/{term}/history", s.termHistory)
+	handle("GET /api/windows", "/api/windows", s.windows)
+	handle("GET /api/stream", "/api/stream", s.stream)
+	handle("GET /healthz", "/healthz", s.health)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
+	handle("GET /{$}", "/", serveAsset("index.html"))
+	handle("GET /static/{file}", "/static", s.static)
+	return securityHeaders(mux)
+}
+
+func securityHeaders(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hd := w.Header()
+		hd.Set("Content-Security-Policy", ContentSecurityPolicy)
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("Referrer-Policy", "no-referrer")
+		hd.Set("X-Frame-Options", "DENY")
+		h.ServeHTTP(w, r)
+	})
+}
+
+// errBadRequest marks errors caused by the request, answered with 400.
+var errBadRequest = errors.New("bad request")
+
+// selection parses source, lang and limit. lang=* selects every language;
+// no lang (or lang=) is the overall ranking.
+func selection(r *http.Request) (source, lang string, allLangs bool, limit int, err error) {
+	q := r.URL.Query()
+	source, lang = q.Get("source"), q.Get("lang")
+	if lang == "*" {
+		lang, allLangs = "", true
+	}
+	limit, err = intParam(q.Get("limit"), "limit")
+	return source, lang, allLangs, limit, err
+}
+
+func intParam(v, name string) (int, error) {
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("%w: %s must be a non-negative integer, got %q", errBadRequest, name, v)
+	}
+	return n, nil
+}
+
+// TrendsResponse is the body of GET /api/trends.
+type TrendsResponse struct {
+	Windows []store.Window `json:"windows"`
+}
+
+func (s *Server) trends(w http.ResponseWriter, r *http.Request) {
+	source, lang, all, limit, err := selection(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	hist, err := intParam(r.URL.Query().Get("history"), "history")
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	ws, err := s.store.CurrentTrends(r.Context(), store.Filter{Source: source, Lang: lang, AllLangs: all, Limit: limit, History: hist})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, TrendsResponse{Windows: nonNil(ws)})
+}
+
+// HistoryResponse is the body of GET /api/terms/{term}/history.
+type HistoryResponse struct {
+	Term   string        `json:"term"`
+	Lang   string        `json:"lang"`
+	Source string        `json:"source,omitempty"`
+	Kind   string        `json:"kind,omitempty"`
+	Points []store.Point `json:"points"`
+}
+
+func (s *Server) termHistory(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f := store.HistoryFilter{Source: q.Get("source"), Lang: q.Get("lang"), Kind: q.Get("kind")}
+	var err error
+	if f.Windows, err = intParam(q.Get("windows"), "windows"); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	term := r.PathValue("term")
+	ps, err := s.store.TermHistory(r.Context(), term, f)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if ps == nil {
+		writeJSON(w, http.StatusNotFound, errorBody{Error: "term was not ranked in the selected windows"})
+		return
+	}
+	writeJSON(w, http.StatusOK, HistoryResponse{Term: term, Lang: f.Lang, Source: f.Source, Kind: f.Kind, Points: ps})
+}
+
+// WindowsResponse is the body of GET /api/windows.
+type WindowsResponse struct {
+	Windows []store.Window `json:"windows"`
+}
+
+func (s *Server) windows(w http.ResponseWriter, r *http.Request) {
+	source, lang, all, limit, err := selection(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	current, _ := strconv.ParseBool(r.URL.Query().Get("current"))
+	ws, err := s.store.Windows(r.Context(), store.WindowFilter{Source: source, Lang: lang, AllLangs: all, Current: current, Limit: limit})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, WindowsResponse{Windows: nonNil(ws)})
+}
+
+// HealthResponse is the body of GET /healthz.
+type HealthResponse struct {
+	Status   string `json:"status"`
+	Database string `json:"database"`
+	// LastSnapshot is when the live feed last delivered a ranking.
+	LastSnapshot *time.Time `json:"last_snapshot,omitempty"`
+	Streams      int        `json:"streams"`
+}
+
+func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	h := HealthResponse{Status: "ok", Database: "ok", Streams: s.hub.count()}
+	code := http.StatusOK
+	if err := s.store.Ping(ctx); err != nil {
+		h.Status, h.Database, code = "unavailable", err.Error(), http.StatusServiceUnavailable
+	}
+	if ns := s.lastPublish.Load(); ns != 0 {
+		t := time.Unix(0, ns).UTC()
+		h.LastSnapshot = &t
+	}
+	writeJSON(w, code, h)
+}
+
+// stream is the Server-Sent Events endpoint: one "snapshot" event, whose
+// data is a store.Window as JSON, per new ranking the selection matches.
+func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
+	source, lang, all, _, err := selection(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	rc := http.NewResponseController(w)
+	sub := s.hub.subscribe(selector{source: source, lang: lang, allLangs: all})
+	defer s.hub.unsubscribe(sub)
+
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no") // nginx would otherwise buffer the stream
+	w.WriteHeader(http.StatusOK)
+	// retry tells EventSource how soon to reconnect after a drop.
+	if _, err := fmt.Fprint(w, "retry: 2000\n: connected\n\n"); err != nil {
+		return
+	}
+	if err := rc.Flush(); err != nil {
+		return
+	}
+	tick := time.NewTicker(s.keepAlive)
+	defer tick.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case data, ok := <-sub.ch:
+			if !ok {
+				return // dropped as too slow; the client reconnects
+			}
+			if _, err := fmt.Fprintf(w, "event: snapshot\ndata: %s\n\n", data); err != nil {
+				return
+			}
+		case <-tick.C:
+			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {
+				return
+			}
+		}
+		if err := rc.Flush(); err != nil {
+			return
+		}
+	}
+}
+
+type errorBody struct {
+	Error string `json:"error"`
+}
+
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, errBadRequest):
+		writeJSON(w, http.StatusBadRequest, errorBody{Error: err.Error()})
+	case r.Context().Err() != nil:
+		// The client went away; nobody is left to answer.
+	default:
+		s.log.Error("api: request failed", "path", r.URL.Path, "err", err)
+		writeJSON(w, http.StatusInternalServerError, errorBody{Error: "internal error"})
+	}
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v) // a failed write means the client left
+}
+
+// nonNil makes an empty result encode as [] rather than null.
+func nonNil(ws []store.Window) []store.Window {
+	if ws == nil {
+		return []store.Window{}
+	}
+	return ws
+}
