@@ -1,0 +1,128 @@
+package kafkaio
+
+import (
+	"errors"
+	"time"
+)
+
+// Defaults of the read options.
+const (
+	DefaultMaxRecords     = 10000
+	DefaultMaxDuration    = time.Second
+	DefaultPollWait       = 250 * time.Millisecond
+	DefaultFetchBytes     = 1 << 20
+	DefaultOutOfOrder     = 5 * time.Second
+	DefaultCommitInterval = 5 * time.Second
+	DefaultClientID       = "trendstream-kafkaio"
+)
+
+type readOptions struct {
+	Start          Start
+	Group          string
+	Bounded        bool
+	MaxRecords     int
+	MaxDuration    time.Duration
+	PollWait       time.Duration
+	FetchBytes     int32
+	OutOfOrder     time.Duration
+	CommitInterval time.Duration
+	NoIdleAdvance  bool
+	ClientID       string
+}
+
+func defaultReadOptions() readOptions {
+	return readOptions{
+		Start:          Start{Kind: StartEarliest},
+		MaxRecords:     DefaultMaxRecords,
+		MaxDuration:    DefaultMaxDuration,
+		PollWait:       DefaultPollWait,
+		FetchBytes:     DefaultFetchBytes,
+		OutOfOrder:     DefaultOutOfOrder,
+		CommitInterval: DefaultCommitInterval,
+		ClientID:       DefaultClientID,
+	}
+}
+
+func (o *readOptions) validate() error {
+	switch {
+	case o.Start.Kind == StartCommitted && o.Group == "":
+		return errors.New("start from committed offsets needs a consumer group (ReadGroup)")
+	case o.Start.Kind == StartAtTime && o.Start.Time.IsZero():
+		return errors.New("start at time needs a time")
+	case o.Start.Kind < StartCommitted || o.Start.Kind > StartAtTime:
+		return errors.New("unknown start kind")
+	case o.MaxRecords <= 0:
+		return errors.New("max records per call must be positive")
+	case o.MaxDuration <= 0:
+		return errors.New("max duration per call must be positive")
+	case o.PollWait < 0:
+		return errors.New("poll wait must not be negative")
+	case o.FetchBytes <= 0:
+		return errors.New("fetch bytes must be positive")
+	case o.OutOfOrder < 0:
+		return errors.New("out-of-order bound must not be negative")
+	}
+	return nil
+}
+
+// ReadOption configures Read.
+type ReadOption func(*readOptions)
+
+// ReadStart sets where each partition starts (default StartEarliest).
+// StartCommitted needs ReadGroup.
+func ReadStart(s Start) ReadOption { return func(o *readOptions) { o.Start = s } }
+
+// ReadGroup names the consumer group whose committed offsets StartCommitted
+// resumes from. With a group, Read also commits its checkpointed position
+// every ReadCommitInterval (for lag monitoring and cold restarts) and once
+// more when a bounded read finishes. The group never joins or rebalances:
+// partitions are assigned by the runner, not by Kafka.
+func ReadGroup(group string) ReadOption { return func(o *readOptions) { o.Group = group } }
+
+// ReadBounded stops each partition at the high-water mark seen when the
+// pipeline started, so the pipeline finishes once it has read everything
+// that existed at start. The output stays an unbounded PCollection (streaming
+// semantics, triggers behave as in production). Used by tests and batch
+// replay of the stored event log.
+func ReadBounded() ReadOption { return func(o *readOptions) { o.Bounded = true } }
+
+// ReadMaxRecords bounds the records one ProcessElement call emits before it
+// self-checkpoints (default DefaultMaxRecords). Runners never split the
+// reader themselves (apache/beam#20979), so this and ReadMaxDuration are what
+// let windows fire and Flink checkpoints pass while a backlog is read.
+func ReadMaxRecords(n int) ReadOption { return func(o *readOptions) { o.MaxRecords = n } }
+
+// ReadMaxDuration bounds the wall time of one ProcessElement call (default
+// DefaultMaxDuration); a call may overrun by one fetch.
+func ReadMaxDuration(d time.Duration) ReadOption { return func(o *readOptions) { o.MaxDuration = d } }
+
+// ReadPollWait is how long the broker holds a fetch open waiting for new
+// records when a partition is caught up (default DefaultPollWait). It bounds
+// the added latency for new records and the poll rate of idle partitions.
+func ReadPollWait(d time.Duration) ReadOption { return func(o *readOptions) { o.PollWait = d } }
+
+// ReadFetchBytes is the maximum bytes fetched per request (default 1 MiB).
+// A single larger record batch is still returned whole by the broker.
+func ReadFetchBytes(n int32) ReadOption { return func(o *readOptions) { o.FetchBytes = n } }
+
+// ReadOutOfOrder is how far a record's timestamp may be behind the newest
+// timestamp seen in its partition and still be on time: the watermark trails
+// the newest timestamp by this much (default DefaultOutOfOrder). Idle
+// partitions advance to wall-clock time minus the same bound.
+func ReadOutOfOrder(d time.Duration) ReadOption { return func(o *readOptions) { o.OutOfOrder = d } }
+
+// ReadCommitInterval sets how often a partition's position is committed to
+// the group (default DefaultCommitInterval); 0 disables commits.
+func ReadCommitInterval(d time.Duration) ReadOption {
+	return func(o *readOptions) { o.CommitInterval = d }
+}
+
+// ReadNoIdleAdvance keeps the watermark of a caught-up partition where its
+// records left it, instead of advancing it with the wall clock. Use it when
+// records with old timestamps are produced into a live topic (e.g. replaying
+// a recorded file through the ingest) and must not become late; the price is
+// that an idle partition holds all windows open.
+func ReadNoIdleAdvance() ReadOption { return func(o *readOptions) { o.NoIdleAdvance = true } }
+
+// ReadClientID sets the Kafka client id (default DefaultClientID).
+func ReadClientID(id string) ReadOption { return func(o *readOptions) { o.ClientID = id } }
