@@ -1,0 +1,347 @@
+// Package trendscore decides which terms are trending: it scores each term's
+// count in a window against the term's own history, not by raw volume.
+//
+// The model is SigniTrend's (Schubert, Weiler & Kriegel, KDD 2014): per term
+// an exponentially weighted moving average and variance of the per-window
+// value, and the significance
+//
+//	sig = (x − max(EWMA, β)) / (√EWMVar + β)
+//
+// where β, the noise floor, keeps first sightings and rare terms from
+// scoring infinitely. On top of it: gates on distinct authors and on how much
+// of the volume one author contributes, hysteresis so lists do not flicker,
+// and a startedAt per trend. See docs/scoring.md.
+//
+// Everything here is pure and O(1) per term and window, so a Beam stateful
+// DoFn can keep a State per key and call Params.Update once per window.
+package trendscore
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"math"
+	"time"
+)
+
+// Value selects the per-window quantity the baseline models and the score
+// tests.
+type Value int
+
+const (
+	// ValueAuthors scores distinct authors, so one account posting a term a
+	// hundred times moves it as much as posting it once. Recommended.
+	ValueAuthors Value = iota
+	// ValueCount scores posts containing the term.
+	ValueCount
+)
+
+// String returns the flag spelling of v.
+func (v Value) String() string {
+	switch v {
+	case ValueAuthors:
+		return "authors"
+	case ValueCount:
+		return "count"
+	}
+	return fmt.Sprintf("Value(%d)", int(v))
+}
+
+// Set parses "authors" or "count", so a Value can be a flag.
+func (v *Value) Set(s string) error {
+	switch s {
+	case "authors":
+		*v = ValueAuthors
+	case "count":
+		*v = ValueCount
+	default:
+		return fmt.Errorf("unknown value %q (want authors or count)", s)
+	}
+	return nil
+}
+
+// Observation is one term in one window.
+type Observation struct {
+	// WindowStart is optional; when set it is what StartedAt reports
+	// (Bluesky's startedAt and TrendingTerm.first_seen are window starts).
+	WindowStart time.Time
+	WindowEnd   time.Time
+	// Count is the posts containing the term, Authors the distinct authors
+	// among them, TopAuthorPosts the posts of the author who used it most.
+	Count, Authors, TopAuthorPosts int64
+}
+
+// State is what a term carries from window to window. Its fields are plain
+// exported values so that Beam can encode it as stateful-DoFn state; the
+// zero State is a term never seen.
+type State struct {
+	// EWMA and EWMVar model the scored value per window.
+	EWMA, EWMVar float64
+	// LastWindowEnd is the end (Unix ms) of the last window folded in.
+	LastWindowEnd int64
+	// Windows counts windows folded in, including empty ones decayed over.
+	Windows int64
+	// Trending says whether the term was trending after the last window,
+	// StartedAt (Unix ms) when its current run began.
+	Trending  bool
+	StartedAt int64
+	// The Prev fields hold the state just before the last window was folded
+	// in, so a re-fired pane for that window replaces its contribution
+	// instead of counting it twice.
+	PrevEWMA, PrevEWMVar float64
+	PrevWindows          int64
+	PrevTrending         bool
+	PrevStartedAt        int64
+}
+
+// Params are the scoring knobs. Start from DefaultParams.
+type Params struct {
+	// HalfLife is how many window periods it takes for an observation's
+	// weight in the baseline to halve. Longer remembers more and reacts
+	// less to slow ramps.
+	HalfLife float64
+	// NoiseFloor (β) is the smallest baseline and the added deviation, in
+	// units of Value: a term first seen with x has score x/β − 1.
+	NoiseFloor float64
+	// MinAuthors is the fewest distinct authors in the window for a term
+	// to be eligible.
+	MinAuthors int64
+	// MaxAuthorShare is the largest fraction of the window's posts that one
+	// author may contribute for the term to be eligible (spam floods).
+	MaxAuthorShare float64
+	// Enter is the score at which an eligible term starts trending, Exit
+	// the lower score below which it stops: the gap is the hysteresis.
+	Enter, Exit float64
+	// Value is what is scored; counts are reported either way.
+	Value Value
+	// WarmUp is how long after the start of the stream no term may trend
+	// while baselines fill; set the start with StartingAt. It must be at
+	// least the window size, so the last warm-up windows are full.
+	WarmUp time.Duration
+	// WarmUpUntil is the end of the warm-up (StartingAt sets it); zero
+	// means no warm-up. While warming up, each window replaces the baseline
+	// instead of being averaged in, so that terms that were already common
+	// when the stream started look steady, not new.
+	WarmUpUntil time.Time
+}
+
+// DefaultParams returns the documented defaults, sized for 10-minute windows
+// sliding every minute over the whole Bluesky firehose.
+func DefaultParams() Params {
+	return Params{
+		HalfLife:       120, // 2 h at 1-minute periods
+		NoiseFloor:     5,
+		MinAuthors:     5,
+		MaxAuthorShare: 0.5,
+		Enter:          4,
+		Exit:           2,
+		Value:          ValueAuthors,
+		WarmUp:         15 * time.Minute,
+	}
+}
+
+// RegisterFlags defines one flag per knob on fs, named "score-…", with the
+// current values of p as defaults.
+func (p *Params) RegisterFlags(fs *flag.FlagSet) {
+	fs.Float64Var(&p.HalfLife, "score-half-life", p.HalfLife, "baseline half-life, in window periods")
+	fs.Float64Var(&p.NoiseFloor, "score-noise-floor", p.NoiseFloor, "noise floor β: minimum baseline and added deviation, in units of -score-value")
+	fs.Int64Var(&p.MinAuthors, "score-min-authors", p.MinAuthors, "fewest distinct authors in a window for a term to trend")
+	fs.Float64Var(&p.MaxAuthorShare, "score-max-author-share", p.MaxAuthorShare, "largest share of a term's posts in a window one author may have")
+	fs.Float64Var(&p.Enter, "score-enter", p.Enter, "score at which a term starts trending")
+	fs.Float64Var(&p.Exit, "score-exit", p.Exit, "score below which a trending term stops trending (hysteresis)")
+	fs.Var(&p.Value, "score-value", "value scored per window: authors (distinct) or count (posts)")
+	fs.DurationVar(&p.WarmUp, "score-warm-up", p.WarmUp, "time after the stream start during which nothing trends while baselines fill (at least the window size)")
+}
+
+// Validate reports knobs that cannot work.
+func (p Params) Validate() error {
+	var errs []error
+	if !(p.HalfLife > 0) {
+		errs = append(errs, fmt.Errorf("half-life %v must be positive", p.HalfLife))
+	}
+	if !(p.NoiseFloor > 0) {
+		errs = append(errs, fmt.Errorf("noise floor %v must be positive", p.NoiseFloor))
+	}
+	if !(p.MaxAuthorShare > 0 && p.MaxAuthorShare <= 1) {
+		errs = append(errs, fmt.Errorf("max author share %v must be in (0, 1]", p.MaxAuthorShare))
+	}
+	if p.Exit > p.Enter {
+		errs = append(errs, fmt.Errorf("exit threshold %v above enter threshold %v", p.Exit, p.Enter))
+	}
+	if p.Value != ValueAuthors && p.Value != ValueCount {
+		errs = append(errs, fmt.Errorf("unknown value %v", p.Value))
+	}
+	if p.WarmUp < 0 {
+		errs = append(errs, errors.New("warm-up must not be negative"))
+	}
+	return errors.Join(errs...)
+}
+
+// StartingAt returns p with the warm-up ending WarmUp after start, the
+// event time at which the scored stream begins.
+func (p Params) StartingAt(start time.Time) Params {
+	p.WarmUpUntil = start.Add(p.WarmUp)
+	return p
+}
+
+// Result is the verdict on one term in one window.
+type Result struct {
+	// Score is the significance against the baseline before this window.
+	Score float64
+	// Baseline is the value expected for this window (the EWMA before it),
+	// in units of Params.Value.
+	Baseline float64
+	// Eligible says the gates passed: enough distinct authors and no
+	// author above the share limit.
+	Eligible bool
+	// Trending is the hysteresis verdict; StartedAt is set only with it.
+	Trending  bool
+	StartedAt time.Time
+	// Late marks a window older than the last one folded in: it was scored
+	// against the current baseline and left the state untouched.
+	Late bool
+}
+
+// Alpha is the EWMA smoothing factor for the half-life.
+func (p Params) Alpha() float64 { return 1 - math.Exp(math.Ln2*-1/p.HalfLife) }
+
+// Update scores obs against st and folds it into st. period is the sliding
+// windows' period, used to count the windows in which the term did not occur
+// since the last observation: they decay the baseline as zeros, and a term
+// absent from a window stops trending.
+//
+// A repeated WindowEnd (a re-fired or late pane of the last window) replaces
+// that window's contribution. An older WindowEnd is scored without changing
+// st (Result.Late).
+func (p Params) Update(st *State, obs Observation, period time.Duration) Result {
+	end := obs.WindowEnd.UnixMilli()
+	x := p.value(obs)
+	eligible := p.eligible(obs)
+	warming := p.warming(obs.WindowEnd)
+
+	if st.Windows > 0 && end < st.LastWindowEnd {
+		res := Result{Score: p.score(st, x), Baseline: st.EWMA, Eligible: eligible, Late: true}
+		res.Trending = !warming && eligible && res.Score >= p.threshold(st.Trending)
+		if res.Trending {
+			res.StartedAt = start(obs)
+			if st.Trending {
+				res.StartedAt = time.UnixMilli(st.StartedAt)
+			}
+		}
+		return res
+	}
+	if st.Windows > 0 && end == st.LastWindowEnd {
+		st.EWMA, st.EWMVar, st.Windows = st.PrevEWMA, st.PrevEWMVar, st.PrevWindows
+		st.Trending, st.StartedAt = st.PrevTrending, st.PrevStartedAt
+	} else if st.Windows > 0 {
+		if missed := missedWindows(end-st.LastWindowEnd, period); missed > 0 {
+			p.decay(st, missed)
+			// The term had zero in the missed windows, which scores below
+			// any exit threshold.
+			st.Trending, st.StartedAt = false, 0
+		}
+	}
+	st.PrevEWMA, st.PrevEWMVar, st.PrevWindows = st.EWMA, st.EWMVar, st.Windows
+	st.PrevTrending, st.PrevStartedAt = st.Trending, st.StartedAt
+
+	res := Result{Score: p.score(st, x), Baseline: st.EWMA, Eligible: eligible}
+	switch {
+	case warming:
+		st.Trending, st.StartedAt = false, 0
+		// Replace rather than average: at the stream's start every term is
+		// "new", and averaging from zero would make common terms look like
+		// bursts for hours. Poisson variance (= mean) is the prior.
+		st.EWMA, st.EWMVar = x, x
+	default:
+		if eligible && res.Score >= p.threshold(st.Trending) {
+			if !st.Trending {
+				st.StartedAt = start(obs).UnixMilli()
+			}
+			st.Trending = true
+		} else {
+			st.Trending, st.StartedAt = false, 0
+		}
+		p.fold(st, x)
+	}
+	st.LastWindowEnd = end
+	st.Windows++
+	res.Trending = st.Trending
+	if st.Trending {
+		res.StartedAt = time.UnixMilli(st.StartedAt)
+	}
+	return res
+}
+
+func (p Params) value(obs Observation) float64 {
+	if p.Value == ValueCount {
+		return float64(obs.Count)
+	}
+	return float64(obs.Authors)
+}
+
+func (p Params) eligible(obs Observation) bool {
+	if obs.Authors < p.MinAuthors {
+		return false
+	}
+	return obs.Count <= 0 || float64(obs.TopAuthorPosts) <= p.MaxAuthorShare*float64(obs.Count)
+}
+
+func (p Params) warming(end time.Time) bool {
+	return !p.WarmUpUntil.IsZero() && !end.After(p.WarmUpUntil)
+}
+
+func (p Params) threshold(trending bool) float64 {
+	if trending {
+		return p.Exit
+	}
+	return p.Enter
+}
+
+// score is SigniTrend's significance of x against st.
+func (p Params) score(st *State, x float64) float64 {
+	den := math.Sqrt(math.Max(st.EWMVar, 0)) + p.NoiseFloor
+	if !(den > 0) {
+		den = 1 // only with an invalid noise floor; Validate rejects it
+	}
+	return (x - math.Max(st.EWMA, p.NoiseFloor)) / den
+}
+
+// fold is one SigniTrend EWMA/EWMVar step with value x.
+func (p Params) fold(st *State, x float64) {
+	a := p.Alpha()
+	d := x - st.EWMA
+	st.EWMA += a * d
+	st.EWMVar = (1 - a) * (st.EWMVar + a*d*d)
+}
+
+// decay folds n zero observations in closed form: with r = 1−α and mean m,
+// n steps give EWMA = m·rⁿ and EWMVar = rⁿ·(EWMVar + m²·(1 − rⁿ)), so a gap
+// of any length costs O(1).
+func (p Params) decay(st *State, n int64) {
+	rn := math.Pow(1-p.Alpha(), float64(n))
+	m := st.EWMA
+	st.EWMA = m * rn
+	st.EWMVar = rn * (st.EWMVar + m*m*(1-rn))
+	st.Windows += n
+}
+
+// missedWindows is how many whole periods lie strictly between two window
+// ends d ms apart.
+func missedWindows(d int64, period time.Duration) int64 {
+	p := period.Milliseconds()
+	if p <= 0 || d <= 0 {
+		return 0
+	}
+	n := (d + p/2) / p // nearest whole number of periods
+	if n <= 1 {
+		return 0
+	}
+	return n - 1
+}
+
+func start(obs Observation) time.Time {
+	if !obs.WindowStart.IsZero() {
+		return obs.WindowStart
+	}
+	return obs.WindowEnd
+}
