@@ -300,29 +300,41 @@ func tagLen(s string) int {
 	return n
 }
 
-// urlChar reports whether c may appear in a URL written in post text.
-func urlChar(c byte) bool {
-	switch {
-	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		return true
+// urlChars marks the bytes that may appear in a URL written in post text.
+var urlChars = func() (t [256]bool) {
+	for c := 'a'; c <= 'z'; c++ {
+		t[c], t[c-'a'+'A'] = true, true
 	}
-	return strings.IndexByte("-._~:/?#[]@!$&'()*+,;=%", c) >= 0
-}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for _, c := range []byte("-._~:/?#[]@!$&'()*+,;=%") {
+		t[c] = true
+	}
+	return t
+}()
 
 // urlLen returns the length of the URL at the start of s, or 0. Bluesky
 // clients shorten link text to "host/path..." without a scheme, so a bare
 // host counts when it has a path or a common top-level domain; "e.g." and
 // "U.S." do not.
 func urlLen(s string) int {
-	n := 0
-	for n < len(s) && urlChar(s[n]) {
+	n, dots := 0, false
+	for n < len(s) && urlChars[s[n]] {
+		dots = dots || s[n] == '.'
 		n++
+	}
+	if !dots {
+		return 0 // the common case: a plain word; every URL form has a dot
 	}
 	run := s[:n]
 	if strings.HasPrefix(run, "http://") || strings.HasPrefix(run, "https://") || strings.HasPrefix(run, "www.") {
 		return n
 	}
-	trimmed := strings.TrimRight(run, ".,;:!?)]}'")
+	trimmed := run
+	for len(trimmed) > 0 && strings.IndexByte(".,;:!?)]}'", trimmed[len(trimmed)-1]) >= 0 {
+		trimmed = trimmed[:len(trimmed)-1]
+	}
 	host, hasPath := trimmed, false
 	if k := strings.IndexByte(trimmed, '/'); k >= 0 {
 		host, hasPath = trimmed[:k], true

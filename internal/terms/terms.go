@@ -142,7 +142,8 @@ func (e *Extractor) Terms(text string, hashtags []string, lang string) []Term {
 	if lang == "" {
 		lang = Undetermined
 	}
-	x := extraction{lang: lang, stop: stopwordsFor(lang)}
+	// Most posts yield a few dozen terms; sizing once avoids regrowth.
+	x := extraction{lang: lang, stop: stopwordsFor(lang), out: make([]Term, 0, 32)}
 	for i, h := range hashtags {
 		if i >= e.opts.MaxHashtags {
 			break

@@ -1,0 +1,39 @@
+package trendscore
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+)
+
+// BenchmarkUpdate is one term's per-window scoring step, as the stateful
+// DoFn runs it for every (term, window).
+func BenchmarkUpdate(b *testing.B) {
+	p := DefaultParams()
+	series := slidingAuthors(1, func(int) float64 { return 50 }, 4096)
+	var st State
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if i%len(series) == 0 {
+			st = State{}
+		}
+		p.Update(&st, obs(i+1, series[i%len(series)]), period)
+	}
+}
+
+// BenchmarkTopK ranks one busy window's candidates.
+func BenchmarkTopK(b *testing.B) {
+	for _, n := range []int{1000, 100_000} {
+		r := rand.New(rand.NewPCG(1, 1))
+		items := make([]Ranked, n)
+		for i := range items {
+			items[i] = Ranked{Term: fmt.Sprintf("term%d", i), Score: r.NormFloat64() * 3, Authors: int64(r.IntN(1000))}
+		}
+		b.Run(fmt.Sprint("n=", n, "/k=20"), func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				TopK(items, 20)
+			}
+		})
+	}
+}
