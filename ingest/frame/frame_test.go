@@ -53,8 +53,8 @@ func realFrames(t testing.TB) [][]byte {
 // read with plain maps so the check does not share code with the decoders.
 type jsPost struct {
 	DID, Rkey, Op, CID, Text, CreatedAt string
-	Langs                                []string
-	Line                                 []byte
+	Langs                               []string
+	Line                                []byte
 }
 
 func expectedPosts(t *testing.T) []jsPost {

@@ -1,0 +1,52 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"log/slog"
+	"os"
+
+	"github.com/trendstream/trendstream/ingest"
+	"github.com/trendstream/trendstream/ingest/cursor"
+	"github.com/trendstream/trendstream/ingest/frame"
+	"github.com/trendstream/trendstream/internal/kafkaconf"
+)
+
+func init() {
+	register(command{
+		name:    "ingest",
+		summary: "read the Bluesky firehose (or Jetstream, or a recording) and write Post messages to Kafka or stdout",
+		setup:   setupIngest,
+	})
+}
+
+func setupIngest(fs *flag.FlagSet) func(context.Context) error {
+	var c ingest.Config
+	brokers := fs.String("brokers", "127.0.0.1:9092", "Kafka bootstrap brokers, comma-separated")
+	fs.StringVar(&c.Source, "source", "firehose", "where events come from: firehose (relay subscribeRepos), jetstream, or file:PATH (Jetstream JSONL or [u32 LE length][frame] records, optionally zstd)")
+	fs.StringVar(&c.Relay, "relay", ingest.DefaultRelay, "relay or PDS base URL for -source firehose")
+	fs.StringVar(&c.JetstreamURL, "jetstream-url", ingest.DefaultJetstreamURL, "Jetstream subscribe URL for -source jetstream")
+	fs.StringVar(&c.Sink, "sink", "kafka", "kafka, or stdout (one protojson line per Post)")
+	fs.StringVar(&c.Topic, "posts-topic", ingest.DefaultTopic, "Kafka topic for Post messages (key = author DID)")
+	fs.StringVar(&c.Topic, "topic", ingest.DefaultTopic, "alias of -posts-topic")
+	fs.StringVar(&c.RawTopic, "raw-topic", "", "if set, also store every raw #commit frame here, keyed by seq, for reprocessing (e.g. "+ingest.DefaultRawTopic+")")
+	fs.StringVar(&c.CursorTopic, "cursor-topic", cursor.DefaultTopic, "compacted Kafka topic holding the resume cursor per source; - disables persistence")
+	fs.StringVar(&c.Cursor, "cursor", "", "start position: empty = the stored cursor, live = the live tip (or start of a file), or a number (seq, time_us, or record number)")
+	fs.IntVar(&c.MaxInFlight, "max-in-flight", ingest.DefaultMaxInFlight, "unacknowledged messages at which reading the source pauses (backpressure)")
+	fs.IntVar(&c.MaxFrame, "max-frame-bytes", frame.DefaultMaxBytes, "larger frames are skipped and counted as oversized")
+	fs.DurationVar(&c.StallTimeout, "stall-timeout", 60e9, "reconnect when the socket delivers nothing for this long (watchdog)")
+	fs.DurationVar(&c.CursorInterval, "cursor-interval", 1e9, "how often the committed cursor is persisted")
+	fs.DurationVar(&c.BackoffMin, "backoff-min", 500e6, "first reconnect delay (doubles, with jitter)")
+	fs.DurationVar(&c.BackoffMax, "backoff-max", 30e9, "largest reconnect delay")
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", ingest.DefaultMetricsAddr, "serve /metrics and /healthz here; empty disables")
+	return func(ctx context.Context) error {
+		b, err := kafkaconf.SplitBrokers(*brokers)
+		if err != nil {
+			return err
+		}
+		c.Brokers = b
+		c.Stdout = os.Stdout
+		c.Logger = slog.Default()
+		return ingest.Run(ctx, c)
+	}
+}

@@ -1,0 +1,556 @@
+// Package ingest turns a Bluesky event stream into protobuf Post messages in
+// Kafka (or on stdout).
+//
+// Run is the whole ingest as a library call: it reads a source (the relay
+// firehose, Jetstream, or a recording), decodes post creates and deletes,
+// produces them keyed by author DID with the event time as record
+// timestamp, and persists the highest position below which everything is
+// acknowledged. Failures of the source or the broker end the current
+// session; Run backs off with jitter and starts a new one from that
+// committed position, so nothing acknowledged is read twice needlessly and
+// nothing unacknowledged is skipped (delivery is at least once).
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/trendstream/trendstream/ingest/cursor"
+	"github.com/trendstream/trendstream/ingest/event"
+	"github.com/trendstream/trendstream/ingest/frame"
+	"github.com/trendstream/trendstream/ingest/sink"
+	"github.com/trendstream/trendstream/ingest/source"
+	v1 "github.com/trendstream/trendstream/proto/trendstream/v1"
+)
+
+// Defaults used by the command and by Run for zero Config fields.
+const (
+	DefaultRelay        = "wss://bsky.network"
+	DefaultJetstreamURL = "wss://jetstream2.us-east.bsky.network/subscribe"
+	DefaultTopic        = "trendstream.posts"
+	DefaultRawTopic     = "trendstream.raw"
+	DefaultMetricsAddr  = ":9101"
+	DefaultMaxInFlight  = 10000
+)
+
+// Config configures Run. Zero fields take the defaults above.
+type Config struct {
+	// Source is "firehose", "jetstream" or "file:PATH".
+	Source       string
+	Relay        string
+	JetstreamURL string
+	// Sink is "kafka" or "stdout".
+	Sink    string
+	Brokers []string
+	Topic   string
+	// RawTopic, if set, also receives every raw #commit frame keyed by seq.
+	RawTopic string
+	// CursorTopic is the compacted topic cursors are persisted in
+	// (cursor.DefaultTopic); "-" disables persistence. Only the Kafka sink
+	// persists.
+	CursorTopic string
+	// Cursor overrides the stored start position: "" uses the stored
+	// cursor, "live" starts at the live tip (or the start of a file), a
+	// number starts there.
+	Cursor string
+	// MaxInFlight bounds unacknowledged messages; at the bound the source
+	// is not read.
+	MaxInFlight int
+	// MaxFrame bounds one frame in bytes (frame.DefaultMaxBytes).
+	MaxFrame int
+	// StallTimeout is the websocket watchdog (1m).
+	StallTimeout time.Duration
+	// CursorInterval is how often the committed cursor is persisted (1s).
+	CursorInterval time.Duration
+	// BackoffMin and BackoffMax bound the reconnect delay (500ms, 30s).
+	BackoffMin, BackoffMax time.Duration
+	// MetricsAddr serves /metrics and /healthz ("" disables the server).
+	MetricsAddr string
+	// HealthWindow: /healthz is 200 only if connected and a message was
+	// acknowledged (or the connection opened) within it (2m).
+	HealthWindow time.Duration
+	// Registry receives the metrics (default: a fresh registry with the Go
+	// and process collectors, served on MetricsAddr).
+	Registry *prometheus.Registry
+	// Stdout is where the stdout sink writes (os.Stdout).
+	Stdout io.Writer
+	Logger *slog.Logger
+	// ProducerConfig overrides the sarama producer configuration
+	// (kafkaconf.Producer); tests use it to shorten retries.
+	ProducerConfig func() *sarama.Config
+	// OnListen, if set, is called with the metrics server's address.
+	OnListen func(addr string)
+}
+
+func (c *Config) defaults() {
+	def := func(s *string, v string) {
+		if *s == "" {
+			*s = v
+		}
+	}
+	def(&c.Source, "firehose")
+	def(&c.Relay, DefaultRelay)
+	def(&c.JetstreamURL, DefaultJetstreamURL)
+	def(&c.Sink, "kafka")
+	def(&c.Topic, DefaultTopic)
+	def(&c.CursorTopic, cursor.DefaultTopic)
+	if len(c.Brokers) == 0 {
+		c.Brokers = []string{"127.0.0.1:9092"}
+	}
+	if c.MaxInFlight <= 0 {
+		c.MaxInFlight = DefaultMaxInFlight
+	}
+	if c.MaxFrame <= 0 {
+		c.MaxFrame = frame.DefaultMaxBytes
+	}
+	dur := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	dur(&c.StallTimeout, time.Minute)
+	dur(&c.CursorInterval, time.Second)
+	dur(&c.BackoffMin, 500*time.Millisecond)
+	dur(&c.BackoffMax, 30*time.Second)
+	dur(&c.HealthWindow, 2*time.Minute)
+	if c.Stdout == nil {
+		c.Stdout = os.Stdout
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Registry == nil {
+		c.Registry = newRegistry()
+	}
+}
+
+// NewSource builds the configured source.
+func NewSource(c Config) (source.Source, error) {
+	ws := source.WSOptions{MaxFrame: c.MaxFrame, StallTimeout: c.StallTimeout}
+	switch {
+	case c.Source == "firehose":
+		return &source.Firehose{Relay: c.Relay, WSOptions: ws}, nil
+	case c.Source == "jetstream":
+		return &source.Jetstream{URL: c.JetstreamURL, WSOptions: ws}, nil
+	case strings.HasPrefix(c.Source, "file:"):
+		p := strings.TrimPrefix(c.Source, "file:")
+		if p == "" {
+			return nil, errors.New("ingest: -source file: needs a path (file:PATH)")
+		}
+		return &source.File{Path: p, MaxFrame: c.MaxFrame}, nil
+	}
+	return nil, fmt.Errorf("ingest: unknown source %q (firehose, jetstream or file:PATH)", c.Source)
+}
+
+// runner is one Run call's state.
+type runner struct {
+	cfg   Config
+	log   *slog.Logger
+	m     *metrics
+	src   source.Source
+	store *cursor.KafkaStore // nil: no persistence
+
+	connected atomic.Bool
+	// lastProgress is unix nanos of the last ack or connect, for /healthz.
+	lastProgress atomic.Int64
+	// persisted is the last position saved (for skipping no-op saves).
+	mu           sync.Mutex
+	persisted    int64
+	hasPersisted bool
+}
+
+// Run ingests until ctx is done (or a file source ends), then flushes the
+// sink and persists the final cursor. It returns an error only for bad
+// configuration or a failing metrics listener; stream and broker failures
+// are retried.
+func Run(ctx context.Context, cfg Config) error {
+	cfg.defaults()
+	src, err := NewSource(cfg)
+	if err != nil {
+		return err
+	}
+	switch cfg.Sink {
+	case "kafka", "stdout":
+	default:
+		return fmt.Errorf("ingest: unknown sink %q (kafka or stdout)", cfg.Sink)
+	}
+	r := &runner{cfg: cfg, log: cfg.Logger.With("component", "ingest", "source", src.Key()), m: newMetrics(cfg.Registry), src: src}
+	if cfg.Sink == "kafka" && cfg.CursorTopic != "-" {
+		r.store = cursor.NewKafkaStore(cfg.Brokers, cfg.CursorTopic, src.Key())
+		defer r.store.Close()
+	}
+	if cfg.MetricsAddr != "" {
+		stop, err := r.serveMetrics()
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	from, has, err := r.startPosition(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	r.log.Info("ingest starting", "sink", cfg.Sink, "topic", cfg.Topic, "from", from, "has_from", has)
+	backoff := cfg.BackoffMin
+	for {
+		started := time.Now()
+		var err error
+		from, has, err = r.session(ctx, from, has)
+		if ctx.Err() != nil {
+			r.log.Info("ingest stopped", "cursor", from, "has_cursor", has)
+			return nil
+		}
+		if err == nil {
+			r.log.Info("source ended", "cursor", from)
+			return nil
+		}
+		reason := "other"
+		var d *source.Disconnect
+		switch {
+		case errors.Is(err, source.ErrFutureCursor):
+			reason = "future_cursor"
+			r.log.Error("relay says our cursor is in the future (relay reset or wrong relay); continuing from the live tip", "cursor", from, "err", err)
+			has = false
+		case errors.As(err, &d):
+			reason = d.Reason
+		case errors.Is(err, errSink):
+			reason = "sink"
+		}
+		r.m.reconnects.WithLabelValues(reason).Inc()
+		if time.Since(started) > 30*time.Second {
+			backoff = cfg.BackoffMin
+		}
+		wait := backoff/2 + rand.N(backoff/2+1)
+		if d != nil && d.Code == 1013 { // try again later
+			wait = cfg.BackoffMax
+		}
+		r.log.Warn("session ended, reconnecting", "reason", reason, "err", err, "cursor", from, "has_cursor", has, "in", wait.Round(time.Millisecond))
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
+		backoff = min(backoff*2, cfg.BackoffMax)
+	}
+}
+
+// startPosition resolves -cursor or loads the stored cursor, retrying
+// while Kafka is unreachable.
+func (r *runner) startPosition(ctx context.Context) (int64, bool, error) {
+	switch r.cfg.Cursor {
+	case "":
+	case "live":
+		return 0, false, nil
+	default:
+		v, err := strconv.ParseInt(r.cfg.Cursor, 10, 64)
+		if err != nil {
+			return 0, false, fmt.Errorf("ingest: -cursor %q: want a number, \"live\" or empty", r.cfg.Cursor)
+		}
+		return v, true, nil
+	}
+	if r.store == nil {
+		return 0, false, nil
+	}
+	backoff := r.cfg.BackoffMin
+	for {
+		lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		pos, ok, err := r.store.Load(lctx)
+		cancel()
+		if err == nil {
+			r.mu.Lock()
+			r.persisted, r.hasPersisted = pos, ok
+			r.mu.Unlock()
+			if ok {
+				r.m.cursor.Set(float64(pos))
+			}
+			return pos, ok, nil
+		}
+		r.log.Warn("cannot load cursor, retrying", "err", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+			return 0, false, ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, r.cfg.BackoffMax)
+	}
+}
+
+var errSink = errors.New("sink failed")
+
+// session runs one source connection with one producer. It returns the
+// committed position after draining the producer.
+func (r *runner) session(ctx context.Context, from int64, has bool) (int64, bool, error) {
+	tr := cursor.NewTracker(from, has)
+	var sk sink.Sink
+	if r.cfg.Sink == "stdout" {
+		sk = sink.NewWriter(r.cfg.Stdout, func(tok cursor.Token) {
+			tr.Ack(tok)
+			r.m.inFlight.Dec()
+			r.lastProgress.Store(time.Now().UnixNano())
+		})
+	} else {
+		var pc *sarama.Config
+		if r.cfg.ProducerConfig != nil {
+			pc = r.cfg.ProducerConfig()
+		}
+		k, err := sink.NewKafka(sink.KafkaOptions{
+			Brokers: r.cfg.Brokers, ClientID: "trendstream-ingest", MaxInFlight: r.cfg.MaxInFlight, Ack: tr.Ack, Config: pc,
+			Hooks: sink.Hooks{
+				Acked: func(m *sink.Message) {
+					r.m.acked.WithLabelValues(m.Topic).Inc()
+					r.m.inFlight.Dec()
+					r.lastProgress.Store(time.Now().UnixNano())
+				},
+				Error: func(m *sink.Message, err error) {
+					r.m.inFlight.Dec()
+					r.m.produceErrs.Inc()
+					r.log.Warn("produce failed", "topic", m.Topic, "key", m.Key, "err", err)
+				},
+			},
+		})
+		if err != nil {
+			return from, has, fmt.Errorf("%w: %w", errSink, err)
+		}
+		sk = k
+	}
+	sctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go func() {
+		select {
+		case <-sk.Failed():
+			cancel(fmt.Errorf("%w: %w", errSink, sk.Err()))
+		case <-sctx.Done():
+		}
+	}()
+
+	// Persist the committed cursor periodically while the session runs.
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(r.cfg.CursorInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				r.persist(sctx, tr)
+			case <-sctx.Done():
+				return
+			}
+		}
+	}()
+
+	if ws, ok := r.src.(interface{ SetOnConnect(func(string)) }); ok {
+		ws.SetOnConnect(r.onConnect)
+	}
+	err := r.src.Run(sctx, from, has, func(ctx context.Context, it *source.Item) error { return r.handle(ctx, tr, sk, it) })
+	r.connected.Store(false)
+	r.m.connected.Set(0)
+	if cause := context.Cause(sctx); cause != nil && errors.Is(cause, errSink) {
+		err = cause
+	}
+	cancel(nil)
+	wg.Wait()
+	// Wait for the outcome of everything in flight, then save what is
+	// committed. A failed sink's unacked messages keep the cursor back, so
+	// the next session re-reads them.
+	if cerr := sk.Close(); cerr != nil && err == nil && ctx.Err() == nil {
+		err = fmt.Errorf("%w: %w", errSink, cerr)
+	}
+	r.m.inFlight.Set(0)
+	pctx, pcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	r.persist(pctx, tr)
+	pcancel()
+	pos, ok := tr.Committed()
+	return pos, ok, err
+}
+
+func (r *runner) onConnect(u string) {
+	r.connected.Store(true)
+	r.m.connected.Set(1)
+	r.lastProgress.Store(time.Now().UnixNano())
+	r.log.Info("connected", "url", u)
+}
+
+// persist saves the tracker's committed position if it moved.
+func (r *runner) persist(ctx context.Context, tr *cursor.Tracker) {
+	pos, ok := tr.Committed()
+	if !ok {
+		return
+	}
+	r.m.cursor.Set(float64(pos))
+	if r.store == nil {
+		return
+	}
+	r.mu.Lock()
+	same := r.hasPersisted && r.persisted == pos
+	r.mu.Unlock()
+	if same {
+		return
+	}
+	if err := r.store.Save(ctx, pos); err != nil {
+		r.m.cursorSaveEr.Inc()
+		r.log.Warn("cannot persist cursor (will retry)", "cursor", pos, "err", err)
+		return
+	}
+	r.mu.Lock()
+	r.persisted, r.hasPersisted = pos, true
+	r.mu.Unlock()
+}
+
+// handle turns one source item into messages. It blocks in Send while the
+// sink is at its in-flight bound, which stops the source's read loop.
+func (r *runner) handle(ctx context.Context, tr *cursor.Tracker, sk sink.Sink, it *source.Item) error {
+	now := time.Now()
+	if !r.connected.Load() {
+		// File sources have no connection; reading counts as connected.
+		r.onConnect(r.src.Key())
+	}
+	if it.Err != nil {
+		reason := "malformed"
+		switch {
+		case errors.Is(it.Err, frame.ErrOversized):
+			reason = "oversized"
+		case errors.Is(it.Err, source.ErrWrongMessageType):
+			reason = "wrong_message_type"
+		}
+		r.m.malformed.WithLabelValues(reason).Inc()
+		head := it.Raw
+		if len(head) > 32 {
+			head = head[:32]
+		}
+		r.log.Warn("skipping unusable frame", "reason", reason, "pos", it.Pos, "bytes", len(it.Raw), "head", hex.EncodeToString(head), "err", it.Err)
+		if it.Pos > 0 {
+			tr.Begin(it.Pos, 0)
+		}
+		return nil
+	}
+	ev := it.Event
+	r.m.events.WithLabelValues(string(ev.Kind)).Inc()
+	for _, op := range ev.Ops {
+		r.m.ops.WithLabelValues(collectionLabel(op.Collection), op.Action).Inc()
+	}
+	for _, p := range ev.Problems {
+		r.m.problems.WithLabelValues(p.Reason).Inc()
+		lvl := slog.LevelWarn
+		if p.Reason == event.ReasonClampedCreated {
+			lvl = slog.LevelDebug // common: clients with wrong clocks
+		}
+		r.log.Log(ctx, lvl, "event defect", "reason", p.Reason, "detail", p.Detail, "pos", it.Pos, "kind", ev.Kind)
+	}
+	if ev.Info != nil {
+		r.m.infos.WithLabelValues(ev.Info.Name).Inc()
+		r.log.Warn("server info", "name", ev.Info.Name, "message", ev.Info.Message)
+	}
+	if ev.Time.IsZero() || ev.Time.After(now.Add(time.Hour)) {
+		// No usable relay time: our receive time is the best event time.
+		ev.Time = now
+		for _, p := range ev.Posts {
+			p.ObservedAt = timestamppb.New(now)
+			if p.Operation == v1Create {
+				ca, _ := event.ClampCreatedAt(p.CreatedAtRaw, now)
+				p.CreatedAt = timestamppb.New(ca)
+			}
+		}
+	}
+	if ev.Kind != event.KindInfo {
+		r.m.lag.Set(now.Sub(ev.Time).Seconds())
+	}
+	if it.Pos <= 0 {
+		return nil
+	}
+	r.m.readPos.Set(float64(it.Pos))
+	raw := r.cfg.RawTopic != "" && it.Raw != nil && ev.Kind == event.KindCommit && r.cfg.Sink == "kafka"
+	n := len(ev.Posts)
+	if raw {
+		n++
+	}
+	tok := tr.Begin(it.Pos, n)
+	for _, p := range ev.Posts {
+		r.m.inFlight.Inc()
+		if err := sk.Send(ctx, &sink.Message{Topic: r.cfg.Topic, Key: p.AuthorDid, Post: p, Time: p.ObservedAt.AsTime(), Token: tok}); err != nil {
+			r.m.inFlight.Dec()
+			return err
+		}
+		r.m.posts.WithLabelValues(opLabel(p.Operation)).Inc()
+	}
+	if raw {
+		r.m.inFlight.Inc()
+		if err := sk.Send(ctx, &sink.Message{Topic: r.cfg.RawTopic, Key: strconv.FormatInt(ev.Cursor, 10), Raw: bytes.Clone(it.Raw), Time: ev.Time, Token: tok}); err != nil {
+			r.m.inFlight.Dec()
+			return err
+		}
+	}
+	return nil
+}
+
+// serveMetrics serves /metrics and /healthz until the returned stop.
+func (r *runner) serveMetrics() (func(), error) {
+	ln, err := net.Listen("tcp", r.cfg.MetricsAddr)
+	if err != nil {
+		return nil, fmt.Errorf("ingest: metrics listener: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(r.cfg.Registry, promhttp.HandlerOpts{Registry: r.cfg.Registry}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		ok, why := r.healthy()
+		if !ok {
+			http.Error(w, why, http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	if r.cfg.OnListen != nil {
+		r.cfg.OnListen(ln.Addr().String())
+	}
+	r.log.Info("metrics listening", "addr", ln.Addr().String())
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}, nil
+}
+
+func (r *runner) healthy() (bool, string) {
+	if !r.connected.Load() {
+		return false, "not connected to the source"
+	}
+	last := time.Unix(0, r.lastProgress.Load())
+	if time.Since(last) > r.cfg.HealthWindow {
+		return false, fmt.Sprintf("nothing acknowledged since %s", last.UTC().Format(time.RFC3339))
+	}
+	return true, ""
+}
+
+const v1Create = v1.Operation_OPERATION_CREATE
+
+func opLabel(o v1.Operation) string {
+	if o == v1.Operation_OPERATION_DELETE {
+		return "delete"
+	}
+	return "create"
+}

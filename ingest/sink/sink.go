@@ -1,0 +1,269 @@
+// Package sink delivers the ingest's messages: to Kafka through sarama's
+// asynchronous idempotent producer, or to a writer as protojson lines.
+//
+// Delivery is acknowledged per message through a callback, so the caller can
+// advance its cursor only over what the broker has confirmed. The Kafka sink
+// bounds the number of unacknowledged messages: Send blocks when the bound is
+// reached, which stops the caller from reading its source. That is the
+// backpressure path from a slow or absent broker to the websocket.
+package sink
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/IBM/sarama"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/trendstream/trendstream/ingest/cursor"
+	"github.com/trendstream/trendstream/internal/kafkaconf"
+	v1 "github.com/trendstream/trendstream/proto/trendstream/v1"
+)
+
+// Message is one record to deliver: a Post, or a raw frame (Raw set).
+type Message struct {
+	Topic string
+	Key   string
+	Post  *v1.Post
+	Raw   []byte
+	// Time becomes the Kafka record timestamp (the event time).
+	Time time.Time
+	// Token is handed back to the ack callback once delivered.
+	Token cursor.Token
+}
+
+// Sink delivers messages.
+type Sink interface {
+	// Send queues m, blocking while the sink is at its in-flight bound. It
+	// fails once the sink has failed or ctx is done.
+	Send(ctx context.Context, m *Message) error
+	// Failed is closed when a delivery failed for good; Err says why.
+	Failed() <-chan struct{}
+	Err() error
+	// Close flushes what is queued, waits for the outcome of every message
+	// sent, and releases resources.
+	Close() error
+}
+
+// Hooks observe deliveries; nil fields are ignored.
+type Hooks struct {
+	Acked func(m *Message)
+	Error func(m *Message, err error)
+}
+
+// KafkaOptions configure the Kafka sink.
+type KafkaOptions struct {
+	Brokers  []string
+	ClientID string
+	// MaxInFlight bounds messages sent but not yet acknowledged.
+	MaxInFlight int
+	// Ack is called once per delivered message with its token.
+	Ack   func(cursor.Token)
+	Hooks Hooks
+	// Config overrides the producer configuration (default
+	// kafkaconf.Producer); tests use it to shorten retries.
+	Config *sarama.Config
+}
+
+// Kafka is the Kafka sink.
+type Kafka struct {
+	p     sarama.AsyncProducer
+	slots chan struct{}
+	opt   KafkaOptions
+	wg    sync.WaitGroup
+
+	failOnce sync.Once
+	failed   chan struct{}
+	mu       sync.Mutex
+	err      error
+	closed   bool
+}
+
+// NewKafka connects the producer. It fails when no broker answers.
+func NewKafka(o KafkaOptions) (*Kafka, error) {
+	cfg := o.Config
+	if cfg == nil {
+		cfg = kafkaconf.Producer(o.ClientID)
+	}
+	if o.MaxInFlight <= 0 {
+		o.MaxInFlight = 10000
+	}
+	p, err := sarama.NewAsyncProducer(o.Brokers, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("sink: kafka producer: %w", err)
+	}
+	k := &Kafka{p: p, slots: make(chan struct{}, o.MaxInFlight), opt: o, failed: make(chan struct{})}
+	k.wg.Add(2)
+	go k.successes()
+	go k.errors()
+	return k, nil
+}
+
+func (k *Kafka) successes() {
+	defer k.wg.Done()
+	for pm := range k.p.Successes() {
+		m := pm.Metadata.(*Message)
+		if k.opt.Ack != nil {
+			k.opt.Ack(m.Token)
+		}
+		if k.opt.Hooks.Acked != nil {
+			k.opt.Hooks.Acked(m)
+		}
+		<-k.slots
+	}
+}
+
+func (k *Kafka) errors() {
+	defer k.wg.Done()
+	for pe := range k.p.Errors() {
+		m := pe.Msg.Metadata.(*Message)
+		if k.opt.Hooks.Error != nil {
+			k.opt.Hooks.Error(m, pe.Err)
+		}
+		k.fail(fmt.Errorf("sink: produce to %s: %w", m.Topic, pe.Err))
+		<-k.slots
+	}
+}
+
+func (k *Kafka) fail(err error) {
+	k.failOnce.Do(func() {
+		k.mu.Lock()
+		k.err = err
+		k.mu.Unlock()
+		close(k.failed)
+	})
+}
+
+// Send implements Sink.
+func (k *Kafka) Send(ctx context.Context, m *Message) error {
+	select {
+	case <-k.failed:
+		return k.Err()
+	default:
+	}
+	select {
+	case k.slots <- struct{}{}:
+	case <-k.failed:
+		return k.Err()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	pm := &sarama.ProducerMessage{Topic: m.Topic, Key: sarama.StringEncoder(m.Key), Timestamp: m.Time, Metadata: m}
+	if m.Post != nil {
+		b, err := proto.Marshal(m.Post)
+		if err != nil {
+			<-k.slots
+			return fmt.Errorf("sink: marshal post %s: %w", m.Post.Uri, err)
+		}
+		pm.Value = sarama.ByteEncoder(b)
+	} else {
+		pm.Value = sarama.ByteEncoder(m.Raw)
+	}
+	select {
+	case k.p.Input() <- pm:
+		return nil
+	case <-k.failed:
+		<-k.slots
+		return k.Err()
+	case <-ctx.Done():
+		<-k.slots
+		return ctx.Err()
+	}
+}
+
+// InFlight returns the number of messages sent and not yet resolved.
+func (k *Kafka) InFlight() int { return len(k.slots) }
+
+// Failed implements Sink.
+func (k *Kafka) Failed() <-chan struct{} { return k.failed }
+
+// Err implements Sink.
+func (k *Kafka) Err() error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.err
+}
+
+// Close implements Sink. It returns the first delivery error, if any.
+func (k *Kafka) Close() error {
+	k.mu.Lock()
+	if k.closed {
+		k.mu.Unlock()
+		return k.Err()
+	}
+	k.closed = true
+	k.mu.Unlock()
+	k.p.AsyncClose()
+	k.wg.Wait()
+	return k.Err()
+}
+
+// Writer writes each Post as one protojson line and acknowledges it at once.
+// Raw frames are not written: they are binary and meant for Kafka.
+type Writer struct {
+	mu  sync.Mutex
+	w   *bufio.Writer
+	ack func(cursor.Token)
+	opt protojson.MarshalOptions
+	err error
+	f   chan struct{}
+}
+
+// NewWriter returns a sink writing to w.
+func NewWriter(w io.Writer, ack func(cursor.Token)) *Writer {
+	return &Writer{w: bufio.NewWriter(w), ack: ack, f: make(chan struct{})}
+}
+
+// Send implements Sink.
+func (s *Writer) Send(ctx context.Context, m *Message) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return s.err
+	}
+	if m.Post != nil {
+		b, err := s.opt.Marshal(m.Post)
+		if err == nil {
+			_, err = s.w.Write(append(b, '\n'))
+		}
+		if err == nil {
+			// Flush per line: the stdout sink is for inspection and pipes,
+			// where a line stuck in a buffer looks like a hang.
+			err = s.w.Flush()
+		}
+		if err != nil {
+			s.err = fmt.Errorf("sink: write: %w", err)
+			close(s.f)
+			return s.err
+		}
+	}
+	if s.ack != nil {
+		s.ack(m.Token)
+	}
+	return nil
+}
+
+// Failed implements Sink.
+func (s *Writer) Failed() <-chan struct{} { return s.f }
+
+// Err implements Sink.
+func (s *Writer) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+// Close implements Sink.
+func (s *Writer) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.w.Flush(); err != nil && s.err == nil {
+		s.err = err
+	}
+	return s.err
+}
