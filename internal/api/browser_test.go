@@ -1,0 +1,242 @@
+package api_test
+
+import (
+	"cmp"
+	"context"
+	"math"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/trendstream/trendstream/internal/api"
+	"github.com/trendstream/trendstream/internal/store"
+	"github.com/trendstream/trendstream/internal/testenv"
+	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
+)
+
+// chromiumPath finds the browser: $CHROMIUM, else Debian's chromium.
+func chromiumPath(t *testing.T) string {
+	t.Helper()
+	for _, p := range []string{os.Getenv("CHROMIUM"), "/usr/bin/chromium", "chromium"} {
+		if p == "" {
+			continue
+		}
+		if path, err := exec.LookPath(p); err == nil {
+			return path
+		}
+	}
+	t.Fatal("headless Chromium is required for the dashboard test: apt-get install chromium (or set CHROMIUM to its path)")
+	return ""
+}
+
+// browser starts headless Chromium with the flags this sandboxed, offline
+// machine needs (root, no GPU, no calls home).
+func browser(t *testing.T, ctx context.Context) context.Context {
+	t.Helper()
+	opts := append(slices.Clone(chromedp.DefaultExecAllocatorOptions[:]),
+		chromedp.ExecPath(chromiumPath(t)),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.WindowSize(1280, 1000),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
+	t.Cleanup(cancelAlloc)
+	bctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(cancel)
+	return bctx
+}
+
+// vary gives a snapshot's terms uneven counts, baselines and scores, so
+// sparklines and the screenshot look like real data; ranks follow scores.
+func vary(s *tsv1.WindowSnapshot, k int) *tsv1.WindowSnapshot {
+	for j, t := range s.Terms {
+		t.Count = int64(40 + (len(t.Term)*37+j*53+k*k*11)%260)
+		t.UniqueAuthors = t.Count*3/4 + int64(j)
+		t.Baseline = float64(3 + (len(t.Term)*7+k*5)%25)
+		t.Score = (float64(t.Count) - t.Baseline) / math.Sqrt(t.Baseline+1)
+		t.FirstSeen = timestamppb.New(s.WindowEnd.AsTime().Add(-time.Duration(5+len(t.Term)*3) * time.Minute))
+	}
+	slices.SortStableFunc(s.Terms, func(a, b *tsv1.TrendingTerm) int { return cmp.Compare(b.Score, a.Score) })
+	for j, t := range s.Terms {
+		t.Rank = int32(j + 1)
+	}
+	return s
+}
+
+// termTexts is what the dashboard should show for a ranking, derived from
+// the snapshot the same way the read model stores it.
+func termTexts(s *tsv1.WindowSnapshot) []string {
+	var out []string
+	for _, t := range store.FromSnapshot(s).Terms {
+		if t.Kind == "hashtag" {
+			out = append(out, "#"+t.Term)
+		} else {
+			out = append(out, t.Term)
+		}
+	}
+	return out
+}
+
+// TestDashboardInBrowser feeds rankings through the real path, PostgreSQL via
+// the store and the Kafka results topic via ConsumeTrends, and checks in
+// headless Chromium that the dashboard shows them, updates live, filters by
+// language, and renders hostile terms as inert text.
+func TestDashboardInBrowser(t *testing.T) {
+	const topic = "trendstream.trends"
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+
+	st := openStore(t)
+	k := testenv.Kafka(t, 1, topic)
+	srv := api.New(st, api.Options{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx, ln) }()
+	ready := make(chan struct{})
+	go func() { _ = api.ConsumeTrends(ctx, k.Addrs(), topic, srv, api.OnReady(func() { close(ready) })) }()
+	select {
+	case <-ready:
+	case <-ctx.Done():
+		t.Fatal("trends feed never became ready")
+	}
+	feed := func(snaps ...*tsv1.WindowSnapshot) {
+		t.Helper()
+		if err := st.WriteSnapshots(ctx, snaps); err != nil {
+			t.Fatal(err)
+		}
+		produce(t, k.Addrs(), topic, snaps...)
+	}
+
+	// Some history, so sparklines have a shape, then the current window.
+	for i := 8; i >= 1; i-- {
+		feed(vary(snap("", t0.Add(-time.Duration(i)*time.Minute), "coffee", "rain", "hashtag:bluesky", "monday", "solar eclipse"), i))
+	}
+	current := vary(snap("", t0, "hashtag:bluesky", "coffee", scriptTerm, imgTerm, "rain", "solar eclipse", "monday"), 0)
+	english := snap("en", t0, "coffee", "rain")
+	feed(current, english)
+
+	base := "http://" + ln.Addr().String() + "/"
+	bctx := browser(t, ctx)
+	termsJS := func(sel string) chromedp.Action[[]string] {
+		return chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll('` + sel + `')).map(e => e.textContent)`)
+	}
+	overall := `#rankings section[data-lang=""] td.term`
+	if err := chromedp.Do(bctx,
+		chromedp.Navigate(base),
+		chromedp.WaitVisible(chromedp.CSS(`#rankings section[data-lang=""] tr[data-term="coffee"]`)),
+		chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			_, err := chromedp.Evaluate[int](`window.__noReload = 42`)(ctx, tg)
+			return err
+		}),
+	); err != nil {
+		t.Fatalf("load dashboard: %v", err)
+	}
+	shown, err := chromedp.Run(bctx, termsJS(overall))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := termTexts(current); !slices.Equal(shown, want) {
+		t.Errorf("dashboard shows %q, want %q", shown, want)
+	}
+
+	// Hostile terms: shown verbatim as text, never parsed or executed.
+	type inertness struct {
+		Pwned      bool `json:"pwned"`
+		Injected   int  `json:"injected"`
+		Children   int  `json:"children"`
+		Sparklines int  `json:"sparklines"`
+	}
+	inert, err := chromedp.Run(bctx, chromedp.Evaluate[inertness](`({
+		pwned: window.pwned !== undefined,
+		injected: document.querySelectorAll('#rankings script, #rankings img, #rankings [onerror]').length,
+		children: Array.from(document.querySelectorAll('td.term')).reduce((n, e) => n + e.childElementCount, 0),
+		sparklines: document.querySelectorAll('#rankings svg.spark polyline.count').length,
+	})`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inert.Pwned || inert.Injected != 0 || inert.Children != 0 {
+		t.Errorf("hostile term was interpreted as markup: %+v", inert)
+	}
+	if inert.Sparklines != len(shown) {
+		t.Errorf("%d sparklines for %d terms", inert.Sparklines, len(shown))
+	}
+	spark, err := chromedp.Run(bctx, chromedp.AttributeValue(chromedp.CSS(`#rankings section[data-lang=""] tr[data-term="coffee"] polyline.count`), "points"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(strings.Fields(spark.Value)); n != 9 {
+		t.Errorf("coffee's sparkline has %d points (%q), want 9 windows", n, spark.Value)
+	}
+
+	// A new window arrives through Kafka and replaces the ranking in place.
+	next := vary(snap("", t0.Add(time.Minute), "aurora", "hashtag:bluesky", scriptTerm, imgTerm, "coffee", "rain", "monday", "solar eclipse", "hashtag:firstsnow"), 9)
+	feed(next)
+	if err := chromedp.Do(bctx, chromedp.WaitVisible(chromedp.CSS(`#rankings section[data-lang=""] tr[data-term="aurora"]`))); err != nil {
+		t.Fatalf("wait for live update: %v", err)
+	}
+	if marker, err := chromedp.Run(bctx, chromedp.Evaluate[*int](`window.__noReload`)); err != nil || marker == nil || *marker != 42 {
+		t.Errorf("page was reloaded to show the update (err %v)", err)
+	}
+	if shown, err = chromedp.Run(bctx, termsJS(overall)); err != nil {
+		t.Fatal(err)
+	}
+	if want := termTexts(next); !slices.Equal(shown, want) {
+		t.Errorf("after update dashboard shows %q, want %q", shown, want)
+	}
+
+	if os.Getenv("UPDATE_SCREENSHOT") == "1" {
+		png, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := filepath.Join("..", "..", "docs", "dashboard.png")
+		if err := os.WriteFile(out, png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("wrote %s (%d bytes)", out, len(png))
+	}
+
+	// Language filter: the English ranking replaces the overall one.
+	if err := chromedp.Do(bctx,
+		chromedp.WaitReady(chromedp.CSS(`#lang option[value="en"]`)),
+		chromedp.SetValue(chromedp.CSS(`#lang`), "en"),
+		chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			_, err := chromedp.Evaluate[bool](`document.getElementById('lang').dispatchEvent(new Event('change'))`)(ctx, tg)
+			return err
+		}),
+		chromedp.WaitVisible(chromedp.CSS(`#rankings section[data-lang="en"]`)),
+	); err != nil {
+		t.Fatalf("language filter: %v", err)
+	}
+	if shown, err = chromedp.Run(bctx, termsJS(`#rankings td.term`)); err != nil {
+		t.Fatal(err)
+	}
+	if want := termTexts(english); !slices.Equal(shown, want) {
+		t.Errorf("lang=en shows %q, want %q", shown, want)
+	}
+	if pwned, err := chromedp.Run(bctx, chromedp.Evaluate[bool](`window.pwned !== undefined`)); err != nil || pwned {
+		t.Errorf("window.pwned set after updates (err %v)", err)
+	}
+
+	cancel()
+	if err := <-served; err != nil {
+		t.Errorf("Serve: %v", err)
+	}
+}
