@@ -46,14 +46,32 @@ proto-check: ## fail if the committed generated code differs from what protoc ma
 	  --go_out=$$tmp --go_opt=paths=source_relative proto/trendstream/v1/*.proto && \
 	for f in $$tmp/trendstream/v1/*.pb.go; do diff -u proto/trendstream/v1/$$(basename $$f) $$f || { echo "generated code is stale: run make proto"; exit 1; }; done
 
+# Docker Compose stack and Flink submission (docs/production.md).
+COMPOSE ?= docker compose
+# Add "-f flink/compose.scale.yml" for a second taskmanager.
+COMPOSE_FILES ?= -f docker-compose.yml
+JOB_NAME ?= trendstream-trending
+PARALLELISM ?= 2
+START ?= committed
+
 .PHONY: up
-up: ## start the production-like stack with Docker Compose
-	@echo "not yet: docker-compose.yml is completed by the production-path issue"; exit 1
+up: ## start the production-like stack with Docker Compose, wait until healthy
+	$(COMPOSE) $(COMPOSE_FILES) up -d --build --wait --wait-timeout 600
+	@echo "up: Flink http://localhost:8081  API http://localhost:8080  Grafana http://localhost:3000  Prometheus http://localhost:9090"
 
 .PHONY: down
-down: ## stop the Docker Compose stack
-	@echo "not yet: docker-compose.yml is completed by the production-path issue"; exit 1
+down: ## stop the Docker Compose stack (named volumes are kept)
+	$(COMPOSE) $(COMPOSE_FILES) --profile submit down
 
 .PHONY: submit
-submit: ## build the pipeline binary and submit it to the Flink job server
-	@echo "not yet: submission to Flink is built by the production-path issue"; exit 1
+submit: ## build the pipeline binary and submit it to Flink (JOB_NAME, PARALLELISM, START)
+	COMPOSE="$(COMPOSE) $(COMPOSE_FILES)" GO="$(GO)" JOB_NAME="$(JOB_NAME)" PARALLELISM="$(PARALLELISM)" START="$(START)" \
+	  bash flink/submit.sh
+
+.PHONY: cancel
+cancel: ## cancel the pipeline job running on Flink (JOB_NAME)
+	COMPOSE="$(COMPOSE) $(COMPOSE_FILES)" bash flink/jobs.sh cancel "$(JOB_NAME)"
+
+.PHONY: logs
+logs: ## follow the Docker Compose stack's logs (SERVICE=<name> for one)
+	$(COMPOSE) $(COMPOSE_FILES) logs -f $(SERVICE)
