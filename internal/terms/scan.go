@@ -88,8 +88,11 @@ func (e *Extractor) scan(x *extraction, s string) {
 				continue
 			}
 		}
-		if sc.start < 0 {
+		// A mention, URL or tag starts after a separator, or right after
+		// CJK text, which needs no space before it (詳細はhttps://…).
+		if sc.start < 0 || (sc.cls != clsWord && r < utf8.RuneSelf) {
 			if n := sc.skip(i, r); n > 0 {
+				sc.endGlued(i)
 				sc.prev = ""
 				i += n
 				continue
@@ -155,8 +158,8 @@ func (sc *scanner) letterAt(i int) bool {
 	return unicode.IsLetter(r)
 }
 
-// skip returns how many bytes at i (between tokens) are a mention, a URL or
-// a '#tag' already counted from facets, or 0 if none starts there.
+// skip returns how many bytes at i are a mention, a URL or a '#tag' already
+// counted from facets, or 0 if none starts there.
 func (sc *scanner) skip(i int, r rune) int {
 	switch {
 	case r == '@':

@@ -88,6 +88,9 @@ func TestExtractWords(t *testing.T) {
 		{"hangul words", post("안녕하세요 세계", "ko"), []string{"안녕하세요", "세계"}},
 		{"thai run too long dropped", post(strings.Repeat("สวัสดี", 10), "th"), nil},
 		{"script change splits", post("DMや動画", "ja"), []string{"dm", "動画"}},
+		{"url glued to cjk", post("詳細はhttps://example.com/x 動画", "ja"), []string{"詳細", "動画"}},
+		{"bare host glued to cjk", post("見てbsky.app/profile/x", "ja"), nil},
+		{"mention glued to cjk", post("感謝@alice.bsky.social", "ja"), []string{"感謝"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
