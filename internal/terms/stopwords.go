@@ -76,7 +76,7 @@ bien comme donc alors car si où quand fait faire peu oui non`,
 
 // stopSets maps a language to its stopword set: the language's own list plus
 // English, because English words and hashtag-speak appear in posts of every
-// language. "und" gets every list.
+// language. "und" gets every list, less undKeep.
 var stopSets = buildStopSets()
 
 func buildStopSets() map[string]map[string]struct{} {
@@ -93,9 +93,17 @@ func buildStopSets() map[string]map[string]struct{} {
 		}
 		sets[lang] = set
 	}
+	// A post without a language is most often English, so function words
+	// of other languages that are English content words stay terms there.
+	for _, w := range strings.Fields(undKeep) {
+		delete(all, w)
+	}
 	sets[Undetermined] = all
 	return sets
 }
+
+// undKeep are stopwords of es, pt, de or fr that are English content words.
+const undKeep = "war die hat man den bin son era sin con sea pro car mal ante"
 
 // stopwordsFor returns the stopword set for lang; languages without a list
 // use English's.

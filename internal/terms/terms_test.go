@@ -75,6 +75,8 @@ func TestExtractWords(t *testing.T) {
 		{"ja stopwords", post("これ それ ネコ", "ja"), []string{"ネコ"}},
 		{"english stopwords in any language", post("the Katze", "de"), []string{"katze"}},
 		{"und uses every list", post("the gato und Katze", ""), []string{"gato", "katze"}},
+		{"und keeps english content words", post("war car sin", ""), []string{"war", "car", "sin"}},
+		{"german keeps its stopwords", post("war car", "de"), []string{"car"}},
 		{"language list only for its language", post("die hard", "en"), []string{"die", "hard"}},
 		{"short han run whole", post("東京に行く", "ja"), []string{"東京"}},
 		{"single han dropped", post("猫", "ja"), nil},
