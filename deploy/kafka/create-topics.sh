@@ -26,6 +26,10 @@ TRENDS_RETENTION_MS=${TRENDS_RETENTION_MS:-604800000}
 RAW_TOPIC=${RAW_TOPIC:-trendstream.raw}
 RAW_PARTITIONS=${RAW_PARTITIONS:-6}
 RAW_RETENTION_MS=${RAW_RETENTION_MS:-259200000}
+# The ingest's resume cursor per source: compacted, one partition. The ingest
+# creates it itself if missing; creating it here keeps every topic of the
+# stack in one place.
+CURSORS_TOPIC=${CURSORS_TOPIC:-trendstream.cursors}
 
 # ensure TOPIC PARTITIONS CONFIGS: CONFIGS is a comma list of key=value.
 ensure() {
@@ -45,3 +49,4 @@ common="cleanup.policy=delete,message.timestamp.type=CreateTime,compression.type
 ensure "$POSTS_TOPIC" "$POSTS_PARTITIONS" "$common,retention.ms=$POSTS_RETENTION_MS"
 ensure "$TRENDS_TOPIC" "$TRENDS_PARTITIONS" "$common,retention.ms=$TRENDS_RETENTION_MS"
 ensure "$RAW_TOPIC" "$RAW_PARTITIONS" "$common,retention.ms=$RAW_RETENTION_MS"
+ensure "$CURSORS_TOPIC" 1 "cleanup.policy=compact"
