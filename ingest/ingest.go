@@ -303,6 +303,7 @@ var errSink = errors.New("sink failed")
 // committed position after draining the producer.
 func (r *runner) session(ctx context.Context, from int64, has bool) (int64, bool, error) {
 	tr := cursor.NewTracker(from, has)
+	var errLogged atomic.Bool
 	var sk sink.Sink
 	if r.cfg.Sink == "stdout" {
 		sk = sink.NewWriter(r.cfg.Stdout, func(tok cursor.Token) {
@@ -326,7 +327,11 @@ func (r *runner) session(ctx context.Context, from int64, has bool) (int64, bool
 				Error: func(m *sink.Message, err error) {
 					r.m.inFlight.Dec()
 					r.m.produceErrs.Inc()
-					r.log.Warn("produce failed", "topic", m.Topic, "key", m.Key, "err", err)
+					// The first failure ends the session; the rest of the
+					// batch fails the same way and would only add noise.
+					if errLogged.CompareAndSwap(false, true) {
+						r.log.Warn("produce failed; ending session, unacknowledged events will be re-read", "topic", m.Topic, "key", m.Key, "err", err)
+					}
 				},
 			},
 		})

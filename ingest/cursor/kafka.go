@@ -63,6 +63,9 @@ func (s *KafkaStore) Load(ctx context.Context) (pos int64, ok bool, err error) {
 		return 0, false, err
 	}
 	cfg := kafkaconf.Consumer("trendstream-ingest-cursor")
+	// Closing a partition consumer waits out its pending fetch; keep that
+	// short, the topic is read once at start.
+	cfg.Consumer.MaxWaitTime = 20 * time.Millisecond
 	client, err := sarama.NewClient(s.brokers, cfg)
 	if err != nil {
 		return 0, false, fmt.Errorf("cursor: connect: %w", err)

@@ -1,0 +1,447 @@
+package ingest_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/trendstream/trendstream/ingest"
+	"github.com/trendstream/trendstream/ingest/cursor"
+	"github.com/trendstream/trendstream/ingest/frame"
+	"github.com/trendstream/trendstream/ingest/internal/relaytest"
+	"github.com/trendstream/trendstream/internal/kafkaconf"
+	"github.com/trendstream/trendstream/internal/kafkalocal"
+	"github.com/trendstream/trendstream/internal/testenv"
+	v1 "github.com/trendstream/trendstream/proto/trendstream/v1"
+)
+
+const corpus = "frame/testdata/frames.bin.zst"
+
+func testLogger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(b), "\n"))
+	return len(b), nil
+}
+
+// readTopic returns every record currently in topic.
+func readTopic(t testing.TB, brokers []string, topic string) []*sarama.ConsumerMessage {
+	t.Helper()
+	cfg := kafkaconf.Consumer("test-reader")
+	cfg.Consumer.MaxWaitTime = 20 * time.Millisecond // closing a partition consumer waits out a fetch
+	client, err := sarama.NewClient(brokers, cfg)
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	defer client.Close()
+	parts, err := client.Partitions(topic)
+	if err != nil {
+		t.Fatalf("partitions: %v", err)
+	}
+	cons, err := sarama.NewConsumerFromClient(client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cons.Close()
+	var out []*sarama.ConsumerMessage
+	for _, p := range parts {
+		hwm, err := client.GetOffset(topic, p, sarama.OffsetNewest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if hwm == 0 {
+			continue
+		}
+		pc, err := cons.ConsumePartition(topic, p, sarama.OffsetOldest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for m := range pc.Messages() {
+			out = append(out, m)
+			if m.Offset >= hwm-1 {
+				break
+			}
+		}
+		pc.Close()
+	}
+	return out
+}
+
+func decodePosts(t testing.TB, msgs []*sarama.ConsumerMessage) []*v1.Post {
+	t.Helper()
+	var out []*v1.Post
+	for _, m := range msgs {
+		var p v1.Post
+		if err := proto.Unmarshal(m.Value, &p); err != nil {
+			t.Fatalf("offset %d: %v", m.Offset, err)
+		}
+		if string(m.Key) != p.AuthorDid {
+			t.Errorf("key %q != author %q", m.Key, p.AuthorDid)
+		}
+		if !m.Timestamp.Equal(p.ObservedAt.AsTime().Truncate(time.Millisecond)) {
+			t.Errorf("%s: record timestamp %v != observed_at %v", p.Uri, m.Timestamp, p.ObservedAt.AsTime())
+		}
+		out = append(out, &p)
+	}
+	return out
+}
+
+func metricValue(t testing.TB, reg *prometheus.Registry, name string, labels map[string]string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if v, ok := labels[lp.GetName()]; ok && v != lp.GetValue() {
+					continue next
+				}
+			}
+			sum += value(m)
+		}
+	}
+	return sum
+}
+
+func value(m *dto.Metric) float64 {
+	switch {
+	case m.Counter != nil:
+		return m.Counter.GetValue()
+	case m.Gauge != nil:
+		return m.Gauge.GetValue()
+	}
+	return 0
+}
+
+// expectedFromFrames decodes frames directly: the reference for what the
+// ingest must have produced.
+func expectedFromFrames(t testing.TB, frames [][]byte) map[string]*v1.Post {
+	t.Helper()
+	want := map[string]*v1.Post{}
+	for _, b := range frames {
+		ev, err := frame.Decode(b, frame.Options{})
+		if err != nil {
+			continue
+		}
+		for _, p := range ev.Posts {
+			want[postID(p)] = p
+		}
+	}
+	return want
+}
+
+func postID(p *v1.Post) string { return p.Uri + "@" + strconv.FormatInt(p.Cursor, 10) }
+
+// TestReplayFileToKafka replays the real recording into the Kafka-protocol
+// cluster: every post and delete arrives keyed by DID with the event time as
+// timestamp, raw commit frames are stored by seq, and a second run resumes
+// after the persisted cursor instead of producing duplicates.
+func TestReplayFileToKafka(t *testing.T) {
+	k := testenv.Kafka(t, 4, ingest.DefaultTopic, ingest.DefaultRawTopic)
+	frames, err := relaytest.LoadFrames(corpus)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := expectedFromFrames(t, frames)
+	reg := prometheus.NewRegistry()
+	cfg := ingest.Config{
+		Source: "file:" + corpus, Brokers: k.Addrs(), RawTopic: ingest.DefaultRawTopic,
+		Registry: reg, Logger: testLogger(t),
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := ingest.Run(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	got := decodePosts(t, readTopic(t, k.Addrs(), ingest.DefaultTopic))
+	if len(got) != len(want) || len(want) != 18 {
+		t.Fatalf("got %d posts, want %d (=18)", len(got), len(want))
+	}
+	for _, p := range got {
+		if w := want[postID(p)]; w == nil || !proto.Equal(w, p) {
+			t.Errorf("post %s differs from the decoded frame:\n got  %v\n want %v", p.Uri, p, w)
+		}
+	}
+	raw := readTopic(t, k.Addrs(), ingest.DefaultRawTopic)
+	if len(raw) != 148 {
+		t.Errorf("raw topic has %d frames, want the 148 commits", len(raw))
+	}
+	for _, m := range raw {
+		seq, _ := strconv.ParseInt(string(m.Key), 10, 64)
+		i := seq - 31527015322
+		if i < 0 || i >= int64(len(frames)) || !bytes.Equal(m.Value, frames[i]) {
+			t.Errorf("raw record key %s does not hold the frame with that seq", m.Key)
+		}
+	}
+	if c := metricValue(t, reg, "trendstream_ingest_posts_total", map[string]string{"operation": "create"}); c != 17 {
+		t.Errorf("posts_total{create} = %v, want 17", c)
+	}
+	if c := metricValue(t, reg, "trendstream_ingest_events_total", map[string]string{"kind": "commit"}); c != 148 {
+		t.Errorf("events_total{commit} = %v, want 148", c)
+	}
+	src, _ := ingest.NewSource(cfg)
+	pos, ok, err := cursor.NewKafkaStore(k.Addrs(), cursor.DefaultTopic, src.Key()).Load(ctx)
+	if err != nil || !ok || pos != 150 {
+		t.Fatalf("stored cursor = %d,%v,%v; want record 150", pos, ok, err)
+	}
+
+	// Restart: resumes after record 150, so nothing is produced again.
+	cfg.Registry = prometheus.NewRegistry()
+	if err := ingest.Run(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(readTopic(t, k.Addrs(), ingest.DefaultTopic)); n != 18 {
+		t.Errorf("after restart the topic has %d posts, want still 18", n)
+	}
+}
+
+// TestBadInputNeverStopsTheStream mixes real frames with garbage, an
+// oversized frame, an unknown message type and a truncated record: the bad
+// ones are counted, the good ones all come through.
+func TestBadInputNeverStopsTheStream(t *testing.T) {
+	frames, err := relaytest.LoadFrames(corpus)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec bytes.Buffer
+	put := func(b []byte) {
+		var l [4]byte
+		binary.LittleEndian.PutUint32(l[:], uint32(len(b)))
+		rec.Write(l[:])
+		rec.Write(b)
+	}
+	unknown := []byte{0xa2, 0x62, 'o', 'p', 0x01, 0x61, 't', 0x64, '#', 'n', 'e', 'w', 0xa0} // {op:1,t:"#new"} {}
+	for i, f := range frames {
+		switch i % 10 {
+		case 3:
+			put([]byte("\xff\x00garbage, not CBOR"))
+		case 5:
+			put(f[:len(f)/3]) // truncated
+		case 7:
+			put(unknown)
+		}
+		put(f)
+	}
+	put(bytes.Repeat([]byte{0xa2}, 300<<10)) // oversized for the limit below
+	path := filepath.Join(t.TempDir(), "mixed.bin")
+	if err := os.WriteFile(path, rec.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	reg := prometheus.NewRegistry()
+	err = ingest.Run(context.Background(), ingest.Config{
+		Source: "file:" + path, Sink: "stdout", Stdout: &out, MaxFrame: 256 << 10,
+		Registry: reg, Logger: slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := expectedFromFrames(t, frames)
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != len(want) {
+		t.Fatalf("%d posts on stdout, want %d", len(lines), len(want))
+	}
+	for _, l := range lines {
+		var p v1.Post
+		if err := protojson.Unmarshal([]byte(l), &p); err != nil {
+			t.Fatalf("stdout line is not a protojson Post: %v\n%s", err, l)
+		}
+		if w := want[postID(&p)]; w == nil || !proto.Equal(w, &p) {
+			t.Errorf("stdout post %s differs from the decoded frame", p.Uri)
+		}
+	}
+	for _, c := range []struct {
+		metric, label, value string
+		want                 float64
+	}{
+		{"trendstream_ingest_malformed_frames_total", "reason", "malformed", 30},
+		{"trendstream_ingest_malformed_frames_total", "reason", "oversized", 1},
+		{"trendstream_ingest_events_total", "kind", "unknown", 15},
+		{"trendstream_ingest_events_total", "kind", "commit", 148},
+	} {
+		if got := metricValue(t, reg, c.metric, map[string]string{c.label: c.value}); got != c.want {
+			t.Errorf("%s{%s=%q} = %v, want %v", c.metric, c.label, c.value, got, c.want)
+		}
+	}
+}
+
+// TestKafkaOutage: the Kafka-protocol cluster goes away for a few seconds
+// while the ingest streams from a (fake) relay over a websocket, then comes
+// back on the same port with its data. The ingest stays up, stops reading
+// the socket while Kafka is gone, keeps its in-flight bound and its heap
+// bounded, and afterwards every post of the stream is in Kafka.
+func TestKafkaOutage(t *testing.T) {
+	frames, err := relaytest.LoadFrames(corpus)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const head = 4500
+	stream := relaytest.NewStream(frames)
+	all := make([][]byte, 0, head)
+	for s := int64(1); s <= head; s++ {
+		b, err := stream.Frame(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, b)
+	}
+	want := expectedFromFrames(t, all)
+	relay := relaytest.NewServer(stream, head)
+	relay.Interval = time.Millisecond
+	defer relay.Close()
+
+	dir := t.TempDir()
+	k1, err := kafkalocal.Start(kafkalocal.DataDir(dir), kafkalocal.Topics(4, ingest.DefaultTopic, ingest.DefaultRawTopic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := k1.Addrs()[0]
+	_, portS, _ := net.SplitHostPort(addr)
+	port, _ := strconv.Atoi(portS)
+
+	const maxInFlight = 300
+	reg := prometheus.NewRegistry()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- ingest.Run(ctx, ingest.Config{
+			Source: "firehose", Relay: relay.WSURL(), Brokers: []string{addr}, RawTopic: ingest.DefaultRawTopic,
+			MaxInFlight: maxInFlight, BackoffMin: 100 * time.Millisecond, BackoffMax: time.Second,
+			CursorInterval: 200 * time.Millisecond, Registry: reg, Logger: testLogger(t),
+			ProducerConfig: func() *sarama.Config {
+				c := kafkaconf.Producer("trendstream-ingest-test")
+				c.Producer.Retry.Max = 3
+				c.Producer.Retry.Backoff = 100 * time.Millisecond
+				c.Metadata.Retry.Max = 1
+				c.Metadata.Retry.Backoff = 100 * time.Millisecond
+				c.Net.DialTimeout = time.Second
+				return c
+			},
+		})
+	}()
+
+	// Sample the in-flight gauge and the heap throughout.
+	var mu sync.Mutex
+	var maxIn float64
+	var maxHeap uint64
+	sampleDone := make(chan struct{})
+	go func() {
+		defer close(sampleDone)
+		for ctx.Err() == nil {
+			v := metricValue(t, reg, "trendstream_ingest_in_flight_messages", nil)
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			mu.Lock()
+			maxIn, maxHeap = max(maxIn, v), max(maxHeap, ms.HeapAlloc)
+			mu.Unlock()
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+
+	waitFor(t, 30*time.Second, "first posts acknowledged", func() bool {
+		return metricValue(t, reg, "trendstream_ingest_messages_acked_total", map[string]string{"topic": ingest.DefaultTopic}) > 20
+	})
+	k1.Close()
+	t.Log("Kafka down")
+	time.Sleep(time.Second) // let the failure surface and the session end
+	sentA := relay.Sent()
+	time.Sleep(3 * time.Second)
+	sentB := relay.Sent()
+	select {
+	case err := <-done:
+		t.Fatalf("Run returned during the outage: %v", err)
+	default:
+	}
+	k2, err := kafkalocal.Start(kafkalocal.Port(port), kafkalocal.DataDir(dir))
+	if err != nil {
+		t.Fatalf("restart Kafka on port %d: %v", port, err)
+	}
+	defer k2.Close()
+	t.Log("Kafka back")
+	if sentB-sentA > 0 {
+		t.Errorf("the relay sent %d frames while Kafka was down: the ingest kept reading instead of applying backpressure", sentB-sentA)
+	}
+	waitFor(t, 90*time.Second, "cursor reaches the relay head", func() bool {
+		return metricValue(t, reg, "trendstream_ingest_cursor", nil) >= head
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	<-sampleDone
+
+	got := decodePosts(t, readTopic(t, k2.Addrs(), ingest.DefaultTopic))
+	seen := map[string]bool{}
+	dups := 0
+	for _, p := range got {
+		id := postID(p)
+		if seen[id] {
+			dups++
+		}
+		seen[id] = true
+		if w := want[id]; w == nil || !proto.Equal(w, p) {
+			t.Errorf("unexpected or altered post %s", id)
+		}
+	}
+	missing := 0
+	for id := range want {
+		if !seen[id] {
+			missing++
+		}
+	}
+	reconnects := metricValue(t, reg, "trendstream_ingest_reconnects_total", nil)
+	t.Logf("posts: want %d, got %d (%d duplicates, at-least-once); reconnects %v; max in flight %v; max heap %d MiB; relay connections %d",
+		len(want), len(got), dups, reconnects, maxIn, maxHeap>>20, relay.Conns())
+	if missing > 0 {
+		t.Fatalf("%d posts lost across the outage", missing)
+	}
+	if reconnects < 1 || metricValue(t, reg, "trendstream_ingest_produce_errors_total", nil) < 1 {
+		t.Errorf("the outage was not noticed (reconnects %v)", reconnects)
+	}
+	if maxIn > maxInFlight {
+		t.Errorf("in-flight reached %v, bound is %d", maxIn, maxInFlight)
+	}
+	if maxHeap > 512<<20 {
+		t.Errorf("heap reached %d MiB", maxHeap>>20)
+	}
+}
+
+func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for: %s", d, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+

@@ -1,0 +1,243 @@
+// Package relaytest serves real recorded firehose frames as an endless
+// com.atproto.sync.subscribeRepos stream over a real websocket, for tests and
+// benchmarks of the ingest: frame i of the stream is recorded frame
+// i mod len with its seq rewritten to i+1, so positions are monotonic and a
+// client can resume with ?cursor=N (exclusive, like the reference PDS).
+package relaytest
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	comatproto "github.com/bluesky-social/indigo/api/atproto"
+	"github.com/bluesky-social/indigo/events"
+	"github.com/gorilla/websocket"
+	cbg "github.com/whyrusleeping/cbor-gen"
+
+	"github.com/trendstream/trendstream/ingest/replay"
+)
+
+// LoadFrames reads a frame recording.
+func LoadFrames(path string) ([][]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	r, err := replay.NewReader(f, 16<<20)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	var out [][]byte
+	for {
+		b, err := r.Next()
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, bytes.Clone(b))
+	}
+}
+
+// Reseq returns frame with its seq replaced (for #commit, #identity,
+// #account and #sync frames; others are returned unchanged).
+func Reseq(frame []byte, seq int64) ([]byte, error) {
+	cr := cbg.NewCborReader(bytes.NewReader(frame))
+	var h events.EventHeader
+	if err := h.UnmarshalCBOR(cr); err != nil {
+		return nil, err
+	}
+	var body interface {
+		UnmarshalCBOR(io.Reader) error
+		MarshalCBOR(io.Writer) error
+	}
+	var set func()
+	switch h.MsgType {
+	case "#commit":
+		b := &comatproto.SyncSubscribeRepos_Commit{}
+		body, set = b, func() { b.Seq = seq }
+	case "#identity":
+		b := &comatproto.SyncSubscribeRepos_Identity{}
+		body, set = b, func() { b.Seq = seq }
+	case "#account":
+		b := &comatproto.SyncSubscribeRepos_Account{}
+		body, set = b, func() { b.Seq = seq }
+	case "#sync":
+		b := &comatproto.SyncSubscribeRepos_Sync{}
+		body, set = b, func() { b.Seq = seq }
+	default:
+		return frame, nil
+	}
+	if err := body.UnmarshalCBOR(cr); err != nil {
+		return nil, err
+	}
+	set()
+	var buf bytes.Buffer
+	if err := h.MarshalCBOR(&buf); err != nil {
+		return nil, err
+	}
+	if err := body.MarshalCBOR(&buf); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// Stream is an endless re-sequenced stream over a frame set, precomputed
+// for one pass and patched per position.
+type Stream struct {
+	base [][]byte
+	mu   sync.Mutex
+	memo map[int64][]byte
+}
+
+// NewStream wraps recorded frames.
+func NewStream(frames [][]byte) *Stream {
+	return &Stream{base: frames, memo: map[int64][]byte{}}
+}
+
+// Frame returns the frame with the given seq (1-based).
+func (s *Stream) Frame(seq int64) ([]byte, error) {
+	s.mu.Lock()
+	b, ok := s.memo[seq]
+	s.mu.Unlock()
+	if ok {
+		return b, nil
+	}
+	b, err := Reseq(s.base[(seq-1)%int64(len(s.base))], seq)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	if len(s.memo) > 1<<16 {
+		s.memo = map[int64][]byte{}
+	}
+	s.memo[seq] = b
+	s.mu.Unlock()
+	return b, nil
+}
+
+// Len is the number of distinct recorded frames.
+func (s *Stream) Len() int { return len(s.base) }
+
+// Server is a fake relay.
+type Server struct {
+	*httptest.Server
+	stream *Stream
+	// Head is the highest seq the server will send (0: unlimited).
+	head atomic.Int64
+	// Interval paces frames (0: as fast as the client reads).
+	Interval time.Duration
+	sent     atomic.Int64
+	conns    atomic.Int64
+	stop     chan struct{}
+	once     sync.Once
+}
+
+// NewServer starts a fake relay over stream sending seqs up to head
+// (0 = forever).
+func NewServer(stream *Stream, head int64) *Server {
+	s := &Server{stream: stream, stop: make(chan struct{})}
+	s.head.Store(head)
+	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
+	return s
+}
+
+// WSURL is the relay base URL to give the ingest.
+func (s *Server) WSURL() string { return "ws" + s.URL[len("http"):] }
+
+// Sent returns the number of frames written to clients so far.
+func (s *Server) Sent() int64 { return s.sent.Load() }
+
+// Conns returns the number of connections accepted so far.
+func (s *Server) Conns() int64 { return s.conns.Load() }
+
+// SetHead changes the last seq served.
+func (s *Server) SetHead(h int64) { s.head.Store(h) }
+
+// Close stops serving and closes connections.
+func (s *Server) Close() {
+	s.once.Do(func() { close(s.stop) })
+	s.Server.CloseClientConnections()
+	s.Server.Close()
+}
+
+var upgrader = websocket.Upgrader{ReadBufferSize: 1024, WriteBufferSize: 64 << 10}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/xrpc/com.atproto.sync.subscribeRepos" {
+		http.NotFound(w, r)
+		return
+	}
+	next := int64(1)
+	if c := r.URL.Query().Get("cursor"); c != "" {
+		v, err := strconv.ParseInt(c, 10, 64)
+		if err != nil {
+			http.Error(w, "bad cursor", http.StatusBadRequest)
+			return
+		}
+		next = v + 1
+	}
+	conn, err := upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	s.conns.Add(1)
+	// Read (and so answer pings) until the client goes away.
+	gone := make(chan struct{})
+	go func() {
+		defer close(gone)
+		for {
+			if _, _, err := conn.NextReader(); err != nil {
+				return
+			}
+		}
+	}()
+	var tick <-chan time.Time
+	if s.Interval > 0 {
+		t := time.NewTicker(s.Interval)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		if h := s.head.Load(); h > 0 && next > h {
+			select {
+			case <-gone:
+				return
+			case <-s.stop:
+				return
+			case <-time.After(10 * time.Millisecond):
+				continue
+			}
+		}
+		if tick != nil {
+			select {
+			case <-tick:
+			case <-gone:
+				return
+			case <-s.stop:
+				return
+			}
+		}
+		b, err := s.stream.Frame(next)
+		if err != nil {
+			panic(fmt.Sprintf("relaytest: reseq %d: %v", next, err))
+		}
+		if err := conn.WriteMessage(websocket.BinaryMessage, b); err != nil {
+			return
+		}
+		s.sent.Add(1)
+		next++
+	}
+}
