@@ -23,7 +23,6 @@ type feedOptions struct {
 	oldest bool
 	ready  func()
 	log    *slog.Logger
-	retry  time.Duration
 }
 
 // FeedOption configures ConsumeTrends.
@@ -49,38 +48,45 @@ func FeedLogger(l *slog.Logger) FeedOption { return func(o *feedOptions) { o.log
 // the API can start before Kafka and before the pipeline creates the topic.
 // Records that do not decode are logged and skipped.
 func ConsumeTrends(ctx context.Context, brokers []string, topic string, pub Publisher, opts ...FeedOption) error {
-	o := feedOptions{log: slog.Default(), retry: 2 * time.Second}
+	o := feedOptions{log: slog.Default()}
 	for _, opt := range opts {
 		opt(&o)
 	}
+	const minRetry, maxRetry = time.Second, 30 * time.Second
+	retry := minRetry
 	for {
-		err := consumeOnce(ctx, brokers, topic, pub, &o)
+		started, err := consumeOnce(ctx, brokers, topic, pub, &o)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		o.log.Warn("api: trends feed interrupted, retrying", "topic", topic, "err", err, "in", o.retry)
+		if started {
+			retry = minRetry // it worked for a while: a fresh failure
+		}
+		o.log.Warn("api: trends feed unavailable, retrying", "topic", topic, "err", err, "in", retry)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(o.retry):
+		case <-time.After(retry):
 		}
+		retry = min(2*retry, maxRetry)
 	}
 }
 
-// consumeOnce consumes until ctx ends or a partition fails.
-func consumeOnce(ctx context.Context, brokers []string, topic string, pub Publisher, o *feedOptions) error {
+// consumeOnce consumes until ctx ends or a partition fails. started
+// reports whether it got as far as consuming every partition.
+func consumeOnce(ctx context.Context, brokers []string, topic string, pub Publisher, o *feedOptions) (started bool, err error) {
 	cfg := kafkaconf.Consumer("trendstream-serve")
 	c, err := sarama.NewConsumer(brokers, cfg)
 	if err != nil {
-		return fmt.Errorf("connect: %w", err)
+		return false, fmt.Errorf("connect: %w", err)
 	}
 	defer c.Close()
 	parts, err := c.Partitions(topic)
 	if err != nil {
-		return fmt.Errorf("partitions of %s: %w", topic, err)
+		return false, fmt.Errorf("partitions of %s: %w", topic, err)
 	}
 	if len(parts) == 0 {
-		return fmt.Errorf("topic %s has no partitions", topic)
+		return false, fmt.Errorf("topic %s has no partitions", topic)
 	}
 	start := sarama.OffsetNewest
 	if o.oldest {
@@ -95,7 +101,7 @@ func consumeOnce(ctx context.Context, brokers []string, topic string, pub Publis
 			for _, pc := range pcs {
 				pc.AsyncClose()
 			}
-			return fmt.Errorf("consume %s/%d: %w", topic, p, err)
+			return false, fmt.Errorf("consume %s/%d: %w", topic, p, err)
 		}
 		pcs = append(pcs, pc)
 	}
@@ -133,7 +139,7 @@ func consumeOnce(ctx context.Context, brokers []string, topic string, pub Publis
 	}
 	wg.Wait()
 	if failure != nil {
-		return failure
+		return true, failure
 	}
-	return ctx.Err()
+	return true, ctx.Err()
 }

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"time"
+
+	"github.com/trendstream/trendstream/internal/api"
+	"github.com/trendstream/trendstream/internal/kafkaconf"
+	"github.com/trendstream/trendstream/internal/store"
+)
+
+func init() {
+	register(command{
+		name:    "serve",
+		summary: "serve the HTTP API, Prometheus metrics and the live dashboard from the PostgreSQL read model",
+		setup:   setupServe,
+	})
+}
+
+// pruneInterval is how often serve applies -retention. Windows end once a
+// minute, so a few minutes' lag keeps the table within a few rows of the
+// limit at the cost of one cheap indexed DELETE.
+const pruneInterval = 5 * time.Minute
+
+func setupServe(fs *flag.FlagSet) func(context.Context) error {
+	addr := fs.String("addr", ":8080", "listen address for the API and dashboard")
+	dbURL := fs.String("database-url", "", "PostgreSQL URL of the read model (default $DATABASE_URL)")
+	brokers := fs.String("brokers", "127.0.0.1:9092", "Kafka bootstrap brokers, comma-separated; empty disables live push")
+	topic := fs.String("trends-topic", "trendstream.trends", "Kafka topic of WindowSnapshot results pushed to dashboards")
+	retention := fs.Duration("retention", 24*time.Hour, "delete windows that ended longer ago than this; 0 keeps everything")
+	return func(ctx context.Context) error {
+		url, err := databaseURLOrEnv(*dbURL)
+		if err != nil {
+			return err
+		}
+		st, err := store.Open(ctx, url)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		srv := api.New(st, api.Options{Logger: slog.Default()})
+
+		if *brokers != "" {
+			bs, err := kafkaconf.SplitBrokers(*brokers)
+			if err != nil {
+				return err
+			}
+			go func() {
+				// Returns only when ctx ends; it retries while Kafka is away.
+				_ = api.ConsumeTrends(ctx, bs, *topic, srv, api.FeedLogger(slog.Default()))
+			}()
+		}
+		if *retention > 0 {
+			go pruneLoop(ctx, st, *retention)
+		}
+		ln, err := net.Listen("tcp", *addr)
+		if err != nil {
+			return fmt.Errorf("serve: %w", err)
+		}
+		slog.Info("serving API and dashboard", "addr", ln.Addr().String(), "trends_topic", *topic, "retention", *retention)
+		return srv.Serve(ctx, ln)
+	}
+}
+
+// databaseURLOrEnv returns the -database-url value, falling back to
+// DATABASE_URL, the variable most PostgreSQL tooling and hosts set. The
+// fallback is not the flag's default so that -h never prints a password.
+func databaseURLOrEnv(flagValue string) (string, error) {
+	if flagValue != "" {
+		return flagValue, nil
+	}
+	if v := os.Getenv("DATABASE_URL"); v != "" {
+		return v, nil
+	}
+	return "", fmt.Errorf("no database: set -database-url, TRENDSTREAM_DATABASE_URL or DATABASE_URL")
+}
+
+func pruneLoop(ctx context.Context, st *store.Store, retention time.Duration) {
+	t := time.NewTicker(pruneInterval)
+	defer t.Stop()
+	for {
+		n, err := st.Prune(ctx, time.Now().Add(-retention))
+		switch {
+		case err != nil && ctx.Err() == nil:
+			slog.Warn("retention: prune failed", "err", err)
+		case n > 0:
+			slog.Info("retention: pruned old windows", "windows", n, "retention", retention)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
