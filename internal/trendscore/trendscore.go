@@ -114,6 +114,10 @@ type Params struct {
 	Enter, Exit float64
 	// Value is what is scored; counts are reported either way.
 	Value Value
+	// RankByVolume makes Result.Rank score·ln(1+x) instead of the score,
+	// favouring big trends over small surprising ones (SigniTrend's
+	// popularity option). It changes the order of lists, not what trends.
+	RankByVolume bool
 	// WarmUp is how long after the start of the stream no term may trend
 	// while baselines fill; set the start with StartingAt. It must be at
 	// least the window size, so the last warm-up windows are full.
@@ -150,6 +154,7 @@ func (p *Params) RegisterFlags(fs *flag.FlagSet) {
 	fs.Float64Var(&p.Enter, "score-enter", p.Enter, "score at which a term starts trending")
 	fs.Float64Var(&p.Exit, "score-exit", p.Exit, "score below which a trending term stops trending (hysteresis)")
 	fs.Var(&p.Value, "score-value", "value scored per window: authors (distinct) or count (posts)")
+	fs.BoolVar(&p.RankByVolume, "score-rank-by-volume", p.RankByVolume, "rank trends by score × ln(1 + value) instead of score")
 	fs.DurationVar(&p.WarmUp, "score-warm-up", p.WarmUp, "time after the stream start during which nothing trends while baselines fill (at least the window size)")
 }
 
@@ -188,6 +193,9 @@ func (p Params) StartingAt(start time.Time) Params {
 type Result struct {
 	// Score is the significance against the baseline before this window.
 	Score float64
+	// Rank is what lists should be ordered by (Ranked.Score): Score, or
+	// Score·ln(1+x) with Params.RankByVolume.
+	Rank float64
 	// Baseline is the value expected for this window (the EWMA before it),
 	// in units of Params.Value.
 	Baseline float64
@@ -221,6 +229,7 @@ func (p Params) Update(st *State, obs Observation, period time.Duration) Result 
 
 	if st.Windows > 0 && end < st.LastWindowEnd {
 		res := Result{Score: p.score(st, x), Baseline: st.EWMA, Eligible: eligible, Late: true}
+		res.Rank = p.rank(res.Score, x)
 		res.Trending = !warming && eligible && res.Score >= p.threshold(st.Trending)
 		if res.Trending {
 			res.StartedAt = start(obs)
@@ -245,6 +254,7 @@ func (p Params) Update(st *State, obs Observation, period time.Duration) Result 
 	st.PrevTrending, st.PrevStartedAt = st.Trending, st.StartedAt
 
 	res := Result{Score: p.score(st, x), Baseline: st.EWMA, Eligible: eligible}
+	res.Rank = p.rank(res.Score, x)
 	switch {
 	case warming:
 		st.Trending, st.StartedAt = false, 0
@@ -304,6 +314,13 @@ func (p Params) score(st *State, x float64) float64 {
 		den = 1 // only with an invalid noise floor; Validate rejects it
 	}
 	return (x - math.Max(st.EWMA, p.NoiseFloor)) / den
+}
+
+func (p Params) rank(score, x float64) float64 {
+	if p.RankByVolume {
+		return score * math.Log1p(math.Max(x, 0))
+	}
+	return score
 }
 
 // fold is one SigniTrend EWMA/EWMVar step with value x.

@@ -329,18 +329,44 @@ func TestWarmUp(t *testing.T) {
 	}
 }
 
+func TestRankByVolume(t *testing.T) {
+	// Two terms with the same score: a small one from nothing and a big one
+	// over a big baseline. Only the volume option separates them.
+	small := obs(1, 30) // score 30/5 − 1 = 5
+	bigState := State{EWMA: 1000, EWMVar: 2025, Windows: 50, LastWindowEnd: end(0).UnixMilli()}
+	big := obs(1, 1250) // score (1250 − 1000)/(45 + 5) = 5
+	for _, byVolume := range []bool{false, true} {
+		p := DefaultParams()
+		p.RankByVolume = byVolume
+		var st State
+		rs := p.Update(&st, small, period)
+		bst := bigState
+		rb := p.Update(&bst, big, period)
+		if math.Abs(rs.Score-5) > 1e-9 || math.Abs(rb.Score-5) > 1e-9 {
+			t.Fatalf("scores %v and %v, want 5 and 5", rs.Score, rb.Score)
+		}
+		want := [2]float64{5, 5}
+		if byVolume {
+			want = [2]float64{5 * math.Log1p(30), 5 * math.Log1p(1250)}
+		}
+		if math.Abs(rs.Rank-want[0]) > 1e-9 || math.Abs(rb.Rank-want[1]) > 1e-9 {
+			t.Errorf("RankByVolume=%v: ranks %v, %v; want %v", byVolume, rs.Rank, rb.Rank, want)
+		}
+	}
+}
+
 func TestParamsFlags(t *testing.T) {
 	p := DefaultParams()
 	fs := flag.NewFlagSet("test", flag.ContinueOnError)
 	p.RegisterFlags(fs)
 	env := map[string]string{"TRENDSTREAM_SCORE_VALUE": "count", "TRENDSTREAM_SCORE_MIN_AUTHORS": "9"}
-	if err := fs.Parse([]string{"-score-enter=6", "-score-warm-up=20m"}); err != nil {
+	if err := fs.Parse([]string{"-score-enter=6", "-score-warm-up=20m", "-score-rank-by-volume"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := envflag.Apply(fs, "TRENDSTREAM", func(k string) (string, bool) { v, ok := env[k]; return v, ok }); err != nil {
 		t.Fatal(err)
 	}
-	if p.Enter != 6 || p.WarmUp != 20*time.Minute || p.Value != ValueCount || p.MinAuthors != 9 || p.Exit != 2 {
+	if p.Enter != 6 || p.WarmUp != 20*time.Minute || p.Value != ValueCount || p.MinAuthors != 9 || p.Exit != 2 || !p.RankByVolume {
 		t.Errorf("parsed %+v", p)
 	}
 	if err := p.Validate(); err != nil {
