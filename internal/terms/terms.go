@@ -148,6 +148,9 @@ func (e *Extractor) Terms(text string, hashtags []string, lang string) []Term {
 		if i >= e.opts.MaxHashtags {
 			break
 		}
+		if len(h) > maxTagBytes {
+			continue // cannot be a valid tag; do not normalise megabytes
+		}
 		h = normalizeTag(h)
 		if h == "" || utf8.RuneCountInString(h) > maxTagRunes {
 			continue
@@ -188,7 +191,12 @@ func Language(langs []string) string {
 }
 
 // maxTagRunes is Bluesky's hashtag length limit; longer "tags" are junk.
-const maxTagRunes = 64
+// maxTagBytes bounds the input that could still normalise to that many
+// runes (NFKC rarely expands a character beyond 18 bytes).
+const (
+	maxTagRunes = 64
+	maxTagBytes = 18 * maxTagRunes
+)
 
 // extraction accumulates one post's terms.
 type extraction struct {

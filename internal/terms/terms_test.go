@@ -147,7 +147,8 @@ func TestExtractHashtags(t *testing.T) {
 		{"nfkc", []string{"ＣＡＴ"}, []string{"cat"}},
 		{"cjk kept whole", []string{"猫", "ニャー子"}, []string{"猫", "ニャー子"}},
 		{"spaces from the tags field", []string{"digital art"}, []string{"digital art"}},
-		{"empty and oversized dropped", []string{"", "#", strings.Repeat("x", 65)}, nil},
+		{"empty and oversized dropped", []string{"", "#", strings.Repeat("x", 65), strings.Repeat("ｘ", 1<<20)}, nil},
+		{"64 full-width characters fit", []string{strings.Repeat("ｘ", 64)}, []string{strings.Repeat("x", 64)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
