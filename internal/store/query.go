@@ -133,9 +133,14 @@ SELECT c.source, c.lang, c.kind, c.term, r.window_start, r.window_end, r.posts,
          WHERE w.source = c.source AND w.lang = c.lang
          ORDER BY w.window_end DESC, w.window_start DESC
          LIMIT $5) r
-  LEFT JOIN trending_terms h
-    ON h.source = c.source AND h.lang = c.lang AND h.window_start = r.window_start
-   AND h.window_end = r.window_end AND h.kind = c.kind AND h.term = c.term
+  -- A primary-key probe per (term, window). LIMIT 1 (the key is unique)
+  -- stops the planner from flattening this into a join that hashes the
+  -- whole table.
+  LEFT JOIN LATERAL (
+        SELECT rank, count, unique_authors, baseline, score FROM trending_terms h
+         WHERE h.source = c.source AND h.lang = c.lang AND h.window_start = r.window_start
+           AND h.window_end = r.window_end AND h.kind = c.kind AND h.term = c.term
+         LIMIT 1) h ON true
  ORDER BY c.source, c.lang, c.kind, c.term, r.window_end, r.window_start`,
 		src, lang, kind, term, n)
 	if err != nil {

@@ -129,6 +129,13 @@ func (s *Store) WriteSnapshots(ctx context.Context, snaps []*tsv1.WindowSnapshot
 	}
 	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
 
+	// Register new rankings; current_windows starts from this table.
+	if _, err := tx.Exec(ctx, `
+INSERT INTO rankings (source, lang)
+SELECT DISTINCT * FROM unnest($1::text[], $2::text[]) ORDER BY 1, 2
+ON CONFLICT DO NOTHING`, wSource, wLang); err != nil {
+		return fmt.Errorf("store: write snapshots: register rankings: %w", err)
+	}
 	rows, err := tx.Query(ctx, `
 INSERT INTO windows (source, lang, window_start, window_end, posts, emitted_at)
 SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::int8[], $6::timestamptz[])
