@@ -1,0 +1,261 @@
+// Package trendcalc computes trending-term rankings in a single process,
+// with no Beam: the same extraction (internal/terms), windows and scoring
+// (internal/trendscore) as the Beam pipeline, as plain Go loops.
+//
+// It is the reference the pipeline is checked against in tests, the floor
+// its throughput is compared with in benchmarks, and the engine of the
+// evaluation harness, which needs to replay many variants quickly.
+package trendcalc
+
+import (
+	"sort"
+	"time"
+
+	"github.com/trendstream/trendstream/internal/terms"
+	"github.com/trendstream/trendstream/internal/trendscore"
+	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// Config mirrors the pipeline's windowing and ranking options.
+type Config struct {
+	Size, Period time.Duration
+	TopK         int
+	Terms        terms.Options
+	Score        trendscore.Params
+	Source       tsv1.Source
+	// Rank chooses the ranking; nil ranks trending terms by score, as the
+	// pipeline does. The evaluation swaps in a raw-count ranking.
+	Rank func([]Entry) []Entry
+}
+
+type termKey struct {
+	Lang string
+	Kind tsv1.TermKind
+	Term string
+}
+
+// Entry is one term's activity and score in one window.
+type Entry struct {
+	Lang      string
+	Kind      tsv1.TermKind
+	Term      string
+	Count     int64
+	Authors   int64
+	TopAuthor int64
+	Baseline  float64
+	Score     float64
+	Trending  bool
+	Eligible  bool
+	StartedAt time.Time
+}
+
+// bucket is one period's activity of one term: posts per author.
+type bucket map[string]int64
+
+// Calculator accumulates posts, then computes rankings. It holds every
+// bucket in memory: it is meant for bounded replays, not endless streams.
+type Calculator struct {
+	cfg     Config
+	ex      *terms.Extractor
+	buckets map[termKey]map[int64]bucket // bucket end (ms) → authors
+	posts   map[string]map[int64]int64   // lang → bucket end → posts
+}
+
+// New returns an empty Calculator.
+func New(cfg Config) *Calculator {
+	return &Calculator{
+		cfg:     cfg,
+		ex:      terms.New(cfg.Terms),
+		buckets: map[termKey]map[int64]bucket{},
+		posts:   map[string]map[int64]int64{},
+	}
+}
+
+// Add counts one post at its event time (observed_at).
+func (c *Calculator) Add(p *tsv1.Post) {
+	if p.GetOperation() == tsv1.Operation_OPERATION_DELETE {
+		return
+	}
+	ts := p.GetObservedAt().AsTime().UnixMilli()
+	per := c.cfg.Period.Milliseconds()
+	end := floorDiv(ts, per)*per + per
+	lang := terms.Language(p.GetLangs())
+	for _, t := range c.ex.Extract(p) {
+		k := termKey{t.Lang, t.Kind, t.Text}
+		bs := c.buckets[k]
+		if bs == nil {
+			bs = map[int64]bucket{}
+			c.buckets[k] = bs
+		}
+		b := bs[end]
+		if b == nil {
+			b = bucket{}
+			bs[end] = b
+		}
+		b[p.GetAuthorDid()]++
+	}
+	for _, l := range []string{"", lang} {
+		m := c.posts[l]
+		if m == nil {
+			m = map[int64]int64{}
+			c.posts[l] = m
+		}
+		m[end]++
+	}
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
+}
+
+// Snapshots computes the ranking of every (language, window) that holds at
+// least one post, ordered by window end, then language.
+func (c *Calculator) Snapshots() []*tsv1.WindowSnapshot {
+	per := c.cfg.Period.Milliseconds()
+	n := c.cfg.Size.Milliseconds() / per
+
+	// Post counts per sliding window: every bucket contributes to the n
+	// windows that contain it.
+	postsPerWindow := map[string]map[int64]int64{}
+	for lang, bs := range c.posts {
+		m := map[int64]int64{}
+		for end, cnt := range bs {
+			for i := int64(0); i < n; i++ {
+				m[end+i*per] += cnt
+			}
+		}
+		postsPerWindow[lang] = m
+	}
+
+	entries := map[string]map[int64][]Entry{} // ranking lang → window end → entries
+	for k, bs := range c.buckets {
+		windows := map[int64]bucket{}
+		for end, b := range bs {
+			for i := int64(0); i < n; i++ {
+				w := windows[end+i*per]
+				if w == nil {
+					w = bucket{}
+					windows[end+i*per] = w
+				}
+				for a, cnt := range b {
+					w[a] += cnt
+				}
+			}
+		}
+		ends := make([]int64, 0, len(windows))
+		for e := range windows {
+			ends = append(ends, e)
+		}
+		sort.Slice(ends, func(i, j int) bool { return ends[i] < ends[j] })
+		var st trendscore.State
+		for _, end := range ends {
+			w := windows[end]
+			e := Entry{Lang: k.Lang, Kind: k.Kind, Term: k.Term, Authors: int64(len(w))}
+			for _, cnt := range w {
+				e.Count += cnt
+				e.TopAuthor = max(e.TopAuthor, cnt)
+			}
+			res := c.cfg.Score.Update(&st, trendscore.Observation{
+				WindowStart: time.UnixMilli(end - c.cfg.Size.Milliseconds()),
+				WindowEnd:   time.UnixMilli(end), Count: e.Count, Authors: e.Authors, TopAuthorPosts: e.TopAuthor,
+			}, c.cfg.Period)
+			e.Baseline, e.Score, e.Trending, e.Eligible, e.StartedAt = res.Baseline, res.Score, res.Trending, res.Eligible, res.StartedAt
+			for _, l := range []string{"", k.Lang} {
+				if entries[l] == nil {
+					entries[l] = map[int64][]Entry{}
+				}
+				entries[l][end] = append(entries[l][end], e)
+				if k.Lang == "" {
+					break
+				}
+			}
+		}
+	}
+
+	var out []*tsv1.WindowSnapshot
+	for lang, ws := range postsPerWindow {
+		for end, posts := range ws {
+			snap := &tsv1.WindowSnapshot{
+				Source:      c.cfg.Source,
+				Lang:        lang,
+				WindowStart: timestamppb.New(time.UnixMilli(end - c.cfg.Size.Milliseconds())),
+				WindowEnd:   timestamppb.New(time.UnixMilli(end)),
+				Posts:       posts,
+			}
+			ranked := c.rank(entries[lang][end])
+			for i, e := range ranked {
+				t := &tsv1.TrendingTerm{
+					Term: e.Term, Kind: e.Kind, Lang: e.Lang,
+					WindowStart: snap.WindowStart, WindowEnd: snap.WindowEnd,
+					Count: e.Count, UniqueAuthors: e.Authors, Baseline: e.Baseline, Score: e.Score,
+					Rank: int32(i + 1), Source: c.cfg.Source,
+				}
+				t.FirstSeen = timestamppb.New(e.StartedAt)
+				snap.Terms = append(snap.Terms, t)
+			}
+			out = append(out, snap)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		ei, ej := out[i].WindowEnd.AsTime(), out[j].WindowEnd.AsTime()
+		if !ei.Equal(ej) {
+			return ei.Before(ej)
+		}
+		return out[i].Lang < out[j].Lang
+	})
+	return out
+}
+
+func (c *Calculator) rank(es []Entry) []Entry {
+	if c.cfg.Rank != nil {
+		return c.cfg.Rank(es)
+	}
+	return RankTrending(es, c.cfg.TopK)
+}
+
+// RankTrending lists eligible, trending entries in the pipeline's order
+// (trendscore.TopK): score, then distinct authors, then term.
+func RankTrending(es []Entry, k int) []Entry {
+	var items []trendscore.Ranked
+	for _, e := range es {
+		if e.Eligible && e.Trending {
+			items = append(items, e.ranked())
+		}
+	}
+	return entries(trendscore.TopK(items, k), es)
+}
+
+// RankRawCount lists the k most-posted terms, trending or not: the
+// volume ranking most trend lists use, kept as the evaluation's baseline.
+func RankRawCount(es []Entry, k int) []Entry {
+	items := make([]trendscore.Ranked, len(es))
+	for i, e := range es {
+		items[i] = e.ranked()
+	}
+	return entries(trendscore.RawCount(items, k), es)
+}
+
+func (e Entry) ranked() trendscore.Ranked {
+	return trendscore.Ranked{
+		Term: e.Term, Kind: e.Kind, Lang: e.Lang, Score: e.Score,
+		Count: e.Count, Authors: e.Authors, Baseline: e.Baseline, StartedAt: e.StartedAt,
+	}
+}
+
+// entries maps ranked items back to their full entries, in ranked order.
+func entries(rs []trendscore.Ranked, es []Entry) []Entry {
+	idx := make(map[termKey]Entry, len(es))
+	for _, e := range es {
+		idx[termKey{e.Lang, e.Kind, e.Term}] = e
+	}
+	out := make([]Entry, len(rs))
+	for i, r := range rs {
+		out[i] = idx[termKey{r.Lang, r.Kind, r.Term}]
+	}
+	return out
+}
