@@ -45,6 +45,7 @@ type Entry struct {
 	TopAuthor int64
 	Baseline  float64
 	Score     float64
+	RankBy    float64 // what the ranking orders by (trendscore.Result.Rank)
 	Trending  bool
 	Eligible  bool
 	StartedAt time.Time
@@ -164,7 +165,7 @@ func (c *Calculator) Snapshots() []*tsv1.WindowSnapshot {
 				WindowStart: time.UnixMilli(end - c.cfg.Size.Milliseconds()),
 				WindowEnd:   time.UnixMilli(end), Count: e.Count, Authors: e.Authors, TopAuthorPosts: e.TopAuthor,
 			}, c.cfg.Period)
-			e.Baseline, e.Score, e.Trending, e.Eligible, e.StartedAt = res.Baseline, res.Score, res.Trending, res.Eligible, res.StartedAt
+			e.Baseline, e.Score, e.RankBy, e.Trending, e.Eligible, e.StartedAt = res.Baseline, res.Score, res.Rank, res.Trending, res.Eligible, res.StartedAt
 			for _, l := range []string{"", k.Lang} {
 				if entries[l] == nil {
 					entries[l] = map[int64][]Entry{}
@@ -242,7 +243,7 @@ func RankRawCount(es []Entry, k int) []Entry {
 
 func (e Entry) ranked() trendscore.Ranked {
 	return trendscore.Ranked{
-		Term: e.Term, Kind: e.Kind, Lang: e.Lang, Score: e.Score,
+		Term: e.Term, Kind: e.Kind, Lang: e.Lang, Score: e.RankBy,
 		Count: e.Count, Authors: e.Authors, Baseline: e.Baseline, StartedAt: e.StartedAt,
 	}
 }

@@ -1,0 +1,186 @@
+// Package trending is the trending-terms pipeline: Bluesky posts from the
+// Kafka posts topic → sliding event-time windows → baseline-relative term
+// scores → per-language rankings, written to the Kafka results topic and to
+// the PostgreSQL read model.
+//
+// The program in cmd/trending runs it on any Beam runner (Prism in-process
+// by default, Flink through the portable runner); `trendstream run` embeds
+// it on Prism.
+package trending
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/log"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/trendstream/trendstream/internal/kafkaconf"
+	"github.com/trendstream/trendstream/internal/terms"
+	"github.com/trendstream/trendstream/internal/trendscore"
+	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
+	"github.com/trendstream/trendstream/transforms/kafkaio"
+	"github.com/trendstream/trendstream/transforms/pgsink"
+	"github.com/trendstream/trendstream/transforms/trend"
+)
+
+func init() {
+	register.DoFn3x0[context.Context, kafkaio.Record, func(*tsv1.Post)](&decodePostFn{})
+	register.Emitter1[*tsv1.Post]()
+	register.DoFn3x1[context.Context, *tsv1.WindowSnapshot, func(kafkaio.Message), error](&encodeSnapshotFn{})
+	register.Emitter1[kafkaio.Message]()
+}
+
+// Options configure the pipeline. The zero value is not useful; start from
+// DefaultOptions or RegisterFlags.
+type Options struct {
+	Brokers      string
+	PostsTopic   string
+	TrendsTopic  string
+	DatabaseURL  string
+	WindowSize   time.Duration
+	WindowPeriod time.Duration
+	TopK         int
+	Start        kafkaio.Start
+	Group        string
+	Bounded      bool
+	// MaxOutOfOrder is how far behind the newest record of a partition a
+	// record may be and still count as on time.
+	MaxOutOfOrder time.Duration
+	Terms         terms.Options
+	Score         trendscore.Params
+	// StreamStart is the event time the read begins at, which ends the
+	// scorer's warm-up Score.WarmUp later. Zero: Build asks Kafka for the
+	// timestamp of the first record it will read.
+	StreamStart time.Time
+}
+
+// DefaultOptions returns the documented defaults.
+func DefaultOptions() Options {
+	return Options{
+		Brokers:       "127.0.0.1:9092",
+		PostsTopic:    "trendstream.posts",
+		TrendsTopic:   "trendstream.trends",
+		WindowSize:    10 * time.Minute,
+		WindowPeriod:  time.Minute,
+		TopK:          20,
+		Group:         "trendstream-trending",
+		MaxOutOfOrder: 30 * time.Second,
+		Terms:         terms.DefaultOptions(),
+		Score:         trendscore.DefaultParams(),
+	}
+}
+
+// RegisterFlags binds o's fields to flags on fs, with o's current values as
+// defaults.
+func (o *Options) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&o.Brokers, "brokers", o.Brokers, "Kafka bootstrap brokers, comma-separated")
+	fs.StringVar(&o.PostsTopic, "posts-topic", o.PostsTopic, "Kafka topic with protobuf trendstream.v1.Post records")
+	fs.StringVar(&o.TrendsTopic, "trends-topic", o.TrendsTopic, "Kafka topic for WindowSnapshot results; empty disables")
+	fs.StringVar(&o.DatabaseURL, "database-url", o.DatabaseURL, "PostgreSQL URL of the read model; empty disables")
+	fs.DurationVar(&o.WindowSize, "window-size", o.WindowSize, "sliding window length (a multiple of -window-period)")
+	fs.DurationVar(&o.WindowPeriod, "window-period", o.WindowPeriod, "sliding window period: a ranking is emitted this often")
+	fs.IntVar(&o.TopK, "top-k", o.TopK, "terms per ranking")
+	fs.Var(&o.Start, "start", "where to start reading: committed, earliest, latest or an RFC 3339 time")
+	fs.StringVar(&o.Group, "group", o.Group, "Kafka consumer group whose offsets are committed (for -start committed and lag monitoring)")
+	fs.BoolVar(&o.Bounded, "bounded", o.Bounded, "read up to the end offsets seen at start, then stop (replay)")
+	fs.DurationVar(&o.MaxOutOfOrder, "max-out-of-order", o.MaxOutOfOrder, "how far a post may trail the newest one in its partition and still be on time")
+	o.Terms.RegisterFlags(fs)
+	o.Score.RegisterFlags(fs)
+}
+
+// Validate reports options the pipeline cannot run with.
+func (o Options) Validate() error {
+	if _, err := kafkaconf.SplitBrokers(o.Brokers); err != nil {
+		return err
+	}
+	if o.PostsTopic == "" {
+		return fmt.Errorf("trending: -posts-topic is empty")
+	}
+	if o.TrendsTopic == "" && o.DatabaseURL == "" {
+		return fmt.Errorf("trending: neither -trends-topic nor -database-url is set: results would go nowhere")
+	}
+	return o.trendConfig().Validate()
+}
+
+func (o Options) trendConfig() trend.Config {
+	return trend.Config{
+		Size: o.WindowSize, Period: o.WindowPeriod, TopK: o.TopK,
+		Terms: o.Terms, Score: o.Score.StartingAt(o.StreamStart), Source: tsv1.Source_SOURCE_BLUESKY,
+	}
+}
+
+// Build constructs the pipeline.
+func Build(o Options) (*beam.Pipeline, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	brokers, _ := kafkaconf.SplitBrokers(o.Brokers)
+	if o.StreamStart.IsZero() {
+		t, err := streamStart(brokers, o.PostsTopic, o.Start, o.Group)
+		if err != nil {
+			return nil, err
+		}
+		o.StreamStart = t
+	}
+	p, s := beam.NewPipelineWithRoot()
+	ropts := []kafkaio.ReadOption{
+		kafkaio.ReadStart(o.Start),
+		kafkaio.ReadGroup(o.Group),
+		kafkaio.ReadOutOfOrder(o.MaxOutOfOrder),
+	}
+	if o.Bounded {
+		ropts = append(ropts, kafkaio.ReadBounded())
+	}
+	records := kafkaio.Read(s, brokers, o.PostsTopic, ropts...)
+	posts := beam.ParDo(s.Scope("DecodePosts"), &decodePostFn{}, records)
+	snaps := trend.Trends(s, posts, o.trendConfig())
+	if o.TrendsTopic != "" {
+		msgs := beam.ParDo(s.Scope("EncodeSnapshots"), &encodeSnapshotFn{}, snaps)
+		kafkaio.Write(s, brokers, o.TrendsTopic, msgs)
+	}
+	if o.DatabaseURL != "" {
+		pgsink.Write(s, o.DatabaseURL, snaps)
+	}
+	return p, nil
+}
+
+var malformedPosts = beam.NewCounter("trending", "malformed_posts")
+
+// decodePostFn parses posts-topic records. A record that is not a Post is
+// counted and logged, not fatal: one bad producer must not stop the trends.
+type decodePostFn struct{}
+
+func (decodePostFn) ProcessElement(ctx context.Context, r kafkaio.Record, emit func(*tsv1.Post)) {
+	var p tsv1.Post
+	if err := proto.Unmarshal(r.Value, &p); err != nil {
+		malformedPosts.Inc(ctx, 1)
+		log.Warnf(ctx, "trending: skipping malformed record %s/%d@%d: %v", r.Topic, r.Partition, r.Offset, err)
+		return
+	}
+	emit(&p)
+}
+
+// encodeSnapshotFn serialises a snapshot for the results topic, keyed so
+// that a compacted topic keeps the latest ranking of each window.
+type encodeSnapshotFn struct{}
+
+func (encodeSnapshotFn) ProcessElement(ctx context.Context, snap *tsv1.WindowSnapshot, emit func(kafkaio.Message)) error {
+	b, err := proto.Marshal(snap)
+	if err != nil {
+		return fmt.Errorf("trending: encode snapshot: %w", err)
+	}
+	emit(kafkaio.Message{Key: []byte(SnapshotKey(snap)), Value: b, Timestamp: snap.GetWindowEnd().AsTime()})
+	return nil
+}
+
+// SnapshotKey is the results-topic key of a snapshot:
+// "<source>|<lang>|<window end, Unix ms>".
+func SnapshotKey(s *tsv1.WindowSnapshot) string {
+	return strconv.Itoa(int(s.GetSource())) + "|" + s.GetLang() + "|" + strconv.FormatInt(s.GetWindowEnd().AsTime().UnixMilli(), 10)
+}

@@ -1,0 +1,390 @@
+package trending
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/jackc/pgx/v5"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/trendstream/trendstream/internal/beamrun"
+	"github.com/trendstream/trendstream/internal/corpus"
+	"github.com/trendstream/trendstream/internal/kafkaconf"
+	"github.com/trendstream/trendstream/internal/store"
+	"github.com/trendstream/trendstream/internal/testenv"
+	"github.com/trendstream/trendstream/internal/trendcalc"
+	"github.com/trendstream/trendstream/internal/trendscore"
+	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
+	"github.com/trendstream/trendstream/transforms/kafkaio"
+)
+
+func TestMain(m *testing.M) {
+	beam.Init()
+	testenv.Main(m)
+}
+
+var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+// scenario is a replay with known trends: real posts as background, a
+// hashtag burst by many distinct authors, and a one-author spam flood.
+func scenario(t testing.TB) []*tsv1.Post {
+	t.Helper()
+	all, err := corpus.Posts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 600 real posts over 20 minutes.
+	posts := corpus.Retime(all[:600], t0, 0.5)
+	at := func(min, i int) *timestamppb.Timestamp {
+		return timestamppb.New(t0.Add(time.Duration(min)*time.Minute + time.Duration(i)*time.Second))
+	}
+	for i := range 15 {
+		posts = append(posts, &tsv1.Post{
+			Uri:        fmt.Sprintf("at://did:plc:burst%02d/app.bsky.feed.post/b%d", i, i),
+			AuthorDid:  fmt.Sprintf("did:plc:burst%02d", i),
+			Text:       "Totality! Watching the eclipse right now #SolarEclipse",
+			Hashtags:   []string{"SolarEclipse"},
+			Langs:      []string{"en"},
+			ObservedAt: at(12, i*3),
+			Source:     tsv1.Source_SOURCE_BLUESKY,
+			Operation:  tsv1.Operation_OPERATION_CREATE,
+		})
+	}
+	for i := range 40 {
+		posts = append(posts, &tsv1.Post{
+			Uri:        fmt.Sprintf("at://did:plc:spammer/app.bsky.feed.post/s%d", i),
+			AuthorDid:  "did:plc:spammer",
+			Text:       "cheap followers buyfollowers now",
+			Langs:      []string{"en"},
+			ObservedAt: at(12, i),
+			Source:     tsv1.Source_SOURCE_BLUESKY,
+			Operation:  tsv1.Operation_OPERATION_CREATE,
+		})
+	}
+	// A delete is counted, never ranked.
+	posts = append(posts, &tsv1.Post{
+		Uri: "at://did:plc:burst00/app.bsky.feed.post/b0", AuthorDid: "did:plc:burst00",
+		ObservedAt: at(13, 0), Operation: tsv1.Operation_OPERATION_DELETE, Source: tsv1.Source_SOURCE_BLUESKY,
+	})
+	return posts
+}
+
+func testOptions(brokers []string, dbURL string) Options {
+	o := DefaultOptions()
+	o.Brokers = strings.Join(brokers, ",")
+	o.DatabaseURL = dbURL
+	o.WindowSize = 5 * time.Minute
+	o.WindowPeriod = time.Minute
+	o.TopK = 5
+	o.Bounded = true
+	o.Start = kafkaio.Start{Kind: kafkaio.StartEarliest}
+	o.Score = trendscore.DefaultParams()
+	o.Score.MinAuthors = 3
+	o.Score.NoiseFloor = 2
+	o.Score.HalfLife = 10
+	o.Score.WarmUp = 0
+	return o
+}
+
+func produce(t testing.TB, brokers []string, topic string, posts []*tsv1.Post) {
+	t.Helper()
+	prod, err := sarama.NewSyncProducer(brokers, kafkaconf.Producer("trending-test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	var msgs []*sarama.ProducerMessage
+	for _, p := range posts {
+		b, err := proto.Marshal(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs = append(msgs, &sarama.ProducerMessage{
+			Topic: topic, Key: sarama.StringEncoder(p.GetAuthorDid()), Value: sarama.ByteEncoder(b),
+			Timestamp: p.GetObservedAt().AsTime(),
+		})
+	}
+	if err := prod.SendMessages(msgs); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// readSnapshots reads the whole results topic, keeping the last snapshot
+// per key as a compacted topic would.
+func readSnapshots(t testing.TB, brokers []string, topic string) map[string]*tsv1.WindowSnapshot {
+	t.Helper()
+	client, err := sarama.NewClient(brokers, kafkaconf.Consumer("trending-test-reader"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	consumer, err := sarama.NewConsumerFromClient(client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer consumer.Close()
+	parts, err := client.Partitions(topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]*tsv1.WindowSnapshot{}
+	for _, p := range parts {
+		newest, err := client.GetOffset(topic, p, sarama.OffsetNewest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if newest == 0 {
+			continue
+		}
+		pc, err := consumer.ConsumePartition(topic, p, sarama.OffsetOldest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for m := range pc.Messages() {
+			var s tsv1.WindowSnapshot
+			if err := proto.Unmarshal(m.Value, &s); err != nil {
+				t.Fatalf("results record %d/%d is not a WindowSnapshot: %v", p, m.Offset, err)
+			}
+			if got := SnapshotKey(&s); got != string(m.Key) {
+				t.Errorf("record key %q, want %q", m.Key, got)
+			}
+			out[string(m.Key)] = &s
+			if m.Offset+1 >= newest {
+				break
+			}
+		}
+		pc.Close()
+	}
+	return out
+}
+
+func expected(t testing.TB, posts []*tsv1.Post, o Options) map[string]*tsv1.WindowSnapshot {
+	c := trendcalc.New(trendcalc.Config{
+		Size: o.WindowSize, Period: o.WindowPeriod, TopK: o.TopK,
+		Terms: o.Terms, Score: o.Score.StartingAt(t0), Source: tsv1.Source_SOURCE_BLUESKY,
+	})
+	for _, p := range posts {
+		c.Add(p)
+	}
+	out := map[string]*tsv1.WindowSnapshot{}
+	for _, s := range c.Snapshots() {
+		out[SnapshotKey(s)] = s
+	}
+	return out
+}
+
+// TestBoundedReplayMatchesReference runs the pipeline on Prism over a
+// bounded replay and checks, window by window, that the results topic and
+// Postgres hold exactly the rankings the single-process reference computes,
+// and that the planted burst and spam behave as trends should.
+func TestBoundedReplayMatchesReference(t *testing.T) {
+	const postsTopic, trendsTopic = "trendstream.posts", "trendstream.trends"
+	kc := testenv.Kafka(t, 4, postsTopic, trendsTopic)
+	db := testenv.Postgres(t)
+	posts := scenario(t)
+	produce(t, kc.Addrs(), postsTopic, posts)
+
+	o := testOptions(kc.Addrs(), db)
+	run(t, o)
+
+	want := expected(t, posts, o)
+	got := readSnapshots(t, kc.Addrs(), trendsTopic)
+	compareSnapshots(t, got, want)
+
+	// The planted burst leads the overall ranking in every window that
+	// holds all of it, with its exact counts; the spam flood never ranks.
+	for end := 13; end <= 17; end++ {
+		key := fmt.Sprintf("1||%d", t0.Add(time.Duration(end)*time.Minute).UnixMilli())
+		s := got[key]
+		if s == nil || len(s.Terms) == 0 {
+			t.Fatalf("window ending at minute %d: no ranking", end)
+		}
+		top := s.Terms[0]
+		if top.Term != "solareclipse" || top.Kind != tsv1.TermKind_TERM_KIND_HASHTAG || top.Count != 15 || top.UniqueAuthors != 15 {
+			t.Errorf("window ending at minute %d: top term %v, want hashtag solareclipse 15/15", end, top)
+		}
+	}
+	for k, s := range got {
+		for _, term := range s.Terms {
+			if strings.Contains(term.Term, "buyfollowers") || strings.Contains(term.Term, "followers") {
+				t.Errorf("%s: single-author spam term %q ranked", k, term.Term)
+			}
+		}
+	}
+
+	gotDB := dumpDB(t, db)
+	wantDB := rowsOf(want)
+	if d := diffRows(gotDB, wantDB); d != "" {
+		t.Errorf("Postgres differs from the reference:\n%s", d)
+	}
+
+	// Idempotence: the same bounded job again leaves the read model as it
+	// was (emitted_at, the processing time of the write, aside).
+	run(t, o)
+	if d := diffRows(dumpDB(t, db), gotDB); d != "" {
+		t.Errorf("second run changed Postgres:\n%s", d)
+	}
+}
+
+func run(t testing.TB, o Options) {
+	t.Helper()
+	p, err := Build(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	pr, err := beamrun.StartPrism(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pr.Run(ctx, p); err != nil {
+		t.Fatalf("pipeline: %v", err)
+	}
+}
+
+func compareSnapshots(t *testing.T, got, want map[string]*tsv1.WindowSnapshot) {
+	t.Helper()
+	for k, w := range want {
+		g, ok := got[k]
+		if !ok {
+			t.Errorf("window %s: missing from results topic", k)
+			continue
+		}
+		g = proto.Clone(g).(*tsv1.WindowSnapshot)
+		g.EmittedAt = nil
+		for i := range g.Terms {
+			// Scores are computed identically but summed in a different
+			// order; compare them to a tolerance below.
+			if math.Abs(g.Terms[i].Score-termAt(w, i).GetScore()) < 1e-9 {
+				g.Terms[i].Score = termAt(w, i).GetScore()
+			}
+			if math.Abs(g.Terms[i].Baseline-termAt(w, i).GetBaseline()) < 1e-9 {
+				g.Terms[i].Baseline = termAt(w, i).GetBaseline()
+			}
+		}
+		if !proto.Equal(g, w) {
+			t.Errorf("window %s:\n got  %v\n want %v", k, g, w)
+		}
+	}
+	for k := range got {
+		if _, ok := want[k]; !ok {
+			t.Errorf("window %s: in results topic but not expected", k)
+		}
+	}
+}
+
+func termAt(s *tsv1.WindowSnapshot, i int) *tsv1.TrendingTerm {
+	if i < len(s.Terms) {
+		return s.Terms[i]
+	}
+	return nil
+}
+
+// dumpDB lists the read model's rows as comparable strings.
+func dumpDB(t testing.TB, url string) []string {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var out []string
+	q := func(sql string) {
+		rows, err := conn.Query(ctx, sql)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			vals, err := rows.Values()
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, fmtRow(vals))
+		}
+	}
+	q(`SELECT 'w', source, lang, window_start, window_end, posts FROM windows`)
+	q(`SELECT 't', source, lang, window_start, window_end, kind, term, rank, count, unique_authors,
+	          round(baseline::numeric, 6), round(score::numeric, 6), first_seen FROM trending_terms`)
+	sort.Strings(out)
+	return out
+}
+
+func rowsOf(snaps map[string]*tsv1.WindowSnapshot) []string {
+	var out []string
+	for _, s := range snaps {
+		src := store.SourceName(s.Source)
+		ws, we := s.WindowStart.AsTime(), s.WindowEnd.AsTime()
+		out = append(out, fmtRow([]any{"w", src, s.Lang, ws, we, s.Posts}))
+		for _, tt := range s.Terms {
+			var fs any
+			if tt.FirstSeen != nil {
+				fs = tt.FirstSeen.AsTime()
+			}
+			out = append(out, fmtRow([]any{"t", src, s.Lang, ws, we, store.KindName(tt.Kind), tt.Term, tt.Rank,
+				tt.Count, tt.UniqueAuthors, round6(tt.Baseline), round6(tt.Score), fs}))
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func round6(f float64) string { return fmt.Sprintf("%.6f", f) }
+
+func fmtRow(vals []any) string {
+	parts := make([]string, len(vals))
+	for i, v := range vals {
+		switch v := v.(type) {
+		case time.Time:
+			parts[i] = v.UTC().Format(time.RFC3339Nano)
+		case nil:
+			parts[i] = "NULL"
+		case fmt.Stringer:
+			parts[i] = v.String()
+		default:
+			parts[i] = fmt.Sprint(v)
+		}
+	}
+	return strings.Join(parts, "|")
+}
+
+func diffRows(got, want []string) string {
+	g, w := map[string]bool{}, map[string]bool{}
+	for _, r := range got {
+		g[r] = true
+	}
+	for _, r := range want {
+		w[r] = true
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range want {
+		if !g[r] && n < 20 {
+			fmt.Fprintf(&b, "- %s\n", r)
+			n++
+		}
+	}
+	for _, r := range got {
+		if !w[r] && n < 40 {
+			fmt.Fprintf(&b, "+ %s\n", r)
+			n++
+		}
+	}
+	if len(got) != len(want) && b.Len() == 0 {
+		fmt.Fprintf(&b, "row counts differ: got %d, want %d\n", len(got), len(want))
+	}
+	return b.String()
+}
+
+var _ = os.Getenv

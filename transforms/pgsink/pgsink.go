@@ -1,0 +1,90 @@
+// Package pgsink writes trend snapshots to the PostgreSQL read model from a
+// Beam pipeline.
+//
+// Writes are idempotent: each snapshot replaces its (source, language,
+// window) ranking in one transaction (internal/store), so a retried bundle or
+// a re-fired pane overwrites instead of duplicating.
+package pgsink
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+
+	"github.com/trendstream/trendstream/internal/store"
+	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
+)
+
+func init() {
+	register.DoFn2x1[context.Context, *tsv1.WindowSnapshot, error](&writeFn{})
+}
+
+var (
+	snapshotsWritten = beam.NewCounter("pgsink", "snapshots_written")
+	rowsWritten      = beam.NewCounter("pgsink", "rows_written")
+)
+
+// maxBuffered bounds a bundle's buffer; past it the buffer is flushed early.
+const maxBuffered = 500
+
+type writeFn struct {
+	DatabaseURL string
+
+	st  *store.Store
+	buf []*tsv1.WindowSnapshot
+}
+
+func (fn *writeFn) Setup(ctx context.Context) error {
+	st, err := store.Open(ctx, fn.DatabaseURL)
+	if err != nil {
+		return fmt.Errorf("pgsink: %w", err)
+	}
+	fn.st = st
+	return nil
+}
+
+func (fn *writeFn) StartBundle(context.Context) { fn.buf = fn.buf[:0] }
+
+func (fn *writeFn) ProcessElement(ctx context.Context, snap *tsv1.WindowSnapshot) error {
+	fn.buf = append(fn.buf, snap)
+	if len(fn.buf) >= maxBuffered {
+		return fn.flush(ctx)
+	}
+	return nil
+}
+
+// FinishBundle makes the bundle's writes durable before the runner commits
+// it; an error fails the bundle and the runner retries it.
+func (fn *writeFn) FinishBundle(ctx context.Context) error { return fn.flush(ctx) }
+
+func (fn *writeFn) flush(ctx context.Context) error {
+	if len(fn.buf) == 0 {
+		return nil
+	}
+	if err := fn.st.WriteSnapshots(ctx, fn.buf); err != nil {
+		return fmt.Errorf("pgsink: write %d snapshots: %w", len(fn.buf), err)
+	}
+	var rows int64
+	for _, s := range fn.buf {
+		rows += int64(len(s.GetTerms()))
+	}
+	snapshotsWritten.Inc(ctx, int64(len(fn.buf)))
+	rowsWritten.Inc(ctx, rows)
+	fn.buf = fn.buf[:0]
+	return nil
+}
+
+func (fn *writeFn) Teardown() {
+	if fn.st != nil {
+		fn.st.Close()
+	}
+}
+
+// Write stores every *tsv1.WindowSnapshot of col in the read model at
+// databaseURL, migrating the schema on first connect.
+func Write(s beam.Scope, databaseURL string, col beam.PCollection) {
+	s = s.Scope("pgsink.Write")
+	beam.ParDo0(s, &writeFn{DatabaseURL: databaseURL}, col)
+}

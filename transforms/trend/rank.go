@@ -1,0 +1,124 @@
+package trend
+
+import (
+	"context"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/transforms/stats"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/trendstream/trendstream/internal/trendscore"
+
+	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
+)
+
+func init() {
+	register.DoFn2x0[Scored, func(string, Scored)](&byRankingFn{})
+	register.Emitter2[string, Scored]()
+	register.DoFn6x0[context.Context, beam.Window, string, func(*int64) bool, func(*Scored) bool, func(*tsv1.WindowSnapshot)](&rankFn{})
+	register.Emitter1[*tsv1.WindowSnapshot]()
+}
+
+var snapshotsEmitted = beam.NewCounter("trending", "snapshots_emitted")
+
+// byRankingFn keys each scored term by the rankings it takes part in: the
+// overall one and its language's.
+type byRankingFn struct{}
+
+func (byRankingFn) ProcessElement(sc Scored, emit func(string, Scored)) {
+	k, err := ParseTermKey(sc.Key)
+	if err != nil {
+		return
+	}
+	emit(AllLanguages, sc)
+	if k.Lang != AllLanguages {
+		emit(k.Lang, sc)
+	}
+}
+
+// rankFn builds one WindowSnapshot per (language, window) from the trending
+// terms of that window and the window's post count.
+type rankFn struct {
+	TopK     int
+	SizeMs   int64
+	SourceID int32
+}
+
+func (fn *rankFn) ProcessElement(ctx context.Context, w beam.Window, lang string, postsIter func(*int64) bool, scoredIter func(*Scored) bool, emit func(*tsv1.WindowSnapshot)) {
+	// The fixed window [end-period, end) holds exactly the sliding window
+	// that ends at end.
+	end := int64(w.(window.IntervalWindow).End)
+	snap := &tsv1.WindowSnapshot{
+		Source:      tsv1.Source(fn.SourceID),
+		Lang:        lang,
+		WindowStart: timestamppb.New(time.UnixMilli(end - fn.SizeMs)),
+		WindowEnd:   timestamppb.New(time.UnixMilli(end)),
+		EmittedAt:   timestamppb.Now(),
+	}
+	var n int64
+	for postsIter(&n) {
+		snap.Posts = max(snap.Posts, n)
+	}
+	// With accumulating late panes a term can appear more than once; the
+	// largest count is the most complete.
+	best := map[string]Scored{}
+	var sc Scored
+	for scoredIter(&sc) {
+		if !sc.Trending {
+			continue
+		}
+		if b, ok := best[sc.Key]; !ok || sc.Count > b.Count {
+			best[sc.Key] = sc
+		}
+	}
+	items := make([]trendscore.Ranked, 0, len(best))
+	for _, sc := range best {
+		k, err := ParseTermKey(sc.Key)
+		if err != nil {
+			continue
+		}
+		items = append(items, trendscore.Ranked{
+			Term: k.Term, Kind: k.Kind, Lang: k.Lang, Score: sc.RankBy,
+			Count: sc.Count, Authors: sc.Authors, Baseline: sc.Baseline,
+			StartedAt: time.UnixMilli(sc.StartedAt),
+		})
+	}
+	for i, r := range trendscore.TopK(items, fn.TopK) {
+		sc := best[TermKey{Lang: r.Lang, Kind: r.Kind, Term: r.Term}.String()]
+		snap.Terms = append(snap.Terms, &tsv1.TrendingTerm{
+			Term: r.Term, Kind: r.Kind, Lang: r.Lang,
+			WindowStart: snap.WindowStart, WindowEnd: snap.WindowEnd,
+			Count: r.Count, UniqueAuthors: r.Authors,
+			Baseline: r.Baseline, Score: sc.Score, Rank: int32(i + 1),
+			FirstSeen: timestamppb.New(r.StartedAt),
+			Source:    snap.Source,
+		})
+	}
+	snapshotsEmitted.Inc(ctx, 1)
+	emit(snap)
+}
+
+// CountPosts turns per-language post marks (KV<lang, 1>) into post counts
+// per language and sliding window, timestamped at the window's last instant.
+func CountPosts(s beam.Scope, marks beam.PCollection, size, period time.Duration) beam.PCollection {
+	s = s.Scope("CountPosts")
+	buckets := beam.WindowInto(s, window.NewFixedWindows(period), marks)
+	perBucket := stats.SumPerKey(s, buckets)
+	sliding := beam.WindowInto(s, window.NewSlidingWindows(period, size), perBucket)
+	return stats.SumPerKey(s, sliding)
+}
+
+// Rank groups scored terms and post counts by (language, window) and emits
+// one WindowSnapshot each, with the topK trending terms ranked by score.
+func Rank(s beam.Scope, scored, postCounts beam.PCollection, size, period time.Duration, topK int, source tsv1.Source) beam.PCollection {
+	s = s.Scope("Rank")
+	keyed := beam.ParDo(s, &byRankingFn{}, scored)
+	fixed := window.NewFixedWindows(period)
+	terms := beam.WindowInto(s, fixed, keyed)
+	posts := beam.WindowInto(s, fixed, postCounts)
+	grouped := beam.CoGroupByKey(s, posts, terms)
+	return beam.ParDo(s, &rankFn{TopK: topK, SizeMs: size.Milliseconds(), SourceID: int32(source)}, grouped)
+}
