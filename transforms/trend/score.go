@@ -35,7 +35,7 @@ type Scored struct {
 	Baseline       float64
 	Score          float64
 	RankBy         float64 // what the ranking orders by (Result.Rank)
-	StartedAt      int64 // Unix ms; 0 when not trending
+	StartedAt      int64   // Unix ms; 0 when not trending
 	Trending       bool
 }
 
