@@ -60,7 +60,7 @@ func TestHubOrderingFilteringAndSlowClients(t *testing.T) {
 func BenchmarkHubPublish(b *testing.B) {
 	for _, clients := range []int{1, 100, 1000} {
 		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
-			h := newHub(1 << 20)
+			h := newHub(4096)
 			for range clients {
 				s := h.subscribe(selector{allLangs: true})
 				go func() {
