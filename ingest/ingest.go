@@ -308,7 +308,6 @@ func (r *runner) session(ctx context.Context, from int64, has bool) (int64, bool
 	if r.cfg.Sink == "stdout" {
 		sk = sink.NewWriter(r.cfg.Stdout, func(tok cursor.Token) {
 			tr.Ack(tok)
-			r.m.inFlight.Dec()
 			r.lastProgress.Store(time.Now().UnixNano())
 		})
 	} else {
@@ -493,20 +492,23 @@ func (r *runner) handle(ctx context.Context, tr *cursor.Tracker, sk sink.Sink, i
 		n++
 	}
 	tok := tr.Begin(it.Pos, n)
+	// The gauge counts a message once the sink has taken it (after any
+	// wait for a free slot), so it never exceeds -max-in-flight.
+	kafka := r.cfg.Sink == "kafka"
 	for _, p := range ev.Posts {
-		r.m.inFlight.Inc()
 		if err := sk.Send(ctx, &sink.Message{Topic: r.cfg.Topic, Key: p.AuthorDid, Post: p, Time: p.ObservedAt.AsTime(), Token: tok}); err != nil {
-			r.m.inFlight.Dec()
 			return err
+		}
+		if kafka {
+			r.m.inFlight.Inc()
 		}
 		r.m.posts.WithLabelValues(opLabel(p.Operation)).Inc()
 	}
 	if raw {
-		r.m.inFlight.Inc()
 		if err := sk.Send(ctx, &sink.Message{Topic: r.cfg.RawTopic, Key: strconv.FormatInt(ev.Cursor, 10), Raw: bytes.Clone(it.Raw), Time: ev.Time, Token: tok}); err != nil {
-			r.m.inFlight.Dec()
 			return err
 		}
+		r.m.inFlight.Inc()
 	}
 	return nil
 }

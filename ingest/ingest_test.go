@@ -303,14 +303,13 @@ func TestKafkaOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	const head = 4500
-	stream := relaytest.NewStream(frames)
+	stream, err := relaytest.NewStream(frames)
+	if err != nil {
+		t.Fatal(err)
+	}
 	all := make([][]byte, 0, head)
-	for s := int64(1); s <= head; s++ {
-		b, err := stream.Frame(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		all = append(all, b)
+	for n := int64(1); n <= head; n++ {
+		all = append(all, stream.Frame(n))
 	}
 	want := expectedFromFrames(t, all)
 	relay := relaytest.NewServer(stream, head)
@@ -390,7 +389,7 @@ func TestKafkaOutage(t *testing.T) {
 		t.Errorf("the relay sent %d frames while Kafka was down: the ingest kept reading instead of applying backpressure", sentB-sentA)
 	}
 	waitFor(t, 90*time.Second, "cursor reaches the relay head", func() bool {
-		return metricValue(t, reg, "trendstream_ingest_cursor", nil) >= head
+		return metricValue(t, reg, "trendstream_ingest_cursor", nil) >= float64(stream.Seq(head))
 	})
 	cancel()
 	if err := <-done; err != nil {
@@ -444,4 +443,3 @@ func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
-
