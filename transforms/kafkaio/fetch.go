@@ -19,7 +19,6 @@ type fetchResult struct {
 	hwm int64
 	// logStart is the oldest retained offset.
 	logStart int64
-	bytes    int64
 }
 
 // errRetriable marks fetch failures that are expected to heal (leader moved,
@@ -137,7 +136,6 @@ func decodeBlock(topic string, partition int32, from int64, block *sarama.FetchR
 					Topic: topic, Partition: partition, Offset: off,
 					Key: r.Key, Value: r.Value, Timestamp: ts,
 				})
-				res.bytes += int64(len(r.Key) + len(r.Value))
 				res.last = max(res.last, off)
 			}
 		}

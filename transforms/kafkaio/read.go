@@ -194,9 +194,13 @@ type readFn struct {
 	// residuals on any instance, so all position state lives in restrictions.
 	client  sarama.Client
 	fetcher *fetcher
-	mu      sync.Mutex
-	ends    map[*sdf.LockRTracker]*endEstimator
 	commits map[int32]commitMark
+	// The SDK creates a tracker and then processes its element on the same
+	// instance; pending hands the tracker's end estimator over so fetches
+	// can keep it current.
+	mu         sync.Mutex
+	pendingRT  *sdf.LockRTracker
+	pendingEnd *endEstimator
 }
 
 type commitMark struct {
@@ -212,7 +216,6 @@ func (fn *readFn) Setup() error {
 	}
 	fn.client = client
 	fn.fetcher = newFetcher(client, fn.FetchBytes)
-	fn.ends = map[*sdf.LockRTracker]*endEstimator{}
 	fn.commits = map[int32]commitMark{}
 	return nil
 }
@@ -260,7 +263,7 @@ func (fn *readFn) CreateTracker(r offsetrange.Restriction) (*sdf.LockRTracker, e
 	}
 	lt := sdf.NewLockRTracker(t)
 	fn.mu.Lock()
-	fn.ends[lt] = est
+	fn.pendingRT, fn.pendingEnd = lt, est
 	fn.mu.Unlock()
 	return lt, nil
 }
@@ -293,9 +296,12 @@ func (fn *readFn) WatermarkEstimatorState(e *watermarkEstimator) int64 {
 // the end of a bounded range, and then hands control back to the runner.
 func (fn *readFn) ProcessElement(ctx context.Context, we *watermarkEstimator, rt *sdf.LockRTracker,
 	p partitionSpec, emit func(beam.EventTime, Record)) (sdf.ProcessContinuation, error) {
+	var est *endEstimator
 	fn.mu.Lock()
-	est := fn.ends[rt]
-	delete(fn.ends, rt)
+	if fn.pendingRT == rt {
+		est = fn.pendingEnd
+	}
+	fn.pendingRT, fn.pendingEnd = nil, nil
 	fn.mu.Unlock()
 
 	r := rt.GetRestriction().(offsetrange.Restriction)
@@ -343,7 +349,14 @@ func (fn *readFn) ProcessElement(ctx context.Context, we *watermarkEstimator, rt
 		if est != nil {
 			est.hwm.Store(res.hwm)
 		}
-		for _, rec := range res.records {
+		// One response can hold far more than MaxRecords: cut it, the rest is
+		// fetched again by the next call.
+		take, cut := res.records, false
+		if room := fn.MaxRecords - n; len(take) > room {
+			take, cut = take[:room], true
+		}
+		var size int64
+		for _, rec := range take {
 			if !rt.TryClaim(rec.Offset) {
 				return sdf.StopProcessing(), rt.GetError()
 			}
@@ -352,10 +365,14 @@ func (fn *readFn) ProcessElement(ctx context.Context, we *watermarkEstimator, rt
 			}
 			emit(beam.EventTime(rec.Timestamp.UnixMilli()), rec)
 			next = rec.Offset + 1
+			size += int64(len(rec.Key) + len(rec.Value))
 		}
-		n += len(res.records)
-		recordsRead.Inc(ctx, int64(len(res.records)))
-		bytesRead.Inc(ctx, res.bytes)
+		n += len(take)
+		recordsRead.Inc(ctx, int64(len(take)))
+		bytesRead.Inc(ctx, size)
+		if cut {
+			return sdf.ResumeProcessingIn(0), nil
+		}
 		if res.last >= next {
 			// Offsets without data records (transaction markers, compacted
 			// tails): claim them so no later call fetches them again.

@@ -1,0 +1,127 @@
+package kafkaio
+
+import (
+	"context"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/sdf"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/rtrackers/offsetrange"
+
+	"github.com/trendstream/trendstream/internal/testenv"
+)
+
+// TestReadFnContract drives the reading DoFn by hand against a real
+// Kafka-protocol broker, the way the SDK does across self-checkpoints, and
+// checks each call's bound, the continuation it returns, the tracker's end
+// estimate and the watermark.
+func TestReadFnContract(t *testing.T) {
+	const topic = "posts"
+	kafka := testenv.Kafka(t, 1, topic)
+	base := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
+	all := produce(t, kafka.Addrs(), topic, []int32{0}, 10, base)
+
+	fn := &readFn{
+		Brokers: kafka.Addrs(), ClientID: "kafkaio-test", MaxRecords: 4, MaxDuration: 10 * time.Second,
+		PollWait: 200 * time.Millisecond, FetchBytes: DefaultFetchBytes, OutOfOrder: time.Second,
+	}
+	if err := fn.Setup(); err != nil {
+		t.Fatal(err)
+	}
+	defer fn.Teardown()
+	spec := partitionSpec{Topic: topic, Partition: 0, Start: 0, End: math.MaxInt64}
+	we := fn.CreateWatermarkEstimator(fn.InitialWatermarkEstimatorState(0, fn.CreateInitialRestriction(spec), spec))
+	ctx := context.Background()
+
+	var got []Record
+	emit := func(et beam.EventTime, r Record) {
+		if et.Milliseconds() != r.Timestamp.UnixMilli() {
+			t.Errorf("offset %d: event time %d, record timestamp %d", r.Offset, et.Milliseconds(), r.Timestamp.UnixMilli())
+		}
+		we.ObserveTimestamp(r.Timestamp) // what the SDK does on every emit
+		got = append(got, r)
+	}
+	// call runs one ProcessElement on rest and returns the residual the SDK
+	// would schedule (nil when the work is done).
+	var remaining float64 // tracker progress just before the checkpoint split
+	call := func(rest offsetrange.Restriction) (sdf.ProcessContinuation, *offsetrange.Restriction, *sdf.LockRTracker) {
+		t.Helper()
+		rt, err := fn.CreateTracker(rest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pc, err := fn.ProcessElement(ctx, we, rt, spec, emit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !pc.ShouldResume() {
+			if !rt.IsDone() {
+				t.Fatalf("stopped with unfinished restriction %+v", rt.GetRestriction())
+			}
+			return pc, nil, rt
+		}
+		_, remaining = rt.GetProgress()
+		_, residual, err := rt.TrySplit(0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := residual.(offsetrange.Restriction)
+		return pc, &r, rt
+	}
+
+	// A backlog of 10: the first call stops after MaxRecords and asks to be
+	// resumed at once; the tracker already knows the high-water mark.
+	pc, res, rt := call(fn.CreateInitialRestriction(spec))
+	if len(got) != 4 || pc.ResumeDelay() != 0 || res == nil || res.Start != 4 || res.End != math.MaxInt64 {
+		t.Fatalf("first call: %d records, continuation %+v, residual %+v", len(got), pc, res)
+	}
+	if remaining != 10-3 {
+		// The growable tracker's end estimate is the high-water mark (10)
+		// from the last fetch, without a broker round trip; 0..3 are claimed.
+		t.Fatalf("remaining before checkpoint = %v, want 7", remaining)
+	}
+	if _, left := rt.GetProgress(); left != 0 {
+		t.Fatalf("primary remaining after the checkpoint split = %v, want 0", left)
+	}
+	if w := we.CurrentWatermark(); !w.Equal(all[3].ts.Add(-time.Second)) {
+		t.Fatalf("watermark after 4 records = %v, want %v", w, all[3].ts.Add(-time.Second))
+	}
+
+	// Second call: 4 more; third call: the last 2 and caught up, so the
+	// watermark of this (now idle) partition moves to the wall clock.
+	call(*res)
+	_, res, _ = call(offsetrange.Restriction{Start: 8, End: math.MaxInt64})
+	if len(got) != 10 || res == nil || res.Start != 10 {
+		t.Fatalf("after draining the backlog: %d records, residual %+v", len(got), res)
+	}
+	for i, r := range got {
+		if r.Offset != all[i].offset || string(r.Value) != all[i].val || !r.Timestamp.Equal(all[i].ts) {
+			t.Fatalf("record %d = %+v, want %+v", i, r, all[i])
+		}
+	}
+	if w := we.CurrentWatermark(); time.Since(w) > 2*time.Second {
+		t.Fatalf("caught-up watermark %v is not near the wall clock", w)
+	}
+
+	// Nothing new: the call long-polls for PollWait and resumes.
+	began := time.Now()
+	pc, res, _ = call(*res)
+	if took := time.Since(began); !pc.ShouldResume() || res.Start != 10 || took < 150*time.Millisecond {
+		t.Fatalf("idle call: continuation %+v residual %+v after %v", pc, res, took)
+	}
+
+	// Bounded ranges (ReadBounded, or the primary of a runner split) stop
+	// exactly at End, also when End is the start.
+	got = nil
+	for _, r := range []offsetrange.Restriction{{Start: 6, End: 9}, {Start: 10, End: 10}} {
+		pc, res, _ := call(r)
+		if pc.ShouldResume() || res != nil {
+			t.Fatalf("bounded %+v: continuation %+v residual %+v", r, pc, res)
+		}
+	}
+	if len(got) != 3 || got[0].Offset != 6 || got[2].Offset != 8 {
+		t.Fatalf("bounded read got %+v", got)
+	}
+}
