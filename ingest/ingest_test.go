@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -441,5 +443,66 @@ func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 			t.Fatalf("timed out after %s waiting for: %s", d, what)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestFutureCursorAndHealth: started with a cursor the relay never issued,
+// the ingest gets FutureCursor, restarts from the live tip and delivers;
+// /healthz turns 200 once it is connected and producing, and /metrics
+// serves the ingest series.
+func TestFutureCursorAndHealth(t *testing.T) {
+	frames, err := relaytest.LoadFrames(corpus)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, err := relaytest.NewStream(frames)
+	if err != nil {
+		t.Fatal(err)
+	}
+	relay := relaytest.NewServer(stream, 300)
+	defer relay.Close()
+	k := testenv.Kafka(t, 4, ingest.DefaultTopic)
+	reg := prometheus.NewRegistry()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addrc := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- ingest.Run(ctx, ingest.Config{
+			Source: "firehose", Relay: relay.WSURL(), Brokers: k.Addrs(), Cursor: strconv.FormatInt(stream.Seq(1_000_000), 10),
+			BackoffMin: 50 * time.Millisecond, MetricsAddr: "127.0.0.1:0", OnListen: func(a string) { addrc <- a },
+			Registry: reg, Logger: testLogger(t),
+		})
+	}()
+	addr := <-addrc
+	waitFor(t, 30*time.Second, "cursor at the relay head after FutureCursor", func() bool {
+		return metricValue(t, reg, "trendstream_ingest_cursor", nil) >= float64(stream.Seq(300))
+	})
+	if n := metricValue(t, reg, "trendstream_ingest_reconnects_total", map[string]string{"reason": "future_cursor"}); n != 1 {
+		t.Errorf("reconnects{future_cursor} = %v, want 1", n)
+	}
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get("/healthz"); code != http.StatusOK {
+		t.Errorf("/healthz = %d %q while connected and producing", code, body)
+	}
+	if code, body := get("/metrics"); code != http.StatusOK || !strings.Contains(body, "trendstream_ingest_posts_total") || !strings.Contains(body, "trendstream_ingest_lag_seconds") {
+		t.Errorf("/metrics = %d, missing ingest series", code)
+	}
+	relay.Close() // source gone: no longer healthy
+	waitFor(t, 10*time.Second, "/healthz turning 503 without a source", func() bool {
+		code, _ := get("/healthz")
+		return code == http.StatusServiceUnavailable
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }

@@ -210,6 +210,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	defer conn.Close()
 	s.conns.Add(1)
+	if h := s.head.Load(); h > 0 && next > h+1 {
+		// Like a relay asked for a seq it never issued.
+		_ = conn.WriteMessage(websocket.BinaryMessage, errorFrame("FutureCursor", "Cursor in the future."))
+		_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.ClosePolicyViolation, "FutureCursor"), time.Now().Add(time.Second))
+		return
+	}
 	// Read (and so answer pings) until the client goes away.
 	gone := make(chan struct{})
 	go func() {
@@ -253,4 +259,13 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.sent.Add(1)
 		next++
 	}
+}
+
+func errorFrame(name, msg string) []byte {
+	var b bytes.Buffer
+	h := events.EventHeader{Op: events.EvtKindErrorFrame}
+	_ = h.MarshalCBOR(&b)
+	ef := events.ErrorFrame{Error: name, Message: msg}
+	_ = ef.MarshalCBOR(&b)
+	return b.Bytes()
 }
