@@ -19,6 +19,9 @@ const (
 	MaxLimit       = 1000
 	DefaultHistory = 30
 	MaxHistory     = 1440
+	// MaxTrendHistory caps Filter.History: it multiplies with the number of
+	// terms returned, unlike a single term's history.
+	MaxTrendHistory = 120
 )
 
 // Filter selects rankings.
@@ -33,7 +36,8 @@ type Filter struct {
 	// returned (Windows). 0 means DefaultLimit; it is clamped to MaxLimit.
 	Limit int
 	// History, in CurrentTrends, fills each term's History with its values
-	// in the ranking's last History windows. 0 means none.
+	// in the ranking's last History windows. 0 means none; it is clamped to
+	// MaxTrendHistory.
 	History int
 }
 
@@ -104,7 +108,7 @@ SELECT w.source, w.lang, w.window_start, w.window_end, w.posts, w.emitted_at,
 		return nil, fmt.Errorf("store: current trends: %w", err)
 	}
 	if f.History > 0 {
-		if err := fillHistory(ctx, tx, out, clamp(f.History, DefaultHistory, MaxHistory)); err != nil {
+		if err := fillHistory(ctx, tx, out, clamp(f.History, DefaultHistory, MaxTrendHistory)); err != nil {
 			return nil, err
 		}
 	}
