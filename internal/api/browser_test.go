@@ -6,7 +6,6 @@ import (
 	"math"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -17,47 +16,11 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/trendstream/trendstream/internal/api"
+	"github.com/trendstream/trendstream/internal/api/dashtest"
 	"github.com/trendstream/trendstream/internal/store"
 	"github.com/trendstream/trendstream/internal/testenv"
 	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 )
-
-// chromiumPath finds the browser: $CHROMIUM, else Debian's chromium.
-func chromiumPath(t *testing.T) string {
-	t.Helper()
-	for _, p := range []string{os.Getenv("CHROMIUM"), "/usr/bin/chromium", "chromium"} {
-		if p == "" {
-			continue
-		}
-		if path, err := exec.LookPath(p); err == nil {
-			return path
-		}
-	}
-	t.Fatal("headless Chromium is required for the dashboard test: apt-get install chromium (or set CHROMIUM to its path)")
-	return ""
-}
-
-// browser starts headless Chromium with the flags this sandboxed, offline
-// machine needs (root, no GPU, no calls home).
-func browser(t *testing.T, ctx context.Context) context.Context {
-	t.Helper()
-	opts := append(slices.Clone(chromedp.DefaultExecAllocatorOptions[:]),
-		chromedp.ExecPath(chromiumPath(t)),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.WindowSize(1280, 1000),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	t.Cleanup(cancelAlloc)
-	bctx, cancel := chromedp.NewContext(actx)
-	t.Cleanup(cancel)
-	return bctx
-}
 
 // vary gives a snapshot's terms uneven counts, baselines and scores, so
 // sparklines and the screenshot look like real data; ranks follow scores.
@@ -132,22 +95,17 @@ func TestDashboardInBrowser(t *testing.T) {
 	feed(current, english)
 
 	base := "http://" + ln.Addr().String() + "/"
-	bctx := browser(t, ctx)
-	termsJS := func(sel string) chromedp.Action[[]string] {
-		return chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll('` + sel + `')).map(e => e.textContent)`)
-	}
-	overall := `#rankings section[data-lang=""] td.term`
-	if err := chromedp.Do(bctx,
-		chromedp.Navigate(base),
-		chromedp.WaitVisible(chromedp.CSS(`#rankings section[data-lang=""] tr[data-term="coffee"]`)),
-		chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-			_, err := chromedp.Evaluate[int](`window.__noReload = 42`)(ctx, tg)
-			return err
-		}),
-	); err != nil {
+	bctx := dashtest.Browser(t, ctx)
+	if err := chromedp.Do(bctx, chromedp.Navigate(base)); err != nil {
 		t.Fatalf("load dashboard: %v", err)
 	}
-	shown, err := chromedp.Run(bctx, termsJS(overall))
+	if err := dashtest.WaitTerm(bctx, "", imgTerm); err != nil {
+		t.Fatalf("wait for the first ranking: %v", err)
+	}
+	if _, err := chromedp.Run(bctx, chromedp.Evaluate[int](`window.__noReload = 42`)); err != nil {
+		t.Fatal(err)
+	}
+	shown, err := dashtest.Terms(bctx, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,26 +114,16 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 
 	// Hostile terms: shown verbatim as text, never parsed or executed.
-	type inertness struct {
-		Pwned      bool `json:"pwned"`
-		Injected   int  `json:"injected"`
-		Children   int  `json:"children"`
-		Sparklines int  `json:"sparklines"`
-	}
-	inert, err := chromedp.Run(bctx, chromedp.Evaluate[inertness](`({
-		pwned: window.pwned !== undefined,
-		injected: document.querySelectorAll('#rankings script, #rankings img, #rankings [onerror]').length,
-		children: Array.from(document.querySelectorAll('td.term')).reduce((n, e) => n + e.childElementCount, 0),
-		sparklines: document.querySelectorAll('#rankings svg.spark polyline.count').length,
-	})`))
+	inert, err := dashtest.Inert(bctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if inert.Pwned || inert.Injected != 0 || inert.Children != 0 {
+	if inert != (dashtest.Inertness{}) {
 		t.Errorf("hostile term was interpreted as markup: %+v", inert)
 	}
-	if inert.Sparklines != len(shown) {
-		t.Errorf("%d sparklines for %d terms", inert.Sparklines, len(shown))
+	sparklines, err := chromedp.Run(bctx, chromedp.Evaluate[int](`document.querySelectorAll('#rankings svg.spark polyline.count').length`))
+	if err != nil || sparklines != len(shown) {
+		t.Errorf("%d sparklines for %d terms (%v)", sparklines, len(shown), err)
 	}
 	spark, err := chromedp.Run(bctx, chromedp.AttributeValue(chromedp.CSS(`#rankings section[data-lang=""] tr[data-term="coffee"] polyline.count`), "points"))
 	if err != nil {
@@ -188,13 +136,13 @@ func TestDashboardInBrowser(t *testing.T) {
 	// A new window arrives through Kafka and replaces the ranking in place.
 	next := vary(snap("", t0.Add(time.Minute), "aurora", "hashtag:bluesky", scriptTerm, imgTerm, "coffee", "rain", "monday", "solar eclipse", "hashtag:firstsnow"), 9)
 	feed(next)
-	if err := chromedp.Do(bctx, chromedp.WaitVisible(chromedp.CSS(`#rankings section[data-lang=""] tr[data-term="aurora"]`))); err != nil {
+	if err := dashtest.WaitTerm(bctx, "", "aurora"); err != nil {
 		t.Fatalf("wait for live update: %v", err)
 	}
 	if marker, err := chromedp.Run(bctx, chromedp.Evaluate[*int](`window.__noReload`)); err != nil || marker == nil || *marker != 42 {
 		t.Errorf("page was reloaded to show the update (err %v)", err)
 	}
-	if shown, err = chromedp.Run(bctx, termsJS(overall)); err != nil {
+	if shown, err = dashtest.Terms(bctx, ""); err != nil {
 		t.Fatal(err)
 	}
 	if want := termTexts(next); !slices.Equal(shown, want) {
@@ -214,25 +162,20 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 
 	// Language filter: the English ranking replaces the overall one.
-	if err := chromedp.Do(bctx,
-		chromedp.WaitReady(chromedp.CSS(`#lang option[value="en"]`)),
-		chromedp.SetValue(chromedp.CSS(`#lang`), "en"),
-		chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-			_, err := chromedp.Evaluate[bool](`document.getElementById('lang').dispatchEvent(new Event('change'))`)(ctx, tg)
-			return err
-		}),
-		chromedp.WaitVisible(chromedp.CSS(`#rankings section[data-lang="en"]`)),
-	); err != nil {
+	if err := dashtest.SelectLang(bctx, "en"); err != nil {
 		t.Fatalf("language filter: %v", err)
 	}
-	if shown, err = chromedp.Run(bctx, termsJS(`#rankings td.term`)); err != nil {
+	if shown, err = dashtest.Terms(bctx, "en"); err != nil {
 		t.Fatal(err)
+	}
+	if others, err := chromedp.Run(bctx, chromedp.Evaluate[int](`document.querySelectorAll('#rankings section').length`)); err != nil || others != 1 {
+		t.Errorf("lang=en shows %d rankings (%v), want only the English one", others, err)
 	}
 	if want := termTexts(english); !slices.Equal(shown, want) {
 		t.Errorf("lang=en shows %q, want %q", shown, want)
 	}
-	if pwned, err := chromedp.Run(bctx, chromedp.Evaluate[bool](`window.pwned !== undefined`)); err != nil || pwned {
-		t.Errorf("window.pwned set after updates (err %v)", err)
+	if inert, err := dashtest.Inert(bctx); err != nil || inert.Pwned {
+		t.Errorf("window.pwned set after updates: %+v (%v)", inert, err)
 	}
 
 	cancel()

@@ -1,0 +1,132 @@
+// Package dashtest drives the trendstream dashboard in headless Chromium for
+// tests: the API package's own browser test and end-to-end tests that feed
+// the dashboard from a real pipeline run.
+package dashtest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+)
+
+// ChromiumPath finds the browser: $CHROMIUM, else Debian's chromium. A
+// missing browser fails the test with the package to install.
+func ChromiumPath(t testing.TB) string {
+	t.Helper()
+	for _, p := range []string{os.Getenv("CHROMIUM"), "/usr/bin/chromium", "chromium"} {
+		if p == "" {
+			continue
+		}
+		if path, err := exec.LookPath(p); err == nil {
+			return path
+		}
+	}
+	t.Fatal("headless Chromium is required for dashboard tests: apt-get install chromium (or set CHROMIUM to its path)")
+	return ""
+}
+
+// Browser starts headless Chromium with the flags a root, offline, GPU-less
+// machine needs, and returns a chromedp context for one tab. The browser
+// is closed when the test ends.
+func Browser(t testing.TB, ctx context.Context) context.Context {
+	t.Helper()
+	opts := append(slices.Clone(chromedp.DefaultExecAllocatorOptions[:]),
+		chromedp.ExecPath(ChromiumPath(t)),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.WindowSize(1280, 1000),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
+	t.Cleanup(cancelAlloc)
+	bctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(cancel)
+	return bctx
+}
+
+// rankingSel is the CSS selector of a ranking's section; lang "" is the
+// overall ranking.
+func rankingSel(lang string) string {
+	return fmt.Sprintf("#rankings section[data-lang=%s]", cssString(lang))
+}
+
+// WaitTerm waits until the ranking of lang shows a row for term (the stored
+// term text: hashtags without '#').
+func WaitTerm(bctx context.Context, lang, term string) error {
+	sel := fmt.Sprintf("%s tr[data-term=%s]", rankingSel(lang), cssString(term))
+	return chromedp.Do(bctx, chromedp.WaitVisible(chromedp.CSS(sel)))
+}
+
+// Terms returns the term cells of lang's ranking as the page shows them
+// (textContent, hashtags with '#'), in rank order.
+func Terms(bctx context.Context, lang string) ([]string, error) {
+	return chromedp.Run(bctx, chromedp.Evaluate[[]string](
+		`Array.from(document.querySelectorAll(`+jsString(rankingSel(lang)+" td.term")+`)).map(e => e.textContent)`))
+}
+
+// SelectLang picks lang in the dashboard's language filter and waits for
+// its ranking to render.
+func SelectLang(bctx context.Context, lang string) error {
+	return chromedp.Do(bctx,
+		chromedp.WaitReady(chromedp.CSS(fmt.Sprintf("#lang option[value=%s]", cssString(lang)))),
+		chromedp.SetValue(chromedp.CSS(`#lang`), lang),
+		chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			_, err := chromedp.Evaluate[bool](`document.getElementById('lang').dispatchEvent(new Event('change'))`)(ctx, tg)
+			return err
+		}),
+		chromedp.WaitVisible(chromedp.CSS(rankingSel(lang))),
+	)
+}
+
+// Inertness is what a page reveals about hostile terms having been
+// interpreted rather than shown.
+type Inertness struct {
+	// Pwned is true if any script set window.pwned.
+	Pwned bool `json:"pwned"`
+	// Injected counts script, img and on-handler elements inside the
+	// rankings, none of which the dashboard itself creates.
+	Injected int `json:"injected"`
+	// TermChildren counts elements inside term cells, which hold text only.
+	TermChildren int `json:"children"`
+}
+
+// Inert inspects the page for signs that data was parsed as markup.
+func Inert(bctx context.Context) (Inertness, error) {
+	return chromedp.Run(bctx, chromedp.Evaluate[Inertness](`({
+		pwned: window.pwned !== undefined,
+		injected: document.querySelectorAll('#rankings script, #rankings img, #rankings [onerror], #rankings [onload]').length,
+		children: Array.from(document.querySelectorAll('td.term')).reduce((n, e) => n + e.childElementCount, 0),
+	})`))
+}
+
+// cssString quotes s as a CSS string, hex-escaping quotes, backslashes and
+// control characters (CSS does not know JSON's \u escapes).
+func cssString(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range s {
+		if r == '"' || r == '\\' || r < 0x20 || r == 0x7f {
+			fmt.Fprintf(&b, "\\%x ", r)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+func jsString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
