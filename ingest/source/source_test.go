@@ -206,9 +206,5 @@ func readLines(path string) ([][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out [][]byte
-	for _, l := range bytes.Split(bytes.TrimSpace(b), []byte("\n")) {
-		out = append(out, l)
-	}
-	return out, nil
+	return bytes.Split(bytes.TrimSpace(b), []byte("\n")), nil
 }

@@ -132,13 +132,18 @@ func NewStream(frames [][]byte) (*Stream, error) {
 func (s *Stream) Seq(n int64) int64 { return Base + n }
 
 // Frame returns a fresh copy of the frame at position n (1-based).
-func (s *Stream) Frame(n int64) []byte {
+func (s *Stream) Frame(n int64) []byte { return s.AppendFrame(nil, n) }
+
+// AppendFrame appends the frame at position n to dst, so a server can
+// reuse one buffer.
+func (s *Stream) AppendFrame(dst []byte, n int64) []byte {
 	i := (n - 1) % int64(len(s.base))
-	b := bytes.Clone(s.base[i])
+	start := len(dst)
+	dst = append(dst, s.base[i]...)
 	if o := s.off[i]; o >= 0 {
-		binary.BigEndian.PutUint64(b[o:o+8], uint64(Base+n))
+		binary.BigEndian.PutUint64(dst[start+o:start+o+8], uint64(Base+n))
 	}
-	return b
+	return dst
 }
 
 // Len is the number of distinct recorded frames.
@@ -226,6 +231,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}()
+	var buf []byte
 	var tick <-chan time.Time
 	if s.Interval > 0 {
 		t := time.NewTicker(s.Interval)
@@ -252,8 +258,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
-		b := s.stream.Frame(next)
-		if err := conn.WriteMessage(websocket.BinaryMessage, b); err != nil {
+		buf = s.stream.AppendFrame(buf[:0], next)
+		if err := conn.WriteMessage(websocket.BinaryMessage, buf); err != nil {
 			return
 		}
 		s.sent.Add(1)
