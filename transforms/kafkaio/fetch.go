@@ -71,7 +71,15 @@ func (f *fetcher) fetch(topic string, partition int32, offset int64, wait time.D
 	switch {
 	case errors.Is(block.Err, sarama.ErrNoError):
 	case errors.Is(block.Err, sarama.ErrOffsetOutOfRange):
-		return fetchResult{hwm: block.HighWaterMarkOffset, logStart: block.LogStartOffset, last: -1}, errOutOfRange
+		// Brokers do not reliably fill the offsets of an error block: ask.
+		res := fetchResult{last: -1}
+		if res.logStart, err = f.client.GetOffset(topic, partition, sarama.OffsetOldest); err != nil {
+			return fetchResult{}, fmt.Errorf("kafkaio: earliest offset of %s/%d: %w: %w", topic, partition, err, errRetriable)
+		}
+		if res.hwm, err = f.client.GetOffset(topic, partition, sarama.OffsetNewest); err != nil {
+			return fetchResult{}, fmt.Errorf("kafkaio: latest offset of %s/%d: %w: %w", topic, partition, err, errRetriable)
+		}
+		return res, errOutOfRange
 	case retriableKError(block.Err):
 		_ = f.client.RefreshMetadata(topic)
 		return fetchResult{}, fmt.Errorf("kafkaio: fetch %s/%d: %w: %w", topic, partition, block.Err, errRetriable)

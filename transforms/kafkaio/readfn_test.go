@@ -2,14 +2,17 @@ package kafkaio
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/sdf"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/rtrackers/offsetrange"
 
+	"github.com/trendstream/trendstream/internal/kafkaconf"
 	"github.com/trendstream/trendstream/internal/testenv"
 )
 
@@ -123,5 +126,51 @@ func TestReadFnContract(t *testing.T) {
 	}
 	if len(got) != 3 || got[0].Offset != 6 || got[2].Offset != 8 {
 		t.Fatalf("bounded read got %+v", got)
+	}
+}
+
+// TestReadFnSkipsDeletedOffsets: records deleted (by retention, here by
+// DeleteRecords) before the reader got to them are skipped, counted, and
+// claimed, so the restriction moves on instead of failing forever.
+func TestReadFnSkipsDeletedOffsets(t *testing.T) {
+	const topic = "posts"
+	kafka := testenv.Kafka(t, 1, topic)
+	all := produce(t, kafka.Addrs(), topic, []int32{0}, 10, time.Now().Add(-time.Hour))
+	admin, err := sarama.NewClusterAdmin(kafka.Addrs(), kafkaconf.Consumer("kafkaio-test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	if err := admin.DeleteRecords(topic, map[int32]int64{0: 6}); err != nil {
+		t.Fatal(err)
+	}
+
+	fn := &readFn{
+		Brokers: kafka.Addrs(), ClientID: "kafkaio-test", MaxRecords: 100, MaxDuration: 10 * time.Second,
+		PollWait: 50 * time.Millisecond, FetchBytes: DefaultFetchBytes, OutOfOrder: time.Second,
+	}
+	if err := fn.Setup(); err != nil {
+		t.Fatal(err)
+	}
+	defer fn.Teardown()
+	spec := partitionSpec{Topic: topic, Partition: 0, Start: 0, End: 10}
+	rt, err := fn.CreateTracker(fn.CreateInitialRestriction(spec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	we := fn.CreateWatermarkEstimator(initialWatermark)
+	var got []int64
+	pc, err := fn.ProcessElement(context.Background(), we, rt, spec, func(_ beam.EventTime, r Record) {
+		got = append(got, r.Offset)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pc.ShouldResume() || !rt.IsDone() {
+		t.Fatalf("continuation %+v, tracker done %v", pc, rt.IsDone())
+	}
+	want := []int64{all[6].offset, all[7].offset, all[8].offset, all[9].offset}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("read offsets %v, want %v", got, want)
 	}
 }
