@@ -372,7 +372,11 @@ func TestKafkaOutage(t *testing.T) {
 	})
 	k1.Close()
 	t.Log("Kafka down")
-	time.Sleep(time.Second) // let the failure surface and the session end
+	// The first failed delivery ends the session and closes the socket.
+	waitFor(t, 20*time.Second, "the session to end after Kafka went away", func() bool {
+		return metricValue(t, reg, "trendstream_ingest_connected", nil) == 0
+	})
+	time.Sleep(200 * time.Millisecond) // frames already in flight on the wire
 	sentA := relay.Sent()
 	time.Sleep(3 * time.Second)
 	sentB := relay.Sent()

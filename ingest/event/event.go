@@ -253,6 +253,9 @@ func Host(link string) string {
 		return ""
 	}
 	u, err := url.Parse(link)
+	if err == nil && strings.EqualFold(u.Scheme, "mailto") {
+		return "" // an address, not a site
+	}
 	if err != nil || u.Host == "" {
 		u, err = url.Parse("https://" + link)
 		if err != nil {

@@ -127,7 +127,8 @@ func (r *Reader) nextLine() ([]byte, error) {
 		for {
 			chunk, err := r.br.ReadSlice('\n')
 			if !tooLarge {
-				if len(r.buf)+len(chunk) > r.max {
+				// +1: the limit is on the content, not its newline.
+				if len(r.buf)+len(chunk) > r.max+1 {
 					tooLarge = true
 				} else {
 					r.buf = append(r.buf, chunk...)
