@@ -233,6 +233,9 @@ func Run(ctx context.Context, cfg Config) error {
 			reason = "future_cursor"
 			r.log.Error("relay says our cursor is in the future (relay reset or wrong relay); continuing from the live tip", "cursor", from, "err", err)
 			has = false
+			// The stored cursor is overwritten by the first commit of the
+			// next session; until then, do not report the bogus one.
+			r.m.cursor.Set(0)
 		case errors.As(err, &d):
 			reason = d.Reason
 		case errors.Is(err, errSink):
