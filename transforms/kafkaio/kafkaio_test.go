@@ -246,6 +246,33 @@ func TestReadBounded(t *testing.T) {
 	}
 }
 
+// TestReadCountsLateRecords produces records whose timestamps are older than
+// the partition's watermark by the time it is read; such records are still
+// emitted and show up in the late_records counter.
+func TestReadCountsLateRecords(t *testing.T) {
+	const topic = "posts"
+	kafka := testenv.Kafka(t, 1, topic)
+	base := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	// Timestamps base+0s..base+9s, then two more from base+0s and base+1s:
+	// 9 s and 8 s behind the newest, beyond the 5 s out-of-order bound.
+	all := produce(t, kafka.Addrs(), topic, []int32{0}, 10, base)
+	all = append(all, produce(t, kafka.Addrs(), topic, []int32{0}, 2, base)...)
+	var want []any
+	for _, p := range all {
+		want = append(want, p.format(topic))
+	}
+	p, s := beam.NewPipelineWithRoot()
+	recs := Read(s, kafka.Addrs(), topic, ReadBounded(), ReadOutOfOrder(5*time.Second))
+	passert.Equals(s, beam.ParDo(s, formatRecord, recs), want...)
+	res, err := ptest.RunWithMetrics(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := counter(res, "late_records"); n != 2 {
+		t.Fatalf("late_records = %d, want 2", n)
+	}
+}
+
 func TestReadUnknownTopicFails(t *testing.T) {
 	kafka := testenv.Kafka(t, 1, "exists")
 	p, s := beam.NewPipelineWithRoot()

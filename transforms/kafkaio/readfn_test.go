@@ -29,6 +29,7 @@ func TestReadFnContract(t *testing.T) {
 	fn := &readFn{
 		Brokers: kafka.Addrs(), ClientID: "kafkaio-test", MaxRecords: 4, MaxDuration: 10 * time.Second,
 		PollWait: 200 * time.Millisecond, FetchBytes: DefaultFetchBytes, OutOfOrder: time.Second,
+		Group: "g-contract", CommitInterval: time.Nanosecond,
 	}
 	if err := fn.Setup(); err != nil {
 		t.Fatal(err)
@@ -92,9 +93,15 @@ func TestReadFnContract(t *testing.T) {
 		t.Fatalf("watermark after 4 records = %v, want %v", w, all[3].ts.Add(-time.Second))
 	}
 
+	// Each call commits the position it starts from (the checkpointed
+	// restriction start) to the group.
+	call(*res)
+	if c := committedWithSarama(t, kafka.Addrs(), "g-contract", topic, []int32{0}); c[0] != 4 {
+		t.Fatalf("committed offset after the second call = %d, want 4", c[0])
+	}
+
 	// Second call: 4 more; third call: the last 2 and caught up, so the
 	// watermark of this (now idle) partition moves to the wall clock.
-	call(*res)
 	_, res, _ = call(offsetrange.Restriction{Start: 8, End: math.MaxInt64})
 	if len(got) != 10 || res == nil || res.Start != 10 {
 		t.Fatalf("after draining the backlog: %d records, residual %+v", len(got), res)
