@@ -105,8 +105,14 @@ type Jetstream struct {
 // Key implements Source.
 func (j *Jetstream) Key() string { return "jetstream:" + j.URL }
 
-// Run implements Source. Jetstream cursors are time_us and inclusive;
-// events at the resume time may arrive twice.
+// JetstreamRewind is subtracted from a Jetstream resume cursor. Jetstream
+// emits events slightly out of time_us order, so an event older than the
+// committed one may still have been unacknowledged; its README recommends
+// rewinding a few seconds for gapless playback.
+const JetstreamRewind = 3 * time.Second
+
+// Run implements Source. Jetstream cursors are time_us and inclusive; with
+// the rewind, events of the last seconds before the cursor arrive again.
 func (j *Jetstream) Run(ctx context.Context, from int64, hasFrom bool, emit Emit) error {
 	j.defaults()
 	pu, err := url.Parse(j.URL)
@@ -116,7 +122,7 @@ func (j *Jetstream) Run(ctx context.Context, from int64, hasFrom bool, emit Emit
 	q := pu.Query()
 	q.Set("wantedCollections", event.PostCollection)
 	if hasFrom {
-		q.Set("cursor", strconv.FormatInt(from, 10))
+		q.Set("cursor", strconv.FormatInt(max(from-JetstreamRewind.Microseconds(), 0), 10))
 	}
 	pu.RawQuery = q.Encode()
 	return runWS(ctx, pu.String(), j.WSOptions, websocket.TextMessage, func(ctx context.Context, b []byte, bad error) error {
