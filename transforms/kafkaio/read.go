@@ -313,7 +313,11 @@ func (fn *readFn) ProcessElement(ctx context.Context, we *watermarkEstimator, rt
 	fn.maybeCommit(ctx, p, next, false)
 
 	deadline := time.Now().Add(fn.MaxDuration)
-	n := 0
+	n, size := 0, int64(0)
+	defer func() {
+		recordsRead.Inc(ctx, int64(n))
+		bytesRead.Inc(ctx, size)
+	}()
 	for {
 		wait := fn.PollWait
 		if n > 0 {
@@ -355,7 +359,6 @@ func (fn *readFn) ProcessElement(ctx context.Context, we *watermarkEstimator, rt
 		if room := fn.MaxRecords - n; len(take) > room {
 			take, cut = take[:room], true
 		}
-		var size int64
 		for _, rec := range take {
 			if !rt.TryClaim(rec.Offset) {
 				return sdf.StopProcessing(), rt.GetError()
@@ -365,11 +368,9 @@ func (fn *readFn) ProcessElement(ctx context.Context, we *watermarkEstimator, rt
 			}
 			emit(beam.EventTime(rec.Timestamp.UnixMilli()), rec)
 			next = rec.Offset + 1
+			n++
 			size += int64(len(rec.Key) + len(rec.Value))
 		}
-		n += len(take)
-		recordsRead.Inc(ctx, int64(len(take)))
-		bytesRead.Inc(ctx, size)
 		if cut {
 			return sdf.ResumeProcessingIn(0), nil
 		}
