@@ -85,8 +85,9 @@ type Config struct {
 	BackoffMin, BackoffMax time.Duration
 	// MetricsAddr serves /metrics and /healthz ("" disables the server).
 	MetricsAddr string
-	// HealthWindow: /healthz is 200 only if connected and a message was
-	// acknowledged (or the connection opened) within it (2m).
+	// HealthWindow: /healthz is 200 only if connected and, within it, a
+	// message was acknowledged, an event needing no delivery was read, or
+	// the connection opened (2m).
 	HealthWindow time.Duration
 	// Registry receives the metrics (default: a fresh registry with the Go
 	// and process collectors, served on MetricsAddr).
@@ -495,6 +496,11 @@ func (r *runner) handle(ctx context.Context, tr *cursor.Tracker, sk sink.Sink, i
 		n++
 	}
 	tok := tr.Begin(it.Pos, n)
+	if n == 0 {
+		// Nothing to deliver (a like, a follow): reading it is progress, so
+		// a connected stream without posts still counts as healthy.
+		r.lastProgress.Store(now.UnixNano())
+	}
 	// The gauge counts a message once the sink has taken it (after any
 	// wait for a free slot), so it never exceeds -max-in-flight.
 	kafka := r.cfg.Sink == "kafka"
