@@ -7,6 +7,7 @@ import (
 	"os"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -289,6 +290,9 @@ type firing struct {
 	at    time.Time // wall clock when it fired
 }
 
+// runSeq makes recorder ids unique when a test runs more than once (-count).
+var runSeq atomic.Int64
+
 var firings = struct {
 	sync.Mutex
 	m map[string][]firing
@@ -348,7 +352,8 @@ func TestReadUnboundedFiresWindowsWhileReading(t *testing.T) {
 				ReadPollWait(100 * time.Millisecond),
 			}, tt.opts...)...)
 			win := beam.WindowInto(s, window.NewFixedWindows(time.Second), beam.ParDo(s, windowKey, recs))
-			beam.ParDo0(s, &recordFiringFn{ID: t.Name()}, beam.GroupByKey(s, win))
+			id := fmt.Sprintf("%s#%d", t.Name(), runSeq.Add(1))
+			beam.ParDo0(s, &recordFiringFn{ID: id}, beam.GroupByKey(s, win))
 
 			// Produce to partition 0 only, stamped with the wall clock.
 			ctx, stop := context.WithCancel(context.Background())
@@ -365,7 +370,7 @@ func TestReadUnboundedFiresWindowsWhileReading(t *testing.T) {
 				}
 				defer prod.Close()
 				for ctx.Err() == nil {
-					now := time.Now()
+					now := time.Now().Truncate(time.Millisecond) // Kafka timestamps are ms
 					if _, _, err := prod.SendMessage(&sarama.ProducerMessage{Topic: topic, Partition: 0, Value: sarama.StringEncoder("x"), Timestamp: now}); err != nil {
 						return
 					}
@@ -376,10 +381,10 @@ func TestReadUnboundedFiresWindowsWhileReading(t *testing.T) {
 				}
 			}()
 
-			fired := runAndCancel(t, p, tt.runFor, func() bool {
+			fired := runAndCancel(t, p, id, tt.runFor, func() bool {
 				firings.Lock()
 				defer firings.Unlock()
-				return len(firings.m[t.Name()]) >= 3
+				return len(firings.m[id]) >= 3
 			})
 			stop()
 
@@ -416,7 +421,7 @@ func TestReadUnboundedFiresWindowsWhileReading(t *testing.T) {
 
 // runAndCancel runs an unbounded pipeline on an in-process Prism job server
 // until ready() or timeout, cancels it, and returns what fired.
-func runAndCancel(t *testing.T, p *beam.Pipeline, timeout time.Duration, ready func() bool) []firing {
+func runAndCancel(t *testing.T, p *beam.Pipeline, id string, timeout time.Duration, ready func() bool) []firing {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -443,14 +448,23 @@ func runAndCancel(t *testing.T, p *beam.Pipeline, timeout time.Duration, ready f
 		}
 	}
 	firings.Lock()
-	fired := append([]firing(nil), firings.m[t.Name()]...)
+	fired := append([]firing(nil), firings.m[id]...)
 	firings.Unlock()
 
-	jobs, err := cli.GetJobs(ctx, &jobpb.GetJobsRequest{})
-	if err != nil {
-		t.Fatal(err)
+	// The job may still be being submitted when ready() is already false
+	// forever (the negative case); wait until the job service knows it.
+	var jobs []*jobpb.JobInfo
+	for wait := time.Now().Add(30 * time.Second); len(jobs) == 0; time.Sleep(100 * time.Millisecond) {
+		resp, err := cli.GetJobs(ctx, &jobpb.GetJobsRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		jobs = resp.GetJobInfo()
+		if time.Now().After(wait) {
+			t.Fatal("job never appeared in the job service")
+		}
 	}
-	for _, j := range jobs.GetJobInfo() {
+	for _, j := range jobs {
 		if _, err := cli.Cancel(ctx, &jobpb.CancelJobRequest{JobId: j.GetJobId()}); err != nil {
 			t.Logf("cancel %s: %v", j.GetJobId(), err)
 		}
