@@ -54,7 +54,6 @@ type scoreFn struct {
 	Release  timers.EventTime
 	// Expire clears a term's state once its baseline has decayed to
 	// nothing, so state does not grow with every word ever seen.
-	Expire timers.EventTime
 	// MinForgetPeriods is the fewest periods a term's state is kept after
 	// its last window.
 	MinForgetPeriods int64
@@ -68,7 +67,6 @@ func newScoreFn(p trendscore.Params, period time.Duration) *scoreFn {
 		Baseline:         state.MakeValueState[trendscore.State]("baseline"),
 		NextFire:         state.MakeValueState[int64]("next"),
 		Release:          timers.InEventTime("release"),
-		Expire:           timers.InEventTime("expire"),
 		MinForgetPeriods: 60,
 	}
 }
@@ -93,8 +91,11 @@ func (fn *scoreFn) schedule(sp state.Provider, tp timers.Provider, ms int64) err
 	return fn.NextFire.Write(sp, ms)
 }
 
+// expireTag tags the release-family timer that expires a term's state.
+const expireTag = "expire"
+
 func (fn *scoreFn) OnTimer(ctx context.Context, ts beam.EventTime, sp state.Provider, tp timers.Provider, key string, tc timers.Context, emit func(beam.EventTime, Scored)) error {
-	if tc.Family == fn.Expire.Family {
+	if tc.Tag == expireTag {
 		return fn.expire(ctx, sp, int64(ts))
 	}
 	if err := fn.NextFire.Clear(sp); err != nil {
@@ -143,9 +144,15 @@ func (fn *scoreFn) OnTimer(ctx context.Context, ts beam.EventTime, sp state.Prov
 	if err := fn.Baseline.Write(sp, st); err != nil {
 		return err
 	}
+	// Expiry shares the release timer family under its own tag: Prism
+	// (v2.77) stalls a bundle of a DoFn with a second, unset timer family.
+	// It carries no output timestamp so it never holds the watermark back,
+	// or every ranking downstream would wait for it.
+	fn.Release.Set(tp, mtime.FromMilliseconds(st.LastWindowEnd+fn.forgetAfter(st)).ToTime(),
+		timers.WithTag(expireTag), timers.WithNoOutputTimestamp())
 	// No output timestamp: an expiry timer must not hold the watermark
 	// back, or every ranking downstream would wait for it.
-	fn.Expire.Set(tp, mtime.FromMilliseconds(st.LastWindowEnd+fn.forgetAfter(st)).ToTime(), timers.WithNoOutputTimestamp())
+
 	if err := fn.Pending.Clear(sp); err != nil {
 		return err
 	}
