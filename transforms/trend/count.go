@@ -40,7 +40,13 @@ func (authorCountFn) MergeAccumulators(a, b AuthorCounts) AuthorCounts { return 
 // mergeAuthorCountsFn merges per-bucket counts into a sliding window.
 type mergeAuthorCountsFn struct{}
 
-func (mergeAuthorCountsFn) MergeAccumulators(a, b AuthorCounts) AuthorCounts { return merge(a, b) }
+// MergeAccumulators builds a new map: its inputs are pipeline elements, and
+// one bucket's element is shared by every window that contains it, so
+// merging into it in place would count it into its neighbours too.
+func (mergeAuthorCountsFn) MergeAccumulators(a, b AuthorCounts) AuthorCounts {
+	out := AuthorCounts{Posts: make(map[string]int64, len(a.Posts)+len(b.Posts))}
+	return merge(merge(out, a), b)
+}
 
 func merge(a, b AuthorCounts) AuthorCounts {
 	if len(a.Posts) < len(b.Posts) {
