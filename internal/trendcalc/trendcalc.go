@@ -161,10 +161,14 @@ func (c *Calculator) Snapshots() []*tsv1.WindowSnapshot {
 				e.Count += cnt
 				e.TopAuthor = max(e.TopAuthor, cnt)
 			}
-			res := c.cfg.Score.Update(&st, trendscore.Observation{
+			obs := trendscore.Observation{
 				WindowStart: time.UnixMilli(end - c.cfg.Size.Milliseconds()),
 				WindowEnd:   time.UnixMilli(end), Count: e.Count, Authors: e.Authors, TopAuthorPosts: e.TopAuthor,
-			}, c.cfg.Period)
+			}
+			if c.cfg.Score.Negligible(obs) {
+				continue // as the pipeline does: an empty window for the baseline
+			}
+			res := c.cfg.Score.Update(&st, obs, c.cfg.Period)
 			e.Baseline, e.Score, e.RankBy, e.Trending, e.Eligible, e.StartedAt = res.Baseline, res.Score, res.Rank, res.Trending, res.Eligible, res.StartedAt
 			for _, l := range []string{"", k.Lang} {
 				if entries[l] == nil {

@@ -362,3 +362,13 @@ func start(obs Observation) time.Time {
 	}
 	return obs.WindowEnd
 }
+
+// Negligible reports whether a window's activity can neither make the term
+// eligible (too few authors) nor rise above the noise floor. Such a window
+// moves a baseline that the floor already dominates by less than the floor
+// itself, so callers treat it as an empty window: pipelines drop it before
+// keyed state, which keeps state proportional to the terms that can trend
+// rather than to every word ever written.
+func (p Params) Negligible(obs Observation) bool {
+	return obs.Authors < p.MinAuthors && p.value(obs) < p.NoiseFloor
+}

@@ -384,3 +384,24 @@ func TestParamsFlags(t *testing.T) {
 		t.Errorf("Value.Set(volume) accepted")
 	}
 }
+
+func TestNegligible(t *testing.T) {
+	p := DefaultParams() // MinAuthors 5, NoiseFloor 5, Value authors
+	tests := []struct {
+		obs  Observation
+		want bool
+	}{
+		{Observation{Count: 1, Authors: 1}, true},
+		{Observation{Count: 40, Authors: 4}, true},
+		{Observation{Count: 5, Authors: 5}, false},
+	}
+	for _, tt := range tests {
+		if got := p.Negligible(tt.obs); got != tt.want {
+			t.Errorf("Negligible(%+v) = %v, want %v", tt.obs, got, tt.want)
+		}
+	}
+	p.Value = ValueCount
+	if p.Negligible(Observation{Count: 40, Authors: 4}) {
+		t.Error("40 posts by 4 authors is above a count noise floor of 5")
+	}
+}

@@ -17,6 +17,7 @@ import (
 )
 
 func init() {
+	register.DoFn3x0[string, TermWindow, func(string, TermWindow)](&dropNegligibleFn{})
 	register.DoFn6x1[context.Context, state.Provider, timers.Provider, string, TermWindow, func(beam.EventTime, Scored), error](&scoreFn{})
 	register.Emitter2[beam.EventTime, Scored]()
 }
@@ -172,6 +173,7 @@ func (fn *scoreFn) OnTimer(ctx context.Context, ts beam.EventTime, sp state.Prov
 // timestamped at its window's last instant.
 func ScoreTerms(s beam.Scope, windows beam.PCollection, p trendscore.Params, period time.Duration) beam.PCollection {
 	s = s.Scope("ScoreTerms")
+	windows = beam.ParDo(s, &dropNegligibleFn{Params: p}, windows)
 	global := beam.WindowInto(s, window.NewGlobalWindows(), windows)
 	return beam.ParDo(s, newScoreFn(p, period), global)
 }
@@ -200,4 +202,16 @@ func (fn *scoreFn) forgetAfter(st trendscore.State) int64 {
 	halfLives := math.Log2(max(1, 10*st.EWMA/fn.Params.NoiseFloor))
 	periods := max(fn.Params.HalfLife*halfLives, float64(fn.MinForgetPeriods))
 	return int64(periods) * fn.PeriodMs
+}
+
+// dropNegligibleFn drops term windows that can neither trend nor matter to
+// a baseline (trendscore.Params.Negligible). Most terms are used by one or
+// two authors; skipping them keeps keyed state and timers small.
+type dropNegligibleFn struct{ Params trendscore.Params }
+
+func (fn *dropNegligibleFn) ProcessElement(key string, tw TermWindow, emit func(string, TermWindow)) {
+	if fn.Params.Negligible(trendscore.Observation{Count: tw.Count, Authors: tw.Authors, TopAuthorPosts: tw.TopAuthorPosts}) {
+		return
+	}
+	emit(key, tw)
 }
