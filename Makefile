@@ -34,6 +34,10 @@ lint: ## gofmt, go vet and staticcheck
 bench: ## run benchmarks (results are recorded in BENCHMARKS.md)
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./...
 
+.PHONY: eval
+eval: ## trend-quality evaluation: replay real posts + injected bursts through the pipeline on Prism; writes EVAL.md (ARGS for flags)
+	$(GO) run ./cmd/trendeval $(ARGS)
+
 .PHONY: proto
 proto: ## regenerate Go code from proto/ (needs protoc: apt-get install protobuf-compiler)
 	$(PROTOC) -I proto --plugin=protoc-gen-go="$$($(GO) tool -n protoc-gen-go)" \

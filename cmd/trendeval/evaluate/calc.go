@@ -1,0 +1,101 @@
+package evaluate
+
+import (
+	"slices"
+
+	"github.com/trendstream/trendstream/internal/trendcalc"
+	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
+)
+
+// Calc runs the replay through the single-process reference calculator
+// with cfg (set cfg.Rank to trendcalc.RankRawCount for the baseline).
+func Calc(rep *Replay, cfg trendcalc.Config) []*tsv1.WindowSnapshot {
+	c := trendcalc.New(cfg)
+	for _, p := range rep.Posts {
+		c.Add(p)
+	}
+	return c.Snapshots()
+}
+
+// RankAll lists every scored entry by score, trending or not, so that a
+// snapshot carries each term's score for plotting.
+func RankAll(es []trendcalc.Entry) []trendcalc.Entry {
+	out := slices.Clone(es)
+	slices.SortFunc(out, func(a, b trendcalc.Entry) int {
+		if a.Score != b.Score {
+			if a.Score > b.Score {
+				return -1
+			}
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// Mismatch compares two runs' rankings window by window and language by
+// language (terms, kinds and order) and returns how many (window, language)
+// rankings were compared and how many differ.
+func Mismatch(got, want []*tsv1.WindowSnapshot) (compared, differ int) {
+	type wk struct {
+		lang string
+		end  int64
+	}
+	idx := map[wk][]string{}
+	for _, s := range want {
+		idx[wk{s.GetLang(), s.GetWindowEnd().AsTime().UnixMilli()}] = names(s)
+	}
+	seen := map[wk]bool{}
+	for _, s := range got {
+		k := wk{s.GetLang(), s.GetWindowEnd().AsTime().UnixMilli()}
+		seen[k] = true
+		compared++
+		w, ok := idx[k]
+		if !ok || !slices.Equal(w, names(s)) {
+			differ++
+		}
+	}
+	for k := range idx {
+		if !seen[k] {
+			compared++
+			differ++
+		}
+	}
+	return compared, differ
+}
+
+func names(s *tsv1.WindowSnapshot) []string {
+	out := make([]string, len(s.GetTerms()))
+	for i, t := range s.GetTerms() {
+		out[i] = t.GetLang() + "/" + t.GetKind().String() + "/" + t.GetTerm()
+	}
+	return out
+}
+
+// Runs are the reference calculator's rankings of one replay.
+type Runs struct {
+	// Ours ranks trending terms by score, as the pipeline does.
+	Ours []*tsv1.WindowSnapshot
+	// Raw ranks every term by posts: the baseline.
+	Raw []*tsv1.WindowSnapshot
+	// All lists every scored term by score, for plots.
+	All []*tsv1.WindowSnapshot
+}
+
+// Reference runs rep through the reference calculator three ways. cfg.Score
+// must already be started (trendscore.Params.StartingAt).
+func Reference(rep *Replay, cfg trendcalc.Config) Runs {
+	var r Runs
+	r.Ours = Calc(rep, cfg)
+	raw := cfg
+	// Peers rank every term by volume: nothing is dropped as negligible
+	// before their ranking (Negligible needs Authors < MinAuthors), so the
+	// spam flood competes too.
+	raw.Score.MinAuthors = 0
+	raw.Rank = func(es []trendcalc.Entry) []trendcalc.Entry { return trendcalc.RankRawCount(es, cfg.TopK) }
+	r.Raw = Calc(rep, raw)
+	all := cfg
+	all.Rank = RankAll
+	r.All = Calc(rep, all)
+	return r
+}

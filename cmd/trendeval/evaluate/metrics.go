@@ -1,0 +1,211 @@
+package evaluate
+
+import (
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/trendstream/trendstream/internal/terms"
+	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
+)
+
+// Params say how rankings are judged.
+type Params struct {
+	// TopN is the list length judged (top 10).
+	TopN         int
+	Period, Size time.Duration
+	// ScoredFrom excludes windows ending at or before it (the warm-up)
+	// from precision.
+	ScoredFrom time.Time
+	// EarlyAuthors is the target group's threshold: bursts with at least
+	// this many distinct authors in their first two periods.
+	EarlyAuthors int
+}
+
+// Cell is one (shape, strength) row of the report.
+type Cell struct {
+	Shape    Shape
+	Strength int
+	Bursts   int
+	// Within2 counts bursts listed in a window ending within two periods
+	// of onset; Ever those listed before the burst's last window closed.
+	Within2, Ever int
+	// MedianTTD is the median time to detect, in windows after onset, of
+	// the bursts detected at all (NaN if none).
+	MedianTTD float64
+}
+
+// Result is one ranking's score on one replay.
+type Result struct {
+	Name  string
+	Cells []Cell
+	// Target and TargetWithin2: bursts with at least Params.EarlyAuthors
+	// early authors, and how many were detected within two periods.
+	Target, TargetWithin2 int
+	// Top-N entries over the scored windows of the overall ranking:
+	// injected bursts during or just after the burst (TP), organic
+	// background bursts (Neither), everything else (FP).
+	Entries, TP, FP, Neither int
+	// Windows in which a negative control was in the top N (overall or
+	// per-language rankings).
+	FrequentWindows, SpamWindows, StopwordWindows int
+	// Windows is the number of scored overall windows.
+	Windows int
+}
+
+// Recall2 is the fraction of the target group detected within two periods.
+func (r Result) Recall2() float64 { return ratio(r.TargetWithin2, r.Target) }
+
+// Precision is TP / (TP + FP): organic background bursts count as neither.
+func (r Result) Precision() float64 { return ratio(r.TP, r.TP+r.FP) }
+
+// StrictPrecision counts every listed non-injected term as a false positive.
+func (r Result) StrictPrecision() float64 { return ratio(r.TP, r.TP+r.FP+r.Neither) }
+
+func ratio(a, b int) float64 {
+	if b == 0 {
+		return math.NaN()
+	}
+	return float64(a) / float64(b)
+}
+
+type key struct {
+	text, lang string
+	kind       tsv1.TermKind
+}
+
+// Evaluate judges snapshots (every language's ranking of every window)
+// against rep's ground truth. oracle decides which background terms are
+// genuinely bursty.
+func Evaluate(name string, rep *Replay, snaps []*tsv1.WindowSnapshot, oracle *Oracle, p Params) Result {
+	res := Result{Name: name}
+	type list struct {
+		end  time.Time
+		lang string
+		top  []*tsv1.TrendingTerm
+	}
+	var lists []list
+	for _, s := range snaps {
+		top := s.GetTerms()
+		if len(top) > p.TopN {
+			top = top[:p.TopN]
+		}
+		lists = append(lists, list{s.GetWindowEnd().AsTime(), s.GetLang(), top})
+	}
+	slices.SortFunc(lists, func(a, b list) int { return a.end.Compare(b.end) })
+
+	bursts := map[key]*Burst{}
+	for i := range rep.Bursts {
+		b := &rep.Bursts[i]
+		bursts[key{b.Term, b.Lang, tsv1.TermKind_TERM_KIND_HASHTAG}] = b
+	}
+	first := map[*Burst]time.Time{}
+	frequent, spam, stop := map[time.Time]bool{}, map[time.Time]bool{}, map[time.Time]bool{}
+	for _, l := range lists {
+		scored := l.end.After(p.ScoredFrom)
+		overall := l.lang == ""
+		if overall && scored {
+			res.Windows++
+		}
+		for _, t := range l.top {
+			k := key{t.GetTerm(), t.GetLang(), t.GetKind()}
+			b := bursts[k]
+			if b != nil && l.end.After(b.Onset) && (overall || l.lang == b.Lang) {
+				if _, ok := first[b]; !ok {
+					first[b] = l.end
+				}
+			}
+			if isControl(t.GetTerm(), []string{rep.Controls.Frequent}) {
+				frequent[l.end] = true
+			}
+			if isControl(t.GetTerm(), rep.Controls.SpamTerms) {
+				spam[l.end] = true
+			}
+			if slices.Contains(rep.Controls.Stopwords, t.GetTerm()) {
+				stop[l.end] = true
+			}
+			if !overall || !scored {
+				continue
+			}
+			res.Entries++
+			switch {
+			case b != nil && l.end.After(b.Onset) && !l.end.After(b.End.Add(p.Size)):
+				res.TP++
+			case b == nil && oracle != nil && !isControl(t.GetTerm(), append([]string{rep.Controls.Frequent}, rep.Controls.SpamTerms...)) &&
+				oracle.Organic(terms.Term{Text: t.GetTerm(), Kind: t.GetKind(), Lang: t.GetLang()}, l.end):
+				res.Neither++
+			default:
+				res.FP++
+			}
+		}
+	}
+	res.FrequentWindows, res.SpamWindows, res.StopwordWindows = len(frequent), len(spam), len(stop)
+
+	for _, shape := range Shapes {
+		strengths := map[int]*Cell{}
+		var order []int
+		ttds := map[int][]float64{}
+		for i := range rep.Bursts {
+			b := &rep.Bursts[i]
+			if b.Shape != shape {
+				continue
+			}
+			c := strengths[b.Strength]
+			if c == nil {
+				c = &Cell{Shape: shape, Strength: b.Strength}
+				strengths[b.Strength] = c
+				order = append(order, b.Strength)
+			}
+			c.Bursts++
+			target := b.EarlyAuthors >= p.EarlyAuthors
+			if target {
+				res.Target++
+			}
+			e, ok := first[b]
+			if !ok || e.After(b.End.Add(p.Size)) {
+				continue
+			}
+			c.Ever++
+			w := math.Ceil(float64(e.Sub(b.Onset)) / float64(p.Period))
+			ttds[b.Strength] = append(ttds[b.Strength], w)
+			if w <= 2 {
+				c.Within2++
+				if target {
+					res.TargetWithin2++
+				}
+			}
+		}
+		slices.Sort(order)
+		for _, s := range order {
+			c := strengths[s]
+			c.MedianTTD = median(ttds[s])
+			res.Cells = append(res.Cells, *c)
+		}
+	}
+	return res
+}
+
+// isControl reports whether term is, or is a phrase containing, one of
+// the control terms.
+func isControl(term string, controls []string) bool {
+	for _, c := range controls {
+		if c != "" && (term == c || strings.Contains(term, c)) {
+			return true
+		}
+	}
+	return false
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return math.NaN()
+	}
+	xs = slices.Clone(xs)
+	slices.Sort(xs)
+	n := len(xs)
+	if n%2 == 1 {
+		return xs[n/2]
+	}
+	return (xs[n/2-1] + xs[n/2]) / 2
+}

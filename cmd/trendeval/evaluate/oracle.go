@@ -1,0 +1,105 @@
+package evaluate
+
+import (
+	"time"
+
+	"github.com/trendstream/trendstream/internal/terms"
+	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
+)
+
+// Oracle judges, with hindsight over the whole replay and independently of
+// any scorer's parameters, whether a term is genuinely bursty in a window.
+// Real background posts contain real news; a ranking that lists such a
+// term is neither right nor wrong about the injected ground truth.
+type Oracle struct {
+	period, size int64 // ms
+	windows      float64
+	buckets      map[terms.Term]map[int64]map[string]struct{} // bucket end → authors
+	series       map[terms.Term]map[int64]int                 // window end → distinct authors
+	mean         map[terms.Term]float64
+}
+
+// Organic thresholds: at least OrganicMinAuthors distinct authors in the
+// window and at least OrganicFactor × the term's replay-wide mean per window
+// plus OrganicSlack.
+const (
+	OrganicMinAuthors = 5
+	OrganicFactor     = 3
+	OrganicSlack      = 3
+)
+
+// NewOracle counts every term of posts (extracted with opts) per period.
+func NewOracle(posts []*tsv1.Post, opts terms.Options, period, size time.Duration, start, end time.Time) *Oracle {
+	o := &Oracle{
+		period: period.Milliseconds(), size: size.Milliseconds(),
+		windows: float64(end.Sub(start)/period) + float64(size/period) - 1,
+		buckets: map[terms.Term]map[int64]map[string]struct{}{},
+		series:  map[terms.Term]map[int64]int{},
+		mean:    map[terms.Term]float64{},
+	}
+	ex := terms.New(opts)
+	for _, p := range posts {
+		if p.GetOperation() == tsv1.Operation_OPERATION_DELETE {
+			continue
+		}
+		ts := p.GetObservedAt().AsTime().UnixMilli()
+		b := ts - ts%o.period + o.period
+		for _, t := range ex.Extract(p) {
+			m := o.buckets[t]
+			if m == nil {
+				m = map[int64]map[string]struct{}{}
+				o.buckets[t] = m
+			}
+			as := m[b]
+			if as == nil {
+				as = map[string]struct{}{}
+				m[b] = as
+			}
+			as[p.GetAuthorDid()] = struct{}{}
+		}
+	}
+	return o
+}
+
+// Authors is t's distinct authors in the window ending at end.
+func (o *Oracle) Authors(t terms.Term, end time.Time) int {
+	return o.load(t)[end.UnixMilli()]
+}
+
+// Organic reports whether t is genuinely bursty in the window ending at end.
+func (o *Oracle) Organic(t terms.Term, end time.Time) bool {
+	s := o.load(t)
+	a := float64(s[end.UnixMilli()])
+	return a >= OrganicMinAuthors && a >= OrganicFactor*o.mean[t]+OrganicSlack
+}
+
+func (o *Oracle) load(t terms.Term) map[int64]int {
+	if s, ok := o.series[t]; ok {
+		return s
+	}
+	n := o.size / o.period
+	sets := map[int64]map[string]struct{}{}
+	for b, as := range o.buckets[t] {
+		for i := int64(0); i < n; i++ {
+			w := sets[b+i*o.period]
+			if w == nil {
+				w = map[string]struct{}{}
+				sets[b+i*o.period] = w
+			}
+			for a := range as {
+				w[a] = struct{}{}
+			}
+		}
+	}
+	s := make(map[int64]int, len(sets))
+	total := 0
+	for e, w := range sets {
+		s[e] = len(w)
+		total += len(w)
+	}
+	o.series[t] = s
+	if o.windows > 0 {
+		o.mean[t] = float64(total) / o.windows
+	}
+	return s
+}

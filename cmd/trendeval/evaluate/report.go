@@ -1,0 +1,53 @@
+package evaluate
+
+import (
+	"fmt"
+	"io"
+	"math"
+)
+
+// WriteTable writes ours and the baseline side by side as a Markdown table
+// per (shape, strength), then the summary figures.
+func WriteTable(w io.Writer, ours, base Result, p Params) {
+	fmt.Fprintf(w, "| shape | strength (authors/period) | bursts | %s recall ≤2 periods | %s recall ever | %s median TTD (windows) | %s recall ≤2 periods | %s recall ever | %s median TTD (windows) |\n",
+		ours.Name, ours.Name, ours.Name, base.Name, base.Name, base.Name)
+	fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+	for i, c := range ours.Cells {
+		b := base.Cells[i]
+		fmt.Fprintf(w, "| %s | %d | %d | %s | %s | %s | %s | %s | %s |\n", c.Shape, c.Strength, c.Bursts,
+			frac(c.Within2, c.Bursts), frac(c.Ever, c.Bursts), num(c.MedianTTD),
+			frac(b.Within2, b.Bursts), frac(b.Ever, b.Bursts), num(b.MedianTTD))
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "| figure | %s | %s |\n| --- | ---: | ---: |\n", ours.Name, base.Name)
+	row := func(name string, f func(Result) string) { fmt.Fprintf(w, "| %s | %s | %s |\n", name, f(ours), f(base)) }
+	row(fmt.Sprintf("recall ≤2 periods, bursts with ≥%d authors in their first 2 periods", p.EarlyAuthors), func(r Result) string {
+		return fmt.Sprintf("%s (%d/%d)", num(r.Recall2()), r.TargetWithin2, r.Target)
+	})
+	row(fmt.Sprintf("precision in the top %d (organic background bursts neither)", p.TopN), func(r Result) string {
+		return fmt.Sprintf("%s (%d TP, %d FP)", num(r.Precision()), r.TP, r.FP)
+	})
+	row(fmt.Sprintf("strict precision in the top %d (every background term a FP)", p.TopN), func(r Result) string {
+		return fmt.Sprintf("%s (%d neither)", num(r.StrictPrecision()), r.Neither)
+	})
+	row(fmt.Sprintf("top-%d entries judged (scored windows)", p.TopN), func(r Result) string {
+		return fmt.Sprintf("%d (%d)", r.Entries, r.Windows)
+	})
+	row("windows with the single-author flood in a top 10", func(r Result) string { return fmt.Sprint(r.SpamWindows) })
+	row("windows with a stopword in a top 10", func(r Result) string { return fmt.Sprint(r.StopwordWindows) })
+	row("windows with the always-frequent term in a top 10", func(r Result) string { return fmt.Sprint(r.FrequentWindows) })
+}
+
+func frac(a, b int) string {
+	if b == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f", float64(a)/float64(b))
+}
+
+func num(f float64) string {
+	if math.IsNaN(f) {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f", f)
+}

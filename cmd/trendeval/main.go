@@ -1,0 +1,270 @@
+// Command trendeval measures trend quality: it replays real Bluesky posts
+// with injected bursts of known onset, shape and strength (plus negative
+// controls) through the real trending pipeline on Prism, scores the output
+// against the ground truth, does the same for a raw-count top-K baseline,
+// and writes the table to EVAL.md and a score-over-time plot.
+//
+//	go run ./cmd/trendeval                    # what `make eval` runs
+//	go run ./cmd/trendeval -prism=false       # reference calculator only, seconds
+//
+// Every flag has an environment twin TRENDSTREAM_<FLAG>.
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"math"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+
+	"github.com/trendstream/trendstream/cmd/trendeval/evaluate"
+	"github.com/trendstream/trendstream/internal/envflag"
+	"github.com/trendstream/trendstream/internal/terms"
+	"github.com/trendstream/trendstream/internal/trendcalc"
+	"github.com/trendstream/trendstream/internal/trendscore"
+	"github.com/trendstream/trendstream/pipelines/trending"
+	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
+)
+
+// options are the program's flags.
+type options struct {
+	replay       evaluate.Config
+	strengths    string
+	topN         int
+	earlyAuthors int
+	prism        bool
+	timeout      time.Duration
+	out, plot    string
+	termOpts     terms.Options
+	score        trendscore.Params
+}
+
+// EvalParams are the scorer defaults the evaluation runs with. They differ
+// from trendscore.DefaultParams where the replay's volume (hundreds of posts
+// per window, not the whole firehose) needs it; see EVAL.md.
+func EvalParams() trendscore.Params {
+	p := trendscore.DefaultParams()
+	p.NoiseFloor = 3
+	p.HalfLife = 60
+	p.WarmUp = 20 * time.Minute
+	return p
+}
+
+func (o *options) register(fs *flag.FlagSet) {
+	r := &o.replay
+	fs.Uint64Var(&r.Seed, "seed", r.Seed, "random seed of burst placement and content")
+	fs.DurationVar(&r.Span, "span", r.Span, "event time the background posts are re-timed onto")
+	fs.IntVar(&r.BackgroundPosts, "background-posts", r.BackgroundPosts, "real posts used as background (0: the whole bundled corpus)")
+	fs.DurationVar(&r.Size, "window-size", r.Size, "sliding window length")
+	fs.DurationVar(&r.Period, "window-period", r.Period, "sliding window period")
+	fs.DurationVar(&r.Quiet, "quiet", r.Quiet, "time after the replay start before the first burst (at least warm-up + window)")
+	fs.StringVar(&o.strengths, "strengths", o.strengths, "burst strengths: distinct authors per period at full intensity, comma-separated")
+	fs.IntVar(&r.BurstsPerCell, "bursts-per-cell", r.BurstsPerCell, "bursts per (shape, strength)")
+	fs.IntVar(&r.PulsePeriods, "pulse-periods", r.PulsePeriods, "pulse duration, in periods")
+	fs.IntVar(&r.ShiftPeriods, "shift-periods", r.ShiftPeriods, "mean-shift duration, in periods")
+	fs.IntVar(&r.RampPeriods, "ramp-periods", r.RampPeriods, "ramp-up rise time, in periods (then it holds for half as long)")
+	fs.IntVar(&r.FrequentPerPeriod, "frequent-per-period", r.FrequentPerPeriod, "always-frequent control: posts per period, all replay long")
+	fs.IntVar(&r.SpamPosts, "spam-posts", r.SpamPosts, "single-author flood: posts")
+	fs.IntVar(&r.SpamPeriods, "spam-periods", r.SpamPeriods, "single-author flood: duration, in periods")
+	fs.IntVar(&r.StopwordAuthorsPerPeriod, "stopword-authors", r.StopwordAuthorsPerPeriod, "stopword control: authors per period")
+	fs.IntVar(&r.StopwordPeriods, "stopword-periods", r.StopwordPeriods, "stopword control: duration, in periods")
+	fs.IntVar(&o.topN, "top-n", o.topN, "list length judged (and the pipeline's -top-k)")
+	fs.IntVar(&o.earlyAuthors, "early-authors", o.earlyAuthors, "target group: bursts with at least this many distinct authors in their first 2 periods")
+	fs.BoolVar(&o.prism, "prism", o.prism, "run the real pipeline on Prism (false: the reference calculator only)")
+	fs.DurationVar(&o.timeout, "timeout", o.timeout, "give up on the Prism run after this long")
+	fs.StringVar(&o.out, "out", o.out, "Markdown report to write (empty: stdout only)")
+	fs.StringVar(&o.plot, "plot", o.plot, "PNG plot of score over time to write (empty: none)")
+	o.termOpts.RegisterFlags(fs)
+	o.score.RegisterFlags(fs)
+}
+
+func main() {
+	o := options{
+		replay: evaluate.DefaultConfig(), strengths: "5,10,20", topN: 10, earlyAuthors: 20,
+		prism: true, timeout: 9 * time.Minute, out: "EVAL.md", plot: "docs/eval.png",
+		termOpts: terms.DefaultOptions(), score: EvalParams(),
+	}
+	o.register(flag.CommandLine)
+	flag.Usage = envflag.Usage(flag.CommandLine, "TRENDSTREAM", "trendeval [flags]")
+	flag.Parse()
+	if err := envflag.Apply(flag.CommandLine, "TRENDSTREAM", os.LookupEnv); err != nil {
+		slog.Error("configuration", "err", err)
+		os.Exit(2)
+	}
+	beam.Init()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, o); err != nil {
+		slog.Error("trendeval", "err", err)
+		os.Exit(1)
+	}
+}
+
+func parseInts(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("strength %q: want a positive integer", f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// outcome is everything the report shows.
+type outcome struct {
+	rep             *evaluate.Replay
+	ours, base      evaluate.Result
+	params          evaluate.Params
+	engine          string
+	compared, differ int
+	elapsed         time.Duration
+	all             []*tsv1.WindowSnapshot
+}
+
+func run(ctx context.Context, o options) error {
+	var err error
+	if o.replay.Strengths, err = parseInts(o.strengths); err != nil {
+		return err
+	}
+	if err := o.score.Validate(); err != nil {
+		return fmt.Errorf("score flags: %w", err)
+	}
+	res, err := evaluateReplay(ctx, o)
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	evaluate.WriteTable(&buf, res.ours, res.base, res.params)
+	fmt.Print(buf.String())
+	fmt.Printf("\nrankings from %s; pipeline vs reference: %d of %d (window, language) rankings differ; %s\n",
+		res.engine, res.differ, res.compared, res.elapsed.Round(time.Second))
+	if o.plot != "" {
+		if err := writePlot(o, res); err != nil {
+			return err
+		}
+	}
+	if o.out != "" {
+		if err := os.WriteFile(o.out, []byte(report(o, res, buf.String())), 0o644); err != nil {
+			return fmt.Errorf("trendeval: %w", err)
+		}
+	}
+	return nil
+}
+
+func evaluateReplay(ctx context.Context, o options) (*outcome, error) {
+	began := time.Now()
+	rep, err := evaluate.Generate(o.replay)
+	if err != nil {
+		return nil, err
+	}
+	score := o.score.StartingAt(rep.Start)
+	cfg := trendcalc.Config{
+		Size: o.replay.Size, Period: o.replay.Period, TopK: o.topN,
+		Terms: o.termOpts, Score: score, Source: tsv1.Source_SOURCE_BLUESKY,
+	}
+	runs := evaluate.Reference(rep, cfg)
+	ref, raw, all := runs.Ours, runs.Raw, runs.All
+
+	out := &outcome{rep: rep, engine: "the reference calculator (internal/trendcalc)", all: all}
+	ours := ref
+	if o.prism {
+		slog.Info("trendeval: running the pipeline on Prism", "posts", len(rep.Posts))
+		pctx, cancel := context.WithTimeout(ctx, o.timeout)
+		defer cancel()
+		po := trending.DefaultOptions()
+		po.WindowSize, po.WindowPeriod, po.TopK = o.replay.Size, o.replay.Period, o.topN
+		po.Terms, po.Score, po.StreamStart = o.termOpts, o.score, rep.Start
+		ours, err = runPrism(pctx, rep.Posts, po)
+		if err != nil {
+			return nil, err
+		}
+		out.engine = "the real pipeline on Prism (bounded)"
+		out.compared, out.differ = evaluate.Mismatch(ours, ref)
+	}
+	out.params = evaluate.Params{
+		TopN: o.topN, Period: o.replay.Period, Size: o.replay.Size,
+		ScoredFrom: score.WarmUpUntil, EarlyAuthors: o.earlyAuthors,
+	}
+	oracle := evaluate.NewOracle(rep.Posts, o.termOpts, o.replay.Period, o.replay.Size, rep.Start, rep.End)
+	out.ours = evaluate.Evaluate("ours", rep, ours, oracle, out.params)
+	out.base = evaluate.Evaluate("raw count", rep, raw, oracle, out.params)
+	out.elapsed = time.Since(began)
+	return out, nil
+}
+
+// plotted picks the strongest burst of each shape and the always-frequent
+// control.
+func plotted(res *outcome) []evaluate.Series {
+	var out []evaluate.Series
+	for _, shape := range evaluate.Shapes {
+		var best *evaluate.Burst
+		for i := range res.rep.Bursts {
+			b := &res.rep.Bursts[i]
+			if b.Shape == shape && b.Lang == "en" && (best == nil || b.Strength > best.Strength) {
+				best = b
+			}
+		}
+		if best != nil {
+			out = append(out, evaluate.Series{Name: fmt.Sprintf("#%s (%s, %d authors/period, onset %s)", best.Term, shape, best.Strength, best.Onset.Format("15:04")), Onset: best.Onset})
+		}
+	}
+	out = append(out, evaluate.Series{Name: "#" + res.rep.Controls.Frequent + " (always frequent)"})
+	keys := []string{}
+	for _, s := range out {
+		keys = append(keys, strings.Fields(strings.TrimPrefix(s.Name, "#"))[0])
+	}
+	scores := make([]map[int64]float64, len(out))
+	for i := range scores {
+		scores[i] = map[int64]float64{}
+	}
+	for _, s := range res.all {
+		if s.GetLang() != "" {
+			continue
+		}
+		for _, t := range s.GetTerms() {
+			for i, k := range keys {
+				if t.GetTerm() == k && t.GetKind() == tsv1.TermKind_TERM_KIND_HASHTAG {
+					scores[i][s.GetWindowEnd().AsTime().UnixMilli()] = t.GetScore()
+				}
+			}
+		}
+	}
+	for i := range out {
+		out[i].Color = evaluate.Palette[i%len(evaluate.Palette)]
+		for t := res.params.ScoredFrom; !t.After(res.rep.End); t = t.Add(res.params.Period) {
+			v, ok := scores[i][t.UnixMilli()]
+			if !ok {
+				v = math.NaN()
+			}
+			out[i].Times = append(out[i].Times, t)
+			out[i].Values = append(out[i].Values, v)
+		}
+	}
+	return out
+}
+
+func writePlot(o options, res *outcome) error {
+	var buf bytes.Buffer
+	if err := evaluate.Plot(&buf, plotted(res), o.score.Enter, res.params.ScoredFrom, res.rep.End, 1200, 400); err != nil {
+		return fmt.Errorf("trendeval: plot: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(o.plot), 0o755); err != nil {
+		return fmt.Errorf("trendeval: %w", err)
+	}
+	if err := os.WriteFile(o.plot, buf.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("trendeval: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+
+	"github.com/trendstream/trendstream/cmd/trendeval/evaluate"
+	"github.com/trendstream/trendstream/internal/terms"
+	"github.com/trendstream/trendstream/internal/trendcalc"
+	"github.com/trendstream/trendstream/pipelines/trending"
+	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
+)
+
+func TestMain(m *testing.M) {
+	beam.Init()
+	os.Exit(m.Run())
+}
+
+// TestPrismMatchesReference runs a tiny replay through the real pipeline on
+// Prism, as `make eval` does, and checks that its rankings are exactly the
+// reference calculator's, so the fast regression test (package evaluate)
+// measures what the pipeline would produce, and that the evaluation of the
+// pipeline's output finds the planted bursts.
+func TestPrismMatchesReference(t *testing.T) {
+	cfg := evaluate.DefaultConfig()
+	cfg.Seed = 3
+	cfg.BackgroundPosts = 600
+	cfg.Span = 40 * time.Minute
+	cfg.Size = 5 * time.Minute
+	cfg.Quiet = 12 * time.Minute
+	cfg.Strengths = []int{20}
+	cfg.BurstsPerCell = 1
+	cfg.ShiftPeriods = 8
+	cfg.RampPeriods = 6
+	cfg.FrequentPerPeriod = 2
+	cfg.SpamPosts = 60
+	cfg.SpamPeriods = 5
+	cfg.StopwordAuthorsPerPeriod = 5
+	cfg.StopwordPeriods = 2
+	rep, err := evaluate.Generate(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	score := EvalParams()
+	score.WarmUp = 6 * time.Minute
+
+	o := trending.DefaultOptions()
+	o.WindowSize, o.WindowPeriod, o.TopK = cfg.Size, cfg.Period, 10
+	o.Score, o.StreamStart = score, rep.Start
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	got, err := runPrism(ctx, rep.Posts, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := evaluate.Reference(rep, trendcalc.Config{
+		Size: cfg.Size, Period: cfg.Period, TopK: 10, Terms: terms.DefaultOptions(),
+		Score: score.StartingAt(rep.Start), Source: tsv1.Source_SOURCE_BLUESKY,
+	}).Ours
+	compared, differ := evaluate.Mismatch(got, want)
+	if compared == 0 || differ != 0 {
+		t.Errorf("%d of %d (window, language) rankings differ between Prism and the reference", differ, compared)
+	}
+
+	p := evaluate.Params{TopN: 10, Period: cfg.Period, Size: cfg.Size, ScoredFrom: score.StartingAt(rep.Start).WarmUpUntil, EarlyAuthors: 20}
+	res := evaluate.Evaluate("prism", rep, got, nil, p)
+	if res.Target == 0 || res.TargetWithin2 != res.Target {
+		t.Errorf("Prism detected %d of %d target bursts within 2 periods", res.TargetWithin2, res.Target)
+	}
+	if res.SpamWindows+res.StopwordWindows+res.FrequentWindows != 0 {
+		t.Errorf("controls listed: flood %d, stopwords %d, frequent %d windows", res.SpamWindows, res.StopwordWindows, res.FrequentWindows)
+	}
+}
