@@ -124,13 +124,13 @@ func parseInts(s string) ([]int, error) {
 
 // outcome is everything the report shows.
 type outcome struct {
-	rep             *evaluate.Replay
-	ours, base      evaluate.Result
-	params          evaluate.Params
-	engine          string
+	rep              *evaluate.Replay
+	ours, base       evaluate.Result
+	params           evaluate.Params
+	engine           string
 	compared, differ int
-	elapsed         time.Duration
-	all             []*tsv1.WindowSnapshot
+	elapsed          time.Duration
+	all              []*tsv1.WindowSnapshot
 }
 
 func run(ctx context.Context, o options) error {
