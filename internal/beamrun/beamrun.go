@@ -44,6 +44,10 @@ func StartPrism(ctx context.Context, port int) (*Prism, error) {
 	if started != nil {
 		return started, nil
 	}
+	if !beam.Initialized() {
+		// Runs Beam's init hooks; outside worker mode it does nothing else.
+		beam.Init()
+	}
 	if port == 0 {
 		port = freePort()
 	}

@@ -114,6 +114,9 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 		if err := os.Chown(o.Dir, int(cred.Uid), int(cred.Gid)); err != nil {
 			return nil, fmt.Errorf("pglocal: chown %s: %w", o.Dir, err)
 		}
+		if err := searchable(o.Dir); err != nil {
+			return nil, err
+		}
 	}
 	if c.Port == 0 {
 		p, err := freePort()
@@ -203,6 +206,28 @@ func (c *Cluster) WaitReady(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// searchable checks that every parent of dir lets other users through, as
+// the server runs as user postgres; without it initdb fails with a bare
+// "permission denied".
+func searchable(dir string) error {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return fmt.Errorf("pglocal: %w", err)
+	}
+	for d := filepath.Dir(abs); ; d = filepath.Dir(d) {
+		fi, err := os.Stat(d)
+		if err != nil {
+			return fmt.Errorf("pglocal: %w", err)
+		}
+		if fi.Mode().Perm()&0o001 == 0 {
+			return fmt.Errorf("pglocal: the PostgreSQL server runs as user postgres, which cannot enter %s (mode %v); put the data directory elsewhere (e.g. under /tmp or /var/lib) or set DATABASE_URL", d, fi.Mode().Perm())
+		}
+		if d == filepath.Dir(d) {
+			return nil
 		}
 	}
 }

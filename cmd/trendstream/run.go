@@ -1,0 +1,302 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/trendstream/trendstream/ingest"
+	"github.com/trendstream/trendstream/internal/api"
+	"github.com/trendstream/trendstream/internal/beamrun"
+	"github.com/trendstream/trendstream/internal/kafkaconf"
+	"github.com/trendstream/trendstream/internal/kafkalocal"
+	"github.com/trendstream/trendstream/internal/pglocal"
+	"github.com/trendstream/trendstream/internal/store"
+	"github.com/trendstream/trendstream/pipelines/trending"
+	"github.com/trendstream/trendstream/transforms/kafkaio"
+)
+
+func init() {
+	register(command{
+		name: "run",
+		summary: "run the whole system in one process: embedded Kafka and PostgreSQL, ingest, " +
+			"the trending pipeline on Prism, and the API + dashboard",
+		setup: setupRun,
+	})
+}
+
+// runConfig is everything `trendstream run` is told.
+type runConfig struct {
+	dataDir        string
+	kafkaPort      int
+	kafkaRetention time.Duration
+	pgPort         int
+	source         string
+	relay          string
+	jetstreamURL   string
+	addr           string
+	metricsAddr    string
+	retention      time.Duration
+	progress       time.Duration
+	pipeline       trending.Options
+}
+
+func setupRun(fs *flag.FlagSet) func(context.Context) error {
+	c := runConfig{pipeline: trending.DefaultOptions()}
+	// Empty brokers and database mean "embedded" here.
+	c.pipeline.Brokers = ""
+	fs.StringVar(&c.dataDir, "data-dir", "data", "directory for the embedded Kafka log and PostgreSQL cluster (kept across restarts)")
+	fs.IntVar(&c.kafkaPort, "kafka-port", 9092, "port of the embedded Kafka-protocol broker on 127.0.0.1 (with empty -brokers)")
+	fs.DurationVar(&c.kafkaRetention, "kafka-retention", 72*time.Hour, "how long the embedded broker keeps posts for replay")
+	fs.IntVar(&c.pgPort, "pg-port", 55432, "port of the private PostgreSQL cluster on 127.0.0.1 (without -database-url or DATABASE_URL)")
+	fs.StringVar(&c.source, "source", "firehose", "where posts come from: firehose, jetstream or file:PATH (a recording; replayed, then served)")
+	fs.StringVar(&c.relay, "relay", "wss://bsky.network", "relay for -source firehose")
+	fs.StringVar(&c.jetstreamURL, "jetstream-url", "wss://jetstream2.us-east.bsky.network/subscribe", "Jetstream endpoint for -source jetstream")
+	fs.StringVar(&c.addr, "addr", ":8080", "listen address of the API and dashboard")
+	fs.StringVar(&c.metricsAddr, "metrics-addr", ":9101", "listen address of the ingest's /metrics and /healthz; empty disables")
+	fs.DurationVar(&c.retention, "retention", 24*time.Hour, "delete trend windows older than this from PostgreSQL; 0 keeps everything")
+	fs.DurationVar(&c.progress, "progress", 15*time.Second, "how often to print progress (posts/s, lag, top terms); 0 disables")
+	c.pipeline.RegisterFlags(fs)
+	return func(ctx context.Context) error { return runAll(ctx, c) }
+}
+
+// runAll starts every part, waits for ctx, and stops them in reverse order:
+// ingest first (it flushes and persists its cursor), then the pipeline, the
+// API, and the embedded services.
+func runAll(ctx context.Context, c runConfig) error {
+	log := slog.Default()
+	if err := os.MkdirAll(c.dataDir, 0o755); err != nil {
+		return fmt.Errorf("run: data dir: %w", err)
+	}
+	abs, err := filepath.Abs(c.dataDir)
+	if err != nil {
+		return fmt.Errorf("run: data dir: %w", err)
+	}
+	c.dataDir = abs
+
+	// Kafka.
+	o := c.pipeline
+	if o.Brokers == "" {
+		kc, err := kafkalocal.Start(kafkalocal.Port(c.kafkaPort), kafkalocal.DataDir(filepath.Join(c.dataDir, "kafka")),
+			kafkalocal.Retention(c.kafkaRetention), kafkalocal.Topics(4, o.PostsTopic, o.TrendsTopic))
+		if err != nil {
+			return fmt.Errorf("run: embedded Kafka on port %d (is another broker running? use -kafka-port or -brokers): %w", c.kafkaPort, err)
+		}
+		defer kc.Close()
+		o.Brokers = strings.Join(kc.Addrs(), ",")
+		log.Info("embedded Kafka-protocol broker (kfake) started", "brokers", o.Brokers, "dir", filepath.Join(c.dataDir, "kafka"))
+	}
+	brokers, err := kafkaconf.SplitBrokers(o.Brokers)
+	if err != nil {
+		return err
+	}
+	if err := ensureTopics(brokers, 4, o.PostsTopic, o.TrendsTopic); err != nil {
+		return err
+	}
+
+	// PostgreSQL.
+	if o.DatabaseURL == "" {
+		o.DatabaseURL = os.Getenv("DATABASE_URL")
+	}
+	if o.DatabaseURL == "" {
+		pgctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		pg, err := pglocal.Start(pgctx, pglocal.Options{Dir: filepath.Join(c.dataDir, "postgres"), Port: c.pgPort, Durable: true})
+		cancel()
+		if err != nil {
+			return fmt.Errorf("run: no -database-url or DATABASE_URL, and a private PostgreSQL could not be started: %w", err)
+		}
+		defer func() {
+			if err := pg.Stop(); err != nil {
+				log.Warn("stop PostgreSQL", "err", err)
+			}
+		}()
+		if err := createDatabase(ctx, pg.URL("postgres"), "trendstream"); err != nil {
+			return err
+		}
+		o.DatabaseURL = pg.URL("trendstream")
+		log.Info("private PostgreSQL started", "url", o.DatabaseURL, "dir", pg.Dir)
+	}
+	st, err := store.Open(ctx, o.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	// API and dashboard.
+	srv := api.New(st, api.Options{Logger: log})
+	ln, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		return fmt.Errorf("run: API listen: %w", err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	spawn := func(name string, f func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(); err != nil && !errors.Is(err, context.Canceled) {
+				errs <- fmt.Errorf("%s: %w", name, err)
+			}
+		}()
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	spawn("api", func() error { return srv.Serve(ctx, ln) })
+	spawn("trends feed", func() error { return api.ConsumeTrends(ctx, brokers, o.TrendsTopic, srv, api.FeedLogger(log)) })
+	if c.retention > 0 {
+		go pruneLoop(ctx, st, c.retention)
+	}
+
+	icfg := ingest.Config{
+		Source: c.source, Relay: c.relay, JetstreamURL: c.jetstreamURL,
+		Sink: "kafka", Brokers: brokers, Topic: o.PostsTopic, MetricsAddr: c.metricsAddr, Logger: log,
+	}
+	pr, err := beamrun.StartPrism(ctx, 0)
+	if err != nil {
+		return err
+	}
+	runPipeline := func() error {
+		p, err := trending.Build(o)
+		if err != nil {
+			return err
+		}
+		return pr.Run(ctx, p)
+	}
+	if strings.HasPrefix(c.source, "file:") {
+		// A recording is replayed whole, then windowed as a bounded job: an
+		// unbounded reader would move idle partitions' watermarks to the
+		// wall clock and drop the recording's old posts as late.
+		log.Info("replaying recording into Kafka", "source", c.source)
+		if err := ingest.Run(ctx, icfg); err != nil {
+			return err
+		}
+		o.Bounded = true
+		if o.Start.Kind == kafkaio.StartCommitted {
+			o.Start = kafkaio.Start{Kind: kafkaio.StartEarliest}
+		}
+		log.Info("computing trends over the recording (bounded pipeline on Prism)")
+		if err := runPipeline(); err != nil && ctx.Err() == nil {
+			return fmt.Errorf("pipeline: %w", err)
+		}
+		log.Info("recording processed; serving results until interrupted")
+	} else {
+		spawn("ingest", func() error { return ingest.Run(ctx, icfg) })
+		spawn("pipeline", runPipeline)
+	}
+	log.Info("trendstream is running",
+		"dashboard", "http://"+displayAddr(ln.Addr()), "api", "http://"+displayAddr(ln.Addr())+"/api/trends",
+		"ingest_metrics", c.metricsAddr, "kafka", o.Brokers, "postgres", redactURL(o.DatabaseURL))
+	if c.progress > 0 {
+		go progressLoop(ctx, c.progress, brokers, o.PostsTopic, st)
+	}
+
+	var first error
+	select {
+	case <-ctx.Done():
+	case first = <-errs:
+		log.Error("stopping after failure", "err", first)
+	}
+	cancel()
+	wg.Wait()
+	log.Info("trendstream stopped")
+	return first
+}
+
+func displayAddr(a net.Addr) string {
+	s := a.String()
+	if strings.HasPrefix(s, "[::]:") || strings.HasPrefix(s, "0.0.0.0:") {
+		return "localhost:" + s[strings.LastIndexByte(s, ':')+1:]
+	}
+	return s
+}
+
+func redactURL(u string) string {
+	if i := strings.Index(u, "@"); i > 0 {
+		if j := strings.Index(u, "://"); j >= 0 && j < i {
+			return u[:j+3] + "…" + u[i:]
+		}
+	}
+	return u
+}
+
+// ensureTopics creates missing topics; the pipeline's reader needs them to
+// exist before it starts.
+func ensureTopics(brokers []string, partitions int32, topics ...string) error {
+	admin, err := sarama.NewClusterAdmin(brokers, kafkaconf.Consumer("trendstream-run-admin"))
+	if err != nil {
+		return fmt.Errorf("run: connect to Kafka %v: %w", brokers, err)
+	}
+	defer admin.Close()
+	for _, t := range topics {
+		err := admin.CreateTopic(t, &sarama.TopicDetail{NumPartitions: partitions, ReplicationFactor: 1}, false)
+		if err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
+			var te *sarama.TopicError
+			if !errors.As(err, &te) || te.Err != sarama.ErrTopicAlreadyExists {
+				return fmt.Errorf("run: create topic %s: %w", t, err)
+			}
+		}
+	}
+	return nil
+}
+
+// progressLoop prints what a person watching wants to know: is data
+// flowing, how far behind are the trends, and what is trending.
+func progressLoop(ctx context.Context, every time.Duration, brokers []string, topic string, st *store.Store) {
+	client, err := sarama.NewClient(brokers, kafkaconf.Consumer("trendstream-run-progress"))
+	if err != nil {
+		slog.Warn("progress: no Kafka client", "err", err)
+		return
+	}
+	defer client.Close()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	last, lastAt := postsOffset(client, topic), time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n, now := postsOffset(client, topic), time.Now()
+		rate := float64(n-last) / now.Sub(lastAt).Seconds()
+		last, lastAt = n, now
+		args := []any{"posts_total", n, "posts_per_s", fmt.Sprintf("%.1f", rate)}
+		ws, err := st.CurrentTrends(ctx, store.Filter{Limit: 5})
+		if err == nil && len(ws) > 0 {
+			w := ws[0]
+			var top []string
+			for _, term := range w.Terms {
+				top = append(top, term.Term)
+			}
+			args = append(args, "window_end", w.End.Format(time.RFC3339), "lag", now.Sub(w.End).Round(time.Second).String(),
+				"top", strings.Join(top, ", "))
+		} else {
+			args = append(args, "top", "(no complete window yet)")
+		}
+		slog.Info("progress", args...)
+	}
+}
+
+func postsOffset(client sarama.Client, topic string) int64 {
+	parts, err := client.Partitions(topic)
+	if err != nil {
+		return 0
+	}
+	var sum int64
+	for _, p := range parts {
+		if off, err := client.GetOffset(topic, p, sarama.OffsetNewest); err == nil {
+			sum += off
+		}
+	}
+	return sum
+}
