@@ -1,0 +1,356 @@
+package portable
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/jackc/pgx/v5"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/trendstream/trendstream/internal/corpus"
+	"github.com/trendstream/trendstream/internal/kafkaconf"
+	"github.com/trendstream/trendstream/internal/store"
+	"github.com/trendstream/trendstream/internal/terms"
+	"github.com/trendstream/trendstream/internal/trendcalc"
+	"github.com/trendstream/trendstream/internal/trendscore"
+	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
+)
+
+// t0 is the event time of the replay's first post.
+var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+// scenario is a 20-minute replay with known trends: real posts as
+// background, a hashtag burst by 15 distinct authors at minute 12 and a
+// one-author spam flood at the same time. Posts are in event-time order, so
+// the first record of every partition is its earliest.
+func scenario(t testing.TB) []*tsv1.Post {
+	t.Helper()
+	all, err := corpus.Posts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	posts := corpus.Retime(all[:600], t0, 0.5) // 600 real posts over 20 minutes
+	at := func(min, sec int) *timestamppb.Timestamp {
+		return timestamppb.New(t0.Add(time.Duration(min)*time.Minute + time.Duration(sec)*time.Second))
+	}
+	for i := range 15 {
+		posts = append(posts, &tsv1.Post{
+			Uri:        fmt.Sprintf("at://did:plc:burst%02d/app.bsky.feed.post/b%d", i, i),
+			AuthorDid:  fmt.Sprintf("did:plc:burst%02d", i),
+			Text:       "#SolarEclipse",
+			Hashtags:   []string{"SolarEclipse"},
+			Langs:      []string{"en"},
+			ObservedAt: at(12, i*3),
+			Source:     tsv1.Source_SOURCE_BLUESKY,
+			Operation:  tsv1.Operation_OPERATION_CREATE,
+		})
+	}
+	for i := range 40 {
+		posts = append(posts, &tsv1.Post{
+			Uri:        fmt.Sprintf("at://did:plc:spammer/app.bsky.feed.post/s%d", i),
+			AuthorDid:  "did:plc:spammer",
+			Text:       "cheap followers buyfollowers now",
+			Langs:      []string{"en"},
+			ObservedAt: at(12, i),
+			Source:     tsv1.Source_SOURCE_BLUESKY,
+			Operation:  tsv1.Operation_OPERATION_CREATE,
+		})
+	}
+	// A delete is neither counted nor ranked.
+	posts = append(posts, &tsv1.Post{
+		Uri: "at://did:plc:burst00/app.bsky.feed.post/b0", AuthorDid: "did:plc:burst00",
+		ObservedAt: at(13, 0), Operation: tsv1.Operation_OPERATION_DELETE, Source: tsv1.Source_SOURCE_BLUESKY,
+	})
+	slices.SortStableFunc(posts, func(a, b *tsv1.Post) int {
+		return a.GetObservedAt().AsTime().Compare(b.GetObservedAt().AsTime())
+	})
+	return posts
+}
+
+// produce writes posts as the ingest does: key author DID, record
+// timestamp the event time.
+func produce(t testing.TB, brokers []string, topic string, posts []*tsv1.Post) {
+	t.Helper()
+	prod, err := sarama.NewSyncProducer(brokers, kafkaconf.Producer("portable-test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	msgs := make([]*sarama.ProducerMessage, 0, len(posts))
+	for _, p := range posts {
+		b, err := proto.Marshal(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs = append(msgs, &sarama.ProducerMessage{
+			Topic: topic, Key: sarama.StringEncoder(p.GetAuthorDid()), Value: sarama.ByteEncoder(b),
+			Timestamp: p.GetObservedAt().AsTime(),
+		})
+	}
+	if err := prod.SendMessages(msgs); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// scenarioConfig is the pipeline configuration the test passes as flags and
+// the reference computes with.
+type scenarioConfig struct {
+	Size, Period time.Duration
+	TopK         int
+	Score        trendscore.Params
+}
+
+// flags are the pipeline flags for c. Every scoring knob is passed, so the
+// pipeline cannot silently run with a default the reference does not use;
+// term extraction runs with its defaults on both sides.
+func (c scenarioConfig) flags() []string {
+	f := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+	s := c.Score
+	return []string{
+		"-window-size=" + c.Size.String(),
+		"-window-period=" + c.Period.String(),
+		"-top-k=" + strconv.Itoa(c.TopK),
+		"-score-half-life=" + f(s.HalfLife),
+		"-score-noise-floor=" + f(s.NoiseFloor),
+		"-score-min-authors=" + strconv.FormatInt(s.MinAuthors, 10),
+		"-score-max-author-share=" + f(s.MaxAuthorShare),
+		"-score-enter=" + f(s.Enter),
+		"-score-exit=" + f(s.Exit),
+		"-score-value=" + s.Value.String(),
+		"-score-rank-by-volume=" + strconv.FormatBool(s.RankByVolume),
+		"-score-warm-up=" + s.WarmUp.String(),
+	}
+}
+
+// reference computes every ranking of posts in one process with
+// internal/trendcalc, the warm-up counted from the first post.
+func (c scenarioConfig) reference(posts []*tsv1.Post) map[windowKey]store.Window {
+	start := posts[0].GetObservedAt().AsTime()
+	for _, p := range posts {
+		if ts := p.GetObservedAt().AsTime(); ts.Before(start) {
+			start = ts
+		}
+	}
+	calc := trendcalc.New(trendcalc.Config{
+		Size: c.Size, Period: c.Period, TopK: c.TopK,
+		Terms: terms.DefaultOptions(), Score: c.Score.StartingAt(start), Source: tsv1.Source_SOURCE_BLUESKY,
+	})
+	for _, p := range posts {
+		calc.Add(p)
+	}
+	out := map[windowKey]store.Window{}
+	for _, s := range calc.Snapshots() {
+		add(out, store.FromSnapshot(s))
+	}
+	return out
+}
+
+// windowKey identifies one ranking of one window.
+type windowKey struct {
+	Source, Lang string
+	End          time.Time
+}
+
+func (k windowKey) String() string {
+	return fmt.Sprintf("%s|%s|%s", k.Source, k.Lang, k.End.Format(time.RFC3339))
+}
+
+// add stores w under its key without the processing-time emitted_at, which
+// no reference can predict.
+func add(m map[windowKey]store.Window, w store.Window) {
+	w.EmittedAt = nil
+	m[windowKey{w.Source, w.Lang, w.End}] = w
+}
+
+// readDB reads the whole read model straight from its tables.
+func readDB(ctx context.Context, t testing.TB, url string) map[windowKey]store.Window {
+	t.Helper()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	out := map[windowKey]store.Window{}
+	rows, err := conn.Query(ctx, `SELECT source, lang, window_start, window_end, posts FROM windows`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var w store.Window
+		if err := rows.Scan(&w.Source, &w.Lang, &w.Start, &w.End, &w.Posts); err != nil {
+			t.Fatal(err)
+		}
+		w.Start, w.End = w.Start.UTC(), w.End.UTC()
+		add(out, w)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	rows, err = conn.Query(ctx, `
+SELECT source, lang, window_start, window_end, rank, kind, term, count, unique_authors, baseline, score, first_seen
+  FROM trending_terms ORDER BY source, lang, window_end, rank, kind, term`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k windowKey
+		var start time.Time
+		var tm store.Term
+		if err := rows.Scan(&k.Source, &k.Lang, &start, &k.End, &tm.Rank, &tm.Kind, &tm.Term, &tm.Count,
+			&tm.UniqueAuthors, &tm.Baseline, &tm.Score, &tm.FirstSeen); err != nil {
+			t.Fatal(err)
+		}
+		k.End = k.End.UTC()
+		if tm.FirstSeen != nil {
+			u := tm.FirstSeen.UTC()
+			tm.FirstSeen = &u
+		}
+		w, ok := out[k]
+		if !ok {
+			t.Fatalf("trending_terms row for %v has no windows row", k)
+		}
+		w.Terms = append(w.Terms, tm)
+		out[k] = w
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// readTopic reads the whole results topic, keeping the last snapshot per
+// record key as a compacted topic would, and checks each key is the one
+// the contract prescribes: "<source>|<lang>|<window end, Unix ms>".
+func readTopic(t testing.TB, brokers []string, topic string) map[windowKey]store.Window {
+	t.Helper()
+	client, err := sarama.NewClient(brokers, kafkaconf.Consumer("portable-test-reader"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	consumer, err := sarama.NewConsumerFromClient(client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer consumer.Close()
+	parts, err := client.Partitions(topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	latest := map[string]*tsv1.WindowSnapshot{}
+	for _, p := range parts {
+		newest, err := client.GetOffset(topic, p, sarama.OffsetNewest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if newest == 0 {
+			continue
+		}
+		pc, err := consumer.ConsumePartition(topic, p, sarama.OffsetOldest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		timeout := time.After(30 * time.Second)
+	read:
+		for {
+			select {
+			case m := <-pc.Messages():
+				var s tsv1.WindowSnapshot
+				if err := proto.Unmarshal(m.Value, &s); err != nil {
+					t.Fatalf("results record %d/%d is not a WindowSnapshot: %v", p, m.Offset, err)
+				}
+				key := strconv.Itoa(int(s.GetSource())) + "|" + s.GetLang() + "|" +
+					strconv.FormatInt(s.GetWindowEnd().AsTime().UnixMilli(), 10)
+				if string(m.Key) != key {
+					t.Errorf("results record %d/%d: key %q, want %q", p, m.Offset, m.Key, key)
+				}
+				latest[key] = &s
+				if m.Offset+1 >= newest {
+					break read
+				}
+			case <-timeout:
+				t.Fatalf("results partition %d: not read to offset %d within 30s", p, newest)
+			}
+		}
+		pc.Close()
+	}
+	out := map[windowKey]store.Window{}
+	for _, s := range latest {
+		add(out, store.FromSnapshot(s))
+	}
+	return out
+}
+
+// diffWindows describes how got differs from want, or returns "". Scores
+// and baselines are compared to a relative tolerance: the pipeline sums the
+// same terms in another order.
+func diffWindows(got, want map[windowKey]store.Window) string {
+	var b strings.Builder
+	n := 0
+	report := func(format string, args ...any) {
+		if n < 30 {
+			fmt.Fprintf(&b, format+"\n", args...)
+		}
+		n++
+	}
+	keys := make([]windowKey, 0, len(want))
+	for k := range want {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b windowKey) int { return strings.Compare(a.String(), b.String()) })
+	for _, k := range keys {
+		w := want[k]
+		g, ok := got[k]
+		if !ok {
+			report("missing window %v", k)
+			continue
+		}
+		if !g.Start.Equal(w.Start) || g.Posts != w.Posts {
+			report("window %v: start %v posts %d, want start %v posts %d", k, g.Start, g.Posts, w.Start, w.Posts)
+		}
+		if len(g.Terms) != len(w.Terms) {
+			report("window %v: %d terms, want %d:\n  got  %v\n  want %v", k, len(g.Terms), len(w.Terms), g.Terms, w.Terms)
+			continue
+		}
+		for i := range w.Terms {
+			if !termEqual(g.Terms[i], w.Terms[i]) {
+				report("window %v rank %d:\n  got  %+v\n  want %+v", k, w.Terms[i].Rank, fmtTerm(g.Terms[i]), fmtTerm(w.Terms[i]))
+			}
+		}
+	}
+	for k := range got {
+		if _, ok := want[k]; !ok {
+			report("unexpected window %v", k)
+		}
+	}
+	if n > 30 {
+		fmt.Fprintf(&b, "… %d differences in all\n", n)
+	}
+	return b.String()
+}
+
+func termEqual(a, b store.Term) bool {
+	close := func(x, y float64) bool { return math.Abs(x-y) <= 1e-9*max(1, math.Abs(x), math.Abs(y)) }
+	sameTime := func(x, y *time.Time) bool { return (x == nil) == (y == nil) && (x == nil || x.Equal(*y)) }
+	return a.Rank == b.Rank && a.Kind == b.Kind && a.Term == b.Term && a.Count == b.Count &&
+		a.UniqueAuthors == b.UniqueAuthors && close(a.Baseline, b.Baseline) && close(a.Score, b.Score) &&
+		sameTime(a.FirstSeen, b.FirstSeen)
+}
+
+func fmtTerm(t store.Term) string {
+	fs := "nil"
+	if t.FirstSeen != nil {
+		fs = t.FirstSeen.Format(time.RFC3339Nano)
+	}
+	return fmt.Sprintf("{rank %d %s %q count %d authors %d baseline %g score %g first_seen %s}",
+		t.Rank, t.Kind, t.Term, t.Count, t.UniqueAuthors, t.Baseline, t.Score, fs)
+}
