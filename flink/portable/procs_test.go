@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -53,6 +54,7 @@ func buildBinaries(ctx context.Context, t testing.TB, dir string) binaries {
 		t.Fatalf("the go command is required to build Prism, boot and the pipeline for this test: %v", err)
 	}
 	root := moduleRoot(t, goBin)
+	recordSources(t, root)
 	cmd := exec.CommandContext(ctx, goBin, "build", "-o", dir+string(filepath.Separator),
 		"github.com/apache/beam/sdks/v2/go/cmd/prism",
 		"github.com/apache/beam/sdks/v2/go/container",
@@ -73,6 +75,34 @@ func buildBinaries(ctx context.Context, t testing.TB, dir string) binaries {
 		t.Fatal(err)
 	}
 	return binaries{prism: filepath.Join(dir, "prism"), boot: filepath.Join(dir, "container"), pipeline: pipeline}
+}
+
+// recordSources stats every Go source file of the module and its go.mod
+// and go.sum. The test binary does not link the pipeline it builds, so
+// without these recorded inputs go test's result cache would report a
+// stale pass after the pipeline changed.
+func recordSources(t testing.TB, root string) {
+	t.Helper()
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		name := d.Name()
+		if d.IsDir() {
+			if path != root && (strings.HasPrefix(name, ".") || name == "testdata" || name == "bin") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if strings.HasSuffix(name, ".go") || path == filepath.Join(root, "go.mod") || path == filepath.Join(root, "go.sum") {
+			_, err := os.Stat(path)
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("listing the module's sources: %v", err)
+	}
 }
 
 // hermeticEnv is this process's environment without the TRENDSTREAM_
