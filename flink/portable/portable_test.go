@@ -30,8 +30,6 @@ func TestTrendingOnPrismJobServerWithWorkerPool(t *testing.T) {
 	buildCtx, cancelBuild := context.WithTimeout(context.Background(), 8*time.Minute)
 	bins := buildBinaries(buildCtx, t, dir)
 	cancelBuild()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
 
 	const postsTopic, trendsTopic = "trendstream.posts", "trendstream.trends"
 	kc := testenv.Kafka(t, 4, postsTopic, trendsTopic)
@@ -73,6 +71,8 @@ func TestTrendingOnPrismJobServerWithWorkerPool(t *testing.T) {
 		"-group=trendstream-portable-test",
 		"-bounded",
 	}, sc.flags()...)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
 	submit := startProc(t, "submitter", dir, bins.pipeline, args...)
 	started := time.Now()
 	select {
