@@ -3,6 +3,7 @@ package trend
 import (
 	"context"
 	"math"
+	"reflect"
 	"sort"
 	"time"
 
@@ -17,6 +18,17 @@ import (
 )
 
 func init() {
+	// Types only held in keyed state or accumulators never appear in the
+	// graph a worker process sees; without registration a remote worker
+	// decodes them as anonymous structs (LOOPBACK hides this).
+	for _, t := range []reflect.Type{
+		reflect.TypeOf((*trendscore.State)(nil)).Elem(),
+		reflect.TypeOf((*TermWindow)(nil)).Elem(),
+		reflect.TypeOf((*AuthorCounts)(nil)).Elem(),
+		reflect.TypeOf((*Scored)(nil)).Elem(),
+	} {
+		beam.RegisterType(t)
+	}
 	register.DoFn3x0[string, TermWindow, func(string, TermWindow)](&dropNegligibleFn{})
 	register.DoFn6x1[context.Context, state.Provider, timers.Provider, string, TermWindow, func(beam.EventTime, Scored), error](&scoreFn{})
 	register.Emitter2[beam.EventTime, Scored]()
@@ -45,14 +57,24 @@ type Scored struct {
 // order (a watermark jump closes many at once), so they are buffered and an
 // event-time timer releases them in order once the watermark has passed
 // their end.
+//
+// The timer fires at the end of the latest buffered window, not the
+// earliest: when a replay or a stalled partition closes many windows at
+// once, one firing then scores them all. Firing at the earliest would score
+// one window per firing and rewrite the rest of the buffer each time,
+// quadratic in the backlog, with a runner round trip per state call. The
+// timer's output timestamp holds the watermark at the earliest buffered
+// window, so no score it emits is late downstream. In a live stream a term
+// has one window buffered at a time, and both times coincide.
 type scoreFn struct {
 	Params   trendscore.Params
 	PeriodMs int64
 
 	Pending  state.Bag[TermWindow]
 	Baseline state.Value[trendscore.State]
-	NextFire state.Value[int64]
-	Release  timers.EventTime
+	// Timer mirrors the release timer, which cannot be read back.
+	Timer   state.Value[ReleaseTimer]
+	Release timers.EventTime
 	// Expire clears a term's state once its baseline has decayed to
 	// nothing, so state does not grow with every word ever seen.
 	// MinForgetPeriods is the fewest periods a term's state is kept after
@@ -66,30 +88,41 @@ func newScoreFn(p trendscore.Params, period time.Duration) *scoreFn {
 		PeriodMs:         period.Milliseconds(),
 		Pending:          state.MakeBagState[TermWindow]("pending"),
 		Baseline:         state.MakeValueState[trendscore.State]("baseline"),
-		NextFire:         state.MakeValueState[int64]("next"),
+		Timer:            state.MakeValueState[ReleaseTimer]("release"),
 		Release:          timers.InEventTime("release"),
 		MinForgetPeriods: 60,
 	}
+}
+
+// ReleaseTimer is where a term's release timer is set: it fires at Fire
+// and holds the output watermark at Hold (both Unix ms, window end - 1).
+type ReleaseTimer struct {
+	Fire, Hold int64
 }
 
 func (fn *scoreFn) ProcessElement(ctx context.Context, sp state.Provider, tp timers.Provider, key string, tw TermWindow, _ func(beam.EventTime, Scored)) error {
 	if err := fn.Pending.Add(sp, tw); err != nil {
 		return err
 	}
-	return fn.schedule(sp, tp, tw.End-1)
-}
-
-// schedule makes sure the release timer fires no later than at ms.
-func (fn *scoreFn) schedule(sp state.Provider, tp timers.Provider, ms int64) error {
-	next, ok, err := fn.NextFire.Read(sp)
+	at := tw.End - 1
+	rt, ok, err := fn.Timer.Read(sp)
 	if err != nil {
 		return err
 	}
-	if ok && next <= ms {
+	if ok && rt.Hold <= at && at <= rt.Fire {
 		return nil
 	}
-	fn.Release.Set(tp, mtime.FromMilliseconds(ms).ToTime())
-	return fn.NextFire.Write(sp, ms)
+	if !ok {
+		rt = ReleaseTimer{Fire: at, Hold: at}
+	}
+	return fn.setRelease(sp, tp, ReleaseTimer{Fire: max(rt.Fire, at), Hold: min(rt.Hold, at)})
+}
+
+// setRelease (re)sets the release timer and its mirror in state.
+func (fn *scoreFn) setRelease(sp state.Provider, tp timers.Provider, rt ReleaseTimer) error {
+	fn.Release.Set(tp, mtime.FromMilliseconds(rt.Fire).ToTime(),
+		timers.WithOutputTimestamp(mtime.FromMilliseconds(rt.Hold).ToTime()))
+	return fn.Timer.Write(sp, rt)
 }
 
 // expireTag tags the release-family timer that expires a term's state.
@@ -98,9 +131,6 @@ const expireTag = "expire"
 func (fn *scoreFn) OnTimer(ctx context.Context, ts beam.EventTime, sp state.Provider, tp timers.Provider, key string, tc timers.Context, emit func(beam.EventTime, Scored)) error {
 	if tc.Tag == expireTag {
 		return fn.expire(ctx, sp, int64(ts))
-	}
-	if err := fn.NextFire.Clear(sp); err != nil {
-		return err
 	}
 	pending, _, err := fn.Pending.Read(sp)
 	if err != nil {
@@ -157,15 +187,17 @@ func (fn *scoreFn) OnTimer(ctx context.Context, ts beam.EventTime, sp state.Prov
 	if err := fn.Pending.Clear(sp); err != nil {
 		return err
 	}
+	if len(rest) == 0 {
+		return fn.Timer.Clear(sp)
+	}
+	// Windows that arrived after the timer was last set but end later
+	// than it fired: keep them for the next firing.
 	for _, tw := range rest {
 		if err := fn.Pending.Add(sp, tw); err != nil {
 			return err
 		}
 	}
-	if len(rest) > 0 {
-		return fn.schedule(sp, tp, rest[0].End-1)
-	}
-	return nil
+	return fn.setRelease(sp, tp, ReleaseTimer{Fire: rest[len(rest)-1].End - 1, Hold: rest[0].End - 1})
 }
 
 // ScoreTerms scores each term's windows (KV<term key, TermWindow>) against
