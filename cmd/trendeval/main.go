@@ -129,6 +129,7 @@ type outcome struct {
 	params           evaluate.Params
 	engine           string
 	compared, differ int
+	diffs            []string
 	elapsed          time.Duration
 	all              []*tsv1.WindowSnapshot
 }
@@ -191,7 +192,7 @@ func evaluateReplay(ctx context.Context, o options) (*outcome, error) {
 			return nil, err
 		}
 		out.engine = "the real pipeline on Prism (bounded)"
-		out.compared, out.differ = evaluate.Mismatch(ours, ref)
+		out.compared, out.differ, out.diffs = evaluate.Mismatch(ours, ref)
 	}
 	out.params = evaluate.Params{
 		TopN: o.topN, Period: o.replay.Period, Size: o.replay.Size,

@@ -1,7 +1,9 @@
 package evaluate
 
 import (
+	"fmt"
 	"slices"
+	"time"
 
 	"github.com/trendstream/trendstream/internal/trendcalc"
 	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
@@ -35,8 +37,9 @@ func RankAll(es []trendcalc.Entry) []trendcalc.Entry {
 
 // Mismatch compares two runs' rankings window by window and language by
 // language (terms, kinds and order) and returns how many (window, language)
-// rankings were compared and how many differ.
-func Mismatch(got, want []*tsv1.WindowSnapshot) (compared, differ int) {
+// rankings were compared, how many differ, and a description of the first
+// few differences.
+func Mismatch(got, want []*tsv1.WindowSnapshot) (compared, differ int, diffs []string) {
 	type wk struct {
 		lang string
 		end  int64
@@ -53,15 +56,23 @@ func Mismatch(got, want []*tsv1.WindowSnapshot) (compared, differ int) {
 		w, ok := idx[k]
 		if !ok || !slices.Equal(w, names(s)) {
 			differ++
+			if len(diffs) < 5 {
+				diffs = append(diffs, fmt.Sprintf("lang %q window ending %s: got %v, want %v (present %v)",
+					k.lang, time.UnixMilli(k.end).UTC().Format(time.RFC3339), names(s), w, ok))
+			}
 		}
 	}
 	for k := range idx {
 		if !seen[k] {
 			compared++
 			differ++
+			if len(diffs) < 5 {
+				diffs = append(diffs, fmt.Sprintf("lang %q window ending %s: missing, want %v",
+					k.lang, time.UnixMilli(k.end).UTC().Format(time.RFC3339), idx[k]))
+			}
 		}
 	}
-	return compared, differ
+	return compared, differ, diffs
 }
 
 func names(s *tsv1.WindowSnapshot) []string {
