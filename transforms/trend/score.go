@@ -26,6 +26,7 @@ func init() {
 		reflect.TypeOf((*TermWindow)(nil)).Elem(),
 		reflect.TypeOf((*AuthorCounts)(nil)).Elem(),
 		reflect.TypeOf((*Scored)(nil)).Elem(),
+		reflect.TypeOf((*ReleaseTimer)(nil)).Elem(),
 	} {
 		beam.RegisterType(t)
 	}
