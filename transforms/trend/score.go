@@ -133,12 +133,21 @@ func (fn *scoreFn) OnTimer(ctx context.Context, ts beam.EventTime, sp state.Prov
 	if tc.Tag == expireTag {
 		return fn.expire(ctx, sp, int64(ts))
 	}
+	// ts is the timer's output timestamp (its hold), not when it fired;
+	// the mirror knows the firing time.
+	rt, ok, err := fn.Timer.Read(sp)
+	if err != nil {
+		return err
+	}
+	now := int64(ts)
+	if ok {
+		now = max(now, rt.Fire)
+	}
 	pending, _, err := fn.Pending.Read(sp)
 	if err != nil {
 		return err
 	}
 	sort.Slice(pending, func(i, j int) bool { return pending[i].End < pending[j].End })
-	now := int64(ts)
 	st, _, err := fn.Baseline.Read(sp)
 	if err != nil {
 		return err
