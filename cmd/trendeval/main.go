@@ -151,6 +151,9 @@ func run(ctx context.Context, o options) error {
 	fmt.Print(buf.String())
 	fmt.Printf("\nrankings from %s; pipeline vs reference: %d of %d (window, language) rankings differ; %s\n",
 		res.engine, res.differ, res.compared, res.elapsed.Round(time.Second))
+	for _, d := range res.diffs {
+		fmt.Println("  " + d)
+	}
 	if o.plot != "" {
 		if err := writePlot(o, res); err != nil {
 			return err

@@ -70,8 +70,8 @@ func TestPrismMatchesReference(t *testing.T) {
 	if differ > 0 {
 		t.Logf("%d of %d (window, language) rankings differ between Prism and the reference:\n%s", differ, compared, strings.Join(diffs, "\n"))
 	}
-	if compared == 0 || differ*20 > compared {
-		t.Errorf("%d of %d (window, language) rankings differ between Prism and the reference (more than 5%%)", differ, compared)
+	if compared == 0 || differ*10 > compared {
+		t.Errorf("%d of %d (window, language) rankings differ between Prism and the reference (more than 10%%)", differ, compared)
 	}
 
 	p := evaluate.Params{TopN: 10, Period: cfg.Period, Size: cfg.Size, ScoredFrom: score.StartingAt(rep.Start).WarmUpUntil, EarlyAuthors: 20}

@@ -26,7 +26,15 @@ func report(o options, res *outcome, table string) string {
 	w("- Windows: %s sliding every %s; seed %d; the first burst starts %s after the replay start.\n", r.Size, r.Period, r.Seed, r.Quiet)
 	w("- Rankings judged: ours from %s; the raw-count baseline from the reference calculator (internal/trendcalc) with `trendcalc.RankRawCount` on the same replay.\n", res.engine)
 	if o.prism {
-		w("- Cross-check: %d of %d (window, language) rankings of the pipeline differ from the reference calculator's with the same parameters.\n", res.differ, res.compared)
+		w("- Cross-check: %d of %d (window, language) rankings of the pipeline differ from the reference calculator's with the same parameters.", res.differ, res.compared)
+		if len(res.diffs) > 0 {
+			w(" The first few:\n")
+			for _, d := range res.diffs {
+				w("  - %s\n", d)
+			}
+		} else {
+			w("\n")
+		}
 	}
 	w("- Wall time of the evaluation (replay, pipeline, scoring): %s.\n\n", res.elapsed.Round(1e9))
 	w("Bursts are hashtags that cannot occur in real text (pronounceable nonsense ending in `x`), each in one language (4 in 7 English, the rest de, ja, pt). Every burst post carries the text of a random real post in that language plus the hashtag, from its own synthetic author DID; 15%% of authors post twice.\n\n")
@@ -47,7 +55,7 @@ func report(o options, res *outcome, table string) string {
 	w("%s\n", table)
 	if o.plot != "" {
 		w("## Score over time\n\n![score over time](%s)\n\n", o.plot)
-		w("Our score (overall ranking) per window after the warm-up; dashed grey: the enter threshold (%g); black: zero; dotted vertical lines: onsets; gaps: windows where the term was not scored (absent or negligible).\n\n", o.score.Enter)
+		w("Our score per window after the warm-up (overall ranking, computed by the reference calculator with the same parameters); dashed grey: the enter threshold (%g); black: zero; dotted vertical lines: onsets; gaps: windows where the term was not scored (absent or negligible).\n\n", o.score.Enter)
 		for i, s := range plotted(res) {
 			w("- %s: %s\n", evaluate.PaletteNames[i%len(evaluate.PaletteNames)], s.Name)
 		}

@@ -15,16 +15,27 @@ import (
 
 // smallConfig is a fixed-seed replay small enough for `make test`.
 func smallConfig() Config {
-	c := DefaultConfig()
-	c.Seed = 7
-	c.BackgroundPosts = 3000
-	c.Span = 100 * time.Minute
-	c.Strengths = []int{5, 20}
-	c.BurstsPerCell = 2
-	c.ShiftPeriods = 20
-	c.RampPeriods = 10
-	c.SpamPosts = 200
-	return c
+	// Every field is set here, so changing the `make eval` defaults does
+	// not move the recorded figures.
+	return Config{
+		Seed:                     7,
+		Start:                    time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC),
+		Span:                     100 * time.Minute,
+		BackgroundPosts:          3000,
+		Period:                   time.Minute,
+		Size:                     10 * time.Minute,
+		Quiet:                    30 * time.Minute,
+		Strengths:                []int{5, 20},
+		BurstsPerCell:            2,
+		PulsePeriods:             3,
+		ShiftPeriods:             20,
+		RampPeriods:              10,
+		FrequentPerPeriod:        8,
+		SpamPosts:                200,
+		SpamPeriods:              20,
+		StopwordAuthorsPerPeriod: 30,
+		StopwordPeriods:          5,
+	}
 }
 
 // smallParams are cmd/trendeval's default scorer parameters.

@@ -78,22 +78,25 @@ type Config struct {
 
 // DefaultConfig is the default replay of `make eval`.
 func DefaultConfig() Config {
+	// Sized so that the real pipeline on Prism finishes the replay in a few
+	// minutes on a shared 2-core machine (about 4,700 posts).
 	return Config{
 		Seed:                     1,
 		Start:                    time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC),
-		Span:                     4 * time.Hour,
+		Span:                     110 * time.Minute,
+		BackgroundPosts:          2500,
 		Period:                   time.Minute,
 		Size:                     10 * time.Minute,
 		Quiet:                    30 * time.Minute,
 		Strengths:                []int{5, 10, 20},
-		BurstsPerCell:            4,
+		BurstsPerCell:            2,
 		PulsePeriods:             3,
-		ShiftPeriods:             30,
-		RampPeriods:              15,
-		FrequentPerPeriod:        8,
-		SpamPosts:                300,
-		SpamPeriods:              20,
-		StopwordAuthorsPerPeriod: 30,
+		ShiftPeriods:             10,
+		RampPeriods:              8,
+		FrequentPerPeriod:        3,
+		SpamPosts:                100,
+		SpamPeriods:              10,
+		StopwordAuthorsPerPeriod: 10,
 		StopwordPeriods:          5,
 	}
 }
