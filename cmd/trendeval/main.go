@@ -124,8 +124,11 @@ func parseInts(s string) ([]int, error) {
 
 // outcome is everything the report shows.
 type outcome struct {
-	rep              *evaluate.Replay
-	ours, base       evaluate.Result
+	rep        *evaluate.Replay
+	ours, base evaluate.Result
+	// ref is the reference calculator judged on the same replay, when
+	// ours came from the pipeline.
+	ref              *evaluate.Result
 	params           evaluate.Params
 	engine           string
 	compared, differ int
@@ -153,6 +156,9 @@ func run(ctx context.Context, o options) error {
 		res.engine, res.differ, res.compared, res.elapsed.Round(time.Second))
 	for _, d := range res.diffs {
 		fmt.Println("  " + d)
+	}
+	if res.ref != nil {
+		fmt.Println(refLine(*res.ref))
 	}
 	if o.plot != "" {
 		if err := writePlot(o, res); err != nil {
@@ -203,9 +209,20 @@ func evaluateReplay(ctx context.Context, o options) (*outcome, error) {
 	}
 	oracle := evaluate.NewOracle(rep.Posts, o.termOpts, o.replay.Period, o.replay.Size, rep.Start, rep.End)
 	out.ours = evaluate.Evaluate("ours", rep, ours, oracle, out.params)
+	if o.prism {
+		r := evaluate.Evaluate("reference", rep, ref, oracle, out.params)
+		out.ref = &r
+	}
 	out.base = evaluate.Evaluate("raw count", rep, raw, oracle, out.params)
 	out.elapsed = time.Since(began)
 	return out, nil
+}
+
+// refLine summarises the reference calculator's figures on the replay the
+// pipeline ran, so a difference between the two is visible in the figures.
+func refLine(r evaluate.Result) string {
+	return fmt.Sprintf("reference calculator, same replay and parameters: recall ≤2 periods %.2f (%d/%d), precision %.2f (%d TP, %d FP, %d neither, %d entries)",
+		r.Recall2(), r.TargetWithin2, r.Target, r.Precision(), r.TP, r.FP, r.Neither, r.Entries)
 }
 
 // plotted picks the strongest burst of each shape and the always-frequent

@@ -53,6 +53,9 @@ func report(o options, res *outcome, table string) string {
 	w("- Our lists hold only trending terms, so they can be shorter than %d; the raw-count list is always full. Precision is per entry listed, so an empty list neither helps nor hurts it; recall is what an over-cautious scorer loses.\n\n", o.topN)
 	w("## Results\n\n")
 	w("%s\n", table)
+	if res.ref != nil {
+		w("For comparison, the %s.\n\n", refLine(*res.ref))
+	}
 	if o.plot != "" {
 		w("## Score over time\n\n![score over time](%s)\n\n", o.plot)
 		w("Our score per window after the warm-up (overall ranking, computed by the reference calculator with the same parameters); dashed grey: the enter threshold (%g); black: zero; dotted vertical lines: onsets; gaps: windows where the term was not scored (absent or negligible).\n\n", o.score.Enter)
