@@ -12,6 +12,7 @@ import (
 func ExampleParams_Update() {
 	start := time.Date(2024, 5, 22, 18, 0, 0, 0, time.UTC)
 	p := trendscore.DefaultParams().StartingAt(start)
+	p.NoiseFloor = 5
 	var st trendscore.State // kept per term between windows
 	authors := []int64{30, 32, 29, 31, 30, 28, 33, 30, 31, 29, 30, 32, 30, 31, 29, 30, 31, 30, 120, 240, 180, 100, 40}
 	for i, a := range authors {

@@ -223,6 +223,11 @@ func (p Params) Alpha() float64 { return 1 - math.Exp(math.Ln2*-1/p.HalfLife) }
 // st (Result.Late).
 func (p Params) Update(st *State, obs Observation, period time.Duration) Result {
 	end := obs.WindowEnd.UnixMilli()
+	if st.Windows > 0 && end > st.LastWindowEnd && end-st.LastWindowEnd >= p.ForgetAfter(*st, period).Milliseconds() {
+		// Long unseen: start afresh, exactly as a pipeline that dropped
+		// the state (ForgetAfter) would.
+		*st = State{}
+	}
 	x := p.value(obs)
 	eligible := p.eligible(obs)
 	warming := p.warming(obs.WindowEnd)
@@ -371,4 +376,20 @@ func start(obs Observation) time.Time {
 // rather than to every word ever written.
 func (p Params) Negligible(obs Observation) bool {
 	return obs.Authors < p.MinAuthors && p.value(obs) < p.NoiseFloor
+}
+
+// ForgetAfter is how long after its last window a term's state may be
+// dropped. By then both its mean and its deviation have decayed below a
+// tenth of the noise floor, and never sooner than one half-life. Update
+// applies the same rule to a state it is given, so a pipeline that drops
+// state after ForgetAfter scores exactly like one that keeps it forever.
+func (p Params) ForgetAfter(st State, period time.Duration) time.Duration {
+	m := st.EWMA
+	dev := math.Sqrt(st.EWMVar + m*m) // the m² term of a decaying variance halves only every 2 half-lives
+	halfLives := max(1, math.Log2(10*m/p.NoiseFloor), 2*math.Log2(10*dev/p.NoiseFloor))
+	d := math.Ceil(p.HalfLife*halfLives) * float64(period)
+	if d >= math.MaxInt64/2 || math.IsNaN(d) { // a frozen baseline (huge half-life) is never forgotten
+		return time.Duration(math.MaxInt64 / 2)
+	}
+	return time.Duration(d)
 }

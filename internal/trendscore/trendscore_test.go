@@ -171,6 +171,7 @@ func TestGates(t *testing.T) {
 
 func TestHysteresis(t *testing.T) {
 	p := DefaultParams()
+	p.NoiseFloor = 5 // the arithmetic below is worked out for β = 5
 	p.HalfLife = 1e9 // freeze the baseline so each step's score is exact
 	// Baseline 20 with variance 25: score = (x − 20)/(5 + 5) = (x − 20)/10.
 	fresh := func() State { return State{EWMA: 20, EWMVar: 25, Windows: 100, LastWindowEnd: end(0).UnixMilli()} }
@@ -337,6 +338,7 @@ func TestRankByVolume(t *testing.T) {
 	big := obs(1, 1250) // score (1250 − 1000)/(45 + 5) = 5
 	for _, byVolume := range []bool{false, true} {
 		p := DefaultParams()
+		p.NoiseFloor = 5 // the arithmetic below is worked out for β = 5
 		p.RankByVolume = byVolume
 		var st State
 		rs := p.Update(&st, small, period)
@@ -387,6 +389,7 @@ func TestParamsFlags(t *testing.T) {
 
 func TestNegligible(t *testing.T) {
 	p := DefaultParams() // MinAuthors 5, NoiseFloor 5, Value authors
+	p.NoiseFloor = 5 // the arithmetic below is worked out for β = 5
 	tests := []struct {
 		obs  Observation
 		want bool
@@ -403,5 +406,34 @@ func TestNegligible(t *testing.T) {
 	p.Value = ValueCount
 	if p.Negligible(Observation{Count: 40, Authors: 4}) {
 		t.Error("40 posts by 4 authors is above a count noise floor of 5")
+	}
+}
+
+func TestForgetAfterLongGap(t *testing.T) {
+	p := DefaultParams()
+	p.WarmUp = 0
+	period := time.Minute
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var st State
+	for i := range 30 {
+		p.Update(&st, Observation{WindowEnd: t0.Add(time.Duration(i) * period), Count: 40, Authors: 40}, period)
+	}
+	gap := p.ForgetAfter(st, period)
+	if gap < time.Duration(p.HalfLife)*period {
+		t.Fatalf("ForgetAfter %v is shorter than one half-life", gap)
+	}
+	last := t0.Add(29 * period)
+	obs := Observation{WindowEnd: last.Add(gap), Count: 12, Authors: 12}
+	kept, fresh := st, State{}
+	got := p.Update(&kept, obs, period)
+	want := p.Update(&fresh, obs, period)
+	if got != want || kept != fresh {
+		t.Errorf("after a gap of ForgetAfter, kept state scores %+v, fresh %+v", got, want)
+	}
+	// Just before the horizon the history still counts.
+	kept = st
+	obs.WindowEnd = last.Add(gap - period)
+	if got := p.Update(&kept, obs, period); got.Baseline == 0 {
+		t.Errorf("state was forgotten before ForgetAfter: %+v", got)
 	}
 }

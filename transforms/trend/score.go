@@ -2,7 +2,6 @@ package trend
 
 import (
 	"context"
-	"math"
 	"reflect"
 	"sort"
 	"time"
@@ -76,22 +75,16 @@ type scoreFn struct {
 	// Timer mirrors the release timer, which cannot be read back.
 	Timer   state.Value[ReleaseTimer]
 	Release timers.EventTime
-	// Expire clears a term's state once its baseline has decayed to
-	// nothing, so state does not grow with every word ever seen.
-	// MinForgetPeriods is the fewest periods a term's state is kept after
-	// its last window.
-	MinForgetPeriods int64
 }
 
 func newScoreFn(p trendscore.Params, period time.Duration) *scoreFn {
 	return &scoreFn{
-		Params:           p,
-		PeriodMs:         period.Milliseconds(),
-		Pending:          state.MakeBagState[TermWindow]("pending"),
-		Baseline:         state.MakeValueState[trendscore.State]("baseline"),
-		Timer:            state.MakeValueState[ReleaseTimer]("release"),
-		Release:          timers.InEventTime("release"),
-		MinForgetPeriods: 60,
+		Params:   p,
+		PeriodMs: period.Milliseconds(),
+		Pending:  state.MakeBagState[TermWindow]("pending"),
+		Baseline: state.MakeValueState[trendscore.State]("baseline"),
+		Timer:    state.MakeValueState[ReleaseTimer]("release"),
+		Release:  timers.InEventTime("release"),
 	}
 }
 
@@ -236,14 +229,11 @@ func (fn *scoreFn) expire(ctx context.Context, sp state.Provider, now int64) err
 	return fn.Baseline.Clear(sp)
 }
 
-// forgetAfter is how long (ms) after its last window a term's baseline
-// takes to decay to a tenth of the noise floor, where a fresh state scores
-// the same. It is at least one window size of periods so trend runs end
-// normally first.
+// forgetAfter is how long (ms) after its last window a term's state is
+// kept: trendscore.Params.ForgetAfter, after which Update would start
+// afresh anyway, so dropping it changes no score.
 func (fn *scoreFn) forgetAfter(st trendscore.State) int64 {
-	halfLives := math.Log2(max(1, 10*st.EWMA/fn.Params.NoiseFloor))
-	periods := max(fn.Params.HalfLife*halfLives, float64(fn.MinForgetPeriods))
-	return int64(periods) * fn.PeriodMs
+	return fn.Params.ForgetAfter(st, time.Duration(fn.PeriodMs)*time.Millisecond).Milliseconds()
 }
 
 // dropNegligibleFn drops term windows that can neither trend nor matter to
