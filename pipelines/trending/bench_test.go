@@ -1,0 +1,270 @@
+package trending
+
+import (
+	"flag"
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/options/jobopts"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/trendstream/trendstream/internal/corpus"
+	"github.com/trendstream/trendstream/internal/kafkaconf"
+	"github.com/trendstream/trendstream/internal/testenv"
+	"github.com/trendstream/trendstream/internal/trendcalc"
+	"github.com/trendstream/trendstream/internal/trendscore"
+	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
+	"github.com/trendstream/trendstream/transforms/kafkaio"
+)
+
+// The benchmark replays real post texts over 1,000 s of event time by
+// default: long enough for the scorer's warm-up (15 min) and a burst after
+// it. The pipeline's cost per post depends on the density (posts per
+// window), so BENCHMARKS.md gives the rate with every number.
+var (
+	benchN    = flag.Int("trending.bench-posts", 10000, "posts replayed per benchmark iteration")
+	benchRate = flag.Float64("trending.bench-rate", 10, "posts per second of event time in the benchmark replay")
+)
+
+// benchT0 is the event time the benchmark replay starts at.
+var benchT0 = time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC)
+
+// benchPosts cycles the bundled corpus to n posts on a dense clock. Each
+// pass over the corpus gets its own authors (a suffix on the DID), so a
+// repeated text counts as another author using the term, as a term in real
+// use would, instead of one author repeating it.
+//
+// A cycled corpus is steady: once baselines have filled, nothing in it
+// trends. So, every few minutes after the scorer's warm-up, one real
+// post's text is also posted by burstAuthors new authors within a minute,
+// the way a story spreads; about 0.2 % of the posts.
+func benchPosts(tb testing.TB, n int, rate float64) []*tsv1.Post {
+	tb.Helper()
+	all, err := corpus.Posts()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	src := make([]*tsv1.Post, n)
+	for i := range n {
+		p := all[i%len(all)]
+		if pass := i / len(all); pass > 0 {
+			p = reauthor(p, fmt.Sprint(pass))
+		}
+		src[i] = p
+	}
+	posts := corpus.Retime(src, benchT0, rate)
+
+	var tagged []*tsv1.Post
+	for _, p := range all {
+		if len(p.GetHashtags()) > 0 {
+			tagged = append(tagged, p)
+		}
+	}
+	end := posts[len(posts)-1].GetObservedAt().AsTime()
+	warm := trendscore.DefaultParams().WarmUp
+	for k, at := 0, benchT0.Add(warm+time.Minute); at.Before(end) && len(tagged) > 0; k, at = k+1, at.Add(burstEvery) {
+		text := tagged[(k*7919)%len(tagged)]
+		for i := range burstAuthors {
+			c := reauthor(text, fmt.Sprintf("burst%d.%d", k, i))
+			c.ObservedAt = timestamppb.New(at.Add(time.Duration(i) * time.Minute / burstAuthors))
+			posts = append(posts, c)
+		}
+	}
+	sort.SliceStable(posts, func(i, j int) bool {
+		return posts[i].GetObservedAt().AsTime().Before(posts[j].GetObservedAt().AsTime())
+	})
+	return posts
+}
+
+const (
+	burstAuthors = 40
+	burstEvery   = 4 * time.Minute
+)
+
+// reauthor returns a copy of p posted by a different author, tag.
+func reauthor(p *tsv1.Post, tag string) *tsv1.Post {
+	c := proto.Clone(p).(*tsv1.Post)
+	c.AuthorDid = p.GetAuthorDid() + "-" + tag
+	c.Uri = strings.Replace(p.GetUri(), p.GetAuthorDid(), c.AuthorDid, 1)
+	return c
+}
+
+// benchOptions are the production defaults (10-minute windows every minute,
+// top 20, default scorer) for a bounded replay of the posts topic.
+func benchOptions(brokers []string, dbURL string) Options {
+	o := DefaultOptions()
+	o.Brokers = strings.Join(brokers, ",")
+	o.DatabaseURL = dbURL
+	o.Bounded = true
+	o.Start = kafkaio.Start{Kind: kafkaio.StartEarliest}
+	o.StreamStart = benchT0
+	return o
+}
+
+// produceFast writes posts in batches of a few thousand, so the set-up of
+// a large replay neither holds every message in memory nor sends one by one.
+func produceFast(tb testing.TB, brokers []string, topic string, posts []*tsv1.Post) {
+	tb.Helper()
+	prod, err := sarama.NewSyncProducer(brokers, kafkaconf.Producer("trending-bench"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer prod.Close()
+	const batch = 5000
+	msgs := make([]*sarama.ProducerMessage, 0, batch)
+	for i, p := range posts {
+		b, err := proto.Marshal(p)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		msgs = append(msgs, &sarama.ProducerMessage{
+			Topic: topic, Key: sarama.StringEncoder(p.GetAuthorDid()), Value: sarama.ByteEncoder(b),
+			Timestamp: p.GetObservedAt().AsTime(),
+		})
+		if len(msgs) == batch || i == len(posts)-1 {
+			if err := prod.SendMessages(msgs); err != nil {
+				tb.Fatal(err)
+			}
+			msgs = msgs[:0]
+		}
+	}
+}
+
+// BenchmarkPipeline measures posts/s through the whole trending pipeline
+// on Prism: a bounded replay of the posts topic (in-process Kafka-protocol
+// cluster, 4 partitions) to the results topic, and optionally to
+// PostgreSQL too. Each iteration is a complete job, from submission to the
+// last ranking written, so job start-up is included. After the timed runs
+// the results topic is checked against the single-process reference.
+//
+// Prism's dynamic splitting is turned off (-experiments
+// prism_disable_sdf_split, unless -experiments is given): Prism v2.77 splits
+// any bundle that shows no progress for 100 ms, including the scorer's timer
+// bundles, which it cannot split correctly (apache/beam#35771); with it on,
+// a 5,000-post replay does not finish in 5 minutes.
+func BenchmarkPipeline(b *testing.B) {
+	if *jobopts.Experiments == "" {
+		*jobopts.Experiments = "prism_disable_sdf_split"
+	}
+	for _, withDB := range []bool{false, true} {
+		name := "sink=kafka"
+		if withDB {
+			name = "sink=kafka+postgres"
+		}
+		b.Run(name, func(b *testing.B) {
+			const postsTopic, trendsTopic = "trendstream.posts", "trendstream.trends"
+			posts := benchPosts(b, *benchN, *benchRate)
+			kc := testenv.Kafka(b, 4, postsTopic, trendsTopic)
+			produceFast(b, kc.Addrs(), postsTopic, posts)
+			db := ""
+			if withDB {
+				db = testenv.Postgres(b)
+			}
+			o := benchOptions(kc.Addrs(), db)
+			b.ResetTimer()
+			for b.Loop() {
+				run(b, o)
+			}
+			b.StopTimer()
+			rate := float64(len(posts)*b.N) / b.Elapsed().Seconds()
+			b.ReportMetric(rate, "posts/s")
+			// Logged as well: a failed check below hides the metric.
+			b.Logf("%d posts in %v: %.0f posts/s", len(posts)*b.N, b.Elapsed(), rate)
+			checkBench(b, kc.Addrs(), trendsTopic, posts, o)
+		})
+	}
+}
+
+// checkBench makes sure the benchmark measured the real computation: the
+// results topic holds the reference's rankings, window by window.
+func checkBench(b *testing.B, brokers []string, topic string, posts []*tsv1.Post, o Options) {
+	b.Helper()
+	got := readSnapshots(b, brokers, topic)
+	want := reference(posts, o)
+	if len(got) != len(want) {
+		b.Fatalf("results topic holds %d rankings, reference %d", len(got), len(want))
+	}
+	ranked := 0
+	for k, w := range want {
+		g := got[k]
+		if g == nil {
+			b.Fatalf("ranking %s missing from the results topic", k)
+		}
+		if g.GetPosts() != w.GetPosts() || len(g.GetTerms()) != len(w.GetTerms()) {
+			b.Fatalf("ranking %s: %d posts, %d terms; reference %d posts, %d terms",
+				k, g.GetPosts(), len(g.GetTerms()), w.GetPosts(), len(w.GetTerms()))
+		}
+		for i, wt := range w.GetTerms() {
+			if gt := g.GetTerms()[i]; gt.GetTerm() != wt.GetTerm() || gt.GetCount() != wt.GetCount() || gt.GetUniqueAuthors() != wt.GetUniqueAuthors() {
+				b.Fatalf("ranking %s, rank %d: %q %d/%d, reference %q %d/%d", k, i+1,
+					gt.GetTerm(), gt.GetCount(), gt.GetUniqueAuthors(), wt.GetTerm(), wt.GetCount(), wt.GetUniqueAuthors())
+			}
+		}
+		ranked += len(w.GetTerms())
+	}
+	if ranked == 0 {
+		b.Fatal("nothing trended in the replay: the benchmark would not exercise ranking")
+	}
+}
+
+// reference computes the rankings of posts with the single-process
+// implementation, as the pipeline configured by o would.
+func reference(posts []*tsv1.Post, o Options) map[string]*tsv1.WindowSnapshot {
+	c := trendcalc.New(trendcalc.Config{
+		Size: o.WindowSize, Period: o.WindowPeriod, TopK: o.TopK,
+		Terms: o.Terms, Score: o.Score.StartingAt(o.StreamStart), Source: tsv1.Source_SOURCE_BLUESKY,
+	})
+	for _, p := range posts {
+		c.Add(p)
+	}
+	out := map[string]*tsv1.WindowSnapshot{}
+	for _, s := range c.Snapshots() {
+		out[SnapshotKey(s)] = s
+	}
+	return out
+}
+
+// BenchmarkReference measures the same computation in one goroutine with
+// internal/trendcalc: decode the serialized posts as the pipeline receives
+// them, count, score and rank. It is the floor the pipeline's overhead is
+// measured against.
+func BenchmarkReference(b *testing.B) {
+	posts := benchPosts(b, *benchN, *benchRate)
+	values := make([][]byte, len(posts))
+	for i, p := range posts {
+		v, err := proto.Marshal(p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		values[i] = v
+	}
+	o := benchOptions([]string{"127.0.0.1:9092"}, "")
+	cfg := trendcalc.Config{
+		Size: o.WindowSize, Period: o.WindowPeriod, TopK: o.TopK,
+		Terms: o.Terms, Score: o.Score.StartingAt(o.StreamStart), Source: tsv1.Source_SOURCE_BLUESKY,
+	}
+	ranked := 0
+	for b.Loop() {
+		c := trendcalc.New(cfg)
+		for _, v := range values {
+			var p tsv1.Post
+			if err := proto.Unmarshal(v, &p); err != nil {
+				b.Fatal(err)
+			}
+			c.Add(&p)
+		}
+		ranked = 0
+		for _, s := range c.Snapshots() {
+			ranked += len(s.GetTerms())
+		}
+	}
+	b.ReportMetric(float64(len(posts)*b.N)/b.Elapsed().Seconds(), "posts/s")
+	if ranked == 0 {
+		b.Fatal("nothing trended in the replay")
+	}
+}
