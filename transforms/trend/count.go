@@ -45,7 +45,13 @@ type mergeAuthorCountsFn struct{}
 // merging into it in place would count it into its neighbours too.
 func (mergeAuthorCountsFn) MergeAccumulators(a, b AuthorCounts) AuthorCounts {
 	out := AuthorCounts{Posts: make(map[string]int64, len(a.Posts)+len(b.Posts))}
-	return merge(merge(out, a), b)
+	for k, n := range a.Posts {
+		out.Posts[k] += n
+	}
+	for k, n := range b.Posts {
+		out.Posts[k] += n
+	}
+	return out
 }
 
 func merge(a, b AuthorCounts) AuthorCounts {
