@@ -73,6 +73,7 @@ func (p *Prism) Client() jobpb.JobServiceClient { return p.cli }
 func (p *Prism) Run(ctx context.Context, pl *beam.Pipeline) error {
 	*jobopts.Endpoint = p.endpoint
 	*jobopts.EnvironmentType = "loopback"
+	DisableDynamicSplitting()
 	done := make(chan error, 1)
 	go func() {
 		// beam.Run's own context is not cancelled with ctx: the Job API
@@ -130,4 +131,22 @@ func (p *Prism) cancelAll(ctx context.Context) error {
 
 func isCancelled(err error) bool {
 	return err != nil && (errors.Is(err, context.Canceled) || strings.Contains(strings.ToLower(err.Error()), "cancel"))
+}
+
+// DisableDynamicSplitting turns off Prism's dynamic splitting of stages.
+// Prism v2.77 splits the bundles of the stateful, timer-driven scoring
+// stage, which it cannot do correctly (apache/beam#35771): large replays
+// stall or lose state updates. Other runners ignore the experiment.
+func DisableDynamicSplitting() {
+	const exp = "prism_disable_sdf_split"
+	for _, e := range jobopts.GetExperiments() {
+		if e == exp {
+			return
+		}
+	}
+	if *jobopts.Experiments == "" {
+		*jobopts.Experiments = exp
+	} else {
+		*jobopts.Experiments += "," + exp
+	}
 }

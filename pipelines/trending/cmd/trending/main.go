@@ -24,6 +24,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/x/beamx"
 
+	"github.com/trendstream/trendstream/internal/beamrun"
 	"github.com/trendstream/trendstream/internal/envflag"
 	"github.com/trendstream/trendstream/pipelines/trending"
 )
@@ -37,6 +38,7 @@ func main() {
 		os.Exit(2)
 	}
 	beam.Init()
+	beamrun.DisableDynamicSplitting()
 
 	p, err := trending.Build(o)
 	if err != nil {
