@@ -389,7 +389,7 @@ func TestParamsFlags(t *testing.T) {
 
 func TestNegligible(t *testing.T) {
 	p := DefaultParams() // MinAuthors 5, NoiseFloor 5, Value authors
-	p.NoiseFloor = 5 // the arithmetic below is worked out for β = 5
+	p.NoiseFloor = 5     // the arithmetic below is worked out for β = 5
 	tests := []struct {
 		obs  Observation
 		want bool
