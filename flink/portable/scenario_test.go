@@ -13,10 +13,9 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/jackc/pgx/v5"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/trendstream/trendstream/internal/corpus"
 	"github.com/trendstream/trendstream/internal/kafkaconf"
+	"github.com/trendstream/trendstream/internal/replaytest"
 	"github.com/trendstream/trendstream/internal/store"
 	"github.com/trendstream/trendstream/internal/terms"
 	"github.com/trendstream/trendstream/internal/trendcalc"
@@ -26,79 +25,6 @@ import (
 
 // t0 is the event time of the replay's first post.
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-
-// scenario is a 20-minute replay with known trends: real posts as
-// background, a hashtag burst by 15 distinct authors at minute 12 and a
-// one-author spam flood at the same time. Posts are in event-time order, so
-// the first record of every partition is its earliest.
-func scenario(t testing.TB) []*tsv1.Post {
-	t.Helper()
-	all, err := corpus.Posts()
-	if err != nil {
-		t.Fatal(err)
-	}
-	posts := corpus.Retime(all[:600], t0, 0.5) // 600 real posts over 20 minutes
-	at := func(min, sec int) *timestamppb.Timestamp {
-		return timestamppb.New(t0.Add(time.Duration(min)*time.Minute + time.Duration(sec)*time.Second))
-	}
-	for i := range 15 {
-		posts = append(posts, &tsv1.Post{
-			Uri:        fmt.Sprintf("at://did:plc:burst%02d/app.bsky.feed.post/b%d", i, i),
-			AuthorDid:  fmt.Sprintf("did:plc:burst%02d", i),
-			Text:       "#SolarEclipse",
-			Hashtags:   []string{"SolarEclipse"},
-			Langs:      []string{"en"},
-			ObservedAt: at(12, i*3),
-			Source:     tsv1.Source_SOURCE_BLUESKY,
-			Operation:  tsv1.Operation_OPERATION_CREATE,
-		})
-	}
-	for i := range 40 {
-		posts = append(posts, &tsv1.Post{
-			Uri:        fmt.Sprintf("at://did:plc:spammer/app.bsky.feed.post/s%d", i),
-			AuthorDid:  "did:plc:spammer",
-			Text:       "cheap followers buyfollowers now",
-			Langs:      []string{"en"},
-			ObservedAt: at(12, i),
-			Source:     tsv1.Source_SOURCE_BLUESKY,
-			Operation:  tsv1.Operation_OPERATION_CREATE,
-		})
-	}
-	// A delete is neither counted nor ranked.
-	posts = append(posts, &tsv1.Post{
-		Uri: "at://did:plc:burst00/app.bsky.feed.post/b0", AuthorDid: "did:plc:burst00",
-		ObservedAt: at(13, 0), Operation: tsv1.Operation_OPERATION_DELETE, Source: tsv1.Source_SOURCE_BLUESKY,
-	})
-	slices.SortStableFunc(posts, func(a, b *tsv1.Post) int {
-		return a.GetObservedAt().AsTime().Compare(b.GetObservedAt().AsTime())
-	})
-	return posts
-}
-
-// produce writes posts as the ingest does: key author DID, record
-// timestamp the event time.
-func produce(t testing.TB, brokers []string, topic string, posts []*tsv1.Post) {
-	t.Helper()
-	prod, err := sarama.NewSyncProducer(brokers, kafkaconf.Producer("portable-test"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer prod.Close()
-	msgs := make([]*sarama.ProducerMessage, 0, len(posts))
-	for _, p := range posts {
-		b, err := proto.Marshal(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		msgs = append(msgs, &sarama.ProducerMessage{
-			Topic: topic, Key: sarama.StringEncoder(p.GetAuthorDid()), Value: sarama.ByteEncoder(b),
-			Timestamp: p.GetObservedAt().AsTime(),
-		})
-	}
-	if err := prod.SendMessages(msgs); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // scenarioConfig is the pipeline configuration the test passes as flags and
 // the reference computes with.
@@ -353,4 +279,20 @@ func fmtTerm(t store.Term) string {
 	}
 	return fmt.Sprintf("{rank %d %s %q count %d authors %d baseline %g score %g first_seen %s}",
 		t.Rank, t.Kind, t.Term, t.Count, t.UniqueAuthors, t.Baseline, t.Score, fs)
+}
+
+func scenario(t testing.TB) []*tsv1.Post {
+	t.Helper()
+	posts, err := replaytest.Scenario(t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return posts
+}
+
+func produce(t testing.TB, brokers []string, topic string, posts []*tsv1.Post) {
+	t.Helper()
+	if err := replaytest.Produce(brokers, topic, posts); err != nil {
+		t.Fatal(err)
+	}
 }

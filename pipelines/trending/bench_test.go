@@ -8,13 +8,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/IBM/sarama"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/options/jobopts"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/trendstream/trendstream/internal/corpus"
-	"github.com/trendstream/trendstream/internal/kafkaconf"
 	"github.com/trendstream/trendstream/internal/testenv"
 	"github.com/trendstream/trendstream/internal/trendcalc"
 	"github.com/trendstream/trendstream/internal/trendscore"
@@ -106,35 +104,6 @@ func benchOptions(brokers []string, dbURL string) Options {
 	return o
 }
 
-// produceFast writes posts in batches of a few thousand, so the set-up of
-// a large replay neither holds every message in memory nor sends one by one.
-func produceFast(tb testing.TB, brokers []string, topic string, posts []*tsv1.Post) {
-	tb.Helper()
-	prod, err := sarama.NewSyncProducer(brokers, kafkaconf.Producer("trending-bench"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer prod.Close()
-	const batch = 5000
-	msgs := make([]*sarama.ProducerMessage, 0, batch)
-	for i, p := range posts {
-		b, err := proto.Marshal(p)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		msgs = append(msgs, &sarama.ProducerMessage{
-			Topic: topic, Key: sarama.StringEncoder(p.GetAuthorDid()), Value: sarama.ByteEncoder(b),
-			Timestamp: p.GetObservedAt().AsTime(),
-		})
-		if len(msgs) == batch || i == len(posts)-1 {
-			if err := prod.SendMessages(msgs); err != nil {
-				tb.Fatal(err)
-			}
-			msgs = msgs[:0]
-		}
-	}
-}
-
 // BenchmarkPipeline measures posts/s through the whole trending pipeline
 // on Prism: a bounded replay of the posts topic (in-process Kafka-protocol
 // cluster, 4 partitions) to the results topic, and optionally to
@@ -160,7 +129,7 @@ func BenchmarkPipeline(b *testing.B) {
 			const postsTopic, trendsTopic = "trendstream.posts", "trendstream.trends"
 			posts := benchPosts(b, *benchN, *benchRate)
 			kc := testenv.Kafka(b, 4, postsTopic, trendsTopic)
-			produceFast(b, kc.Addrs(), postsTopic, posts)
+			produce(b, kc.Addrs(), postsTopic, posts)
 			db := ""
 			if withDB {
 				db = testenv.Postgres(b)
@@ -185,7 +154,7 @@ func BenchmarkPipeline(b *testing.B) {
 func checkBench(b *testing.B, brokers []string, topic string, posts []*tsv1.Post, o Options) {
 	b.Helper()
 	got := readSnapshots(b, brokers, topic)
-	want := reference(posts, o)
+	want := expected(b, posts, o)
 	if len(got) != len(want) {
 		b.Fatalf("results topic holds %d rankings, reference %d", len(got), len(want))
 	}
@@ -210,23 +179,6 @@ func checkBench(b *testing.B, brokers []string, topic string, posts []*tsv1.Post
 	if ranked == 0 {
 		b.Fatal("nothing trended in the replay: the benchmark would not exercise ranking")
 	}
-}
-
-// reference computes the rankings of posts with the single-process
-// implementation, as the pipeline configured by o would.
-func reference(posts []*tsv1.Post, o Options) map[string]*tsv1.WindowSnapshot {
-	c := trendcalc.New(trendcalc.Config{
-		Size: o.WindowSize, Period: o.WindowPeriod, TopK: o.TopK,
-		Terms: o.Terms, Score: o.Score.StartingAt(o.StreamStart), Source: tsv1.Source_SOURCE_BLUESKY,
-	})
-	for _, p := range posts {
-		c.Add(p)
-	}
-	out := map[string]*tsv1.WindowSnapshot{}
-	for _, s := range c.Snapshots() {
-		out[SnapshotKey(s)] = s
-	}
-	return out
 }
 
 // BenchmarkReference measures the same computation in one goroutine with

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"os"
 	"sort"
 	"strings"
 	"testing"
@@ -14,11 +13,10 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/jackc/pgx/v5"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/trendstream/trendstream/internal/beamrun"
-	"github.com/trendstream/trendstream/internal/corpus"
 	"github.com/trendstream/trendstream/internal/kafkaconf"
+	"github.com/trendstream/trendstream/internal/replaytest"
 	"github.com/trendstream/trendstream/internal/store"
 	"github.com/trendstream/trendstream/internal/testenv"
 	"github.com/trendstream/trendstream/internal/trendcalc"
@@ -33,50 +31,6 @@ func TestMain(m *testing.M) {
 }
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-
-// scenario is a replay with known trends: real posts as background, a
-// hashtag burst by many distinct authors, and a one-author spam flood.
-func scenario(t testing.TB) []*tsv1.Post {
-	t.Helper()
-	all, err := corpus.Posts()
-	if err != nil {
-		t.Fatal(err)
-	}
-	// 600 real posts over 20 minutes.
-	posts := corpus.Retime(all[:600], t0, 0.5)
-	at := func(min, i int) *timestamppb.Timestamp {
-		return timestamppb.New(t0.Add(time.Duration(min)*time.Minute + time.Duration(i)*time.Second))
-	}
-	for i := range 15 {
-		posts = append(posts, &tsv1.Post{
-			Uri:        fmt.Sprintf("at://did:plc:burst%02d/app.bsky.feed.post/b%d", i, i),
-			AuthorDid:  fmt.Sprintf("did:plc:burst%02d", i),
-			Text:       "#SolarEclipse",
-			Hashtags:   []string{"SolarEclipse"},
-			Langs:      []string{"en"},
-			ObservedAt: at(12, i*3),
-			Source:     tsv1.Source_SOURCE_BLUESKY,
-			Operation:  tsv1.Operation_OPERATION_CREATE,
-		})
-	}
-	for i := range 40 {
-		posts = append(posts, &tsv1.Post{
-			Uri:        fmt.Sprintf("at://did:plc:spammer/app.bsky.feed.post/s%d", i),
-			AuthorDid:  "did:plc:spammer",
-			Text:       "cheap followers buyfollowers now",
-			Langs:      []string{"en"},
-			ObservedAt: at(12, i),
-			Source:     tsv1.Source_SOURCE_BLUESKY,
-			Operation:  tsv1.Operation_OPERATION_CREATE,
-		})
-	}
-	// A delete is counted, never ranked.
-	posts = append(posts, &tsv1.Post{
-		Uri: "at://did:plc:burst00/app.bsky.feed.post/b0", AuthorDid: "did:plc:burst00",
-		ObservedAt: at(13, 0), Operation: tsv1.Operation_OPERATION_DELETE, Source: tsv1.Source_SOURCE_BLUESKY,
-	})
-	return posts
-}
 
 func testOptions(brokers []string, dbURL string) Options {
 	o := DefaultOptions()
@@ -93,29 +47,6 @@ func testOptions(brokers []string, dbURL string) Options {
 	o.Score.HalfLife = 10
 	o.Score.WarmUp = 0
 	return o
-}
-
-func produce(t testing.TB, brokers []string, topic string, posts []*tsv1.Post) {
-	t.Helper()
-	prod, err := sarama.NewSyncProducer(brokers, kafkaconf.Producer("trending-test"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer prod.Close()
-	var msgs []*sarama.ProducerMessage
-	for _, p := range posts {
-		b, err := proto.Marshal(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		msgs = append(msgs, &sarama.ProducerMessage{
-			Topic: topic, Key: sarama.StringEncoder(p.GetAuthorDid()), Value: sarama.ByteEncoder(b),
-			Timestamp: p.GetObservedAt().AsTime(),
-		})
-	}
-	if err := prod.SendMessages(msgs); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // readSnapshots reads the whole results topic, keeping the last snapshot
@@ -167,10 +98,17 @@ func readSnapshots(t testing.TB, brokers []string, topic string) map[string]*tsv
 	return out
 }
 
+// expected computes the rankings of posts with the single-process
+// reference, as the pipeline configured by o would (stream start: o's, or
+// t0 where Build would find it in Kafka).
 func expected(t testing.TB, posts []*tsv1.Post, o Options) map[string]*tsv1.WindowSnapshot {
+	start := o.StreamStart
+	if start.IsZero() {
+		start = t0
+	}
 	c := trendcalc.New(trendcalc.Config{
 		Size: o.WindowSize, Period: o.WindowPeriod, TopK: o.TopK,
-		Terms: o.Terms, Score: o.Score.StartingAt(t0), Source: tsv1.Source_SOURCE_BLUESKY,
+		Terms: o.Terms, Score: o.Score.StartingAt(start), Source: tsv1.Source_SOURCE_BLUESKY,
 	})
 	for _, p := range posts {
 		c.Add(p)
@@ -387,4 +325,18 @@ func diffRows(got, want []string) string {
 	return b.String()
 }
 
-var _ = os.Getenv
+func scenario(t testing.TB) []*tsv1.Post {
+	t.Helper()
+	posts, err := replaytest.Scenario(t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return posts
+}
+
+func produce(t testing.TB, brokers []string, topic string, posts []*tsv1.Post) {
+	t.Helper()
+	if err := replaytest.Produce(brokers, topic, posts); err != nil {
+		t.Fatal(err)
+	}
+}

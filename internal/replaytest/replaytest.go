@@ -1,0 +1,99 @@
+// Package replaytest builds the replays that the pipeline's tests,
+// benchmarks and the portable-runner test feed through Kafka: real posts
+// with planted trends, produced the way the ingest produces them.
+//
+// It is shared by test code in several packages (test files cannot import
+// each other across packages); it links no Beam.
+package replaytest
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/IBM/sarama"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/trendstream/trendstream/internal/corpus"
+	"github.com/trendstream/trendstream/internal/kafkaconf"
+	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
+)
+
+// Scenario is a 20-minute replay from t0 with known trends: 600 real posts
+// as background, the hashtag #SolarEclipse by 15 distinct authors at minute
+// 12, a one-author flood ("cheap followers buyfollowers now", 40 posts) at
+// the same time, and one delete. Posts are in event-time order, so the first
+// record of every partition is its earliest.
+func Scenario(t0 time.Time) ([]*tsv1.Post, error) {
+	all, err := corpus.Posts()
+	if err != nil {
+		return nil, err
+	}
+	posts := corpus.Retime(all[:600], t0, 0.5)
+	at := func(min, sec int) *timestamppb.Timestamp {
+		return timestamppb.New(t0.Add(time.Duration(min)*time.Minute + time.Duration(sec)*time.Second))
+	}
+	for i := range 15 {
+		posts = append(posts, &tsv1.Post{
+			Uri:        fmt.Sprintf("at://did:plc:burst%02d/app.bsky.feed.post/b%d", i, i),
+			AuthorDid:  fmt.Sprintf("did:plc:burst%02d", i),
+			Text:       "#SolarEclipse",
+			Hashtags:   []string{"SolarEclipse"},
+			Langs:      []string{"en"},
+			ObservedAt: at(12, i*3),
+			Source:     tsv1.Source_SOURCE_BLUESKY,
+			Operation:  tsv1.Operation_OPERATION_CREATE,
+		})
+	}
+	for i := range 40 {
+		posts = append(posts, &tsv1.Post{
+			Uri:        fmt.Sprintf("at://did:plc:spammer/app.bsky.feed.post/s%d", i),
+			AuthorDid:  "did:plc:spammer",
+			Text:       "cheap followers buyfollowers now",
+			Langs:      []string{"en"},
+			ObservedAt: at(12, i),
+			Source:     tsv1.Source_SOURCE_BLUESKY,
+			Operation:  tsv1.Operation_OPERATION_CREATE,
+		})
+	}
+	// A delete is counted, never ranked.
+	posts = append(posts, &tsv1.Post{
+		Uri: "at://did:plc:burst00/app.bsky.feed.post/b0", AuthorDid: "did:plc:burst00",
+		ObservedAt: at(13, 0), Operation: tsv1.Operation_OPERATION_DELETE, Source: tsv1.Source_SOURCE_BLUESKY,
+	})
+	slices.SortStableFunc(posts, func(a, b *tsv1.Post) int {
+		return a.GetObservedAt().AsTime().Compare(b.GetObservedAt().AsTime())
+	})
+	return posts, nil
+}
+
+// Produce writes posts to topic as the ingest does: key = author DID,
+// record timestamp = event time, in batches so large replays neither sit in
+// memory whole nor go one by one.
+func Produce(brokers []string, topic string, posts []*tsv1.Post) error {
+	prod, err := sarama.NewSyncProducer(brokers, kafkaconf.Producer("replaytest"))
+	if err != nil {
+		return fmt.Errorf("replaytest: producer: %w", err)
+	}
+	defer prod.Close()
+	const batch = 5000
+	msgs := make([]*sarama.ProducerMessage, 0, min(batch, len(posts)))
+	for i, p := range posts {
+		b, err := proto.Marshal(p)
+		if err != nil {
+			return fmt.Errorf("replaytest: %w", err)
+		}
+		msgs = append(msgs, &sarama.ProducerMessage{
+			Topic: topic, Key: sarama.StringEncoder(p.GetAuthorDid()), Value: sarama.ByteEncoder(b),
+			Timestamp: p.GetObservedAt().AsTime(),
+		})
+		if len(msgs) == batch || i == len(posts)-1 {
+			if err := prod.SendMessages(msgs); err != nil {
+				return fmt.Errorf("replaytest: produce to %s: %w", topic, err)
+			}
+			msgs = msgs[:0]
+		}
+	}
+	return nil
+}
