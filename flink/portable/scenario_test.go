@@ -10,11 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/IBM/sarama"
 	"github.com/jackc/pgx/v5"
-	"google.golang.org/protobuf/proto"
 
-	"github.com/trendstream/trendstream/internal/kafkaconf"
 	"github.com/trendstream/trendstream/internal/replaytest"
 	"github.com/trendstream/trendstream/internal/store"
 	"github.com/trendstream/trendstream/internal/terms"
@@ -158,59 +155,17 @@ SELECT source, lang, window_start, window_end, rank, kind, term, count, unique_a
 // the contract prescribes: "<source>|<lang>|<window end, Unix ms>".
 func readTopic(t testing.TB, brokers []string, topic string) map[windowKey]store.Window {
 	t.Helper()
-	client, err := sarama.NewClient(brokers, kafkaconf.Consumer("portable-test-reader"))
+	latest, err := replaytest.ReadSnapshots(brokers, topic, 30*time.Second)
 	if err != nil {
 		t.Fatal(err)
-	}
-	defer client.Close()
-	consumer, err := sarama.NewConsumerFromClient(client)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer consumer.Close()
-	parts, err := client.Partitions(topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	latest := map[string]*tsv1.WindowSnapshot{}
-	for _, p := range parts {
-		newest, err := client.GetOffset(topic, p, sarama.OffsetNewest)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if newest == 0 {
-			continue
-		}
-		pc, err := consumer.ConsumePartition(topic, p, sarama.OffsetOldest)
-		if err != nil {
-			t.Fatal(err)
-		}
-		timeout := time.After(30 * time.Second)
-	read:
-		for {
-			select {
-			case m := <-pc.Messages():
-				var s tsv1.WindowSnapshot
-				if err := proto.Unmarshal(m.Value, &s); err != nil {
-					t.Fatalf("results record %d/%d is not a WindowSnapshot: %v", p, m.Offset, err)
-				}
-				key := strconv.Itoa(int(s.GetSource())) + "|" + s.GetLang() + "|" +
-					strconv.FormatInt(s.GetWindowEnd().AsTime().UnixMilli(), 10)
-				if string(m.Key) != key {
-					t.Errorf("results record %d/%d: key %q, want %q", p, m.Offset, m.Key, key)
-				}
-				latest[key] = &s
-				if m.Offset+1 >= newest {
-					break read
-				}
-			case <-timeout:
-				t.Fatalf("results partition %d: not read to offset %d within 30s", p, newest)
-			}
-		}
-		pc.Close()
 	}
 	out := map[windowKey]store.Window{}
-	for _, s := range latest {
+	for key, s := range latest {
+		want := strconv.Itoa(int(s.GetSource())) + "|" + s.GetLang() + "|" +
+			strconv.FormatInt(s.GetWindowEnd().AsTime().UnixMilli(), 10)
+		if key != want {
+			t.Errorf("results record key %q, want %q", key, want)
+		}
 		add(out, store.FromSnapshot(s))
 	}
 	return out

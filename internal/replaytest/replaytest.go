@@ -97,3 +97,55 @@ func Produce(brokers []string, topic string, posts []*tsv1.Post) error {
 	}
 	return nil
 }
+
+// ReadSnapshots reads a results topic from the start to the end offsets it
+// has now, keeping the last WindowSnapshot per record key as a compacted
+// topic would. A record that is not a WindowSnapshot is an error.
+func ReadSnapshots(brokers []string, topic string, timeout time.Duration) (map[string]*tsv1.WindowSnapshot, error) {
+	client, err := sarama.NewClient(brokers, kafkaconf.Consumer("replaytest-reader"))
+	if err != nil {
+		return nil, fmt.Errorf("replaytest: %w", err)
+	}
+	defer client.Close()
+	consumer, err := sarama.NewConsumerFromClient(client)
+	if err != nil {
+		return nil, fmt.Errorf("replaytest: %w", err)
+	}
+	defer consumer.Close()
+	parts, err := client.Partitions(topic)
+	if err != nil {
+		return nil, fmt.Errorf("replaytest: partitions of %s: %w", topic, err)
+	}
+	out := map[string]*tsv1.WindowSnapshot{}
+	deadline := time.After(timeout)
+	for _, p := range parts {
+		newest, err := client.GetOffset(topic, p, sarama.OffsetNewest)
+		if err != nil {
+			return nil, fmt.Errorf("replaytest: %w", err)
+		}
+		if newest == 0 {
+			continue
+		}
+		pc, err := consumer.ConsumePartition(topic, p, sarama.OffsetOldest)
+		if err != nil {
+			return nil, fmt.Errorf("replaytest: %w", err)
+		}
+		for done := false; !done; {
+			select {
+			case m := <-pc.Messages():
+				var s tsv1.WindowSnapshot
+				if err := proto.Unmarshal(m.Value, &s); err != nil {
+					pc.Close()
+					return nil, fmt.Errorf("replaytest: record %s/%d@%d is not a WindowSnapshot: %w", topic, p, m.Offset, err)
+				}
+				out[string(m.Key)] = &s
+				done = m.Offset+1 >= newest
+			case <-deadline:
+				pc.Close()
+				return nil, fmt.Errorf("replaytest: %s/%d not read to offset %d within %v", topic, p, newest, timeout)
+			}
+		}
+		pc.Close()
+	}
+	return out, nil
+}

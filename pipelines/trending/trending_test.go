@@ -9,13 +9,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/IBM/sarama"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/jackc/pgx/v5"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/trendstream/trendstream/internal/beamrun"
-	"github.com/trendstream/trendstream/internal/kafkaconf"
 	"github.com/trendstream/trendstream/internal/replaytest"
 	"github.com/trendstream/trendstream/internal/store"
 	"github.com/trendstream/trendstream/internal/testenv"
@@ -47,55 +45,6 @@ func testOptions(brokers []string, dbURL string) Options {
 	o.Score.HalfLife = 10
 	o.Score.WarmUp = 0
 	return o
-}
-
-// readSnapshots reads the whole results topic, keeping the last snapshot
-// per key as a compacted topic would.
-func readSnapshots(t testing.TB, brokers []string, topic string) map[string]*tsv1.WindowSnapshot {
-	t.Helper()
-	client, err := sarama.NewClient(brokers, kafkaconf.Consumer("trending-test-reader"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	consumer, err := sarama.NewConsumerFromClient(client)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer consumer.Close()
-	parts, err := client.Partitions(topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]*tsv1.WindowSnapshot{}
-	for _, p := range parts {
-		newest, err := client.GetOffset(topic, p, sarama.OffsetNewest)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if newest == 0 {
-			continue
-		}
-		pc, err := consumer.ConsumePartition(topic, p, sarama.OffsetOldest)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for m := range pc.Messages() {
-			var s tsv1.WindowSnapshot
-			if err := proto.Unmarshal(m.Value, &s); err != nil {
-				t.Fatalf("results record %d/%d is not a WindowSnapshot: %v", p, m.Offset, err)
-			}
-			if got := SnapshotKey(&s); got != string(m.Key) {
-				t.Errorf("record key %q, want %q", m.Key, got)
-			}
-			out[string(m.Key)] = &s
-			if m.Offset+1 >= newest {
-				break
-			}
-		}
-		pc.Close()
-	}
-	return out
 }
 
 // expected computes the rankings of posts with the single-process
@@ -339,4 +288,21 @@ func produce(t testing.TB, brokers []string, topic string, posts []*tsv1.Post) {
 	if err := replaytest.Produce(brokers, topic, posts); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// readSnapshots reads the whole results topic, keeping the last snapshot
+// per key as a compacted topic would, and checks every key is the one the
+// contract prescribes.
+func readSnapshots(t testing.TB, brokers []string, topic string) map[string]*tsv1.WindowSnapshot {
+	t.Helper()
+	out, err := replaytest.ReadSnapshots(brokers, topic, 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key, s := range out {
+		if want := SnapshotKey(s); key != want {
+			t.Errorf("record key %q, want %q", key, want)
+		}
+	}
+	return out
 }
