@@ -34,11 +34,7 @@ func setupServe(fs *flag.FlagSet) func(context.Context) error {
 	topic := fs.String("trends-topic", "trendstream.trends", "Kafka topic of WindowSnapshot results pushed to dashboards")
 	retention := fs.Duration("retention", 24*time.Hour, "delete windows that ended longer ago than this; 0 keeps everything")
 	return func(ctx context.Context) error {
-		url, err := databaseURLOrEnv(*dbURL)
-		if err != nil {
-			return err
-		}
-		st, err := store.Open(ctx, url)
+		st, err := openStore(ctx, *dbURL)
 		if err != nil {
 			return err
 		}
@@ -78,6 +74,16 @@ func databaseURLOrEnv(flagValue string) (string, error) {
 		return v, nil
 	}
 	return "", fmt.Errorf("no database: set -database-url, TRENDSTREAM_DATABASE_URL or DATABASE_URL")
+}
+
+// openStore opens the read model at the -database-url value, falling back
+// to DATABASE_URL.
+func openStore(ctx context.Context, flagValue string) (*store.Store, error) {
+	url, err := databaseURLOrEnv(flagValue)
+	if err != nil {
+		return nil, err
+	}
+	return store.Open(ctx, url)
 }
 
 func pruneLoop(ctx context.Context, st *store.Store, retention time.Duration) {

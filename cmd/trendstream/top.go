@@ -46,11 +46,7 @@ func setupTop(fs *flag.FlagSet) func(context.Context) error {
 				return err
 			}
 		} else {
-			url, err := databaseURLOrEnv(*dbURL)
-			if err != nil {
-				return err
-			}
-			st, err := store.Open(ctx, url)
+			st, err := openStore(ctx, *dbURL)
 			if err != nil {
 				return err
 			}
