@@ -11,12 +11,31 @@ FUZZTIME ?= 10s
 help: ## list targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z_-]+:.*## /{printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
+# Debian packages the system and its tests use; `make deps` installs the
+# missing ones (as root, with apt), so `make run` and `make test` work on a
+# fresh machine.
+.PHONY: deps
+deps: ## install missing Debian packages for run and test (root + apt only)
+	@bash -c 'need=(); \
+	  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql); \
+	  command -v kcat >/dev/null || need+=(kcat); \
+	  command -v protoc >/dev/null || need+=(protobuf-compiler); \
+	  [ -f /usr/include/google/protobuf/timestamp.proto ] || need+=(libprotobuf-dev); \
+	  command -v chromium >/dev/null || need+=(chromium); \
+	  command -v npm >/dev/null || need+=(npm); \
+	  if [ $${#need[@]} -eq 0 ]; then exit 0; fi; \
+	  if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then \
+	    echo "missing: $${need[*]} — install them with your package manager"; exit 1; fi; \
+	  echo "installing $${need[*]}"; apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$${need[@]}"'
+
 .PHONY: run
 run: ## run the whole system in one process on the embedded default (live Bluesky firehose)
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || [ -n "$$DATABASE_URL" ] || $(MAKE) deps
 	$(GO) run ./cmd/trendstream run $(ARGS)
 
 .PHONY: test
-test: ## run all tests (needs PostgreSQL server binaries and kcat; see .ci/run)
+test: deps ## run all tests (installs missing Debian packages first: see deps)
 	$(GO) test -count=1 -timeout 15m ./...
 	$(MAKE) fuzz-short
 
