@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trendstream/trendstream/internal/replaytest"
 	"github.com/trendstream/trendstream/internal/testenv"
 	"github.com/trendstream/trendstream/internal/trendscore"
 )
@@ -34,8 +35,8 @@ func TestTrendingOnPrismJobServerWithWorkerPool(t *testing.T) {
 	const postsTopic, trendsTopic = "trendstream.posts", "trendstream.trends"
 	kc := testenv.Kafka(t, 4, postsTopic, trendsTopic)
 	db := testenv.Postgres(t)
-	posts := scenario(t)
-	produce(t, kc.Addrs(), postsTopic, posts)
+	posts := replaytest.MustScenario(t, t0)
+	replaytest.MustProduce(t, kc.Addrs(), postsTopic, posts)
 
 	sc := testScenario()
 

@@ -235,19 +235,3 @@ func fmtTerm(t store.Term) string {
 	return fmt.Sprintf("{rank %d %s %q count %d authors %d baseline %g score %g first_seen %s}",
 		t.Rank, t.Kind, t.Term, t.Count, t.UniqueAuthors, t.Baseline, t.Score, fs)
 }
-
-func scenario(t testing.TB) []*tsv1.Post {
-	t.Helper()
-	posts, err := replaytest.Scenario(t0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return posts
-}
-
-func produce(t testing.TB, brokers []string, topic string, posts []*tsv1.Post) {
-	t.Helper()
-	if err := replaytest.Produce(brokers, topic, posts); err != nil {
-		t.Fatal(err)
-	}
-}

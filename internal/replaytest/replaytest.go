@@ -9,6 +9,7 @@ package replaytest
 import (
 	"fmt"
 	"slices"
+	"testing"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -148,4 +149,22 @@ func ReadSnapshots(brokers []string, topic string, timeout time.Duration) (map[s
 		pc.Close()
 	}
 	return out, nil
+}
+
+// MustScenario is Scenario for tests: an error fails tb.
+func MustScenario(tb testing.TB, t0 time.Time) []*tsv1.Post {
+	tb.Helper()
+	posts, err := Scenario(t0)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return posts
+}
+
+// MustProduce is Produce for tests: an error fails tb.
+func MustProduce(tb testing.TB, brokers []string, topic string, posts []*tsv1.Post) {
+	tb.Helper()
+	if err := Produce(brokers, topic, posts); err != nil {
+		tb.Fatal(err)
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/trendstream/trendstream/internal/corpus"
+	"github.com/trendstream/trendstream/internal/replaytest"
 	"github.com/trendstream/trendstream/internal/testenv"
 	"github.com/trendstream/trendstream/internal/trendcalc"
 	"github.com/trendstream/trendstream/internal/trendscore"
@@ -129,7 +130,7 @@ func BenchmarkPipeline(b *testing.B) {
 			const postsTopic, trendsTopic = "trendstream.posts", "trendstream.trends"
 			posts := benchPosts(b, *benchN, *benchRate)
 			kc := testenv.Kafka(b, 4, postsTopic, trendsTopic)
-			produce(b, kc.Addrs(), postsTopic, posts)
+			replaytest.MustProduce(b, kc.Addrs(), postsTopic, posts)
 			db := ""
 			if withDB {
 				db = testenv.Postgres(b)

@@ -16,6 +16,7 @@ import (
 	"github.com/trendstream/trendstream/internal/api"
 	"github.com/trendstream/trendstream/internal/api/dashtest"
 	"github.com/trendstream/trendstream/internal/corpus"
+	"github.com/trendstream/trendstream/internal/replaytest"
 	"github.com/trendstream/trendstream/internal/store"
 	"github.com/trendstream/trendstream/internal/testenv"
 	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
@@ -63,7 +64,7 @@ func TestDashboardFedByPipeline(t *testing.T) {
 	phase1 = append(phase1, burst("SolarEclipse", 30, t0.Add(12*time.Minute))...)
 	phase1 = append(phase1, burst(scriptTag, 20, t0.Add(12*time.Minute))...)
 	phase1 = append(phase1, burst(imgTag, 20, t0.Add(12*time.Minute))...)
-	produce(t, kc.Addrs(), postsTopic, phase1)
+	replaytest.MustProduce(t, kc.Addrs(), postsTopic, phase1)
 
 	o := testOptions(kc.Addrs(), db)
 	o.Start = kafkaio.Start{Kind: kafkaio.StartCommitted}
@@ -146,7 +147,7 @@ func TestDashboardFedByPipeline(t *testing.T) {
 	// from the committed offsets and its rankings are pushed live.
 	phase2 := corpus.Retime(all[360:420], t0.Add(14*time.Minute), 0.5)
 	phase2 = append(phase2, burst("Aurora", 25, t0.Add(15*time.Minute))...)
-	produce(t, kc.Addrs(), postsTopic, phase2)
+	replaytest.MustProduce(t, kc.Addrs(), postsTopic, phase2)
 	run(t, o)
 	if err := dashtest.WaitTerm(bctx, "", "aurora"); err != nil {
 		t.Fatalf("the second run's ranking never reached the open page: %v", err)

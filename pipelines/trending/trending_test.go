@@ -77,8 +77,8 @@ func TestBoundedReplayMatchesReference(t *testing.T) {
 	const postsTopic, trendsTopic = "trendstream.posts", "trendstream.trends"
 	kc := testenv.Kafka(t, 4, postsTopic, trendsTopic)
 	db := testenv.Postgres(t)
-	posts := scenario(t)
-	produce(t, kc.Addrs(), postsTopic, posts)
+	posts := replaytest.MustScenario(t, t0)
+	replaytest.MustProduce(t, kc.Addrs(), postsTopic, posts)
 
 	o := testOptions(kc.Addrs(), db)
 	run(t, o)
@@ -272,22 +272,6 @@ func diffRows(got, want []string) string {
 		fmt.Fprintf(&b, "row counts differ: got %d, want %d\n", len(got), len(want))
 	}
 	return b.String()
-}
-
-func scenario(t testing.TB) []*tsv1.Post {
-	t.Helper()
-	posts, err := replaytest.Scenario(t0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return posts
-}
-
-func produce(t testing.TB, brokers []string, topic string, posts []*tsv1.Post) {
-	t.Helper()
-	if err := replaytest.Produce(brokers, topic, posts); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // readSnapshots reads the whole results topic, keeping the last snapshot
