@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/trendstream/trendstream/internal/terms"
+	"github.com/trendstream/trendstream/internal/termwindow"
 	"github.com/trendstream/trendstream/internal/trendscore"
 	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -27,12 +28,6 @@ type Config struct {
 	// Rank chooses the ranking; nil ranks trending terms by score, as the
 	// pipeline does. The evaluation swaps in a raw-count ranking.
 	Rank func([]Entry) []Entry
-}
-
-type termKey struct {
-	Lang string
-	Kind tsv1.TermKind
-	Term string
 }
 
 // Entry is one term's activity and score in one window.
@@ -51,16 +46,13 @@ type Entry struct {
 	StartedAt time.Time
 }
 
-// bucket is one period's activity of one term: posts per author.
-type bucket map[string]int64
-
 // Calculator accumulates posts, then computes rankings. It holds every
 // bucket in memory: it is meant for bounded replays, not endless streams.
 type Calculator struct {
 	cfg     Config
 	ex      *terms.Extractor
-	buckets map[termKey]map[int64]bucket // bucket end (ms) → authors
-	posts   map[string]map[int64]int64   // lang → bucket end → posts
+	buckets map[int64]*termwindow.Builder // bucket end (Unix ms) → activity
+	posts   map[string]map[int64]int64    // lang → bucket end → posts
 }
 
 // New returns an empty Calculator.
@@ -68,7 +60,7 @@ func New(cfg Config) *Calculator {
 	return &Calculator{
 		cfg:     cfg,
 		ex:      terms.New(cfg.Terms),
-		buckets: map[termKey]map[int64]bucket{},
+		buckets: map[int64]*termwindow.Builder{},
 		posts:   map[string]map[int64]int64{},
 	}
 }
@@ -82,19 +74,14 @@ func (c *Calculator) Add(p *tsv1.Post) {
 	per := c.cfg.Period.Milliseconds()
 	end := floorDiv(ts, per)*per + per
 	lang := terms.Language(p.GetLangs())
+	b := c.buckets[end]
+	if b == nil {
+		b = &termwindow.Builder{}
+		c.buckets[end] = b
+	}
+	author := termwindow.AuthorID(p.GetAuthorDid())
 	for _, t := range c.ex.Extract(p) {
-		k := termKey{t.Lang, t.Kind, t.Text}
-		bs := c.buckets[k]
-		if bs == nil {
-			bs = map[int64]bucket{}
-			c.buckets[k] = bs
-		}
-		b := bs[end]
-		if b == nil {
-			b = bucket{}
-			bs[end] = b
-		}
-		b[p.GetAuthorDid()]++
+		b.Add(termwindow.Key{Lang: t.Lang, Kind: t.Kind, Term: t.Text}, author, 1)
 	}
 	for _, l := range []string{"", lang} {
 		m := c.posts[l]
@@ -133,49 +120,58 @@ func (c *Calculator) Snapshots() []*tsv1.WindowSnapshot {
 		postsPerWindow[lang] = m
 	}
 
+	// Every window that holds a bucket, scored in window order so each
+	// term's baseline sees its windows in order, as the pipeline's does.
+	buckets := make(map[int64]termwindow.Bucket, len(c.buckets))
+	windowEnds := map[int64]bool{}
+	for end, b := range c.buckets {
+		buckets[end] = b.Bucket(1)[0]
+		for i := int64(0); i < n; i++ {
+			windowEnds[end+i*per] = true
+		}
+	}
+	ends := make([]int64, 0, len(windowEnds))
+	for e := range windowEnds {
+		ends = append(ends, e)
+	}
+	sort.Slice(ends, func(i, j int) bool { return ends[i] < ends[j] })
+
+	states := map[termwindow.Key]*trendscore.State{}
 	entries := map[string]map[int64][]Entry{} // ranking lang → window end → entries
-	for k, bs := range c.buckets {
-		windows := map[int64]bucket{}
-		for end, b := range bs {
-			for i := int64(0); i < n; i++ {
-				w := windows[end+i*per]
-				if w == nil {
-					w = bucket{}
-					windows[end+i*per] = w
-				}
-				for a, cnt := range b {
-					w[a] += cnt
-				}
+	minPosts := c.cfg.Score.MinPosts()
+	for _, end := range ends {
+		var window []termwindow.Bucket
+		for i := int64(0); i < n; i++ {
+			if b, ok := buckets[end-i*per]; ok {
+				window = append(window, b)
 			}
 		}
-		ends := make([]int64, 0, len(windows))
-		for e := range windows {
-			ends = append(ends, e)
-		}
-		sort.Slice(ends, func(i, j int) bool { return ends[i] < ends[j] })
-		var st trendscore.State
-		for _, end := range ends {
-			w := windows[end]
-			e := Entry{Lang: k.Lang, Kind: k.Kind, Term: k.Term, Authors: int64(len(w))}
-			for _, cnt := range w {
-				e.Count += cnt
-				e.TopAuthor = max(e.TopAuthor, cnt)
-			}
+		for _, a := range termwindow.Merge(window, minPosts) {
 			obs := trendscore.Observation{
 				WindowStart: time.UnixMilli(end - c.cfg.Size.Milliseconds()),
-				WindowEnd:   time.UnixMilli(end), Count: e.Count, Authors: e.Authors, TopAuthorPosts: e.TopAuthor,
+				WindowEnd:   time.UnixMilli(end), Count: a.Posts, Authors: a.Authors, TopAuthorPosts: a.TopAuthorPosts,
 			}
 			if c.cfg.Score.Negligible(obs) {
 				continue // as the pipeline does: an empty window for the baseline
 			}
-			res := c.cfg.Score.Update(&st, obs, c.cfg.Period)
-			e.Baseline, e.Score, e.RankBy, e.Trending, e.Eligible, e.StartedAt = res.Baseline, res.Score, res.Rank, res.Trending, res.Eligible, res.StartedAt
-			for _, l := range []string{"", k.Lang} {
+			st := states[a.Key]
+			if st == nil {
+				st = &trendscore.State{}
+				states[a.Key] = st
+			}
+			res := c.cfg.Score.Update(st, obs, c.cfg.Period)
+			e := Entry{
+				Lang: a.Key.Lang, Kind: a.Key.Kind, Term: a.Key.Term,
+				Count: a.Posts, Authors: a.Authors, TopAuthor: a.TopAuthorPosts,
+				Baseline: res.Baseline, Score: res.Score, RankBy: res.Rank, Trending: res.Trending,
+				Eligible: res.Eligible, StartedAt: res.StartedAt,
+			}
+			for _, l := range []string{"", a.Key.Lang} {
 				if entries[l] == nil {
 					entries[l] = map[int64][]Entry{}
 				}
 				entries[l][end] = append(entries[l][end], e)
-				if k.Lang == "" {
+				if a.Key.Lang == "" {
 					break
 				}
 			}
@@ -254,13 +250,13 @@ func (e Entry) ranked() trendscore.Ranked {
 
 // entries maps ranked items back to their full entries, in ranked order.
 func entries(rs []trendscore.Ranked, es []Entry) []Entry {
-	idx := make(map[termKey]Entry, len(es))
+	idx := make(map[termwindow.Key]Entry, len(es))
 	for _, e := range es {
-		idx[termKey{e.Lang, e.Kind, e.Term}] = e
+		idx[termwindow.Key{Lang: e.Lang, Kind: e.Kind, Term: e.Term}] = e
 	}
 	out := make([]Entry, len(rs))
 	for i, r := range rs {
-		out[i] = idx[termKey{r.Lang, r.Kind, r.Term}]
+		out[i] = idx[termwindow.Key{Lang: r.Lang, Kind: r.Kind, Term: r.Term}]
 	}
 	return out
 }

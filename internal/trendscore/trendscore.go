@@ -393,3 +393,14 @@ func (p Params) ForgetAfter(st State, period time.Duration) time.Duration {
 	}
 	return time.Duration(d)
 }
+
+// MinPosts is the fewest posts a window can hold for a term and not be
+// Negligible: authors and the scored value never exceed the posts, so a
+// window with fewer is negligible whoever wrote them. Counting stages use it
+// to skip merging the authors of the long tail of rare terms.
+func (p Params) MinPosts() int64 {
+	if !(p.NoiseFloor < float64(p.MinAuthors)) {
+		return max(p.MinAuthors, 0)
+	}
+	return max(int64(math.Ceil(p.NoiseFloor)), 0)
+}

@@ -437,3 +437,38 @@ func TestForgetAfterLongGap(t *testing.T) {
 		t.Errorf("state was forgotten before ForgetAfter: %+v", got)
 	}
 }
+
+// TestMinPosts checks MinPosts is exact: every window below it is
+// Negligible whatever its authors, and one at it can be significant.
+func TestMinPosts(t *testing.T) {
+	for _, tt := range []struct {
+		minAuthors int64
+		floor      float64
+		value      Value
+		want       int64
+	}{
+		{5, 5, ValueAuthors, 5},
+		{5, 4.5, ValueAuthors, 5},
+		{5, 3.2, ValueCount, 4},
+		{2, 10, ValueAuthors, 2},
+		{0, 5, ValueCount, 0},
+		{7, 1e300, ValueAuthors, 7},
+	} {
+		p := DefaultParams()
+		p.MinAuthors, p.NoiseFloor, p.Value = tt.minAuthors, tt.floor, tt.value
+		got := p.MinPosts()
+		if got != tt.want {
+			t.Errorf("MinPosts(minAuthors=%d, floor=%v) = %d, want %d", tt.minAuthors, tt.floor, got, tt.want)
+		}
+		for n := int64(0); n < got; n++ {
+			for a := int64(0); a <= n; a++ {
+				if obs := (Observation{Count: n, Authors: a, TopAuthorPosts: n - a}); !p.Negligible(obs) {
+					t.Errorf("MinPosts %d, but %+v is not negligible", got, obs)
+				}
+			}
+		}
+		if got > 0 && p.Negligible(Observation{Count: got, Authors: got, TopAuthorPosts: 1}) {
+			t.Errorf("MinPosts %d too high: %d posts by %d authors are negligible", got, got, got)
+		}
+	}
+}

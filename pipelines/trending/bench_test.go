@@ -26,8 +26,9 @@ import (
 // it. The pipeline's cost per post depends on the density (posts per
 // window), so BENCHMARKS.md gives the rate with every number.
 var (
-	benchN    = flag.Int("trending.bench-posts", 10000, "posts replayed per benchmark iteration")
-	benchRate = flag.Float64("trending.bench-rate", 10, "posts per second of event time in the benchmark replay")
+	benchN      = flag.Int("trending.bench-posts", 10000, "posts replayed per benchmark iteration")
+	benchRate   = flag.Float64("trending.bench-rate", 10, "posts per second of event time in the benchmark replay")
+	benchShards = flag.Int("trending.bench-shards", 0, "scorer shards in the benchmark (0: the pipeline's default)")
 )
 
 // benchT0 is the event time the benchmark replay starts at.
@@ -102,6 +103,9 @@ func benchOptions(brokers []string, dbURL string) Options {
 	o.Bounded = true
 	o.Start = kafkaio.Start{Kind: kafkaio.StartEarliest}
 	o.StreamStart = benchT0
+	if *benchShards > 0 {
+		o.Shards = *benchShards
+	}
 	return o
 }
 

@@ -46,9 +46,12 @@ type Options struct {
 	WindowSize   time.Duration
 	WindowPeriod time.Duration
 	TopK         int
-	Start        kafkaio.Start
-	Group        string
-	Bounded      bool
+	// Shards is how many keys the scorer's state is split over, the
+	// parallelism of the scoring stage (trend.Config.Shards).
+	Shards  int
+	Start   kafkaio.Start
+	Group   string
+	Bounded bool
 	// MaxOutOfOrder is how far behind the newest record of a partition a
 	// record may be and still count as on time.
 	MaxOutOfOrder time.Duration
@@ -69,6 +72,7 @@ func DefaultOptions() Options {
 		WindowSize:    10 * time.Minute,
 		WindowPeriod:  time.Minute,
 		TopK:          20,
+		Shards:        trend.DefaultShards,
 		Group:         "trendstream-trending",
 		MaxOutOfOrder: 30 * time.Second,
 		Terms:         terms.DefaultOptions(),
@@ -86,6 +90,7 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.WindowSize, "window-size", o.WindowSize, "sliding window length (a multiple of -window-period)")
 	fs.DurationVar(&o.WindowPeriod, "window-period", o.WindowPeriod, "sliding window period: a ranking is emitted this often")
 	fs.IntVar(&o.TopK, "top-k", o.TopK, "terms per ranking")
+	fs.IntVar(&o.Shards, "shards", o.Shards, "keys the scoring state is split over: the scoring stage's parallelism (Flink: at least the job's parallelism)")
 	fs.Var(&o.Start, "start", "where to start reading: committed, earliest, latest or an RFC 3339 time")
 	fs.StringVar(&o.Group, "group", o.Group, "Kafka consumer group whose offsets are committed (for -start committed and lag monitoring)")
 	fs.BoolVar(&o.Bounded, "bounded", o.Bounded, "read up to the end offsets seen at start, then stop (replay)")
@@ -110,7 +115,7 @@ func (o Options) Validate() error {
 
 func (o Options) trendConfig() trend.Config {
 	return trend.Config{
-		Size: o.WindowSize, Period: o.WindowPeriod, TopK: o.TopK,
+		Size: o.WindowSize, Period: o.WindowPeriod, TopK: o.TopK, Shards: o.Shards,
 		Terms: o.Terms, Score: o.Score.StartingAt(o.StreamStart), Source: tsv1.Source_SOURCE_BLUESKY,
 	}
 }

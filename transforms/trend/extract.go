@@ -2,17 +2,21 @@ package trend
 
 import (
 	"context"
+	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/mtime"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
 	"github.com/trendstream/trendstream/internal/terms"
+	"github.com/trendstream/trendstream/internal/termwindow"
 	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 )
 
 func init() {
-	register.DoFn4x0[context.Context, *tsv1.Post, func(string, string), func(string, int64)](&extractFn{})
-	register.Emitter2[string, int64]()
+	register.DoFn5x0[context.Context, beam.EventTime, *tsv1.Post, func(beam.EventTime, int, termwindow.Bucket), func(beam.EventTime, string, int64)](&bucketFn{})
+	register.Emitter3[beam.EventTime, int, termwindow.Bucket]()
+	register.Emitter3[beam.EventTime, string, int64]()
 }
 
 var (
@@ -21,38 +25,118 @@ var (
 	termsExtracted = beam.NewCounter("trending", "terms_extracted")
 )
 
-// extractFn emits one (term key, author) hit per distinct term of a post,
-// and one (language, 1) per post for each ranking it belongs to.
-type extractFn struct {
-	Terms terms.Options
+// maxBundleHits bounds the hits a bundle holds before it emits what it
+// has: a long bundle then costs memory in proportion to this, not to its
+// length.
+const maxBundleHits = 1 << 20
 
-	ex *terms.Extractor
+// bucketFn extracts each post's terms and counts them per author into
+// one-period buckets for the whole bundle, which it emits when the bundle
+// ends: one partial bucket per (period, shard) and one post count per
+// (period, ranking language), each timestamped at the period's last
+// instant. A runner then moves a few large elements per bundle instead of
+// one per term of every post, which is where per-element pipelines spend
+// their time (docs/pipeline-performance.md).
+type bucketFn struct {
+	Terms    terms.Options
+	PeriodMs int64
+	Shards   int
+
+	ex      *terms.Extractor
+	buckets map[int64]*termwindow.Builder // period end (Unix ms) → terms
+	posts   map[int64]map[string]int64    // period end → ranking language → posts
+	hits    int
 }
 
-func (fn *extractFn) Setup() { fn.ex = terms.New(fn.Terms) }
+func (fn *bucketFn) Setup() { fn.ex = terms.New(fn.Terms) }
 
-func (fn *extractFn) ProcessElement(ctx context.Context, p *tsv1.Post, hit func(string, string), post func(string, int64)) {
+// StartBundle takes the emitters because the SDK requires StartBundle and
+// FinishBundle to declare ProcessElement's outputs.
+func (fn *bucketFn) StartBundle(context.Context, func(beam.EventTime, int, termwindow.Bucket), func(beam.EventTime, string, int64)) {
+	fn.reset()
+}
+
+func (fn *bucketFn) reset() {
+	fn.buckets = map[int64]*termwindow.Builder{}
+	fn.posts = map[int64]map[string]int64{}
+	fn.hits = 0
+}
+
+func (fn *bucketFn) ProcessElement(ctx context.Context, ts beam.EventTime, p *tsv1.Post, emitTerms func(beam.EventTime, int, termwindow.Bucket), emitPosts func(beam.EventTime, string, int64)) {
 	if p.GetOperation() == tsv1.Operation_OPERATION_DELETE {
 		// Deletes are counted, not retracted: see docs/pipeline.md.
 		deletesSeen.Inc(ctx, 1)
 		return
 	}
 	postsCounted.Inc(ctx, 1)
-	ts := fn.ex.Extract(p)
-	termsExtracted.Inc(ctx, int64(len(ts)))
-	for _, t := range ts {
-		hit(TermKey{Lang: t.Lang, Kind: t.Kind, Term: t.Text}.String(), p.GetAuthorDid())
+	if fn.buckets == nil {
+		fn.reset() // a runner that skips StartBundle
 	}
-	post(AllLanguages, 1)
-	post(terms.Language(p.GetLangs()), 1)
+	end := bucketEnd(int64(ts), fn.PeriodMs)
+	b := fn.buckets[end]
+	if b == nil {
+		b = &termwindow.Builder{}
+		fn.buckets[end] = b
+	}
+	author := termwindow.AuthorID(p.GetAuthorDid())
+	found := fn.ex.Extract(p)
+	termsExtracted.Inc(ctx, int64(len(found)))
+	for _, t := range found {
+		b.Add(termwindow.Key{Lang: t.Lang, Kind: t.Kind, Term: t.Text}, author, 1)
+	}
+	fn.hits += len(found)
+	pc := fn.posts[end]
+	if pc == nil {
+		pc = map[string]int64{}
+		fn.posts[end] = pc
+	}
+	pc[AllLanguages]++
+	pc[terms.Language(p.GetLangs())]++
+	if fn.hits >= maxBundleHits {
+		fn.flush(emitTerms, emitPosts)
+	}
+}
+
+func (fn *bucketFn) FinishBundle(emitTerms func(beam.EventTime, int, termwindow.Bucket), emitPosts func(beam.EventTime, string, int64)) {
+	fn.flush(emitTerms, emitPosts)
+}
+
+func (fn *bucketFn) flush(emitTerms func(beam.EventTime, int, termwindow.Bucket), emitPosts func(beam.EventTime, string, int64)) {
+	for end, b := range fn.buckets {
+		at := mtime.FromMilliseconds(end - 1)
+		for shard, sb := range b.Bucket(fn.Shards) {
+			if sb.Len() > 0 {
+				emitTerms(at, shard, sb)
+			}
+		}
+	}
+	for end, pc := range fn.posts {
+		at := mtime.FromMilliseconds(end - 1)
+		for lang, n := range pc {
+			emitPosts(at, lang, n)
+		}
+	}
+	fn.reset()
+}
+
+// bucketEnd is the end (exclusive) of the period that holds ts, all in Unix
+// ms, with periods aligned to the epoch as Beam's fixed windows are.
+func bucketEnd(ts, period int64) int64 {
+	q := ts / period
+	if ts%period != 0 && ts < 0 {
+		q--
+	}
+	return q*period + period
 }
 
 // AllLanguages is the ranking key of the overall (all-language) ranking.
 const AllLanguages = ""
 
-// ExtractTerms splits posts into term hits (KV<term key, author DID>) and
-// per-language post counts (KV<language, 1>, with AllLanguages too).
-func ExtractTerms(s beam.Scope, posts beam.PCollection, opts terms.Options) (hits, postCounts beam.PCollection) {
-	s = s.Scope("ExtractTerms")
-	return beam.ParDo2(s, &extractFn{Terms: opts}, posts)
+// BucketTerms turns posts, timestamped at their event time, into partial
+// term buckets (KV<shard, termwindow.Bucket>) and partial post counts
+// (KV<ranking language, posts>, AllLanguages included), each timestamped at
+// the last instant of its period.
+func BucketTerms(s beam.Scope, posts beam.PCollection, opts terms.Options, period time.Duration, shards int) (buckets, postCounts beam.PCollection) {
+	s = s.Scope("BucketTerms")
+	return beam.ParDo2(s, &bucketFn{Terms: opts, PeriodMs: period.Milliseconds(), Shards: shards}, posts)
 }

@@ -10,34 +10,18 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/transforms/stats"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/trendstream/trendstream/internal/termwindow"
 	"github.com/trendstream/trendstream/internal/trendscore"
 
 	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 )
 
 func init() {
-	register.DoFn2x0[Scored, func(string, Scored)](&byRankingFn{})
-	register.Emitter2[string, Scored]()
-	register.DoFn6x0[context.Context, beam.Window, string, func(*int64) bool, func(*Scored) bool, func(*tsv1.WindowSnapshot)](&rankFn{})
+	register.DoFn6x0[context.Context, beam.Window, string, func(*int64) bool, func(*TrendList) bool, func(*tsv1.WindowSnapshot)](&rankFn{})
 	register.Emitter1[*tsv1.WindowSnapshot]()
 }
 
 var snapshotsEmitted = beam.NewCounter("trending", "snapshots_emitted")
-
-// byRankingFn keys each scored term by the rankings it takes part in: the
-// overall one and its language's.
-type byRankingFn struct{}
-
-func (byRankingFn) ProcessElement(sc Scored, emit func(string, Scored)) {
-	k, err := ParseTermKey(sc.Key)
-	if err != nil {
-		return
-	}
-	emit(AllLanguages, sc)
-	if k.Lang != AllLanguages {
-		emit(k.Lang, sc)
-	}
-}
 
 // rankFn builds one WindowSnapshot per (language, window) from the trending
 // terms of that window and the window's post count.
@@ -47,7 +31,7 @@ type rankFn struct {
 	SourceID int32
 }
 
-func (fn *rankFn) ProcessElement(ctx context.Context, w beam.Window, lang string, postsIter func(*int64) bool, scoredIter func(*Scored) bool, emit func(*tsv1.WindowSnapshot)) {
+func (fn *rankFn) ProcessElement(ctx context.Context, w beam.Window, lang string, postsIter func(*int64) bool, listIter func(*TrendList) bool, emit func(*tsv1.WindowSnapshot)) {
 	// The fixed window [end-period, end) holds exactly the sliding window
 	// that ends at end.
 	end := int64(w.(window.IntervalWindow).End)
@@ -62,32 +46,28 @@ func (fn *rankFn) ProcessElement(ctx context.Context, w beam.Window, lang string
 	for postsIter(&n) {
 		snap.Posts = max(snap.Posts, n)
 	}
-	// With accumulating late panes a term can appear more than once; the
+	// Each term comes from one shard; should a runner re-fire a window, the
 	// largest count is the most complete.
-	best := map[string]Scored{}
-	var sc Scored
-	for scoredIter(&sc) {
-		if !sc.Trending {
-			continue
+	best := map[termwindow.Key]Scored{}
+	var l TrendList
+	for listIter(&l) {
+		for _, sc := range l.Terms {
+			if b, ok := best[sc.Key]; !ok || sc.Count > b.Count {
+				best[sc.Key] = sc
+			}
 		}
-		if b, ok := best[sc.Key]; !ok || sc.Count > b.Count {
-			best[sc.Key] = sc
-		}
+		l = TrendList{}
 	}
 	items := make([]trendscore.Ranked, 0, len(best))
 	for _, sc := range best {
-		k, err := ParseTermKey(sc.Key)
-		if err != nil {
-			continue
-		}
 		items = append(items, trendscore.Ranked{
-			Term: k.Term, Kind: k.Kind, Lang: k.Lang, Score: sc.RankBy,
+			Term: sc.Key.Term, Kind: sc.Key.Kind, Lang: sc.Key.Lang, Score: sc.RankBy,
 			Count: sc.Count, Authors: sc.Authors, Baseline: sc.Baseline,
 			StartedAt: time.UnixMilli(sc.StartedAt),
 		})
 	}
 	for i, r := range trendscore.TopK(items, fn.TopK) {
-		sc := best[TermKey{Lang: r.Lang, Kind: r.Kind, Term: r.Term}.String()]
+		sc := best[termwindow.Key{Lang: r.Lang, Kind: r.Kind, Term: r.Term}]
 		snap.Terms = append(snap.Terms, &tsv1.TrendingTerm{
 			Term: r.Term, Kind: r.Kind, Lang: r.Lang,
 			WindowStart: snap.WindowStart, WindowEnd: snap.WindowEnd,
@@ -101,8 +81,9 @@ func (fn *rankFn) ProcessElement(ctx context.Context, w beam.Window, lang string
 	emit(snap)
 }
 
-// CountPosts turns per-language post marks (KV<lang, 1>) into post counts
-// per language and sliding window, timestamped at the window's last instant.
+// CountPosts turns partial post counts (KV<ranking language, posts>, as
+// BucketTerms makes them) into post counts per ranking and sliding window,
+// timestamped at the window's last instant.
 func CountPosts(s beam.Scope, marks beam.PCollection, size, period time.Duration) beam.PCollection {
 	s = s.Scope("CountPosts")
 	buckets := beam.WindowInto(s, window.NewFixedWindows(period), marks)
@@ -111,14 +92,14 @@ func CountPosts(s beam.Scope, marks beam.PCollection, size, period time.Duration
 	return stats.SumPerKey(s, sliding)
 }
 
-// Rank groups scored terms and post counts by (language, window) and emits
-// one WindowSnapshot each, with the topK trending terms ranked by score.
-func Rank(s beam.Scope, scored, postCounts beam.PCollection, size, period time.Duration, topK int, source tsv1.Source) beam.PCollection {
+// Rank groups trending terms (KV<ranking language, TrendList>) and post
+// counts by (ranking, window) and emits one WindowSnapshot each, with the
+// topK trending terms ranked by score.
+func Rank(s beam.Scope, trends, postCounts beam.PCollection, size, period time.Duration, topK int, source tsv1.Source) beam.PCollection {
 	s = s.Scope("Rank")
-	keyed := beam.ParDo(s, &byRankingFn{}, scored)
 	fixed := window.NewFixedWindows(period)
-	terms := beam.WindowInto(s, fixed, keyed)
+	lists := beam.WindowInto(s, fixed, trends)
 	posts := beam.WindowInto(s, fixed, postCounts)
-	grouped := beam.CoGroupByKey(s, posts, terms)
+	grouped := beam.CoGroupByKey(s, posts, lists)
 	return beam.ParDo(s, &rankFn{TopK: topK, SizeMs: size.Milliseconds(), SourceID: int32(source)}, grouped)
 }

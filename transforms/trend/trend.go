@@ -1,10 +1,10 @@
 // Package trend holds the Beam transforms of the trending computation:
-// posts → term hits → per-term sliding-window counts → baseline-relative
-// scores → per-language rankings (WindowSnapshot).
+// posts → per-bundle term buckets → per-shard sliding-window activity →
+// baseline-relative scores → per-language rankings (WindowSnapshot).
 //
-// The text and scoring logic lives in the pure packages internal/terms and
-// internal/trendscore; this package only arranges it in windows and keyed
-// state.
+// The text, counting and scoring logic lives in the pure packages
+// internal/terms, internal/termwindow and internal/trendscore; this package
+// only arranges it in bundles, windows and keyed state.
 package trend
 
 import (
@@ -31,6 +31,24 @@ type Config struct {
 	Score trendscore.Params
 	// Source is stamped on every result.
 	Source tsv1.Source
+	// Shards is how many keys the scorer's state is split over: the
+	// scoring stage's parallelism. Zero means DefaultShards.
+	Shards int
+}
+
+// maxShards bounds Shards: every partial bucket is split this many ways.
+const maxShards = 4096
+
+// DefaultShards is the scorer's default parallelism: enough for a small
+// Flink cluster, few enough that each shard's state call carries hundreds
+// of terms.
+const DefaultShards = 8
+
+func (c Config) shards() int {
+	if c.Shards <= 0 {
+		return DefaultShards
+	}
+	return c.Shards
 }
 
 // Validate reports a configuration the pipeline cannot run with.
@@ -44,6 +62,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("trend: window period %v is below one second", c.Period)
 	case c.TopK <= 0:
 		return fmt.Errorf("trend: top-k must be positive, got %d", c.TopK)
+	case c.Shards < 0 || c.Shards > maxShards:
+		return fmt.Errorf("trend: shards must be between 1 and %d (0 for the default), got %d", maxShards, c.Shards)
 	}
 	if err := c.Score.Validate(); err != nil {
 		return fmt.Errorf("trend: %w", err)
@@ -57,9 +77,9 @@ func (c Config) Validate() error {
 // snapshot for the overall ranking (Lang "") and one per language.
 func Trends(s beam.Scope, posts beam.PCollection, c Config) beam.PCollection {
 	s = s.Scope("Trends")
-	hits, marks := ExtractTerms(s, posts, c.Terms)
-	windows := CountTerms(s, hits, c.Size, c.Period)
-	scored := ScoreTerms(s, windows, c.Score, c.Period)
-	postCounts := CountPosts(s, marks, c.Size, c.Period)
-	return Rank(s, scored, postCounts, c.Size, c.Period, c.TopK, c.Source)
+	partials, postPartials := BucketTerms(s, posts, c.Terms, c.Period, c.shards())
+	windows := CountTerms(s, partials, c.Size, c.Period, c.Score)
+	trends := ScoreTerms(s, windows, c.Score, c.Period)
+	postCounts := CountPosts(s, postPartials, c.Size, c.Period)
+	return Rank(s, trends, postCounts, c.Size, c.Period, c.TopK, c.Source)
 }

@@ -1,0 +1,349 @@
+// Package termwindow counts term activity per author in period buckets and
+// merges buckets into sliding windows. It is the counting core shared by the
+// Beam pipeline (transforms/trend) and the single-process reference
+// (internal/trendcalc), kept free of Beam so it is tested and benchmarked on
+// its own.
+//
+// A bucket keeps, for every term, how many posts each author made with it:
+// that is what a window needs to report posts, distinct authors and the
+// busiest author's posts exactly, and buckets of one period add up without
+// double counting. Authors are 64-bit hashes of their DIDs (AuthorID).
+//
+// A Bucket is immutable and lives in its encoded form, with its terms
+// sorted by a 64-bit hash of their key. A pipeline moves a bucket between
+// stages as it is, and decoding one only checks it: a window merges its
+// buckets by walking them side by side in hash order, reading each term's
+// key and authors only when the term has enough posts in the window to
+// matter (trendscore.Params.MinPosts). On real posts that skips almost
+// every term, which is what makes a window cost little more than reading
+// its buckets once.
+package termwindow
+
+import (
+	"bytes"
+	"cmp"
+	"slices"
+
+	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
+)
+
+// Key identifies a term in one language.
+type Key struct {
+	Lang string
+	Kind tsv1.TermKind
+	Term string
+}
+
+// Compare orders keys by language, kind, then term.
+func (k Key) Compare(o Key) int {
+	if c := cmp.Compare(k.Lang, o.Lang); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(k.Kind, o.Kind); c != 0 {
+		return c
+	}
+	return cmp.Compare(k.Term, o.Term)
+}
+
+// Hash is a 64-bit hash of k, the same in every process: FNV-1a, then
+// MurmurHash3's finaliser, because FNV leaves the high bits of similar
+// short strings alike and shards are taken from them.
+func (k Key) Hash() uint64 {
+	h := fnvString(fnvOffset64, k.Lang)
+	h = (h ^ 0) * fnvPrime64
+	h = (h ^ uint64(uint32(k.Kind))) * fnvPrime64
+	h = fnvString(h, k.Term)
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 33
+	h *= 0xc4ceb9fe1a85ec53
+	return h ^ h>>33
+}
+
+// Shard assigns k to one of n shards (n > 0), the same way in every process.
+func (k Key) Shard(n int) int { return shardOf(k.Hash(), n) }
+
+func shardOf(h uint64, n int) int {
+	if n <= 1 {
+		return 0
+	}
+	// The high bits: the low ones also order terms within a bucket.
+	return int((h >> 32) % uint64(n))
+}
+
+const (
+	fnvOffset64 uint64 = 14695981039346656037
+	fnvPrime64  uint64 = 1099511628211
+)
+
+// fnvString is FNV-1a over s's bytes, inlined: hash/fnv would copy s.
+func fnvString(h uint64, s string) uint64 {
+	for i := 0; i < len(s); i++ {
+		h = (h ^ uint64(s[i])) * fnvPrime64
+	}
+	return h
+}
+
+// AuthorID is the 64-bit FNV-1a hash of an author DID. Two of Bluesky's
+// tens of millions of accounts collide with probability about 10⁻⁵ in all,
+// and two authors of one term in one window practically never.
+func AuthorID(did string) uint64 { return fnvString(fnvOffset64, did) }
+
+// AuthorPosts is how many posts one author made with a term.
+type AuthorPosts struct {
+	Author uint64
+	Posts  int64
+}
+
+// TermActivity is one term's activity in one bucket: its posts per author,
+// sorted by author, each author once.
+type TermActivity struct {
+	Key     Key
+	Posts   int64 // sum of Authors[i].Posts
+	Authors []AuthorPosts
+}
+
+// Builder accumulates hits into Buckets. The zero Builder is ready to use.
+type Builder struct {
+	idx   map[Key]int
+	terms []builderTerm
+}
+
+type builderTerm struct {
+	key     Key
+	hash    uint64
+	posts   int64
+	authors []AuthorPosts
+	sorted  int // authors[:sorted] is sorted and unique
+}
+
+// Add counts n posts by author with term k.
+func (b *Builder) Add(k Key, author uint64, n int64) {
+	t := b.term(k)
+	t.posts += n
+	t.authors = append(t.authors, AuthorPosts{author, n})
+	// Compacting when the unsorted tail outgrows the sorted head keeps
+	// every author list O(distinct authors) at O(log n) amortised per hit.
+	if tail := len(t.authors) - t.sorted; tail > 8 && tail > t.sorted {
+		t.compact()
+	}
+}
+
+// Len is the number of distinct terms added.
+func (b *Builder) Len() int { return len(b.terms) }
+
+func (b *Builder) term(k Key) *builderTerm {
+	i, ok := b.idx[k]
+	if !ok {
+		if b.idx == nil {
+			b.idx = map[Key]int{}
+		}
+		i = len(b.terms)
+		b.idx[k] = i
+		b.terms = append(b.terms, builderTerm{key: k, hash: k.Hash()})
+	}
+	return &b.terms[i]
+}
+
+func (t *builderTerm) compact() {
+	t.authors = compactAuthors(t.authors)
+	t.sorted = len(t.authors)
+}
+
+// compactAuthors sorts as by author and sums each author's posts, in place.
+func compactAuthors(as []AuthorPosts) []AuthorPosts {
+	slices.SortFunc(as, func(a, b AuthorPosts) int { return cmp.Compare(a.Author, b.Author) })
+	out := as[:0]
+	for _, a := range as {
+		if n := len(out); n > 0 && out[n-1].Author == a.Author {
+			out[n-1].Posts += a.Posts
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+// Bucket returns the accumulated activity, split into n shards by
+// Key.Shard (n ≤ 1: one). Shards with no terms are empty Buckets. The
+// Buckets share no memory with b, which stays usable.
+func (b *Builder) Bucket(n int) []Bucket {
+	n = max(n, 1)
+	shards := make([][]encTerm, n)
+	for i := range b.terms {
+		t := &b.terms[i]
+		if t.sorted < len(t.authors) {
+			t.compact()
+		}
+		s := shardOf(t.hash, n)
+		shards[s] = append(shards[s], encTerm{hash: t.hash, posts: t.posts, key: appendKey(nil, t.key), authors: t.authors})
+	}
+	out := make([]Bucket, n)
+	for s, ts := range shards {
+		out[s] = encode(ts)
+	}
+	return out
+}
+
+// Activity is one term's activity in one window.
+type Activity struct {
+	Key            Key
+	Posts          int64 // posts with the term
+	Authors        int64 // distinct authors
+	TopAuthorPosts int64 // posts of the author who used it most
+}
+
+// MergeBuckets returns the sum of two buckets of the same period as a new
+// Bucket; a and b are not modified, so they may be shared.
+func MergeBuckets(a, b Bucket) Bucket {
+	out := make([]encTerm, 0, max(a.Len(), b.Len()))
+	i, j := 0, 0
+	for i < a.Len() || j < b.Len() {
+		var c int
+		switch {
+		case i == a.Len():
+			c = 1
+		case j == b.Len():
+			c = -1
+		default:
+			c = compareAt(a, i, b, j)
+		}
+		switch {
+		case c < 0:
+			out = append(out, a.encTerm(i, nil))
+			i++
+		case c > 0:
+			out = append(out, b.encTerm(j, nil))
+			j++
+		default:
+			t := a.encTerm(i, nil)
+			t.posts += b.posts(j)
+			t.authors = mergeAuthors(t.authors, b.appendAuthors(nil, j))
+			out = append(out, t)
+			i++
+			j++
+		}
+	}
+	return encode(out)
+}
+
+// mergeAuthors merges two sorted, unique author lists into a new one.
+func mergeAuthors(a, b []AuthorPosts) []AuthorPosts {
+	out := make([]AuthorPosts, 0, len(a)+len(b))
+	i, j := 0, 0
+	for i < len(a) && j < len(b) {
+		switch {
+		case a[i].Author < b[j].Author:
+			out = append(out, a[i])
+			i++
+		case a[i].Author > b[j].Author:
+			out = append(out, b[j])
+			j++
+		default:
+			out = append(out, AuthorPosts{a[i].Author, a[i].Posts + b[j].Posts})
+			i++
+			j++
+		}
+	}
+	out = append(out, a[i:]...)
+	return append(out, b[j:]...)
+}
+
+// compareAt orders term i of a against term j of b: by hash, then by
+// encoded key, the order terms are stored in.
+func compareAt(a Bucket, i int, b Bucket, j int) int {
+	if c := cmp.Compare(a.hash(i), b.hash(j)); c != 0 {
+		return c
+	}
+	return bytes.Compare(a.keyBytes(i), b.keyBytes(j))
+}
+
+// Merge sums buckets into a window and returns the activity of every term
+// with at least minPosts posts in it, ordered by key hash (the same order
+// in every process). Terms below minPosts are counted, but their keys and
+// authors are never read.
+func Merge(buckets []Bucket, minPosts int64) []Activity {
+	pos := make([]int, len(buckets))
+	// next[bi] is the hash of bucket bi's next term; live lists the
+	// buckets with terms left. Windows hold a handful of buckets, so a
+	// linear scan for the smallest hash beats a heap.
+	next := make([]uint64, len(buckets))
+	live := make([]int, 0, len(buckets))
+	for bi, b := range buckets {
+		if b.Len() > 0 {
+			next[bi] = b.hash(0)
+			live = append(live, bi)
+		}
+	}
+	var out []Activity
+	var group []int // buckets holding the current term
+	var authors []AuthorPosts
+	for len(live) > 0 {
+		group = append(group[:0], live[0])
+		h := next[live[0]]
+		for _, bi := range live[1:] {
+			switch bh := next[bi]; {
+			case bh < h:
+				h = bh
+				group = append(group[:0], bi)
+			case bh == h:
+				group = append(group, bi)
+			}
+		}
+		if len(group) > 1 {
+			group = sameKey(buckets, pos, group)
+		}
+		var posts int64
+		for _, bi := range group {
+			posts += buckets[bi].posts(pos[bi])
+		}
+		if posts >= minPosts && posts > 0 {
+			first := &buckets[group[0]]
+			a := Activity{Key: first.key(pos[group[0]]), Posts: posts}
+			authors = authors[:0]
+			for _, bi := range group {
+				authors = buckets[bi].appendAuthors(authors, pos[bi])
+			}
+			if len(group) > 1 {
+				authors = compactAuthors(authors)
+			}
+			a.Authors = int64(len(authors))
+			for _, ap := range authors {
+				a.TopAuthorPosts = max(a.TopAuthorPosts, ap.Posts)
+			}
+			out = append(out, a)
+		}
+		exhausted := false
+		for _, bi := range group {
+			pos[bi]++
+			if pos[bi] < buckets[bi].Len() {
+				next[bi] = buckets[bi].hash(pos[bi])
+			} else {
+				exhausted = true
+			}
+		}
+		if exhausted {
+			live = slices.DeleteFunc(live, func(bi int) bool { return pos[bi] == buckets[bi].Len() })
+		}
+	}
+	return out
+}
+
+// sameKey narrows group, buckets whose next terms share a hash, to those
+// whose next term has the smallest key: on a hash collision the other
+// terms come next round.
+func sameKey(buckets []Bucket, pos, group []int) []int {
+	least := buckets[group[0]].keyBytes(pos[group[0]])
+	out := group[:1]
+	for _, bi := range group[1:] {
+		k := buckets[bi].keyBytes(pos[bi])
+		switch c := bytes.Compare(k, least); {
+		case c < 0:
+			least = k
+			out = append(out[:0], bi)
+		case c == 0:
+			out = append(out, bi)
+		}
+	}
+	return out
+}

@@ -1,0 +1,269 @@
+package termwindow
+
+import (
+	"fmt"
+	"reflect"
+	"slices"
+	"testing"
+
+	"github.com/trendstream/trendstream/internal/corpus"
+	"github.com/trendstream/trendstream/internal/terms"
+	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
+)
+
+func word(s string) Key { return Key{Lang: "en", Kind: tsv1.TermKind_TERM_KIND_WORD, Term: s} }
+
+type hit struct {
+	bucket int
+	key    Key
+	author string
+}
+
+func TestMerge(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		hits     []hit
+		minPosts int64
+		want     []Activity
+	}{
+		{
+			name: "one bucket",
+			hits: []hit{{0, word("a"), "x"}, {0, word("a"), "y"}, {0, word("a"), "x"}, {0, word("b"), "x"}},
+			want: []Activity{
+				{Key: word("a"), Posts: 3, Authors: 2, TopAuthorPosts: 2},
+				{Key: word("b"), Posts: 1, Authors: 1, TopAuthorPosts: 1},
+			},
+		},
+		{
+			name: "an author in two buckets is one author",
+			hits: []hit{{0, word("a"), "x"}, {1, word("a"), "x"}, {2, word("a"), "y"}},
+			want: []Activity{{Key: word("a"), Posts: 3, Authors: 2, TopAuthorPosts: 2}},
+		},
+		{
+			name:     "pruned below minPosts, kept at it",
+			hits:     []hit{{0, word("a"), "x"}, {1, word("a"), "y"}, {0, word("b"), "x"}},
+			minPosts: 2,
+			want:     []Activity{{Key: word("a"), Posts: 2, Authors: 2, TopAuthorPosts: 1}},
+		},
+		{
+			name: "same text, different language or kind, is another term",
+			hits: []hit{{0, word("a"), "x"}, {0, Key{"de", tsv1.TermKind_TERM_KIND_WORD, "a"}, "x"},
+				{0, Key{"en", tsv1.TermKind_TERM_KIND_HASHTAG, "a"}, "x"}},
+			want: []Activity{
+				{Key: Key{"de", tsv1.TermKind_TERM_KIND_WORD, "a"}, Posts: 1, Authors: 1, TopAuthorPosts: 1},
+				{Key: Key{"en", tsv1.TermKind_TERM_KIND_HASHTAG, "a"}, Posts: 1, Authors: 1, TopAuthorPosts: 1},
+				{Key: word("a"), Posts: 1, Authors: 1, TopAuthorPosts: 1},
+			},
+		},
+		{name: "empty"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var bs [3]Builder
+			for _, h := range tt.hits {
+				bs[h.bucket].Add(h.key, AuthorID(h.author), 1)
+			}
+			var buckets []Bucket
+			for i := range bs {
+				buckets = append(buckets, bs[i].Bucket(1)...)
+			}
+			got := Merge(buckets, tt.minPosts)
+			slices.SortFunc(got, func(a, b Activity) int { return a.Key.Compare(b.Key) })
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("Merge = %+v\nwant    %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+// naive is the obvious computation Merge must agree with: per term, a map
+// of author → posts over the whole window.
+func naive(hits []hit, buckets map[int]bool, minPosts int64) []Activity {
+	perTerm := map[Key]map[string]int64{}
+	for _, h := range hits {
+		if !buckets[h.bucket] {
+			continue
+		}
+		if perTerm[h.key] == nil {
+			perTerm[h.key] = map[string]int64{}
+		}
+		perTerm[h.key][h.author]++
+	}
+	var out []Activity
+	for k, as := range perTerm {
+		a := Activity{Key: k, Authors: int64(len(as))}
+		for _, n := range as {
+			a.Posts += n
+			a.TopAuthorPosts = max(a.TopAuthorPosts, n)
+		}
+		if a.Posts >= minPosts {
+			out = append(out, a)
+		}
+	}
+	slices.SortFunc(out, func(a, b Activity) int { return a.Key.Compare(b.Key) })
+	return out
+}
+
+// TestMergeRealPosts builds buckets from real posts, some of them split
+// into partial buckets, merged and round-tripped through the encoding as
+// the pipeline does, and checks every sliding window against naive.
+func TestMergeRealPosts(t *testing.T) {
+	posts, err := corpus.Posts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const nBuckets, size, shards = 8, 3, 4
+	ex := terms.New(terms.DefaultOptions())
+	var hits []hit
+	for i, p := range posts[:4000] {
+		// Few authors, so authors repeat within and across buckets.
+		author := fmt.Sprintf("did:plc:author%d", i%97)
+		for _, tm := range ex.Extract(p) {
+			hits = append(hits, hit{i % nBuckets, Key{tm.Lang, tm.Kind, tm.Text}, author})
+		}
+	}
+	// Each bucket comes from two partial builders (two bundles), sharded.
+	partial := make([][2]Builder, nBuckets)
+	for i, h := range hits {
+		partial[h.bucket][i%2].Add(h.key, AuthorID(h.author), 1)
+	}
+	shardBuckets := make([][]Bucket, nBuckets) // bucket → shard → merged bucket
+	for b := range partial {
+		shardBuckets[b] = make([]Bucket, shards)
+		for j := range partial[b] {
+			for s, sb := range partial[b][j].Bucket(shards) {
+				enc, err := sb.MarshalBinary()
+				if err != nil {
+					t.Fatal(err)
+				}
+				dec, err := Decode(enc)
+				if err != nil {
+					t.Fatal(err)
+				}
+				shardBuckets[b][s] = MergeBuckets(shardBuckets[b][s], dec)
+			}
+		}
+	}
+	for _, minPosts := range []int64{0, 3} {
+		for end := 1; end <= nBuckets; end++ {
+			in := map[int]bool{}
+			var got []Activity
+			for s := range shards {
+				var window []Bucket
+				for b := max(0, end-size); b < end; b++ {
+					in[b] = true
+					for _, ta := range shardBuckets[b][s].Terms() {
+						if ta.Key.Shard(shards) != s {
+							t.Fatalf("term %v in shard %d, belongs to %d", ta.Key, s, ta.Key.Shard(shards))
+						}
+					}
+					window = append(window, shardBuckets[b][s])
+				}
+				got = append(got, Merge(window, minPosts)...)
+			}
+			slices.SortFunc(got, func(a, b Activity) int { return a.Key.Compare(b.Key) })
+			want := naive(hits, in, minPosts)
+			if len(want) == 0 {
+				t.Fatalf("window ending at bucket %d is empty: test data too thin", end)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("minPosts %d, window ending at bucket %d: %d terms, naive %d", minPosts, end, len(got), len(want))
+			}
+		}
+	}
+}
+
+func TestBucketEncoding(t *testing.T) {
+	var b Builder
+	b.Add(word("héllo wörld"), 1<<63+5, 3)
+	b.Add(word("héllo wörld"), 7, 1)
+	b.Add(Key{"ja", tsv1.TermKind_TERM_KIND_HASHTAG, "東京"}, 7, 2)
+	orig := b.Bucket(1)[0]
+	enc, err := orig.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got Bucket
+	if err := got.UnmarshalBinary(enc); err != nil {
+		t.Fatal(err)
+	}
+	terms := got.Terms()
+	slices.SortFunc(terms, func(a, b TermActivity) int { return a.Key.Compare(b.Key) })
+	want := []TermActivity{
+		{Key: word("héllo wörld"), Posts: 4, Authors: []AuthorPosts{{7, 1}, {1<<63 + 5, 3}}},
+		{Key: Key{"ja", tsv1.TermKind_TERM_KIND_HASHTAG, "東京"}, Posts: 2, Authors: []AuthorPosts{{7, 2}}},
+	}
+	if !reflect.DeepEqual(terms, want) {
+		t.Fatalf("round trip: %+v, want %+v", terms, want)
+	}
+	if got.Hits() != 3 || got.Len() != 2 {
+		t.Errorf("Hits %d, Len %d; want 3, 2", got.Hits(), got.Len())
+	}
+	var empty Bucket
+	if e, _ := empty.MarshalBinary(); len(e) == 0 {
+		t.Error("the zero Bucket has no encoding")
+	} else if d, err := Decode(e); err != nil || d.Len() != 0 {
+		t.Errorf("the zero Bucket decodes to %d terms, %v", d.Len(), err)
+	}
+	corrupt := func(i int, v byte) []byte { c := slices.Clone(enc); c[i] = v; return c }
+
+	for _, tt := range []struct {
+		name string
+		data []byte
+	}{
+		{"empty", nil},
+		{"unknown version", append([]byte{9}, enc[1:]...)},
+		{"truncated", enc[:len(enc)-3]},
+		{"trailing bytes", append(slices.Clone(enc), 0)},
+		{"huge count", []byte{encodingVersion, 0xff, 0xff, 0xff, 0xff, 0x0f}},
+		{"index posts disagree with authors", corrupt(2+8, enc[2+8]+1)},
+		{"offset off", corrupt(2+entrySize+16, enc[2+entrySize+16]+1)},
+		{"hash order", corrupt(2+7, enc[2+entrySize+7]+1)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var b Bucket
+			if err := b.UnmarshalBinary(tt.data); err == nil {
+				t.Errorf("decoded %x without error: %+v", tt.data, b)
+			}
+		})
+	}
+}
+
+// FuzzBucketDecode checks that no input makes the decoder panic or
+// allocate beyond its input, and that whatever it accepts is safe to read
+// and merge: the accessors trust what Decode checked.
+func FuzzBucketDecode(f *testing.F) {
+	var b Builder
+	b.Add(word("a"), 1, 1)
+	b.Add(word("b"), 2, 5)
+	enc, _ := b.Bucket(1)[0].MarshalBinary()
+	f.Add(enc)
+	f.Add([]byte{encodingVersion, 0})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var b Bucket
+		if err := b.UnmarshalBinary(data); err != nil {
+			return
+		}
+		b.Terms()
+		m := MergeBuckets(b, b)
+		if got := Merge([]Bucket{b, m}, 0); len(got) != b.Len() {
+			t.Fatalf("merging a bucket of %d terms with itself gave %d", b.Len(), len(got))
+		}
+	})
+}
+
+func TestShardSpread(t *testing.T) {
+	const n = 8
+	var per [n]int
+	for i := range 8000 {
+		s := word(fmt.Sprint("term", i)).Shard(n)
+		if s < 0 || s >= n {
+			t.Fatalf("shard %d out of range", s)
+		}
+		per[s]++
+	}
+	for s, c := range per {
+		if c < 800 || c > 1200 {
+			t.Errorf("shard %d holds %d of 8000 terms: uneven", s, c)
+		}
+	}
+}

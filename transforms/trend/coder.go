@@ -1,0 +1,136 @@
+package trend
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"reflect"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+
+	"github.com/trendstream/trendstream/internal/termwindow"
+	"github.com/trendstream/trendstream/internal/trendscore"
+	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
+)
+
+// Buckets and baselines are the pipeline's two large values; Beam's
+// reflective row coder spent more time on them than the computation did,
+// so they have binary coders.
+func init() {
+	beam.RegisterCoder(reflect.TypeOf(termwindow.Bucket{}), encodeBucket, decodeBucket)
+	beam.RegisterCoder(reflect.TypeOf(Baselines{}), encodeBaselines, decodeBaselines)
+	// Generated callers: the SDK calls coders by reflection otherwise.
+	register.Function1x2(encodeBucket)
+	register.Function1x2(decodeBucket)
+	register.Function1x2(encodeBaselines)
+	register.Function1x2(decodeBaselines)
+}
+
+func encodeBucket(b termwindow.Bucket) ([]byte, error) { return b.MarshalBinary() }
+
+// decodeBucket keeps data: the SDK hands each element its own buffer.
+func decodeBucket(data []byte) (termwindow.Bucket, error) { return termwindow.Decode(data) }
+
+// Baselines is one shard's scorer state: every live term's baseline.
+type Baselines struct {
+	Terms map[termwindow.Key]trendscore.State
+}
+
+const baselinesVersion = 1
+
+// stateSize is the encoded size of one trendscore.State: four float64s,
+// five int64s and a flags byte.
+const stateSize = 4*8 + 5*8 + 1
+
+func encodeBaselines(bl Baselines) ([]byte, error) {
+	buf := make([]byte, 0, 1+binary.MaxVarintLen64+len(bl.Terms)*(stateSize+24))
+	buf = append(buf, baselinesVersion)
+	buf = binary.AppendUvarint(buf, uint64(len(bl.Terms)))
+	for k, st := range bl.Terms {
+		buf = binary.AppendUvarint(buf, uint64(len(k.Lang)))
+		buf = append(buf, k.Lang...)
+		buf = binary.AppendUvarint(buf, uint64(k.Kind))
+		buf = binary.AppendUvarint(buf, uint64(len(k.Term)))
+		buf = append(buf, k.Term...)
+		for _, f := range []float64{st.EWMA, st.EWMVar, st.PrevEWMA, st.PrevEWMVar} {
+			buf = binary.LittleEndian.AppendUint64(buf, math.Float64bits(f))
+		}
+		for _, n := range []int64{st.LastWindowEnd, st.Windows, st.StartedAt, st.PrevWindows, st.PrevStartedAt} {
+			buf = binary.LittleEndian.AppendUint64(buf, uint64(n))
+		}
+		var flags byte
+		if st.Trending {
+			flags |= 1
+		}
+		if st.PrevTrending {
+			flags |= 2
+		}
+		buf = append(buf, flags)
+	}
+	return buf, nil
+}
+
+var errTruncated = errors.New("truncated")
+
+func decodeBaselines(data []byte) (Baselines, error) {
+	fail := func(err error) (Baselines, error) {
+		return Baselines{}, fmt.Errorf("trend: decode baselines: %w", err)
+	}
+	if len(data) < 1 {
+		return fail(errTruncated)
+	}
+	if data[0] != baselinesVersion {
+		return fail(fmt.Errorf("unknown version %d", data[0]))
+	}
+	data = data[1:]
+	uvarint := func() (uint64, bool) {
+		v, n := binary.Uvarint(data)
+		if n <= 0 {
+			return 0, false
+		}
+		data = data[n:]
+		return v, true
+	}
+	str := func() (string, bool) {
+		n, ok := uvarint()
+		if !ok || n > uint64(len(data)) {
+			return "", false
+		}
+		s := string(data[:n])
+		data = data[n:]
+		return s, true
+	}
+	n, ok := uvarint()
+	if !ok || n > uint64(len(data)/(stateSize+3)) {
+		return fail(errTruncated)
+	}
+	bl := Baselines{Terms: make(map[termwindow.Key]trendscore.State, n)}
+	for range n {
+		var k termwindow.Key
+		var kind uint64
+		var ok1, ok2, ok3 bool
+		k.Lang, ok1 = str()
+		kind, ok2 = uvarint()
+		k.Term, ok3 = str()
+		if !ok1 || !ok2 || !ok3 || len(data) < stateSize {
+			return fail(errTruncated)
+		}
+		k.Kind = tsv1.TermKind(kind)
+		u := func(i int) uint64 { return binary.LittleEndian.Uint64(data[8*i:]) }
+		st := trendscore.State{
+			EWMA: math.Float64frombits(u(0)), EWMVar: math.Float64frombits(u(1)),
+			PrevEWMA: math.Float64frombits(u(2)), PrevEWMVar: math.Float64frombits(u(3)),
+			LastWindowEnd: int64(u(4)), Windows: int64(u(5)), StartedAt: int64(u(6)),
+			PrevWindows: int64(u(7)), PrevStartedAt: int64(u(8)),
+			Trending: data[72]&1 != 0, PrevTrending: data[72]&2 != 0,
+		}
+		data = data[stateSize:]
+		bl.Terms[k] = st
+	}
+	if len(data) > 0 {
+		return fail(fmt.Errorf("%d trailing bytes", len(data)))
+	}
+	return bl, nil
+}
