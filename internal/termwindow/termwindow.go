@@ -50,7 +50,7 @@ func (k Key) Compare(o Key) int {
 // short strings alike and shards are taken from them.
 func (k Key) Hash() uint64 {
 	h := fnvString(fnvOffset64, k.Lang)
-	h = (h ^ 0) * fnvPrime64
+	h *= fnvPrime64 // a zero byte separates language and kind
 	h = (h ^ uint64(uint32(k.Kind))) * fnvPrime64
 	h = fnvString(h, k.Term)
 	h ^= h >> 33
