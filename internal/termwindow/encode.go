@@ -164,9 +164,9 @@ func checkKey(key []byte) error {
 	return nil
 }
 
-func (b Bucket) hash(i int) uint64  { return binary.LittleEndian.Uint64(b.index[i*entrySize:]) }
-func (b Bucket) posts(i int) int64  { return int64(binary.LittleEndian.Uint64(b.index[i*entrySize+8:])) }
-func (b Bucket) off(i int) uint32   { return binary.LittleEndian.Uint32(b.index[i*entrySize+16:]) }
+func (b Bucket) hash(i int) uint64     { return binary.LittleEndian.Uint64(b.index[i*entrySize:]) }
+func (b Bucket) posts(i int) int64     { return int64(binary.LittleEndian.Uint64(b.index[i*entrySize+8:])) }
+func (b Bucket) off(i int) uint32      { return binary.LittleEndian.Uint32(b.index[i*entrySize+16:]) }
 func (b Bucket) keyBytes(i int) []byte { k, _ := b.keyAt(i); return k }
 
 // keyAt returns term i's encoded key and the payload after it.
