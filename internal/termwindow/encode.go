@@ -2,40 +2,38 @@ package termwindow
 
 import (
 	"bytes"
-	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"slices"
 
 	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 )
 
 // A Bucket's encoding:
 //
-//	version byte (2)
-//	term count (uvarint)
-//	index: per term, sorted by (hash, encoded key):
-//	        key hash (uint64) | posts (uint64) | payload offset (uint32), little-endian
-//	payload: per term, in index order:
-//	        key length (uvarint) | key | author count (uvarint) |
-//	        per author, sorted: author ID (uint64, little-endian) | posts (uvarint)
-//	key:    language length (uvarint) | language | kind (uvarint) | term (the rest)
+//	version byte (3) | term count (uint32, little-endian) | one record per
+//	term, sorted by key
 //
-// The fixed-width index lets a merge compare and sum terms without parsing
-// their keys; the payload is read only for terms that are kept.
-const encodingVersion = 2
+// A record is a header, uvarint(len(key)<<1 | single), then the key, then
+//
+//	single = 1: the one author's ID (uint64, little-endian), who posted once
+//	single = 0: posts (uvarint) | author count (uvarint) | byte length of the
+//	            authors (uvarint) | per author, sorted by ID: ID (uint64,
+//	            little-endian) | posts (uvarint)
+//
+// and a key is uvarint(len(lang)) | lang | uvarint(kind) | term. Keys are
+// compared as bytes. Lengths let a merge step over what it does not read.
+const encodingVersion = 3
 
-const entrySize = 8 + 8 + 4
+const headerSize = 1 + 4
 
 // Bucket is the term activity of one period, or of part of one: partial
 // buckets of the same period add up with MergeBuckets. The zero Bucket is
 // empty. A Bucket is immutable.
 type Bucket struct {
-	data    []byte // the whole encoding
-	n       int
-	index   []byte
-	payload []byte
+	data []byte // the whole encoding
+	n    int
+	body []byte // the records
 }
 
 // Len is the number of distinct terms in b.
@@ -44,18 +42,25 @@ func (b Bucket) Len() int { return b.n }
 // Hits is how many (term, author) pairs b holds.
 func (b Bucket) Hits() int {
 	n := 0
-	for i := range b.n {
-		_, rest := b.keyAt(i)
-		na, _ := binary.Uvarint(rest)
-		n += int(na)
+	r := b.reader()
+	for r.next() {
+		n += r.rec.nAuthors
 	}
 	return n
+}
+
+// Size is the length of b's encoding in bytes.
+func (b Bucket) Size() int {
+	if b.data == nil {
+		return headerSize
+	}
+	return len(b.data)
 }
 
 // MarshalBinary returns b's encoding. It must not be modified.
 func (b Bucket) MarshalBinary() ([]byte, error) {
 	if b.data == nil {
-		return encode(nil).data, nil
+		return []byte{encodingVersion, 0, 0, 0, 0}, nil
 	}
 	return b.data, nil
 }
@@ -82,75 +87,84 @@ func Decode(data []byte) (Bucket, error) {
 
 var errShort = errors.New("truncated")
 
+// decode checks every record, so that readers can trust the encoding.
 func decode(data []byte) (Bucket, error) {
-	if len(data) < 2 {
+	if len(data) < headerSize {
 		return Bucket{}, errShort
 	}
 	if data[0] != encodingVersion {
 		return Bucket{}, fmt.Errorf("unknown encoding version %d", data[0])
 	}
-	n, k := binary.Uvarint(data[1:])
-	if k <= 0 {
-		return Bucket{}, errShort
+	n := uint64(binary.LittleEndian.Uint32(data[1:]))
+	body := data[headerSize:]
+	if n > uint64(len(body)/10) { // the smallest record is 10 bytes
+		return Bucket{}, fmt.Errorf("%d terms do not fit in %d bytes", n, len(body))
 	}
-	rest := data[1+k:]
-	if n > uint64(len(rest)/entrySize) {
-		return Bucket{}, fmt.Errorf("%d terms do not fit in %d bytes", n, len(rest))
-	}
-	b := Bucket{data: data, n: int(n), index: rest[:int(n)*entrySize], payload: rest[int(n)*entrySize:]}
-	// Walk the payload once, so that the accessors can trust it.
-	off := 0
-	for i := range b.n {
-		if int(b.off(i)) != off {
-			return Bucket{}, fmt.Errorf("term %d at offset %d, want %d", i, b.off(i), off)
+	p := body
+	var prev []byte
+	for i := range int(n) {
+		h, k := binary.Uvarint(p)
+		if k <= 0 || h>>1 > uint64(len(p)-k) {
+			return Bucket{}, fmt.Errorf("term %d: %w", i, errShort)
 		}
-		p := b.payload[off:]
-		kl, k1 := binary.Uvarint(p)
-		if k1 <= 0 || kl > uint64(len(p)-k1) {
-			return Bucket{}, errShort
-		}
-		key := p[k1 : k1+int(kl)]
+		key := p[k : k+int(h>>1)]
 		if err := checkKey(key); err != nil {
 			return Bucket{}, fmt.Errorf("term %d: %w", i, err)
 		}
-		if i > 0 && compareAt(b, i-1, b, i) >= 0 {
+		if i > 0 && bytes.Compare(prev, key) >= 0 {
 			return Bucket{}, fmt.Errorf("term %d out of order", i)
 		}
-		p = p[k1+int(kl):]
-		na, k2 := binary.Uvarint(p)
-		if k2 <= 0 || na > uint64(len(p)-k2)/9 {
-			return Bucket{}, errShort
-		}
-		p = p[k2:]
-		var posts, prev uint64
-		for j := range na {
+		prev = key
+		p = p[k+len(key):]
+		if h&1 == 1 {
 			if len(p) < 8 {
-				return Bucket{}, errShort
+				return Bucket{}, fmt.Errorf("term %d: %w", i, errShort)
 			}
-			a := binary.LittleEndian.Uint64(p)
-			if j > 0 && a <= prev {
+			p = p[8:]
+			continue
+		}
+		posts, k1 := binary.Uvarint(p)
+		if k1 <= 0 {
+			return Bucket{}, fmt.Errorf("term %d: %w", i, errShort)
+		}
+		na, k2 := binary.Uvarint(p[k1:])
+		if k2 <= 0 {
+			return Bucket{}, fmt.Errorf("term %d: %w", i, errShort)
+		}
+		al, k3 := binary.Uvarint(p[k1+k2:])
+		if k3 <= 0 || al > uint64(len(p)-k1-k2-k3) {
+			return Bucket{}, fmt.Errorf("term %d: %w", i, errShort)
+		}
+		as := p[k1+k2+k3 : k1+k2+k3+int(al)]
+		p = p[k1+k2+k3+int(al):]
+		var sum, prevAuthor uint64
+		for j := uint64(0); j < na; j++ {
+			if len(as) < 9 {
+				return Bucket{}, fmt.Errorf("term %d: %d authors do not fit", i, na)
+			}
+			a := binary.LittleEndian.Uint64(as)
+			if j > 0 && a <= prevAuthor {
 				return Bucket{}, fmt.Errorf("term %d: authors out of order", i)
 			}
-			prev = a
-			np, k3 := binary.Uvarint(p[8:])
-			if k3 <= 0 {
-				return Bucket{}, errShort
+			prevAuthor = a
+			np, k4 := binary.Uvarint(as[8:])
+			if k4 <= 0 || np == 0 || np > 1<<40 {
+				return Bucket{}, fmt.Errorf("term %d: malformed author posts", i)
 			}
-			if np == 0 || np > 1<<40 {
-				return Bucket{}, fmt.Errorf("term %d: author with %d posts", i, np)
-			}
-			posts += np
-			p = p[8+k3:]
+			sum += np
+			as = as[8+k4:]
 		}
-		if int64(posts) != b.posts(i) {
-			return Bucket{}, fmt.Errorf("term %d: index says %d posts, authors %d", i, b.posts(i), posts)
+		if len(as) != 0 || na == 0 {
+			return Bucket{}, fmt.Errorf("term %d: author list of %d bytes holds %d authors", i, al, na)
 		}
-		off = len(b.payload) - len(p)
+		if sum != posts {
+			return Bucket{}, fmt.Errorf("term %d: %d posts, authors have %d", i, posts, sum)
+		}
 	}
-	if off != len(b.payload) {
-		return Bucket{}, fmt.Errorf("%d trailing bytes", len(b.payload)-off)
+	if len(p) != 0 {
+		return Bucket{}, fmt.Errorf("%d trailing bytes", len(p))
 	}
-	return b, nil
+	return Bucket{data: data, n: int(n), body: body}, nil
 }
 
 func checkKey(key []byte) error {
@@ -164,32 +178,21 @@ func checkKey(key []byte) error {
 	return nil
 }
 
-func (b Bucket) hash(i int) uint64     { return binary.LittleEndian.Uint64(b.index[i*entrySize:]) }
-func (b Bucket) posts(i int) int64     { return int64(binary.LittleEndian.Uint64(b.index[i*entrySize+8:])) }
-func (b Bucket) off(i int) uint32      { return binary.LittleEndian.Uint32(b.index[i*entrySize+16:]) }
-func (b Bucket) keyBytes(i int) []byte { k, _ := b.keyAt(i); return k }
-
-// keyAt returns term i's encoded key and the payload after it.
-func (b Bucket) keyAt(i int) (key, rest []byte) {
-	p := b.payload[b.off(i):]
-	kl, k := binary.Uvarint(p)
-	return p[k : k+int(kl)], p[k+int(kl):]
+// record is one term of a checked encoding.
+type record struct {
+	key      []byte // encoded
+	posts    int64
+	nAuthors int
+	single   uint64 // the author, when the term is one author's one post
+	authors  []byte // encoded, when it is not
 }
 
-func (b Bucket) key(i int) Key {
-	kb := b.keyBytes(i)
-	ll, k := binary.Uvarint(kb)
-	lang := kb[k : k+int(ll)]
-	kind, k2 := binary.Uvarint(kb[k+int(ll):])
-	return Key{Lang: string(lang), Kind: tsv1.TermKind(kind), Term: string(kb[k+int(ll)+k2:])}
-}
-
-// appendAuthors appends term i's authors to dst.
-func (b Bucket) appendAuthors(dst []AuthorPosts, i int) []AuthorPosts {
-	_, p := b.keyAt(i)
-	na, k := binary.Uvarint(p)
-	p = p[k:]
-	for range na {
+func (r *record) appendAuthors(dst []AuthorPosts) []AuthorPosts {
+	if r.authors == nil {
+		return append(dst, AuthorPosts{Author: r.single, Posts: 1})
+	}
+	p := r.authors
+	for len(p) > 0 {
 		a := binary.LittleEndian.Uint64(p)
 		n, k := binary.Uvarint(p[8:])
 		dst = append(dst, AuthorPosts{Author: a, Posts: int64(n)})
@@ -198,25 +201,58 @@ func (b Bucket) appendAuthors(dst []AuthorPosts, i int) []AuthorPosts {
 	return dst
 }
 
+// reader walks the records of a checked encoding.
+type reader struct {
+	p    []byte
+	rec  record
+	raw  []byte // the current record's encoding
+	done bool
+}
+
+func (b Bucket) reader() reader { return reader{p: b.body} }
+
+func (r *reader) next() bool {
+	if len(r.p) == 0 {
+		r.done = true
+		return false
+	}
+	start := r.p
+	h, k := binary.Uvarint(r.p)
+	kl := int(h >> 1)
+	r.rec.key = r.p[k : k+kl]
+	p := r.p[k+kl:]
+	if h&1 == 1 {
+		r.rec.posts, r.rec.nAuthors, r.rec.authors = 1, 1, nil
+		r.rec.single = binary.LittleEndian.Uint64(p)
+		r.p = p[8:]
+	} else {
+		posts, k1 := binary.Uvarint(p)
+		na, k2 := binary.Uvarint(p[k1:])
+		al, k3 := binary.Uvarint(p[k1+k2:])
+		off := k1 + k2 + k3
+		r.rec.posts, r.rec.nAuthors = int64(posts), int(na)
+		r.rec.authors = p[off : off+int(al)]
+		r.p = p[off+int(al):]
+	}
+	r.raw = start[:len(start)-len(r.p)]
+	return true
+}
+
+func decodeKey(kb []byte) Key {
+	ll, k := binary.Uvarint(kb)
+	lang := kb[k : k+int(ll)]
+	kind, k2 := binary.Uvarint(kb[k+int(ll):])
+	return Key{Lang: string(lang), Kind: tsv1.TermKind(kind), Term: string(kb[k+int(ll)+k2:])}
+}
+
 // Terms decodes every term of b, in storage order.
 func (b Bucket) Terms() []TermActivity {
-	out := make([]TermActivity, b.n)
-	for i := range b.n {
-		out[i] = TermActivity{Key: b.key(i), Posts: b.posts(i), Authors: b.appendAuthors(nil, i)}
+	out := make([]TermActivity, 0, b.n)
+	r := b.reader()
+	for r.next() {
+		out = append(out, TermActivity{Key: decodeKey(r.rec.key), Posts: r.rec.posts, Authors: r.rec.appendAuthors(nil)})
 	}
 	return out
-}
-
-// encTerm is a term on its way into an encoding.
-type encTerm struct {
-	hash    uint64
-	posts   int64
-	key     []byte // encoded
-	authors []AuthorPosts
-}
-
-func (b Bucket) encTerm(i int, dst []AuthorPosts) encTerm {
-	return encTerm{hash: b.hash(i), posts: b.posts(i), key: b.keyBytes(i), authors: b.appendAuthors(dst, i)}
 }
 
 func appendKey(dst []byte, k Key) []byte {
@@ -226,36 +262,57 @@ func appendKey(dst []byte, k Key) []byte {
 	return append(dst, k.Term...)
 }
 
-// encode sorts ts into storage order and encodes them.
-func encode(ts []encTerm) Bucket {
-	slices.SortFunc(ts, func(a, b encTerm) int {
-		if c := cmp.Compare(a.hash, b.hash); c != 0 {
-			return c
-		}
-		return bytes.Compare(a.key, b.key)
-	})
-	size := 1 + binary.MaxVarintLen64 + len(ts)*entrySize
-	for _, t := range ts {
-		size += binary.MaxVarintLen64*2 + len(t.key) + len(t.authors)*(8+binary.MaxVarintLen64)
+// writer encodes records, which must come in key order.
+type writer struct {
+	buf []byte
+	n   int
+}
+
+func newWriter(size int) *writer {
+	w := &writer{buf: make([]byte, headerSize, headerSize+size)}
+	w.buf[0] = encodingVersion
+	return w
+}
+
+func (w *writer) add(key []byte, posts int64, authors []AuthorPosts) {
+	w.n++
+	if len(authors) == 1 && authors[0].Posts == 1 {
+		w.buf = binary.AppendUvarint(w.buf, uint64(len(key))<<1|1)
+		w.buf = append(w.buf, key...)
+		w.buf = binary.LittleEndian.AppendUint64(w.buf, authors[0].Author)
+		return
 	}
-	data := make([]byte, 0, size)
-	data = append(data, encodingVersion)
-	data = binary.AppendUvarint(data, uint64(len(ts)))
-	indexAt := len(data)
-	data = data[:indexAt+len(ts)*entrySize]
-	payloadAt := len(data)
-	for i, t := range ts {
-		e := data[indexAt+i*entrySize:]
-		binary.LittleEndian.PutUint64(e, t.hash)
-		binary.LittleEndian.PutUint64(e[8:], uint64(t.posts))
-		binary.LittleEndian.PutUint32(e[16:], uint32(len(data)-payloadAt))
-		data = binary.AppendUvarint(data, uint64(len(t.key)))
-		data = append(data, t.key...)
-		data = binary.AppendUvarint(data, uint64(len(t.authors)))
-		for _, a := range t.authors {
-			data = binary.LittleEndian.AppendUint64(data, a.Author)
-			data = binary.AppendUvarint(data, uint64(a.Posts))
-		}
+	w.buf = binary.AppendUvarint(w.buf, uint64(len(key))<<1)
+	w.buf = append(w.buf, key...)
+	w.buf = binary.AppendUvarint(w.buf, uint64(posts))
+	w.buf = binary.AppendUvarint(w.buf, uint64(len(authors)))
+	size := 0
+	for _, a := range authors {
+		size += 8 + uvarintLen(uint64(a.Posts))
 	}
-	return Bucket{data: data, n: len(ts), index: data[indexAt:payloadAt], payload: data[payloadAt:]}
+	w.buf = binary.AppendUvarint(w.buf, uint64(size))
+	for _, a := range authors {
+		w.buf = binary.LittleEndian.AppendUint64(w.buf, a.Author)
+		w.buf = binary.AppendUvarint(w.buf, uint64(a.Posts))
+	}
+}
+
+// addRaw copies a record of another encoding.
+func (w *writer) addRaw(rec []byte) {
+	w.n++
+	w.buf = append(w.buf, rec...)
+}
+
+func (w *writer) bucket() Bucket {
+	binary.LittleEndian.PutUint32(w.buf[1:], uint32(w.n))
+	return Bucket{data: w.buf, n: w.n, body: w.buf[headerSize:]}
+}
+
+func uvarintLen(v uint64) int {
+	n := 1
+	for v >= 0x80 {
+		v >>= 7
+		n++
+	}
+	return n
 }

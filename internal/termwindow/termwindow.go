@@ -9,14 +9,14 @@
 // busiest author's posts exactly, and buckets of one period add up without
 // double counting. Authors are 64-bit hashes of their DIDs (AuthorID).
 //
-// A Bucket is immutable and lives in its encoded form, with its terms
-// sorted by a 64-bit hash of their key. A pipeline moves a bucket between
-// stages as it is, and decoding one only checks it: a window merges its
-// buckets by walking them side by side in hash order, reading each term's
-// key and authors only when the term has enough posts in the window to
-// matter (trendscore.Params.MinPosts). On real posts that skips almost
-// every term, which is what makes a window cost little more than reading
-// its buckets once.
+// A Bucket is immutable and lives in its encoded form, terms sorted by
+// their encoded key. A pipeline moves a bucket between stages as it is, and
+// decoding one only checks it: a window merges its buckets by walking them
+// side by side, decoding a term's key and authors only when the term has
+// enough posts in the window to matter (trendscore.Params.MinPosts). On
+// real posts that skips almost every term. Most terms of a bucket are one
+// author's single post, which the encoding stores in 22 bytes on average,
+// because a sliding window copies every bucket size/period times.
 package termwindow
 
 import (
@@ -169,18 +169,27 @@ func compactAuthors(as []AuthorPosts) []AuthorPosts {
 // Buckets share no memory with b, which stays usable.
 func (b *Builder) Bucket(n int) []Bucket {
 	n = max(n, 1)
-	shards := make([][]encTerm, n)
+	type term struct {
+		key []byte
+		t   *builderTerm
+	}
+	shards := make([][]term, n)
 	for i := range b.terms {
 		t := &b.terms[i]
 		if t.sorted < len(t.authors) {
 			t.compact()
 		}
 		s := shardOf(t.hash, n)
-		shards[s] = append(shards[s], encTerm{hash: t.hash, posts: t.posts, key: appendKey(nil, t.key), authors: t.authors})
+		shards[s] = append(shards[s], term{appendKey(nil, t.key), t})
 	}
 	out := make([]Bucket, n)
 	for s, ts := range shards {
-		out[s] = encode(ts)
+		slices.SortFunc(ts, func(a, b term) int { return bytes.Compare(a.key, b.key) })
+		w := newWriter(24 * len(ts))
+		for _, t := range ts {
+			w.add(t.key, t.t.posts, t.t.authors)
+		}
+		out[s] = w.bucket()
 	}
 	return out
 }
@@ -196,35 +205,33 @@ type Activity struct {
 // MergeBuckets returns the sum of two buckets of the same period as a new
 // Bucket; a and b are not modified, so they may be shared.
 func MergeBuckets(a, b Bucket) Bucket {
-	out := make([]encTerm, 0, max(a.Len(), b.Len()))
-	i, j := 0, 0
-	for i < a.Len() || j < b.Len() {
-		var c int
+	w := newWriter(len(a.body) + len(b.body))
+	ra, rb := a.reader(), b.reader()
+	oka, okb := ra.next(), rb.next()
+	for oka || okb {
+		c := 0
 		switch {
-		case i == a.Len():
+		case !oka:
 			c = 1
-		case j == b.Len():
+		case !okb:
 			c = -1
 		default:
-			c = compareAt(a, i, b, j)
+			c = bytes.Compare(ra.rec.key, rb.rec.key)
 		}
 		switch {
 		case c < 0:
-			out = append(out, a.encTerm(i, nil))
-			i++
+			w.addRaw(ra.raw)
+			oka = ra.next()
 		case c > 0:
-			out = append(out, b.encTerm(j, nil))
-			j++
+			w.addRaw(rb.raw)
+			okb = rb.next()
 		default:
-			t := a.encTerm(i, nil)
-			t.posts += b.posts(j)
-			t.authors = mergeAuthors(t.authors, b.appendAuthors(nil, j))
-			out = append(out, t)
-			i++
-			j++
+			authors := mergeAuthors(ra.rec.appendAuthors(nil), rb.rec.appendAuthors(nil))
+			w.add(ra.rec.key, ra.rec.posts+rb.rec.posts, authors)
+			oka, okb = ra.next(), rb.next()
 		}
 	}
-	return encode(out)
+	return w.bucket()
 }
 
 // mergeAuthors merges two sorted, unique author lists into a new one.
@@ -249,60 +256,45 @@ func mergeAuthors(a, b []AuthorPosts) []AuthorPosts {
 	return append(out, b[j:]...)
 }
 
-// compareAt orders term i of a against term j of b: by hash, then by
-// encoded key, the order terms are stored in.
-func compareAt(a Bucket, i int, b Bucket, j int) int {
-	if c := cmp.Compare(a.hash(i), b.hash(j)); c != 0 {
-		return c
-	}
-	return bytes.Compare(a.keyBytes(i), b.keyBytes(j))
-}
-
 // Merge sums buckets into a window and returns the activity of every term
-// with at least minPosts posts in it, ordered by key hash (the same order
-// in every process). Terms below minPosts are counted, but their keys and
-// authors are never read.
+// with at least minPosts posts in it, ordered by encoded key (the same
+// order in every process). Terms below minPosts are counted, but their keys
+// and authors are never decoded.
 func Merge(buckets []Bucket, minPosts int64) []Activity {
-	pos := make([]int, len(buckets))
-	// next[bi] is the hash of bucket bi's next term; live lists the
-	// buckets with terms left. Windows hold a handful of buckets, so a
-	// linear scan for the smallest hash beats a heap.
-	next := make([]uint64, len(buckets))
+	rs := make([]reader, len(buckets))
+	// live lists the buckets with terms left. Windows hold a handful of
+	// buckets, so a linear scan for the smallest key beats a heap.
 	live := make([]int, 0, len(buckets))
-	for bi, b := range buckets {
-		if b.Len() > 0 {
-			next[bi] = b.hash(0)
-			live = append(live, bi)
+	for i, b := range buckets {
+		rs[i] = b.reader()
+		if rs[i].next() {
+			live = append(live, i)
 		}
 	}
 	var out []Activity
-	var group []int // buckets holding the current term
+	var group []int // buckets whose next term is the current one
 	var authors []AuthorPosts
 	for len(live) > 0 {
 		group = append(group[:0], live[0])
-		h := next[live[0]]
-		for _, bi := range live[1:] {
-			switch bh := next[bi]; {
-			case bh < h:
-				h = bh
-				group = append(group[:0], bi)
-			case bh == h:
-				group = append(group, bi)
+		least := rs[live[0]].rec.key
+		for _, i := range live[1:] {
+			switch c := bytes.Compare(rs[i].rec.key, least); {
+			case c < 0:
+				least = rs[i].rec.key
+				group = append(group[:0], i)
+			case c == 0:
+				group = append(group, i)
 			}
 		}
-		if len(group) > 1 {
-			group = sameKey(buckets, pos, group)
-		}
 		var posts int64
-		for _, bi := range group {
-			posts += buckets[bi].posts(pos[bi])
+		for _, i := range group {
+			posts += rs[i].rec.posts
 		}
 		if posts >= minPosts && posts > 0 {
-			first := &buckets[group[0]]
-			a := Activity{Key: first.key(pos[group[0]]), Posts: posts}
+			a := Activity{Key: decodeKey(least), Posts: posts}
 			authors = authors[:0]
-			for _, bi := range group {
-				authors = buckets[bi].appendAuthors(authors, pos[bi])
+			for _, i := range group {
+				authors = rs[i].rec.appendAuthors(authors)
 			}
 			if len(group) > 1 {
 				authors = compactAuthors(authors)
@@ -314,35 +306,13 @@ func Merge(buckets []Bucket, minPosts int64) []Activity {
 			out = append(out, a)
 		}
 		exhausted := false
-		for _, bi := range group {
-			pos[bi]++
-			if pos[bi] < buckets[bi].Len() {
-				next[bi] = buckets[bi].hash(pos[bi])
-			} else {
+		for _, i := range group {
+			if !rs[i].next() {
 				exhausted = true
 			}
 		}
 		if exhausted {
-			live = slices.DeleteFunc(live, func(bi int) bool { return pos[bi] == buckets[bi].Len() })
-		}
-	}
-	return out
-}
-
-// sameKey narrows group, buckets whose next terms share a hash, to those
-// whose next term has the smallest key: on a hash collision the other
-// terms come next round.
-func sameKey(buckets []Bucket, pos, group []int) []int {
-	least := buckets[group[0]].keyBytes(pos[group[0]])
-	out := group[:1]
-	for _, bi := range group[1:] {
-		k := buckets[bi].keyBytes(pos[bi])
-		switch c := bytes.Compare(k, least); {
-		case c < 0:
-			least = k
-			out = append(out[:0], bi)
-		case c == 0:
-			out = append(out, bi)
+			live = slices.DeleteFunc(live, func(i int) bool { return rs[i].done })
 		}
 	}
 	return out

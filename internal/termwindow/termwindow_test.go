@@ -214,10 +214,11 @@ func TestBucketEncoding(t *testing.T) {
 		{"unknown version", append([]byte{9}, enc[1:]...)},
 		{"truncated", enc[:len(enc)-3]},
 		{"trailing bytes", append(slices.Clone(enc), 0)},
-		{"huge count", []byte{encodingVersion, 0xff, 0xff, 0xff, 0xff, 0x0f}},
-		{"index posts disagree with authors", corrupt(2+8, enc[2+8]+1)},
-		{"offset off", corrupt(2+entrySize+16, enc[2+entrySize+16]+1)},
-		{"hash order", corrupt(2+7, enc[2+entrySize+7]+1)},
+		{"huge count", []byte{encodingVersion, 0xff, 0xff, 0xff, 0x7f}},
+		{"count too high", corrupt(1, enc[1]+1)},
+		{"count too low", corrupt(1, enc[1]-1)},
+		{"key length", corrupt(headerSize, enc[headerSize]+2)},
+		{"single flag on a many-author term", corrupt(headerSize, enc[headerSize]|1)},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var b Bucket

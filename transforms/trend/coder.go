@@ -21,17 +21,71 @@ import (
 func init() {
 	beam.RegisterCoder(reflect.TypeOf(termwindow.Bucket{}), encodeBucket, decodeBucket)
 	beam.RegisterCoder(reflect.TypeOf(Baselines{}), encodeBaselines, decodeBaselines)
+	beam.RegisterCoder(reflect.TypeOf(TimedBucket{}), encodeTimedBucket, decodeTimedBucket)
+	beam.RegisterCoder(reflect.TypeOf(ShardEvent{}), encodeShardEvent, decodeShardEvent)
 	// Generated callers: the SDK calls coders by reflection otherwise.
 	register.Function1x2(encodeBucket)
 	register.Function1x2(decodeBucket)
 	register.Function1x2(encodeBaselines)
 	register.Function1x2(decodeBaselines)
+	register.Function1x2(encodeTimedBucket)
+	register.Function1x2(decodeTimedBucket)
+	register.Function1x2(encodeShardEvent)
+	register.Function1x2(decodeShardEvent)
 }
 
 func encodeBucket(b termwindow.Bucket) ([]byte, error) { return b.MarshalBinary() }
 
 // decodeBucket keeps data: the SDK hands each element its own buffer.
 func decodeBucket(data []byte) (termwindow.Bucket, error) { return termwindow.Decode(data) }
+
+func encodeTimedBucket(tb TimedBucket) ([]byte, error) {
+	b, err := tb.Bucket.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	return append(binary.LittleEndian.AppendUint64(make([]byte, 0, 8+len(b)), uint64(tb.End)), b...), nil
+}
+
+func decodeTimedBucket(data []byte) (TimedBucket, error) {
+	if len(data) < 8 {
+		return TimedBucket{}, fmt.Errorf("trend: decode timed bucket: %w", errTruncated)
+	}
+	b, err := termwindow.Decode(data[8:])
+	return TimedBucket{End: int64(binary.LittleEndian.Uint64(data)), Bucket: b}, err
+}
+
+// A ShardEvent is a flag byte (1: a closing), the end (uint64,
+// little-endian) and, for a bucket, the bucket's encoding.
+func encodeShardEvent(ev ShardEvent) ([]byte, error) {
+	var flag byte
+	var b []byte
+	if ev.Close {
+		flag = 1
+	} else {
+		var err error
+		if b, err = ev.Bucket.MarshalBinary(); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]byte, 0, 9+len(b))
+	out = append(out, flag)
+	out = binary.LittleEndian.AppendUint64(out, uint64(ev.End))
+	return append(out, b...), nil
+}
+
+func decodeShardEvent(data []byte) (ShardEvent, error) {
+	if len(data) < 9 || data[0] > 1 || (data[0] == 1 && len(data) != 9) {
+		return ShardEvent{}, fmt.Errorf("trend: decode shard event: malformed (%d bytes)", len(data))
+	}
+	ev := ShardEvent{Close: data[0] == 1, End: int64(binary.LittleEndian.Uint64(data[1:]))}
+	if ev.Close {
+		return ev, nil
+	}
+	b, err := termwindow.Decode(data[9:])
+	ev.Bucket = b
+	return ev, err
+}
 
 // Baselines is one shard's scorer state: every live term's baseline.
 type Baselines struct {

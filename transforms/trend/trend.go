@@ -1,6 +1,7 @@
 // Package trend holds the Beam transforms of the trending computation:
-// posts → per-bundle term buckets → per-shard sliding-window activity →
-// baseline-relative scores → per-language rankings (WindowSnapshot).
+// posts → per-bundle term buckets → per-shard period buckets → sliding
+// windows and baseline-relative scores in keyed state → per-language
+// rankings (WindowSnapshot).
 //
 // The text, counting and scoring logic lives in the pure packages
 // internal/terms, internal/termwindow and internal/trendscore; this package
@@ -78,8 +79,8 @@ func (c Config) Validate() error {
 func Trends(s beam.Scope, posts beam.PCollection, c Config) beam.PCollection {
 	s = s.Scope("Trends")
 	partials, postPartials := BucketTerms(s, posts, c.Terms, c.Period, c.shards())
-	windows := CountTerms(s, partials, c.Size, c.Period, c.Score)
-	trends := ScoreTerms(s, windows, c.Score, c.Period)
+	buckets := SumBuckets(s, partials, c.Period)
+	trends := ScoreTerms(s, buckets, c.Score, c.Size, c.Period)
 	postCounts := CountPosts(s, postPartials, c.Size, c.Period)
 	return Rank(s, trends, postCounts, c.Size, c.Period, c.TopK, c.Source)
 }
