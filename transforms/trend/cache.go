@@ -27,6 +27,8 @@ type shardCache struct {
 	mu  sync.Mutex
 	max int
 	m   map[cacheKey]cacheEntry
+	// off makes every lookup miss; tests use it to run the state path.
+	off bool
 }
 
 type cacheKey struct {
@@ -46,7 +48,7 @@ func (c *shardCache) take(id string, shard int, token uint64) *shardState {
 	k := cacheKey{id, shard}
 	e, ok := c.m[k]
 	delete(c.m, k)
-	if !ok || e.token != token {
+	if !ok || e.token != token || c.off {
 		return nil
 	}
 	return e.sh

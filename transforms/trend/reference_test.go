@@ -1,0 +1,173 @@
+package trend
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/teststream"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/trendstream/trendstream/internal/corpus"
+	"github.com/trendstream/trendstream/internal/terms"
+	"github.com/trendstream/trendstream/internal/trendcalc"
+	"github.com/trendstream/trendstream/internal/trendscore"
+	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
+)
+
+// TestTrendsMatchReference runs the composite on real posts with bursts
+// and a quiet gap longer than the window, on a few shards, and checks every
+// ranking against internal/trendcalc. The posts come all at once (one
+// firing scores every window) or as a stream whose watermark advances
+// minute by minute (windows close one by one), each with the worker's
+// state cache and without it, so the keyed-state path runs as a worker
+// that never saw the shard would run it.
+func TestTrendsMatchReference(t *testing.T) {
+	all, err := corpus.Posts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	posts := corpus.Retime(all[:1500], t0, 2) // 12.5 minutes
+	// A quiet half hour, then more: windows must close on both sides of it.
+	posts = append(posts, corpus.Retime(all[1500:3000], t0.Add(45*time.Minute), 2)...)
+	for k := range 4 {
+		text := all[100+k*37]
+		at := t0.Add(time.Duration(6+k*12) * time.Minute)
+		for i := range 40 {
+			c := proto.Clone(text).(*tsv1.Post)
+			c.AuthorDid = fmt.Sprintf("did:plc:burst%d-%d", k, i)
+			c.ObservedAt = timestamppb.New(at.Add(time.Duration(i) * 1500 * time.Millisecond))
+			posts = append(posts, c)
+		}
+	}
+	params := trendscore.DefaultParams()
+	params.WarmUp = 3 * time.Minute
+	params.HalfLife = 30
+	cfg := Config{
+		Size: 5 * time.Minute, Period: time.Minute, TopK: 10, Shards: 3,
+		Terms: terms.DefaultOptions(), Score: params.StartingAt(t0), Source: tsv1.Source_SOURCE_BLUESKY,
+	}
+	calc := trendcalc.New(trendcalc.Config{Size: cfg.Size, Period: cfg.Period, TopK: cfg.TopK, Terms: cfg.Terms, Score: cfg.Score, Source: cfg.Source})
+	for _, p := range posts {
+		calc.Add(p)
+	}
+	want := map[string]*tsv1.WindowSnapshot{}
+	ranked := 0
+	for _, s := range calc.Snapshots() {
+		want[snapKey(s)] = s
+		ranked += len(s.GetTerms())
+	}
+	if ranked == 0 {
+		t.Fatal("nothing trends in the reference: the test would prove nothing")
+	}
+
+	for _, tc := range []struct{ stream, cached bool }{{false, true}, {true, true}, {true, false}} {
+		cached := tc.cached
+		t.Run(fmt.Sprintf("stream=%v/cache=%v", tc.stream, tc.cached), func(t *testing.T) {
+			stateCache.mu.Lock()
+			stateCache.off = !cached
+			stateCache.mu.Unlock()
+			defer func() {
+				stateCache.mu.Lock()
+				stateCache.off = false
+				stateCache.mu.Unlock()
+			}()
+			p, s := beam.NewPipelineWithRoot()
+			var col beam.PCollection
+			if tc.stream {
+				col = streamPosts(t, s, posts)
+			} else {
+				col = beam.ParDo(s, &emitPostsFn{Posts: posts}, beam.Impulse(s))
+			}
+			beam.ParDo0(s, &collectFn{Test: t.Name()}, Trends(s, col, cfg))
+			if err := ptest.Run(p); err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]*tsv1.WindowSnapshot{}
+			for _, s := range collected[t.Name()] {
+				got[snapKey(s)] = s
+			}
+			if len(got) != len(want) {
+				t.Errorf("%d rankings, reference %d", len(got), len(want))
+			}
+			for k, w := range want {
+				g := got[k]
+				if g == nil {
+					t.Errorf("ranking %s missing", k)
+					continue
+				}
+				if g.GetPosts() != w.GetPosts() || len(g.GetTerms()) != len(w.GetTerms()) {
+					t.Errorf("ranking %s: %d posts, %d terms; reference %d, %d", k, g.GetPosts(), len(g.GetTerms()), w.GetPosts(), len(w.GetTerms()))
+					continue
+				}
+				for i, wt := range w.GetTerms() {
+					gt := g.GetTerms()[i]
+					if gt.GetTerm() != wt.GetTerm() || gt.GetCount() != wt.GetCount() || gt.GetUniqueAuthors() != wt.GetUniqueAuthors() ||
+						math.Abs(gt.GetScore()-wt.GetScore()) > 1e-9 || !gt.GetFirstSeen().AsTime().Equal(wt.GetFirstSeen().AsTime()) {
+						t.Errorf("ranking %s, rank %d: %q %d/%d %.4f, reference %q %d/%d %.4f", k, i+1,
+							gt.GetTerm(), gt.GetCount(), gt.GetUniqueAuthors(), gt.GetScore(), wt.GetTerm(), wt.GetCount(), wt.GetUniqueAuthors(), wt.GetScore())
+					}
+				}
+			}
+		})
+	}
+}
+
+func snapKey(s *tsv1.WindowSnapshot) string {
+	return s.GetLang() + "|" + s.GetWindowEnd().AsTime().Format(time.RFC3339)
+}
+
+// streamPosts replays posts (sorted by event time) as a test stream whose
+// watermark advances at every minute boundary.
+func streamPosts(t *testing.T, s beam.Scope, posts []*tsv1.Post) beam.PCollection {
+	t.Helper()
+	sorted := slices.Clone(posts)
+	slices.SortStableFunc(sorted, func(a, b *tsv1.Post) int {
+		return a.GetObservedAt().AsTime().Compare(b.GetObservedAt().AsTime())
+	})
+	cfg := teststream.NewConfig()
+	var mark int64
+	for _, p := range sorted {
+		ts := p.GetObservedAt().AsTime().UnixMilli()
+		if minute := ts - ts%60000; minute > mark {
+			if err := cfg.AdvanceWatermark(minute); err != nil {
+				t.Fatal(err)
+			}
+			mark = minute
+		}
+		b, err := proto.Marshal(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cfg.AddElements(ts, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := cfg.AdvanceWatermarkToInfinity(); err != nil {
+		t.Fatal(err)
+	}
+	return beam.ParDo(s, &decodePostFn{}, teststream.Create(s, cfg))
+}
+
+type decodePostFn struct{}
+
+func (decodePostFn) ProcessElement(b []byte, emit func(*tsv1.Post)) error {
+	var p tsv1.Post
+	if err := proto.Unmarshal(b, &p); err != nil {
+		return err
+	}
+	emit(&p)
+	return nil
+}
+
+func init() {
+	register.DoFn2x1[[]byte, func(*tsv1.Post), error](&decodePostFn{})
+	register.Emitter1[*tsv1.Post]()
+}
