@@ -55,8 +55,12 @@ type Options struct {
 	// MaxOutOfOrder is how far behind the newest record of a partition a
 	// record may be and still count as on time.
 	MaxOutOfOrder time.Duration
-	Terms         terms.Options
-	Score         trendscore.Params
+	// ReadBatch is how many records a partition's reader hands on per
+	// call (kafkaio.ReadMaxRecords): smaller batches let windows close
+	// and later stages start sooner.
+	ReadBatch int
+	Terms     terms.Options
+	Score     trendscore.Params
 	// StreamStart is the event time the read begins at, which ends the
 	// scorer's warm-up Score.WarmUp later. Zero: Build asks Kafka for the
 	// timestamp of the first record it will read.
@@ -75,6 +79,7 @@ func DefaultOptions() Options {
 		Shards:        trend.DefaultShards,
 		Group:         "trendstream-trending",
 		MaxOutOfOrder: 30 * time.Second,
+		ReadBatch:     2000,
 		Terms:         terms.DefaultOptions(),
 		Score:         trendscore.DefaultParams(),
 	}
@@ -95,6 +100,7 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.Group, "group", o.Group, "Kafka consumer group whose offsets are committed (for -start committed and lag monitoring)")
 	fs.BoolVar(&o.Bounded, "bounded", o.Bounded, "read up to the end offsets seen at start, then stop (replay)")
 	fs.DurationVar(&o.MaxOutOfOrder, "max-out-of-order", o.MaxOutOfOrder, "how far a post may trail the newest one in its partition and still be on time")
+	fs.IntVar(&o.ReadBatch, "read-batch", o.ReadBatch, "records a partition reader hands on per call: smaller lets later stages start sooner (replays: ~1000-2500 measured best)")
 	o.Terms.RegisterFlags(fs)
 	o.Score.RegisterFlags(fs)
 }
@@ -106,6 +112,9 @@ func (o Options) Validate() error {
 	}
 	if o.PostsTopic == "" {
 		return fmt.Errorf("trending: -posts-topic is empty")
+	}
+	if o.ReadBatch <= 0 {
+		return fmt.Errorf("trending: -read-batch must be positive, got %d", o.ReadBatch)
 	}
 	if o.TrendsTopic == "" && o.DatabaseURL == "" {
 		return fmt.Errorf("trending: neither -trends-topic nor -database-url is set: results would go nowhere")
@@ -138,6 +147,7 @@ func Build(o Options) (*beam.Pipeline, error) {
 		kafkaio.ReadStart(o.Start),
 		kafkaio.ReadGroup(o.Group),
 		kafkaio.ReadOutOfOrder(o.MaxOutOfOrder),
+		kafkaio.ReadMaxRecords(o.ReadBatch),
 	}
 	if o.Bounded {
 		ropts = append(ropts, kafkaio.ReadBounded())
