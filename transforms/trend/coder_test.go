@@ -1,0 +1,96 @@
+package trend
+
+import (
+	"reflect"
+	"testing"
+
+	"github.com/trendstream/trendstream/internal/termwindow"
+	"github.com/trendstream/trendstream/internal/trendscore"
+	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
+)
+
+// TestBaselinesCoder round-trips a State with every field set, so a field
+// added to trendscore.State without a place in the encoding fails here.
+func TestBaselinesCoder(t *testing.T) {
+	var st trendscore.State
+	v := reflect.ValueOf(&st).Elem()
+	for i := range v.NumField() {
+		f := v.Field(i)
+		switch f.Kind() {
+		case reflect.Float64:
+			f.SetFloat(float64(i) + 0.25)
+		case reflect.Int64:
+			f.SetInt(int64(i)*1_000_000_007 + 1)
+		case reflect.Bool:
+			f.SetBool(true)
+		default:
+			t.Fatalf("State.%s has kind %v, which the coder does not encode", v.Type().Field(i).Name, f.Kind())
+		}
+	}
+	in := Baselines{Terms: map[termwindow.Key]trendscore.State{
+		{Lang: "ja", Kind: tsv1.TermKind_TERM_KIND_HASHTAG, Term: "東京"}: st,
+		{Lang: "en", Kind: tsv1.TermKind_TERM_KIND_WORD, Term: "x"}:        {},
+	}}
+	b, err := encodeBaselines(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := decodeBaselines(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(out, in) {
+		t.Fatalf("round trip:\n got %+v\nwant %+v", out, in)
+	}
+	for _, bad := range [][]byte{nil, {9}, b[:len(b)-1], append(append([]byte{}, b...), 0)} {
+		if _, err := decodeBaselines(bad); err == nil {
+			t.Errorf("decodeBaselines(%d bytes) accepted a malformed encoding", len(bad))
+		}
+	}
+}
+
+func TestShardEventCoder(t *testing.T) {
+	var bld termwindow.Builder
+	bld.Add(termwindow.Key{Lang: "en", Kind: tsv1.TermKind_TERM_KIND_WORD, Term: "tea"}, 7, 2)
+	bucket := bld.Bucket(1)[0]
+	for _, ev := range []ShardEvent{
+		{End: 120000, Bucket: bucket},
+		{End: -60000, Close: true},
+	} {
+		b, err := encodeShardEvent(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := decodeShardEvent(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.End != ev.End || got.Close != ev.Close || !reflect.DeepEqual(got.Bucket.Terms(), ev.Bucket.Terms()) {
+			t.Errorf("round trip of %+v gave %+v", ev, got)
+		}
+	}
+	for _, bad := range [][]byte{nil, {2, 0, 0, 0, 0, 0, 0, 0, 0}, {1, 0, 0, 0, 0, 0, 0, 0, 0, 5}, {0, 0, 0, 0, 0, 0, 0, 0, 0, 3}} {
+		if _, err := decodeShardEvent(bad); err == nil {
+			t.Errorf("decodeShardEvent(%x) accepted a malformed encoding", bad)
+		}
+	}
+}
+
+func TestTimedBucketCoder(t *testing.T) {
+	var bld termwindow.Builder
+	bld.Add(termwindow.Key{Lang: "de", Kind: tsv1.TermKind_TERM_KIND_PHRASE, Term: "guten morgen"}, 3, 1)
+	in := TimedBucket{End: 1775005560000, Bucket: bld.Bucket(1)[0]}
+	b, err := encodeTimedBucket(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := decodeTimedBucket(b)
+	if err != nil || out.End != in.End || !reflect.DeepEqual(out.Bucket.Terms(), in.Bucket.Terms()) {
+		t.Fatalf("round trip: %+v, %v; want %+v", out, err, in)
+	}
+	for _, bad := range [][]byte{nil, b[:7], b[:len(b)-1]} {
+		if _, err := decodeTimedBucket(bad); err == nil {
+			t.Errorf("decodeTimedBucket(%d bytes) accepted a malformed encoding", len(bad))
+		}
+	}
+}
