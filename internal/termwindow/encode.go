@@ -275,13 +275,11 @@ func newWriter(size int) *writer {
 }
 
 func (w *writer) add(key []byte, posts int64, authors []AuthorPosts) {
-	w.n++
-	if len(authors) == 1 && authors[0].Posts == 1 {
-		w.buf = binary.AppendUvarint(w.buf, uint64(len(key))<<1|1)
-		w.buf = append(w.buf, key...)
-		w.buf = binary.LittleEndian.AppendUint64(w.buf, authors[0].Author)
+	if len(authors) == 1 {
+		w.addOne(key, authors[0])
 		return
 	}
+	w.n++
 	w.buf = binary.AppendUvarint(w.buf, uint64(len(key))<<1)
 	w.buf = append(w.buf, key...)
 	w.buf = binary.AppendUvarint(w.buf, uint64(posts))
@@ -295,6 +293,24 @@ func (w *writer) add(key []byte, posts int64, authors []AuthorPosts) {
 		w.buf = binary.LittleEndian.AppendUint64(w.buf, a.Author)
 		w.buf = binary.AppendUvarint(w.buf, uint64(a.Posts))
 	}
+}
+
+// addOne adds a term with a single author.
+func (w *writer) addOne(key []byte, a AuthorPosts) {
+	w.n++
+	if a.Posts == 1 {
+		w.buf = binary.AppendUvarint(w.buf, uint64(len(key))<<1|1)
+		w.buf = append(w.buf, key...)
+		w.buf = binary.LittleEndian.AppendUint64(w.buf, a.Author)
+		return
+	}
+	w.buf = binary.AppendUvarint(w.buf, uint64(len(key))<<1)
+	w.buf = append(w.buf, key...)
+	w.buf = binary.AppendUvarint(w.buf, uint64(a.Posts))
+	w.buf = binary.AppendUvarint(w.buf, 1)
+	w.buf = binary.AppendUvarint(w.buf, uint64(8+uvarintLen(uint64(a.Posts))))
+	w.buf = binary.LittleEndian.AppendUint64(w.buf, a.Author)
+	w.buf = binary.AppendUvarint(w.buf, uint64(a.Posts))
 }
 
 // addRaw copies a record of another encoding.

@@ -22,6 +22,7 @@ package termwindow
 import (
 	"bytes"
 	"cmp"
+	"encoding/binary"
 	"slices"
 
 	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
@@ -110,23 +111,37 @@ type Builder struct {
 }
 
 type builderTerm struct {
-	key     Key
-	hash    uint64
-	posts   int64
-	authors []AuthorPosts
-	sorted  int // authors[:sorted] is sorted and unique
+	key   Key
+	hash  uint64
+	posts int64
+	// one holds the only author until a second one comes; most terms of a
+	// bucket have one, and keeping it inline saves an allocation each.
+	one     AuthorPosts
+	authors []AuthorPosts // all authors once there are two
+	sorted  int           // authors[:sorted] is sorted and unique
 }
 
 // Add counts n posts by author with term k.
 func (b *Builder) Add(k Key, author uint64, n int64) {
 	t := b.term(k)
-	t.posts += n
-	t.authors = append(t.authors, AuthorPosts{author, n})
-	// Compacting when the unsorted tail outgrows the sorted head keeps
-	// every author list O(distinct authors) at O(log n) amortised per hit.
-	if tail := len(t.authors) - t.sorted; tail > 8 && tail > t.sorted {
-		t.compact()
+	switch {
+	case t.posts == 0:
+		t.one = AuthorPosts{author, n}
+	case t.authors == nil && t.one.Author == author:
+		t.one.Posts += n
+	default:
+		if t.authors == nil {
+			t.authors = append(make([]AuthorPosts, 0, 4), t.one)
+			t.sorted = 1
+		}
+		t.authors = append(t.authors, AuthorPosts{author, n})
+		// Compacting when the unsorted tail outgrows the sorted head keeps
+		// every author list O(distinct authors) at O(log n) amortised per hit.
+		if tail := len(t.authors) - t.sorted; tail > 8 && tail > t.sorted {
+			t.compact()
+		}
 	}
+	t.posts += n
 }
 
 // Len is the number of distinct terms added.
@@ -173,21 +188,37 @@ func (b *Builder) Bucket(n int) []Bucket {
 		key []byte
 		t   *builderTerm
 	}
+	// All encoded keys share one allocation.
+	size := 0
+	for i := range b.terms {
+		size += len(b.terms[i].key.Lang) + len(b.terms[i].key.Term) + 2*binary.MaxVarintLen64
+	}
+	keys := make([]byte, 0, size)
 	shards := make([][]term, n)
 	for i := range b.terms {
 		t := &b.terms[i]
 		if t.sorted < len(t.authors) {
 			t.compact()
 		}
+		at := len(keys)
+		keys = appendKey(keys, t.key)
 		s := shardOf(t.hash, n)
-		shards[s] = append(shards[s], term{appendKey(nil, t.key), t})
+		shards[s] = append(shards[s], term{keys[at:len(keys):len(keys)], t})
 	}
 	out := make([]Bucket, n)
 	for s, ts := range shards {
 		slices.SortFunc(ts, func(a, b term) int { return bytes.Compare(a.key, b.key) })
-		w := newWriter(24 * len(ts))
+		size := 0
 		for _, t := range ts {
-			w.add(t.key, t.t.posts, t.t.authors)
+			size += len(t.key) + 12 + 10*len(t.t.authors)
+		}
+		w := newWriter(size)
+		for _, t := range ts {
+			if t.t.authors == nil {
+				w.addOne(t.key, t.t.one)
+			} else {
+				w.add(t.key, t.t.posts, t.t.authors)
+			}
 		}
 		out[s] = w.bucket()
 	}
