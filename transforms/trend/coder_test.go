@@ -29,7 +29,7 @@ func TestBaselinesCoder(t *testing.T) {
 	}
 	in := Baselines{Terms: map[termwindow.Key]trendscore.State{
 		{Lang: "ja", Kind: tsv1.TermKind_TERM_KIND_HASHTAG, Term: "東京"}: st,
-		{Lang: "en", Kind: tsv1.TermKind_TERM_KIND_WORD, Term: "x"}:        {},
+		{Lang: "en", Kind: tsv1.TermKind_TERM_KIND_WORD, Term: "x"}:     {},
 	}}
 	b, err := encodeBaselines(in)
 	if err != nil {
