@@ -49,14 +49,6 @@ func (b Bucket) Hits() int {
 	return n
 }
 
-// Size is the length of b's encoding in bytes.
-func (b Bucket) Size() int {
-	if b.data == nil {
-		return headerSize
-	}
-	return len(b.data)
-}
-
 // MarshalBinary returns b's encoding. It must not be modified.
 func (b Bucket) MarshalBinary() ([]byte, error) {
 	if b.data == nil {

@@ -90,6 +90,17 @@ func fnvString(h uint64, s string) uint64 {
 // and two authors of one term in one window practically never.
 func AuthorID(did string) uint64 { return fnvString(fnvOffset64, did) }
 
+// PeriodEnd is the end (exclusive) of the period of the given length that
+// holds ts, all in Unix ms, with periods aligned to the epoch as Beam's
+// fixed windows are: the end of the bucket a post at ts counts in.
+func PeriodEnd(ts, period int64) int64 {
+	q := ts / period
+	if ts%period != 0 && ts < 0 {
+		q--
+	}
+	return q*period + period
+}
+
 // AuthorPosts is how many posts one author made with a term.
 type AuthorPosts struct {
 	Author uint64

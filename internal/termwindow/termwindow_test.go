@@ -268,3 +268,18 @@ func TestShardSpread(t *testing.T) {
 		}
 	}
 }
+
+func TestPeriodEnd(t *testing.T) {
+	for _, tt := range []struct{ ts, period, want int64 }{
+		{0, 60000, 60000},
+		{59999, 60000, 60000},
+		{60000, 60000, 120000},
+		{-1, 60000, 0},
+		{-60000, 60000, 0},
+		{-60001, 60000, -60000},
+	} {
+		if got := PeriodEnd(tt.ts, tt.period); got != tt.want {
+			t.Errorf("PeriodEnd(%d, %d) = %d, want %d", tt.ts, tt.period, got, tt.want)
+		}
+	}
+}

@@ -72,7 +72,7 @@ func (c *Calculator) Add(p *tsv1.Post) {
 	}
 	ts := p.GetObservedAt().AsTime().UnixMilli()
 	per := c.cfg.Period.Milliseconds()
-	end := floorDiv(ts, per)*per + per
+	end := termwindow.PeriodEnd(ts, per)
 	lang := terms.Language(p.GetLangs())
 	b := c.buckets[end]
 	if b == nil {
@@ -91,14 +91,6 @@ func (c *Calculator) Add(p *tsv1.Post) {
 		}
 		m[end]++
 	}
-}
-
-func floorDiv(a, b int64) int64 {
-	q := a / b
-	if a%b != 0 && (a < 0) != (b < 0) {
-		q--
-	}
-	return q
 }
 
 // Snapshots computes the ranking of every (language, window) that holds at

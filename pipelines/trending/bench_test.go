@@ -202,10 +202,7 @@ func BenchmarkReference(b *testing.B) {
 		values[i] = v
 	}
 	o := benchOptions([]string{"127.0.0.1:9092"}, "")
-	cfg := trendcalc.Config{
-		Size: o.WindowSize, Period: o.WindowPeriod, TopK: o.TopK,
-		Terms: o.Terms, Score: o.Score.StartingAt(o.StreamStart), Source: tsv1.Source_SOURCE_BLUESKY,
-	}
+	cfg := o.trendConfig().Reference()
 	ranked := 0
 	for b.Loop() {
 		c := trendcalc.New(cfg)

@@ -51,14 +51,10 @@ func testOptions(brokers []string, dbURL string) Options {
 // reference, as the pipeline configured by o would (stream start: o's, or
 // t0 where Build would find it in Kafka).
 func expected(t testing.TB, posts []*tsv1.Post, o Options) map[string]*tsv1.WindowSnapshot {
-	start := o.StreamStart
-	if start.IsZero() {
-		start = t0
+	if o.StreamStart.IsZero() {
+		o.StreamStart = t0
 	}
-	c := trendcalc.New(trendcalc.Config{
-		Size: o.WindowSize, Period: o.WindowPeriod, TopK: o.TopK,
-		Terms: o.Terms, Score: o.Score.StartingAt(start), Source: tsv1.Source_SOURCE_BLUESKY,
-	})
+	c := trendcalc.New(o.trendConfig().Reference())
 	for _, p := range posts {
 		c.Add(p)
 	}

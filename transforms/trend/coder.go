@@ -21,15 +21,12 @@ import (
 func init() {
 	beam.RegisterCoder(reflect.TypeOf(termwindow.Bucket{}), encodeBucket, decodeBucket)
 	beam.RegisterCoder(reflect.TypeOf(Baselines{}), encodeBaselines, decodeBaselines)
-	beam.RegisterCoder(reflect.TypeOf(TimedBucket{}), encodeTimedBucket, decodeTimedBucket)
 	beam.RegisterCoder(reflect.TypeOf(ShardEvent{}), encodeShardEvent, decodeShardEvent)
 	// Generated callers: the SDK calls coders by reflection otherwise.
 	register.Function1x2(encodeBucket)
 	register.Function1x2(decodeBucket)
 	register.Function1x2(encodeBaselines)
 	register.Function1x2(decodeBaselines)
-	register.Function1x2(encodeTimedBucket)
-	register.Function1x2(decodeTimedBucket)
 	register.Function1x2(encodeShardEvent)
 	register.Function1x2(decodeShardEvent)
 }
@@ -38,22 +35,6 @@ func encodeBucket(b termwindow.Bucket) ([]byte, error) { return b.MarshalBinary(
 
 // decodeBucket keeps data: the SDK hands each element its own buffer.
 func decodeBucket(data []byte) (termwindow.Bucket, error) { return termwindow.Decode(data) }
-
-func encodeTimedBucket(tb TimedBucket) ([]byte, error) {
-	b, err := tb.Bucket.MarshalBinary()
-	if err != nil {
-		return nil, err
-	}
-	return append(binary.LittleEndian.AppendUint64(make([]byte, 0, 8+len(b)), uint64(tb.End)), b...), nil
-}
-
-func decodeTimedBucket(data []byte) (TimedBucket, error) {
-	if len(data) < 8 {
-		return TimedBucket{}, fmt.Errorf("trend: decode timed bucket: %w", errTruncated)
-	}
-	b, err := termwindow.Decode(data[8:])
-	return TimedBucket{End: int64(binary.LittleEndian.Uint64(data)), Bucket: b}, err
-}
 
 // A ShardEvent is a flag byte (1: a closing), the end (uint64,
 // little-endian) and, for a bucket, the bucket's encoding.

@@ -12,15 +12,8 @@ import (
 
 func init() {
 	register.Combiner1[termwindow.Bucket](&mergeBucketsFn{})
-	register.DoFn4x0[beam.Window, int, termwindow.Bucket, func(int, TimedBucket)](&stampEndFn{})
-	register.Emitter2[int, TimedBucket]()
-}
-
-// TimedBucket is one shard's bucket of the period that ends at End (Unix
-// ms).
-type TimedBucket struct {
-	End    int64
-	Bucket termwindow.Bucket
+	register.DoFn4x0[beam.Window, int, termwindow.Bucket, func(int, ShardEvent)](&stampEndFn{})
+	register.Emitter2[int, ShardEvent]()
 }
 
 // mergeBucketsFn sums the partial buckets of one period and shard.
@@ -36,13 +29,13 @@ func (mergeBucketsFn) MergeAccumulators(a, b termwindow.Bucket) termwindow.Bucke
 // fixed windows for keyed state.
 type stampEndFn struct{}
 
-func (stampEndFn) ProcessElement(w beam.Window, shard int, b termwindow.Bucket, emit func(int, TimedBucket)) {
-	emit(shard, TimedBucket{End: int64(w.(window.IntervalWindow).End), Bucket: b})
+func (stampEndFn) ProcessElement(w beam.Window, shard int, b termwindow.Bucket, emit func(int, ShardEvent)) {
+	emit(shard, ShardEvent{End: int64(w.(window.IntervalWindow).End), Bucket: b})
 }
 
 // SumBuckets sums partial term buckets (KV<shard, termwindow.Bucket>, as
 // BucketTerms makes them) into one bucket per shard and period, as
-// KV<shard, TimedBucket>.
+// KV<shard, ShardEvent>.
 func SumBuckets(s beam.Scope, partials beam.PCollection, period time.Duration) beam.PCollection {
 	s = s.Scope("SumBuckets")
 	fixed := beam.WindowInto(s, window.NewFixedWindows(period), partials)

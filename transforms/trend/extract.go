@@ -72,7 +72,7 @@ func (fn *bucketFn) ProcessElement(ctx context.Context, ts beam.EventTime, p *ts
 	if fn.buckets == nil {
 		fn.reset() // a runner that skips StartBundle
 	}
-	end := bucketEnd(int64(ts), fn.PeriodMs)
+	end := termwindow.PeriodEnd(int64(ts), fn.PeriodMs)
 	b := fn.buckets[end]
 	if b == nil {
 		b = &termwindow.Builder{}
@@ -117,16 +117,6 @@ func (fn *bucketFn) flush(emitTerms func(beam.EventTime, int, termwindow.Bucket)
 		}
 	}
 	fn.reset()
-}
-
-// bucketEnd is the end (exclusive) of the period that holds ts, all in Unix
-// ms, with periods aligned to the epoch as Beam's fixed windows are.
-func bucketEnd(ts, period int64) int64 {
-	q := ts / period
-	if ts%period != 0 && ts < 0 {
-		q--
-	}
-	return q*period + period
 }
 
 // AllLanguages is the ranking key of the overall (all-language) ranking.

@@ -54,7 +54,7 @@ func TestTrendsMatchReference(t *testing.T) {
 		Size: 5 * time.Minute, Period: time.Minute, TopK: 10, Shards: 3,
 		Terms: terms.DefaultOptions(), Score: params.StartingAt(t0), Source: tsv1.Source_SOURCE_BLUESKY,
 	}
-	calc := trendcalc.New(trendcalc.Config{Size: cfg.Size, Period: cfg.Period, TopK: cfg.TopK, Terms: cfg.Terms, Score: cfg.Score, Source: cfg.Source})
+	calc := trendcalc.New(cfg.Reference())
 	for _, p := range posts {
 		calc.Add(p)
 	}

@@ -3,10 +3,10 @@ package trend
 import (
 	"cmp"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
+	"math/rand/v2"
 	"reflect"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -34,9 +34,8 @@ func init() {
 	}
 	register.DoFn6x1[context.Context, state.Provider, timers.Provider, int, ShardEvent, func(beam.EventTime, string, TrendList), error](&scoreFn{})
 	register.Emitter3[beam.EventTime, string, TrendList]()
-	register.DoFn2x1[int, TimedBucket, int](&bucketEndFn{})
+	register.DoFn2x1[int, ShardEvent, int](&bucketEndFn{})
 	register.DoFn4x0[beam.Window, int, int, func(int, ShardEvent)](&closingFn{})
-	register.DoFn3x0[int, TimedBucket, func(int, ShardEvent)](&bucketEventFn{})
 	register.Emitter2[int, ShardEvent]()
 }
 
@@ -49,10 +48,9 @@ var (
 	stateCacheMiss = beam.NewCounter("trending", "state_cache_misses")
 )
 
-// Scored is one trending term in one window.
+// Scored is one trending term in one window; the window is the element's.
 type Scored struct {
 	Key            termwindow.Key
-	Start, End     int64 // window bounds, Unix milliseconds
 	Count, Authors int64
 	Baseline       float64
 	Score          float64
@@ -129,13 +127,11 @@ type scoreFn struct {
 }
 
 func newScoreFn(p trendscore.Params, size, period time.Duration) *scoreFn {
-	var id [8]byte
-	_, _ = rand.Read(id[:])
 	return &scoreFn{
 		Params:    p,
 		PeriodMs:  period.Milliseconds(),
 		SizeMs:    size.Milliseconds(),
-		CacheID:   hex.EncodeToString(id[:]),
+		CacheID:   strconv.FormatUint(rand.Uint64(), 16),
 		Pending:   state.MakeBagState[ShardEvent]("pending"),
 		Ring:      state.MakeMapState[int64, termwindow.Bucket]("ring"),
 		Baselines: state.MakeValueState[Baselines]("baselines"),
@@ -362,7 +358,7 @@ func (fn *scoreFn) scoreWindow(ctx context.Context, sh *shardState, end int64, e
 			continue
 		}
 		sc := Scored{
-			Key: a.Key, Start: start, End: end, Count: a.Posts, Authors: a.Authors,
+			Key: a.Key, Count: a.Posts, Authors: a.Authors,
 			Baseline: res.Baseline, Score: res.Score, RankBy: res.Rank, StartedAt: res.StartedAt.UnixMilli(),
 		}
 		for _, lang := range []string{AllLanguages, a.Key.Lang} {
@@ -395,21 +391,18 @@ func (fn *scoreFn) forget(ctx context.Context, sh *shardState, through int64) {
 	}
 }
 
+// newToken returns a random token; zero is the token of a shard with no
+// state.
 func newToken() uint64 {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	t := uint64(0)
-	for _, c := range b {
-		t = t<<8 | uint64(c)
+	for {
+		if t := rand.Uint64(); t != 0 {
+			return t
+		}
 	}
-	if t == 0 {
-		t = 1 // zero is the token of a shard with no state
-	}
-	return t
 }
 
 // ScoreTerms windows and scores each shard's period buckets (KV<shard,
-// TimedBucket>, as SumBuckets makes them) and returns the trending terms of
+// ShardEvent>, buckets as SumBuckets makes them) and returns the trending terms of
 // every window as KV<ranking language, TrendList>, timestamped at the
 // window's last instant.
 func ScoreTerms(s beam.Scope, buckets beam.PCollection, p trendscore.Params, size, period time.Duration) beam.PCollection {
@@ -419,16 +412,15 @@ func ScoreTerms(s beam.Scope, buckets beam.PCollection, p trendscore.Params, siz
 	ends := beam.ParDo(s, &bucketEndFn{}, buckets)
 	sliding := beam.WindowInto(s, window.NewSlidingWindows(period, size), ends)
 	closings := beam.ParDo(s, &closingFn{}, stats.Count(s, sliding))
-	events := beam.ParDo(s, &bucketEventFn{}, buckets)
 	global := window.NewGlobalWindows()
-	all := beam.Flatten(s, beam.WindowInto(s, global, events), beam.WindowInto(s, global, closings))
+	all := beam.Flatten(s, beam.WindowInto(s, global, buckets), beam.WindowInto(s, global, closings))
 	return beam.ParDo(s, newScoreFn(p, size, period), all)
 }
 
 // bucketEndFn keeps a bucket's shard; its timestamp says its period.
 type bucketEndFn struct{}
 
-func (bucketEndFn) ProcessElement(shard int, _ TimedBucket) int { return shard }
+func (bucketEndFn) ProcessElement(shard int, _ ShardEvent) int { return shard }
 
 // closingFn turns a shard's count in a sliding window into the window's
 // closing.
@@ -436,11 +428,4 @@ type closingFn struct{}
 
 func (closingFn) ProcessElement(w beam.Window, shard int, _ int, emit func(int, ShardEvent)) {
 	emit(shard, ShardEvent{End: int64(w.(window.IntervalWindow).End), Close: true})
-}
-
-// bucketEventFn turns a bucket into a shard event.
-type bucketEventFn struct{}
-
-func (bucketEventFn) ProcessElement(shard int, tb TimedBucket, emit func(int, ShardEvent)) {
-	emit(shard, ShardEvent{End: tb.End, Bucket: tb.Bucket})
 }

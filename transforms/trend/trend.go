@@ -15,6 +15,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 
 	"github.com/trendstream/trendstream/internal/terms"
+	"github.com/trendstream/trendstream/internal/trendcalc"
 	"github.com/trendstream/trendstream/internal/trendscore"
 	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 )
@@ -70,6 +71,12 @@ func (c Config) Validate() error {
 		return fmt.Errorf("trend: %w", err)
 	}
 	return nil
+}
+
+// Reference returns the configuration of the single-process reference
+// (internal/trendcalc) that computes what Trends does with c.
+func (c Config) Reference() trendcalc.Config {
+	return trendcalc.Config{Size: c.Size, Period: c.Period, TopK: c.TopK, Terms: c.Terms, Score: c.Score, Source: c.Source}
 }
 
 // Trends computes ranked trending terms from a PCollection of *tsv1.Post
