@@ -98,3 +98,22 @@ cancel: ## cancel the pipeline job running on Flink (JOB_NAME)
 .PHONY: logs
 logs: ## follow the Docker Compose stack's logs (SERVICE=<name> for one)
 	$(COMPOSE) $(COMPOSE_FILES) logs -f $(SERVICE)
+
+# Local Flink session cluster without Docker (docs/local-cluster.md): Flink
+# from PyPI, Beam's Flink job server, Beam's Go worker pool, Kafka
+# (deploy/kafka/broker.sh), as processes on 127.0.0.1.
+.PHONY: cluster-fetch
+cluster-fetch: ## download and verify Flink 2.2.1, try Beam's Flink job server jar, build Beam's Go boot program
+	GO="$(GO)" bash flink/cluster/cluster.sh fetch
+
+.PHONY: cluster-up
+cluster-up: ## start the local Flink cluster (web UI 127.0.0.1:8081), job server, Go worker pool and Kafka, no Docker
+	GO="$(GO)" bash flink/cluster/cluster.sh up
+
+.PHONY: cluster-down
+cluster-down: ## stop everything cluster-up started
+	bash flink/cluster/cluster.sh down
+
+.PHONY: cluster-status
+cluster-status: ## show what of the local cluster runs
+	bash flink/cluster/cluster.sh status
