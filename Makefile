@@ -117,3 +117,9 @@ cluster-down: ## stop everything cluster-up started
 .PHONY: cluster-status
 cluster-status: ## show what of the local cluster runs
 	bash flink/cluster/cluster.sh status
+
+# Real Apache Kafka broker from Maven jars (docs/kafka-local.md). Tests fetch
+# the jars themselves when missing; this target fetches them up front.
+.PHONY: kafka-fetch
+kafka-fetch: ## download and verify the pinned Kafka jars for the real test broker (needs java, mvn)
+	bash deploy/kafka/broker.sh fetch
