@@ -52,10 +52,11 @@ var (
 )
 
 // Main runs the package's tests and then stops the shared PostgreSQL server
-// if one was started. Use it as the body of TestMain.
+// and real Kafka broker if they were started. Use it as the body of TestMain.
 func Main(m *testing.M) {
 	inMain.Store(true)
 	code := m.Run()
+	StopRealKafka()
 	pgMu.Lock()
 	if pgCluster != nil {
 		if err := pgCluster.Stop(); err != nil {
