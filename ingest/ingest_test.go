@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -25,10 +24,10 @@ import (
 
 	"github.com/trendstream/trendstream/ingest"
 	"github.com/trendstream/trendstream/ingest/cursor"
+	"github.com/trendstream/trendstream/ingest/event"
 	"github.com/trendstream/trendstream/ingest/frame"
 	"github.com/trendstream/trendstream/ingest/internal/relaytest"
 	"github.com/trendstream/trendstream/internal/kafkaconf"
-	"github.com/trendstream/trendstream/internal/kafkalocal"
 	"github.com/trendstream/trendstream/internal/testenv"
 	v1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 )
@@ -161,12 +160,17 @@ func expectedFromFrames(t testing.TB, frames [][]byte) map[string]*v1.Post {
 
 func postID(p *v1.Post) string { return p.Uri + "@" + strconv.FormatInt(p.Cursor, 10) }
 
-// TestReplayFileToKafka replays the real recording into the Kafka-protocol
-// cluster: every post and delete arrives keyed by DID with the event time as
-// timestamp, raw commit frames are stored by seq, and a second run resumes
-// after the persisted cursor instead of producing duplicates.
+// TestReplayFileToKafka replays the real recording into Kafka (kfake and a
+// real broker): every post and delete arrives keyed by DID with the event
+// time as timestamp, raw commit frames are stored by seq, and a second run
+// resumes after the persisted cursor instead of producing duplicates.
 func TestReplayFileToKafka(t *testing.T) {
-	k := testenv.Kafka(t, 4, ingest.DefaultTopic, ingest.DefaultRawTopic)
+	testenv.ForEachKafka(t, testReplayFileToKafka)
+}
+
+func testReplayFileToKafka(t *testing.T, kind testenv.KafkaKind) {
+	topic, rawTopic, cursorTopic := testenv.Topic(t, "posts"), testenv.Topic(t, "raw"), testenv.Topic(t, "cursors")
+	k := kind.New(t, 4, topic, rawTopic)
 	frames, err := relaytest.LoadFrames(corpus)
 	if err != nil {
 		t.Fatal(err)
@@ -174,7 +178,7 @@ func TestReplayFileToKafka(t *testing.T) {
 	want := expectedFromFrames(t, frames)
 	reg := prometheus.NewRegistry()
 	cfg := ingest.Config{
-		Source: "file:" + corpus, Brokers: k.Addrs(), RawTopic: ingest.DefaultRawTopic,
+		Source: "file:" + corpus, Brokers: k.Addrs(), Topic: topic, RawTopic: rawTopic, CursorTopic: cursorTopic,
 		Registry: reg, Logger: testLogger(t),
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -182,7 +186,7 @@ func TestReplayFileToKafka(t *testing.T) {
 	if err := ingest.Run(ctx, cfg); err != nil {
 		t.Fatal(err)
 	}
-	got := decodePosts(t, readTopic(t, k.Addrs(), ingest.DefaultTopic))
+	got := decodePosts(t, readTopic(t, k.Addrs(), topic))
 	if len(got) != len(want) || len(want) != 18 {
 		t.Fatalf("got %d posts, want %d (=18)", len(got), len(want))
 	}
@@ -191,7 +195,7 @@ func TestReplayFileToKafka(t *testing.T) {
 			t.Errorf("post %s differs from the decoded frame:\n got  %v\n want %v", p.Uri, p, w)
 		}
 	}
-	raw := readTopic(t, k.Addrs(), ingest.DefaultRawTopic)
+	raw := readTopic(t, k.Addrs(), rawTopic)
 	if len(raw) != 148 {
 		t.Errorf("raw topic has %d frames, want the 148 commits", len(raw))
 	}
@@ -209,7 +213,7 @@ func TestReplayFileToKafka(t *testing.T) {
 		t.Errorf("events_total{commit} = %v, want 148", c)
 	}
 	src, _ := ingest.NewSource(cfg)
-	pos, ok, err := cursor.NewKafkaStore(k.Addrs(), cursor.DefaultTopic, src.Key()).Load(ctx)
+	pos, ok, err := cursor.NewKafkaStore(k.Addrs(), cursorTopic, src.Key()).Load(ctx)
 	if err != nil || !ok || pos != 150 {
 		t.Fatalf("stored cursor = %d,%v,%v; want record 150", pos, ok, err)
 	}
@@ -219,7 +223,7 @@ func TestReplayFileToKafka(t *testing.T) {
 	if err := ingest.Run(ctx, cfg); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(readTopic(t, k.Addrs(), ingest.DefaultTopic)); n != 18 {
+	if n := len(readTopic(t, k.Addrs(), topic)); n != 18 {
 		t.Errorf("after restart the topic has %d posts, want still 18", n)
 	}
 }
@@ -294,12 +298,17 @@ func TestBadInputNeverStopsTheStream(t *testing.T) {
 	}
 }
 
-// TestKafkaOutage: the Kafka-protocol cluster goes away for a few seconds
-// while the ingest streams from a (fake) relay over a websocket, then comes
-// back on the same port with its data. The ingest stays up, stops reading
-// the socket while Kafka is gone, keeps its in-flight bound and its heap
-// bounded, and afterwards every post of the stream is in Kafka.
+// TestKafkaOutage: Kafka (kfake, and a real broker stopped with SIGTERM)
+// goes away for a few seconds while the ingest streams from a (fake) relay
+// over a websocket, then comes back on the same port with its data. The
+// ingest stays up, stops reading the socket while Kafka is gone, keeps its
+// in-flight bound and its heap bounded, and afterwards every post of the
+// stream is in Kafka.
 func TestKafkaOutage(t *testing.T) {
+	testenv.ForEachKafka(t, testKafkaOutage)
+}
+
+func testKafkaOutage(t *testing.T, kind testenv.KafkaKind) {
 	frames, err := relaytest.LoadFrames(corpus)
 	if err != nil {
 		t.Fatal(err)
@@ -318,36 +327,17 @@ func TestKafkaOutage(t *testing.T) {
 	relay.Interval = time.Millisecond
 	defer relay.Close()
 
-	dir := t.TempDir()
-	k1, err := kafkalocal.Start(kafkalocal.DataDir(dir), kafkalocal.Topics(4, ingest.DefaultTopic, ingest.DefaultRawTopic))
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := k1.Addrs()[0]
-	_, portS, _ := net.SplitHostPort(addr)
-	port, _ := strconv.Atoi(portS)
-
+	topic, rawTopic := testenv.Topic(t, "posts"), testenv.Topic(t, "raw")
+	k := kind.New(t, 4, topic, rawTopic)
+	cfg := outageConfig(t, k.Addrs(), relay.WSURL(), topic)
+	cfg.RawTopic = rawTopic
 	const maxInFlight = 300
-	reg := prometheus.NewRegistry()
+	cfg.MaxInFlight = maxInFlight
+	reg := cfg.Registry
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
-	go func() {
-		done <- ingest.Run(ctx, ingest.Config{
-			Source: "firehose", Relay: relay.WSURL(), Brokers: []string{addr}, RawTopic: ingest.DefaultRawTopic,
-			MaxInFlight: maxInFlight, BackoffMin: 100 * time.Millisecond, BackoffMax: time.Second,
-			CursorInterval: 200 * time.Millisecond, Registry: reg, Logger: testLogger(t),
-			ProducerConfig: func() *sarama.Config {
-				c := kafkaconf.Producer("trendstream-ingest-test")
-				c.Producer.Retry.Max = 3
-				c.Producer.Retry.Backoff = 100 * time.Millisecond
-				c.Metadata.Retry.Max = 1
-				c.Metadata.Retry.Backoff = 100 * time.Millisecond
-				c.Net.DialTimeout = time.Second
-				return c
-			},
-		})
-	}()
+	go func() { done <- ingest.Run(ctx, cfg) }()
 
 	// Sample the in-flight gauge and the heap throughout.
 	var mu sync.Mutex
@@ -368,9 +358,9 @@ func TestKafkaOutage(t *testing.T) {
 	}()
 
 	waitFor(t, 30*time.Second, "first posts acknowledged", func() bool {
-		return metricValue(t, reg, "trendstream_ingest_messages_acked_total", map[string]string{"topic": ingest.DefaultTopic}) > 20
+		return metricValue(t, reg, "trendstream_ingest_messages_acked_total", map[string]string{"topic": topic}) > 20
 	})
-	k1.Close()
+	k.Stop()
 	t.Log("Kafka down")
 	// The first failed delivery ends the session and closes the socket.
 	waitFor(t, 20*time.Second, "the session to end after Kafka went away", func() bool {
@@ -385,11 +375,7 @@ func TestKafkaOutage(t *testing.T) {
 		t.Fatalf("Run returned during the outage: %v", err)
 	default:
 	}
-	k2, err := kafkalocal.Start(kafkalocal.Port(port), kafkalocal.DataDir(dir))
-	if err != nil {
-		t.Fatalf("restart Kafka on port %d: %v", port, err)
-	}
-	defer k2.Close()
+	k.Start()
 	t.Log("Kafka back")
 	if sentB-sentA > 0 {
 		t.Errorf("the relay sent %d frames while Kafka was down: the ingest kept reading instead of applying backpressure", sentB-sentA)
@@ -403,7 +389,7 @@ func TestKafkaOutage(t *testing.T) {
 	}
 	<-sampleDone
 
-	got := decodePosts(t, readTopic(t, k2.Addrs(), ingest.DefaultTopic))
+	got := decodePosts(t, readTopic(t, k.Addrs(), topic))
 	seen := map[string]bool{}
 	dups := 0
 	for _, p := range got {
@@ -439,6 +425,151 @@ func TestKafkaOutage(t *testing.T) {
 	}
 }
 
+// outageConfig is an ingest from relay into topic with short producer
+// retries and reconnect backoffs, so an outage is noticed and recovered
+// from within seconds.
+func outageConfig(t *testing.T, brokers []string, relay, topic string) ingest.Config {
+	return ingest.Config{
+		Source: "firehose", Relay: relay, Brokers: brokers, Topic: topic, CursorTopic: testenv.Topic(t, "cursors"),
+		BackoffMin: 100 * time.Millisecond, BackoffMax: time.Second,
+		CursorInterval: 200 * time.Millisecond, Registry: prometheus.NewRegistry(), Logger: testLogger(t),
+		ProducerConfig: func() *sarama.Config {
+			c := kafkaconf.Producer("trendstream-ingest-test")
+			c.Producer.Retry.Max = 3
+			c.Producer.Retry.Backoff = 100 * time.Millisecond
+			c.Metadata.Retry.Max = 1
+			c.Metadata.Retry.Backoff = 100 * time.Millisecond
+			c.Net.DialTimeout = time.Second
+			return c
+		},
+	}
+}
+
+// TestKafkaRestartNothingLostOrDoubled stops Kafka (kfake, and a real
+// broker shut down by SIGTERM) in the middle of a live ingest, at a moment
+// when everything sent so far is acknowledged, while the relay connection
+// stays open; the relay then sends more, and Kafka comes back seconds later
+// on the same address with its data. Nothing may be lost and, because no
+// delivery was in doubt when the broker went away, nothing doubled: every
+// post is in the topic exactly once by (uri, cid, seq), each (uri, cid) as
+// often as the stream carries it (the stream repeats the recording), and
+// every raw frame exactly once by seq.
+func TestKafkaRestartNothingLostOrDoubled(t *testing.T) {
+	testenv.ForEachKafka(t, testKafkaRestartNothingLostOrDoubled)
+}
+
+func testKafkaRestartNothingLostOrDoubled(t *testing.T, kind testenv.KafkaKind) {
+	frames, err := relaytest.LoadFrames(corpus)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, err := relaytest.NewStream(frames)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Four passes over the recording: before the outage, then during and
+	// after it.
+	const before, head = 600, 1200
+	relay := relaytest.NewServer(stream, before)
+	relay.Interval = time.Millisecond
+	defer relay.Close()
+
+	topic, rawTopic := testenv.Topic(t, "posts"), testenv.Topic(t, "raw")
+	k := kind.New(t, 4, topic, rawTopic)
+	cfg := outageConfig(t, k.Addrs(), relay.WSURL(), topic)
+	cfg.RawTopic = rawTopic
+	reg := cfg.Registry
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- ingest.Run(ctx, cfg) }()
+	cursorAt := func(n int64) func() bool {
+		return func() bool { return metricValue(t, reg, "trendstream_ingest_cursor", nil) >= float64(stream.Seq(n)) }
+	}
+
+	// The committed cursor at the relay's head: every event up to it is
+	// acknowledged and nothing is in flight.
+	waitFor(t, 60*time.Second, "cursor at the first head", cursorAt(before))
+	k.Stop()
+	t.Log("Kafka down")
+	relay.SetHead(head)
+	waitFor(t, 30*time.Second, "the session to end after Kafka went away", func() bool {
+		return metricValue(t, reg, "trendstream_ingest_produce_errors_total", nil) > 0 &&
+			metricValue(t, reg, "trendstream_ingest_connected", nil) == 0
+	})
+	time.Sleep(time.Second) // a reconnect attempt or two against the dead broker
+	select {
+	case err := <-done:
+		t.Fatalf("Run returned during the outage: %v", err)
+	default:
+	}
+	k.Start()
+	t.Log("Kafka back")
+	waitFor(t, 90*time.Second, "cursor at the relay head after the restart", cursorAt(head))
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+
+	type uriCID struct{ uri, cid string }
+	wantN := map[uriCID]int{}
+	wantPost := map[string]*v1.Post{}
+	wantRaw := map[string][]byte{}
+	for n := int64(1); n <= head; n++ {
+		f := stream.Frame(n)
+		ev, err := frame.Decode(f, frame.Options{})
+		if err != nil {
+			continue
+		}
+		if ev.Kind == event.KindCommit {
+			wantRaw[strconv.FormatInt(stream.Seq(n), 10)] = f
+		}
+		for _, p := range ev.Posts {
+			wantN[uriCID{p.Uri, p.Cid}]++
+			wantPost[postID(p)] = p
+		}
+	}
+	got := decodePosts(t, readTopic(t, k.Addrs(), topic))
+	gotN := map[uriCID]int{}
+	seen := map[string]int{}
+	for _, p := range got {
+		gotN[uriCID{p.Uri, p.Cid}]++
+		id := postID(p)
+		seen[id]++
+		if w := wantPost[id]; w == nil || !proto.Equal(w, p) {
+			t.Errorf("unexpected or altered post %s", id)
+		}
+	}
+	for id := range wantPost {
+		if seen[id] != 1 {
+			t.Errorf("post %s is in the topic %d times, want once", id, seen[id])
+		}
+	}
+	for k, n := range wantN {
+		if gotN[k] != n {
+			t.Errorf("(uri %s, cid %s) is in the topic %d times, the stream has it %d times", k.uri, k.cid, gotN[k], n)
+		}
+	}
+	raw := readTopic(t, k.Addrs(), rawTopic)
+	rawSeen := map[string]int{}
+	for _, m := range raw {
+		rawSeen[string(m.Key)]++
+		if w, ok := wantRaw[string(m.Key)]; !ok || !bytes.Equal(w, m.Value) {
+			t.Errorf("raw record key %s does not hold the frame with that seq", m.Key)
+		}
+	}
+	for seq := range wantRaw {
+		if rawSeen[seq] != 1 {
+			t.Errorf("raw frame seq %s is in the topic %d times, want once", seq, rawSeen[seq])
+		}
+	}
+	t.Logf("posts: %d distinct (uri, cid), %d in the topic; raw frames: %d; reconnects %v; relay connections %d",
+		len(wantN), len(got), len(raw), metricValue(t, reg, "trendstream_ingest_reconnects_total", nil), relay.Conns())
+	if len(got) != len(wantPost) || len(raw) != len(wantRaw) {
+		t.Fatalf("topic has %d posts and %d raw frames, want %d and %d", len(got), len(raw), len(wantPost), len(wantRaw))
+	}
+}
+
 func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
@@ -455,6 +586,10 @@ func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 // /healthz turns 200 once it is connected and producing, and /metrics
 // serves the ingest series.
 func TestFutureCursorAndHealth(t *testing.T) {
+	testenv.ForEachKafka(t, testFutureCursorAndHealth)
+}
+
+func testFutureCursorAndHealth(t *testing.T, kind testenv.KafkaKind) {
 	frames, err := relaytest.LoadFrames(corpus)
 	if err != nil {
 		t.Fatal(err)
@@ -465,7 +600,8 @@ func TestFutureCursorAndHealth(t *testing.T) {
 	}
 	relay := relaytest.NewServer(stream, 300)
 	defer relay.Close()
-	k := testenv.Kafka(t, 4, ingest.DefaultTopic)
+	topic := testenv.Topic(t, "posts")
+	k := kind.New(t, 4, topic)
 	reg := prometheus.NewRegistry()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -473,7 +609,8 @@ func TestFutureCursorAndHealth(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- ingest.Run(ctx, ingest.Config{
-			Source: "firehose", Relay: relay.WSURL(), Brokers: k.Addrs(), Cursor: strconv.FormatInt(stream.Seq(1_000_000), 10),
+			Source: "firehose", Relay: relay.WSURL(), Brokers: k.Addrs(), Topic: topic, CursorTopic: testenv.Topic(t, "cursors"),
+			Cursor:     strconv.FormatInt(stream.Seq(1_000_000), 10),
 			BackoffMin: 50 * time.Millisecond, MetricsAddr: "127.0.0.1:0", OnListen: func(a string) { addrc <- a },
 			Registry: reg, Logger: testLogger(t),
 		})

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/trendstream/trendstream/ingest"
+	"github.com/trendstream/trendstream/internal/testenv"
 )
 
 // childEnv marks the test binary re-executed as a real ingest process, so a
@@ -21,7 +22,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) == "1" {
 		os.Exit(runChild())
 	}
-	os.Exit(m.Run())
+	os.Exit(testenv.RunWithRealKafka(m.Run))
 }
 
 func runChild() int {
