@@ -116,10 +116,17 @@ cluster-down: ## stop everything cluster-up started
 
 .PHONY: cluster-status
 cluster-status: ## show what of the local cluster runs
-	bash flink/cluster/cluster.sh status
+	@bash flink/cluster/cluster.sh status || true
 
 # Real Apache Kafka broker from Maven jars (docs/kafka-local.md). Tests fetch
 # the jars themselves when missing; this target fetches them up front.
 .PHONY: kafka-fetch
 kafka-fetch: ## download and verify the pinned Kafka jars for the real test broker (needs java, mvn)
 	bash deploy/kafka/broker.sh fetch
+
+# Live soak of `trendstream run` (docs/soak.md): production windows at 50
+# posts/s for 30 minutes by default; e.g. ARGS='-rate 500 -out soak-500.md'.
+.PHONY: soak
+soak: ## live soak: run against a local Jetstream-like stream, measure window delays, RSS, CPU (ARGS for flags)
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || [ -n "$$TRENDSTREAM_DATABASE_URL" ] || $(MAKE) deps
+	$(GO) run ./cmd/trendsoak $(ARGS)

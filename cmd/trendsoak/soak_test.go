@@ -1,0 +1,186 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/trendstream/trendstream/internal/livesoak"
+)
+
+func TestParse(t *testing.T) {
+	tests := []struct {
+		name     string
+		args     []string
+		env      map[string]string
+		wantOK   bool
+		wantCode int
+		check    func(t *testing.T, o options)
+	}{
+		{name: "production defaults", wantOK: true, check: func(t *testing.T, o options) {
+			c := o.cfg
+			if c.Mode != livesoak.ModeJetstream || c.Rate != 50 || c.Duration != 30*time.Minute || c.WindowSize != 10*time.Minute ||
+				c.WindowPeriod != time.Minute || c.MaxOutOfOrder != 0 || c.MaxDelay != 0 || c.Authors != 500000 || !o.check {
+				t.Errorf("%+v", c)
+			}
+		}},
+		{name: "flags, and the rest goes to the run", args: []string{"-rate", "500", "-window-size", "60s", "-window-period", "5s", "-mode", "relay", "--", "-shards", "4"},
+			wantOK: true, check: func(t *testing.T, o options) {
+				c := o.cfg
+				if c.Rate != 500 || c.WindowSize != time.Minute || c.WindowPeriod != 5*time.Second || c.Mode != livesoak.ModeRelay ||
+					strings.Join(c.ExtraArgs, " ") != "-shards 4" {
+					t.Errorf("%+v", c)
+				}
+			}},
+		{name: "environment twins", env: map[string]string{"TRENDSTREAM_RATE": "123", "TRENDSTREAM_MAX_OUT_OF_ORDER": "2s"}, args: []string{"-rate", "7"},
+			wantOK: true, check: func(t *testing.T, o options) {
+				if o.cfg.Rate != 7 || o.cfg.MaxOutOfOrder != 2*time.Second {
+					t.Errorf("rate %v (command line wins), max-out-of-order %s (from env)", o.cfg.Rate, o.cfg.MaxOutOfOrder)
+				}
+			}},
+		{name: "bad mode", args: []string{"-mode", "carrier-pigeon"}, wantCode: 2},
+		{name: "bad env", env: map[string]string{"TRENDSTREAM_RATE": "fast"}, wantCode: 2},
+		{name: "help", args: []string{"-h"}, wantCode: 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			var stderr bytes.Buffer
+			o, code, ok := parse(tt.args, &stderr)
+			if ok != tt.wantOK || code != tt.wantCode {
+				t.Fatalf("ok %v code %d, want %v %d: %s", ok, code, tt.wantOK, tt.wantCode, stderr.String())
+			}
+			if tt.check != nil {
+				tt.check(t, o)
+			}
+		})
+	}
+}
+
+func TestPaths(t *testing.T) {
+	o := options{out: "/r/soak-500.md"}
+	paths(&o)
+	if o.js != "/r/soak-500.json" || o.childLog != "/r/soak-500.log" {
+		t.Errorf("%+v", o)
+	}
+	o = options{}
+	paths(&o)
+	if !strings.HasSuffix(o.out, ".md") || !strings.HasSuffix(o.js, ".json") {
+		t.Errorf("%+v", o)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for the harness's concurrent logs.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestLiveSoak runs the whole `trendstream run` path live, as a child
+// process, against the local Jetstream-like server: 50 posts/s of real
+// texts stamped with the current time, sliding windows of 60 s every 5 s,
+// for 2m45s of stream. Every window of the overall ranking after the first
+// must be written to PostgreSQL within period + 5 s of its end
+// (emitted_at - window_end), none may be skipped, each must be pushed on
+// the SSE stream, and the SIGINT stop must be clean (status 0, no ERROR
+// line after it began).
+//
+// -max-out-of-order 2s: the watermark trails the newest post by this much
+// (30 s by default), so with a 5 s period the bound can only be met with a
+// small allowance; the server stamps posts in order, so none is late.
+func TestLiveSoak(t *testing.T) {
+	if testing.Short() {
+		t.Skip("live soak: about 3.5 minutes")
+	}
+	const period = 5 * time.Second
+	bound := period + 5*time.Second
+	dir := t.TempDir()
+	out := filepath.Join(dir, "soak.md")
+	args := []string{
+		"-rate", "50", "-duration", "2m45s",
+		"-window-size", "60s", "-window-period", period.String(), "-max-out-of-order", "2s",
+		"-out", out, "-start-timeout", "2m", "-stop-timeout", "60s",
+	}
+	var stdout, stderr lockedBuffer
+	rep, code := soak(context.Background(), args, &stdout, &stderr)
+	t.Logf("trendsoak %s\n%s", strings.Join(args, " "), stdout.String())
+	if rep == nil {
+		t.Fatalf("no report (exit %d):\n%s", code, stderr.String())
+	}
+	if md, err := os.ReadFile(out); err == nil {
+		t.Logf("report:\n%s", md)
+	}
+	if (code == 0) != (len(rep.Violations) == 0) {
+		t.Errorf("exit %d with violations %q", code, rep.Violations)
+	}
+
+	// The stream ran at the asked rate.
+	if r := rep.Stream.AchievedRate(); r < 45 || r > 55 {
+		t.Errorf("stream rate %.1f posts/s, want about 50", r)
+	}
+	if rep.FirstEnd.IsZero() {
+		t.Fatalf("no window of the overall ranking reached PostgreSQL; run log %s", rep.Child.LogPath)
+	}
+	if rep.Due < 20 {
+		t.Errorf("only %d windows after the first were due: the run is too short to judge", rep.Due)
+	}
+
+	// Every window after the first, within period + 5 s; none skipped.
+	present := map[time.Time]livesoak.WindowObs{}
+	for _, w := range rep.Overall {
+		if !w.SeenAt.IsZero() {
+			present[w.End] = w
+		}
+	}
+	var late, missing, noSSE []string
+	for end := rep.FirstEnd.Add(period); !end.Add(bound).After(rep.Info.StopAt); end = end.Add(period) {
+		w, ok := present[end]
+		switch {
+		case !ok:
+			missing = append(missing, end.Format("15:04:05"))
+			continue
+		case w.EmittedAt.Sub(w.End) > bound:
+			late = append(late, end.Format("15:04:05")+" +"+w.EmittedAt.Sub(w.End).Round(100*time.Millisecond).String())
+		}
+		if w.SSEAt.IsZero() && !w.EmittedAt.Add(livesoak.SSEGrace).After(rep.Info.StopAt) {
+			noSSE = append(noSSE, end.Format("15:04:05"))
+		}
+	}
+	if len(late) > 0 {
+		t.Errorf("%d windows written later than %s after their end (emitted_at - window_end): %s", len(late), bound, strings.Join(late, ", "))
+	}
+	if len(missing) > 0 {
+		t.Errorf("%d windows skipped or not written by the stop: %s", len(missing), strings.Join(missing, ", "))
+	}
+	if len(noSSE) > 0 {
+		t.Errorf("%d windows never pushed on /api/stream: %s", len(noSSE), strings.Join(noSSE, ", "))
+	}
+
+	// A clean stop.
+	c := rep.Child
+	if c.Killed || c.ExitedEarly || c.ExitCode != 0 || c.Signal != "" {
+		t.Errorf("stop: %+v", c)
+	}
+	if c.ErrorsAfter > 0 {
+		t.Errorf("%d ERROR lines after the stop began:\n%s", c.ErrorsAfter, strings.Join(c.ErrorLinesAfter, "\n"))
+	}
+}
