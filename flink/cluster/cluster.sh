@@ -439,17 +439,24 @@ flink_env() {
   export JAVA_HOME=${JAVA_HOME:-$(dirname "$(dirname "$(readlink -f "$JAVA")")")}
 }
 
+# dist_java_opts: the JVM options of the distribution's own config.yaml
+# (env.java.opts.all: the --add-opens/--add-exports Flink needs on Java 17+;
+# without them even "flink run" of a DataStream job fails).
+dist_java_opts() {
+  local o
+  o=$(grep -v '^ *#' "$FLINK_HOME/conf/config.yaml" | sed -n 's/^ *all: *//p' | head -n 1)
+  [ -n "$o" ] || die "no env.java.opts.all in $FLINK_HOME/conf/config.yaml"
+  echo "$o"
+}
+
 write_config() {
   mkdir -p "$CONF" "$LOGS" "$PIDS" "$STATE/checkpoints" "$STATE/savepoints" "$STATE/tmp" "$STATE/artifacts"
   local f
   for f in "$FLINK_HOME"/conf/log4j*.properties "$FLINK_HOME"/conf/logback*.xml; do
     cp -f "$f" "$CONF/"
   done
-  # The distribution's JVM options (--add-opens/--add-exports that Flink
-  # needs on Java 17+), from the config.yaml it ships.
   local java_opts
-  java_opts=$(grep -v '^ *#' "$FLINK_HOME/conf/config.yaml" | sed -n 's/^ *all: *//p' | head -n 1)
-  [ -n "$java_opts" ] || die "no env.java.opts.all in $FLINK_HOME/conf/config.yaml"
+  java_opts=$(dist_java_opts)
   cat >"$CONF/config.yaml" <<EOF
 # Written by flink/cluster/cluster.sh up; rewritten on every up.
 # Flink $FLINK_VERSION session cluster on loopback. The Beam job server reads
@@ -543,11 +550,14 @@ start_job_server() {
   fetch_job_server || return 2
   need_port "$JOB_PORT" "Beam job service" BEAM_JOB_PORT
   need_port "$ARTIFACT_PORT" "Beam artifact staging" BEAM_ARTIFACT_PORT
-  # -Dmarker: the state dir on the command line, for pid_of.
-  start_bg job-server "$JAVA" -Xmx512m "-Dtrendstream.cluster=$STATE" -jar "$JOB_SERVER_JAR" \
-    --flink-master="127.0.0.1:$REST_PORT" --job-host=127.0.0.1 \
-    --job-port="$JOB_PORT" --artifact-port="$ARTIFACT_PORT" --expansion-port=-1 \
-    --flink-conf-dir="$CONF" --artifacts-dir="$STATE/artifacts"
+  # -Dtrendstream.cluster: the state dir on the command line, for pid_of.
+  # The job server embeds Flink's client, so it gets Flink's JVM options.
+  local java_opts
+  read -ra java_opts <<<"$(dist_java_opts)"
+  start_bg job-server "$JAVA" -Xmx512m "${java_opts[@]}" "-Dtrendstream.cluster=$STATE" -jar "$JOB_SERVER_JAR" \
+    --flink-master "127.0.0.1:$REST_PORT" --job-host 127.0.0.1 \
+    --job-port "$JOB_PORT" --artifact-port "$ARTIFACT_PORT" --expansion-port -1 \
+    --flink-conf-dir "$CONF" --artifacts-dir "$STATE/artifacts"
   if ! wait_for "job server" 120 port_open "$JOB_PORT"; then
     warn "Beam job server did not listen on 127.0.0.1:$JOB_PORT within 120s; see $LOGS/job-server.out"
     return 1
