@@ -50,6 +50,7 @@ type options struct {
 	check     bool
 	serveOnly bool
 	addr      string
+	posts     int64
 }
 
 func register(fs *flag.FlagSet, o *options) {
@@ -79,6 +80,7 @@ func register(fs *flag.FlagSet, o *options) {
 	fs.BoolVar(&o.check, "check", true, "exit with status 1 when the run violates the criteria")
 	fs.BoolVar(&o.serveOnly, "serve-only", false, "only serve the stream (for a hand-run trendstream run) until -duration or Ctrl-C")
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:0", "listen address of the server with -serve-only")
+	fs.Int64Var(&o.posts, "posts", 0, "with -serve-only: stop the stream after this many posts (0: only -duration bounds it)")
 }
 
 func main() {
@@ -189,8 +191,8 @@ func writeReports(rep *livesoak.Report, md, js string) error {
 // serveOnly runs the server alone until the duration has passed after the
 // first connection, or ctx ends.
 func serveOnly(ctx context.Context, o options, stdout io.Writer, log *slog.Logger) error {
-	so := livesoak.ServerOptions{Mode: o.cfg.Mode, Rate: o.cfg.Rate, Duration: o.cfg.Duration, Authors: o.cfg.Authors,
-		Seed: o.cfg.Seed, Addr: o.addr, Logger: log}
+	so := livesoak.ServerOptions{Mode: o.cfg.Mode, Rate: o.cfg.Rate, Duration: o.cfg.Duration, Posts: o.posts,
+		Authors: o.cfg.Authors, Seed: o.cfg.Seed, Addr: o.addr, Logger: log}
 	if o.cfg.Mode == livesoak.ModeRelay {
 		frames, err := livesoak.LoadFrames(o.cfg.FramesPath)
 		if err != nil {
@@ -208,7 +210,11 @@ func serveOnly(ctx context.Context, o options, stdout io.Writer, log *slog.Logge
 	if o.cfg.Mode == livesoak.ModeRelay {
 		flagName, source = "-relay", "firehose"
 	}
-	fmt.Fprintf(stdout, "serving %s at %s (%g posts/s once a client connects, for %s)\n", o.cfg.Mode, srv.URL(), o.cfg.Rate, o.cfg.Duration)
+	bound := o.cfg.Duration.String()
+	if o.posts > 0 {
+		bound = fmt.Sprintf("%s or %d posts", bound, o.posts)
+	}
+	fmt.Fprintf(stdout, "serving %s at %s (%g posts/s once a client connects, for %s)\n", o.cfg.Mode, srv.URL(), o.cfg.Rate, bound)
 	fmt.Fprintf(stdout, "try: go run ./cmd/trendstream run -source %s %s %s\n", source, flagName, srv.URL())
 	select {
 	case <-srv.Done():

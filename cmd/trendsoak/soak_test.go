@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
+
 	"github.com/trendstream/trendstream/internal/livesoak"
 )
 
@@ -182,5 +184,44 @@ func TestLiveSoak(t *testing.T) {
 	}
 	if c.ErrorsAfter > 0 {
 		t.Errorf("%d ERROR lines after the stop began:\n%s", c.ErrorsAfter, strings.Join(c.ErrorLinesAfter, "\n"))
+	}
+}
+
+// TestServeOnly runs the server alone, as for a hand-run `trendstream
+// run`, and reads its stream.
+func TestServeOnly(t *testing.T) {
+	var stdout, stderr lockedBuffer
+	done := make(chan int, 1)
+	go func() {
+		_, code := soak(context.Background(), []string{"-serve-only", "-rate", "100", "-duration", "1s", "-posts", "50"}, &stdout, &stderr)
+		done <- code
+	}()
+	var url string
+	for deadline := time.Now().Add(10 * time.Second); url == "" && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if _, rest, ok := strings.Cut(stdout.String(), "serving jetstream at "); ok {
+			url, _, _ = strings.Cut(rest, " ")
+		}
+	}
+	if !strings.HasPrefix(url, "ws://127.0.0.1:") || !strings.HasSuffix(url, "/subscribe") {
+		t.Fatalf("no URL announced: %q %s", stdout.String(), stderr.String())
+	}
+	c, _, err := websocket.DefaultDialer.Dial(url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for i := range 50 {
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, _, err := c.ReadMessage(); err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+	}
+	select {
+	case code := <-done:
+		if code != 0 || !strings.Contains(stdout.String(), "sent 50 events, 50 posts") {
+			t.Errorf("exit %d:\n%s%s", code, stdout.String(), stderr.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("-serve-only did not end after its post bound")
 	}
 }

@@ -165,8 +165,8 @@ type ProcUsage struct {
 // ReadProcess reads one process.
 func ReadProcess(pid int) ProcUsage {
 	st, err := readStat(pid)
-	if err != nil {
-		return ProcUsage{}
+	if err != nil || st.State == "Z" || st.State == "X" {
+		return ProcUsage{} // gone, or a zombie not yet reaped
 	}
 	u := ProcUsage{OK: true, CPUTicks: st.CPUTicks(), Procs: 1, RSS: st.RSSPages * int64(os.Getpagesize())}
 	if b, err := os.ReadFile(filepath.Join(procRoot, strconv.Itoa(pid), "status")); err == nil {
