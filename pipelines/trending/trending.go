@@ -78,7 +78,7 @@ func DefaultOptions() Options {
 		TopK:          20,
 		Shards:        trend.DefaultShards,
 		Group:         "trendstream-trending",
-		MaxOutOfOrder: 30 * time.Second,
+		MaxOutOfOrder: 5 * time.Second,
 		ReadBatch:     2000,
 		Terms:         terms.DefaultOptions(),
 		Score:         trendscore.DefaultParams(),

@@ -13,6 +13,46 @@ type shardState struct {
 	baselines Baselines
 }
 
+// add puts a period's bucket into the ring, merged with any bucket of the
+// same period already there (a re-fired pane upstream).
+func (sh *shardState) add(ev ShardEvent) {
+	if prev, ok := sh.ring[ev.End]; ok {
+		ev.Bucket = termwindow.MergeBuckets(prev, ev.Bucket)
+	}
+	sh.ring[ev.End] = ev.Bucket
+}
+
+// holds reports whether the ring has a bucket whose period ends in
+// (after, through].
+func (sh *shardState) holds(after, through int64) bool {
+	for end := range sh.ring {
+		if end > after && end <= through {
+			return true
+		}
+	}
+	return false
+}
+
+// earliest returns the first bucket end in the ring (0 when empty).
+func (sh *shardState) earliest() int64 {
+	first, ok := int64(0), false
+	for end := range sh.ring {
+		if !ok || end < first {
+			first, ok = end, true
+		}
+	}
+	return first
+}
+
+// evict drops the buckets of periods ending before keepFrom.
+func (sh *shardState) evict(keepFrom int64) {
+	for end := range sh.ring {
+		if end < keepFrom {
+			delete(sh.ring, end)
+		}
+	}
+}
+
 // stateCache keeps each shard's state in the worker between firings, so a
 // firing reads it from the runner only when another worker had the shard
 // since, or this one restarted. An entry is used only while its token is

@@ -36,36 +36,24 @@ func encodeBucket(b termwindow.Bucket) ([]byte, error) { return b.MarshalBinary(
 // decodeBucket keeps data: the SDK hands each element its own buffer.
 func decodeBucket(data []byte) (termwindow.Bucket, error) { return termwindow.Decode(data) }
 
-// A ShardEvent is a flag byte (1: a closing), the end (uint64,
-// little-endian) and, for a bucket, the bucket's encoding.
+// A ShardEvent is the end (uint64, little-endian) and the bucket's
+// encoding.
 func encodeShardEvent(ev ShardEvent) ([]byte, error) {
-	var flag byte
-	var b []byte
-	if ev.Close {
-		flag = 1
-	} else {
-		var err error
-		if b, err = ev.Bucket.MarshalBinary(); err != nil {
-			return nil, err
-		}
+	b, err := ev.Bucket.MarshalBinary()
+	if err != nil {
+		return nil, err
 	}
-	out := make([]byte, 0, 9+len(b))
-	out = append(out, flag)
+	out := make([]byte, 0, 8+len(b))
 	out = binary.LittleEndian.AppendUint64(out, uint64(ev.End))
 	return append(out, b...), nil
 }
 
 func decodeShardEvent(data []byte) (ShardEvent, error) {
-	if len(data) < 9 || data[0] > 1 || (data[0] == 1 && len(data) != 9) {
+	if len(data) < 8 {
 		return ShardEvent{}, fmt.Errorf("trend: decode shard event: malformed (%d bytes)", len(data))
 	}
-	ev := ShardEvent{Close: data[0] == 1, End: int64(binary.LittleEndian.Uint64(data[1:]))}
-	if ev.Close {
-		return ev, nil
-	}
-	b, err := termwindow.Decode(data[9:])
-	ev.Bucket = b
-	return ev, err
+	b, err := termwindow.Decode(data[8:])
+	return ShardEvent{End: int64(binary.LittleEndian.Uint64(data)), Bucket: b}, err
 }
 
 // Baselines is one shard's scorer state: every live term's baseline.

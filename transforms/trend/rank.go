@@ -7,7 +7,6 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/transforms/stats"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/trendstream/trendstream/internal/termwindow"
@@ -79,17 +78,6 @@ func (fn *rankFn) ProcessElement(ctx context.Context, w beam.Window, lang string
 	}
 	snapshotsEmitted.Inc(ctx, 1)
 	emit(snap)
-}
-
-// CountPosts turns partial post counts (KV<ranking language, posts>, as
-// BucketTerms makes them) into post counts per ranking and sliding window,
-// timestamped at the window's last instant.
-func CountPosts(s beam.Scope, marks beam.PCollection, size, period time.Duration) beam.PCollection {
-	s = s.Scope("CountPosts")
-	buckets := beam.WindowInto(s, window.NewFixedWindows(period), marks)
-	perBucket := stats.SumPerKey(s, buckets)
-	sliding := beam.WindowInto(s, window.NewSlidingWindows(period, size), perBucket)
-	return stats.SumPerKey(s, sliding)
 }
 
 // Rank groups trending terms (KV<ranking language, TrendList>) and post

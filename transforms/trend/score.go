@@ -1,11 +1,9 @@
 package trend
 
 import (
-	"cmp"
 	"context"
 	"math/rand/v2"
 	"reflect"
-	"slices"
 	"strconv"
 	"time"
 
@@ -15,7 +13,6 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/state"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/timers"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/transforms/stats"
 
 	"github.com/trendstream/trendstream/internal/termwindow"
 	"github.com/trendstream/trendstream/internal/trendscore"
@@ -29,14 +26,12 @@ func init() {
 		reflect.TypeOf((*Scored)(nil)).Elem(),
 		reflect.TypeOf((*TrendList)(nil)).Elem(),
 		reflect.TypeOf((*ShardProgress)(nil)).Elem(),
+		reflect.TypeOf((*WindowClock)(nil)).Elem(),
 	} {
 		beam.RegisterType(t)
 	}
 	register.DoFn6x1[context.Context, state.Provider, timers.Provider, int, ShardEvent, func(beam.EventTime, string, TrendList), error](&scoreFn{})
 	register.Emitter3[beam.EventTime, string, TrendList]()
-	register.DoFn2x1[int, ShardEvent, int](&bucketEndFn{})
-	register.DoFn4x0[beam.Window, int, int, func(int, ShardEvent)](&closingFn{})
-	register.Emitter2[int, ShardEvent]()
 }
 
 var (
@@ -65,26 +60,20 @@ type TrendList struct {
 
 // ShardProgress is a shard's scoring progress, kept in state.
 type ShardProgress struct {
-	// Started says a window has been scored; Through is the end of the
-	// last one (Unix ms).
-	Started bool
-	Through int64
-	// Timer mirrors the release timer, which cannot be read back: whether
-	// it is set, when it fires and where it holds the output watermark
-	// (Unix ms).
-	Timer      bool
-	Fire, Hold int64
+	// Clock says which windows were scored and mirrors the release timer.
+	Clock WindowClock
+	// RingLen counts the entries in the Ring bag, evicted ones included,
+	// so it is compacted before it grows past twice what windows need.
+	RingLen int
 	// Token changes whenever the ring or the baselines change, so a
 	// worker's cached copy of them is known to be current (stateCache).
 	Token uint64
 }
 
-// ShardEvent is what a shard's scorer receives: the bucket of the period
-// that ends at End, or, with Close, the news that the window ending at End
-// has closed.
+// ShardEvent is the bucket of one shard's terms for the period that ends at
+// End (Unix ms).
 type ShardEvent struct {
 	End    int64
-	Close  bool
 	Bucket termwindow.Bucket
 }
 
@@ -92,18 +81,16 @@ type ShardEvent struct {
 // and scores every window's terms against their own history, in window
 // order.
 //
-// Buckets and window closings wait in Pending until the watermark has
-// passed the windows' ends; an event-time timer then moves the buckets
-// into Ring (the buckets of the last window size, by end) and scores each
-// closed window: the merge of the ring's buckets that fall in it. Closings
-// come from a sliding-window count of the buckets upstream, so a window is
-// scored when, and only when, Beam's sliding windows would have closed it.
+// Buckets go into Ring, a bag of the buckets the windows still to come
+// need, as they arrive. An event-time timer releases each window once the
+// watermark has passed its end (WindowClock): it merges the ring's buckets
+// that fall in the window, folds the terms into their baselines and emits
+// the trending ones.
 //
-// The timer fires at the latest pending closing, so a replay's backlog is
-// scored in one firing, and holds the output watermark at the earliest, so
-// nothing it emits is late downstream. (A timer set for every next window
-// instead would interleave with the backlog, because a runner delivers a
-// key's data and timers in timestamp order: one firing per window.)
+// Only Bag and Value state and one event-time timer with an output
+// timestamp are used: the state Flink's portable runner supports. (Beam's
+// Go integration tests skip Map, Set and OrderedList state on Flink:
+// flinkFilters in sdks/go/test/integration/integration.go.)
 //
 // Keying by a shard of the terms rather than by term makes state calls and
 // timers per shard and window instead of per term and window: each is a
@@ -119,8 +106,7 @@ type scoreFn struct {
 	// same worker process.
 	CacheID string
 
-	Pending   state.Bag[ShardEvent]
-	Ring      state.Map[int64, termwindow.Bucket]
+	Ring      state.Bag[ShardEvent]
 	Baselines state.Value[Baselines]
 	Progress  state.Value[ShardProgress]
 	Release   timers.EventTime
@@ -132,164 +118,102 @@ func newScoreFn(p trendscore.Params, size, period time.Duration) *scoreFn {
 		PeriodMs:  period.Milliseconds(),
 		SizeMs:    size.Milliseconds(),
 		CacheID:   strconv.FormatUint(rand.Uint64(), 16),
-		Pending:   state.MakeBagState[ShardEvent]("pending"),
-		Ring:      state.MakeMapState[int64, termwindow.Bucket]("ring"),
+		Ring:      state.MakeBagState[ShardEvent]("ring"),
 		Baselines: state.MakeValueState[Baselines]("baselines"),
 		Progress:  state.MakeValueState[ShardProgress]("progress"),
 		Release:   timers.InEventTime("release"),
 	}
 }
 
+// ProcessElement adds a period's bucket to the ring and, if the clock says
+// so, moves the release timer.
 func (fn *scoreFn) ProcessElement(ctx context.Context, sp state.Provider, tp timers.Provider, shard int, ev ShardEvent, _ func(beam.EventTime, string, TrendList)) error {
-	if err := fn.Pending.Add(sp, ev); err != nil {
-		return err
-	}
-	if !ev.Close {
-		return nil // its windows' closings set the timer
-	}
 	pr, _, err := fn.Progress.Read(sp)
 	if err != nil {
 		return err
 	}
-	// The closing's timestamp is the window's last instant, End-1, and the
-	// timer fires at End: once the watermark is past End-1, every bucket
-	// of the window has arrived.
-	if pr.Timer && pr.Hold <= ev.End-1 && ev.End <= pr.Fire {
-		return nil
+	if pr.Clock.Started && ev.End <= pr.Clock.Through {
+		// Some windows it belongs to were scored without it. The runner
+		// drops late data before this stage, so this should not happen.
+		lateBuckets.Inc(ctx, 1)
 	}
-	next := ShardProgress{Fire: ev.End, Hold: ev.End - 1}
-	if pr.Timer {
-		next = ShardProgress{Fire: max(pr.Fire, ev.End), Hold: min(pr.Hold, ev.End-1)}
-		if next.Fire == pr.Fire {
-			// Prism (v2.77) miscounts watermark holds when a timer is
-			// set again to the same firing time with another hold, and
-			// fails the job ("negative watermark hold count"). Firing
-			// 1 ms later is as good: every window that ends by then has
-			// closed when it fires.
-			next.Fire++
-		}
+	set := pr.Clock.arrive(ev.End, fn.SizeMs, fn.PeriodMs)
+	if err := fn.Ring.Add(sp, ev); err != nil {
+		return err
 	}
-	pr.Timer, pr.Fire, pr.Hold = true, next.Fire, next.Hold
-	return fn.setRelease(sp, tp, pr)
-}
-
-// setRelease sets the release timer as pr says and saves pr.
-func (fn *scoreFn) setRelease(sp state.Provider, tp timers.Provider, pr ShardProgress) error {
-	fn.Release.Set(tp, mtime.FromMilliseconds(pr.Fire).ToTime(),
-		timers.WithOutputTimestamp(mtime.FromMilliseconds(pr.Hold).ToTime()))
+	pr.RingLen++
+	// Keep the worker's copy current: it is the ring as of the new token.
+	sh := stateCache.take(fn.CacheID, shard, pr.Token)
+	pr.Token = newToken()
+	if sh != nil {
+		sh.add(ev)
+		stateCache.put(fn.CacheID, shard, pr.Token, sh)
+	}
+	if set {
+		fn.setRelease(tp, pr.Clock)
+	}
 	return fn.Progress.Write(sp, pr)
 }
 
-func (fn *scoreFn) OnTimer(ctx context.Context, ts beam.EventTime, sp state.Provider, tp timers.Provider, shard int, _ timers.Context, emit func(beam.EventTime, string, TrendList)) error {
+// setRelease sets the release timer as the clock says.
+func (fn *scoreFn) setRelease(tp timers.Provider, c WindowClock) {
+	fn.Release.Set(tp, mtime.FromMilliseconds(c.Fire).ToTime(),
+		timers.WithOutputTimestamp(mtime.FromMilliseconds(c.Hold).ToTime()))
+}
+
+// OnTimer scores every window that is due, drops the buckets no window to
+// come needs, saves what changed and sets the timer for the next window.
+func (fn *scoreFn) OnTimer(ctx context.Context, _ beam.EventTime, sp state.Provider, tp timers.Provider, shard int, _ timers.Context, emit func(beam.EventTime, string, TrendList)) error {
 	pr, _, err := fn.Progress.Read(sp)
 	if err != nil {
 		return err
 	}
-	// ts is the timer's output timestamp (its hold), not when it fired;
-	// the mirror knows the firing time. The watermark is past now-1, so
-	// every window ending by now has closed.
-	now := max(int64(ts)+1, pr.Fire)
-	pending, _, err := fn.Pending.Read(sp)
-	if err != nil {
-		return err
-	}
-	// A period's bucket goes into the ring before the window it ends is
-	// scored.
-	slices.SortStableFunc(pending, func(a, b ShardEvent) int {
-		if a.End != b.End {
-			return cmp.Compare(a.End, b.End)
-		}
-		if a.Close == b.Close {
-			return 0
-		}
-		if a.Close {
-			return 1
-		}
-		return -1
-	})
 	sh, err := fn.load(ctx, sp, shard, pr.Token)
 	if err != nil {
 		return err
 	}
-	oldRing := make(map[int64]bool, len(sh.ring))
-	for end := range sh.ring {
-		oldRing[end] = true
+	ends := pr.Clock.due(fn.SizeMs, fn.PeriodMs, sh.earliest(), func(end int64) bool {
+		return sh.holds(end-fn.SizeMs, end)
+	})
+	for _, end := range ends {
+		fn.scoreWindow(ctx, sh, end, emit)
 	}
-	dirty := map[int64]bool{} // ring buckets added or changed
-	var rest []ShardEvent
-	scored := false
-	for _, ev := range pending {
-		switch {
-		case ev.End > now:
-			rest = append(rest, ev)
-		case !ev.Close:
-			if pr.Started && ev.End <= pr.Through {
-				// Its windows were scored without it; the runner drops
-				// late data before this stage, so this does not happen.
-				lateBuckets.Inc(ctx, 1)
-			}
-			if prev, ok := sh.ring[ev.End]; ok {
-				ev.Bucket = termwindow.MergeBuckets(prev, ev.Bucket)
-			}
-			sh.ring[ev.End] = ev.Bucket
-			dirty[ev.End] = true
-		case pr.Started && ev.End <= pr.Through:
-			// A window closed again (a re-fired pane upstream): its
-			// scores stand.
-		default:
-			for end := range sh.ring {
-				if end <= ev.End-fn.SizeMs {
-					delete(sh.ring, end)
-				}
-			}
-			fn.scoreWindow(ctx, sh, ev.End, emit)
-			pr.Started, pr.Through, scored = true, ev.End, true
-		}
-	}
-
-	if scored {
-		fn.forget(ctx, sh, pr.Through)
+	if len(ends) > 0 {
+		fn.forget(ctx, sh, pr.Clock.Through)
 		if err := fn.Baselines.Write(sp, sh.baselines); err != nil {
 			return err
 		}
-	}
-	if len(dirty) > 0 || scored {
-		for end, b := range sh.ring {
-			if dirty[end] {
-				if err := fn.Ring.Put(sp, end, b); err != nil {
-					return err
-				}
-			}
-		}
-		for end := range oldRing {
-			if _, ok := sh.ring[end]; !ok {
-				if err := fn.Ring.Remove(sp, end); err != nil {
-					return err
-				}
-			}
+		if err := fn.compact(sp, sh, &pr); err != nil {
+			return err
 		}
 		pr.Token = newToken()
 	}
 	stateCache.put(fn.CacheID, shard, pr.Token, sh)
-	if err := fn.Pending.Clear(sp); err != nil {
+	if pr.Clock.next(fn.SizeMs, fn.PeriodMs) {
+		fn.setRelease(tp, pr.Clock)
+	}
+	return fn.Progress.Write(sp, pr)
+}
+
+// compact drops from the ring the buckets of windows all scored, and
+// rewrites the Ring bag once it holds as many such buckets as live ones:
+// a bag cannot drop single entries, and rewriting it every period would
+// write each bucket size/period times.
+func (fn *scoreFn) compact(sp state.Provider, sh *shardState, pr *ShardProgress) error {
+	sh.evict(pr.Clock.Through + fn.PeriodMs - fn.SizeMs + 1)
+	if pr.RingLen < 2*len(sh.ring) || pr.RingLen <= int(fn.SizeMs/fn.PeriodMs) {
+		return nil
+	}
+	if err := fn.Ring.Clear(sp); err != nil {
 		return err
 	}
-	pr.Timer = false
-	for _, ev := range rest {
-		if err := fn.Pending.Add(sp, ev); err != nil {
+	for end, b := range sh.ring {
+		if err := fn.Ring.Add(sp, ShardEvent{End: end, Bucket: b}); err != nil {
 			return err
 		}
-		if ev.Close {
-			if !pr.Timer {
-				pr.Timer, pr.Hold = true, ev.End-1
-			}
-			pr.Fire = ev.End // rest is sorted: the last closing
-		}
 	}
-	if !pr.Timer {
-		return fn.Progress.Write(sp, pr)
-	}
-	return fn.setRelease(sp, tp, pr)
+	pr.RingLen = len(sh.ring)
+	return nil
 }
 
 // load returns the shard's ring and baselines: the worker's cached copy if
@@ -303,18 +227,12 @@ func (fn *scoreFn) load(ctx context.Context, sp state.Provider, shard int, token
 	}
 	stateCacheMiss.Inc(ctx, 1)
 	sh := &shardState{ring: map[int64]termwindow.Bucket{}}
-	ends, _, err := fn.Ring.Keys(sp)
+	evs, _, err := fn.Ring.Read(sp)
 	if err != nil {
 		return nil, err
 	}
-	for _, end := range ends {
-		b, ok, err := fn.Ring.Get(sp, end)
-		if err != nil {
-			return nil, err
-		}
-		if ok {
-			sh.ring[end] = b
-		}
+	for _, ev := range evs {
+		sh.add(ev)
 	}
 	if sh.baselines, _, err = fn.Baselines.Read(sp); err != nil {
 		return nil, err
@@ -402,30 +320,11 @@ func newToken() uint64 {
 }
 
 // ScoreTerms windows and scores each shard's period buckets (KV<shard,
-// ShardEvent>, buckets as SumBuckets makes them) and returns the trending terms of
+// ShardEvent>, as SumBuckets makes them) and returns the trending terms of
 // every window as KV<ranking language, TrendList>, timestamped at the
 // window's last instant.
 func ScoreTerms(s beam.Scope, buckets beam.PCollection, p trendscore.Params, size, period time.Duration) beam.PCollection {
 	s = s.Scope("ScoreTerms")
-	// One closing per shard and sliding window that holds a bucket: a
-	// count over the buckets' ends, which are small, in Beam's windows.
-	ends := beam.ParDo(s, &bucketEndFn{}, buckets)
-	sliding := beam.WindowInto(s, window.NewSlidingWindows(period, size), ends)
-	closings := beam.ParDo(s, &closingFn{}, stats.Count(s, sliding))
-	global := window.NewGlobalWindows()
-	all := beam.Flatten(s, beam.WindowInto(s, global, buckets), beam.WindowInto(s, global, closings))
-	return beam.ParDo(s, newScoreFn(p, size, period), all)
-}
-
-// bucketEndFn keeps a bucket's shard; its timestamp says its period.
-type bucketEndFn struct{}
-
-func (bucketEndFn) ProcessElement(shard int, _ ShardEvent) int { return shard }
-
-// closingFn turns a shard's count in a sliding window into the window's
-// closing.
-type closingFn struct{}
-
-func (closingFn) ProcessElement(w beam.Window, shard int, _ int, emit func(int, ShardEvent)) {
-	emit(shard, ShardEvent{End: int64(w.(window.IntervalWindow).End), Close: true})
+	global := beam.WindowInto(s, window.NewGlobalWindows(), buckets)
+	return beam.ParDo(s, newScoreFn(p, size, period), global)
 }
