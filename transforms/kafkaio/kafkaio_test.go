@@ -36,7 +36,8 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	os.Setenv("TMPDIR", dir)
-	code := ptest.MainRet(m)
+	// The real Kafka broker shared by the tests is stopped before exit.
+	code := testenv.RunWithRealKafka(func() int { return ptest.MainRet(m) })
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -152,8 +153,12 @@ func counter(res beam.PipelineResult, name string) int64 {
 // TestReadBounded reads a topic of four partitions, one of them empty, up to
 // the end offsets seen at start, from each kind of start position, and
 // checks that exactly the expected records arrive with their Kafka record
-// timestamp as Beam event time.
+// timestamp as Beam event time; on kfake and on a real broker.
 func TestReadBounded(t *testing.T) {
+	testenv.ForEachKafka(t, testReadBounded)
+}
+
+func testReadBounded(t *testing.T, kind testenv.KafkaKind) {
 	const perPartition = 15
 	base := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	parts := []int32{0, 1, 2, 3}
@@ -202,8 +207,8 @@ func TestReadBounded(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			const topic = "posts"
-			kafka := testenv.Kafka(t, int32(len(parts)), topic)
+			topic := testenv.Topic(t, "posts")
+			kafka := kind.New(t, int32(len(parts)), topic)
 			brokers := kafka.Addrs()
 			all := produce(t, brokers, topic, parts[:3], perPartition, base)
 			var group string
@@ -251,8 +256,12 @@ func TestReadBounded(t *testing.T) {
 // the partition's watermark by the time it is read; such records are still
 // emitted and show up in the late_records counter.
 func TestReadCountsLateRecords(t *testing.T) {
-	const topic = "posts"
-	kafka := testenv.Kafka(t, 1, topic)
+	testenv.ForEachKafka(t, testReadCountsLateRecords)
+}
+
+func testReadCountsLateRecords(t *testing.T, kind testenv.KafkaKind) {
+	topic := testenv.Topic(t, "posts")
+	kafka := kind.New(t, 1, topic)
 	base := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	// Timestamps base+0s..base+9s, then two more from base+0s and base+1s:
 	// 9 s and 8 s behind the newest, beyond the 5 s out-of-order bound.
@@ -274,13 +283,18 @@ func TestReadCountsLateRecords(t *testing.T) {
 	}
 }
 
+// TestReadUnknownTopicFails: a misspelt topic fails the pipeline rather
+// than being created (kfake allows auto-creation, the real broker here
+// does not: the reader must not depend on either).
 func TestReadUnknownTopicFails(t *testing.T) {
-	kafka := testenv.Kafka(t, 1, "exists")
-	p, s := beam.NewPipelineWithRoot()
-	Read(s, kafka.Addrs(), "does-not-exist", ReadBounded())
-	if err := ptest.Run(p); err == nil {
-		t.Fatal("reading a missing topic succeeded")
-	}
+	testenv.ForEachKafka(t, func(t *testing.T, kind testenv.KafkaKind) {
+		kafka := kind.New(t, 1, testenv.Topic(t, "exists"))
+		p, s := beam.NewPipelineWithRoot()
+		Read(s, kafka.Addrs(), testenv.Topic(t, "does-not-exist"), ReadBounded())
+		if err := ptest.Run(p); err == nil {
+			t.Fatal("reading a missing topic succeeded")
+		}
+	})
 }
 
 // firing is one pane seen by recordFiringFn.
@@ -331,6 +345,10 @@ func freePort(t *testing.T) int {
 // the same pipeline must fire nothing, which shows the idle partition is
 // what would stall it.
 func TestReadUnboundedFiresWindowsWhileReading(t *testing.T) {
+	testenv.ForEachKafka(t, testReadUnboundedFiresWindowsWhileReading)
+}
+
+func testReadUnboundedFiresWindowsWhileReading(t *testing.T, kind testenv.KafkaKind) {
 	tests := []struct {
 		name      string
 		opts      []ReadOption
@@ -342,8 +360,8 @@ func TestReadUnboundedFiresWindowsWhileReading(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			const topic = "live"
-			kafka := testenv.Kafka(t, 2, topic)
+			topic := testenv.Topic(t, "live")
+			kafka := kind.New(t, 2, topic)
 			brokers := kafka.Addrs()
 
 			p, s := beam.NewPipelineWithRoot()
@@ -482,8 +500,13 @@ func runAndCancel(t *testing.T, p *beam.Pipeline, id string, timeout time.Durati
 }
 
 // TestWriteRoundTrip writes messages through Write, from Message and from
-// KV<[]byte, []byte>, and reads them back with a plain sarama consumer.
+// KV<[]byte, []byte>, and reads them back with a plain sarama consumer; on
+// kfake and on a real broker.
 func TestWriteRoundTrip(t *testing.T) {
+	testenv.ForEachKafka(t, testWriteRoundTrip)
+}
+
+func testWriteRoundTrip(t *testing.T, kind testenv.KafkaKind) {
 	const n = 23
 	ts := time.Date(2026, 5, 4, 3, 2, 1, 0, time.UTC)
 	var msgs []any
@@ -507,8 +530,8 @@ func TestWriteRoundTrip(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			const topic = "trends"
-			kafka := testenv.Kafka(t, 3, topic)
+			topic := testenv.Topic(t, "trends")
+			kafka := kind.New(t, 3, topic)
 			brokers := kafka.Addrs()
 
 			p, s := beam.NewPipelineWithRoot()

@@ -1,10 +1,18 @@
 package kafkaio
 
 import (
+	"context"
 	"flag"
 	"io"
+	"maps"
+	"math"
 	"testing"
 	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/trendstream/trendstream/internal/kafkaconf"
+	"github.com/trendstream/trendstream/internal/testenv"
 )
 
 func TestParseStart(t *testing.T) {
@@ -118,4 +126,66 @@ func TestReadOptionsValidate(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestListPartitionsResolvesStart asks a broker (kfake and a real one) for
+// the offsets each start position needs and checks the resolved ranges: the
+// log start after records were deleted (as retention does), the high-water
+// mark, a group's commits including one that points at deleted records,
+// and ListOffsets by timestamp, before, inside and after the data.
+func TestListPartitionsResolvesStart(t *testing.T) {
+	testenv.ForEachKafka(t, func(t *testing.T, kind testenv.KafkaKind) {
+		topic := testenv.Topic(t, "posts")
+		kafka := kind.New(t, 2, topic)
+		brokers := kafka.Addrs()
+		base := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+		// Partition p's record i has timestamp base + i s + p ms.
+		produce(t, brokers, topic, []int32{0, 1}, 10, base)
+		admin, err := sarama.NewClusterAdmin(brokers, kafkaconf.Consumer("kafkaio-test"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer admin.Close()
+		if err := admin.DeleteRecords(topic, map[int32]int64{0: 4}); err != nil {
+			t.Fatalf("delete records: %v", err)
+		}
+		group := testenv.Topic(t, "group")
+		commitBefore(t, brokers, group, topic, map[int32]int64{0: 2, 1: 6})
+
+		const open = math.MaxInt64
+		tests := []struct {
+			name    string
+			start   Start
+			group   string
+			bounded bool
+			want    map[int32][2]int64 // partition: start, end
+		}{
+			{"earliest, bounded", Start{Kind: StartEarliest}, "", true, map[int32][2]int64{0: {4, 10}, 1: {0, 10}}},
+			{"earliest, unbounded", Start{Kind: StartEarliest}, "", false, map[int32][2]int64{0: {4, open}, 1: {0, open}}},
+			{"latest", Start{Kind: StartLatest}, "", true, map[int32][2]int64{0: {10, 10}, 1: {10, 10}}},
+			{"committed, one commit deleted", Start{Kind: StartCommitted}, group, true, map[int32][2]int64{0: {4, 10}, 1: {6, 10}}},
+			{"committed, no commits", Start{Kind: StartCommitted}, group + "-none", true, map[int32][2]int64{0: {4, 10}, 1: {0, 10}}},
+			{"time inside", StartAt(base.Add(7 * time.Second)), "", true, map[int32][2]int64{0: {7, 10}, 1: {7, 10}}},
+			{"time before the log", StartAt(base.Add(-time.Hour)), "", true, map[int32][2]int64{0: {4, 10}, 1: {0, 10}}},
+			{"time after the log", StartAt(base.Add(time.Hour)), "", true, map[int32][2]int64{0: {10, 10}, 1: {10, 10}}},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				fn := &listPartitionsFn{Brokers: brokers, Topic: topic, Group: tt.group, ClientID: "kafkaio-test", Start: tt.start, Bounded: tt.bounded}
+				got := map[int32][2]int64{}
+				err := fn.ProcessElement(context.Background(), nil, func(s partitionSpec) {
+					if s.Topic != topic {
+						t.Errorf("spec for topic %q", s.Topic)
+					}
+					got[s.Partition] = [2]int64{s.Start, s.End}
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !maps.Equal(got, tt.want) {
+					t.Errorf("ranges = %v, want %v", got, tt.want)
+				}
+			})
+		}
+	})
 }
