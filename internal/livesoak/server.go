@@ -49,8 +49,10 @@ type ServerOptions struct {
 	Duration time.Duration
 	Posts    int64
 	// Retain is how much of the stream is kept for clients that resume
-	// with a cursor (default 2 minutes).
-	Retain time.Duration
+	// with a cursor (default 2 minutes), RetainBytes the most memory it
+	// may take (default 256 MiB; relay frames are ~5 KB each).
+	Retain      time.Duration
+	RetainBytes int64
 	// Authors is the size of the author pool (see Authors); 0 keeps the
 	// texts' real authors (Jetstream) or the recorded repos (relay).
 	Authors int
@@ -136,6 +138,9 @@ func NewServer(o ServerOptions) (*Server, error) {
 	if o.Retain <= 0 {
 		o.Retain = 2 * time.Minute
 	}
+	if o.RetainBytes <= 0 {
+		o.RetainBytes = 256 << 20
+	}
 	if o.Addr == "" {
 		o.Addr = "127.0.0.1:0"
 	}
@@ -168,7 +173,7 @@ func NewServer(o ServerOptions) (*Server, error) {
 	default:
 		return nil, fmt.Errorf("livesoak: unknown mode %q (want jetstream or relay)", o.Mode)
 	}
-	s.ring = newRing(max(int(math.Ceil(s.eventRate*o.Retain.Seconds())), 1024))
+	s.ring = newRing(max(int(math.Ceil(s.eventRate*o.Retain.Seconds())), 1024), o.RetainBytes)
 	s.stats.Mode, s.stats.Rate, s.stats.EventRate = s.o.Mode, o.Rate, s.eventRate
 	ln, err := net.Listen("tcp", o.Addr)
 	if err != nil {
@@ -422,21 +427,39 @@ type entry struct {
 }
 
 // ring keeps the newest events for resuming clients and wakes readers
-// waiting for the next one.
+// waiting for the next one. It holds at most len(buf) events and about
+// maxBytes of them.
 type ring struct {
-	mu     sync.Mutex
-	buf    []entry
-	n      int64 // events appended; event i lives in buf[i%len] while i >= n-len
-	wake   chan struct{}
-	closed bool
+	mu       sync.Mutex
+	buf      []entry
+	n        int64 // events appended; event i lives in buf[i%len]
+	start    int64 // oldest retained event
+	bytes    int64 // size of the retained events
+	maxBytes int64
+	wake     chan struct{}
+	closed   bool
 }
 
-func newRing(size int) *ring { return &ring{buf: make([]entry, size), wake: make(chan struct{})} }
+func newRing(size int, maxBytes int64) *ring {
+	return &ring{buf: make([]entry, size), maxBytes: maxBytes, wake: make(chan struct{})}
+}
 
 func (r *ring) append(e entry) {
 	r.mu.Lock()
-	r.buf[r.n%int64(len(r.buf))] = e
+	size := int64(len(r.buf))
+	if r.n-r.start == size { // full: the slot of the oldest is reused
+		r.bytes -= int64(len(r.buf[r.start%size].data))
+		r.start++
+	}
+	r.buf[r.n%size] = e
 	r.n++
+	r.bytes += int64(len(e.data))
+	for r.maxBytes > 0 && r.bytes > r.maxBytes && r.start < r.n-1 {
+		old := &r.buf[r.start%size]
+		r.bytes -= int64(len(old.data))
+		*old = entry{}
+		r.start++
+	}
 	close(r.wake)
 	r.wake = make(chan struct{})
 	r.mu.Unlock()
@@ -451,8 +474,6 @@ func (r *ring) close() {
 	r.mu.Unlock()
 }
 
-func (r *ring) oldestLocked() int64 { return max(r.n-int64(len(r.buf)), 0) }
-
 // next is the index of the next event to be appended.
 func (r *ring) next() int64 {
 	r.mu.Lock()
@@ -466,7 +487,7 @@ func (r *ring) next() int64 {
 func (r *ring) get(i int64) (e *entry, oldest int64, wake <-chan struct{}) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	oldest = r.oldestLocked()
+	oldest = r.start
 	if i < oldest {
 		return nil, oldest, nil
 	}
@@ -487,11 +508,10 @@ func (r *ring) get(i int64) (e *entry, oldest int64, wake <-chan struct{}) {
 func (r *ring) search(ok func(int64) bool) (i int64, tooOld bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	oldest := r.oldestLocked()
-	k := sort.Search(int(r.n-oldest), func(j int) bool {
-		return ok(r.buf[(oldest+int64(j))%int64(len(r.buf))].key)
+	k := sort.Search(int(r.n-r.start), func(j int) bool {
+		return ok(r.buf[(r.start+int64(j))%int64(len(r.buf))].key)
 	})
-	return oldest + int64(k), k == 0 && r.n > oldest && oldest > 0
+	return r.start + int64(k), k == 0 && r.n > r.start && r.start > 0
 }
 
 // WaitStarted waits for the producer to start, ctx to end, or timeout.

@@ -176,7 +176,7 @@ func TestServerWaitStarted(t *testing.T) {
 }
 
 func TestRing(t *testing.T) {
-	r := newRing(4)
+	r := newRing(4, 0)
 	for k := int64(1); k <= 6; k++ {
 		r.append(entry{key: k * 10})
 	}
@@ -218,6 +218,36 @@ func TestRing(t *testing.T) {
 	r.close()
 	if _, _, wake := r.get(6); wake != nil {
 		t.Error("closed ring still waits")
+	}
+}
+
+func TestRingBytes(t *testing.T) {
+	tests := []struct {
+		name       string
+		size       int
+		maxBytes   int64
+		appends    []int // event sizes
+		wantOldest int64
+	}{
+		{"count bound", 3, 0, []int{10, 10, 10, 10, 10}, 2},
+		{"byte bound", 10, 25, []int{10, 10, 10, 10, 10}, 3},
+		{"the newest stays even when too big", 10, 5, []int{10, 10, 100}, 2},
+		{"both", 3, 1000, []int{500, 500, 500, 1, 1}, 2},
+	}
+	for _, tt := range tests {
+		r := newRing(tt.size, tt.maxBytes)
+		for i, n := range tt.appends {
+			r.append(entry{key: int64(i), data: make([]byte, n)})
+		}
+		_, oldest, _ := r.get(0)
+		var sum int64
+		for i := oldest; i < r.n; i++ {
+			e, _, _ := r.get(i)
+			sum += int64(len(e.data))
+		}
+		if oldest != tt.wantOldest || sum != r.bytes {
+			t.Errorf("%s: oldest %d (want %d), bytes %d (counted %d)", tt.name, oldest, tt.wantOldest, r.bytes, sum)
+		}
 	}
 }
 
