@@ -218,6 +218,7 @@ func serveOnly(ctx context.Context, o options, stdout io.Writer, log *slog.Logge
 	fmt.Fprintf(stdout, "try: go run ./cmd/trendstream run -source %s %s %s\n", source, flagName, srv.URL())
 	select {
 	case <-srv.Done():
+		srv.WaitDrained(10 * time.Second) // let clients read the end of the stream
 	case <-ctx.Done():
 	}
 	st := srv.Stats()

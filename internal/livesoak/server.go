@@ -122,7 +122,7 @@ type Server struct {
 	stopOnce  sync.Once
 	produced  chan struct{}
 	connMu    sync.Mutex
-	conns     map[*websocket.Conn]struct{}
+	conns     map[*websocket.Conn]*atomic.Int64 // each connection's next event
 
 	mu    sync.Mutex
 	stats ServerStats
@@ -148,7 +148,7 @@ func NewServer(o ServerOptions) (*Server, error) {
 		o.Logger = slog.Default()
 	}
 	s := &Server{o: o, log: o.Logger, started: make(chan struct{}), stop: make(chan struct{}),
-		produced: make(chan struct{}), conns: map[*websocket.Conn]struct{}{}}
+		produced: make(chan struct{}), conns: map[*websocket.Conn]*atomic.Int64{}}
 	switch o.Mode {
 	case ModeJetstream, "":
 		s.o.Mode = ModeJetstream
@@ -356,8 +356,9 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, msgType int, se
 	if err != nil {
 		return
 	}
+	progress := new(atomic.Int64)
 	s.connMu.Lock()
-	s.conns[conn] = struct{}{}
+	s.conns[conn] = progress
 	s.connMu.Unlock()
 	defer func() {
 		s.connMu.Lock()
@@ -376,6 +377,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, msgType int, se
 			s.nTooOld.Add(1)
 		}
 	}
+	progress.Store(pos)
 	// Read (and so answer pings) until the client goes away.
 	gone := make(chan struct{})
 	go func() {
@@ -387,6 +389,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, msgType int, se
 		}
 	}()
 	if !send {
+		progress.Store(math.MaxInt64) // nothing to drain
 		select {
 		case <-gone:
 		case <-s.stop:
@@ -402,9 +405,11 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, msgType int, se
 				return
 			}
 			pos++
+			progress.Store(pos)
 		case oldest > pos:
 			s.nSkipped.Add(oldest - pos)
 			pos = oldest
+			progress.Store(pos)
 		default:
 			if wake == nil {
 				return // closed
@@ -512,6 +517,30 @@ func (r *ring) search(ok func(int64) bool) (i int64, tooOld bool) {
 		return ok(r.buf[(r.start+int64(j))%int64(len(r.buf))].key)
 	})
 	return r.start + int64(k), k == 0 && r.n > r.start && r.start > 0
+}
+
+// WaitDrained waits until every open connection has been sent every
+// event generated so far, or timeout; it reports whether they were.
+func (s *Server) WaitDrained(timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for {
+		n := s.ring.next()
+		drained := true
+		s.connMu.Lock()
+		for _, p := range s.conns {
+			if p.Load() < n {
+				drained = false
+			}
+		}
+		s.connMu.Unlock()
+		if drained {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // WaitStarted waits for the producer to start, ctx to end, or timeout.

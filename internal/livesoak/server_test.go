@@ -143,6 +143,9 @@ func TestServerRelayBounded(t *testing.T) {
 	if st := srv.Stats(); st.Posts != 30 {
 		t.Errorf("posts %d, want 30", st.Posts)
 	}
+	if !srv.WaitDrained(5 * time.Second) {
+		t.Error("the connection that read every post is not drained")
+	}
 	c2 := dial(t, srv.URL()+RelayPath+"?cursor=5")
 	_ = c2.SetReadDeadline(time.Now().Add(5 * time.Second))
 	_, b, err := c2.ReadMessage()
