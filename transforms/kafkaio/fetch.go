@@ -181,6 +181,10 @@ func fetchVersion(v sarama.KafkaVersion) int16 {
 // while the group has no active members. Read never joins the group, so this
 // never fights a rebalance.
 func commitOffsets(client sarama.Client, group, topic string, offsets map[int32]int64) error {
+	return retryCoordinator(client, group, func() error { return commitOnce(client, group, topic, offsets) })
+}
+
+func commitOnce(client sarama.Client, group, topic string, offsets map[int32]int64) error {
 	coord, err := client.Coordinator(group)
 	if err != nil {
 		return fmt.Errorf("kafkaio: coordinator of group %s: %w", group, err)
@@ -205,6 +209,32 @@ func commitOffsets(client sarama.Client, group, topic string, offsets map[int32]
 		}
 	}
 	return nil
+}
+
+// retryCoordinator runs a group-coordinator request op, retrying for about
+// 2.5 s while the coordinator is transiently unable to answer: a real broker
+// that has just created or (after a restart or failover) is still loading
+// its offsets partition answers COORDINATOR_LOAD_IN_PROGRESS, and a moved
+// coordinator NOT_COORDINATOR. Kafka's own clients retry both.
+func retryCoordinator(client sarama.Client, group string, op func() error) error {
+	backoff := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := op()
+		if err == nil || attempt == 6 || !coordinatorTransient(err) {
+			return err
+		}
+		if !errors.Is(err, sarama.ErrOffsetsLoadInProgress) {
+			_ = client.RefreshCoordinator(group)
+		}
+		time.Sleep(backoff)
+		backoff = min(2*backoff, time.Second)
+	}
+}
+
+func coordinatorTransient(err error) bool {
+	return errors.Is(err, sarama.ErrOffsetsLoadInProgress) ||
+		errors.Is(err, sarama.ErrNotCoordinatorForConsumer) ||
+		errors.Is(err, sarama.ErrConsumerCoordinatorNotAvailable)
 }
 
 func commitVersion(v sarama.KafkaVersion) int16 {

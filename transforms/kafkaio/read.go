@@ -151,26 +151,56 @@ func endString(end int64) string {
 }
 
 // fetchCommitted returns the group's committed offsets for the partitions
-// that have one.
+// that have one. A group-level error (such as a coordinator still loading
+// its offsets) must not read as "nothing committed", which would silently
+// restart the group from the earliest offsets.
 func fetchCommitted(client sarama.Client, group, topic string, parts []int32) (map[int32]int64, error) {
+	var out map[int32]int64
+	err := retryCoordinator(client, group, func() error {
+		var err error
+		out, err = fetchCommittedOnce(client, group, topic, parts)
+		return err
+	})
+	return out, err
+}
+
+func fetchCommittedOnce(client sarama.Client, group, topic string, parts []int32) (map[int32]int64, error) {
 	coord, err := client.Coordinator(group)
 	if err != nil {
 		return nil, fmt.Errorf("kafkaio: coordinator of group %s: %w", group, err)
 	}
 	resp, err := coord.FetchOffset(sarama.NewOffsetFetchRequest(client.Config().Version, group, map[string][]int32{topic: parts}))
 	if err != nil {
+		_ = client.RefreshCoordinator(group)
 		return nil, fmt.Errorf("kafkaio: committed offsets of group %s: %w", group, err)
+	}
+	groupErr := resp.Err
+	if resp.Version >= 8 {
+		groupErr = sarama.ErrNoError
+		if g := resp.GetGroup(group); g != nil {
+			groupErr = g.Err
+		}
+	}
+	switch {
+	case errors.Is(groupErr, sarama.ErrNoError):
+	case errors.Is(groupErr, sarama.ErrGroupIDNotFound):
+		// A group that never committed (kfake says so; Kafka answers -1s).
+		return map[int32]int64{}, nil
+	default:
+		return nil, fmt.Errorf("kafkaio: committed offsets of group %s: %w", group, groupErr)
 	}
 	out := map[int32]int64{}
 	for _, p := range parts {
 		b := resp.GetBlock(topic, p)
-		if b == nil || b.Offset < 0 {
+		if b == nil {
 			continue
 		}
 		if !errors.Is(b.Err, sarama.ErrNoError) {
 			return nil, fmt.Errorf("kafkaio: committed offset of group %s %s/%d: %w", group, topic, p, b.Err)
 		}
-		out[p] = b.Offset
+		if b.Offset >= 0 {
+			out[p] = b.Offset
+		}
 	}
 	return out, nil
 }
