@@ -390,6 +390,9 @@ func testReadUnboundedFiresWindowsWhileReading(t *testing.T, kind testenv.KafkaK
 				for ctx.Err() == nil {
 					now := time.Now().Truncate(time.Millisecond) // Kafka timestamps are ms
 					if _, _, err := prod.SendMessage(&sarama.ProducerMessage{Topic: topic, Partition: 0, Value: sarama.StringEncoder("x"), Timestamp: now}); err != nil {
+						if ctx.Err() == nil {
+							t.Errorf("producer stopped early: %v", err)
+						}
 						return
 					}
 					mu.Lock()
@@ -429,9 +432,16 @@ func testReadUnboundedFiresWindowsWhileReading(t *testing.T, kind testenv.KafkaK
 				if f.count != want {
 					t.Errorf("window ending %v fired with %d records, want %d", f.end, f.count, want)
 				}
-				if len(sent) > 0 && !f.at.Before(sent[len(sent)-1]) {
-					t.Errorf("window ending %v fired at %v, after the producer stopped", f.end, f.at)
-				}
+			}
+			// Windows fire while the source is still reading, not only once
+			// it goes quiet. Only the first is held to it: on a loaded
+			// machine a real broker can hold the producer's last send for a
+			// few hundred ms, so later windows may fire during that send.
+			if len(sent) == 0 {
+				t.Fatal("windows fired but nothing was produced")
+			}
+			if last := sent[len(sent)-1]; !fired[0].at.Before(last) {
+				t.Errorf("the first window (ending %v) fired at %v, after the producer's last record at %v", fired[0].end, fired[0].at, last)
 			}
 		})
 	}

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/trendstream/trendstream/internal/kafkaconf"
 	"github.com/trendstream/trendstream/internal/testenv"
@@ -186,6 +188,54 @@ func TestListPartitionsResolvesStart(t *testing.T) {
 					t.Errorf("ranges = %v, want %v", got, tt.want)
 				}
 			})
+		}
+	})
+}
+
+// TestCommittedOffsetsAfterRestart resolves a committed start right after
+// the broker restarted, when a real coordinator is reloading its offsets
+// partition, and (kfake) while the coordinator answers
+// COORDINATOR_LOAD_IN_PROGRESS once: the group's commits must be found, not
+// read as "nothing committed", which would silently restart the group from
+// the earliest offsets.
+func TestCommittedOffsetsAfterRestart(t *testing.T) {
+	testenv.ForEachKafka(t, func(t *testing.T, kind testenv.KafkaKind) {
+		topic, group := testenv.Topic(t, "posts"), testenv.Topic(t, "group")
+		kafka := kind.New(t, 2, topic)
+		brokers := kafka.Addrs()
+		produce(t, brokers, topic, []int32{0, 1}, 10, time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC))
+		commitBefore(t, brokers, group, topic, map[int32]int64{0: 3, 1: 8})
+		kafka.Stop()
+		kafka.Start()
+		if f, ok := kafka.(*testenv.FakeKafkaCluster); ok {
+			injected := false
+			kc := f.Kfake()
+			kc.ControlKey(int16(kmsg.OffsetFetch), func(req kmsg.Request) (kmsg.Response, error, bool) {
+				injected = true
+				resp := req.ResponseKind().(*kmsg.OffsetFetchResponse)
+				resp.Version = req.GetVersion()
+				if resp.Version >= 8 {
+					g := kmsg.NewOffsetFetchResponseGroup()
+					g.Group, g.ErrorCode = group, kerr.CoordinatorLoadInProgress.Code
+					resp.Groups = append(resp.Groups, g)
+				} else {
+					resp.ErrorCode = kerr.CoordinatorLoadInProgress.Code
+				}
+				return resp, nil, true
+			})
+			defer func() {
+				if !injected {
+					t.Error("no OffsetFetch request reached the broker")
+				}
+			}()
+		}
+		fn := &listPartitionsFn{Brokers: brokers, Topic: topic, Group: group, ClientID: "kafkaio-test", Start: Start{Kind: StartCommitted}, Bounded: true}
+		got := map[int32][2]int64{}
+		if err := fn.ProcessElement(context.Background(), nil, func(s partitionSpec) { got[s.Partition] = [2]int64{s.Start, s.End} }); err != nil {
+			t.Fatal(err)
+		}
+		if want := map[int32][2]int64{0: {3, 10}, 1: {8, 10}}; !maps.Equal(got, want) {
+			t.Errorf("ranges after the restart = %v, want %v (the group's commits)", got, want)
 		}
 	})
 }
