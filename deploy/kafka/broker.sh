@@ -282,8 +282,10 @@ cmd_start() {
   prepare
   # A fresh server.log per start, so waiting below sees only this start's lines.
   [ -f "$LOGDIR/server.log" ] && mv -f "$LOGDIR/server.log" "$LOGDIR/server.log.1"
+  # nohup, not setsid: setsid forks when it is a group leader, and then $!
+  # would not be the JVM's pid.
   # shellcheck disable=SC2046
-  setsid nohup java $(java_opts) -cp "$LIBS/*" kafka.Kafka "$STATE/server.properties" \
+  nohup java $(java_opts) -cp "$LIBS/*" kafka.Kafka "$STATE/server.properties" \
     >"$LOGDIR/stdout.log" 2>&1 </dev/null &
   local pid=$!
   echo "$pid" >"$PIDFILE"
