@@ -91,9 +91,12 @@ fetch_locked() {
     log "cached jars in $LIBS do not match the pinned sums; fetching again"
     rm -rf "$LIBS"
   fi
-  command -v mvn >/dev/null ||
-    die "mvn (Apache Maven) is required to fetch Kafka $KAFKA_VERSION and was not found on PATH (Debian: apt-get install maven)"
-  need_java
+  local missing=()
+  command -v java >/dev/null || missing+=("java (Debian: openjdk-17-jre-headless)")
+  command -v mvn >/dev/null || missing+=("mvn (Debian: maven)")
+  if [ ${#missing[@]} -gt 0 ]; then
+    die "fetching Kafka $KAFKA_VERSION needs $(IFS=,; echo "${missing[*]}" | sed 's/,/ and /g'), not found on PATH"
+  fi
   log "fetching Kafka $KAFKA_VERSION jars into $LIBS"
   mkdir -p "$HOME_DIR"
   local tmp
@@ -246,7 +249,7 @@ format_if_new() {
 
 prepare() {
   need_java
-  [ -d "$LIBS" ] || cmd_fetch
+  cmd_fetch
   write_config
   format_if_new
 }
@@ -278,7 +281,6 @@ cmd_start() {
     return 0
   fi
   port_open "$PORT" && die "port $PORT already answers on 127.0.0.1: another broker (or make run's embedded one)? set KAFKA_PORT"
-  cmd_fetch
   prepare
   # A fresh server.log per start, so waiting below sees only this start's lines.
   [ -f "$LOGDIR/server.log" ] && mv -f "$LOGDIR/server.log" "$LOGDIR/server.log.1"
