@@ -12,6 +12,8 @@
 //
 // Topics are created from Go over the Kafka protocol (franz-go's kgo/kmsg)
 // rather than with Kafka's CLI tools, which would cost a JVM start each.
+// franz-go's kadm wraps the same requests, but it is a module of its own that
+// go.mod does not require, while kgo and kmsg come with modules it does.
 package kafkabroker
 
 import (
