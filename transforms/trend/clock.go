@@ -16,10 +16,19 @@ package trend
 // So a live stream, whose bucket for each period arrives just after the
 // watermark passed the period, releases its windows one period at a time,
 // while a replay's backlog, whose buckets arrive many periods at once, is
-// released in one firing. (A runner delivers a key's data and timers in
-// timestamp order; a timer per window would serialise a backlog into a
-// bundle per window.) After the last bucket, the windows it still belongs
-// to are released one period at a time.
+// released in one firing.
+//
+// Between buckets the timer waits at the last window that holds the latest
+// bucket (the tail timer), not at the next window: a runner delivers a
+// key's data and timers in timestamp order, so a timer at the next window
+// would fire before a backlog's next bucket is delivered, one bundle per
+// window (measured on Prism: a replay twice as slow). A bucket that
+// arrives moves the timer back to itself. The tail timer releases the
+// windows after the last bucket at once, when the last of them closes;
+// a stream that goes quiet for a whole period therefore gets that period's
+// windows with its next bucket. BucketTerms sends every shard a bucket,
+// empty or not, for each period with posts, so a shard without terms in a
+// period does not wait for its tail.
 //
 // Earlier versions took their closings from a count in Beam's sliding
 // windows. Its output watermark is held at its oldest buffered element until
@@ -33,9 +42,10 @@ type WindowClock struct {
 	// Latest is the latest bucket end received.
 	Latest int64
 	// Timer mirrors the release timer, which cannot be read back: whether
-	// it is set, when it fires and where it holds the output watermark.
-	Timer      bool
-	Fire, Hold int64
+	// it is set, whether it is the tail timer, when it fires and where it
+	// holds the output watermark.
+	Timer, Tail bool
+	Fire, Hold  int64
 }
 
 // arrive records a bucket ending at end and says whether the release timer
@@ -51,11 +61,17 @@ func (c *WindowClock) arrive(end, size, period int64) (set bool) {
 	}
 	c.Latest = max(c.Latest, end)
 	if !c.Timer {
-		c.Timer, c.Fire, c.Hold = true, max(first, c.Latest), first-1
+		c.Timer, c.Tail, c.Fire, c.Hold = true, false, first, first-1
 		return true
 	}
-	fire, hold := max(c.Fire, end), min(c.Hold, first-1)
+	fire, hold := max(c.Fire, first), min(c.Hold, first-1)
+	if c.Tail {
+		// The tail timer gives way to the data: the windows up to this
+		// bucket are due as soon as the watermark passes it.
+		fire = first
+	}
 	if fire == c.Fire && hold == c.Hold {
+		c.Tail = false
 		return false
 	}
 	if fire == c.Fire {
@@ -65,17 +81,18 @@ func (c *WindowClock) arrive(end, size, period int64) (set bool) {
 		// good: every window that ends by then has closed when it fires.
 		fire++
 	}
-	c.Fire, c.Hold = fire, hold
+	c.Tail, c.Fire, c.Hold = false, fire, hold
 	return true
 }
 
 // due returns the window ends to release now that the timer has fired:
 // every period-grid end from the first unreleased window up to the firing
-// time that holds a bucket, as has(end) says. It advances Through and
+// time that holds a bucket, as has(end) says; earliest is the first bucket
+// end, where a clock that has not started begins. It advances Through and
 // clears the timer; next then says how to set it again.
 func (c *WindowClock) due(size, period int64, earliest int64, has func(end int64) bool) []int64 {
 	now := c.Fire
-	c.Timer = false
+	c.Timer, c.Tail = false, false
 	e := earliest
 	if c.Started {
 		e = c.Through + period
@@ -90,18 +107,16 @@ func (c *WindowClock) due(size, period int64, earliest int64, has func(end int64
 	return ends
 }
 
-// next sets the timer for the windows still to come: the first window
-// after Through up to the last one holding the latest bucket. It says
-// whether a timer is needed.
+// next sets the tail timer: it fires when the last window holding the
+// latest bucket closes, and holds the output watermark at the first window
+// still to come. Buckets that arrive before then move it forward to
+// themselves. It says whether a timer is needed.
 func (c *WindowClock) next(size, period int64) bool {
-	if !c.Started {
+	last := c.Latest + size - period
+	if !c.Started || last <= c.Through {
+		c.Timer, c.Tail = false, false
 		return false
 	}
-	first := c.Through + period
-	if c.Latest+size-period < first {
-		c.Timer = false
-		return false
-	}
-	c.Timer, c.Fire, c.Hold = true, max(first, c.Latest), first-1
+	c.Timer, c.Tail, c.Fire, c.Hold = true, true, last, c.Through+period-1
 	return true
 }

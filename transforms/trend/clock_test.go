@@ -33,13 +33,19 @@ func TestWindowClock(t *testing.T) {
 			},
 		},
 		{
-			name: "backlog in one firing, then the tail period by period",
+			name: "backlog in one firing, then the tail in one",
 			steps: []step{
 				{arrive: []int64{10, 20, 30, 40}, wantFire: 40, wantHold: 9, wantDue: []int64{10, 20, 30, 40}},
-				{wantFire: 50, wantHold: 49, wantDue: []int64{50}},
-				{wantFire: 60, wantHold: 59, wantDue: []int64{60}},
+				{wantFire: 60, wantHold: 49, wantDue: []int64{50, 60}},
 			},
 			wantIdle: true,
+		},
+		{
+			name: "the tail timer gives way to the next bucket, which more buckets push on",
+			steps: []step{
+				{arrive: []int64{10}, wantFire: 10, wantHold: 9, wantDue: []int64{10}},
+				{arrive: []int64{20, 30}, wantFire: 30, wantHold: 19, wantDue: []int64{20, 30}},
+			},
 		},
 		{
 			name: "out-of-order arrivals lower the hold, not the firing",
@@ -51,8 +57,7 @@ func TestWindowClock(t *testing.T) {
 			name: "a gap longer than a window skips the empty windows",
 			steps: []step{
 				{arrive: []int64{10}, wantFire: 10, wantHold: 9, wantDue: []int64{10}},
-				{wantFire: 20, wantHold: 19, wantDue: []int64{20}},
-				{wantFire: 30, wantHold: 29, wantDue: []int64{30}},
+				{wantFire: 30, wantHold: 19, wantDue: []int64{20, 30}},
 				{arrive: []int64{100}, wantFire: 100, wantHold: 99, wantDue: []int64{100}},
 			},
 		},
@@ -60,7 +65,7 @@ func TestWindowClock(t *testing.T) {
 			name: "a bucket too late for any window to come changes nothing",
 			steps: []step{
 				{arrive: []int64{100}, wantFire: 100, wantHold: 99, wantDue: []int64{100}},
-				{arrive: []int64{70}, wantFire: 110, wantHold: 109},
+				{arrive: []int64{70}, wantFire: 120, wantHold: 109},
 			},
 		},
 	}

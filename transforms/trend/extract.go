@@ -104,10 +104,12 @@ func (fn *bucketFn) FinishBundle(emitTerms func(beam.EventTime, int, termwindow.
 func (fn *bucketFn) flush(emitTerms func(beam.EventTime, int, termwindow.Bucket), emitPosts func(beam.EventTime, string, int64)) {
 	for end, b := range fn.buckets {
 		at := mtime.FromMilliseconds(end - 1)
+		// Every shard gets the period's bucket, empty or not: it tells
+		// the shard's scorer the period had posts, so the windows the
+		// period ends are released when the watermark passes them
+		// (WindowClock) rather than with the shard's next terms.
 		for shard, sb := range b.Bucket(fn.Shards) {
-			if sb.Len() > 0 {
-				emitTerms(at, shard, sb)
-			}
+			emitTerms(at, shard, sb)
 		}
 	}
 	for end, pc := range fn.posts {

@@ -3,6 +3,7 @@ package trend
 import (
 	"context"
 	"reflect"
+	"slices"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -11,43 +12,82 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/state"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/timers"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/transforms/stats"
 )
 
 func init() {
+	beam.RegisterType(reflect.TypeOf((*PeriodPosts)(nil)).Elem())
 	beam.RegisterType(reflect.TypeOf((*PostPeriods)(nil)).Elem())
-	beam.RegisterType(reflect.TypeOf((*PeriodCount)(nil)).Elem())
-	register.DoFn4x0[beam.Window, string, int64, func(string, PeriodCount)](&stampCountFn{})
-	register.Emitter2[string, PeriodCount]()
-	register.DoFn5x1[state.Provider, timers.Provider, string, PeriodCount, func(beam.EventTime, string, int64), error](&slideCountsFn{})
+	register.Function2x2(toPeriodPosts)
+	register.Combiner1[PeriodPosts](&mergePostsFn{})
+	register.DoFn4x0[beam.Window, int, PeriodPosts, func(int, PeriodPosts)](&stampPostsFn{})
+	register.Emitter2[int, PeriodPosts]()
+	register.DoFn5x1[state.Provider, timers.Provider, int, PeriodPosts, func(beam.EventTime, string, int64), error](&slideCountsFn{})
 	register.Emitter3[beam.EventTime, string, int64]()
 }
 
-// PeriodCount is one ranking's post count in the period that ends at End
-// (Unix ms).
-type PeriodCount struct {
-	End, Posts int64
+// PeriodPosts is the post count of each ranking (by language, sorted) in
+// the period that ends at End (Unix ms).
+type PeriodPosts struct {
+	End   int64
+	Langs []string
+	Posts []int64
 }
 
-// PostPeriods is one ranking's state in slideCountsFn: the counts of the
-// periods the windows still to come need, and the release clock.
+// add returns the counts of p and q together, in a new value: its inputs
+// are pipeline elements, which must not change.
+func (p PeriodPosts) add(q PeriodPosts) PeriodPosts {
+	out := PeriodPosts{End: max(p.End, q.End)}
+	i, j := 0, 0
+	for i < len(p.Langs) || j < len(q.Langs) {
+		switch {
+		case j == len(q.Langs) || (i < len(p.Langs) && p.Langs[i] < q.Langs[j]):
+			out.Langs, out.Posts = append(out.Langs, p.Langs[i]), append(out.Posts, p.Posts[i])
+			i++
+		case i == len(p.Langs) || q.Langs[j] < p.Langs[i]:
+			out.Langs, out.Posts = append(out.Langs, q.Langs[j]), append(out.Posts, q.Posts[j])
+			j++
+		default:
+			out.Langs, out.Posts = append(out.Langs, p.Langs[i]), append(out.Posts, p.Posts[i]+q.Posts[j])
+			i, j = i+1, j+1
+		}
+	}
+	return out
+}
+
+// PostPeriods is slideCountsFn's state: the periods the windows still to
+// come need, and the release clock.
 type PostPeriods struct {
-	Clock  WindowClock
-	Counts []PeriodCount
+	Clock   WindowClock
+	Periods []PeriodPosts
 }
 
-// stampCountFn records each period count's period before the counts leave
-// their fixed windows for keyed state.
-type stampCountFn struct{}
+// postsKey is the one key of the post counter: it handles one small
+// element per period, all rankings together, so one state read and write a
+// period rather than one per language.
+const postsKey = 0
 
-func (stampCountFn) ProcessElement(w beam.Window, lang string, n int64, emit func(string, PeriodCount)) {
-	emit(lang, PeriodCount{End: int64(w.(window.IntervalWindow).End), Posts: n})
+func toPeriodPosts(lang string, n int64) (int, PeriodPosts) {
+	return postsKey, PeriodPosts{Langs: []string{lang}, Posts: []int64{n}}
 }
 
-// slideCountsFn sums each ranking's period counts over the sliding windows
-// and emits each window's total once the watermark has passed its end, as
-// scoreFn releases the windows' terms (WindowClock): a sum in Beam's
-// sliding windows would hold the watermark a window size back.
+// mergePostsFn sums the partial post counts of one period.
+type mergePostsFn struct{}
+
+func (mergePostsFn) MergeAccumulators(a, b PeriodPosts) PeriodPosts { return a.add(b) }
+
+// stampPostsFn records each period's end before the counts leave their
+// fixed windows for keyed state.
+type stampPostsFn struct{}
+
+func (stampPostsFn) ProcessElement(w beam.Window, k int, pp PeriodPosts, emit func(int, PeriodPosts)) {
+	pp.End = int64(w.(window.IntervalWindow).End)
+	emit(k, pp)
+}
+
+// slideCountsFn sums the period counts over the sliding windows and emits
+// each ranking's total per window once the watermark has passed the
+// window's end, as scoreFn releases the windows' terms (WindowClock): a sum
+// in Beam's sliding windows would hold the watermark a window size back.
 type slideCountsFn struct {
 	PeriodMs, SizeMs int64
 
@@ -55,78 +95,71 @@ type slideCountsFn struct {
 	Release timers.EventTime
 }
 
-func (fn *slideCountsFn) ProcessElement(sp state.Provider, tp timers.Provider, lang string, pc PeriodCount, _ func(beam.EventTime, string, int64)) error {
+func (fn *slideCountsFn) ProcessElement(sp state.Provider, tp timers.Provider, _ int, pp PeriodPosts, _ func(beam.EventTime, string, int64)) error {
 	st, _, err := fn.State.Read(sp)
 	if err != nil {
 		return err
 	}
-	if st.Clock.arrive(pc.End, fn.SizeMs, fn.PeriodMs) {
-		fn.setRelease(tp, st.Clock)
+	if st.Clock.arrive(pp.End, fn.SizeMs, fn.PeriodMs) {
+		fn.Release.Set(tp, mtime.FromMilliseconds(st.Clock.Fire).ToTime(),
+			timers.WithOutputTimestamp(mtime.FromMilliseconds(st.Clock.Hold).ToTime()))
 	}
-	merged := false
-	for i := range st.Counts {
-		if st.Counts[i].End == pc.End { // a re-fired pane upstream
-			st.Counts[i].Posts += pc.Posts
-			merged = true
-		}
-	}
-	if !merged {
-		st.Counts = append(st.Counts, pc)
+	i := slices.IndexFunc(st.Periods, func(q PeriodPosts) bool { return q.End == pp.End })
+	if i >= 0 { // a re-fired pane upstream
+		st.Periods[i] = st.Periods[i].add(pp)
+	} else {
+		st.Periods = append(st.Periods, pp)
 	}
 	return fn.State.Write(sp, st)
 }
 
-func (fn *slideCountsFn) setRelease(tp timers.Provider, c WindowClock) {
-	fn.Release.Set(tp, mtime.FromMilliseconds(c.Fire).ToTime(),
-		timers.WithOutputTimestamp(mtime.FromMilliseconds(c.Hold).ToTime()))
-}
-
-func (fn *slideCountsFn) OnTimer(ctx context.Context, sp state.Provider, tp timers.Provider, lang string, _ timers.Context, emit func(beam.EventTime, string, int64)) error {
+func (fn *slideCountsFn) OnTimer(ctx context.Context, sp state.Provider, tp timers.Provider, _ int, _ timers.Context, emit func(beam.EventTime, string, int64)) error {
 	st, _, err := fn.State.Read(sp)
 	if err != nil {
 		return err
 	}
-	earliest := int64(0)
-	for i, pc := range st.Counts {
-		if i == 0 || pc.End < earliest {
-			earliest = pc.End
+	var earliest int64
+	for i, pp := range st.Periods {
+		if i == 0 || pp.End < earliest {
+			earliest = pp.End
 		}
 	}
-	sum := func(end int64) (n int64, any bool) {
-		for _, pc := range st.Counts {
-			if pc.End > end-fn.SizeMs && pc.End <= end {
-				n, any = n+pc.Posts, true
+	inWindow := func(pp PeriodPosts, end int64) bool { return pp.End > end-fn.SizeMs && pp.End <= end }
+	due := st.Clock.due(fn.SizeMs, fn.PeriodMs, earliest, func(end int64) bool {
+		return slices.ContainsFunc(st.Periods, func(pp PeriodPosts) bool { return inWindow(pp, end) })
+	})
+	for _, end := range due {
+		var sum PeriodPosts
+		for _, pp := range st.Periods {
+			if inWindow(pp, end) {
+				sum = sum.add(pp)
 			}
 		}
-		return n, any
-	}
-	for _, end := range st.Clock.due(fn.SizeMs, fn.PeriodMs, earliest, func(end int64) bool { _, ok := sum(end); return ok }) {
-		n, _ := sum(end)
-		emit(mtime.FromMilliseconds(end-1), lang, n)
-	}
-	keep := st.Counts[:0]
-	for _, pc := range st.Counts {
-		if pc.End > st.Clock.Through+fn.PeriodMs-fn.SizeMs {
-			keep = append(keep, pc)
+		for i, lang := range sum.Langs {
+			emit(mtime.FromMilliseconds(end-1), lang, sum.Posts[i])
 		}
 	}
-	st.Counts = keep
+	st.Periods = slices.DeleteFunc(st.Periods, func(pp PeriodPosts) bool {
+		return pp.End <= st.Clock.Through+fn.PeriodMs-fn.SizeMs
+	})
 	if st.Clock.next(fn.SizeMs, fn.PeriodMs) {
-		fn.setRelease(tp, st.Clock)
+		fn.Release.Set(tp, mtime.FromMilliseconds(st.Clock.Fire).ToTime(),
+			timers.WithOutputTimestamp(mtime.FromMilliseconds(st.Clock.Hold).ToTime()))
 	}
 	return fn.State.Write(sp, st)
 }
 
 // CountPosts turns partial post counts (KV<ranking language, posts>, as
-// BucketTerms makes them) into post counts per ranking and sliding window,
-// timestamped at the window's last instant.
+// BucketTerms makes them) into post counts per ranking and sliding window
+// (KV<ranking language, posts>), timestamped at the window's last instant.
 func CountPosts(s beam.Scope, marks beam.PCollection, size, period time.Duration) beam.PCollection {
 	s = s.Scope("CountPosts")
-	buckets := beam.WindowInto(s, window.NewFixedWindows(period), marks)
-	perPeriod := beam.ParDo(s, &stampCountFn{}, stats.SumPerKey(s, buckets))
+	keyed := beam.ParDo(s, toPeriodPosts, marks)
+	fixed := beam.WindowInto(s, window.NewFixedWindows(period), keyed)
+	perPeriod := beam.ParDo(s, &stampPostsFn{}, beam.CombinePerKey(s, &mergePostsFn{}, fixed))
 	global := beam.WindowInto(s, window.NewGlobalWindows(), perPeriod)
 	return beam.ParDo(s, &slideCountsFn{
 		PeriodMs: period.Milliseconds(), SizeMs: size.Milliseconds(),
-		State: state.MakeValueState[PostPeriods]("counts"), Release: timers.InEventTime("release"),
+		State: state.MakeValueState[PostPeriods]("periods"), Release: timers.InEventTime("release"),
 	}, global)
 }
