@@ -56,17 +56,21 @@ func RealKafka(t testing.TB, partitions int32, topics ...string) *RealKafkaBroke
 	k := &RealKafkaBroker{t: t, b: b}
 	// A test that stopped the shared broker and failed before starting it
 	// again must not take it away from the tests after it.
-	t.Cleanup(func() {
-		if b.PID() == 0 {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-			defer cancel()
-			if err := b.Start(ctx); err != nil {
-				t.Errorf("testenv: restart the shared Kafka broker after the test: %v", err)
-			}
-		}
-	})
+	t.Cleanup(k.ensureRunning)
 	k.CreateTopics(partitions, topics...)
 	return k
+}
+
+// ensureRunning starts the shared broker if a test left it stopped.
+func (k *RealKafkaBroker) ensureRunning() {
+	if k.b.PID() != 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := k.b.Start(ctx); err != nil {
+		k.t.Errorf("testenv: restart the shared Kafka broker after the test: %v", err)
+	}
 }
 
 // Addrs returns the bootstrap address.
@@ -109,6 +113,9 @@ func (k *RealKafkaBroker) CreateTopics(partitions int32, topics ...string) {
 		k.t.Fatalf("testenv: create topics on the shared Kafka broker (names must be unique per test binary: use testenv.Topic): %v", err)
 	}
 	k.t.Cleanup(func() {
+		// Cleanups run last-registered first, so this may come before the
+		// restart registered by RealKafka.
+		k.ensureRunning()
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		if err := k.b.DeleteTopics(ctx, topics...); err != nil {
