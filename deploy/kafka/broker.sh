@@ -33,7 +33,7 @@ KAFKA_VERSION=4.1.2
 LOG4J_VERSION=2.24.3
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-CACHE=${TRENDSTREAM_CACHE:-$HOME/.cache/trendstream}
+CACHE=${TRENDSTREAM_CACHE:-${HOME:?is not set: set TRENDSTREAM_CACHE to a cache directory}/.cache/trendstream}
 HOME_DIR=$CACHE/kafka-$KAFKA_VERSION
 LIBS=$HOME_DIR/libs
 SUMS=$HERE/kafka-$KAFKA_VERSION.sha256
