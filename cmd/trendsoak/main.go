@@ -11,7 +11,7 @@
 //
 //	go run ./cmd/trendsoak                                         # production windows (10m/1m), 50 posts/s, 30 min
 //	go run ./cmd/trendsoak -rate 500 -duration 30m -out soak-500.md
-//	go run ./cmd/trendsoak -window-size 60s -window-period 5s -max-out-of-order 2s -duration 3m
+//	go run ./cmd/trendsoak -window-size 60s -window-period 5s -duration 3m
 //	go run ./cmd/trendsoak -serve-only -rate 50                    # only the server, for a hand-run `trendstream run`
 //	go run ./cmd/trendsoak -- -shards 4                            # arguments after -- go to `trendstream run`
 //
@@ -60,7 +60,7 @@ func register(fs *flag.FlagSet, o *options) {
 	fs.DurationVar(&c.Duration, "duration", 30*time.Minute, "how long to stream, from the first post to the stop")
 	fs.DurationVar(&c.WindowSize, "window-size", 10*time.Minute, "sliding window length, passed to trendstream run")
 	fs.DurationVar(&c.WindowPeriod, "window-period", time.Minute, "sliding window period, passed to trendstream run")
-	fs.DurationVar(&c.MaxOutOfOrder, "max-out-of-order", 0, "passed to trendstream run when not 0 (its default is 30s; the watermark, and so every window, trails the newest post by this much)")
+	fs.DurationVar(&c.MaxOutOfOrder, "max-out-of-order", 0, "passed to trendstream run when not 0 (its default is 5s; the watermark, and so every window, trails the newest post by this much)")
 	fs.DurationVar(&c.MaxDelay, "max-delay", 0, "the criterion: every window after the first must be written within this of its end (emitted_at - window_end); 0 means window period + 5s")
 	fs.IntVar(&c.Authors, "authors", 500000, "size of the author pool posts are drawn from (Zipf); 0 keeps each text's real author")
 	fs.Uint64Var(&c.Seed, "seed", 1, "seed of the text order and the authors")

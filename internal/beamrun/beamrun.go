@@ -53,7 +53,11 @@ func StartPrism(ctx context.Context, port int) (*Prism, error) {
 	}
 	// The server must outlive the caller's context: it is shared by every
 	// pipeline run in this process.
+	// Prism keeps the default logger it finds now (cancelLog says why).
+	prev := slog.Default()
+	slog.SetDefault(slog.New(cancelLog{prev.Handler()}))
 	cli, err := prism.CreateJobServer(context.WithoutCancel(ctx), prism.Options{Port: port})
+	slog.SetDefault(prev)
 	if err != nil {
 		return nil, fmt.Errorf("beamrun: start prism job server: %w", err)
 	}
