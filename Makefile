@@ -13,7 +13,8 @@ help: ## list targets
 
 # Debian packages the system and its tests use; `make deps` installs the
 # missing ones (as root, with apt), so `make run` and `make test` work on a
-# fresh machine.
+# fresh machine. Java and Maven run the real Kafka broker (deploy/kafka),
+# pip fetches Flink for the local cluster (flink/cluster).
 .PHONY: deps
 deps: ## install missing Debian packages for run and test (root + apt only)
 	@bash -c 'need=(); \
@@ -23,6 +24,9 @@ deps: ## install missing Debian packages for run and test (root + apt only)
 	  [ -f /usr/include/google/protobuf/timestamp.proto ] || need+=(libprotobuf-dev); \
 	  command -v chromium >/dev/null || need+=(chromium); \
 	  command -v npm >/dev/null || need+=(npm); \
+	  command -v java >/dev/null || need+=(openjdk-17-jdk-headless); \
+	  command -v mvn >/dev/null || need+=(maven); \
+	  python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip); \
 	  if [ $${#need[@]} -eq 0 ]; then exit 0; fi; \
 	  if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then \
 	    echo "missing: $${need[*]} — install them with your package manager"; exit 1; fi; \
