@@ -97,7 +97,7 @@ submit: ## build the pipeline binary and submit it to Flink (JOB_NAME, PARALLELI
 
 .PHONY: cancel
 cancel: ## cancel the pipeline job running on Flink (JOB_NAME)
-	COMPOSE="$(COMPOSE) $(COMPOSE_FILES)" bash flink/jobs.sh cancel "$(JOB_NAME)"
+	bash flink/jobs.sh cancel "$(JOB_NAME)"
 
 .PHONY: logs
 logs: ## follow the Docker Compose stack's logs (SERVICE=<name> for one)
@@ -117,6 +117,14 @@ cluster-up: ## start the local Flink cluster (web UI 127.0.0.1:8081), job server
 .PHONY: cluster-down
 cluster-down: ## stop everything cluster-up started
 	bash flink/cluster/cluster.sh down
+
+.PHONY: cluster-submit
+cluster-submit: ## build the pipeline and submit it to the local cluster (JOB_NAME, PARALLELISM, START; PIPELINE_DATABASE_URL or DATABASE_URL)
+	TARGET=local GO="$(GO)" JOB_NAME="$(JOB_NAME)" PARALLELISM="$(PARALLELISM)" START="$(START)" bash flink/submit.sh
+
+.PHONY: cluster-cancel
+cluster-cancel: ## cancel the pipeline job on the local cluster (JOB_NAME); resubmit with START=committed to resume
+	bash flink/jobs.sh cancel "$(JOB_NAME)"
 
 .PHONY: cluster-status
 cluster-status: ## show what of the local cluster runs

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Lists or cancels Flink jobs of the Docker Compose stack by name, with the
-# Flink CLI inside the jobmanager container (no Flink install on the host).
+# Lists or cancels Flink jobs by name through the JobManager's REST API
+# (FLINK_REST, default http://127.0.0.1:8081): the same for the Docker
+# Compose stack, which publishes 8081 on loopback, and for the local cluster
+# of flink/cluster.
 #
 #   flink/jobs.sh running [NAME]   running jobs as "<job id> <name>", only
 #                                  those whose name starts with NAME if given
@@ -10,14 +12,22 @@
 # Names are matched by prefix because the Flink job name is derived from the
 # Beam --job_name and the job server may decorate it.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-COMPOSE=${COMPOSE:-docker compose}
+FLINK_REST=${FLINK_REST:-http://127.0.0.1:8081}
 
 running() {
-  # "flink list -r" prints "<date> <time> : <job id> : <name> (<STATE>)".
-  $COMPOSE exec -T jobmanager flink list -r 2>/dev/null |
-    sed -n 's/^.* : \([0-9a-f]\{32\}\) : \(.*\) (\(RUNNING\|RESTARTING\|CREATED\|INITIALIZING\))$/\1 \2/p' |
-    awk -v prefix="${1:-}" 'index($2, prefix) == 1'
+  local body
+  if ! body=$(curl -fsS --max-time 10 "$FLINK_REST/jobs/overview"); then
+    echo "jobs: no Flink REST API at $FLINK_REST (is the cluster up? set FLINK_REST)" >&2
+    return 1
+  fi
+  # {"jobs":[{"jid":"…","name":"…","state":"RUNNING",…},…]}
+  python3 -c '
+import json, sys
+prefix = sys.argv[1]
+for j in json.load(sys.stdin)["jobs"]:
+    if j["state"] in ("RUNNING", "RESTARTING", "CREATED", "INITIALIZING") and j["name"].startswith(prefix):
+        print(j["jid"], j["name"])
+' "${1:-}" <<<"$body"
 }
 
 case "${1:-}" in
@@ -33,7 +43,7 @@ case "${1:-}" in
     fi
     echo "$jobs" | while read -r id job; do
       echo "cancel: $job ($id)"
-      $COMPOSE exec -T jobmanager flink cancel "$id"
+      curl -fsS --max-time 30 -X PATCH "$FLINK_REST/jobs/$id?mode=cancel" >/dev/null
     done
     ;;
   *)

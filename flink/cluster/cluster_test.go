@@ -329,6 +329,12 @@ func TestLocalCluster(t *testing.T) {
 		if st := c.jobState(id); st != "RUNNING" {
 			t.Fatalf("slow job is %s before the kill, want RUNNING (raise slowRecords)", st)
 		}
+		// make cancel's job listing (flink/jobs.sh) sees it by name.
+		jobs := exec.Command("bash", "../jobs.sh", "running", "")
+		jobs.Env = append(os.Environ(), "FLINK_REST="+strings.TrimSuffix(c.url(""), "/"))
+		if out, err := jobs.CombinedOutput(); err != nil || !strings.Contains(string(out), id) {
+			t.Errorf("flink/jobs.sh running: %v, output %q lacks job %s", err, out, id)
+		}
 		c.mustRun("taskmanager-kill")
 		if alive(tm) {
 			t.Fatalf("taskmanager pid %d still alive after taskmanager-kill", tm)
