@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"mime/multipart"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -23,6 +22,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/trendstream/trendstream/internal/api/dashtest"
+	"github.com/trendstream/trendstream/internal/freeport"
 )
 
 // flinkVersion is what cluster.sh pins; the Compose stack's image must match.
@@ -51,7 +51,10 @@ type cluster struct {
 func newCluster(t *testing.T) *cluster {
 	t.Helper()
 	state := t.TempDir()
-	ports := freePorts(t, 2)
+	ports, err := freeport.Loopback(2)
+	if err != nil {
+		t.Fatal(err)
+	}
 	c := &cluster{t: t, state: state, rest: ports[0]}
 	c.env = append(os.Environ(),
 		"FLINK_CLUSTER_DIR="+state,
@@ -538,23 +541,4 @@ func (c *cluster) screenshotUI(t *testing.T) {
 		}
 		t.Logf("wrote %s (%d bytes)", out, len(png))
 	}
-}
-
-// freePorts returns n distinct free TCP ports on 127.0.0.1.
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	var ports []int
-	var ls []net.Listener
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	for _, l := range ls {
-		l.Close()
-	}
-	return ports
 }

@@ -22,6 +22,8 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/options/jobopts"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/universal" // registers "universal"
+
+	"github.com/trendstream/trendstream/internal/freeport"
 )
 
 // Prism is an in-process Prism job server.
@@ -49,7 +51,11 @@ func StartPrism(ctx context.Context, port int) (*Prism, error) {
 		beam.Init()
 	}
 	if port == 0 {
-		port = freePort()
+		p, err := freeport.One()
+		if err != nil {
+			return nil, fmt.Errorf("beamrun: %w", err)
+		}
+		port = p
 	}
 	// The server must outlive the caller's context: it is shared by every
 	// pipeline run in this process.

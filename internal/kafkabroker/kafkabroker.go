@@ -33,6 +33,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/trendstream/trendstream/internal/freeport"
 )
 
 // ErrNoJava means no java executable is on PATH.
@@ -127,7 +129,7 @@ func Start(ctx context.Context, o Options) (*Broker, error) {
 	pick := o.Port == 0 && o.ControllerPort == 0 && b.ownDir
 	for attempt := 1; ; attempt++ {
 		if b.opts.Port == 0 || b.opts.ControllerPort == 0 {
-			ports, err := freePorts(2)
+			ports, err := freeport.Loopback(2)
 			if err != nil {
 				b.removeDir()
 				return nil, err
@@ -433,25 +435,6 @@ func findScript(explicit string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("kafkabroker: %s not found (looked at %s); set Options.Script or TRENDSTREAM_KAFKA_SCRIPT", rel, strings.Join(tried, ", "))
-}
-
-func freePorts(n int) ([]int, error) {
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("kafkabroker: free port: %w", err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }
 
 // resetDir empties a state directory of a failed first start.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/trendstream/trendstream/internal/freeport"
 )
 
 // Config configures Run.
@@ -160,7 +161,7 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 		logPath = filepath.Join(dataDir, "trendstream.log")
 	}
 
-	ports, err := FreePorts(4)
+	ports, err := freeport.Loopback(4)
 	if err != nil {
 		return nil, err
 	}
@@ -284,27 +285,6 @@ func childEnv(env []string) []string {
 		out = append(out, kv)
 	}
 	return out
-}
-
-// FreePorts returns n distinct free TCP ports on 127.0.0.1 (free when
-// asked: another process could take one before it is used).
-func FreePorts(n int) ([]int, error) {
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	var out []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		ls = append(ls, l)
-		out = append(out, l.Addr().(*net.TCPAddr).Port)
-	}
-	return out, nil
 }
 
 // stopOrphanPostgres asks the PostgreSQL of a killed child to shut down

@@ -23,6 +23,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/trendstream/trendstream/internal/freeport"
 )
 
 // ErrNoBinaries means no PostgreSQL server binaries were found.
@@ -119,7 +121,7 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 		}
 	}
 	if c.Port == 0 {
-		p, err := freePort()
+		p, err := freeport.One()
 		if err != nil {
 			return nil, err
 		}
@@ -177,15 +179,6 @@ func postgresUser() (*syscall.Credential, error) {
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)
 	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("pglocal: pick port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func tail(b []byte, n int) []byte {

@@ -15,7 +15,6 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -24,6 +23,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/trendstream/trendstream/internal/freeport"
 )
 
 // Pinned versions; bump together and the stamp forces a reinstall.
@@ -172,11 +173,11 @@ func Start(ctx context.Context, runtimeDir, dataDir string) (*PDS, error) {
 	if err != nil {
 		return nil, err
 	}
-	port, err := freePort()
+	port, err := freeport.One()
 	if err != nil {
 		return nil, err
 	}
-	plcPort, err := freePort()
+	plcPort, err := freeport.One()
 	if err != nil {
 		return nil, err
 	}
@@ -242,15 +243,6 @@ func (p *PDS) Stop() {
 		<-p.exited
 	}
 	p.log.Close()
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func tail(b []byte, n int) []byte {
