@@ -46,6 +46,9 @@ type WindowClock struct {
 	// holds the output watermark.
 	Timer, Tail bool
 	Fire, Hold  int64
+	// LastTail is the last firing time given to a tail timer: each tail
+	// timer fires later than the one before (see next).
+	LastTail int64
 }
 
 // arrive records a bucket ending at end and says whether the release timer
@@ -107,16 +110,27 @@ func (c *WindowClock) due(size, period int64, earliest int64, has func(end int64
 	return ends
 }
 
-// next sets the tail timer: it fires when the last window holding the
-// latest bucket closes, and holds the output watermark at the first window
-// still to come. Buckets that arrive before then move it forward to
-// themselves. It says whether a timer is needed.
+// next sets the tail timer: it fires half a period after the last window
+// holding the latest bucket closes, and holds the output watermark at the
+// first window still to come. Buckets that arrive before then move it back
+// to themselves. It says whether a timer is needed.
+//
+// A tail timer never fires at a time a timer of this key was set to before.
+// Prism (v2.77) keeps a superseded timer's entry queued, and fires the first
+// queued entry whose time matches the timer's current one, with that entry's
+// watermark hold: a timer set again to an earlier time with another hold
+// corrupts its hold counts ("negative watermark hold count", found by the
+// 100,000-post benchmark). Arrival timers fire on the period grid (at most a
+// few ms after it, see arrive) and later after each firing; tail timers half
+// a period off the grid and later each time.
 func (c *WindowClock) next(size, period int64) bool {
 	last := c.Latest + size - period
 	if !c.Started || last <= c.Through {
 		c.Timer, c.Tail = false, false
 		return false
 	}
-	c.Timer, c.Tail, c.Fire, c.Hold = true, true, last, c.Through+period-1
+	fire := max(last+period/2, c.LastTail+1)
+	c.LastTail = fire
+	c.Timer, c.Tail, c.Fire, c.Hold = true, true, fire, c.Through+period-1
 	return true
 }

@@ -36,7 +36,7 @@ func TestWindowClock(t *testing.T) {
 			name: "backlog in one firing, then the tail in one",
 			steps: []step{
 				{arrive: []int64{10, 20, 30, 40}, wantFire: 40, wantHold: 9, wantDue: []int64{10, 20, 30, 40}},
-				{wantFire: 60, wantHold: 49, wantDue: []int64{50, 60}},
+				{wantFire: 65, wantHold: 49, wantDue: []int64{50, 60}},
 			},
 			wantIdle: true,
 		},
@@ -45,6 +45,18 @@ func TestWindowClock(t *testing.T) {
 			steps: []step{
 				{arrive: []int64{10}, wantFire: 10, wantHold: 9, wantDue: []int64{10}},
 				{arrive: []int64{20, 30}, wantFire: 30, wantHold: 19, wantDue: []int64{20, 30}},
+			},
+		},
+		{
+			name: "a tail timer never fires at a time used before, even for the same bucket",
+			steps: []step{
+				{arrive: []int64{30}, wantFire: 30, wantHold: 29, wantDue: []int64{30}},
+				// A late bucket of an earlier period (tail was 55):
+				// its windows to come are released, the latest bucket
+				// is the same, so is the tail's window, but not its
+				// firing time.
+				{arrive: []int64{20}, wantFire: 40, wantHold: 39, wantDue: []int64{40}},
+				{wantFire: 56, wantHold: 49, wantDue: []int64{50}},
 			},
 		},
 		{
@@ -57,7 +69,7 @@ func TestWindowClock(t *testing.T) {
 			name: "a gap longer than a window skips the empty windows",
 			steps: []step{
 				{arrive: []int64{10}, wantFire: 10, wantHold: 9, wantDue: []int64{10}},
-				{wantFire: 30, wantHold: 19, wantDue: []int64{20, 30}},
+				{wantFire: 35, wantHold: 19, wantDue: []int64{20, 30}},
 				{arrive: []int64{100}, wantFire: 100, wantHold: 99, wantDue: []int64{100}},
 			},
 		},
@@ -65,7 +77,7 @@ func TestWindowClock(t *testing.T) {
 			name: "a bucket too late for any window to come changes nothing",
 			steps: []step{
 				{arrive: []int64{100}, wantFire: 100, wantHold: 99, wantDue: []int64{100}},
-				{arrive: []int64{70}, wantFire: 120, wantHold: 109},
+				{arrive: []int64{70}, wantFire: 125, wantHold: 109},
 			},
 		},
 	}
