@@ -613,13 +613,29 @@ func consumeAll(t *testing.T, brokers []string, topic string) map[string]*sarama
 			continue
 		}
 		pc, err := cons.ConsumePartition(topic, p, sarama.OffsetOldest)
+		resumed := 0
 		if err != nil {
 			t.Fatal(err)
 		}
 		timeout := time.After(10 * time.Second)
 		for next := int64(0); next < hwm; {
 			select {
-			case m := <-pc.Messages():
+			case m, ok := <-pc.Messages():
+				if !ok {
+					// sarama closes a partition consumer's channel when the
+					// broker answers with an error it does not retry (seen
+					// on the real broker under load): resume where it
+					// stopped, a few times.
+					t.Logf("partition %d: consumer stopped at offset %d: %v", p, next, pc.Close())
+					if resumed++; resumed > 3 {
+						t.Fatalf("partition %d: consumer stopped %d times at offset %d", p, resumed, next)
+					}
+					time.Sleep(200 * time.Millisecond)
+					if pc, err = cons.ConsumePartition(topic, p, next); err != nil {
+						t.Fatal(err)
+					}
+					continue
+				}
 				if _, dup := out[string(m.Key)]; dup {
 					t.Errorf("message %s written twice", m.Key)
 				}
