@@ -242,12 +242,20 @@ func waitListening(t testing.TB, p *proc, addr string, timeout time.Duration) {
 // binds :port and would exit, or another pool would serve our job.
 func requirePortFree(t testing.TB, port int) {
 	t.Helper()
-	l, err := net.Listen("tcp", fmt.Sprintf(":%d", port))
-	if err != nil {
-		t.Fatalf("port %d is in use (%v): Beam's worker pool (boot --worker_pool) always listens there; "+
-			"stop whatever holds it (ss -ltnp 'sport = :%d') and rerun", port, err, port)
+	// Another test binary's JVMs (Kafka, Flink) can hold the port for a
+	// moment as the local end of an outgoing connection: it lies in the
+	// kernel's ephemeral range (.ci/run reserves it). Wait for that to pass.
+	var err error
+	for deadline := time.Now().Add(90 * time.Second); time.Now().Before(deadline); time.Sleep(500 * time.Millisecond) {
+		var l net.Listener
+		if l, err = net.Listen("tcp", fmt.Sprintf(":%d", port)); err == nil {
+			l.Close()
+			return
+		}
 	}
-	l.Close()
+	holders, _ := exec.Command("ss", "-tanp", fmt.Sprintf("sport = :%d", port)).CombinedOutput()
+	t.Fatalf("port %d is in use (%v): Beam's worker pool (boot --worker_pool) always listens there; "+
+		"stop whatever holds it and rerun. ss says:\n%s", port, err, holders)
 }
 
 // freePort returns a loopback port that was free a moment ago.
