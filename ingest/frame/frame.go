@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	comatproto "github.com/bluesky-social/indigo/api/atproto"
 	bsky "github.com/bluesky-social/indigo/api/bsky"
@@ -158,6 +159,12 @@ func eventTime(ts string, seq int64) (time.Time, []event.Problem) {
 }
 
 func decodeCommit(c *comatproto.SyncSubscribeRepos_Commit) (*event.Event, error) {
+	// A DID is ASCII; one that is not even UTF-8 cannot name an author, and
+	// proto.Marshal would refuse every post of the commit (found by
+	// FuzzDecodeFrame; testdata/fuzz). The commit is malformed as a whole.
+	if !utf8.ValidString(c.Repo) {
+		return nil, fmt.Errorf("frame: seq %d: repo DID %q is not valid UTF-8", c.Seq, trunc(c.Repo))
+	}
 	ev := &event.Event{Kind: event.KindCommit, Cursor: c.Seq, Repo: c.Repo}
 	ev.Time, ev.Problems = eventTime(c.Time, c.Seq)
 	if c.TooBig {
@@ -241,8 +248,12 @@ func decodeCommit(c *comatproto.SyncSubscribeRepos_Commit) (*event.Event, error)
 	return ev, nil
 }
 
-// splitPath splits "collection/rkey"; both parts must be non-empty.
+// splitPath splits "collection/rkey"; both parts must be non-empty, and
+// valid UTF-8 (record keys and NSIDs are ASCII).
 func splitPath(p string) (coll, rkey string, ok bool) {
+	if !utf8.ValidString(p) {
+		return "", "", false
+	}
 	i := strings.IndexByte(p, '/')
 	if i <= 0 || i == len(p)-1 || strings.IndexByte(p[i+1:], '/') >= 0 {
 		return "", "", false
