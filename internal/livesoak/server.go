@@ -451,6 +451,12 @@ func newRing(size int, maxBytes int64) *ring {
 
 func (r *ring) append(e entry) {
 	r.mu.Lock()
+	if r.closed {
+		// The server closed while the producer was generating this one:
+		// its wake channel is closed already, and nobody reads on.
+		r.mu.Unlock()
+		return
+	}
 	size := int64(len(r.buf))
 	if r.n-r.start == size { // full: the slot of the oldest is reused
 		r.bytes -= int64(len(r.buf[r.start%size].data))
