@@ -110,9 +110,6 @@ func (l *lockedBuffer) String() string {
 // by -max-out-of-order (5 s), which with a 5 s period leaves a few seconds
 // for the whole path from Kafka to PostgreSQL.
 func TestLiveSoak(t *testing.T) {
-	if testing.Short() {
-		t.Skip("live soak: about 3.5 minutes")
-	}
 	const period = 5 * time.Second
 	bound := period + 5*time.Second
 	dir := t.TempDir()
