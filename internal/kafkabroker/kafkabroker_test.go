@@ -20,6 +20,7 @@ import (
 
 	"github.com/trendstream/trendstream/internal/kafkabroker"
 	"github.com/trendstream/trendstream/internal/kafkaconf"
+	"github.com/trendstream/trendstream/internal/testenv"
 	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 )
 
@@ -145,7 +146,7 @@ func TestRestartKeepsDataAndPorts(t *testing.T) {
 	if b.Addr() != addr || b.PID() == pid || b.PID() == 0 {
 		t.Fatalf("after restart addr %s pid %d; before %s pid %d", b.Addr(), b.PID(), addr, pid)
 	}
-	got := readAll(t, b.Addrs(), topic.Name)
+	got := readTopic(t, b.Addrs(), topic.Name)
 	if len(got) != len(want) {
 		t.Fatalf("after restart %d records, want %d", len(got), len(want))
 	}
@@ -300,84 +301,12 @@ func TestKcatCrossCheck(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("kcat -P: %v\n%s", err, out)
 	}
-	got := readAll(t, b.Addrs(), topic)
+	got := readTopic(t, b.Addrs(), topic)
 	for i, kv := range []string{"ka=one", "kb=two", "kc=three"} {
 		if pos := fmt.Sprintf("0/%d", 20+i); got[pos] != kv {
 			t.Errorf("record at %s = %q, want %q (written by kcat)", pos, got[pos], kv)
 		}
 	}
-}
-
-// readAll returns "key=value" by "partition/offset" for every record.
-func readAll(t *testing.T, brokers []string, topic string) map[string]string {
-	t.Helper()
-	cfg := kafkaconf.Consumer("kafkabroker-test")
-	cfg.Consumer.MaxWaitTime = 20 * time.Millisecond
-	client, err := sarama.NewClient(brokers, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	cons, err := sarama.NewConsumerFromClient(client)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cons.Close()
-	parts, err := client.Partitions(topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]string{}
-	for _, p := range parts {
-		hwm, err := client.GetOffset(topic, p, sarama.OffsetNewest)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if hwm == 0 {
-			continue
-		}
-		pc, err := cons.ConsumePartition(topic, p, sarama.OffsetOldest)
-		resumed := 0
-		if err != nil {
-			t.Fatal(err)
-		}
-		timeout := time.After(20 * time.Second)
-		for next := int64(0); next < hwm; {
-			select {
-			case m, ok := <-pc.Messages():
-				if !ok {
-					// sarama closes a partition consumer's channel when the
-					// broker answers with an error it does not retry (seen
-					// on the real broker under load): resume where it
-					// stopped, a few times.
-					t.Logf("partition %d: consumer stopped at offset %d: %v", p, next, pc.Close())
-					if resumed++; resumed > 3 {
-						t.Fatalf("partition %d: consumer stopped %d times at offset %d", p, resumed, next)
-					}
-					time.Sleep(200 * time.Millisecond)
-					if pc, err = cons.ConsumePartition(topic, p, next); err != nil {
-						t.Fatal(err)
-					}
-					continue
-				}
-				out[fmt.Sprintf("%d/%d", p, m.Offset)] = string(m.Key) + "=" + string(m.Value)
-				next = m.Offset + 1
-			case <-timeout:
-				// A real broker under load has left sarama's consumer
-				// waiting past the bound once: start it again from here.
-				t.Logf("partition %d: nothing read for a while at offset %d: %v", p, next, pc.Close())
-				if resumed++; resumed > 3 {
-					t.Fatalf("partition %d: timed out reading back at offset %d", p, next)
-				}
-				if pc, err = cons.ConsumePartition(topic, p, next); err != nil {
-					t.Fatal(err)
-				}
-				timeout = time.After(10 * time.Second)
-			}
-		}
-		pc.Close()
-	}
-	return out
 }
 
 func commit(t *testing.T, brokers []string, group, topic string, partition int32, offset int64) {
@@ -416,4 +345,13 @@ func committed(t *testing.T, brokers []string, group, topic string, partition in
 		t.Fatal(err)
 	}
 	return resp.GetBlock(topic, partition).Offset
+}
+
+// readTopic returns "key=value" by "partition/offset" for every record.
+func readTopic(t *testing.T, brokers []string, topic string) map[string]string {
+	out := map[string]string{}
+	for _, m := range testenv.ReadTopic(t, brokers, topic) {
+		out[fmt.Sprintf("%d/%d", m.Partition, m.Offset)] = string(m.Key) + "=" + string(m.Value)
+	}
+	return out
 }

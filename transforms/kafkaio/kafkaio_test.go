@@ -560,7 +560,13 @@ func testWriteRoundTrip(t *testing.T, kind testenv.KafkaKind) {
 				t.Errorf("messages_written counter = %d, want %d", got, n)
 			}
 
-			got := consumeAll(t, brokers, topic)
+			got := map[string]*sarama.ConsumerMessage{}
+			for _, m := range testenv.ReadTopic(t, brokers, topic) {
+				if _, dup := got[string(m.Key)]; dup {
+					t.Errorf("message %s written twice", m.Key)
+				}
+				got[string(m.Key)] = m
+			}
 			if len(got) != n {
 				t.Fatalf("read back %d messages, want %d", len(got), n)
 			}
@@ -584,77 +590,4 @@ func testWriteRoundTrip(t *testing.T, kind testenv.KafkaKind) {
 			}
 		})
 	}
-}
-
-// consumeAll reads every partition of topic up to its high-water mark.
-func consumeAll(t *testing.T, brokers []string, topic string) map[string]*sarama.ConsumerMessage {
-	t.Helper()
-	client, err := sarama.NewClient(brokers, kafkaconf.Consumer("kafkaio-test"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	cons, err := sarama.NewConsumerFromClient(client)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cons.Close()
-	parts, err := client.Partitions(topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]*sarama.ConsumerMessage{}
-	for _, p := range parts {
-		hwm, err := client.GetOffset(topic, p, sarama.OffsetNewest)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if hwm == 0 {
-			continue
-		}
-		pc, err := cons.ConsumePartition(topic, p, sarama.OffsetOldest)
-		resumed := 0
-		if err != nil {
-			t.Fatal(err)
-		}
-		timeout := time.After(10 * time.Second)
-		for next := int64(0); next < hwm; {
-			select {
-			case m, ok := <-pc.Messages():
-				if !ok {
-					// sarama closes a partition consumer's channel when the
-					// broker answers with an error it does not retry (seen
-					// on the real broker under load): resume where it
-					// stopped, a few times.
-					t.Logf("partition %d: consumer stopped at offset %d: %v", p, next, pc.Close())
-					if resumed++; resumed > 3 {
-						t.Fatalf("partition %d: consumer stopped %d times at offset %d", p, resumed, next)
-					}
-					time.Sleep(200 * time.Millisecond)
-					if pc, err = cons.ConsumePartition(topic, p, next); err != nil {
-						t.Fatal(err)
-					}
-					continue
-				}
-				if _, dup := out[string(m.Key)]; dup {
-					t.Errorf("message %s written twice", m.Key)
-				}
-				out[string(m.Key)] = m
-				next = m.Offset + 1
-			case <-timeout:
-				// A real broker under load has left sarama's consumer
-				// waiting past the bound once: start it again from here.
-				t.Logf("partition %d: nothing read for a while at offset %d: %v", p, next, pc.Close())
-				if resumed++; resumed > 3 {
-					t.Fatalf("partition %d: timed out reading back at offset %d", p, next)
-				}
-				if pc, err = cons.ConsumePartition(topic, p, next); err != nil {
-					t.Fatal(err)
-				}
-				timeout = time.After(10 * time.Second)
-			}
-		}
-		pc.Close()
-	}
-	return out
 }
