@@ -64,7 +64,7 @@ func setupRun(fs *flag.FlagSet) func(context.Context) error {
 	fs.StringVar(&c.jetstreamURL, "jetstream-url", "wss://jetstream2.us-east.bsky.network/subscribe", "Jetstream endpoint for -source jetstream")
 	fs.StringVar(&c.addr, "addr", ":8080", "listen address of the API and dashboard")
 	fs.StringVar(&c.metricsAddr, "metrics-addr", ":9101", "listen address of the ingest's /metrics and /healthz; empty disables")
-	fs.DurationVar(&c.retention, "retention", 24*time.Hour, "delete trend windows older than this from PostgreSQL; 0 keeps everything")
+	fs.DurationVar(&c.retention, "retention", 24*time.Hour, "delete trend windows that ended this long before the newest window of their source from PostgreSQL (event time: a replayed recording keeps its results); 0 keeps everything")
 	fs.DurationVar(&c.progress, "progress", 15*time.Second, "how often to print progress (posts/s, lag, top terms); 0 disables")
 	c.pipeline.RegisterFlags(fs)
 	return func(ctx context.Context) error { return runAll(ctx, c) }

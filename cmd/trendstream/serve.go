@@ -32,7 +32,7 @@ func setupServe(fs *flag.FlagSet) func(context.Context) error {
 	dbURL := fs.String("database-url", "", "PostgreSQL URL of the read model (default $DATABASE_URL)")
 	brokers := fs.String("brokers", "127.0.0.1:9092", "Kafka bootstrap brokers, comma-separated; empty disables live push")
 	topic := fs.String("trends-topic", "trendstream.trends", "Kafka topic of WindowSnapshot results pushed to dashboards")
-	retention := fs.Duration("retention", 24*time.Hour, "delete windows that ended longer ago than this; 0 keeps everything")
+	retention := fs.Duration("retention", 24*time.Hour, "delete windows that ended this long before the newest window of their source (event time, so replays keep their results); 0 keeps everything")
 	return func(ctx context.Context) error {
 		st, err := openStore(ctx, *dbURL)
 		if err != nil {
@@ -86,11 +86,15 @@ func openStore(ctx context.Context, flagValue string) (*store.Store, error) {
 	return store.Open(ctx, url)
 }
 
+// pruneLoop applies retention every pruneInterval until ctx ends. It counts
+// in event time (store.PruneRetention): a wall-clock cut-off would delete
+// the whole result of replaying a recording older than the retention a few
+// minutes after computing it.
 func pruneLoop(ctx context.Context, st *store.Store, retention time.Duration) {
 	t := time.NewTicker(pruneInterval)
 	defer t.Stop()
 	for {
-		n, err := st.Prune(ctx, time.Now().Add(-retention))
+		n, err := st.PruneRetention(ctx, retention)
 		switch {
 		case err != nil && ctx.Err() == nil:
 			slog.Warn("retention: prune failed", "err", err)

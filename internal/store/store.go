@@ -257,3 +257,40 @@ func (s *Store) Prune(ctx context.Context, olderThan time.Time) (int64, error) {
 	}
 	return tag.RowsAffected(), nil
 }
+
+// PruneRetention deletes, for each source, the windows that ended more than
+// retention before that source's newest window, and returns how many it
+// removed.
+//
+// Retention is measured in event time, not from the wall clock: a replay of
+// a recording from last month keeps its results, while a live pipeline,
+// whose newest window ends about now, loses the same windows a wall-clock
+// cut-off would take. The reference is capped at the current time, so one
+// window stamped in the future (a skewed clock upstream) cannot wipe out
+// the real ones. Each source has its own reference, so a replayed source
+// and a live one in the same database do not prune each other.
+func (s *Store) PruneRetention(ctx context.Context, retention time.Duration) (int64, error) {
+	if retention <= 0 {
+		return 0, fmt.Errorf("store: prune: retention must be positive, got %v", retention)
+	}
+	// The newest window of each ranking is one index probe
+	// (windows_ranking_end_idx); the delete then uses windows_end_idx.
+	tag, err := s.pool.Exec(ctx, `
+WITH newest AS (
+  SELECT r.source, least(max(w.window_end), now()) AS window_end
+    FROM rankings r
+   CROSS JOIN LATERAL (
+          SELECT window_end FROM windows w
+           WHERE w.source = r.source AND w.lang = r.lang
+           ORDER BY w.window_end DESC, w.window_start DESC
+           LIMIT 1) w
+   GROUP BY r.source)
+DELETE FROM windows w
+ USING newest n
+ WHERE w.source = n.source
+   AND w.window_end < n.window_end - $1::int8 * interval '1 microsecond'`, retention.Microseconds())
+	if err != nil {
+		return 0, fmt.Errorf("store: prune: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}

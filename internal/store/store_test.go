@@ -416,3 +416,76 @@ func TestPrune(t *testing.T) {
 		t.Errorf("second Prune = %d, %v; want 0", n, err)
 	}
 }
+
+// TestPruneRetention: retention counts back from each source's newest
+// window (capped at now), not from the wall clock, so a replayed recording
+// keeps its results while a live pipeline loses its old windows as before.
+func TestPruneRetention(t *testing.T) {
+	now := time.Now().UTC().Truncate(time.Minute)
+	old := now.Add(-40 * 24 * time.Hour) // a recording from last month
+	type win struct {
+		label  string
+		source tsv1.Source
+		end    time.Time
+	}
+	bsky, other := tsv1.Source_SOURCE_BLUESKY, tsv1.Source(7)
+	tests := []struct {
+		name string
+		wins []win
+		want string // labels of the surviving windows, in the order given
+	}{
+		{"replay of an old recording keeps its results",
+			[]win{{"newest", bsky, old}, {"30m before", bsky, old.Add(-30 * time.Minute)}, {"2h before", bsky, old.Add(-2 * time.Hour)}},
+			"newest 30m before"},
+		{"live pipeline prunes as before",
+			[]win{{"now", bsky, now}, {"10m ago", bsky, now.Add(-10 * time.Minute)}, {"2h ago", bsky, now.Add(-2 * time.Hour)}},
+			"now 10m ago"},
+		{"a window stamped in the future does not wipe the rest",
+			[]win{{"tomorrow", bsky, now.Add(24 * time.Hour)}, {"10m ago", bsky, now.Add(-10 * time.Minute)}, {"2h ago", bsky, now.Add(-2 * time.Hour)}},
+			"tomorrow 10m ago"},
+		{"each source counts from its own newest window",
+			[]win{{"live", bsky, now}, {"live 2h ago", bsky, now.Add(-2 * time.Hour)},
+				{"replayed", other, old}, {"replayed 30m before", other, old.Add(-30 * time.Minute)}},
+			"live replayed replayed 30m before"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := open(t)
+			ctx := context.Background()
+			for _, w := range tt.wins {
+				sn := snap("", w.end, time.Second, "a", "b")
+				sn.Source = w.source
+				en := snap("en", w.end, time.Second, "a")
+				en.Source = w.source
+				write(t, s, sn, en)
+			}
+			if _, err := s.PruneRetention(ctx, time.Hour); err != nil {
+				t.Fatal(err)
+			}
+			var kept []string
+			for _, w := range tt.wins {
+				var n int
+				if err := s.Pool().QueryRow(ctx, `SELECT count(*) FROM windows WHERE source = $1 AND window_end = $2`,
+					store.SourceName(w.source), w.end).Scan(&n); err != nil {
+					t.Fatal(err)
+				}
+				if n == 2 {
+					kept = append(kept, w.label)
+				} else if n != 0 {
+					t.Errorf("%s: %d of its 2 rankings left", w.label, n)
+				}
+			}
+			if got := strings.Join(kept, " "); got != tt.want {
+				t.Errorf("kept %q, want %q", got, tt.want)
+			}
+			var orphans int
+			if err := s.Pool().QueryRow(ctx, `SELECT count(*) FROM trending_terms t
+				WHERE NOT EXISTS (SELECT 1 FROM windows w WHERE (w.source, w.lang, w.window_start, w.window_end) = (t.source, t.lang, t.window_start, t.window_end))`).Scan(&orphans); err != nil || orphans != 0 {
+				t.Errorf("%d terms outlived their window (%v)", orphans, err)
+			}
+		})
+	}
+	if _, err := open(t).PruneRetention(context.Background(), 0); err == nil {
+		t.Error("PruneRetention(0) succeeded; want an error (0 means keep everything to callers)")
+	}
+}
