@@ -9,6 +9,11 @@
 // session; Run backs off with jitter and starts a new one from that
 // committed position, so nothing acknowledged is read twice needlessly and
 // nothing unacknowledged is skipped (delivery is at least once).
+//
+// Into every partition of the posts topic it also writes source-watermark
+// markers (internal/watermark): "every event of the source up to event time
+// T has been delivered", so the pipeline's reader can advance its watermark
+// on a quiet partition without running ahead of posts still to come.
 package ingest
 
 import (
@@ -50,6 +55,13 @@ const (
 	DefaultRawTopic     = "trendstream.raw"
 	DefaultMetricsAddr  = ":9101"
 	DefaultMaxInFlight  = 10000
+	// DefaultWatermarkInterval is how often a source-watermark marker is
+	// written when the watermark advanced.
+	DefaultWatermarkInterval = time.Second
+	// watermarkRepeat: a marker is written at least every this many
+	// intervals even if the watermark did not move, so a reader that
+	// starts on a quiet partition learns it.
+	watermarkRepeat = 10
 )
 
 // Config configures Run. Zero fields take the defaults above.
@@ -81,6 +93,12 @@ type Config struct {
 	StallTimeout time.Duration
 	// CursorInterval is how often the committed cursor is persisted (1s).
 	CursorInterval time.Duration
+	// WatermarkInterval is how often a source-watermark marker goes to
+	// every partition of Topic when the watermark advanced (and at least
+	// every 10 intervals regardless); zero means
+	// DefaultWatermarkInterval, negative disables markers. Only the Kafka
+	// sink writes them.
+	WatermarkInterval time.Duration
 	// BackoffMin and BackoffMax bound the reconnect delay (500ms, 30s).
 	BackoffMin, BackoffMax time.Duration
 	// MetricsAddr serves /metrics and /healthz ("" disables the server).
@@ -130,6 +148,9 @@ func (c *Config) defaults() {
 	}
 	dur(&c.StallTimeout, time.Minute)
 	dur(&c.CursorInterval, time.Second)
+	if c.WatermarkInterval == 0 {
+		c.WatermarkInterval = DefaultWatermarkInterval
+	}
 	dur(&c.BackoffMin, 500*time.Millisecond)
 	dur(&c.BackoffMax, 30*time.Second)
 	dur(&c.HealthWindow, 2*time.Minute)
@@ -177,6 +198,10 @@ type runner struct {
 	mu           sync.Mutex
 	persisted    int64
 	hasPersisted bool
+
+	// wm is the marker schedule; it outlives sessions so that markers
+	// stay non-decreasing across reconnects.
+	wm wmSchedule
 }
 
 // Run ingests until ctx is done (or a file source ends), then flushes the
@@ -195,6 +220,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("ingest: unknown sink %q (kafka or stdout)", cfg.Sink)
 	}
 	r := &runner{cfg: cfg, log: cfg.Logger.With("component", "ingest", "source", src.Key()), m: newMetrics(cfg.Registry), src: src}
+	r.wm.interval = cfg.WatermarkInterval
 	if cfg.Sink == "kafka" && cfg.CursorTopic != "-" {
 		r.store = cursor.NewKafkaStore(cfg.Brokers, cfg.CursorTopic, src.Key())
 		defer r.store.Close()
@@ -309,6 +335,7 @@ func (r *runner) session(ctx context.Context, from int64, has bool) (int64, bool
 	tr := cursor.NewTracker(from, has)
 	var errLogged atomic.Bool
 	var sk sink.Sink
+	var kafka *sink.Kafka
 	if r.cfg.Sink == "stdout" {
 		sk = sink.NewWriter(r.cfg.Stdout, func(tok cursor.Token) {
 			tr.Ack(tok)
@@ -341,7 +368,7 @@ func (r *runner) session(ctx context.Context, from int64, has bool) (int64, bool
 		if err != nil {
 			return from, has, fmt.Errorf("%w: %w", errSink, err)
 		}
-		sk = k
+		sk, kafka = k, k
 	}
 	sctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -355,6 +382,26 @@ func (r *runner) session(ctx context.Context, from int64, has bool) (int64, bool
 
 	// Persist the committed cursor periodically while the session runs.
 	var wg sync.WaitGroup
+	if kafka != nil && r.wm.interval > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t := time.NewTicker(r.wm.interval)
+			defer t.Stop()
+			for {
+				select {
+				case <-t.C:
+					r.wm.round.Lock()
+					if at, ok := r.wm.due(time.Now(), tr); ok {
+						_ = r.writeMarkers(sctx, kafka, at)
+					}
+					r.wm.round.Unlock()
+				case <-sctx.Done():
+					return
+				}
+			}
+		}()
+	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -376,6 +423,9 @@ func (r *runner) session(ctx context.Context, from int64, has bool) (int64, bool
 	err := r.src.Run(sctx, from, has, func(ctx context.Context, it *source.Item) error { return r.handle(ctx, tr, sk, it) })
 	r.connected.Store(false)
 	r.m.connected.Set(0)
+	if err == nil && kafka != nil && r.wm.interval > 0 && sourceKind(r.cfg.Source) == "file" {
+		err = r.finalMarker(sctx, tr, kafka)
+	}
 	if cause := context.Cause(sctx); cause != nil && errors.Is(cause, errSink) {
 		err = cause
 	}
@@ -393,6 +443,103 @@ func (r *runner) session(ctx context.Context, from int64, has bool) (int64, bool
 	pcancel()
 	pos, ok := tr.Committed()
 	return pos, ok, err
+}
+
+// wmSchedule decides when markers are written: when the tracker's
+// watermark passed the last marker, and at least every watermarkRepeat
+// intervals with the last marker's time, so a reader that starts while the
+// source is quiet learns the watermark. Markers never go back: a source
+// whose event times go back (Jetstream) does not move them until it passes
+// the last one again.
+type wmSchedule struct {
+	interval time.Duration
+	// round is held from the decision to the acknowledgement of a round,
+	// so rounds never overlap and one decided earlier cannot land after
+	// a newer one (the final marker).
+	round sync.Mutex
+	mu    sync.Mutex
+	last  time.Time // T of the last marker round acknowledged
+	wrote time.Time // wall time of that round
+}
+
+type watermarker interface{ Watermark() (time.Time, bool) }
+
+// due returns the marker time to write now, if any.
+func (s *wmSchedule) due(now time.Time, tr watermarker) (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t, ok := tr.Watermark(); ok && t.After(s.last) {
+		return t, true
+	}
+	if !s.last.IsZero() && now.Sub(s.wrote) >= watermarkRepeat*s.interval {
+		return s.last, true
+	}
+	return time.Time{}, false
+}
+
+// done records a marker round written at wall time now.
+func (s *wmSchedule) done(now, t time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !t.Before(s.last) {
+		s.last, s.wrote = t, now
+	}
+}
+
+// writeMarkers writes a marker with time t to every partition of the posts
+// topic. A failure is counted and logged, never fatal: the posts have their
+// own acknowledgements, and the next round covers the same ground.
+func (r *runner) writeMarkers(ctx context.Context, k *sink.Kafka, t time.Time) error {
+	if err := k.Markers(ctx, r.cfg.Topic, sourceKind(r.cfg.Source), t); err != nil {
+		if ctx.Err() == nil {
+			r.m.wmErrors.Inc()
+			r.log.Warn("cannot write watermark markers (the next round retries)", "watermark", t, "err", err)
+		}
+		return err
+	}
+	r.wm.done(time.Now(), t)
+	r.m.wmRounds.Inc()
+	r.m.watermark.Set(float64(t.UnixNano()) / 1e9)
+	return nil
+}
+
+// finalMarker ends a recording: once everything read is acknowledged, it
+// writes a marker with the wall clock's time. A finished recording never
+// produces anything older, and without it the pipeline would hold its last
+// windows until posts newer than them arrived, which for a recording is
+// never. Its failure fails the session, so Run tries again (the next
+// session reads nothing and comes back here).
+func (r *runner) finalMarker(ctx context.Context, tr *cursor.Tracker, k *sink.Kafka) error {
+	for tr.Pending() > 0 {
+		select {
+		case <-k.Failed():
+			return fmt.Errorf("%w: %w", errSink, k.Err())
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	r.wm.round.Lock()
+	defer r.wm.round.Unlock()
+	t := time.Now()
+	r.wm.mu.Lock()
+	if r.wm.last.After(t) {
+		t = r.wm.last // a recording with times ahead of our clock
+	}
+	r.wm.mu.Unlock()
+	if err := r.writeMarkers(ctx, k, t); err != nil {
+		return fmt.Errorf("%w: final watermark marker: %w", errSink, err)
+	}
+	r.log.Info("recording delivered; final watermark marker written", "watermark", t)
+	return nil
+}
+
+// sourceKind is firehose, jetstream or file: the writer name in markers.
+func sourceKind(src string) string {
+	if strings.HasPrefix(src, "file:") {
+		return "file"
+	}
+	return src
 }
 
 func (r *runner) onConnect(u string) {
@@ -472,8 +619,14 @@ func (r *runner) handle(ctx context.Context, tr *cursor.Tracker, sk sink.Sink, i
 		r.m.infos.WithLabelValues(ev.Info.Name).Inc()
 		r.log.Warn("server info", "name", ev.Info.Name, "message", ev.Info.Message)
 	}
+	// The event's time as the source gave it, for the watermark.
+	wmTime := ev.Time
 	if ev.Time.IsZero() || ev.Time.After(now.Add(time.Hour)) {
 		// No usable relay time: our receive time is the best event time.
+		// It is not the source's time, so it does not move the watermark:
+		// a recording's one bad frame would otherwise put the watermark at
+		// today and every later post of the recording behind it.
+		wmTime = time.Time{}
 		ev.Time = now
 		for _, p := range ev.Posts {
 			p.ObservedAt = timestamppb.New(now)
@@ -495,7 +648,7 @@ func (r *runner) handle(ctx context.Context, tr *cursor.Tracker, sk sink.Sink, i
 	if raw {
 		n++
 	}
-	tok := tr.Begin(it.Pos, n)
+	tok := tr.BeginAt(it.Pos, wmTime, n)
 	if n == 0 {
 		// Nothing to deliver (a like, a follow): reading it is progress, so
 		// a connected stream without posts still counts as healthy.

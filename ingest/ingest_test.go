@@ -29,6 +29,7 @@ import (
 	"github.com/trendstream/trendstream/ingest/internal/relaytest"
 	"github.com/trendstream/trendstream/internal/kafkaconf"
 	"github.com/trendstream/trendstream/internal/testenv"
+	"github.com/trendstream/trendstream/internal/watermark"
 	v1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 )
 
@@ -45,8 +46,30 @@ func (w testWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// readTopic returns every record currently in topic.
+// readTopic returns every data record currently in topic: watermark
+// markers are skipped, as every consumer of the posts topic must.
 func readTopic(t testing.TB, brokers []string, topic string) []*sarama.ConsumerMessage {
+	t.Helper()
+	var out []*sarama.ConsumerMessage
+	for _, m := range readRecords(t, brokers, topic) {
+		if !isMarker(m) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func isMarker(m *sarama.ConsumerMessage) bool {
+	keys := make([]string, 0, len(m.Headers))
+	for _, h := range m.Headers {
+		keys = append(keys, string(h.Key))
+	}
+	return watermark.IsMarker(keys...)
+}
+
+// readRecords returns every record currently in topic, markers included,
+// in partition and offset order.
+func readRecords(t testing.TB, brokers []string, topic string) []*sarama.ConsumerMessage {
 	t.Helper()
 	cfg := kafkaconf.Consumer("test-reader")
 	cfg.Consumer.MaxWaitTime = 20 * time.Millisecond // closing a partition consumer waits out a fetch

@@ -25,6 +25,9 @@ type metrics struct {
 	inFlight     prometheus.Gauge
 	connected    prometheus.Gauge
 	cursorSaveEr prometheus.Counter
+	watermark    prometheus.Gauge
+	wmRounds     prometheus.Counter
+	wmErrors     prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -44,12 +47,16 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		inFlight:     prometheus.NewGauge(prometheus.GaugeOpts{Name: "trendstream_ingest_in_flight_messages", Help: "Messages sent to the sink and not yet acknowledged."}),
 		connected:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "trendstream_ingest_connected", Help: "1 while a source connection is open."}),
 		cursorSaveEr: prometheus.NewCounter(prometheus.CounterOpts{Name: "trendstream_ingest_cursor_save_errors_total", Help: "Failed attempts to persist the cursor."}),
+		watermark:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "trendstream_ingest_watermark_seconds", Help: "Time (unix seconds) of the last source-watermark marker every partition of the posts topic acknowledged."}),
+		wmRounds:     prometheus.NewCounter(prometheus.CounterOpts{Name: "trendstream_ingest_watermark_rounds_total", Help: "Marker rounds (one marker per partition of the posts topic) acknowledged."}),
+		wmErrors:     prometheus.NewCounter(prometheus.CounterOpts{Name: "trendstream_ingest_watermark_errors_total", Help: "Marker rounds that failed on at least one partition (retried by the next round)."}),
 	}
 	m.events, m.ops, m.posts, m.acked = register(reg, m.events), register(reg, m.ops), register(reg, m.posts), register(reg, m.acked)
 	m.lag, m.cursor, m.readPos = register(reg, m.lag), register(reg, m.cursor), register(reg, m.readPos)
 	m.reconnects, m.produceErrs, m.malformed = register(reg, m.reconnects), register(reg, m.produceErrs), register(reg, m.malformed)
 	m.problems, m.infos, m.inFlight = register(reg, m.problems), register(reg, m.infos), register(reg, m.inFlight)
 	m.connected, m.cursorSaveEr = register(reg, m.connected), register(reg, m.cursorSaveEr)
+	m.watermark, m.wmRounds, m.wmErrors = register(reg, m.watermark), register(reg, m.wmRounds), register(reg, m.wmErrors)
 	return m
 }
 

@@ -36,6 +36,7 @@ func setupIngest(fs *flag.FlagSet) func(context.Context) error {
 	fs.IntVar(&c.MaxFrame, "max-frame-bytes", frame.DefaultMaxBytes, "larger frames are skipped and counted as oversized")
 	fs.DurationVar(&c.StallTimeout, "stall-timeout", 60e9, "reconnect when the socket delivers nothing for this long (watchdog)")
 	fs.DurationVar(&c.CursorInterval, "cursor-interval", 1e9, "how often the committed cursor is persisted")
+	wm := fs.Duration("watermark-interval", ingest.DefaultWatermarkInterval, "how often a source-watermark marker goes to every partition of the posts topic when the watermark advanced (and every 10 intervals regardless); 0 disables markers")
 	fs.DurationVar(&c.BackoffMin, "backoff-min", 500e6, "first reconnect delay (doubles, with jitter)")
 	fs.DurationVar(&c.BackoffMax, "backoff-max", 30e9, "largest reconnect delay")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", ingest.DefaultMetricsAddr, "serve /metrics and /healthz here; empty disables")
@@ -45,6 +46,10 @@ func setupIngest(fs *flag.FlagSet) func(context.Context) error {
 			return err
 		}
 		c.Brokers = b
+		c.WatermarkInterval = *wm
+		if *wm == 0 {
+			c.WatermarkInterval = -1 // Config's zero means the default
+		}
 		c.Stdout = os.Stdout
 		c.Logger = slog.Default()
 		return ingest.Run(ctx, c)

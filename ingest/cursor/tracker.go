@@ -7,9 +7,16 @@
 // stream event produced and reports the position of the newest event for
 // which it and every event before it are fully acknowledged. Only that
 // position is ever persisted.
+//
+// The same position is what the source watermark (internal/watermark) is
+// made of: the tracker also remembers the event time of that event, so the
+// ingest can tell readers "everything up to this time has been delivered".
 package cursor
 
-import "sync"
+import (
+	"sync"
+	"time"
+)
 
 // Tracker follows in-flight events. It is safe for concurrent use: the
 // reader calls Begin, the producer's acknowledgement loop calls Ack.
@@ -19,10 +26,13 @@ type Tracker struct {
 	pending   []entry // events not yet committed, in arrival order
 	committed int64
 	has       bool
+	// at is the event time of the newest committed event that had one.
+	at time.Time
 }
 
 type entry struct {
 	pos       int64
+	at        time.Time
 	remaining int
 }
 
@@ -37,11 +47,16 @@ func NewTracker(from int64, ok bool) *Tracker {
 // Begin registers an event at position pos that produced n messages. An
 // event with n == 0 (a like, an identity change) is complete at once but
 // still cannot be committed before the events ahead of it.
-func (t *Tracker) Begin(pos int64, n int) Token {
+func (t *Tracker) Begin(pos int64, n int) Token { return t.BeginAt(pos, time.Time{}, n) }
+
+// BeginAt is Begin for an event with event time at. A zero at (an event
+// without a usable source time, a malformed frame) leaves the watermark
+// where the events before it put it.
+func (t *Tracker) BeginAt(pos int64, at time.Time, n int) Token {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	tok := Token(t.base + uint64(len(t.pending)))
-	t.pending = append(t.pending, entry{pos: pos, remaining: n})
+	t.pending = append(t.pending, entry{pos: pos, at: at, remaining: n})
 	t.advance()
 	return tok
 }
@@ -62,6 +77,9 @@ func (t *Tracker) advance() {
 	n := 0
 	for n < len(t.pending) && t.pending[n].remaining == 0 {
 		t.committed, t.has = t.pending[n].pos, true
+		if at := t.pending[n].at; !at.IsZero() {
+			t.at = at
+		}
 		n++
 	}
 	if n > 0 {
@@ -81,6 +99,17 @@ func (t *Tracker) Committed() (pos int64, ok bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.committed, t.has
+}
+
+// Watermark returns the event time of the newest event that had one and
+// that, with every event before it, is acknowledged; ok is false while no
+// such event exists. It is the time of that event, not a maximum: a source
+// whose times go back (Jetstream is slightly out of order) makes it go
+// back too, and a writer of markers keeps them non-decreasing itself.
+func (t *Tracker) Watermark() (at time.Time, ok bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.at, !t.at.IsZero()
 }
 
 // Pending returns the number of events not yet committed.

@@ -3,6 +3,7 @@ package cursor
 import (
 	"math/rand/v2"
 	"testing"
+	"time"
 )
 
 func TestTrackerOrder(t *testing.T) {
@@ -90,5 +91,63 @@ func TestTrackerRandomAcks(t *testing.T) {
 	}
 	if got, _ := tr.Committed(); got != events-1 || tr.Pending() != 0 {
 		t.Fatalf("end: committed %d, pending %d", got, tr.Pending())
+	}
+}
+
+// TestTrackerWatermark: the watermark is the event time of the newest
+// committed event that had a time; events without one (zero time) and
+// events not yet committed leave it where it was.
+func TestTrackerWatermark(t *testing.T) {
+	t0 := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	type step struct {
+		begin bool
+		pos   int64
+		at    time.Time
+		n     int
+		ack   int // index into tokens
+		want  time.Time
+	}
+	tests := []struct {
+		name  string
+		steps []step
+	}{
+		{"none before the first commit", []step{
+			{begin: true, pos: 1, at: at(1), n: 1},
+			{ack: 0, want: at(1)},
+		}},
+		{"an event without a time keeps the previous one", []step{
+			{begin: true, pos: 1, at: at(1), n: 0, want: at(1)},
+			{begin: true, pos: 2, n: 0, want: at(1)},
+			{begin: true, pos: 3, at: at(3), n: 0, want: at(3)},
+		}},
+		{"a later acked event does not pass an earlier unacked one", []step{
+			{begin: true, pos: 1, at: at(1), n: 0, want: at(1)},
+			{begin: true, pos: 2, at: at(2), n: 1, want: at(1)},
+			{begin: true, pos: 3, at: at(3), n: 1, want: at(1)},
+			{ack: 2, want: at(1)},
+			{ack: 1, want: at(3)},
+		}},
+		{"times going back are reported as they are", []step{
+			{begin: true, pos: 1, at: at(5), n: 0, want: at(5)},
+			{begin: true, pos: 2, at: at(4), n: 0, want: at(4)},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tr := NewTracker(0, false)
+			var toks []Token
+			for i, s := range tt.steps {
+				if s.begin {
+					toks = append(toks, tr.BeginAt(s.pos, s.at, s.n))
+				} else {
+					tr.Ack(toks[s.ack])
+				}
+				got, ok := tr.Watermark()
+				if ok != !s.want.IsZero() || !got.Equal(s.want) {
+					t.Fatalf("step %d: watermark = %v,%v, want %v", i, got, ok, s.want)
+				}
+			}
+		})
 	}
 }

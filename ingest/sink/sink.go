@@ -6,11 +6,16 @@
 // bounds the number of unacknowledged messages: Send blocks when the bound is
 // reached, which stops the caller from reading its source. That is the
 // backpressure path from a slow or absent broker to the websocket.
+//
+// The Kafka sink also writes the source-watermark markers
+// (internal/watermark): one per partition, through the same producer as the
+// posts, so each lands behind the posts already written to its partition.
 package sink
 
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -22,6 +27,7 @@ import (
 
 	"github.com/trendstream/trendstream/ingest/cursor"
 	"github.com/trendstream/trendstream/internal/kafkaconf"
+	"github.com/trendstream/trendstream/internal/watermark"
 	v1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 )
 
@@ -72,10 +78,11 @@ type KafkaOptions struct {
 
 // Kafka is the Kafka sink.
 type Kafka struct {
-	p     sarama.AsyncProducer
-	slots chan struct{}
-	opt   KafkaOptions
-	wg    sync.WaitGroup
+	client sarama.Client
+	p      sarama.AsyncProducer
+	slots  chan struct{}
+	opt    KafkaOptions
+	wg     sync.WaitGroup
 
 	failOnce sync.Once
 	failed   chan struct{}
@@ -93,11 +100,22 @@ func NewKafka(o KafkaOptions) (*Kafka, error) {
 	if o.MaxInFlight <= 0 {
 		o.MaxInFlight = 10000
 	}
-	p, err := sarama.NewAsyncProducer(o.Brokers, cfg)
+	// A copy, so the caller's config keeps its partitioner; markers need
+	// the one below.
+	c := *cfg
+	cfg = &c
+	cfg.Producer.Partitioner = presetPartitioner(cfg.Producer.Partitioner)
+	// Our own client, so Markers can ask for the topic's partitions.
+	client, err := sarama.NewClient(o.Brokers, cfg)
 	if err != nil {
+		return nil, fmt.Errorf("sink: kafka client: %w", err)
+	}
+	p, err := sarama.NewAsyncProducerFromClient(client)
+	if err != nil {
+		_ = client.Close()
 		return nil, fmt.Errorf("sink: kafka producer: %w", err)
 	}
-	k := &Kafka{p: p, slots: make(chan struct{}, o.MaxInFlight), opt: o, failed: make(chan struct{})}
+	k := &Kafka{client: client, p: p, slots: make(chan struct{}, o.MaxInFlight), opt: o, failed: make(chan struct{})}
 	k.wg.Add(2)
 	go k.successes()
 	go k.errors()
@@ -107,6 +125,10 @@ func NewKafka(o KafkaOptions) (*Kafka, error) {
 func (k *Kafka) successes() {
 	defer k.wg.Done()
 	for pm := range k.p.Successes() {
+		if mk, ok := pm.Metadata.(*marker); ok {
+			mk.done <- nil
+			continue
+		}
 		m := pm.Metadata.(*Message)
 		if k.opt.Ack != nil {
 			k.opt.Ack(m.Token)
@@ -121,6 +143,12 @@ func (k *Kafka) successes() {
 func (k *Kafka) errors() {
 	defer k.wg.Done()
 	for pe := range k.p.Errors() {
+		if mk, ok := pe.Msg.Metadata.(*marker); ok {
+			// A lost marker loses no post: the next one covers the same
+			// ground. It does not fail the sink.
+			mk.done <- pe.Err
+			continue
+		}
 		m := pe.Msg.Metadata.(*Message)
 		if k.opt.Hooks.Error != nil {
 			k.opt.Hooks.Error(m, pe.Err)
@@ -176,6 +204,83 @@ func (k *Kafka) Send(ctx context.Context, m *Message) error {
 	}
 }
 
+// marker is the producer metadata of a watermark marker.
+type marker struct {
+	partition int32
+	done      chan error // buffered: the answer never blocks the producer
+}
+
+// Markers writes a source-watermark marker with timestamp t to every
+// partition of topic and waits until all of them are acknowledged. The
+// caller must only pass a t up to which every message is acknowledged
+// (internal/watermark's contract). A failed marker does not fail the sink;
+// the error says how many partitions missed theirs.
+func (k *Kafka) Markers(ctx context.Context, topic, writer string, t time.Time) error {
+	parts, err := k.client.Partitions(topic)
+	if err != nil {
+		return fmt.Errorf("sink: partitions of %s: %w", topic, err)
+	}
+	done := make(chan error, len(parts))
+	for _, p := range parts {
+		pm := &sarama.ProducerMessage{
+			Topic: topic, Partition: p, Timestamp: t,
+			Headers:  []sarama.RecordHeader{{Key: []byte(watermark.Header), Value: []byte(writer)}},
+			Metadata: &marker{partition: p, done: done},
+		}
+		select {
+		case k.p.Input() <- pm:
+		case <-k.failed:
+			return k.Err()
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	var failed []error
+	for range parts {
+		select {
+		case err := <-done:
+			if err != nil {
+				failed = append(failed, err)
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("sink: %d of %d markers to %s failed: %w", len(failed), len(parts), topic, errors.Join(failed...))
+	}
+	return nil
+}
+
+// presetPartitioner wraps the configured partitioner: markers go to the
+// partition they name, everything else is partitioned as before (by key
+// hash, kafkaconf.Producer). sarama's manual partitioner would do for the
+// markers but not for the posts, and a producer has one partitioner.
+func presetPartitioner(base sarama.PartitionerConstructor) sarama.PartitionerConstructor {
+	if base == nil {
+		base = sarama.NewHashPartitioner
+	}
+	return func(topic string) sarama.Partitioner {
+		return &preset{base: base(topic)}
+	}
+}
+
+type preset struct{ base sarama.Partitioner }
+
+func (p *preset) Partition(m *sarama.ProducerMessage, n int32) (int32, error) {
+	if mk, ok := m.Metadata.(*marker); ok {
+		if mk.partition < 0 || mk.partition >= n {
+			return -1, sarama.ErrInvalidPartition
+		}
+		return mk.partition, nil
+	}
+	return p.base.Partition(m, n)
+}
+
+// RequiresConsistency is the base partitioner's: a marker's partition is
+// fixed anyway.
+func (p *preset) RequiresConsistency() bool { return p.base.RequiresConsistency() }
+
 // InFlight returns the number of messages sent and not yet resolved.
 func (k *Kafka) InFlight() int { return len(k.slots) }
 
@@ -200,6 +305,7 @@ func (k *Kafka) Close() error {
 	k.mu.Unlock()
 	k.p.AsyncClose()
 	k.wg.Wait()
+	_ = k.client.Close()
 	return k.Err()
 }
 
