@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
@@ -92,7 +93,17 @@ func writeTopTable(w io.Writer, ws []store.Window, now time.Time) error {
 			terminalSafe(win.Source), terminalSafe(lang), win.Start.UTC().Format("2006-01-02 15:04"),
 			win.End.UTC().Format("15:04"), shortDuration(now.Sub(win.End)), win.Posts)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "RANK\tTERM\tKIND\tPOSTS\tAUTHORS\tBASELINE\tSCORE\tTRENDING FOR\t")
+		// The overall ranking mixes languages and may rank one word once
+		// per language, so it shows each term's language; a language's
+		// ranking would only repeat its heading.
+		overall := win.Lang == ""
+		langCol := func(v string) string {
+			if !overall {
+				return ""
+			}
+			return v + "\t"
+		}
+		fmt.Fprintln(tw, "RANK\tTERM\t"+langCol("LANG")+"KIND\tPOSTS\tAUTHORS\tBASELINE\tSCORE\tTRENDING FOR\t")
 		for _, t := range win.Terms {
 			term := t.Term
 			if t.Kind == "hashtag" {
@@ -102,8 +113,8 @@ func writeTopTable(w io.Writer, ws []store.Window, now time.Time) error {
 			if t.FirstSeen != nil {
 				since = shortDuration(win.End.Sub(*t.FirstSeen))
 			}
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%.1f\t%.1f\t%s\t\n",
-				t.Rank, terminalSafe(term), t.Kind, t.Count, t.UniqueAuthors, t.Baseline, t.Score, since)
+			fmt.Fprintf(tw, "%d\t%s\t%s%s\t%d\t%d\t%.1f\t%.1f\t%s\t\n",
+				t.Rank, terminalSafe(term), langCol(terminalSafe(cmp.Or(t.TermLang, "?"))), t.Kind, t.Count, t.UniqueAuthors, t.Baseline, t.Score, since)
 		}
 		if err := tw.Flush(); err != nil {
 			return err

@@ -33,11 +33,14 @@ func sampleWindows() []store.Window {
 	first := end.Add(-25 * time.Minute)
 	return []store.Window{
 		{Source: "bluesky", Lang: "", Start: end.Add(-10 * time.Minute), End: end, Posts: 5090, Terms: []store.Term{
-			{Rank: 1, Kind: "hashtag", Term: "firstsnow", Count: 128, UniqueAuthors: 104, Baseline: 11, Score: 33.8, FirstSeen: &first},
-			{Rank: 2, Kind: "word", Term: "\x1b[31mred", Count: 82, UniqueAuthors: 64, Baseline: 25, Score: 11.25},
+			{Rank: 1, Kind: "hashtag", Term: "firstsnow", TermLang: "en", Count: 128, UniqueAuthors: 104, Baseline: 11, Score: 33.8, FirstSeen: &first},
+			{Rank: 2, Kind: "word", Term: "\x1b[31mred", TermLang: "en", Count: 82, UniqueAuthors: 64, Baseline: 25, Score: 11.25},
+			{Rank: 3, Kind: "word", Term: "gift", TermLang: "de", Count: 70, UniqueAuthors: 60, Baseline: 5, Score: 9},
+			{Rank: 4, Kind: "word", Term: "gift", TermLang: "en", Count: 65, UniqueAuthors: 50, Baseline: 6, Score: 8},
+			{Rank: 5, Kind: "word", Term: "old", Count: 9, UniqueAuthors: 9, Baseline: 1, Score: 7},
 		}},
 		{Source: "bluesky", Lang: "ja", Start: end.Add(-10 * time.Minute), End: end, Posts: 700, Terms: []store.Term{
-			{Rank: 1, Kind: "word", Term: "地震", Count: 40, UniqueAuthors: 39, Baseline: 2, Score: 20},
+			{Rank: 1, Kind: "word", Term: "地震", TermLang: "ja", Count: 40, UniqueAuthors: 39, Baseline: 2, Score: 20},
 		}},
 	}
 }
@@ -53,9 +56,12 @@ func TestWriteTopTable(t *testing.T) {
 		{"empty", nil, []string{"no trends yet: the read model has no window for this selection"}},
 		{"rankings", ws, []string{
 			"bluesky · all languages · window 2026-11-27 12:00–12:10 UTC (2m ago) · 5090 posts",
-			"RANK TERM KIND POSTS AUTHORS BASELINE SCORE TRENDING FOR",
-			"1 #firstsnow hashtag 128 104 11.0 33.8 25m",
-			`2 \x1b[31mred word 82 64 25.0 11.2`,
+			"RANK TERM LANG KIND POSTS AUTHORS BASELINE SCORE TRENDING FOR",
+			"1 #firstsnow en hashtag 128 104 11.0 33.8 25m",
+			`2 \x1b[31mred en word 82 64 25.0 11.2`,
+			"3 gift de word 70 60 5.0 9.0",
+			"4 gift en word 65 50 6.0 8.0",
+			"5 old ? word 9 9 1.0 7.0",
 			"",
 			"bluesky · ja · window 2026-11-27 12:00–12:10 UTC (2m ago) · 700 posts",
 			"RANK TERM KIND POSTS AUTHORS BASELINE SCORE TRENDING FOR",

@@ -494,3 +494,79 @@ func TestClient(t *testing.T) {
 		t.Errorf("error for a wrong base URL = %v", err)
 	}
 }
+
+// TestSameTermInTwoLanguages: the overall ranking can rank the same word
+// once per language (the pipeline scores terms per language). Both entries
+// must reach /api/trends, the stream and the history, each with its own
+// term_lang; the read model used to keep one of them.
+func TestSameTermInTwoLanguages(t *testing.T) {
+	st := openStore(t)
+	s := snap("", t0, "gift", "gift", "rain")
+	for i, lang := range []string{"de", "en", "en"} {
+		s.Terms[i].Lang = lang
+	}
+	if err := st.WriteSnapshots(context.Background(), []*tsv1.WindowSnapshot{s}); err != nil {
+		t.Fatal(err)
+	}
+	srv := api.New(st, api.Options{})
+	hs := httptest.NewServer(srv.Handler())
+	defer hs.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel() // before hs.Close: ends the stream it would wait for
+
+	// Decoded generically, so the check does not lean on the Go types.
+	type entry struct {
+		Rank     int    `json:"rank"`
+		Term     string `json:"term"`
+		TermLang string `json:"term_lang"`
+	}
+	render := func(es []entry) string {
+		var out []string
+		for _, e := range es {
+			out = append(out, fmt.Sprintf("%d:%s:%s", e.Rank, e.TermLang, e.Term))
+		}
+		return strings.Join(out, " ")
+	}
+	const want = "1:de:gift 2:en:gift 3:en:rain"
+	_, _, body := get(t, hs.URL, "/api/trends?history=3")
+	var r struct {
+		Windows []struct {
+			Terms []entry `json:"terms"`
+		} `json:"windows"`
+	}
+	if err := json.Unmarshal(body, &r); err != nil || len(r.Windows) != 1 {
+		t.Fatalf("%s (%v)", body, err)
+	}
+	if got := render(r.Windows[0].Terms); got != want {
+		t.Errorf("/api/trends: %s, want %s", got, want)
+	}
+
+	code, _, body := get(t, hs.URL, "/api/terms/gift/history?term_lang=en")
+	var h struct {
+		Points []entry `json:"points"`
+	}
+	if err := json.Unmarshal(body, &h); err != nil || code != 200 || render(h.Points) != "2:en:" {
+		t.Errorf("history of the English gift: %d %s (%v)", code, body, err)
+	}
+
+	events := openStream(t, ctx, hs.URL, "")
+	waitStreams(t, hs.URL, 1)
+	live := proto.Clone(s).(*tsv1.WindowSnapshot)
+	live.WindowEnd = timestamppb.New(t0.Add(time.Minute))
+	srv.Publish(live)
+	select {
+	case w := <-events:
+		var es []entry
+		for _, tm := range w.Terms {
+			b, _ := json.Marshal(tm)
+			var e entry
+			_ = json.Unmarshal(b, &e)
+			es = append(es, e)
+		}
+		if got := render(es); got != want {
+			t.Errorf("stream: %s, want %s", got, want)
+		}
+	case <-ctx.Done():
+		t.Fatal("no stream event")
+	}
+}

@@ -211,16 +211,20 @@ func (s *Server) trends(w http.ResponseWriter, r *http.Request) {
 
 // HistoryResponse is the body of GET /api/terms/{term}/history.
 type HistoryResponse struct {
-	Term   string        `json:"term"`
-	Lang   string        `json:"lang"`
-	Source string        `json:"source,omitempty"`
-	Kind   string        `json:"kind,omitempty"`
-	Points []store.Point `json:"points"`
+	Term string `json:"term"`
+	// Lang is the ranking's language ("" the overall ranking).
+	Lang   string `json:"lang"`
+	Source string `json:"source,omitempty"`
+	Kind   string `json:"kind,omitempty"`
+	// TermLang, when asked for, restricts to the term counted in one
+	// language (store.Term.TermLang).
+	TermLang string        `json:"term_lang,omitempty"`
+	Points   []store.Point `json:"points"`
 }
 
 func (s *Server) termHistory(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	f := store.HistoryFilter{Source: q.Get("source"), Lang: q.Get("lang"), Kind: q.Get("kind")}
+	f := store.HistoryFilter{Source: q.Get("source"), Lang: q.Get("lang"), Kind: q.Get("kind"), TermLang: q.Get("term_lang")}
 	var err error
 	if f.Windows, err = intParam(q.Get("windows"), "windows"); err != nil {
 		s.fail(w, r, err)
@@ -236,7 +240,7 @@ func (s *Server) termHistory(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, errorBody{Error: "term was not ranked in the selected windows"})
 		return
 	}
-	writeJSON(w, http.StatusOK, HistoryResponse{Term: term, Lang: f.Lang, Source: f.Source, Kind: f.Kind, Points: ps})
+	writeJSON(w, http.StatusOK, HistoryResponse{Term: term, Lang: f.Lang, Source: f.Source, Kind: f.Kind, TermLang: f.TermLang, Points: ps})
 }
 
 // WindowsResponse is the body of GET /api/windows.

@@ -24,9 +24,16 @@ type Window struct {
 
 // Term is one ranked term of a window.
 type Term struct {
-	Rank          int32      `json:"rank"`
-	Kind          string     `json:"kind"`
-	Term          string     `json:"term"`
+	Rank int32  `json:"rank"`
+	Kind string `json:"kind"`
+	Term string `json:"term"`
+	// TermLang is the language of the posts the term was counted in
+	// (TrendingTerm.lang: a primary language subtag, "und" when
+	// undetermined), not the ranking's language, Window.Lang. The pipeline
+	// scores a term separately per language, so the overall ranking may
+	// hold the same kind and term once for each language it trends in. ""
+	// means unknown: overall rankings stored before schema version 3.
+	TermLang      string     `json:"term_lang"`
 	Count         int64      `json:"count"`
 	UniqueAuthors int64      `json:"unique_authors"`
 	Baseline      float64    `json:"baseline"`
@@ -41,8 +48,10 @@ type Term struct {
 // among that window's ranked terms; its count is then unknown and reported
 // as 0, because only ranked terms are stored.
 type Point struct {
-	Source        string    `json:"source,omitempty"`
-	Kind          string    `json:"kind,omitempty"`
+	Source string `json:"source,omitempty"`
+	Kind   string `json:"kind,omitempty"`
+	// TermLang is the term's language in that window (see Term.TermLang).
+	TermLang      string    `json:"term_lang,omitempty"`
 	Start         time.Time `json:"window_start"`
 	End           time.Time `json:"window_end"`
 	Posts         int64     `json:"posts"`
@@ -76,8 +85,9 @@ func KindName(k tsv1.TermKind) string {
 // FromSnapshot converts a pipeline snapshot to the read model's shape, as
 // WriteSnapshots stores it: times in UTC truncated to PostgreSQL's
 // microseconds, the snapshot's own source, language and window applied to
-// every term, duplicate (kind, term) entries collapsed to the best-ranked
-// one, and terms ordered by rank.
+// every term, duplicate (kind, term, term language) entries collapsed to the
+// best-ranked one, and terms ordered by rank. The same kind and term in two
+// languages are two entries: the pipeline scores them apart.
 func FromSnapshot(s *tsv1.WindowSnapshot) Window {
 	w := Window{
 		Source: SourceName(s.GetSource()),
@@ -90,13 +100,14 @@ func FromSnapshot(s *tsv1.WindowSnapshot) Window {
 		t := pgTime(s.GetEmittedAt().AsTime())
 		w.EmittedAt = &t
 	}
-	type key struct{ kind, term string }
+	type key struct{ kind, term, lang string }
 	seen := make(map[key]int, len(s.GetTerms()))
 	for _, t := range s.GetTerms() {
 		term := Term{
 			Rank:          t.GetRank(),
 			Kind:          KindName(t.GetKind()),
 			Term:          t.GetTerm(),
+			TermLang:      t.GetLang(),
 			Count:         t.GetCount(),
 			UniqueAuthors: t.GetUniqueAuthors(),
 			Baseline:      t.GetBaseline(),
@@ -106,7 +117,7 @@ func FromSnapshot(s *tsv1.WindowSnapshot) Window {
 			fs := pgTime(t.GetFirstSeen().AsTime())
 			term.FirstSeen = &fs
 		}
-		k := key{term.Kind, term.Term}
+		k := key{term.Kind, term.Term, term.TermLang}
 		if i, dup := seen[k]; dup {
 			if term.Rank < w.Terms[i].Rank {
 				w.Terms[i] = term
@@ -122,7 +133,8 @@ func FromSnapshot(s *tsv1.WindowSnapshot) Window {
 
 func sortTerms(ts []Term) {
 	slices.SortFunc(ts, func(a, b Term) int {
-		return cmp.Or(cmp.Compare(a.Rank, b.Rank), strings.Compare(a.Kind, b.Kind), strings.Compare(a.Term, b.Term))
+		return cmp.Or(cmp.Compare(a.Rank, b.Rank), strings.Compare(a.Kind, b.Kind), strings.Compare(a.Term, b.Term),
+			strings.Compare(a.TermLang, b.TermLang))
 	})
 }
 

@@ -62,16 +62,16 @@ func (s *Store) CurrentTrends(ctx context.Context, f Filter) ([]Window, error) {
 
 	rows, err := tx.Query(ctx, `
 SELECT w.source, w.lang, w.window_start, w.window_end, w.posts, w.emitted_at,
-       t.rank, t.kind, t.term, t.count, t.unique_authors, t.baseline, t.score, t.first_seen
+       t.rank, t.kind, t.term, t.term_lang, t.count, t.unique_authors, t.baseline, t.score, t.first_seen
   FROM current_windows w
   LEFT JOIN LATERAL (
         SELECT * FROM trending_terms t
          WHERE t.source = w.source AND t.lang = w.lang
            AND t.window_start = w.window_start AND t.window_end = w.window_end
-         ORDER BY t.rank, t.kind, t.term
+         ORDER BY t.rank, t.kind, t.term, t.term_lang
          LIMIT $4) t ON true
  WHERE ($1 = '' OR w.source = $1) AND ($3 OR w.lang = $2)
- ORDER BY w.source, w.lang, t.rank, t.kind, t.term`,
+ ORDER BY w.source, w.lang, t.rank, t.kind, t.term, t.term_lang`,
 		f.Source, f.Lang, f.AllLangs, f.limit())
 	if err != nil {
 		return nil, fmt.Errorf("store: current trends: %w", err)
@@ -83,11 +83,12 @@ SELECT w.source, w.lang, w.window_start, w.window_end, w.posts, w.emitted_at,
 			emitted, first  pgtype.Timestamptz
 			rank            pgtype.Int4
 			kind, term      pgtype.Text
+			termLang        pgtype.Text
 			count, uniq     pgtype.Int8
 			baseline, score pgtype.Float8
 		)
 		if err := rows.Scan(&w.Source, &w.Lang, &w.Start, &w.End, &w.Posts, &emitted,
-			&rank, &kind, &term, &count, &uniq, &baseline, &score, &first); err != nil {
+			&rank, &kind, &term, &termLang, &count, &uniq, &baseline, &score, &first); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("store: current trends: %w", err)
 		}
@@ -98,7 +99,7 @@ SELECT w.source, w.lang, w.window_start, w.window_end, w.posts, w.emitted_at,
 		if rank.Valid {
 			cur := &out[len(out)-1]
 			cur.Terms = append(cur.Terms, Term{
-				Rank: rank.Int32, Kind: kind.String, Term: term.String,
+				Rank: rank.Int32, Kind: kind.String, Term: term.String, TermLang: termLang.String,
 				Count: count.Int64, UniqueAuthors: uniq.Int64,
 				Baseline: baseline.Float64, Score: score.Float64, FirstSeen: timePtr(first),
 			})
@@ -116,22 +117,24 @@ SELECT w.source, w.lang, w.window_start, w.window_end, w.posts, w.emitted_at,
 }
 
 // fillHistory sets every term's History to its values in the last n
-// windows of its own ranking, in one query.
+// windows of its own ranking, in one query. An entry is (kind, term, term
+// language): the same word trending in two languages has two histories.
 func fillHistory(ctx context.Context, tx pgx.Tx, ws []Window, n int) error {
-	var src, lang, kind, term []string
+	var src, lang, kind, term, termLang []string
 	for _, w := range ws {
 		for _, t := range w.Terms {
 			src, lang, kind, term = append(src, w.Source), append(lang, w.Lang), append(kind, t.Kind), append(term, t.Term)
+			termLang = append(termLang, t.TermLang)
 		}
 	}
 	if len(term) == 0 {
 		return nil
 	}
 	rows, err := tx.Query(ctx, `
-SELECT c.source, c.lang, c.kind, c.term, r.window_start, r.window_end, r.posts,
+SELECT c.source, c.lang, c.kind, c.term, c.term_lang, r.window_start, r.window_end, r.posts,
        coalesce(h.rank, 0), coalesce(h.count, 0), coalesce(h.unique_authors, 0),
        coalesce(h.baseline, 0), coalesce(h.score, 0)
-  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS c(source, lang, kind, term)
+  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $6::text[]) AS c(source, lang, kind, term, term_lang)
  CROSS JOIN LATERAL (
         SELECT window_start, window_end, posts FROM windows w
          WHERE w.source = c.source AND w.lang = c.lang
@@ -144,18 +147,19 @@ SELECT c.source, c.lang, c.kind, c.term, r.window_start, r.window_end, r.posts,
         SELECT rank, count, unique_authors, baseline, score FROM trending_terms h
          WHERE h.source = c.source AND h.lang = c.lang AND h.window_start = r.window_start
            AND h.window_end = r.window_end AND h.kind = c.kind AND h.term = c.term
+           AND h.term_lang = c.term_lang
          LIMIT 1) h ON true
- ORDER BY c.source, c.lang, c.kind, c.term, r.window_end, r.window_start`,
-		src, lang, kind, term, n)
+ ORDER BY c.source, c.lang, c.kind, c.term, c.term_lang, r.window_end, r.window_start`,
+		src, lang, kind, term, n, termLang)
 	if err != nil {
 		return fmt.Errorf("store: term history: %w", err)
 	}
-	type key struct{ source, lang, kind, term string }
+	type key struct{ source, lang, kind, term, termLang string }
 	hist := map[key][]Point{}
 	for rows.Next() {
 		var k key
 		var p Point
-		if err := rows.Scan(&k.source, &k.lang, &k.kind, &k.term, &p.Start, &p.End, &p.Posts,
+		if err := rows.Scan(&k.source, &k.lang, &k.kind, &k.term, &k.termLang, &p.Start, &p.End, &p.Posts,
 			&p.Rank, &p.Count, &p.UniqueAuthors, &p.Baseline, &p.Score); err != nil {
 			rows.Close()
 			return fmt.Errorf("store: term history: %w", err)
@@ -169,7 +173,7 @@ SELECT c.source, c.lang, c.kind, c.term, r.window_start, r.window_end, r.posts,
 	for i := range ws {
 		for j := range ws[i].Terms {
 			t := &ws[i].Terms[j]
-			t.History = hist[key{ws[i].Source, ws[i].Lang, t.Kind, t.Term}]
+			t.History = hist[key{ws[i].Source, ws[i].Lang, t.Kind, t.Term, t.TermLang}]
 		}
 	}
 	return nil
@@ -184,6 +188,9 @@ type HistoryFilter struct {
 	// Kind restricts to one term kind; "" takes, per window, the best-ranked
 	// kind under which the term appears.
 	Kind string
+	// TermLang restricts to the term counted in one language (Term.TermLang);
+	// "" takes, per window, the best-ranked entry of any language.
+	TermLang string
 	// Windows is how many of the newest windows to return; 0 means
 	// DefaultHistory, clamped to MaxHistory.
 	Windows int
@@ -197,7 +204,7 @@ func (s *Store) TermHistory(ctx context.Context, term string, f HistoryFilter) (
 	rows, err := s.pool.Query(ctx, `
 SELECT * FROM (
   SELECT DISTINCT ON (r.source, r.window_end, r.window_start)
-         r.source, coalesce(h.kind, ''), r.window_start, r.window_end, r.posts,
+         r.source, coalesce(h.kind, ''), coalesce(h.term_lang, ''), r.window_start, r.window_end, r.posts,
          coalesce(h.rank, 0), coalesce(h.count, 0), coalesce(h.unique_authors, 0),
          coalesce(h.baseline, 0), coalesce(h.score, 0)
     FROM (SELECT source, lang, window_start, window_end, posts FROM windows
@@ -207,9 +214,10 @@ SELECT * FROM (
     LEFT JOIN trending_terms h
       ON h.source = r.source AND h.lang = r.lang AND h.window_start = r.window_start
      AND h.window_end = r.window_end AND h.term = $5 AND ($3 = '' OR h.kind = $3)
-   ORDER BY r.source, r.window_end, r.window_start, h.rank NULLS LAST
+     AND ($6 = '' OR h.term_lang = $6)
+   ORDER BY r.source, r.window_end, r.window_start, h.rank NULLS LAST, h.kind, h.term_lang
 ) p ORDER BY window_end, window_start, source`,
-		f.Source, f.Lang, f.Kind, clamp(f.Windows, DefaultHistory, MaxHistory), term)
+		f.Source, f.Lang, f.Kind, clamp(f.Windows, DefaultHistory, MaxHistory), term, f.TermLang)
 	if err != nil {
 		return nil, fmt.Errorf("store: term history: %w", err)
 	}
@@ -217,7 +225,7 @@ SELECT * FROM (
 	ranked := false
 	for rows.Next() {
 		var p Point
-		if err := rows.Scan(&p.Source, &p.Kind, &p.Start, &p.End, &p.Posts,
+		if err := rows.Scan(&p.Source, &p.Kind, &p.TermLang, &p.Start, &p.End, &p.Posts,
 			&p.Rank, &p.Count, &p.UniqueAuthors, &p.Baseline, &p.Score); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("store: term history: %w", err)

@@ -172,6 +172,7 @@ RETURNING source, lang, window_start, window_end`,
 		tSource, tLang []string
 		tStart, tEnd   []time.Time
 		tKind, tTerm   []string
+		tTermLang      []string
 		tRank          []int32
 		tCount, tUniq  []int64
 		tBase, tScore  []float64
@@ -185,6 +186,7 @@ RETURNING source, lang, window_start, window_end`,
 		for _, t := range w.Terms {
 			tSource, tLang, tStart, tEnd = append(tSource, w.Source), append(tLang, w.Lang), append(tStart, w.Start), append(tEnd, w.End)
 			tKind, tTerm, tRank = append(tKind, t.Kind), append(tTerm, t.Term), append(tRank, t.Rank)
+			tTermLang = append(tTermLang, t.TermLang)
 			tCount, tUniq = append(tCount, t.Count), append(tUniq, t.UniqueAuthors)
 			tBase, tScore = append(tBase, t.Baseline), append(tScore, t.Score)
 			var fs pgtype.Timestamptz
@@ -203,10 +205,10 @@ DELETE FROM trending_terms t
 	}
 	if len(tTerm) > 0 {
 		if _, err := tx.Exec(ctx, `
-INSERT INTO trending_terms (source, lang, window_start, window_end, kind, term, rank, count, unique_authors, baseline, score, first_seen)
+INSERT INTO trending_terms (source, lang, window_start, window_end, kind, term, rank, count, unique_authors, baseline, score, first_seen, term_lang)
 SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::text[], $6::text[],
-                     $7::int4[], $8::int8[], $9::int8[], $10::float8[], $11::float8[], $12::timestamptz[])`,
-			tSource, tLang, tStart, tEnd, tKind, tTerm, tRank, tCount, tUniq, tBase, tScore, tFirst); err != nil {
+                     $7::int4[], $8::int8[], $9::int8[], $10::float8[], $11::float8[], $12::timestamptz[], $13::text[])`,
+			tSource, tLang, tStart, tEnd, tKind, tTerm, tRank, tCount, tUniq, tBase, tScore, tFirst, tTermLang); err != nil {
 			return fmt.Errorf("store: write snapshots: insert terms: %w", err)
 		}
 	}

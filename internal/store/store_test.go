@@ -70,8 +70,8 @@ func dump(t *testing.T, s *store.Store) string {
 	var b strings.Builder
 	for _, q := range []string{
 		`SELECT format('%s|%s|%s|%s|%s|%s', source, lang, window_start, window_end, posts, emitted_at) FROM windows ORDER BY 1`,
-		`SELECT format('%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s', source, lang, window_start, window_end, kind, term,
-		        rank, count, unique_authors, baseline, score, first_seen) FROM trending_terms ORDER BY 1`,
+		`SELECT format('%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s', source, lang, window_start, window_end, kind, term,
+		        rank, count, unique_authors, baseline, score, first_seen, term_lang) FROM trending_terms ORDER BY 1`,
 	} {
 		rows, err := s.Pool().Query(context.Background(), q)
 		if err != nil {
@@ -487,5 +487,77 @@ func TestPruneRetention(t *testing.T) {
 	}
 	if _, err := open(t).PruneRetention(context.Background(), 0); err == nil {
 		t.Error("PruneRetention(0) succeeded; want an error (0 means keep everything to callers)")
+	}
+}
+
+// TestSameTermInTwoLanguages: the pipeline scores a term per language, so
+// the overall ranking can hold "gift" as a German and as an English word.
+// The read model used to key terms by (kind, term) and kept only one.
+func TestSameTermInTwoLanguages(t *testing.T) {
+	s := open(t)
+	ctx := context.Background()
+	t1 := t0.Add(time.Minute)
+	overall := func(end time.Time, entries ...string) *tsv1.WindowSnapshot { // "lang:term", ranked in order
+		sn := snap("", end, time.Second)
+		for i, e := range entries {
+			lang, term, _ := strings.Cut(e, ":")
+			sn.Terms = append(sn.Terms, &tsv1.TrendingTerm{
+				Term: term, Kind: tsv1.TermKind_TERM_KIND_WORD, Lang: lang, Source: sn.Source,
+				WindowStart: sn.WindowStart, WindowEnd: sn.WindowEnd,
+				Count: int64(100 - 10*i), UniqueAuthors: int64(50 - i), Baseline: 2, Score: float64(10 - i), Rank: int32(i + 1),
+			})
+		}
+		return sn
+	}
+	write(t, s,
+		overall(t0, "en:gift"),
+		overall(t1, "de:gift", "en:gift", "en:rain"),
+	)
+	ws, err := s.CurrentTrends(ctx, store.Filter{History: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ws) != 1 {
+		t.Fatalf("got %d rankings, want 1", len(ws))
+	}
+	var got []string
+	for _, tm := range ws[0].Terms {
+		var h []string
+		for _, p := range tm.History {
+			h = append(h, fmt.Sprintf("r%d", p.Rank))
+		}
+		got = append(got, fmt.Sprintf("%d:%s:%s:c%d[%s]", tm.Rank, tm.TermLang, tm.Term, tm.Count, strings.Join(h, " ")))
+	}
+	if want := "1:de:gift:c100[r0 r1] 2:en:gift:c90[r1 r2] 3:en:rain:c80[r0 r3]"; strings.Join(got, " ") != want {
+		t.Errorf("overall ranking\n got %s\nwant %s", strings.Join(got, " "), want)
+	}
+
+	hist := []struct {
+		f    store.HistoryFilter
+		want string
+	}{
+		{store.HistoryFilter{}, "12:00:en:r1 12:01:de:r1"}, // the best-ranked entry per window
+		{store.HistoryFilter{TermLang: "en"}, "12:00:en:r1 12:01:en:r2"},
+		{store.HistoryFilter{TermLang: "de"}, "12:00::r0 12:01:de:r1"},
+	}
+	for _, tt := range hist {
+		ps, err := s.TermHistory(ctx, "gift", tt.f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var p []string
+		for _, h := range ps {
+			p = append(p, fmt.Sprintf("%s:%s:r%d", h.End.Format("15:04"), h.TermLang, h.Rank))
+		}
+		if got := strings.Join(p, " "); got != tt.want {
+			t.Errorf("TermHistory(gift, %+v) = %q, want %q", tt.f, got, tt.want)
+		}
+	}
+
+	// Rewriting the window is still idempotent with the wider key.
+	before := dump(t, s)
+	write(t, s, overall(t1, "de:gift", "en:gift", "en:rain"))
+	if after := dump(t, s); after != before {
+		t.Errorf("rewriting the same window changed the tables:\n%s\n%s", before, after)
 	}
 }

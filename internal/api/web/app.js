@@ -23,7 +23,9 @@
   let updates = 0;
 
   const rkey = (w) => w.source + '\u0000' + w.lang;
-  const tkey = (t) => t.kind + '\u0000' + t.term;
+  // A term is one entry per language: the overall ranking can hold the same
+  // word as a German and as an English term, with separate histories.
+  const tkey = (t) => t.kind + '\u0000' + t.term + '\u0000' + (t.term_lang || '');
   const ms = (s) => Date.parse(s);
 
   function el(tag, cls, text) {
@@ -136,8 +138,11 @@
     sec.append(h2);
     const table = el('table');
     const head = el('tr');
-    for (const [label, cls] of [['#', 'num'], ['term', ''], ['kind', ''], ['posts', 'num'], ['authors', 'num'],
-      ['baseline', 'num'], ['score', 'num'], ['recent windows', ''], ['trending for', '']]) {
+    // Only the overall ranking mixes languages; there each term shows its own.
+    const overall = w.lang === '';
+    for (const [label, cls] of [['#', 'num'], ['term', ''], ...(overall ? [['lang', '']] : []), ['kind', ''],
+      ['posts', 'num'], ['authors', 'num'], ['baseline', 'num'], ['score', 'num'], ['recent windows', ''],
+      ['trending for', '']]) {
       head.append(el('th', cls, label));
     }
     const thead = el('thead');
@@ -150,11 +155,12 @@
       const tr = el('tr');
       tr.dataset.term = t.term;
       tr.dataset.kind = t.kind;
+      tr.dataset.termLang = t.term_lang || '';
       if (before && !before.has(tkey(t))) tr.className = 'fresh';
       now.add(tkey(t));
+      tr.append(el('td', 'num rank', t.rank), el('td', 'term', t.kind === 'hashtag' ? '#' + t.term : t.term));
+      if (overall) tr.append(el('td', 'term-lang', t.term_lang || '?'));
       tr.append(
-        el('td', 'num rank', t.rank),
-        el('td', 'term', t.kind === 'hashtag' ? '#' + t.term : t.term),
         el('td', 'kind', t.kind),
         el('td', 'num count', fmtNum(t.count)),
         el('td', 'num', fmtNum(t.unique_authors)),

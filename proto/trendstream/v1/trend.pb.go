@@ -79,15 +79,24 @@ func (TermKind) EnumDescriptor() ([]byte, []int) {
 
 // TrendingTerm is one ranked term in one sliding window.
 //
-// The key (source, lang, window_start, window_end, kind, term) is unique:
-// sinks upsert on it, so a re-fired or retried pane overwrites, never adds.
+// The pipeline counts and scores a term separately for each language, so
+// one ranking may hold the same kind and term more than once: the overall
+// ranking holds "gift" once as a German and once as an English word when
+// both trend. Within one WindowSnapshot, (kind, term, lang) is unique; across
+// snapshots the key is (source, WindowSnapshot.lang, window_start,
+// window_end, kind, term, lang). Sinks upsert on it (the read model calls
+// this lang term_lang), so a re-fired or retried pane overwrites, never adds.
 type TrendingTerm struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Normalised term text (hashtags without '#', lower-cased).
 	Term string   `protobuf:"bytes,1,opt,name=term,proto3" json:"term,omitempty"`
 	Kind TermKind `protobuf:"varint,2,opt,name=kind,proto3,enum=trendstream.v1.TermKind" json:"kind,omitempty"`
-	// Language of the ranking this entry belongs to; empty means the overall
-	// ranking across all languages.
+	// Language of the posts the term was counted in: the primary subtag of
+	// the post's first declared language ("en", "ja"), "und" when none is
+	// declared or it is not a language code. It is the term's own language,
+	// never empty, and not the ranking's, which is WindowSnapshot.lang: in a
+	// language's ranking the two are equal, in the overall ranking it varies
+	// from term to term.
 	Lang        string                 `protobuf:"bytes,3,opt,name=lang,proto3" json:"lang,omitempty"`
 	WindowStart *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=window_start,json=windowStart,proto3" json:"window_start,omitempty"`
 	WindowEnd   *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=window_end,json=windowEnd,proto3" json:"window_end,omitempty"`
@@ -225,8 +234,10 @@ func (x *TrendingTerm) GetSource() Source {
 
 // WindowSnapshot is the full ranking of one window for one language.
 type WindowSnapshot struct {
-	state       protoimpl.MessageState `protogen:"open.v1"`
-	Source      Source                 `protobuf:"varint,1,opt,name=source,proto3,enum=trendstream.v1.Source" json:"source,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Source Source                 `protobuf:"varint,1,opt,name=source,proto3,enum=trendstream.v1.Source" json:"source,omitempty"`
+	// Language of the ranking; empty means the overall ranking across all
+	// languages. Each term carries its own language in TrendingTerm.lang.
 	Lang        string                 `protobuf:"bytes,2,opt,name=lang,proto3" json:"lang,omitempty"`
 	WindowStart *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=window_start,json=windowStart,proto3" json:"window_start,omitempty"`
 	WindowEnd   *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=window_end,json=windowEnd,proto3" json:"window_end,omitempty"`
