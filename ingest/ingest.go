@@ -53,7 +53,7 @@ const (
 	DefaultJetstreamURL = "wss://jetstream2.us-east.bsky.network/subscribe"
 	DefaultTopic        = "trendstream.posts"
 	DefaultRawTopic     = "trendstream.raw"
-	DefaultMetricsAddr  = ":9101"
+	DefaultMetricsAddr  = "127.0.0.1:9101" // loopback: expose with -metrics-addr :9101
 	DefaultMaxInFlight  = 10000
 	// DefaultWatermarkInterval is how often a source-watermark marker is
 	// written when the watermark advanced.

@@ -62,8 +62,8 @@ func setupRun(fs *flag.FlagSet) func(context.Context) error {
 	fs.StringVar(&c.source, "source", "firehose", "where posts come from: firehose, jetstream or file:PATH (a recording; replayed, then served)")
 	fs.StringVar(&c.relay, "relay", "wss://bsky.network", "relay for -source firehose")
 	fs.StringVar(&c.jetstreamURL, "jetstream-url", "wss://jetstream2.us-east.bsky.network/subscribe", "Jetstream endpoint for -source jetstream")
-	fs.StringVar(&c.addr, "addr", ":8080", "listen address of the API and dashboard")
-	fs.StringVar(&c.metricsAddr, "metrics-addr", ":9101", "listen address of the ingest's /metrics and /healthz; empty disables")
+	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "listen address of the API and dashboard (loopback only by default; :8080 listens on every interface)")
+	fs.StringVar(&c.metricsAddr, "metrics-addr", "127.0.0.1:9101", "listen address of the ingest's /metrics and /healthz (loopback only by default; :9101 listens on every interface); empty disables")
 	fs.DurationVar(&c.retention, "retention", 24*time.Hour, "delete trend windows that ended this long before the newest window of their source from PostgreSQL (event time: a replayed recording keeps its results); 0 keeps everything")
 	fs.DurationVar(&c.progress, "progress", 15*time.Second, "how often to print progress (posts/s, lag, top terms); 0 disables")
 	c.pipeline.RegisterFlags(fs)
@@ -124,7 +124,7 @@ func runAll(ctx context.Context, c runConfig) error {
 			return err
 		}
 		o.DatabaseURL = pg.URL("trendstream")
-		log.Info("private PostgreSQL started", "url", o.DatabaseURL, "dir", pg.Dir)
+		log.Info("private PostgreSQL started", "url", redactURL(o.DatabaseURL), "dir", pg.Dir, "password_file", filepath.Join(pg.Dir, pglocal.PasswordFile))
 	}
 	st, err := store.Open(ctx, o.DatabaseURL)
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/trendstream/trendstream/internal/corpus"
 	"github.com/trendstream/trendstream/internal/envflag"
+	"github.com/trendstream/trendstream/internal/pglocal"
 	"github.com/trendstream/trendstream/internal/store"
 )
 
@@ -159,8 +160,13 @@ func TestRunReplaysRecording(t *testing.T) {
 		t.Fatal("the recording's last windows never reached the API")
 	}
 
-	// PostgreSQL: the burst is ranked first in the window it starts in.
-	st, err := store.Open(context.Background(), fmt.Sprintf("postgres://postgres@127.0.0.1:%d/trendstream?sslmode=disable", pgPort))
+	// PostgreSQL: the burst is ranked first in the window it starts in. The
+	// private server takes only its password (in the data directory).
+	dbURL, err := pglocal.ConnURL(filepath.Join(dir, "data", "postgres"), pgPort, "trendstream")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(context.Background(), dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,7 +198,7 @@ func TestRunReplaysRecording(t *testing.T) {
 
 	// trendstream top, against the same database, sees the current ranking.
 	out := captureStdout(t, func() {
-		if code := run([]string{"top", "-database-url", fmt.Sprintf("postgres://postgres@127.0.0.1:%d/trendstream", pgPort), "-json", "-lang", "*"}, io.Discard, io.Discard); code != 0 {
+		if code := run([]string{"top", "-database-url", dbURL, "-json", "-lang", "*"}, io.Discard, io.Discard); code != 0 {
 			t.Errorf("top exited %d", code)
 		}
 	})

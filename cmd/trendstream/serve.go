@@ -28,7 +28,7 @@ func init() {
 const pruneInterval = 5 * time.Minute
 
 func setupServe(fs *flag.FlagSet) func(context.Context) error {
-	addr := fs.String("addr", ":8080", "listen address for the API and dashboard")
+	addr := fs.String("addr", "127.0.0.1:8080", "listen address for the API and dashboard (loopback only by default; :8080 listens on every interface)")
 	dbURL := fs.String("database-url", "", "PostgreSQL URL of the read model (default $DATABASE_URL)")
 	brokers := fs.String("brokers", "127.0.0.1:9092", "Kafka bootstrap brokers, comma-separated; empty disables live push")
 	topic := fs.String("trends-topic", "trendstream.trends", "Kafka topic of WindowSnapshot results pushed to dashboards")

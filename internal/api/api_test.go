@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -569,4 +570,49 @@ func TestSameTermInTwoLanguages(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("no stream event")
 	}
+}
+
+// TestHealthHidesDatabaseErrors: /healthz used to return the database
+// error's text (hosts, ports, users) to anyone who asked. It answers a
+// generic status now and logs the reason.
+func TestHealthHidesDatabaseErrors(t *testing.T) {
+	st, err := store.Open(context.Background(), testenv.Postgres(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs strings.Builder
+	var mu sync.Mutex
+	srv := api.New(st, api.Options{Logger: slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, nil))})
+	hs := httptest.NewServer(srv.Handler())
+	defer hs.Close()
+	st.Close() // every ping fails from now on, with pgx's own words
+
+	code, _, body := get(t, hs.URL, "/healthz")
+	var h api.HealthResponse
+	if err := json.Unmarshal(body, &h); err != nil {
+		t.Fatalf("%s: %v", body, err)
+	}
+	if code != http.StatusServiceUnavailable || h.Status != "unavailable" || h.Database != "unavailable" {
+		t.Errorf("status %d: %s; want 503 with database \"unavailable\"", code, body)
+	}
+	mu.Lock()
+	logged := logs.String()
+	mu.Unlock()
+	if !strings.Contains(logged, "closed pool") {
+		t.Errorf("the database error was not logged: %q", logged)
+	}
+	if strings.Contains(string(body), "pool") || strings.Contains(string(body), "store:") {
+		t.Errorf("/healthz leaks the database error: %s", body)
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/trendstream/trendstream/internal/freeport"
+	"github.com/trendstream/trendstream/internal/pglocal"
 )
 
 // Config configures Run.
@@ -180,10 +181,13 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 	if c.MaxOutOfOrder > 0 {
 		args = append(args, "-max-out-of-order", c.MaxOutOfOrder.String())
 	}
-	dbURL := fmt.Sprintf("postgres://postgres@127.0.0.1:%d/trendstream?sslmode=disable", ports[2])
-	if c.DatabaseURL != "" {
-		args = append(args, "-database-url", c.DatabaseURL)
-		dbURL = c.DatabaseURL
+	dbURL := c.DatabaseURL
+	if dbURL != "" {
+		args = append(args, "-database-url", dbURL)
+	} else if dbURL, err = pglocal.ConnURL(filepath.Join(dataDir, "postgres"), ports[2], "trendstream"); err != nil {
+		// The private PostgreSQL takes only its password; made here, before
+		// the child starts it, so the recorder can connect once it is up.
+		return nil, err
 	}
 	args = append(args, c.ExtraArgs...)
 

@@ -7,12 +7,24 @@
 // cluster under the data directory so a restart finds yesterday's trends.
 // PostgreSQL refuses to run as root, so when the process is root the server
 // runs as the "postgres" user.
+//
+// The cluster is private to the user who starts it: the server listens on
+// 127.0.0.1 and on a socket in a directory only its owner can enter, and
+// every connection, over TCP or the socket, must give the superuser's
+// password (SCRAM-SHA-256). The password is random, made on first start
+// and kept in the cluster directory (PasswordFile, mode 0600), so another
+// local user can neither reach the socket nor log in over TCP, as they could
+// with the trust authentication of earlier versions.
 package pglocal
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -30,13 +42,27 @@ import (
 // ErrNoBinaries means no PostgreSQL server binaries were found.
 var ErrNoBinaries = errors.New("pglocal: no PostgreSQL server binaries found (install Debian's postgresql package, e.g. `apt-get install postgresql-15`, or set PG_BINDIR, or set DATABASE_URL to an existing server)")
 
+// PasswordFile is the name, in a cluster's directory, of the file holding
+// the superuser's password (one line, mode 0600).
+const PasswordFile = "password"
+
+// hbaConf is the whole pg_hba.conf, written on every start so a cluster made
+// by an earlier version (trust authentication) is closed too.
+const hbaConf = `# Written by trendstream (internal/pglocal) on every start; edits are lost.
+# Password (SCRAM-SHA-256) authentication only, on the socket and 127.0.0.1.
+local  all  all                scram-sha-256
+host   all  all  127.0.0.1/32  scram-sha-256
+`
+
 // Cluster is a running local PostgreSQL server.
 type Cluster struct {
-	// Dir holds the data directory ("data"), the socket and the log file.
-	Dir  string
-	Port int
-	bin  string
-	cred *syscall.Credential
+	// Dir holds the data directory ("data"), the socket, the log file and
+	// the password file. Only its owner may enter it (mode 0700).
+	Dir      string
+	Port     int
+	bin      string
+	cred     *syscall.Credential
+	password string
 }
 
 // Options configure Start.
@@ -101,10 +127,20 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 	if o.Dir == "" {
 		return nil, errors.New("pglocal: Options.Dir is required")
 	}
-	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
+	// The directory holds the socket: 0700 keeps other local users from
+	// even reaching it. Chmod too, for directories made by earlier
+	// versions with 0755.
+	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("pglocal: %w", err)
 	}
-	c := &Cluster{Dir: o.Dir, Port: o.Port, bin: bin}
+	if err := os.Chmod(o.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("pglocal: %w", err)
+	}
+	pw, err := Password(o.Dir)
+	if err != nil {
+		return nil, err
+	}
+	c := &Cluster{Dir: o.Dir, Port: o.Port, bin: bin, password: pw}
 	if os.Geteuid() == 0 {
 		cred, err := postgresUser()
 		if err != nil {
@@ -113,8 +149,10 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 		c.cred = cred
 		// The server user must reach the directory; every parent must be
 		// traversable too, which os.MkdirTemp under /tmp guarantees.
-		if err := os.Chown(o.Dir, int(cred.Uid), int(cred.Gid)); err != nil {
-			return nil, fmt.Errorf("pglocal: chown %s: %w", o.Dir, err)
+		for _, p := range []string{o.Dir, filepath.Join(o.Dir, PasswordFile)} {
+			if err := os.Chown(p, int(cred.Uid), int(cred.Gid)); err != nil {
+				return nil, fmt.Errorf("pglocal: chown %s: %w", p, err)
+			}
 		}
 		if err := searchable(o.Dir); err != nil {
 			return nil, err
@@ -129,42 +167,132 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 	}
 	data := filepath.Join(o.Dir, "data")
 	if _, err := os.Stat(filepath.Join(data, "PG_VERSION")); err != nil {
-		args := []string{"-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C"}
+		args := []string{"-D", data, "-U", "postgres", "--auth=scram-sha-256",
+			"--pwfile=" + filepath.Join(o.Dir, PasswordFile), "-E", "UTF8", "--locale=C"}
 		if !o.Durable {
 			args = append(args, "--no-sync")
 		}
-		if out, err := c.run(ctx, "initdb", args...); err != nil {
+		if out, err := c.run(ctx, nil, "initdb", args...); err != nil {
 			return nil, fmt.Errorf("pglocal: initdb: %w\n%s", err, out)
 		}
+	} else if err := c.setPassword(ctx, data); err != nil {
+		// An existing cluster: made by an earlier version with trust
+		// authentication and no password, or its password file was lost.
+		// The file is the truth; set it before anyone may connect.
+		return nil, err
 	}
-	opts := fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %d -k %s", c.Port, o.Dir)
+	// Rewriting the file keeps its owner (the server user) and mode.
+	if err := os.WriteFile(filepath.Join(data, "pg_hba.conf"), []byte(hbaConf), 0o600); err != nil {
+		return nil, fmt.Errorf("pglocal: write pg_hba.conf: %w", err)
+	}
+	opts := fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %d -k %s -c unix_socket_permissions=0700 -c password_encryption=scram-sha-256",
+		c.Port, o.Dir)
 	if !o.Durable {
 		opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
 	}
-	if out, err := c.run(ctx, "pg_ctl", "-D", data, "-l", filepath.Join(o.Dir, "postgres.log"), "-w", "-s", "-t", "60", "-o", opts, "start"); err != nil {
+	if out, err := c.run(ctx, nil, "pg_ctl", "-D", data, "-l", filepath.Join(o.Dir, "postgres.log"), "-w", "-s", "-t", "60", "-o", opts, "start"); err != nil {
 		log, _ := os.ReadFile(filepath.Join(o.Dir, "postgres.log"))
 		return nil, fmt.Errorf("pglocal: pg_ctl start: %w\n%s\n%s", err, out, tail(log, 2000))
 	}
 	return c, nil
 }
 
-// URL returns a connection URL for database db as user postgres.
-func (c *Cluster) URL(db string) string {
-	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", c.Port, db)
+// URL returns a connection URL for database db as user postgres. It holds
+// the password: log it redacted.
+func (c *Cluster) URL(db string) string { return connURL(c.Port, c.password, db) }
+
+func connURL(port int, password, db string) string {
+	return fmt.Sprintf("postgres://postgres:%s@127.0.0.1:%d/%s?sslmode=disable", password, port, db)
+}
+
+// ConnURL returns the connection URL of database db on the cluster kept in
+// dir and listening on port, for a process other than the one that started
+// it (a test, a soak harness). Like Start, it makes the password if the
+// cluster has none yet, so it may be called before Start: the cluster will
+// then use that password.
+func ConnURL(dir string, port int, db string) (string, error) {
+	pw, err := Password(dir)
+	if err != nil {
+		return "", err
+	}
+	return connURL(port, pw, db), nil
+}
+
+// Password returns the superuser password of the cluster kept in dir,
+// making a random one (and dir, mode 0700) if there is none yet. The file
+// appears whole or not at all, so concurrent callers agree.
+func Password(dir string) (string, error) {
+	path := filepath.Join(dir, PasswordFile)
+	if b, err := os.ReadFile(path); err == nil {
+		pw := strings.TrimSpace(string(b))
+		if pw == "" {
+			return "", fmt.Errorf("pglocal: %s is empty: delete it to make a new password", path)
+		}
+		return pw, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("pglocal: read password: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("pglocal: %w", err)
+	}
+	// Hex: no character needs escaping in a URL or in SQL.
+	raw := make([]byte, 24)
+	if _, err := rand.Read(raw); err != nil {
+		return "", fmt.Errorf("pglocal: make password: %w", err)
+	}
+	pw := hex.EncodeToString(raw)
+	tmp, err := os.CreateTemp(dir, ".password-*")
+	if err != nil {
+		return "", fmt.Errorf("pglocal: write password: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	// CreateTemp makes the file 0600.
+	if _, err := tmp.WriteString(pw + "\n"); err != nil {
+		tmp.Close()
+		return "", fmt.Errorf("pglocal: write password: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return "", fmt.Errorf("pglocal: write password: %w", err)
+	}
+	// Link fails if another caller got there first; then theirs wins.
+	if err := os.Link(tmp.Name(), path); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return Password(dir)
+		}
+		return "", fmt.Errorf("pglocal: write password: %w", err)
+	}
+	return pw, nil
+}
+
+// setPassword sets the superuser's password of the stopped cluster in data
+// to c.password, in single-user mode: no connection is accepted meanwhile,
+// so the old authentication never applies to anyone.
+func (c *Cluster) setPassword(ctx context.Context, data string) error {
+	stmt := fmt.Sprintf("SET password_encryption = 'scram-sha-256'; ALTER ROLE postgres PASSWORD '%s';\n", c.password)
+	out, err := c.run(ctx, strings.NewReader(stmt), "postgres", "--single", "-D", data, "-c", "listen_addresses=", "postgres")
+	if err == nil && bytes.Contains(out, []byte("ERROR")) {
+		err = errors.New("statement failed")
+	}
+	if err != nil {
+		out = bytes.ReplaceAll(out, []byte(c.password), []byte("…"))
+		return fmt.Errorf("pglocal: set the password of the existing cluster in %s (is it running?): %w\n%s", data, err, tail(out, 2000))
+	}
+	return nil
 }
 
 // Stop shuts the server down (fast mode: open transactions are rolled back).
 func (c *Cluster) Stop() error {
-	out, err := c.run(context.Background(), "pg_ctl", "-D", filepath.Join(c.Dir, "data"), "-m", "fast", "-w", "-s", "stop")
+	out, err := c.run(context.Background(), nil, "pg_ctl", "-D", filepath.Join(c.Dir, "data"), "-m", "fast", "-w", "-s", "stop")
 	if err != nil {
 		return fmt.Errorf("pglocal: pg_ctl stop: %w\n%s", err, out)
 	}
 	return nil
 }
 
-func (c *Cluster) run(ctx context.Context, name string, args ...string) ([]byte, error) {
+func (c *Cluster) run(ctx context.Context, stdin io.Reader, name string, args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, filepath.Join(c.bin, name), args...)
 	cmd.Dir = c.Dir
+	cmd.Stdin = stdin
 	if c.cred != nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred}
 	}
