@@ -56,6 +56,9 @@ type Postgres struct {
 	mu   sync.Mutex
 	c    *pglocal.Cluster
 	port int
+	// url holds the cluster's password, which stays the same across the
+	// fault's restarts (it is kept in dir).
+	url string
 }
 
 // startPostgres starts a private server under dir and creates the read
@@ -65,7 +68,7 @@ func startPostgres(ctx context.Context, dir string) (*Postgres, error) {
 	if err != nil {
 		return nil, fmt.Errorf("chaos: start PostgreSQL: %w", err)
 	}
-	p := &Postgres{dir: dir, c: c, port: c.Port}
+	p := &Postgres{dir: dir, c: c, port: c.Port, url: c.URL(Database)}
 	if err := p.createDatabase(ctx); err != nil {
 		_ = c.Stop()
 		return nil, err
@@ -94,7 +97,7 @@ func (p *Postgres) createDatabase(ctx context.Context) error {
 
 // URL is the read model's database URL.
 func (p *Postgres) URL() string {
-	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", p.port, Database)
+	return p.url
 }
 
 // Stop shuts the server down (fast mode: open transactions roll back).
