@@ -118,6 +118,13 @@ type Config struct {
 	ProducerConfig func() *sarama.Config
 	// OnListen, if set, is called with the metrics server's address.
 	OnListen func(addr string)
+	// DeadLetterTopic receives what cannot be delivered (a record too
+	// large for the producer, a Post that does not marshal, a message the
+	// broker refuses on its own), with headers saying why and where from;
+	// the cursor moves past it. Empty means sink.DefaultDeadLetterTopic,
+	// "-" disables it: such a message then stops the ingest, which retries
+	// it forever.
+	DeadLetterTopic string
 }
 
 func (c *Config) defaults() {
@@ -132,6 +139,7 @@ func (c *Config) defaults() {
 	def(&c.Sink, "kafka")
 	def(&c.Topic, DefaultTopic)
 	def(&c.CursorTopic, cursor.DefaultTopic)
+	def(&c.DeadLetterTopic, sink.DefaultDeadLetterTopic)
 	if len(c.Brokers) == 0 {
 		c.Brokers = []string{"127.0.0.1:9092"}
 	}
@@ -192,12 +200,30 @@ type runner struct {
 	store *cursor.KafkaStore // nil: no persistence
 
 	connected atomic.Bool
-	// lastProgress is unix nanos of the last ack or connect, for /healthz.
+	// lastProgress is unix nanos of the last progress, for /healthz: the
+	// committed cursor passing the highest one an earlier session reached
+	// (commitHigh), or a connection opening after a session that did not
+	// end on a Kafka failure. Re-reading and re-sending what an earlier
+	// session already got through is not progress: an ingest stuck on an
+	// event it cannot deliver does exactly that after every reconnect.
 	lastProgress atomic.Int64
+	// floor is commitHigh as the session started (floorOK: there is one);
+	// sinkFailed says the last session ended on a Kafka failure.
+	floor      atomic.Int64
+	floorOK    atomic.Bool
+	sinkFailed atomic.Bool
+
+	// suspects are messages that failed in a batch with a message-scoped
+	// error; the next session sends them alone (sink.Message.Alone).
+	suspectMu sync.Mutex
+	suspects  map[msgRef]bool
 	// persisted is the last position saved (for skipping no-op saves).
 	mu           sync.Mutex
 	persisted    int64
 	hasPersisted bool
+	// commitHigh is the highest committed position any session reached.
+	commitHigh int64
+	hasHigh    bool
 
 	// wm is the marker schedule; it outlives sessions so that markers
 	// stay non-decreasing across reconnects.
@@ -263,12 +289,17 @@ func Run(ctx context.Context, cfg Config) error {
 			// The stored cursor is overwritten by the first commit of the
 			// next session; until then, do not report the bogus one.
 			r.m.cursor.Set(0)
+			// The relay's positions start over: what counts as progress too.
+			r.mu.Lock()
+			r.hasHigh = false
+			r.mu.Unlock()
 		case errors.As(err, &d):
 			reason = d.Reason
 		case errors.Is(err, errSink):
 			reason = "sink"
 		}
 		r.m.reconnects.WithLabelValues(reason).Inc()
+		r.sinkFailed.Store(reason == "sink")
 		if time.Since(started) > 30*time.Second {
 			backoff = cfg.BackoffMin
 		}
@@ -333,30 +364,47 @@ var errSink = errors.New("sink failed")
 // committed position after draining the producer.
 func (r *runner) session(ctx context.Context, from int64, has bool) (int64, bool, error) {
 	tr := cursor.NewTracker(from, has)
+	r.mu.Lock()
+	r.floor.Store(r.commitHigh)
+	r.floorOK.Store(r.hasHigh)
+	r.mu.Unlock()
 	var errLogged atomic.Bool
 	var sk sink.Sink
 	var kafka *sink.Kafka
 	if r.cfg.Sink == "stdout" {
 		sk = sink.NewWriter(r.cfg.Stdout, func(tok cursor.Token) {
 			tr.Ack(tok)
-			r.lastProgress.Store(time.Now().UnixNano())
+			r.progress(tr)
 		})
 	} else {
 		var pc *sarama.Config
 		if r.cfg.ProducerConfig != nil {
 			pc = r.cfg.ProducerConfig()
 		}
+		dl := sink.DeadLetterOptions{Source: r.src.Key()}
+		if r.cfg.DeadLetterTopic != "-" {
+			dl.Topic = r.cfg.DeadLetterTopic
+		}
 		k, err := sink.NewKafka(sink.KafkaOptions{
 			Brokers: r.cfg.Brokers, ClientID: "trendstream-ingest", MaxInFlight: r.cfg.MaxInFlight, Ack: tr.Ack, Config: pc,
+			DeadLetter: dl,
 			Hooks: sink.Hooks{
+				InFlight: func(n int) { r.m.inFlight.Set(float64(n)) },
 				Acked: func(m *sink.Message) {
 					r.m.acked.WithLabelValues(m.Topic).Inc()
-					r.m.inFlight.Dec()
-					r.lastProgress.Store(time.Now().UnixNano())
+					r.progress(tr)
+				},
+				DeadLettered: func(m *sink.Message, reason string, cause error) {
+					r.m.deadLetters.WithLabelValues(reason, m.Topic).Inc()
+					r.log.Warn("undeliverable message sent to the dead-letter topic; moving on", "dead_letter_topic", r.cfg.DeadLetterTopic,
+						"reason", reason, "topic", m.Topic, "key", m.Key, "pos", m.Pos, "err", cause)
+					r.progress(tr)
 				},
 				Error: func(m *sink.Message, err error) {
-					r.m.inFlight.Dec()
 					r.m.produceErrs.Inc()
+					if sink.MessageScoped(err) {
+						r.suspect(msgRef{m.Pos, m.Index})
+					}
 					// The first failure ends the session; the rest of the
 					// batch fails the same way and would only add noise.
 					if errLogged.CompareAndSwap(false, true) {
@@ -428,6 +476,10 @@ func (r *runner) session(ctx context.Context, from int64, has bool) (int64, bool
 	}
 	if cause := context.Cause(sctx); cause != nil && errors.Is(cause, errSink) {
 		err = cause
+	} else if err != nil && sk.Err() != nil {
+		// Send returned the sink's failure before the watcher above
+		// cancelled the session: still a sink failure, not a source one.
+		err = fmt.Errorf("%w: %w", errSink, sk.Err())
 	}
 	cancel(nil)
 	wg.Wait()
@@ -442,6 +494,13 @@ func (r *runner) session(ctx context.Context, from int64, has bool) (int64, bool
 	r.persist(pctx, tr)
 	pcancel()
 	pos, ok := tr.Committed()
+	if ok {
+		r.mu.Lock()
+		if !r.hasHigh || pos > r.commitHigh {
+			r.commitHigh, r.hasHigh = pos, true
+		}
+		r.mu.Unlock()
+	}
 	return pos, ok, err
 }
 
@@ -542,10 +601,55 @@ func sourceKind(src string) string {
 	return src
 }
 
+// progress marks health progress if the committed cursor passed every
+// position an earlier session committed.
+func (r *runner) progress(tr *cursor.Tracker) {
+	pos, ok := tr.Committed()
+	if ok && (!r.floorOK.Load() || pos > r.floor.Load()) {
+		r.lastProgress.Store(time.Now().UnixNano())
+	}
+}
+
+// msgRef names one message of one event: its position and its index
+// among the event's messages (posts in op order, then the raw frame).
+type msgRef struct {
+	pos   int64
+	index int
+}
+
+// maxSuspects bounds the suspects kept; beyond it a message is simply
+// retried in a batch, as before.
+const maxSuspects = 100000
+
+func (r *runner) suspect(m msgRef) {
+	r.suspectMu.Lock()
+	defer r.suspectMu.Unlock()
+	if r.suspects == nil {
+		r.suspects = map[msgRef]bool{}
+	}
+	if len(r.suspects) < maxSuspects {
+		r.suspects[m] = true
+	}
+}
+
+// takeSuspect reports whether m is a suspect and forgets it: if it fails
+// in a batch again, the error hook makes it one again.
+func (r *runner) takeSuspect(m msgRef) bool {
+	r.suspectMu.Lock()
+	defer r.suspectMu.Unlock()
+	if !r.suspects[m] {
+		return false
+	}
+	delete(r.suspects, m)
+	return true
+}
+
 func (r *runner) onConnect(u string) {
 	r.connected.Store(true)
 	r.m.connected.Set(1)
-	r.lastProgress.Store(time.Now().UnixNano())
+	if !r.sinkFailed.Load() {
+		r.lastProgress.Store(time.Now().UnixNano())
+	}
 	r.log.Info("connected", "url", u)
 }
 
@@ -621,8 +725,18 @@ func (r *runner) handle(ctx context.Context, tr *cursor.Tracker, sk sink.Sink, i
 	}
 	// The event's time as the source gave it, for the watermark.
 	wmTime := ev.Time
-	if ev.Time.IsZero() || ev.Time.After(now.Add(time.Hour)) {
+	if bad := ev.Time.Before(minEventTime) || ev.Time.After(now.Add(time.Hour)); bad || ev.Time.IsZero() {
+		if bad && !ev.Time.IsZero() {
+			// The decoder reports a missing or unparsable time itself.
+			r.m.problems.WithLabelValues(event.ReasonBadTime).Inc()
+			r.log.Warn("event defect", "reason", event.ReasonBadTime, "detail", "event time out of range, replaced by the receive time", "time", ev.Time, "pos", it.Pos, "kind", ev.Kind)
+		}
 		// No usable relay time: our receive time is the best event time.
+		// Before 1970 is not just absurd: sarama cannot encode such a
+		// record timestamp and fails the whole produce request, so the
+		// event came back after every reconnect and stopped the ingest.
+		// The Post has no field for the original relay time (created_at_raw
+		// is the client's createdAt); it is only logged.
 		// It is not the source's time, so it does not move the watermark:
 		// a recording's one bad frame would otherwise put the watermark at
 		// today and every later post of the recording behind it.
@@ -652,25 +766,23 @@ func (r *runner) handle(ctx context.Context, tr *cursor.Tracker, sk sink.Sink, i
 	if n == 0 {
 		// Nothing to deliver (a like, a follow): reading it is progress, so
 		// a connected stream without posts still counts as healthy.
-		r.lastProgress.Store(now.UnixNano())
+		r.progress(tr)
 	}
-	// The gauge counts a message once the sink has taken it (after any
-	// wait for a free slot), so it never exceeds -max-in-flight.
-	kafka := r.cfg.Sink == "kafka"
-	for _, p := range ev.Posts {
-		if err := sk.Send(ctx, &sink.Message{Topic: r.cfg.Topic, Key: p.AuthorDid, Post: p, Time: p.ObservedAt.AsTime(), Token: tok}); err != nil {
+	for i, p := range ev.Posts {
+		m := &sink.Message{Topic: r.cfg.Topic, Key: p.AuthorDid, Post: p, Time: p.ObservedAt.AsTime(), Token: tok, Pos: it.Pos, Index: i}
+		m.Alone = r.takeSuspect(msgRef{it.Pos, i})
+		if err := sk.Send(ctx, m); err != nil {
 			return err
-		}
-		if kafka {
-			r.m.inFlight.Inc()
 		}
 		r.m.posts.WithLabelValues(opLabel(p.Operation)).Inc()
 	}
 	if raw {
-		if err := sk.Send(ctx, &sink.Message{Topic: r.cfg.RawTopic, Key: strconv.FormatInt(ev.Cursor, 10), Raw: bytes.Clone(it.Raw), Time: ev.Time, Token: tok}); err != nil {
+		i := len(ev.Posts)
+		m := &sink.Message{Topic: r.cfg.RawTopic, Key: strconv.FormatInt(ev.Cursor, 10), Raw: bytes.Clone(it.Raw), Time: ev.Time, Token: tok, Pos: it.Pos, Index: i}
+		m.Alone = r.takeSuspect(msgRef{it.Pos, i})
+		if err := sk.Send(ctx, m); err != nil {
 			return err
 		}
-		r.m.inFlight.Inc()
 	}
 	return nil
 }
@@ -716,6 +828,9 @@ func (r *runner) healthy() (bool, string) {
 }
 
 const v1Create = v1.Operation_OPERATION_CREATE
+
+// minEventTime is the earliest event time accepted from a source.
+var minEventTime = time.Unix(0, 0)
 
 func opLabel(o v1.Operation) string {
 	if o == v1.Operation_OPERATION_DELETE {

@@ -9,6 +9,7 @@ import (
 	"github.com/trendstream/trendstream/ingest"
 	"github.com/trendstream/trendstream/ingest/cursor"
 	"github.com/trendstream/trendstream/ingest/frame"
+	"github.com/trendstream/trendstream/ingest/sink"
 	"github.com/trendstream/trendstream/internal/kafkaconf"
 )
 
@@ -30,6 +31,7 @@ func setupIngest(fs *flag.FlagSet) func(context.Context) error {
 	fs.StringVar(&c.Topic, "posts-topic", ingest.DefaultTopic, "Kafka topic for Post messages (key = author DID)")
 	fs.StringVar(&c.Topic, "topic", ingest.DefaultTopic, "alias of -posts-topic")
 	fs.StringVar(&c.RawTopic, "raw-topic", "", "if set, also store every raw #commit frame here, keyed by seq, for reprocessing (e.g. "+ingest.DefaultRawTopic+")")
+	fs.StringVar(&c.DeadLetterTopic, "dead-letter-topic", sink.DefaultDeadLetterTopic, "topic for what cannot be delivered (too large, not marshalable, refused by the broker on its own), with headers saying why; the cursor moves past it. - disables it: such a message then stops the ingest")
 	fs.StringVar(&c.CursorTopic, "cursor-topic", cursor.DefaultTopic, "compacted Kafka topic holding the resume cursor per source; - disables persistence")
 	fs.StringVar(&c.Cursor, "cursor", "", "start position: empty = the stored cursor, live = the live tip (or start of a file), or a number (seq, time_us, or record number)")
 	fs.IntVar(&c.MaxInFlight, "max-in-flight", ingest.DefaultMaxInFlight, "unacknowledged messages at which reading the source pauses (backpressure)")

@@ -9,7 +9,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	bsky "github.com/bluesky-social/indigo/api/bsky"
 
@@ -43,6 +45,9 @@ func Decode(b []byte) (*event.Event, error) {
 	if w.DID == "" || w.TimeUS <= 0 {
 		return nil, fmt.Errorf("%w: missing did or time_us", ErrMalformed)
 	}
+	if !ident(w.DID) {
+		return nil, fmt.Errorf("%w: time_us %d: did %q is not valid UTF-8", ErrMalformed, w.TimeUS, w.DID)
+	}
 	ev := &event.Event{Cursor: w.TimeUS, Repo: w.DID, Time: time.UnixMicro(w.TimeUS).UTC()}
 	switch w.Kind {
 	case "identity":
@@ -61,6 +66,9 @@ func Decode(b []byte) (*event.Event, error) {
 	c := w.Commit
 	if c == nil || c.Collection == "" || c.Rkey == "" {
 		return nil, fmt.Errorf("%w: commit without collection/rkey", ErrMalformed)
+	}
+	if !ident(c.Collection) || !ident(c.Rkey) {
+		return nil, fmt.Errorf("%w: time_us %d: collection %q or rkey %q is not valid UTF-8", ErrMalformed, w.TimeUS, c.Collection, c.Rkey)
 	}
 	ev.Ops = []event.Op{{Action: c.Operation, Collection: c.Collection}}
 	if c.Collection != event.PostCollection {
@@ -81,4 +89,14 @@ func Decode(b []byte) (*event.Event, error) {
 		ev.Problems = append(ev.Problems, probs...)
 	}
 	return ev, nil
+}
+
+// ident reports whether an identifier (DID, collection, record key: all
+// ASCII by the atproto specs) came through intact. encoding/json does not
+// reject invalid UTF-8 in a string, it replaces it with U+FFFD, so a
+// mangled DID would otherwise be delivered as the name of an author who
+// does not exist (the firehose decoder rejects the same input, see
+// frame.decodeCommit). A U+FFFD is never part of a valid identifier.
+func ident(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsRune(s, utf8.RuneError)
 }

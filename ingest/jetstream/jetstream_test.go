@@ -26,6 +26,11 @@ func TestDecode(t *testing.T) {
 		{"like is skipped", `{"did":"did:plc:a","time_us":5,"kind":"commit","commit":{"operation":"create","collection":"app.bsky.feed.like","rkey":"x","record":{}}}`, nil, event.KindCommit, 0, 0},
 		{"post delete", `{"did":"did:plc:a","time_us":5,"kind":"commit","commit":{"operation":"delete","collection":"app.bsky.feed.post","rkey":"x"}}`, nil, event.KindCommit, 1, 0},
 		{"post with bad record is a problem", `{"did":"did:plc:a","time_us":5,"kind":"commit","commit":{"operation":"create","collection":"app.bsky.feed.post","rkey":"x","record":{"text":7}}}`, nil, event.KindCommit, 0, 1},
+		// encoding/json turns the invalid bytes into U+FFFD; the event
+		// must not become a post by an author named "did:plc:\uFFFD".
+		{"did not UTF-8", "{\"did\":\"did:plc:\xff\",\"time_us\":5,\"kind\":\"commit\",\"commit\":{\"operation\":\"delete\",\"collection\":\"app.bsky.feed.post\",\"rkey\":\"x\"}}", ErrMalformed, "", 0, 0},
+		{"did with an escaped lone surrogate", `{"did":"did:plc:\ud800","time_us":5,"kind":"identity"}`, ErrMalformed, "", 0, 0},
+		{"rkey not UTF-8", "{\"did\":\"did:plc:a\",\"time_us\":5,\"kind\":\"commit\",\"commit\":{\"operation\":\"delete\",\"collection\":\"app.bsky.feed.post\",\"rkey\":\"x\xc3\"}}", ErrMalformed, "", 0, 0},
 		{"post", `{"did":"did:plc:a","time_us":1783175888090631,"kind":"commit","commit":{"operation":"create","collection":"app.bsky.feed.post","rkey":"x","cid":"bafy","record":{"$type":"app.bsky.feed.post","text":"hi #x","createdAt":"2026-07-04T14:38:06.240Z","facets":[{"features":[{"$type":"app.bsky.richtext.facet#tag","tag":"x"}],"index":{"byteStart":3,"byteEnd":5}}]}}}`, nil, event.KindCommit, 1, 0},
 	}
 	for _, tt := range tests {

@@ -41,6 +41,20 @@ type Message struct {
 	Time time.Time
 	// Token is handed back to the ack callback once delivered.
 	Token cursor.Token
+	// Pos is the source position of the message's event and Index the
+	// message's place among that event's messages; they name the message
+	// in dead letters and across sessions.
+	Pos   int64
+	Index int
+	// Alone sends the message on its own: Send waits until nothing else is
+	// in flight, sends it, and waits for its outcome. A message that
+	// failed in a batch with a message-scoped error (MessageScoped) is
+	// sent alone next time, so the broker's answer is about it alone and
+	// the partition's order is kept; if it fails alone, it goes to the
+	// dead-letter topic.
+	Alone bool
+
+	done chan struct{} // closed when an Alone message is resolved
 }
 
 // Sink delivers messages.
@@ -56,10 +70,17 @@ type Sink interface {
 	Close() error
 }
 
-// Hooks observe deliveries; nil fields are ignored.
+// Hooks observe deliveries; nil fields are ignored. They are called from
+// the sink's goroutines and from Send.
 type Hooks struct {
 	Acked func(m *Message)
 	Error func(m *Message, err error)
+	// DeadLettered is called after m went to the dead-letter topic
+	// instead of its own; its token has been acknowledged.
+	DeadLettered func(m *Message, reason string, cause error)
+	// InFlight is called with the new totals whenever the messages in
+	// flight change (under the sink's lock: keep it cheap).
+	InFlight func(messages int)
 }
 
 // KafkaOptions configure the Kafka sink.
@@ -68,21 +89,31 @@ type KafkaOptions struct {
 	ClientID string
 	// MaxInFlight bounds messages sent but not yet acknowledged.
 	MaxInFlight int
-	// Ack is called once per delivered message with its token.
+	// Ack is called once per delivered (or dead-lettered) message with its
+	// token.
 	Ack   func(cursor.Token)
 	Hooks Hooks
 	// Config overrides the producer configuration (default
 	// kafkaconf.Producer); tests use it to shorten retries.
 	Config *sarama.Config
+	// DeadLetter receives what cannot be delivered; an empty Topic
+	// disables it, and such a message fails the sink instead.
+	DeadLetter DeadLetterOptions
 }
 
 // Kafka is the Kafka sink.
 type Kafka struct {
 	client sarama.Client
 	p      sarama.AsyncProducer
-	slots  chan struct{}
 	opt    KafkaOptions
 	wg     sync.WaitGroup
+	// maxRecord and version are what sarama checks a record's size with.
+	maxRecord, version int
+	dl                 *deadLetters // nil: disabled
+
+	flightMu sync.Mutex
+	inFlight int
+	wake     chan struct{} // a release since the blocked Send last looked
 
 	failOnce sync.Once
 	failed   chan struct{}
@@ -115,7 +146,16 @@ func NewKafka(o KafkaOptions) (*Kafka, error) {
 		_ = client.Close()
 		return nil, fmt.Errorf("sink: kafka producer: %w", err)
 	}
-	k := &Kafka{client: client, p: p, slots: make(chan struct{}, o.MaxInFlight), opt: o, failed: make(chan struct{})}
+	k := &Kafka{
+		client: client, p: p, opt: o, maxRecord: cfg.Producer.MaxMessageBytes, version: 1,
+		wake: make(chan struct{}, 1), failed: make(chan struct{}),
+	}
+	if cfg.Version.IsAtLeast(sarama.V0_11_0_0) {
+		k.version = 2
+	}
+	if o.DeadLetter.Topic != "" {
+		k.dl = newDeadLetters(o.Brokers, cfg, o.DeadLetter)
+	}
 	k.wg.Add(2)
 	go k.successes()
 	go k.errors()
@@ -136,7 +176,10 @@ func (k *Kafka) successes() {
 		if k.opt.Hooks.Acked != nil {
 			k.opt.Hooks.Acked(m)
 		}
-		<-k.slots
+		k.release()
+		if m.done != nil {
+			close(m.done)
+		}
 	}
 }
 
@@ -150,11 +193,23 @@ func (k *Kafka) errors() {
 			continue
 		}
 		m := pe.Msg.Metadata.(*Message)
-		if k.opt.Hooks.Error != nil {
-			k.opt.Hooks.Error(m, pe.Err)
+		if m.Alone && k.dl != nil && MessageScoped(pe.Err) {
+			// Refused on its own: it will never be delivered.
+			var value []byte
+			if pe.Msg.Value != nil {
+				value, _ = pe.Msg.Value.Encode()
+			}
+			_ = k.deadLetter(m, value, valueKind(m), pe.Err)
+		} else {
+			if k.opt.Hooks.Error != nil {
+				k.opt.Hooks.Error(m, pe.Err)
+			}
+			k.fail(fmt.Errorf("sink: produce to %s: %w", m.Topic, pe.Err))
 		}
-		k.fail(fmt.Errorf("sink: produce to %s: %w", m.Topic, pe.Err))
-		<-k.slots
+		k.release()
+		if m.done != nil {
+			close(m.done)
+		}
 	}
 }
 
@@ -167,41 +222,140 @@ func (k *Kafka) fail(err error) {
 	})
 }
 
-// Send implements Sink.
+// reserve takes a place in flight for one message, waiting while the
+// bound is reached (or, alone, until nothing is in flight).
+func (k *Kafka) reserve(ctx context.Context, alone bool) error {
+	for {
+		k.flightMu.Lock()
+		ok := k.inFlight < k.opt.MaxInFlight
+		if alone {
+			ok = k.inFlight == 0
+		}
+		if ok {
+			k.inFlight++
+			k.reportLocked()
+			k.flightMu.Unlock()
+			return nil
+		}
+		k.flightMu.Unlock()
+		select {
+		case <-k.wake:
+		case <-k.failed:
+			return k.Err()
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (k *Kafka) release() {
+	k.flightMu.Lock()
+	k.inFlight--
+	k.reportLocked()
+	k.flightMu.Unlock()
+	select {
+	case k.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (k *Kafka) reportLocked() {
+	if k.opt.Hooks.InFlight != nil {
+		k.opt.Hooks.InFlight(k.inFlight)
+	}
+}
+
+// epoch is the earliest record timestamp sarama can encode: it fails the
+// whole produce request on an earlier one (Timestamp.encode returns a
+// PacketEncodingError), taking every message batched with it down.
+var epoch = time.Unix(0, 0)
+
+// Send implements Sink. A message that cannot be delivered at all — its
+// Post does not marshal, or the record is larger than the producer
+// accepts — goes to the dead-letter topic at once and counts as
+// delivered; Send fails only if that write fails.
 func (k *Kafka) Send(ctx context.Context, m *Message) error {
 	select {
 	case <-k.failed:
 		return k.Err()
 	default:
 	}
-	select {
-	case k.slots <- struct{}{}:
-	case <-k.failed:
-		return k.Err()
-	case <-ctx.Done():
-		return ctx.Err()
+	t := m.Time
+	if !t.IsZero() && t.Before(epoch) {
+		t = epoch // the runner repairs event times; this is the last guard
 	}
-	pm := &sarama.ProducerMessage{Topic: m.Topic, Key: sarama.StringEncoder(m.Key), Timestamp: m.Time, Metadata: m}
+	pm := &sarama.ProducerMessage{Topic: m.Topic, Key: sarama.StringEncoder(m.Key), Timestamp: t, Metadata: m}
 	if m.Post != nil {
 		b, err := proto.Marshal(m.Post)
 		if err != nil {
-			<-k.slots
-			return fmt.Errorf("sink: marshal post %s: %w", m.Post.Uri, err)
+			return k.deadLetter(m, sanitizedPost(m.Post), valuePostReplaced, fmt.Errorf("%w: %w", errMarshal, err))
 		}
 		pm.Value = sarama.ByteEncoder(b)
 	} else {
 		pm.Value = sarama.ByteEncoder(m.Raw)
 	}
+	// sarama refuses such a record itself, with an error that would end
+	// the session and come back with the event after every reconnect.
+	if size := pm.ByteSize(k.version); size > k.maxRecord {
+		b, _ := pm.Value.Encode()
+		return k.deadLetter(m, b, valueKind(m), fmt.Errorf("%w: a record of %d bytes, the producer's limit is %d", sarama.ErrMessageSizeTooLarge, size, k.maxRecord))
+	}
+	if err := k.reserve(ctx, m.Alone); err != nil {
+		return err
+	}
+	if m.Alone {
+		m.done = make(chan struct{})
+	}
 	select {
 	case k.p.Input() <- pm:
-		return nil
 	case <-k.failed:
-		<-k.slots
+		k.release()
 		return k.Err()
 	case <-ctx.Done():
-		<-k.slots
+		k.release()
 		return ctx.Err()
 	}
+	if !m.Alone {
+		return nil
+	}
+	select {
+	case <-m.done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-k.failed:
+		return k.Err()
+	default:
+		return nil
+	}
+}
+
+// deadLetter writes m to the dead-letter topic and acknowledges it; if the
+// topic is disabled or the write fails, the sink fails (nothing is dropped
+// silently) and the event is read again by the next session.
+func (k *Kafka) deadLetter(m *Message, value []byte, kind string, cause error) error {
+	if k.dl == nil {
+		err := fmt.Errorf("sink: %s (no dead-letter topic): %w", m.Topic, cause)
+		k.fail(err)
+		return err
+	}
+	reason := Reason(cause)
+	if err := k.dl.write(m, value, kind, reason, cause); err != nil {
+		if k.opt.Hooks.Error != nil {
+			k.opt.Hooks.Error(m, err)
+		}
+		err = fmt.Errorf("sink: %s undeliverable (%v) and the dead-letter write failed: %w", m.Topic, cause, err)
+		k.fail(err)
+		return err
+	}
+	if k.opt.Ack != nil {
+		k.opt.Ack(m.Token)
+	}
+	if k.opt.Hooks.DeadLettered != nil {
+		k.opt.Hooks.DeadLettered(m, reason, cause)
+	}
+	return nil
 }
 
 // marker is the producer metadata of a watermark marker.
@@ -282,7 +436,11 @@ func (p *preset) Partition(m *sarama.ProducerMessage, n int32) (int32, error) {
 func (p *preset) RequiresConsistency() bool { return p.base.RequiresConsistency() }
 
 // InFlight returns the number of messages sent and not yet resolved.
-func (k *Kafka) InFlight() int { return len(k.slots) }
+func (k *Kafka) InFlight() int {
+	k.flightMu.Lock()
+	defer k.flightMu.Unlock()
+	return k.inFlight
+}
 
 // Failed implements Sink.
 func (k *Kafka) Failed() <-chan struct{} { return k.failed }
@@ -306,6 +464,9 @@ func (k *Kafka) Close() error {
 	k.p.AsyncClose()
 	k.wg.Wait()
 	_ = k.client.Close()
+	if k.dl != nil {
+		k.dl.close()
+	}
 	return k.Err()
 }
 

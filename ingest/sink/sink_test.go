@@ -1,10 +1,12 @@
 package sink_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/trendstream/trendstream/ingest/cursor"
 	"github.com/trendstream/trendstream/ingest/sink"
@@ -133,4 +136,176 @@ func slowBroker(t *testing.T, brokers []string, topic string, cfg *sarama.Config
 		t.Errorf("200 messages through a slow broker with bound 8 took only %v: Send did not block", elapsed)
 	}
 	t.Logf("%d messages in %v through a slowed broker (max in flight %d)", total, elapsed, maxIn.Load())
+}
+
+// TestDeadLetter: a message that cannot be delivered at all — a Post that
+// proto.Marshal refuses, a record over the producer's limit — used to fail
+// Send or the sink, which ended the ingest's session and brought the same
+// event back after every reconnect. It now goes to the dead-letter topic
+// (created by the sink if missing, as a real broker does not create
+// topics on its own) with headers saying why, and its token is
+// acknowledged, so the cursor moves on; the messages around it are
+// delivered. A record time before 1970, which sarama cannot encode (the
+// whole produce request failed), is clamped. Without a dead-letter topic
+// the old behaviour stays: the sink fails.
+func TestDeadLetter(t *testing.T) {
+	testenv.ForEachKafka(t, func(t *testing.T, kind testenv.KafkaKind) {
+		topic := testenv.Topic(t, "posts")
+		k := kind.New(t, 2, topic)
+		good := func(i int) *sink.Message {
+			did := fmt.Sprintf("did:plc:good%d", i)
+			p := &v1.Post{Uri: "at://" + did + "/app.bsky.feed.post/x", AuthorDid: did, Text: "fine"}
+			return &sink.Message{Topic: topic, Key: p.AuthorDid, Post: p, Time: time.Now(), Pos: int64(i)}
+		}
+		badUTF8 := &v1.Post{Uri: "at://did:plc:bad/app.bsky.feed.post/x", AuthorDid: "did:plc:bad\xff", Text: "bad \xc3 text", Langs: []string{"en", "d\xffe"}}
+		tests := []struct {
+			name       string
+			bad        *sink.Message
+			noDL       bool
+			wantReason string // "" : delivered, not dead-lettered
+			wantValue  string
+			check      func(t *testing.T, d *sarama.ConsumerMessage)
+		}{
+			{
+				name:       "post that does not marshal",
+				bad:        &sink.Message{Topic: topic, Key: "did:plc:bad", Post: badUTF8, Time: time.Now(), Pos: 42},
+				wantReason: "marshal", wantValue: "post-utf8-replaced",
+				check: func(t *testing.T, d *sarama.ConsumerMessage) {
+					var p v1.Post
+					if err := proto.Unmarshal(d.Value, &p); err != nil {
+						t.Fatal(err)
+					}
+					if p.AuthorDid != "did:plc:bad\uFFFD" || p.Text != "bad \uFFFD text" || p.Langs[1] != "d\uFFFDe" || p.Uri != badUTF8.Uri {
+						t.Errorf("dead letter holds %v, want the post with its invalid UTF-8 replaced", &p)
+					}
+				},
+			},
+			{
+				name:       "record over the producer's limit",
+				bad:        &sink.Message{Topic: topic, Key: "123", Raw: bytes.Repeat([]byte{7}, 4<<20), Time: time.Now(), Pos: 42},
+				wantReason: "too_large", wantValue: "raw",
+				check: func(t *testing.T, d *sarama.ConsumerMessage) {
+					if len(d.Value) != sink.DeadLetterMaxValue || headers(d)[sink.HeaderTruncated] != strconv.Itoa(4<<20) {
+						t.Errorf("dead letter value of %d bytes, truncated header %q; want the first %d bytes and the length %d",
+							len(d.Value), headers(d)[sink.HeaderTruncated], sink.DeadLetterMaxValue, 4<<20)
+					}
+				},
+			},
+			{
+				name: "record time before 1970 is clamped",
+				bad:  &sink.Message{Topic: topic, Key: "did:plc:old", Post: &v1.Post{Uri: "at://did:plc:old/app.bsky.feed.post/x", AuthorDid: "did:plc:old"}, Time: time.Date(1969, 7, 20, 20, 17, 40, 0, time.UTC), Pos: 42},
+			},
+			{
+				name: "no dead-letter topic: the sink fails as before",
+				bad:  &sink.Message{Topic: topic, Key: "did:plc:bad", Post: badUTF8, Time: time.Now(), Pos: 42},
+				noDL: true,
+			},
+		}
+		for i, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				dlTopic := testenv.Topic(t, "deadletter")
+				if rk, ok := k.(*testenv.RealKafkaBroker); ok {
+					t.Cleanup(func() {
+						ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+						defer cancel()
+						_ = rk.Broker().DeleteTopics(ctx, dlTopic)
+					})
+				}
+				var mu sync.Mutex
+				acked := map[cursor.Token]int{}
+				var dead []string
+				o := sink.KafkaOptions{
+					Brokers: k.Addrs(), ClientID: "sink-test",
+					Ack: func(tok cursor.Token) { mu.Lock(); acked[tok]++; mu.Unlock() },
+					Hooks: sink.Hooks{DeadLettered: func(m *sink.Message, reason string, _ error) {
+						mu.Lock()
+						dead = append(dead, reason)
+						mu.Unlock()
+					}},
+				}
+				if !tt.noDL {
+					o.DeadLetter = sink.DeadLetterOptions{Topic: dlTopic, Source: "test:source"}
+				}
+				s, err := sink.NewKafka(o)
+				if err != nil {
+					t.Fatal(err)
+				}
+				msgs := []*sink.Message{good(10 * i), tt.bad, good(10*i + 1)}
+				for j, m := range msgs {
+					m.Token = cursor.Token(j)
+					err := s.Send(context.Background(), m)
+					if tt.noDL && j == 1 {
+						if err == nil {
+							t.Fatal("Send of an undeliverable message without a dead-letter topic succeeded")
+						}
+						select {
+						case <-s.Failed():
+						default:
+							t.Fatal("the sink did not fail")
+						}
+						_ = s.Close()
+						return
+					}
+					if err != nil {
+						t.Fatalf("Send %d: %v", j, err)
+					}
+				}
+				if err := s.Close(); err != nil {
+					t.Fatalf("Close: %v", err)
+				}
+				for j := range msgs {
+					if acked[cursor.Token(j)] != 1 {
+						t.Errorf("message %d acknowledged %d times, want once", j, acked[cursor.Token(j)])
+					}
+				}
+				want := map[string]bool{msgs[0].Key: true, msgs[2].Key: true}
+				if tt.wantReason == "" {
+					want[tt.bad.Key] = true
+				}
+				for _, m := range testenv.ReadTopic(t, k.Addrs(), topic) {
+					if !want[string(m.Key)] {
+						continue
+					}
+					delete(want, string(m.Key))
+					if string(m.Key) == tt.bad.Key && !m.Timestamp.Equal(time.Unix(0, 0)) {
+						t.Errorf("record time %v, want it clamped to 1970-01-01", m.Timestamp)
+					}
+				}
+				if len(want) > 0 {
+					t.Errorf("not in the topic: %v", want)
+				}
+				if tt.wantReason == "" {
+					if len(dead) != 0 {
+						t.Errorf("dead-lettered (%v), want delivered", dead)
+					}
+					return
+				}
+				dl := testenv.ReadTopic(t, k.Addrs(), dlTopic)
+				if len(dl) != 1 || len(dead) != 1 || dead[0] != tt.wantReason {
+					t.Fatalf("%d dead letters in the topic, hook saw %v; want one, %s", len(dl), dead, tt.wantReason)
+				}
+				h := headers(dl[0])
+				for k, v := range map[string]string{
+					sink.HeaderReason: tt.wantReason, sink.HeaderValue: tt.wantValue, sink.HeaderSource: "test:source",
+					sink.HeaderCursor: "42", sink.HeaderTopic: topic,
+				} {
+					if h[k] != v {
+						t.Errorf("header %s = %q, want %q", k, h[k], v)
+					}
+				}
+				if string(dl[0].Key) != tt.bad.Key {
+					t.Errorf("dead letter key %q, want %q", dl[0].Key, tt.bad.Key)
+				}
+				tt.check(t, dl[0])
+			})
+		}
+	})
+}
+
+func headers(m *sarama.ConsumerMessage) map[string]string {
+	h := map[string]string{}
+	for _, r := range m.Headers {
+		h[string(r.Key)] = string(r.Value)
+	}
+	return h
 }
