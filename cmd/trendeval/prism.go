@@ -11,6 +11,7 @@ import (
 	"github.com/trendstream/trendstream/internal/beamrun"
 	"github.com/trendstream/trendstream/internal/kafkaconf"
 	"github.com/trendstream/trendstream/internal/kafkalocal"
+	"github.com/trendstream/trendstream/internal/kafkaoffsets"
 	"github.com/trendstream/trendstream/pipelines/trending"
 	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 	"github.com/trendstream/trendstream/transforms/kafkaio"
@@ -45,7 +46,7 @@ func runPrism(ctx context.Context, posts []*tsv1.Post, o trending.Options) ([]*t
 	if err := pr.Run(ctx, p); err != nil {
 		return nil, fmt.Errorf("trendeval: pipeline: %w", err)
 	}
-	return readSnapshots(kc.Addrs(), trendsTopic)
+	return readSnapshots(ctx, kc.Addrs(), trendsTopic)
 }
 
 func produce(brokers []string, topic string, posts []*tsv1.Post) error {
@@ -76,7 +77,7 @@ func produce(brokers []string, topic string, posts []*tsv1.Post) error {
 
 // readSnapshots reads the whole results topic, keeping the last snapshot
 // per key.
-func readSnapshots(brokers []string, topic string) ([]*tsv1.WindowSnapshot, error) {
+func readSnapshots(ctx context.Context, brokers []string, topic string) ([]*tsv1.WindowSnapshot, error) {
 	client, err := sarama.NewClient(brokers, kafkaconf.Consumer("trendeval-reader"))
 	if err != nil {
 		return nil, fmt.Errorf("trendeval: client: %w", err)
@@ -91,12 +92,13 @@ func readSnapshots(brokers []string, topic string) ([]*tsv1.WindowSnapshot, erro
 	if err != nil {
 		return nil, fmt.Errorf("trendeval: partitions: %w", err)
 	}
+	ends, err := kafkaoffsets.End(ctx, client, topic)
+	if err != nil {
+		return nil, fmt.Errorf("trendeval: %w", err)
+	}
 	byKey := map[string]*tsv1.WindowSnapshot{}
 	for _, part := range parts {
-		newest, err := client.GetOffset(topic, part, sarama.OffsetNewest)
-		if err != nil {
-			return nil, fmt.Errorf("trendeval: end offset: %w", err)
-		}
+		newest := ends[part]
 		if newest == 0 {
 			continue
 		}

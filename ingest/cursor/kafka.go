@@ -11,6 +11,7 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/trendstream/trendstream/internal/kafkaconf"
+	"github.com/trendstream/trendstream/internal/kafkaoffsets"
 )
 
 // DefaultTopic is the compacted topic cursors are kept in.
@@ -80,15 +81,19 @@ func (s *KafkaStore) Load(ctx context.Context) (pos int64, ok bool, err error) {
 		return 0, false, fmt.Errorf("cursor: consumer: %w", err)
 	}
 	defer cons.Close()
+	// Offsets that cannot be read (after kafkaoffsets' retries) fail the
+	// Load, which the ingest retries; they never read as "no cursor
+	// stored", which would resume at the live tip and skip the outage.
+	ends, err := kafkaoffsets.End(ctx, client, s.topic)
+	if err != nil {
+		return 0, false, fmt.Errorf("cursor: %w", err)
+	}
+	starts, err := kafkaoffsets.Earliest(ctx, client, s.topic)
+	if err != nil {
+		return 0, false, fmt.Errorf("cursor: %w", err)
+	}
 	for _, p := range parts {
-		hwm, err := client.GetOffset(s.topic, p, sarama.OffsetNewest)
-		if err != nil {
-			return 0, false, fmt.Errorf("cursor: offsets of %s/%d: %w", s.topic, p, err)
-		}
-		oldest, err := client.GetOffset(s.topic, p, sarama.OffsetOldest)
-		if err != nil {
-			return 0, false, fmt.Errorf("cursor: offsets of %s/%d: %w", s.topic, p, err)
-		}
+		hwm, oldest := ends[p], starts[p]
 		if hwm <= oldest {
 			continue
 		}

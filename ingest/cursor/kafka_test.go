@@ -2,14 +2,19 @@ package cursor_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"testing"
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/trendstream/trendstream/ingest/cursor"
 	"github.com/trendstream/trendstream/internal/kafkaconf"
+	"github.com/trendstream/trendstream/internal/kafkaoffsets"
 	"github.com/trendstream/trendstream/internal/testenv"
 )
 
@@ -138,5 +143,55 @@ func assertCompacted(t *testing.T, brokers []string, topic string) {
 		if e.Name == "cleanup.policy" && e.Value != "compact" {
 			t.Errorf("cursor topic cleanup.policy = %q, want compact", e.Value)
 		}
+	}
+}
+
+// TestKafkaStoreLoadUnderBrokerErrors: Load reads the cursor topic's offsets
+// under kafkaoffsets' error policy (kfake injects the errors). A leader
+// election that ends is retried and the stored position found; one that
+// does not fails the Load, which the ingest retries, instead of reading as
+// "nothing stored", which would resume at the live tip and skip the outage.
+func TestKafkaStoreLoadUnderBrokerErrors(t *testing.T) {
+	tests := []struct {
+		name    string
+		count   int // requests answered with LEADER_NOT_AVAILABLE; -1: all
+		wantErr bool
+	}{
+		{name: "leader election, 3 requests", count: 3},
+		{name: "leader election that does not end", count: -1, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			k := testenv.FakeKafka(t, 1)
+			topic := testenv.Topic(t, "cursors")
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			s := cursor.NewKafkaStore(k.Addrs(), topic, "firehose:wss://relay")
+			defer s.Close()
+			if _, _, err := s.Load(ctx); err != nil { // creates the topic
+				t.Fatal(err)
+			}
+			if err := s.Save(ctx, 42); err != nil {
+				t.Fatal(err)
+			}
+			h := k.Kfake().Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.ListOffsets}, Topic: topic, Err: kerr.LeaderNotAvailable, Count: tt.count})
+			defer h.Remove()
+			lctx, lcancel := context.WithTimeout(ctx, 3*time.Second)
+			defer lcancel()
+			pos, ok, err := cursor.NewKafkaStore(k.Addrs(), topic, s.Key()).Load(lctx)
+			t.Logf("the fault answered %d requests; Load = %d, %v, %v", h.Hits(), pos, ok, err)
+			if tt.wantErr {
+				if !errors.Is(err, sarama.ErrLeaderNotAvailable) || !errors.Is(err, kafkaoffsets.ErrRetriesExhausted) {
+					t.Fatalf("Load = %d, %v, %v; want LEADER_NOT_AVAILABLE after exhausted retries", pos, ok, err)
+				}
+				return
+			}
+			if err != nil || !ok || pos != 42 {
+				t.Fatalf("Load = %d, %v, %v; want 42", pos, ok, err)
+			}
+			if h.Hits() != tt.count {
+				t.Errorf("the fault answered %d requests, want %d", h.Hits(), tt.count)
+			}
+		})
 	}
 }

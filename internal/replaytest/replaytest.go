@@ -7,6 +7,7 @@
 package replaytest
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"testing"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/trendstream/trendstream/internal/corpus"
 	"github.com/trendstream/trendstream/internal/kafkaconf"
+	"github.com/trendstream/trendstream/internal/kafkaoffsets"
 	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 )
 
@@ -119,11 +121,14 @@ func ReadSnapshots(brokers []string, topic string, timeout time.Duration) (map[s
 	}
 	out := map[string]*tsv1.WindowSnapshot{}
 	deadline := time.After(timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	ends, err := kafkaoffsets.End(ctx, client, topic)
+	if err != nil {
+		return nil, fmt.Errorf("replaytest: %w", err)
+	}
 	for _, p := range parts {
-		newest, err := client.GetOffset(topic, p, sarama.OffsetNewest)
-		if err != nil {
-			return nil, fmt.Errorf("replaytest: %w", err)
-		}
+		newest := ends[p]
 		if newest == 0 {
 			continue
 		}

@@ -1,6 +1,7 @@
 package trending
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -8,6 +9,7 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/trendstream/trendstream/internal/kafkaconf"
+	"github.com/trendstream/trendstream/internal/kafkaoffsets"
 	"github.com/trendstream/trendstream/transforms/kafkaio"
 )
 
@@ -15,6 +17,12 @@ import (
 // earliest timestamp among the first records each partition will deliver.
 // The scorer's warm-up counts from it, so a replay of last week's log warms
 // up on last week's data, not on the wall clock. An empty topic starts now.
+//
+// Build has no context (Beam builds pipelines without one), so the offset
+// lookups run under kafkaoffsets' own retry budget. A group whose commits
+// cannot be read is an error, not "nothing committed": the reader would
+// refuse to start anyway (kafkaio resolves the same commits under the same
+// policy), and a warm-up counted from the earliest record would be wrong.
 func streamStart(brokers []string, topic string, start kafkaio.Start, group string) (time.Time, error) {
 	switch start.Kind {
 	case kafkaio.StartAtTime:
@@ -22,6 +30,7 @@ func streamStart(brokers []string, topic string, start kafkaio.Start, group stri
 	case kafkaio.StartLatest:
 		return time.Now(), nil
 	}
+	ctx := context.Background()
 	client, err := sarama.NewClient(brokers, kafkaconf.Consumer("trendstream-trending-start"))
 	if err != nil {
 		return time.Time{}, fmt.Errorf("trending: connect to Kafka %v: %w", brokers, err)
@@ -31,9 +40,19 @@ func streamStart(brokers []string, topic string, start kafkaio.Start, group stri
 	if err != nil {
 		return time.Time{}, fmt.Errorf("trending: list partitions of %s: %w", topic, err)
 	}
-	var offsets map[int32]int64
+	oldest, err := kafkaoffsets.Earliest(ctx, client, topic)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("trending: %w", err)
+	}
+	newest, err := kafkaoffsets.End(ctx, client, topic)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("trending: %w", err)
+	}
+	var committed map[int32]int64
 	if start.Kind == kafkaio.StartCommitted && group != "" {
-		offsets = committed(client, group, topic, parts)
+		if committed, err = kafkaoffsets.Committed(ctx, client, group, topic, parts); err != nil {
+			return time.Time{}, fmt.Errorf("trending: %w", err)
+		}
 	}
 	consumer, err := sarama.NewConsumerFromClient(client)
 	if err != nil {
@@ -42,19 +61,11 @@ func streamStart(brokers []string, topic string, start kafkaio.Start, group stri
 	defer consumer.Close()
 	var first time.Time
 	for _, p := range parts {
-		oldest, err := client.GetOffset(topic, p, sarama.OffsetOldest)
-		if err != nil {
-			return time.Time{}, fmt.Errorf("trending: oldest offset of %s/%d: %w", topic, p, err)
-		}
-		newest, err := client.GetOffset(topic, p, sarama.OffsetNewest)
-		if err != nil {
-			return time.Time{}, fmt.Errorf("trending: newest offset of %s/%d: %w", topic, p, err)
-		}
-		off := oldest
-		if c, ok := offsets[p]; ok && c > oldest {
+		off := oldest[p]
+		if c, ok := committed[p]; ok && c > off {
 			off = c
 		}
-		if off >= newest {
+		if off >= newest[p] {
 			continue
 		}
 		t, err := recordTime(consumer, topic, p, off)
@@ -69,26 +80,6 @@ func streamStart(brokers []string, topic string, start kafkaio.Start, group stri
 		return time.Now(), nil
 	}
 	return first, nil
-}
-
-func committed(client sarama.Client, group, topic string, parts []int32) map[int32]int64 {
-	om, err := sarama.NewOffsetManagerFromClient(group, client)
-	if err != nil {
-		return nil
-	}
-	defer om.Close()
-	out := map[int32]int64{}
-	for _, p := range parts {
-		pom, err := om.ManagePartition(topic, p)
-		if err != nil {
-			continue
-		}
-		if off, _ := pom.NextOffset(); off >= 0 {
-			out[p] = off
-		}
-		pom.AsyncClose()
-	}
-	return out
 }
 
 func recordTime(consumer sarama.Consumer, topic string, p int32, off int64) (time.Time, error) {

@@ -1,0 +1,394 @@
+// Package kafkaoffsets asks Kafka where the partitions of a topic begin and
+// end, where they stood at a point in time, and where a consumer group
+// stands in them, and commits a group's position. Every trendstream
+// component that needs an offset goes through it, so there is one error
+// policy instead of one per call site.
+//
+// # Error policy
+//
+// Transient errors are retried with exponential backoff, FirstBackoff (100
+// ms) doubling up to MaxBackoff (1 s) between attempts, as Kafka's own
+// clients do (retry.backoff.ms, retry.backoff.max.ms; KIP-580), for at most
+// Budget (30 s) or until ctx ends, whichever comes first. A call still
+// failing then returns an error that wraps ErrRetriesExhausted, the last
+// broker error and the context's error. It never falls back to a default.
+// Transient are:
+//
+//   - the group coordinator is loading its offsets, has moved or is not
+//     elected yet: COORDINATOR_LOAD_IN_PROGRESS, NOT_COORDINATOR,
+//     COORDINATOR_NOT_AVAILABLE. A real broker answers these for a while
+//     after a restart or failover, and right after it creates
+//     __consumer_offsets (docs/kafka-local.md); Kafka's clients and sarama
+//     retry them (IBM/sarama#2701, IBM/sarama#3574);
+//   - a partition's leadership is moving or the leader has not caught up
+//     with the metadata: NOT_LEADER_OR_FOLLOWER, LEADER_NOT_AVAILABLE,
+//     REPLICA_NOT_AVAILABLE, FENCED_LEADER_EPOCH, UNKNOWN_LEADER_EPOCH,
+//     OFFSET_NOT_AVAILABLE (KIP-207), UNKNOWN_TOPIC_OR_PARTITION from a
+//     partition's leader (the topic itself was listed), NOT_ENOUGH_REPLICAS,
+//     KAFKA_STORAGE_ERROR, REQUEST_TIMED_OUT, NETWORK_EXCEPTION;
+//   - UNSTABLE_OFFSET_COMMIT (KIP-447): a transactional commit is pending;
+//   - the connection failed or the response was incomplete: network errors,
+//     sarama's ErrOutOfBrokers, ErrNotConnected, ErrBrokerNotFound and
+//     ErrIncompleteResponse.
+//
+// Before each retry the client's metadata (partition errors) or the group's
+// coordinator (coordinator errors other than "loading") is refreshed.
+//
+// Everything else is fatal and returned at once: authorization failures,
+// INVALID_GROUP_ID, UNKNOWN_MEMBER_ID or ILLEGAL_GENERATION on a commit (the
+// group has active members, and these admin-style commits never join it),
+// protocol and decoding errors, a closed client, a cancelled context, and a
+// topic the cluster's metadata does not know (sarama has already retried the
+// metadata; a misspelt topic must fail fast, not after the budget).
+//
+// "Nothing committed" is concluded only from an explicit answer: the
+// coordinator reports offset -1 for the partition, or GROUP_ID_NOT_FOUND for
+// the whole group. An error, or a response that leaves out the group or a
+// partition, never reads as "nothing committed": restarting a pipeline from
+// the earliest offset would silently re-read up to the topic's whole
+// retention (kafkaex/kafka_ex#548, confluentinc/librdkafka#5586 describe
+// the same trap in other clients).
+//
+// Requests themselves are bounded by the sarama client's Net timeouts, not
+// by ctx: ctx is checked between attempts.
+package kafkaoffsets
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"syscall"
+	"time"
+
+	"github.com/IBM/sarama"
+)
+
+// The retry schedule of the error policy (see the package documentation).
+const (
+	FirstBackoff = 100 * time.Millisecond
+	MaxBackoff   = time.Second
+	// Budget is how long a call keeps retrying transient errors: half of
+	// Kafka's default.api.timeout.ms, long enough for a coordinator to load
+	// a typical offsets partition after a restart, short enough that a
+	// pipeline start fails while someone is still watching.
+	Budget = 30 * time.Second
+)
+
+// ErrRetriesExhausted is wrapped by the error of a call whose transient
+// errors persisted past Budget or ctx's end.
+var ErrRetriesExhausted = errors.New("retries exhausted")
+
+// End returns the high-water mark (the offset the next record will get) of
+// every partition of topic.
+func End(ctx context.Context, client sarama.Client, topic string) (map[int32]int64, error) {
+	return listOffsets(ctx, client, topic, sarama.OffsetNewest, "end offsets")
+}
+
+// Earliest returns the log start offset (the oldest retained record) of every
+// partition of topic.
+func Earliest(ctx context.Context, client sarama.Client, topic string) (map[int32]int64, error) {
+	return listOffsets(ctx, client, topic, sarama.OffsetOldest, "earliest offsets")
+}
+
+// AtTime returns, for every partition of topic, the offset of the first
+// record whose timestamp is at or after t (Kafka ListOffsets by timestamp),
+// or -1 where every record is older.
+func AtTime(ctx context.Context, client sarama.Client, topic string, t time.Time) (map[int32]int64, error) {
+	return listOffsets(ctx, client, topic, t.UnixMilli(), "offsets at "+t.UTC().Format(time.RFC3339Nano))
+}
+
+// Committed returns group's committed offsets (the next offset to read) for
+// the given partitions of topic. A partition is absent from the result only
+// when the coordinator said it has no commit (-1), and the result is empty
+// when it said the group does not exist; any error is returned, never read
+// as "nothing committed".
+func Committed(ctx context.Context, client sarama.Client, group, topic string, partitions []int32) (map[int32]int64, error) {
+	var out map[int32]int64
+	err := retry(ctx, fmt.Sprintf("committed offsets of group %s in %s", group, topic), func() error {
+		var err error
+		out, err = committedOnce(client, group, topic, partitions)
+		return err
+	})
+	return out, err
+}
+
+// Commit commits offsets (next offsets to read, by partition of topic) to
+// group as an admin-style commit: no member id, generation -1, which brokers
+// accept while the group has no active members. trendstream's readers never
+// join their group, so a commit never fights a rebalance.
+func Commit(ctx context.Context, client sarama.Client, group, topic string, offsets map[int32]int64) error {
+	return retry(ctx, fmt.Sprintf("commit group %s in %s", group, topic), func() error {
+		return commitOnce(client, group, topic, offsets)
+	})
+}
+
+// listOffsets asks each partition's leader (one request per leader) for the
+// offset at ts: a timestamp in ms, sarama.OffsetNewest or OffsetOldest.
+// Partitions answered in an attempt are kept; a retry asks only the rest.
+func listOffsets(ctx context.Context, client sarama.Client, topic string, ts int64, what string) (map[int32]int64, error) {
+	out := map[int32]int64{}
+	err := retry(ctx, what+" of "+topic, func() error {
+		parts, err := client.Partitions(topic)
+		if err != nil {
+			err = fmt.Errorf("partitions of %s: %w", topic, err)
+			if errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
+				return permanent{err}
+			}
+			return err
+		}
+		var errs []error
+		byLeader := map[*sarama.Broker][]int32{}
+		for _, p := range parts {
+			if _, ok := out[p]; ok {
+				continue
+			}
+			leader, err := client.Leader(topic, p)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("leader of %s/%d: %w", topic, p, err))
+				continue
+			}
+			byLeader[leader] = append(byLeader[leader], p)
+		}
+		for leader, ps := range byLeader {
+			req := sarama.NewOffsetRequest(client.Config().Version)
+			for _, p := range ps {
+				req.AddBlock(topic, p, ts, 1)
+			}
+			resp, err := leader.GetAvailableOffsets(req)
+			if err != nil {
+				// The connection may be dead; sarama reopens it on next use.
+				_ = leader.Close()
+				errs = append(errs, fmt.Errorf("list offsets of %s on broker %d: %w", topic, leader.ID(), err))
+				continue
+			}
+			for _, p := range ps {
+				b := resp.GetBlock(topic, p)
+				switch {
+				case b == nil || len(b.Offsets) == 0:
+					errs = append(errs, fmt.Errorf("%s/%d: %w", topic, p, sarama.ErrIncompleteResponse))
+				case !errors.Is(b.Err, sarama.ErrNoError):
+					errs = append(errs, fmt.Errorf("%s/%d: %w", topic, p, b.Err))
+				default:
+					out[p] = b.Offsets[0]
+				}
+			}
+		}
+		if len(errs) > 0 {
+			_ = client.RefreshMetadata(topic)
+			return errors.Join(errs...)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func committedOnce(client sarama.Client, group, topic string, parts []int32) (map[int32]int64, error) {
+	coord, err := client.Coordinator(group)
+	if err != nil {
+		return nil, fmt.Errorf("coordinator of group %s: %w", group, err)
+	}
+	resp, err := coord.FetchOffset(sarama.NewOffsetFetchRequest(client.Config().Version, group, map[string][]int32{topic: parts}))
+	if err != nil {
+		_ = coord.Close()
+		_ = client.RefreshCoordinator(group)
+		return nil, err
+	}
+	groupErr := resp.Err // v2-7; v0-1 report errors per partition only
+	if resp.Version >= 8 {
+		g := resp.GetGroup(group)
+		if g == nil {
+			return nil, fmt.Errorf("no answer for group %s: %w", group, sarama.ErrIncompleteResponse)
+		}
+		groupErr = g.Err
+	}
+	switch {
+	case errors.Is(groupErr, sarama.ErrNoError):
+	case errors.Is(groupErr, sarama.ErrGroupIDNotFound):
+		// An explicit "no such group" (kfake answers it; Kafka answers -1s).
+		return map[int32]int64{}, nil
+	default:
+		refreshCoordinator(client, group, groupErr)
+		return nil, groupErr
+	}
+	out := map[int32]int64{}
+	for _, p := range parts {
+		b := resp.GetBlock(topic, p)
+		switch {
+		case b == nil:
+			return nil, fmt.Errorf("%s/%d: %w", topic, p, sarama.ErrIncompleteResponse)
+		case !errors.Is(b.Err, sarama.ErrNoError):
+			refreshCoordinator(client, group, b.Err)
+			return nil, fmt.Errorf("%s/%d: %w", topic, p, b.Err)
+		case b.Offset >= 0:
+			out[p] = b.Offset
+		case b.Offset != -1:
+			return nil, permanent{fmt.Errorf("%s/%d: invalid committed offset %d", topic, p, b.Offset)}
+		}
+	}
+	return out, nil
+}
+
+func commitOnce(client sarama.Client, group, topic string, offsets map[int32]int64) error {
+	coord, err := client.Coordinator(group)
+	if err != nil {
+		return fmt.Errorf("coordinator of group %s: %w", group, err)
+	}
+	req := &sarama.OffsetCommitRequest{
+		Version:                 commitVersion(client.Config().Version),
+		ConsumerGroup:           group,
+		ConsumerGroupGeneration: sarama.GroupGenerationUndefined,
+		RetentionTime:           -1,
+	}
+	for p, off := range offsets {
+		req.AddBlockWithLeaderEpoch(topic, p, off, -1, -1, "")
+	}
+	resp, err := coord.CommitOffset(req)
+	if err != nil {
+		_ = coord.Close()
+		_ = client.RefreshCoordinator(group)
+		return err
+	}
+	for p := range offsets {
+		kerr, ok := resp.Errors[topic][p]
+		switch {
+		case !ok:
+			return fmt.Errorf("%s/%d: %w", topic, p, sarama.ErrIncompleteResponse)
+		case !errors.Is(kerr, sarama.ErrNoError):
+			refreshCoordinator(client, group, kerr)
+			return fmt.Errorf("%s/%d: %w", topic, p, kerr)
+		}
+	}
+	return nil
+}
+
+// refreshCoordinator looks the group's coordinator up again after an error
+// saying it moved. A coordinator that is loading is the right one: asking
+// again would only add a FindCoordinator round trip.
+func refreshCoordinator(client sarama.Client, group string, err error) {
+	if errors.Is(err, sarama.ErrNotCoordinatorForConsumer) || errors.Is(err, sarama.ErrConsumerCoordinatorNotAvailable) {
+		_ = client.RefreshCoordinator(group)
+	}
+}
+
+// commitVersion picks the OffsetCommit version for the configured protocol
+// version (v8 is the last before KIP-848's member epochs).
+func commitVersion(v sarama.KafkaVersion) int16 {
+	switch {
+	case v.IsAtLeast(sarama.V2_4_0_0):
+		return 8
+	case v.IsAtLeast(sarama.V2_3_0_0):
+		return 7
+	case v.IsAtLeast(sarama.V2_1_0_0):
+		return 6
+	case v.IsAtLeast(sarama.V2_0_0_0):
+		return 4
+	default:
+		return 3
+	}
+}
+
+// retry runs op under the package's error policy: transient errors are
+// retried with backoff until Budget or ctx ends, anything else is returned
+// at once.
+func retry(ctx context.Context, what string, op func() error) error {
+	ctx, cancel := context.WithTimeout(ctx, Budget)
+	defer cancel()
+	began := time.Now()
+	backoff := FirstBackoff
+	for attempt := 1; ; attempt++ {
+		err := op()
+		if err == nil {
+			return nil
+		}
+		if !transient(err) {
+			return fmt.Errorf("kafkaoffsets: %s: %w", what, err)
+		}
+		if ctx.Err() == nil {
+			slog.WarnContext(ctx, "kafkaoffsets: transient error, retrying",
+				"op", what, "attempt", attempt, "backoff", backoff, "err", err)
+		}
+		timer := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return fmt.Errorf("kafkaoffsets: %s: still failing after %d attempts in %v (%w: %w): %w",
+				what, attempt, time.Since(began).Round(time.Millisecond), ErrRetriesExhausted, ctx.Err(), err)
+		case <-timer.C:
+		}
+		backoff = min(2*backoff, MaxBackoff)
+	}
+}
+
+// permanent marks an error the policy must not retry even though a broker
+// error code inside it would be transient elsewhere.
+type permanent struct{ err error }
+
+func (p permanent) Error() string { return p.err.Error() }
+func (p permanent) Unwrap() error { return p.err }
+
+// transient reports whether the error policy retries err. An error joining
+// several (one per partition) is transient only if each of them is.
+func transient(err error) bool {
+	for err != nil {
+		switch e := err.(type) {
+		case permanent:
+			return false
+		case interface{ Unwrap() []error }:
+			errs := e.Unwrap()
+			for _, c := range errs {
+				if !transient(c) {
+					return false
+				}
+			}
+			return len(errs) > 0
+		}
+		if transientLeaf(err) {
+			return true
+		}
+		err = errors.Unwrap(err)
+	}
+	return false
+}
+
+// transientKErrors are the broker error codes the policy retries.
+var transientKErrors = map[sarama.KError]bool{
+	sarama.ErrOffsetsLoadInProgress:           true,
+	sarama.ErrNotCoordinatorForConsumer:       true,
+	sarama.ErrConsumerCoordinatorNotAvailable: true,
+	sarama.ErrNotLeaderForPartition:           true,
+	sarama.ErrLeaderNotAvailable:              true,
+	sarama.ErrReplicaNotAvailable:             true,
+	sarama.ErrFencedLeaderEpoch:               true,
+	sarama.ErrUnknownLeaderEpoch:              true,
+	sarama.ErrOffsetNotAvailable:              true,
+	sarama.ErrUnknownTopicOrPartition:         true,
+	sarama.ErrNotEnoughReplicas:               true,
+	sarama.ErrKafkaStorageError:               true,
+	sarama.ErrRequestTimedOut:                 true,
+	sarama.ErrNetworkException:                true,
+	sarama.ErrUnstableOffsetCommit:            true,
+}
+
+// transientLeaf classifies err itself, not what it wraps.
+func transientLeaf(err error) bool {
+	if k, ok := err.(sarama.KError); ok {
+		return transientKErrors[k]
+	}
+	switch err {
+	case sarama.ErrOutOfBrokers, sarama.ErrNotConnected, sarama.ErrBrokerNotFound, sarama.ErrIncompleteResponse,
+		io.EOF, io.ErrUnexpectedEOF, syscall.ECONNREFUSED, syscall.ECONNRESET, syscall.EPIPE:
+		return true
+	case context.Canceled, context.DeadlineExceeded:
+		// context.DeadlineExceeded is a net.Error too, but a caller's
+		// deadline is not the network's.
+		return false
+	}
+	_, isNet := err.(net.Error)
+	return isNet
+}
