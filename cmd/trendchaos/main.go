@@ -156,6 +156,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (*chaos.R
 		fmt.Fprintf(stderr, "trendchaos: %v\n", err)
 		return rep, 1
 	}
+	if rep.Dir != "" {
+		// The kept work directory holds the logs the report points to:
+		// keep the report with them.
+		if err := writeReports(rep, filepath.Join(rep.Dir, "report.md"), filepath.Join(rep.Dir, "report.json")); err != nil {
+			fmt.Fprintf(stderr, "trendchaos: %v\n", err)
+			return rep, 1
+		}
+		fmt.Fprintf(stdout, "work directory kept: %s\n", rep.Dir)
+	}
 	fmt.Fprint(stdout, rep.Summary())
 	fmt.Fprintf(stdout, "report: %s (JSON: %s)\n", o.out, o.js)
 	if o.check && len(rep.Failed()) > 0 {

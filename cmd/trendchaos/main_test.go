@@ -104,7 +104,7 @@ func TestChaosShort(t *testing.T) {
 		t.Errorf("exit %d with every check passing; log:\n%s", code, tail(stderr.String(), 60))
 	}
 	if t.Failed() {
-		t.Logf("report %s; logs: %v", out, rep.Logs)
+		t.Logf("report and logs kept in %s", rep.Dir)
 	}
 }
 

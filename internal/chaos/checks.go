@@ -155,8 +155,11 @@ func checkFaults(faults []Injected) Check {
 }
 
 func checkLost(f *Findings, faults []Injected, start time.Time) Check {
-	c := Check{Name: "every post the source wrote is in Kafka (by uri, cid)", Pass: len(f.Lost) == 0 && len(f.Foreign) == 0,
+	c := Check{Name: "every post the source wrote is in Kafka (by uri, cid)", Pass: len(f.Sent) > 0 && len(f.Lost) == 0 && len(f.Foreign) == 0,
 		Figure: fmt.Sprintf("%d of %d posts lost", len(f.Lost), len(f.Sent))}
+	if len(f.Sent) == 0 {
+		c.Details = append(c.Details, "the audit saw no post: nothing was checked")
+	}
 	if len(f.Lost) > 0 {
 		times := make([]time.Time, len(f.Lost))
 		for i, p := range f.Lost {

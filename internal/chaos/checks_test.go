@@ -49,6 +49,9 @@ func TestJudge(t *testing.T) {
 		{name: "a post lost in a stall", edit: func(f *Findings, _ *[]Injected) {
 			f.Topic.Posts = f.Topic.Posts[:1]
 		}, failed: []string{"every post the source wrote"}, detail: "#2 relay-stall at +30s: 1"},
+		{name: "nothing sent", edit: func(f *Findings, _ *[]Injected) {
+			f.Sent, f.Topic.Posts = nil, nil
+		}, failed: []string{"every post the source wrote"}, detail: "nothing was checked"},
 		{name: "a post twice", edit: func(f *Findings, _ *[]Injected) {
 			f.Topic.Posts = append(f.Topic.Posts, post("b", t0.Add(31*time.Second)))
 		}, failed: []string{"no post is in Kafka twice"}, detail: "1 extra time"},

@@ -41,10 +41,14 @@ type Proc struct {
 	log     *slog.Logger
 	restart time.Duration
 
-	mu       sync.Mutex
-	cur      *procRun
-	runs     int
-	exits    []Exit
+	mu    sync.Mutex
+	cur   *procRun
+	runs  int
+	exits []Exit
+	// held is set while the harness keeps the process down (between a
+	// kill or stop and the next Start): no restart then, even when the
+	// harness's stop found it already crashed and awaiting its restart.
+	held     bool
 	shutdown bool
 	wg       sync.WaitGroup
 }
@@ -87,6 +91,7 @@ func (p *Proc) startLocked() error {
 	if p.shutdown {
 		return fmt.Errorf("chaos: %s is shut down", p.name)
 	}
+	p.held = false
 	p.runs++
 	logPath := filepath.Join(p.logDir, fmt.Sprintf("%s-%d.log", p.name, p.runs))
 	c, err := livesoak.StartChild(p.bin, p.args, p.env, logPath, p.tee)
@@ -119,7 +124,7 @@ func (p *Proc) watch(r *procRun) {
 	time.Sleep(p.restart)
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.cur == nil && !p.shutdown {
+	if p.cur == nil && !p.shutdown && !p.held {
 		if err := p.startLocked(); err != nil {
 			p.log.Error("chaos: restart failed", "process", p.name, "err", err)
 		}
@@ -132,10 +137,13 @@ func (p *Proc) record(r *procRun, planned bool, res livesoak.ChildResult) {
 	p.exits = append(p.exits, Exit{Process: p.name, Run: r.n, Planned: planned, At: time.Now(), ChildResult: res})
 }
 
-// take detaches the current run for the harness to end.
+// take detaches the current run for the harness to end and holds the
+// process down; nil when none runs (it crashed and awaits its restart,
+// which the hold cancels).
 func (p *Proc) take() *procRun {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.held = true
 	r := p.cur
 	if r != nil {
 		r.planned = true
@@ -145,11 +153,12 @@ func (p *Proc) take() *procRun {
 }
 
 // Kill SIGKILLs the running process and its group, as a crash or the
-// kernel's OOM killer would, and waits for it to be gone.
+// kernel's OOM killer would, and waits for it to be gone. A process that
+// is down already stays down until Start.
 func (p *Proc) Kill() error {
 	r := p.take()
 	if r == nil {
-		return fmt.Errorf("chaos: %s is not running", p.name)
+		return nil
 	}
 	_ = syscall.Kill(-r.child.PID(), syscall.SIGKILL)
 	<-r.child.Exited()
@@ -158,11 +167,11 @@ func (p *Proc) Kill() error {
 }
 
 // Stop stops the running process with SIGINT (a clean cancel), killing it
-// after timeout.
+// after timeout. A process that is down already stays down until Start.
 func (p *Proc) Stop(timeout time.Duration) error {
 	r := p.take()
 	if r == nil {
-		return fmt.Errorf("chaos: %s is not running", p.name)
+		return nil
 	}
 	res := r.child.Stop(timeout)
 	p.record(r, true, res)
@@ -183,12 +192,8 @@ func (p *Proc) Running() bool {
 func (p *Proc) Shutdown(timeout time.Duration) error {
 	p.mu.Lock()
 	p.shutdown = true
-	running := p.cur != nil
 	p.mu.Unlock()
-	var err error
-	if running {
-		err = p.Stop(timeout)
-	}
+	err := p.Stop(timeout)
 	p.wg.Wait()
 	return err
 }

@@ -28,7 +28,10 @@ type Report struct {
 	Findings    *Findings            `json:"findings"`
 	Checks      []Check              `json:"checks"`
 	Logs        map[string]string    `json:"logs"`
-	Metrics     []string             `json:"ingest_metrics,omitempty"`
+	// Dir is the kept work directory (state and logs), empty when it was
+	// removed.
+	Dir     string   `json:"dir,omitempty"`
+	Metrics []string `json:"ingest_metrics,omitempty"`
 }
 
 // Settings are what the report states about the run's configuration.

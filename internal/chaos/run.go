@@ -262,6 +262,7 @@ func (r *run) drain(ctx context.Context) error {
 		return err
 	}
 	r.rep.Findings.Topic = topic
+	r.rep.Findings.Sent = r.auditor.Posts()
 	r.posts = r.rep.Findings.compareSources()
 	ref := Reference(r.opts, r.posts)
 	d.LastWindowEnd = newestEnd(ref)
@@ -321,7 +322,6 @@ func (r *run) stopProcesses(ctx context.Context) error {
 // check reads the outcome and judges it.
 func (r *run) check(ctx context.Context) error {
 	f := r.rep.Findings
-	f.Sent = r.auditor.Posts()
 	r.rep.Source = r.srv.Stats()
 	ref := Reference(r.opts, r.posts)
 	f.sizeReference(ref)
@@ -382,6 +382,7 @@ func (r *run) teardown() {
 		_ = os.RemoveAll(r.dir)
 		r.rep.Logs = nil
 	} else if r.dir != "" {
+		r.rep.Dir = r.dir
 		r.log.Info("chaos: logs and state kept", "dir", r.dir)
 	}
 }
