@@ -87,6 +87,10 @@ type Config struct {
 	// MaxInFlight bounds unacknowledged messages; at the bound the source
 	// is not read.
 	MaxInFlight int
+	// MaxInFlightBytes bounds their size in bytes the same way
+	// (sink.DefaultMaxInFlightBytes); a single larger message still goes,
+	// alone.
+	MaxInFlightBytes int64
 	// MaxFrame bounds one frame in bytes (frame.DefaultMaxBytes).
 	MaxFrame int
 	// StallTimeout is the websocket watchdog (1m).
@@ -145,6 +149,9 @@ func (c *Config) defaults() {
 	}
 	if c.MaxInFlight <= 0 {
 		c.MaxInFlight = DefaultMaxInFlight
+	}
+	if c.MaxInFlightBytes <= 0 {
+		c.MaxInFlightBytes = sink.DefaultMaxInFlightBytes
 	}
 	if c.MaxFrame <= 0 {
 		c.MaxFrame = frame.DefaultMaxBytes
@@ -386,10 +393,14 @@ func (r *runner) session(ctx context.Context, from int64, has bool) (int64, bool
 			dl.Topic = r.cfg.DeadLetterTopic
 		}
 		k, err := sink.NewKafka(sink.KafkaOptions{
-			Brokers: r.cfg.Brokers, ClientID: "trendstream-ingest", MaxInFlight: r.cfg.MaxInFlight, Ack: tr.Ack, Config: pc,
+			Brokers: r.cfg.Brokers, ClientID: "trendstream-ingest", Ack: tr.Ack, Config: pc,
+			MaxInFlight: r.cfg.MaxInFlight, MaxInFlightBytes: r.cfg.MaxInFlightBytes,
 			DeadLetter: dl,
 			Hooks: sink.Hooks{
-				InFlight: func(n int) { r.m.inFlight.Set(float64(n)) },
+				InFlight: func(n int, b int64) {
+					r.m.inFlight.Set(float64(n))
+					r.m.inFlightBytes.Set(float64(b))
+				},
 				Acked: func(m *sink.Message) {
 					r.m.acked.WithLabelValues(m.Topic).Inc()
 					r.progress(tr)
@@ -490,6 +501,7 @@ func (r *runner) session(ctx context.Context, from int64, has bool) (int64, bool
 		err = fmt.Errorf("%w: %w", errSink, cerr)
 	}
 	r.m.inFlight.Set(0)
+	r.m.inFlightBytes.Set(0)
 	pctx, pcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	r.persist(pctx, tr)
 	pcancel()

@@ -35,6 +35,7 @@ func setupIngest(fs *flag.FlagSet) func(context.Context) error {
 	fs.StringVar(&c.CursorTopic, "cursor-topic", cursor.DefaultTopic, "compacted Kafka topic holding the resume cursor per source; - disables persistence")
 	fs.StringVar(&c.Cursor, "cursor", "", "start position: empty = the stored cursor, live = the live tip (or start of a file), or a number (seq, time_us, or record number)")
 	fs.IntVar(&c.MaxInFlight, "max-in-flight", ingest.DefaultMaxInFlight, "unacknowledged messages at which reading the source pauses (backpressure)")
+	fs.Int64Var(&c.MaxInFlightBytes, "max-in-flight-bytes", sink.DefaultMaxInFlightBytes, "unacknowledged record bytes at which reading the source pauses, too (a post can be 1 MB); one larger message still goes, alone")
 	fs.IntVar(&c.MaxFrame, "max-frame-bytes", frame.DefaultMaxBytes, "larger frames are skipped and counted as oversized")
 	fs.DurationVar(&c.StallTimeout, "stall-timeout", 60e9, "reconnect when the socket delivers nothing for this long (watchdog)")
 	fs.DurationVar(&c.CursorInterval, "cursor-interval", 1e9, "how often the committed cursor is persisted")

@@ -3,9 +3,10 @@
 //
 // Delivery is acknowledged per message through a callback, so the caller can
 // advance its cursor only over what the broker has confirmed. The Kafka sink
-// bounds the number of unacknowledged messages: Send blocks when the bound is
-// reached, which stops the caller from reading its source. That is the
-// backpressure path from a slow or absent broker to the websocket.
+// bounds the unacknowledged messages, by count and by bytes: Send blocks
+// when either bound is reached, which stops the caller from reading its
+// source. That is the backpressure path from a slow or absent broker to the
+// websocket.
 //
 // The Kafka sink also writes the source-watermark markers
 // (internal/watermark): one per partition, through the same producer as the
@@ -55,6 +56,7 @@ type Message struct {
 	Alone bool
 
 	done chan struct{} // closed when an Alone message is resolved
+	size int           // bytes it holds in flight
 }
 
 // Sink delivers messages.
@@ -80,7 +82,7 @@ type Hooks struct {
 	DeadLettered func(m *Message, reason string, cause error)
 	// InFlight is called with the new totals whenever the messages in
 	// flight change (under the sink's lock: keep it cheap).
-	InFlight func(messages int)
+	InFlight func(messages int, bytes int64)
 }
 
 // KafkaOptions configure the Kafka sink.
@@ -89,6 +91,12 @@ type KafkaOptions struct {
 	ClientID string
 	// MaxInFlight bounds messages sent but not yet acknowledged.
 	MaxInFlight int
+	// MaxInFlightBytes bounds their size (the record size sarama counts:
+	// key, value, headers and record overhead). A post can be up to 1 MB
+	// and a raw frame 4 MiB, so the message bound alone lets memory run to
+	// gigabytes. One message larger than the bound is still sent, alone.
+	// Zero means DefaultMaxInFlightBytes.
+	MaxInFlightBytes int64
 	// Ack is called once per delivered (or dead-lettered) message with its
 	// token.
 	Ack   func(cursor.Token)
@@ -111,9 +119,10 @@ type Kafka struct {
 	maxRecord, version int
 	dl                 *deadLetters // nil: disabled
 
-	flightMu sync.Mutex
-	inFlight int
-	wake     chan struct{} // a release since the blocked Send last looked
+	flightMu      sync.Mutex
+	inFlight      int
+	inFlightBytes int64
+	wake          chan struct{} // a release since the blocked Send last looked
 
 	failOnce sync.Once
 	failed   chan struct{}
@@ -130,6 +139,9 @@ func NewKafka(o KafkaOptions) (*Kafka, error) {
 	}
 	if o.MaxInFlight <= 0 {
 		o.MaxInFlight = 10000
+	}
+	if o.MaxInFlightBytes <= 0 {
+		o.MaxInFlightBytes = DefaultMaxInFlightBytes
 	}
 	// A copy, so the caller's config keeps its partitioner; markers need
 	// the one below.
@@ -176,7 +188,7 @@ func (k *Kafka) successes() {
 		if k.opt.Hooks.Acked != nil {
 			k.opt.Hooks.Acked(m)
 		}
-		k.release()
+		k.release(m)
 		if m.done != nil {
 			close(m.done)
 		}
@@ -206,7 +218,7 @@ func (k *Kafka) errors() {
 			}
 			k.fail(fmt.Errorf("sink: produce to %s: %w", m.Topic, pe.Err))
 		}
-		k.release()
+		k.release(m)
 		if m.done != nil {
 			close(m.done)
 		}
@@ -222,17 +234,22 @@ func (k *Kafka) fail(err error) {
 	})
 }
 
-// reserve takes a place in flight for one message, waiting while the
-// bound is reached (or, alone, until nothing is in flight).
-func (k *Kafka) reserve(ctx context.Context, alone bool) error {
+// DefaultMaxInFlightBytes is the default byte bound on unacknowledged
+// messages.
+const DefaultMaxInFlightBytes = 64 << 20
+
+// reserve takes a place in flight for a message of size bytes, waiting
+// while either bound would be passed (or, alone, until nothing is in
+// flight). A message larger than the byte bound goes when nothing else is
+// in flight, so it can never wait forever.
+func (k *Kafka) reserve(ctx context.Context, size int, alone bool) error {
 	for {
 		k.flightMu.Lock()
-		ok := k.inFlight < k.opt.MaxInFlight
-		if alone {
-			ok = k.inFlight == 0
-		}
+		ok := k.inFlight == 0 ||
+			!alone && k.inFlight < k.opt.MaxInFlight && k.inFlightBytes+int64(size) <= k.opt.MaxInFlightBytes
 		if ok {
 			k.inFlight++
+			k.inFlightBytes += int64(size)
 			k.reportLocked()
 			k.flightMu.Unlock()
 			return nil
@@ -248,9 +265,10 @@ func (k *Kafka) reserve(ctx context.Context, alone bool) error {
 	}
 }
 
-func (k *Kafka) release() {
+func (k *Kafka) release(m *Message) {
 	k.flightMu.Lock()
 	k.inFlight--
+	k.inFlightBytes -= int64(m.size)
 	k.reportLocked()
 	k.flightMu.Unlock()
 	select {
@@ -261,7 +279,7 @@ func (k *Kafka) release() {
 
 func (k *Kafka) reportLocked() {
 	if k.opt.Hooks.InFlight != nil {
-		k.opt.Hooks.InFlight(k.inFlight)
+		k.opt.Hooks.InFlight(k.inFlight, k.inFlightBytes)
 	}
 }
 
@@ -296,11 +314,12 @@ func (k *Kafka) Send(ctx context.Context, m *Message) error {
 	}
 	// sarama refuses such a record itself, with an error that would end
 	// the session and come back with the event after every reconnect.
-	if size := pm.ByteSize(k.version); size > k.maxRecord {
+	m.size = pm.ByteSize(k.version)
+	if m.size > k.maxRecord {
 		b, _ := pm.Value.Encode()
-		return k.deadLetter(m, b, valueKind(m), fmt.Errorf("%w: a record of %d bytes, the producer's limit is %d", sarama.ErrMessageSizeTooLarge, size, k.maxRecord))
+		return k.deadLetter(m, b, valueKind(m), fmt.Errorf("%w: a record of %d bytes, the producer's limit is %d", sarama.ErrMessageSizeTooLarge, m.size, k.maxRecord))
 	}
-	if err := k.reserve(ctx, m.Alone); err != nil {
+	if err := k.reserve(ctx, m.size, m.Alone); err != nil {
 		return err
 	}
 	if m.Alone {
@@ -309,10 +328,10 @@ func (k *Kafka) Send(ctx context.Context, m *Message) error {
 	select {
 	case k.p.Input() <- pm:
 	case <-k.failed:
-		k.release()
+		k.release(m)
 		return k.Err()
 	case <-ctx.Done():
-		k.release()
+		k.release(m)
 		return ctx.Err()
 	}
 	if !m.Alone {
@@ -440,6 +459,13 @@ func (k *Kafka) InFlight() int {
 	k.flightMu.Lock()
 	defer k.flightMu.Unlock()
 	return k.inFlight
+}
+
+// InFlightBytes returns the record bytes of those messages.
+func (k *Kafka) InFlightBytes() int64 {
+	k.flightMu.Lock()
+	defer k.flightMu.Unlock()
+	return k.inFlightBytes
 }
 
 // Failed implements Sink.

@@ -309,3 +309,91 @@ func headers(m *sarama.ConsumerMessage) map[string]string {
 	}
 	return h
 }
+
+// TestKafkaByteBound: with posts of 256 KiB, the message bound (10000)
+// alone would let hundreds of megabytes pile up behind a slow broker. The
+// byte bound holds the record bytes in flight at 1 MiB: Send blocks
+// before passing it, the bound is reached (so the test is not passed by a
+// broker faster than the sender), and a single message larger than the
+// bound still goes, alone, instead of waiting forever. kfake delays every
+// produce request by 30 ms; the real broker is simply slower than a
+// sender that never waits.
+func TestKafkaByteBound(t *testing.T) {
+	testenv.ForEachKafka(t, func(t *testing.T, kind testenv.KafkaKind) {
+		topic := testenv.Topic(t, "posts")
+		k := kind.New(t, 2, topic)
+		if kc, ok := k.(*testenv.FakeKafkaCluster); ok {
+			kc.Kfake().ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+				kc.Kfake().KeepControl()
+				kc.Kfake().SleepControl(func() { time.Sleep(30 * time.Millisecond) })
+				return nil, nil, false
+			})
+		}
+		const bound, total, textSize = 1 << 20, 40, 256 << 10
+		var mu sync.Mutex
+		acked := map[cursor.Token]int{}
+		var maxBytes, overBound atomic.Int64
+		var maxMsgs atomic.Int64
+		s, err := sink.NewKafka(sink.KafkaOptions{
+			Brokers: k.Addrs(), ClientID: "sink-byte-bound", MaxInFlightBytes: bound,
+			Ack: func(tok cursor.Token) { mu.Lock(); acked[tok]++; mu.Unlock() },
+			Hooks: sink.Hooks{InFlight: func(n int, b int64) {
+				if b > bound && n > 1 {
+					overBound.Store(b)
+				}
+				if b > maxBytes.Load() && n > 1 {
+					maxBytes.Store(b)
+				}
+				maxMsgs.Store(max(maxMsgs.Load(), int64(n)))
+			}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rng := rand.New(rand.NewPCG(3, 4))
+		post := func(i, size int) *sink.Message {
+			text := make([]byte, size)
+			for j := range text {
+				text[j] = byte('a' + rng.IntN(26))
+			}
+			did := fmt.Sprintf("did:plc:big%d", i)
+			p := &v1.Post{Uri: "at://" + did + "/app.bsky.feed.post/x", AuthorDid: did, Text: string(text)}
+			return &sink.Message{Topic: topic, Key: did, Post: p, Time: time.Now(), Token: cursor.Token(i)}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		for i := range total {
+			if err := s.Send(ctx, post(i, textSize)); err != nil {
+				t.Fatalf("Send %d: %v", i, err)
+			}
+			if b := s.InFlightBytes(); b > bound {
+				t.Fatalf("%d bytes in flight after Send %d, bound %d", b, i, bound)
+			}
+		}
+		// Larger than the bound on its own (under the producer's 4 MiB).
+		for i := total; i < total+2; i++ {
+			if err := s.Send(ctx, post(i, 2<<20)); err != nil {
+				t.Fatalf("Send of a message larger than the byte bound: %v", err)
+			}
+		}
+		if err := s.Send(ctx, post(total+2, textSize)); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		for i := range total + 3 {
+			if acked[cursor.Token(i)] != 1 {
+				t.Errorf("message %d acknowledged %d times, want once", i, acked[cursor.Token(i)])
+			}
+		}
+		if b := overBound.Load(); b != 0 {
+			t.Errorf("%d bytes in flight in several messages, bound %d", b, bound)
+		}
+		// Four 256 KiB records do not fit in 1 MiB, three do.
+		if b := maxBytes.Load(); b < bound-(textSize+1024) {
+			t.Errorf("at most %d bytes were in flight: the byte bound (%d) was never reached, so the test proves nothing", b, bound)
+		}
+		t.Logf("max %d bytes in %d messages in flight (bound %d bytes)", maxBytes.Load(), maxMsgs.Load(), bound)
+	})
+}
