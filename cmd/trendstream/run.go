@@ -47,6 +47,7 @@ type runConfig struct {
 	addr           string
 	metricsAddr    string
 	retention      time.Duration
+	streams        *streamOptions
 	progress       time.Duration
 	pipeline       trending.Options
 }
@@ -65,6 +66,7 @@ func setupRun(fs *flag.FlagSet) func(context.Context) error {
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "listen address of the API and dashboard (loopback only by default; :8080 listens on every interface)")
 	fs.StringVar(&c.metricsAddr, "metrics-addr", "127.0.0.1:9101", "listen address of the ingest's /metrics and /healthz (loopback only by default; :9101 listens on every interface); empty disables")
 	fs.DurationVar(&c.retention, "retention", 24*time.Hour, "delete trend windows that ended this long before the newest window of their source from PostgreSQL (event time: a replayed recording keeps its results); 0 keeps everything")
+	c.streams = streamFlags(fs)
 	fs.DurationVar(&c.progress, "progress", 15*time.Second, "how often to print progress (posts/s, lag, top terms); 0 disables")
 	c.pipeline.RegisterFlags(fs)
 	return func(ctx context.Context) error { return runAll(ctx, c) }
@@ -133,7 +135,7 @@ func runAll(ctx context.Context, c runConfig) error {
 	defer st.Close()
 
 	// API and dashboard.
-	srv := api.New(st, api.Options{Logger: log})
+	srv := api.New(st, c.streams.options(log))
 	ln, err := net.Listen("tcp", c.addr)
 	if err != nil {
 		return fmt.Errorf("run: API listen: %w", err)

@@ -32,6 +32,7 @@ func setupServe(fs *flag.FlagSet) func(context.Context) error {
 	dbURL := fs.String("database-url", "", "PostgreSQL URL of the read model (default $DATABASE_URL)")
 	brokers := fs.String("brokers", "127.0.0.1:9092", "Kafka bootstrap brokers, comma-separated; empty disables live push")
 	topic := fs.String("trends-topic", "trendstream.trends", "Kafka topic of WindowSnapshot results pushed to dashboards")
+	streams := streamFlags(fs)
 	retention := fs.Duration("retention", 24*time.Hour, "delete windows that ended this long before the newest window of their source (event time, so replays keep their results); 0 keeps everything")
 	return func(ctx context.Context) error {
 		st, err := openStore(ctx, *dbURL)
@@ -39,7 +40,7 @@ func setupServe(fs *flag.FlagSet) func(context.Context) error {
 			return err
 		}
 		defer st.Close()
-		srv := api.New(st, api.Options{Logger: slog.Default()})
+		srv := api.New(st, streams.options(slog.Default()))
 
 		if *brokers != "" {
 			bs, err := kafkaconf.SplitBrokers(*brokers)
@@ -61,6 +62,33 @@ func setupServe(fs *flag.FlagSet) func(context.Context) error {
 		slog.Info("serving API and dashboard", "addr", ln.Addr().String(), "trends_topic", *topic, "retention", *retention)
 		return srv.Serve(ctx, ln)
 	}
+}
+
+// streamOptions are the limits of the API's event stream, as flags shared by
+// serve and run.
+type streamOptions struct {
+	maxStreams   int
+	writeTimeout time.Duration
+	keepAlive    time.Duration
+}
+
+func streamFlags(fs *flag.FlagSet) *streamOptions {
+	o := &streamOptions{}
+	fs.IntVar(&o.maxStreams, "max-streams", api.DefaultMaxStreams,
+		"most concurrent /api/stream clients; beyond it the stream answers 503 with Retry-After (each client holds a goroutine and a socket); 0 means no cap")
+	fs.DurationVar(&o.writeTimeout, "stream-write-timeout", api.DefaultWriteTimeout,
+		"disconnect a /api/stream client when one write to it does not complete within this (it stopped reading)")
+	fs.DurationVar(&o.keepAlive, "stream-keep-alive", api.DefaultKeepAlive,
+		"interval of keep-alive comments on idle /api/stream connections, so proxies do not cut healthy clients")
+	return o
+}
+
+func (o *streamOptions) options(log *slog.Logger) api.Options {
+	maxStreams := o.maxStreams
+	if maxStreams <= 0 {
+		maxStreams = -1 // no cap; 0 would mean the default to api.Options
+	}
+	return api.Options{Logger: log, MaxStreams: maxStreams, WriteTimeout: o.writeTimeout, KeepAlive: o.keepAlive}
 }
 
 // databaseURLOrEnv returns the -database-url value, falling back to

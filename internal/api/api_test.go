@@ -254,9 +254,15 @@ func TestHTTPAPI(t *testing.T) {
 	})
 }
 
-// sseEvents reads "snapshot" events from an open stream.
-func sseEvents(t *testing.T, body io.Reader) <-chan store.Window {
-	ch := make(chan store.Window, 16)
+// sseEvent is one "snapshot" or "update" event of a stream.
+type sseEvent struct {
+	Event string
+	store.Window
+}
+
+// sseEvents reads "snapshot" and "update" events from an open stream.
+func sseEvents(t *testing.T, body io.Reader) <-chan sseEvent {
+	ch := make(chan sseEvent, 16)
 	go func() {
 		defer close(ch)
 		sc := bufio.NewScanner(body)
@@ -267,13 +273,13 @@ func sseEvents(t *testing.T, body io.Reader) <-chan store.Window {
 			switch {
 			case strings.HasPrefix(line, "event: "):
 				event = strings.TrimPrefix(line, "event: ")
-			case strings.HasPrefix(line, "data: ") && event == "snapshot":
+			case strings.HasPrefix(line, "data: ") && (event == "snapshot" || event == "update"):
 				var w store.Window
 				if err := json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &w); err != nil {
 					t.Errorf("bad event data %q: %v", line, err)
 					return
 				}
-				ch <- w
+				ch <- sseEvent{event, w}
 			case line == "":
 				event = ""
 			}
@@ -282,7 +288,7 @@ func sseEvents(t *testing.T, body io.Reader) <-chan store.Window {
 	return ch
 }
 
-func openStream(t *testing.T, ctx context.Context, base, query string) <-chan store.Window {
+func openStream(t *testing.T, ctx context.Context, base, query string) <-chan sseEvent {
 	t.Helper()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/stream"+query, nil)
 	resp, err := http.DefaultClient.Do(req)
@@ -325,33 +331,40 @@ func TestStream(t *testing.T) {
 	t1 := t0.Add(time.Minute)
 	srv.Publish(snap("en", t1, "coffee", scriptTerm))
 	srv.Publish(snap("de", t1, "kaffee"))
-	srv.Publish(snap("en", t0, "stale")) // older than what clients have: never pushed
+	srv.Publish(snap("en", t1, "coffee", scriptTerm)) // a retry of the same pane: never pushed twice
+	// An older window re-fired with late data: pushed as an update (it used
+	// to be dropped), never as the current ranking.
+	late := snap("en", t0, "late")
+	late.EmittedAt = timestamppb.New(t1.Add(5 * time.Second))
+	srv.Publish(late)
 	srv.Publish(snap("en", t1.Add(time.Minute), "tea"))
 
-	recv := func(ch <-chan store.Window) string {
+	recv := func(ch <-chan sseEvent) string {
 		select {
-		case w, ok := <-ch:
+		case e, ok := <-ch:
 			if !ok {
 				t.Fatal("stream ended")
 			}
-			return rankingSummary([]store.Window{w})
+			return e.Event + " " + rankingSummary([]store.Window{e.Window})
 		case <-ctx.Done():
 			t.Fatal("timed out waiting for an event")
 		}
 		return ""
 	}
-	for _, want := range []string{"bluesky|en|12:01|coffee," + scriptTerm, "bluesky|en|12:02|tea"} {
+	for _, want := range []string{"snapshot bluesky|en|12:01|coffee," + scriptTerm, "update bluesky|en|12:00|late", "snapshot bluesky|en|12:02|tea"} {
 		if got := recv(en); got != want {
 			t.Errorf("lang=en stream: got %q, want %q", got, want)
 		}
 	}
-	for _, want := range []string{"bluesky|en|12:01|coffee," + scriptTerm, "bluesky|de|12:01|kaffee", "bluesky|en|12:02|tea"} {
+	for _, want := range []string{"snapshot bluesky|en|12:01|coffee," + scriptTerm, "snapshot bluesky|de|12:01|kaffee",
+		"update bluesky|en|12:00|late", "snapshot bluesky|en|12:02|tea"} {
 		if got := recv(all); got != want {
 			t.Errorf("lang=* stream: got %q, want %q", got, want)
 		}
 	}
 	_, _, body := get(t, hs.URL, "/metrics")
-	for _, want := range []string{"trendstream_api_snapshots_published_total 3", "trendstream_api_snapshots_stale_total 1", "trendstream_api_stream_clients 2"} {
+	for _, want := range []string{"trendstream_api_snapshots_published_total 4", "trendstream_api_snapshots_stale_total 1",
+		"trendstream_api_window_updates_total 1", "trendstream_api_stream_clients 2"} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics lack %q", want)
 		}
@@ -556,9 +569,9 @@ func TestSameTermInTwoLanguages(t *testing.T) {
 	live.WindowEnd = timestamppb.New(t0.Add(time.Minute))
 	srv.Publish(live)
 	select {
-	case w := <-events:
+	case e := <-events:
 		var es []entry
-		for _, tm := range w.Terms {
+		for _, tm := range e.Terms {
 			b, _ := json.Marshal(tm)
 			var e entry
 			_ = json.Unmarshal(b, &e)

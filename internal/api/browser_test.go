@@ -183,3 +183,108 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Errorf("Serve: %v", err)
 	}
 }
+
+// english makes every term of s an English term (TrendingTerm.lang).
+func english(s *tsv1.WindowSnapshot) *tsv1.WindowSnapshot {
+	for _, t := range s.Terms {
+		t.Lang = "en"
+	}
+	return s
+}
+
+// waitJS polls expr in the page until it is true, for up to 15 s.
+func waitJS(t *testing.T, bctx context.Context, expr string) bool {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		ok, err := chromedp.Run(bctx, chromedp.Evaluate[bool](expr))
+		if err != nil {
+			t.Fatalf("evaluate %s: %v", expr, err)
+		}
+		if ok {
+			return true
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return false
+}
+
+// TestDashboardAppliesCorrections: the pipeline re-emits windows when late
+// data arrives. An older window, corrected, must replace that window's
+// points in the sparklines (the hub used to drop it); the newest window
+// re-emitted must replace the table, not add rows; and the same word in
+// two languages shows as two rows.
+func TestDashboardAppliesCorrections(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	st := openStore(t)
+	srv := api.New(st, api.Options{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx, ln) }()
+
+	// Three windows in the read model; coffee leads each (count 300).
+	var history []*tsv1.WindowSnapshot
+	for i := 2; i >= 0; i-- {
+		history = append(history, english(snap("", t0.Add(-time.Duration(i)*time.Minute), "coffee", "rain")))
+	}
+	if err := st.WriteSnapshots(ctx, history); err != nil {
+		t.Fatal(err)
+	}
+	bctx := dashtest.Browser(t, ctx)
+	if err := chromedp.Do(bctx, chromedp.Navigate("http://"+ln.Addr().String()+"/")); err != nil {
+		t.Fatalf("load dashboard: %v", err)
+	}
+	if err := dashtest.WaitTerm(bctx, "", "coffee"); err != nil {
+		t.Fatal(err)
+	}
+	const title = `((document.querySelector('#rankings section[data-lang=""] tr[data-term="coffee"] svg.spark title') || {}).textContent || '')`
+	if !waitJS(t, bctx, `document.body.dataset.loaded === 'true' && `+title+`.endsWith('count: 300, 300, 300')`) {
+		got, _ := chromedp.Run(bctx, chromedp.Evaluate[string](title))
+		t.Fatalf("coffee's sparkline before the corrections: %q", got)
+	}
+	waitStreams(t, "http://"+ln.Addr().String(), 1)
+
+	// The window before the newest, corrected: coffee fell to rank 2 (280).
+	corrected := english(snap("", t0.Add(-time.Minute), "rain", "coffee"))
+	corrected.EmittedAt = timestamppb.New(t0.Add(10 * time.Second))
+	srv.Publish(corrected)
+	if !waitJS(t, bctx, title+`.endsWith('count: 300, 280, 300')`) {
+		got, _ := chromedp.Run(bctx, chromedp.Evaluate[string](title))
+		t.Errorf("after correcting an older window, coffee's sparkline is %q; want its middle point replaced", got)
+	}
+	if shown, err := dashtest.Terms(bctx, ""); err != nil || !slices.Equal(shown, []string{"coffee", "rain"}) {
+		t.Errorf("the correction of an older window changed the current table: %q (%v)", shown, err)
+	}
+
+	// The newest window re-emitted: its rows are replaced, none added.
+	refired := english(snap("", t0, "gift", "gift", "coffee"))
+	refired.Terms[0].Lang = "de"
+	refired.EmittedAt = timestamppb.New(t0.Add(20 * time.Second))
+	srv.Publish(refired)
+	if err := dashtest.WaitTerm(bctx, "", "gift"); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := chromedp.Run(bctx, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll('#rankings section[data-lang=""] tbody tr')).map(
+		tr => tr.querySelector('td.term').textContent + '/' + tr.querySelector('td.term-lang').textContent)`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"gift/de", "gift/en", "coffee/en"}; !slices.Equal(rows, want) {
+		t.Errorf("after the newest window was re-emitted the table shows %q, want %q", rows, want)
+	}
+	if !waitJS(t, bctx, title+`.endsWith('last 3 windows — count: 300, 280, 260')`) {
+		got, _ := chromedp.Run(bctx, chromedp.Evaluate[string](title))
+		t.Errorf("coffee's sparkline after the re-emitted window: %q; want 3 windows, the last replaced", got)
+	}
+	if inert, err := dashtest.Inert(bctx); err != nil || inert.Pwned {
+		t.Errorf("inertness: %+v (%v)", inert, err)
+	}
+	cancel()
+	if err := <-served; err != nil {
+		t.Errorf("Serve: %v", err)
+	}
+}

@@ -2,6 +2,7 @@ package api
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,8 +15,19 @@ func win(lang string, endMin int, emittedSec int) store.Window {
 	return store.Window{Source: "bluesky", Lang: lang, Start: end.Add(-10 * time.Minute), End: end, EmittedAt: &em}
 }
 
+// event names the SSE event in msg and the window end it carries.
+func event(t *testing.T, msg []byte) string {
+	t.Helper()
+	name, rest, ok := strings.Cut(string(msg), "\ndata: ")
+	if !ok || !strings.HasSuffix(rest, "\n\n") {
+		t.Fatalf("malformed event %q", msg)
+	}
+	i := strings.Index(rest, `"window_end":"`)
+	return strings.TrimPrefix(name, "event: ") + "@" + rest[i+len(`"window_end":"2026-11-27T`):][:5]
+}
+
 func TestHubOrderingFilteringAndSlowClients(t *testing.T) {
-	h := newHub(2)
+	h := newHub(3)
 	dropped := 0
 	h.onDrop = func() { dropped++ }
 	en := h.subscribe(selector{lang: "en"})
@@ -24,34 +36,63 @@ func TestHubOrderingFilteringAndSlowClients(t *testing.T) {
 
 	steps := []struct {
 		w    store.Window
-		want bool
+		want string
 	}{
-		{win("en", 1, 1), true},
-		{win("en", 0, 9), false}, // an older window never replaces a newer one
-		{win("en", 1, 0), false}, // the same pane emitted earlier is a stale retry
-		{win("en", 1, 2), true},  // a re-fired pane of the same window is pushed
-		{win("de", 0, 0), true},  // rankings are independent
+		{win("en", 1, 1), eventSnapshot},
+		{win("en", 0, 9), eventUpdate}, // an older window, corrected: an update, never "current"
+		{win("en", 0, 9), ""},          // the same pane again: a retry
+		{win("en", 0, 5), ""},          // an older emission of a window already sent
+		{win("en", 1, 0), ""},          // the same for the newest window
+		{win("en", 1, 2), eventSnapshot},
+		{win("de", 0, 0), eventSnapshot}, // rankings are independent
 	}
 	for i, s := range steps {
-		ok, err := h.publish(s.w)
-		if err != nil || ok != s.want {
-			t.Errorf("step %d: publish = %v, %v; want %v", i, ok, err, s.want)
+		got, err := h.publish(s.w)
+		if err != nil || got != s.want {
+			t.Errorf("step %d: publish = %q, %v; want %q", i, got, err, s.want)
 		}
 	}
-	if len(en.ch) != 2 || len(other.ch) != 0 {
-		t.Errorf("en got %d, stocks got %d; want 2 and 0", len(en.ch), len(other.ch))
+	var got []string
+	for len(en.ch) > 0 {
+		got = append(got, event(t, <-en.ch))
 	}
-	// all's buffer (2) overflowed on the third accepted window: dropped.
-	if _, open := <-all.ch; !open || dropped != 1 || h.count() != 2 {
+	if want := "snapshot@12:01 update@12:00 snapshot@12:01"; strings.Join(got, " ") != want || len(other.ch) != 0 {
+		t.Errorf("en got %q, want %q; stocks got %d", strings.Join(got, " "), want, len(other.ch))
+	}
+	// all's buffer (3) overflowed on the fourth accepted window: dropped.
+	select {
+	case <-all.dropped:
+	default:
+		t.Error("the slow client was not dropped")
+	}
+	if dropped != 1 || h.count() != 2 {
 		t.Errorf("slow client: dropped=%d count=%d", dropped, h.count())
-	}
-	for range all.ch { // drain; closed by the drop
 	}
 	h.unsubscribe(all) // after a drop: must not panic
 	h.unsubscribe(en)
 	h.unsubscribe(other)
 	if h.count() != 0 {
 		t.Errorf("count = %d after unsubscribing all", h.count())
+	}
+}
+
+// TestHubForgetsOldWindows: the hub remembers a bounded number of windows
+// per ranking; a correction of one it forgot still goes out as an update.
+func TestHubForgetsOldWindows(t *testing.T) {
+	h := newHub(1)
+	first := win("", 0, 1)
+	for i := range recentWindows + 10 {
+		w := first
+		w.End = first.End.Add(time.Duration(i) * time.Minute)
+		if ev, err := h.publish(w); err != nil || ev != eventSnapshot {
+			t.Fatalf("window %d: %q, %v", i, ev, err)
+		}
+	}
+	if r := h.rankings[[2]string{"bluesky", ""}]; len(r.emitted) != recentWindows || len(r.order) != recentWindows {
+		t.Errorf("remembers %d/%d windows, want %d", len(r.emitted), len(r.order), recentWindows)
+	}
+	if ev, _ := h.publish(first); ev != eventUpdate {
+		t.Errorf("a forgotten window again: %q, want %q", ev, eventUpdate)
 	}
 }
 
@@ -75,8 +116,8 @@ func BenchmarkHubPublish(b *testing.B) {
 			b.ResetTimer()
 			for range b.N {
 				w.End = w.End.Add(time.Minute) // every publish is a newer window
-				if ok, err := h.publish(w); !ok || err != nil {
-					b.Fatal(ok, err)
+				if ev, err := h.publish(w); ev != eventSnapshot || err != nil {
+					b.Fatal(ev, err)
 				}
 			}
 		})

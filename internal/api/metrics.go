@@ -13,7 +13,10 @@ type metrics struct {
 	duration   *prometheus.HistogramVec
 	published  prometheus.Counter
 	stale      prometheus.Counter
+	updates    prometheus.Counter
 	dropped    prometheus.Counter
+	timedOut   prometheus.Counter
+	rejected   prometheus.Counter
 	lastWindow prometheus.Gauge
 }
 
@@ -30,18 +33,27 @@ func newMetrics(reg prometheus.Registerer, streams func() int) metrics {
 			Name: "trendstream_api_snapshots_published_total", Help: "Rankings pushed to stream clients.",
 		}),
 		stale: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "trendstream_api_snapshots_stale_total", Help: "Snapshots not pushed because their ranking already had a newer window.",
+			Name: "trendstream_api_snapshots_stale_total", Help: "Snapshots not pushed because the same window was already pushed with the same or a later emission time.",
+		}),
+		updates: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "trendstream_api_window_updates_total", Help: "Corrected windows older than their ranking's newest, pushed as update events (also in snapshots_published_total).",
 		}),
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "trendstream_api_stream_clients_dropped_total", Help: "Stream clients disconnected for falling behind.",
+			Name: "trendstream_api_stream_clients_dropped_total", Help: "Stream clients disconnected for falling more than the stream buffer behind.",
+		}),
+		timedOut: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "trendstream_api_stream_write_timeouts_total", Help: "Stream clients disconnected because a write failed or did not complete within the write timeout.",
+		}),
+		rejected: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "trendstream_api_stream_clients_rejected_total", Help: "Stream requests answered 503 because the stream client cap was reached.",
 		}),
 		lastWindow: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "trendstream_api_last_window_end_seconds", Help: "End (unix seconds) of the newest window pushed to stream clients.",
 		}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.published, m.stale, m.dropped, m.lastWindow,
+	reg.MustRegister(m.requests, m.duration, m.published, m.stale, m.updates, m.dropped, m.timedOut, m.rejected, m.lastWindow,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "trendstream_api_stream_clients", Help: "Connected Server-Sent Events clients.",
+			Name: "trendstream_api_stream_clients", Help: "Connected Server-Sent Events clients, from accept to close.",
 		}, func() float64 { return float64(streams()) }))
 	return m
 }

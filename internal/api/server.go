@@ -15,7 +15,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -41,29 +43,55 @@ type Options struct {
 	// means a new registry with Go runtime and process collectors.
 	Registry *prometheus.Registry
 	// KeepAlive is the interval of SSE comment lines that keep idle proxies
-	// from closing the stream; 0 means 15 s.
+	// from closing a healthy stream; 0 means DefaultKeepAlive.
 	KeepAlive time.Duration
 	// StreamBuffer is how many undelivered updates a stream client may fall
 	// behind before it is dropped; 0 means 64.
 	StreamBuffer int
+	// WriteTimeout bounds every write to a stream client: one whose socket
+	// accepts nothing for this long (it stopped reading) is disconnected,
+	// freeing its goroutine and socket. 0 means DefaultWriteTimeout.
+	WriteTimeout time.Duration
+	// MaxStreams caps concurrent stream clients; beyond it /api/stream
+	// answers 503 with Retry-After. 0 means DefaultMaxStreams, negative
+	// means no cap.
+	MaxStreams int
 }
+
+// Defaults of the stream options, shared with the command-line flags.
+const (
+	DefaultKeepAlive    = 15 * time.Second
+	DefaultWriteTimeout = 10 * time.Second
+	DefaultMaxStreams   = 1000
+	// streamRetryAfter is the Retry-After, in seconds, of a stream refused
+	// for the cap: long enough for clients to leave, short enough that a
+	// dashboard comes back soon.
+	streamRetryAfter = 10
+)
 
 // Server is the HTTP API and dashboard. Create it with New.
 type Server struct {
-	store     *store.Store
-	log       *slog.Logger
-	reg       *prometheus.Registry
-	hub       *hub
-	keepAlive time.Duration
-	handler   http.Handler
-	m         metrics
+	store        *store.Store
+	log          *slog.Logger
+	reg          *prometheus.Registry
+	hub          *hub
+	keepAlive    time.Duration
+	writeTimeout time.Duration
+	maxStreams   int64 // <= 0: no cap
+	handler      http.Handler
+	m            metrics
 	// lastPublish is the unix-nano time of the last accepted snapshot.
 	lastPublish atomic.Int64
+	// streams counts stream connections from accept to close, including
+	// one blocked writing to a client that stopped reading: the gauge
+	// and the cap must see exactly those.
+	streams atomic.Int64
 }
 
 // New returns a Server reading from st.
 func New(st *store.Store, o Options) *Server {
-	s := &Server{store: st, log: o.Logger, reg: o.Registry, keepAlive: o.KeepAlive}
+	s := &Server{store: st, log: o.Logger, reg: o.Registry, keepAlive: o.KeepAlive,
+		writeTimeout: o.WriteTimeout, maxStreams: int64(o.MaxStreams)}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -72,14 +100,20 @@ func New(st *store.Store, o Options) *Server {
 		s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
 	if s.keepAlive <= 0 {
-		s.keepAlive = 15 * time.Second
+		s.keepAlive = DefaultKeepAlive
+	}
+	if s.writeTimeout <= 0 {
+		s.writeTimeout = DefaultWriteTimeout
+	}
+	if s.maxStreams == 0 {
+		s.maxStreams = DefaultMaxStreams
 	}
 	buf := o.StreamBuffer
 	if buf <= 0 {
 		buf = 64
 	}
 	s.hub = newHub(buf)
-	s.m = newMetrics(s.reg, s.hub.count)
+	s.m = newMetrics(s.reg, func() int { return int(s.streams.Load()) })
 	s.hub.onDrop = s.m.dropped.Inc
 	s.handler = s.routes()
 	return s
@@ -95,7 +129,10 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	hs := &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: 10 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return ctx },
+		// Idle keep-alive connections are closed; streams are not idle, and
+		// their writes have their own deadline (WriteTimeout).
+		IdleTimeout: 2 * time.Minute,
+		BaseContext: func(net.Listener) context.Context { return ctx },
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(l) }()
@@ -113,23 +150,29 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 }
 
 // Publish pushes a pipeline snapshot to the stream clients that selected
-// its ranking. A snapshot older than the ranking's newest one already
-// published is dropped, so clients only ever move forward. It is safe for
-// concurrent use.
+// its ranking: as a "snapshot" event if it is the ranking's newest window
+// (new, or re-emitted with newer content), as an "update" event if it
+// corrects an older window (the pipeline re-fires panes when late data
+// arrives). A pane not emitted after the copy already sent is a stale
+// retry and dropped. It is safe for concurrent use.
 func (s *Server) Publish(snap *tsv1.WindowSnapshot) {
 	w := store.FromSnapshot(snap)
-	ok, err := s.hub.publish(w)
+	event, err := s.hub.publish(w)
 	if err != nil {
 		s.log.Error("api: encode snapshot", "err", err)
 		return
 	}
-	if !ok {
+	switch event {
+	case "":
 		s.m.stale.Inc()
 		return
+	case eventUpdate:
+		s.m.updates.Inc()
+	case eventSnapshot:
+		s.m.lastWindow.Set(float64(w.End.UnixMilli()) / 1000)
 	}
 	s.m.published.Inc()
 	s.lastPublish.Store(time.Now().UnixNano())
-	s.m.lastWindow.Set(float64(w.End.UnixMilli()) / 1000)
 }
 
 func (s *Server) routes() http.Handler {
@@ -276,7 +319,7 @@ type HealthResponse struct {
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	h := HealthResponse{Status: "ok", Database: "ok", Streams: s.hub.count()}
+	h := HealthResponse{Status: "ok", Database: "ok", Streams: int(s.streams.Load())}
 	code := http.StatusOK
 	if err := s.store.Ping(ctx); err != nil {
 		// The error names hosts, ports, users and databases: it goes to the
@@ -291,17 +334,65 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, code, h)
 }
 
-// stream is the Server-Sent Events endpoint: one "snapshot" event, whose
-// data is a store.Window as JSON, per new ranking the selection matches.
+// stream is the Server-Sent Events endpoint: a "snapshot" event per new
+// ranking the selection matches and an "update" event per corrected older
+// window, whose data is a store.Window as JSON, with keep-alive comments in
+// between.
+//
+// A client that stops reading must not pin a goroutine and a socket: every
+// write has a deadline (WriteTimeout), and a client dropped by the hub for
+// falling behind has its pending write cut off at once.
 func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 	source, lang, all, _, err := selection(r)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
+	n := s.streams.Add(1)
+	defer s.streams.Add(-1)
+	if s.maxStreams > 0 && n > s.maxStreams {
+		s.m.rejected.Inc()
+		w.Header().Set("Retry-After", strconv.Itoa(streamRetryAfter))
+		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "too many stream clients; retry later"})
+		return
+	}
 	rc := http.NewResponseController(w)
 	sub := s.hub.subscribe(selector{source: source, lang: lang, allLangs: all})
 	defer s.hub.unsubscribe(sub)
+
+	// A drop interrupts a write blocked on a client that stopped reading;
+	// the watcher is gone before the handler returns, so it never touches
+	// the connection of a later request.
+	watching := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		select {
+		case <-sub.dropped:
+			_ = rc.SetWriteDeadline(time.Now())
+		case <-watching:
+		}
+	})
+	defer func() {
+		close(watching)
+		wg.Wait()
+		select {
+		case <-sub.dropped:
+			// The deadline stays in the past: the connection closes.
+		default:
+			// net/http still flushes the end of the response: bounded too.
+			_ = rc.SetWriteDeadline(time.Now().Add(s.writeTimeout))
+		}
+	}()
+	// send writes and flushes one chunk within the write deadline.
+	send := func(chunk []byte) error {
+		if err := rc.SetWriteDeadline(time.Now().Add(s.writeTimeout)); err != nil {
+			return err
+		}
+		if _, err := w.Write(chunk); err != nil {
+			return err
+		}
+		return rc.Flush()
+	}
 
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
@@ -309,31 +400,28 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Accel-Buffering", "no") // nginx would otherwise buffer the stream
 	w.WriteHeader(http.StatusOK)
 	// retry tells EventSource how soon to reconnect after a drop.
-	if _, err := fmt.Fprint(w, "retry: 2000\n: connected\n\n"); err != nil {
-		return
-	}
-	if err := rc.Flush(); err != nil {
+	if err := send([]byte("retry: 2000\n: connected\n\n")); err != nil {
 		return
 	}
 	tick := time.NewTicker(s.keepAlive)
 	defer tick.Stop()
+	keepAlive := []byte(": keep-alive\n\n")
 	for {
+		var chunk []byte
 		select {
 		case <-r.Context().Done():
 			return
-		case data, ok := <-sub.ch:
-			if !ok {
-				return // dropped as too slow; the client reconnects
-			}
-			if _, err := fmt.Fprintf(w, "event: snapshot\ndata: %s\n\n", data); err != nil {
-				return
-			}
+		case <-sub.dropped:
+			return // too slow; the client reconnects
+		case chunk = <-sub.ch:
 		case <-tick.C:
-			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {
-				return
-			}
+			chunk = keepAlive
 		}
-		if err := rc.Flush(); err != nil {
+		if err := send(chunk); err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				s.m.timedOut.Inc()
+				s.log.Debug("api: stream client stopped reading; disconnected", "remote", r.RemoteAddr, "timeout", s.writeTimeout)
+			}
 			return
 		}
 	}

@@ -1,5 +1,7 @@
 // trendstream dashboard: loads current rankings from /api/trends, then
-// applies live rankings pushed on /api/stream (Server-Sent Events).
+// applies live rankings pushed on /api/stream (Server-Sent Events): a
+// "snapshot" event is a ranking's newest window (new, or re-emitted with
+// newer content), an "update" event an older window corrected by late data.
 //
 // Terms, languages and sources come from public posts and are untrusted:
 // they only ever reach the page through textContent, attribute values set by
@@ -16,7 +18,8 @@
   const rankingsEl = document.getElementById('rankings');
   const emptyEl = document.getElementById('empty');
 
-  // rankings: source + NUL + lang -> {win, ends: [ms], points: Map(termKey -> Map(ms -> point))}
+  // rankings: source + NUL + lang -> {win, ends: [ms], points: Map(termKey -> Map(ms -> point)),
+  //   emitted: Map(ms -> emitted_at ms, NaN when unknown)}
   const rankings = new Map();
   const langs = new Set(['']);
   const rendered = new Map(); // ranking key -> Set of term keys last shown, to flash new entries
@@ -69,24 +72,46 @@
         for (const e of m.keys()) if (e < oldest) m.delete(e);
         if (m.size === 0) r.points.delete(k);
       }
+      for (const e of r.emitted.keys()) if (e < oldest) r.emitted.delete(e);
     }
   }
 
-  // ingest records a ranking; it returns false for a window older than the
-  // one already shown (the server filters these too; this guards reloads).
+  // clearEnd forgets every term's point in the window ending at end.
+  function clearEnd(r, end) {
+    for (const [k, m] of r.points) {
+      m.delete(end);
+      if (m.size === 0) r.points.delete(k);
+    }
+  }
+
+  // ingest records a window of a ranking and returns whether anything
+  // shown changed. A window replaces what was recorded for its end: the
+  // points of that end are cleared first, so a re-emitted or corrected
+  // window never adds a second entry, nor leaves behind a term it no longer
+  // ranks. The newest window becomes the table; an older one (a correction)
+  // only changes the sparklines. A copy emitted before the one shown is
+  // ignored (the server filters these too; this guards reloads).
   function ingest(w) {
     let r = rankings.get(rkey(w));
-    if (!r) rankings.set(rkey(w), (r = { win: null, ends: [], points: new Map() }));
-    if (r.win && ms(r.win.window_end) > ms(w.window_end)) return false;
-    r.win = w;
+    if (!r) rankings.set(rkey(w), (r = { win: null, ends: [], points: new Map(), emitted: new Map() }));
     const end = ms(w.window_end);
+    const em = w.emitted_at ? ms(w.emitted_at) : NaN;
+    const prev = r.emitted.get(end);
+    if (prev !== undefined && em < prev) return false; // NaN on either side compares false: accepted
+    const newest = !r.win || end >= ms(r.win.window_end);
+    if (!newest && r.ends.length >= HISTORY && end < r.ends[0]) return false; // older than every sparkline
     for (const t of w.terms || []) {
       for (const p of t.history || []) {
-        addEnd(r, ms(p.window_end));
-        setPoint(r, tkey(t), ms(p.window_end), p);
+        const e = ms(p.window_end);
+        if (e === end) continue; // the window itself is authoritative below
+        addEnd(r, e);
+        setPoint(r, tkey(t), e, p);
       }
     }
+    if (newest) r.win = w;
+    clearEnd(r, end);
     addEnd(r, end);
+    r.emitted.set(end, em);
     for (const t of w.terms || []) setPoint(r, tkey(t), end, t);
     return true;
   }
@@ -207,9 +232,10 @@
     for (const w of body.windows) addLang(w.lang);
   }
 
+  let broken = false;
+
   function connect() {
     const es = new EventSource('/api/stream?lang=*');
-    let broken = false;
     es.addEventListener('open', () => {
       setStatus('live', 'live');
       // Updates may have been missed while disconnected: resync.
@@ -219,8 +245,15 @@
     es.addEventListener('error', () => {
       broken = true;
       setStatus('error', 'reconnecting…');
+      // EventSource retries a dropped stream by itself, but gives up on an
+      // error status (503 when the server has too many stream clients):
+      // come back later, spread out so refused clients do not return at once.
+      if (es.readyState === EventSource.CLOSED) {
+        es.close();
+        setTimeout(connect, 5000 + Math.random() * 10000);
+      }
     });
-    es.addEventListener('snapshot', (e) => {
+    const onWindow = (e) => {
       let w;
       try {
         w = JSON.parse(e.data);
@@ -232,7 +265,9 @@
         updates++;
         render();
       }
-    });
+    };
+    es.addEventListener('snapshot', onWindow);
+    es.addEventListener('update', onWindow);
   }
 
   langSel.addEventListener('change', () => {
