@@ -142,3 +142,13 @@ kafka-fetch: ## download and verify the pinned Kafka jars for the real test brok
 soak: ## live soak: run against a local Jetstream-like stream, measure window delays, RSS, CPU (ARGS for flags)
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || [ -n "$$TRENDSTREAM_DATABASE_URL" ] || $(MAKE) deps
 	$(GO) run ./cmd/trendsoak $(ARGS)
+
+# Chaos test of the whole system (docs/chaos.md): a live-like local source
+# through a fault proxy into the ingest, a real Kafka broker, the pipeline on
+# Prism and PostgreSQL, under a seeded schedule of faults; every post and
+# window is checked against the source and the single-process reference.
+# 15 minutes by default; e.g. ARGS='-seed 7 -duration 30m'.
+.PHONY: chaos
+chaos: ## chaos test: faults against the whole system, checked post by post and window by window; rewrites RELIABILITY.md (ARGS for flags)
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || $(MAKE) deps
+	$(GO) run ./cmd/trendchaos -out RELIABILITY.md $(ARGS)
