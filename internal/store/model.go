@@ -19,7 +19,9 @@ type Window struct {
 	End       time.Time  `json:"window_end"`
 	Posts     int64      `json:"posts"`
 	EmittedAt *time.Time `json:"emitted_at,omitempty"`
-	Terms     []Term     `json:"terms,omitempty"`
+	// Revision orders a window's snapshots (WindowSnapshot.revision).
+	Revision int64  `json:"revision,omitempty"`
+	Terms    []Term `json:"terms,omitempty"`
 }
 
 // Term is one ranked term of a window.
@@ -90,11 +92,12 @@ func KindName(k tsv1.TermKind) string {
 // languages are two entries: the pipeline scores them apart.
 func FromSnapshot(s *tsv1.WindowSnapshot) Window {
 	w := Window{
-		Source: SourceName(s.GetSource()),
-		Lang:   s.GetLang(),
-		Start:  pgTime(s.GetWindowStart().AsTime()),
-		End:    pgTime(s.GetWindowEnd().AsTime()),
-		Posts:  s.GetPosts(),
+		Source:   SourceName(s.GetSource()),
+		Lang:     s.GetLang(),
+		Start:    pgTime(s.GetWindowStart().AsTime()),
+		End:      pgTime(s.GetWindowEnd().AsTime()),
+		Posts:    s.GetPosts(),
+		Revision: s.GetRevision(),
 	}
 	if s.GetEmittedAt() != nil {
 		t := pgTime(s.GetEmittedAt().AsTime())

@@ -101,8 +101,9 @@ func SchemaVersion() (int32, error) {
 // WriteSnapshots stores snapshots in one transaction. For each (source,
 // lang, window) it upserts the window row and replaces that window's ranked
 // terms, so a re-fired or retried pane neither duplicates a row nor leaves a
-// term behind that the newer pane no longer ranks. A pane whose emitted_at
-// is older than the stored one is ignored: retries may arrive out of order.
+// term behind that the newer pane no longer ranks. A snapshot with a lower
+// revision than the stored one, or the same revision and an older
+// emitted_at, is ignored: corrections and retries may arrive out of order.
 // Within one call the last snapshot of a window wins.
 func (s *Store) WriteSnapshots(ctx context.Context, snaps []*tsv1.WindowSnapshot) error {
 	if len(snaps) == 0 {
@@ -115,9 +116,11 @@ func (s *Store) WriteSnapshots(ctx context.Context, snaps []*tsv1.WindowSnapshot
 		wStart, wEnd   = make([]time.Time, len(ws)), make([]time.Time, len(ws))
 		wPosts         = make([]int64, len(ws))
 		wEmitted       = make([]pgtype.Timestamptz, len(ws))
+		wRevision      = make([]int64, len(ws))
 	)
 	for i, w := range ws {
 		wSource[i], wLang[i], wStart[i], wEnd[i], wPosts[i] = w.Source, w.Lang, w.Start, w.End, w.Posts
+		wRevision[i] = w.Revision
 		if w.EmittedAt != nil {
 			wEmitted[i] = pgtype.Timestamptz{Time: *w.EmittedAt, Valid: true}
 		}
@@ -137,14 +140,15 @@ ON CONFLICT DO NOTHING`, wSource, wLang); err != nil {
 		return fmt.Errorf("store: write snapshots: register rankings: %w", err)
 	}
 	rows, err := tx.Query(ctx, `
-INSERT INTO windows (source, lang, window_start, window_end, posts, emitted_at)
-SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::int8[], $6::timestamptz[])
+INSERT INTO windows (source, lang, window_start, window_end, posts, emitted_at, revision)
+SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::int8[], $6::timestamptz[], $7::int8[])
 ON CONFLICT (source, lang, window_start, window_end) DO UPDATE
-   SET posts = EXCLUDED.posts, emitted_at = EXCLUDED.emitted_at
- WHERE windows.emitted_at IS NULL OR EXCLUDED.emitted_at IS NULL
-    OR windows.emitted_at <= EXCLUDED.emitted_at
+   SET posts = EXCLUDED.posts, emitted_at = EXCLUDED.emitted_at, revision = EXCLUDED.revision
+ WHERE windows.revision < EXCLUDED.revision
+    OR (windows.revision = EXCLUDED.revision
+        AND (windows.emitted_at IS NULL OR EXCLUDED.emitted_at IS NULL OR windows.emitted_at <= EXCLUDED.emitted_at))
 RETURNING source, lang, window_start, window_end`,
-		wSource, wLang, wStart, wEnd, wPosts, wEmitted)
+		wSource, wLang, wStart, wEnd, wPosts, wEmitted, wRevision)
 	if err != nil {
 		return fmt.Errorf("store: write snapshots: upsert windows: %w", err)
 	}

@@ -46,6 +46,11 @@ func snap(lang string, end time.Time, emitted time.Duration, terms ...string) *t
 	return s
 }
 
+func withRevision(s *tsv1.WindowSnapshot, rev int64) *tsv1.WindowSnapshot {
+	s.Revision = rev
+	return s
+}
+
 func open(t *testing.T) *store.Store {
 	t.Helper()
 	ctx := context.Background()
@@ -190,6 +195,24 @@ func TestWriteSnapshotsReplaces(t *testing.T) {
 				{snap("", t0, time.Second, "a", "b", "c")},
 			},
 			want: "1:word:b 2:word:d", posts: 1002,
+		},
+		{
+			// A correction after late posts (higher revision) computed before
+			// the on-time pane, which the runner then delivers last.
+			name: "higher revision wins over a later emitted_at",
+			write: [][]*tsv1.WindowSnapshot{
+				{withRevision(snap("", t0, time.Second, "b", "d"), 7)},
+				{withRevision(snap("", t0, 2*time.Second, "a", "b", "c"), 3)},
+			},
+			want: "1:word:b 2:word:d", posts: 1002,
+		},
+		{
+			name: "a later run supersedes an earlier one",
+			write: [][]*tsv1.WindowSnapshot{
+				{withRevision(snap("", t0, 2*time.Second, "a", "b", "c"), 1<<20|9)},
+				{withRevision(snap("", t0, time.Second, "x"), 2<<20|1)},
+			},
+			want: "1:word:x", posts: 1001,
 		},
 		{
 			name: "last snapshot of a window in one call wins",

@@ -55,6 +55,17 @@ type Options struct {
 	// MaxOutOfOrder is how far behind the newest record of a partition a
 	// record may be and still count as on time.
 	MaxOutOfOrder time.Duration
+	// IdleWatermark is how a caught-up partition's watermark moves
+	// (kafkaio.IdlePolicy): by default it follows the source-watermark
+	// markers the ingest writes, so a stalled source or an outage holds the
+	// windows instead of making the backlog late.
+	IdleWatermark kafkaio.IdlePolicy
+	// AllowedLateness is how long after a window was released posts that
+	// arrive late still correct it (trend.Config.AllowedLateness).
+	AllowedLateness time.Duration
+	// TopicFaultTimeout is how long the posts topic may be missing,
+	// re-created or truncated before the pipeline fails.
+	TopicFaultTimeout time.Duration
 	// ReadBatch is how many records a partition's reader hands on per
 	// call (kafkaio.ReadMaxRecords): smaller batches let windows close
 	// and later stages start sooner.
@@ -70,18 +81,21 @@ type Options struct {
 // DefaultOptions returns the documented defaults.
 func DefaultOptions() Options {
 	return Options{
-		Brokers:       "127.0.0.1:9092",
-		PostsTopic:    "trendstream.posts",
-		TrendsTopic:   "trendstream.trends",
-		WindowSize:    10 * time.Minute,
-		WindowPeriod:  time.Minute,
-		TopK:          20,
-		Shards:        trend.DefaultShards,
-		Group:         "trendstream-trending",
-		MaxOutOfOrder: 5 * time.Second,
-		ReadBatch:     2000,
-		Terms:         terms.DefaultOptions(),
-		Score:         trendscore.DefaultParams(),
+		Brokers:           "127.0.0.1:9092",
+		PostsTopic:        "trendstream.posts",
+		TrendsTopic:       "trendstream.trends",
+		WindowSize:        10 * time.Minute,
+		WindowPeriod:      time.Minute,
+		TopK:              20,
+		Shards:            trend.DefaultShards,
+		Group:             "trendstream-trending",
+		MaxOutOfOrder:     5 * time.Second,
+		IdleWatermark:     kafkaio.IdleSourceWatermark,
+		AllowedLateness:   10 * time.Minute,
+		TopicFaultTimeout: kafkaio.DefaultTopicFaultTimeout,
+		ReadBatch:         2000,
+		Terms:             terms.DefaultOptions(),
+		Score:             trendscore.DefaultParams(),
 	}
 }
 
@@ -100,6 +114,9 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.Group, "group", o.Group, "Kafka consumer group whose offsets are committed (for -start committed and lag monitoring)")
 	fs.BoolVar(&o.Bounded, "bounded", o.Bounded, "read up to the end offsets seen at start, then stop (replay)")
 	fs.DurationVar(&o.MaxOutOfOrder, "max-out-of-order", o.MaxOutOfOrder, "how far a post may trail the newest one in its partition and still be on time")
+	fs.Var(&o.IdleWatermark, "idle-watermark", "how a caught-up partition's watermark moves: source (follow the ingest's watermark markers), wallclock (now minus -max-out-of-order; for topics without markers) or hold")
+	fs.DurationVar(&o.AllowedLateness, "allowed-lateness", o.AllowedLateness, "how long after a window was emitted late posts still correct it (re-emitted to the results topic and PostgreSQL); 0 drops late posts")
+	fs.DurationVar(&o.TopicFaultTimeout, "topic-fault-timeout", o.TopicFaultTimeout, "how long the posts topic may be deleted, re-created or truncated behind the read position before the pipeline fails")
 	fs.IntVar(&o.ReadBatch, "read-batch", o.ReadBatch, "records a partition reader hands on per call: smaller lets later stages start sooner (replays: ~1000-2500 measured best)")
 	o.Terms.RegisterFlags(fs)
 	o.Score.RegisterFlags(fs)
@@ -124,7 +141,7 @@ func (o Options) Validate() error {
 
 func (o Options) trendConfig() trend.Config {
 	return trend.Config{
-		Size: o.WindowSize, Period: o.WindowPeriod, TopK: o.TopK, Shards: o.Shards,
+		Size: o.WindowSize, Period: o.WindowPeriod, TopK: o.TopK, Shards: o.Shards, AllowedLateness: o.AllowedLateness,
 		Terms: o.Terms, Score: o.Score.StartingAt(o.StreamStart), Source: tsv1.Source_SOURCE_BLUESKY,
 	}
 }
@@ -148,6 +165,8 @@ func Build(o Options) (*beam.Pipeline, error) {
 		kafkaio.ReadGroup(o.Group),
 		kafkaio.ReadOutOfOrder(o.MaxOutOfOrder),
 		kafkaio.ReadMaxRecords(o.ReadBatch),
+		kafkaio.ReadIdle(o.IdleWatermark),
+		kafkaio.ReadTopicFaultTimeout(o.TopicFaultTimeout),
 	}
 	if o.Bounded {
 		ropts = append(ropts, kafkaio.ReadBounded())

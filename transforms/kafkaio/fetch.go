@@ -6,11 +6,16 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+
+	"github.com/trendstream/trendstream/internal/watermark"
 )
 
 // fetchResult is one partition's part of a fetch response.
 type fetchResult struct {
 	records []Record
+	// marks are the source-watermark markers (internal/watermark) among
+	// the records, in offset order; they are not data records.
+	marks []mark
 	// last is the highest offset the response covered, control batches and
 	// compacted-away tails included; -1 if it covered nothing. Claiming it
 	// lets the restriction move past offsets that hold no data records.
@@ -19,6 +24,13 @@ type fetchResult struct {
 	hwm int64
 	// logStart is the oldest retained offset.
 	logStart int64
+}
+
+// mark is one source-watermark marker: at offset, its writer had
+// delivered everything up to event time ms.
+type mark struct {
+	offset int64
+	ms     int64
 }
 
 // errRetriable marks fetch failures that are expected to heal (leader moved,
@@ -140,11 +152,15 @@ func decodeBlock(topic string, partition int32, from int64, block *sarama.FetchR
 				if b.LogAppendTime {
 					ts = b.MaxTimestamp
 				}
+				res.last = max(res.last, off)
+				if isMarker(r) {
+					res.marks = append(res.marks, mark{offset: off, ms: ts.UnixMilli()})
+					continue
+				}
 				res.records = append(res.records, Record{
 					Topic: topic, Partition: partition, Offset: off,
 					Key: r.Key, Value: r.Value, Timestamp: ts,
 				})
-				res.last = max(res.last, off)
 			}
 		}
 		if !b.PartialTrailingRecord && b.LastOffset() >= from {
@@ -152,6 +168,16 @@ func decodeBlock(topic string, partition int32, from int64, block *sarama.FetchR
 		}
 	}
 	return res, nil
+}
+
+// isMarker reports whether r is a source-watermark marker.
+func isMarker(r *sarama.Record) bool {
+	for _, h := range r.Headers {
+		if h != nil && watermark.IsMarker(string(h.Key)) {
+			return true
+		}
+	}
+	return false
 }
 
 // fetchVersion picks the highest Fetch version sarama can encode for the
@@ -173,81 +199,5 @@ func fetchVersion(v sarama.KafkaVersion) int16 {
 		return 6
 	default:
 		return 5 // record batches (message format v2) need Kafka 0.11
-	}
-}
-
-// commitOffsets commits next-offsets for partitions of topic to group as an
-// admin-style commit (no member id, generation -1), which brokers accept
-// while the group has no active members. Read never joins the group, so this
-// never fights a rebalance.
-func commitOffsets(client sarama.Client, group, topic string, offsets map[int32]int64) error {
-	return retryCoordinator(client, group, func() error { return commitOnce(client, group, topic, offsets) })
-}
-
-func commitOnce(client sarama.Client, group, topic string, offsets map[int32]int64) error {
-	coord, err := client.Coordinator(group)
-	if err != nil {
-		return fmt.Errorf("kafkaio: coordinator of group %s: %w", group, err)
-	}
-	req := &sarama.OffsetCommitRequest{
-		Version:                 commitVersion(client.Config().Version),
-		ConsumerGroup:           group,
-		ConsumerGroupGeneration: sarama.GroupGenerationUndefined,
-		RetentionTime:           -1,
-	}
-	for p, off := range offsets {
-		req.AddBlockWithLeaderEpoch(topic, p, off, -1, -1, "")
-	}
-	resp, err := coord.CommitOffset(req)
-	if err != nil {
-		_ = client.RefreshCoordinator(group)
-		return fmt.Errorf("kafkaio: commit group %s: %w", group, err)
-	}
-	for p, kerr := range resp.Errors[topic] {
-		if !errors.Is(kerr, sarama.ErrNoError) {
-			return fmt.Errorf("kafkaio: commit group %s %s/%d: %w", group, topic, p, kerr)
-		}
-	}
-	return nil
-}
-
-// retryCoordinator runs a group-coordinator request op, retrying for about
-// 2.5 s while the coordinator is transiently unable to answer: a real broker
-// that has just created or (after a restart or failover) is still loading
-// its offsets partition answers COORDINATOR_LOAD_IN_PROGRESS, and a moved
-// coordinator NOT_COORDINATOR. Kafka's own clients retry both.
-func retryCoordinator(client sarama.Client, group string, op func() error) error {
-	backoff := 100 * time.Millisecond
-	for attempt := 1; ; attempt++ {
-		err := op()
-		if err == nil || attempt == 6 || !coordinatorTransient(err) {
-			return err
-		}
-		if !errors.Is(err, sarama.ErrOffsetsLoadInProgress) {
-			_ = client.RefreshCoordinator(group)
-		}
-		time.Sleep(backoff)
-		backoff = min(2*backoff, time.Second)
-	}
-}
-
-func coordinatorTransient(err error) bool {
-	return errors.Is(err, sarama.ErrOffsetsLoadInProgress) ||
-		errors.Is(err, sarama.ErrNotCoordinatorForConsumer) ||
-		errors.Is(err, sarama.ErrConsumerCoordinatorNotAvailable)
-}
-
-func commitVersion(v sarama.KafkaVersion) int16 {
-	switch {
-	case v.IsAtLeast(sarama.V2_4_0_0):
-		return 8
-	case v.IsAtLeast(sarama.V2_3_0_0):
-		return 7
-	case v.IsAtLeast(sarama.V2_1_0_0):
-		return 6
-	case v.IsAtLeast(sarama.V2_0_0_0):
-		return 4
-	default:
-		return 3
 	}
 }

@@ -60,4 +60,8 @@ type partitionSpec struct {
 	Partition int32
 	Start     int64
 	End       int64
+	// TopicID is the topic's id when the read started ("" if the broker
+	// has none): a topic deleted and created again under the same name has
+	// another id, and offsets that mean nothing in it.
+	TopicID string
 }

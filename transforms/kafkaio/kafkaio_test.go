@@ -24,6 +24,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 
 	"github.com/trendstream/trendstream/internal/kafkaconf"
+	"github.com/trendstream/trendstream/internal/kafkaoffsets"
 	"github.com/trendstream/trendstream/internal/testenv"
 )
 
@@ -117,7 +118,7 @@ func commitBefore(t *testing.T, brokers []string, group, topic string, offsets m
 		t.Fatal(err)
 	}
 	defer client.Close()
-	if err := commitOffsets(client, group, topic, offsets); err != nil {
+	if err := kafkaoffsets.Commit(context.Background(), client, group, topic, offsets); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -356,7 +357,7 @@ func testReadUnboundedFiresWindowsWhileReading(t *testing.T, kind testenv.KafkaK
 		runFor    time.Duration
 	}{
 		{name: "idle partition advances", wantFires: true, runFor: 20 * time.Second},
-		{name: "idle partition stalls without idle advance", opts: []ReadOption{ReadNoIdleAdvance()}, runFor: 4 * time.Second},
+		{name: "idle partition stalls without idle advance", opts: []ReadOption{ReadIdle(IdleHold)}, runFor: 4 * time.Second},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

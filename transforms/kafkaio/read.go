@@ -17,6 +17,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
 	"github.com/trendstream/trendstream/internal/kafkaconf"
+	"github.com/trendstream/trendstream/internal/kafkaoffsets"
 )
 
 func init() {
@@ -37,6 +38,14 @@ var (
 	lateRecords = beam.NewCounter("kafkaio", "late_records")
 	// skippedOffsets counts offsets deleted by retention before they were read.
 	skippedOffsets = beam.NewCounter("kafkaio", "skipped_offsets")
+	// markersRead counts source-watermark markers (internal/watermark).
+	markersRead = beam.NewCounter("kafkaio", "watermark_markers")
+	// lateness is how far behind its partition's watermark each late
+	// record was, in milliseconds.
+	lateness = beam.NewDistribution("kafkaio", "late_record_ms")
+	// topicFaultsSeen counts fetches that found the topic deleted,
+	// re-created or truncated behind the read position.
+	topicFaultsSeen = beam.NewCounter("kafkaio", "topic_faults")
 )
 
 // retryDelay is how long a partition backs off after a transient broker error.
@@ -74,7 +83,7 @@ func Read(s beam.Scope, brokers []string, topic string, opts ...ReadOption) beam
 		Brokers: brokers, Group: o.Group, ClientID: o.ClientID,
 		MaxRecords: o.MaxRecords, MaxDuration: o.MaxDuration, PollWait: o.PollWait,
 		FetchBytes: o.FetchBytes, OutOfOrder: o.OutOfOrder, CommitInterval: o.CommitInterval,
-		NoIdleAdvance: o.NoIdleAdvance,
+		Idle: o.Idle, FaultTimeout: o.FaultTimeout,
 	}, parts)
 }
 
@@ -109,29 +118,17 @@ func (fn *listPartitionsFn) ProcessElement(ctx context.Context, _ []byte, emit f
 	if err != nil {
 		return fmt.Errorf("kafkaio: partitions of topic %q: %w", fn.Topic, err)
 	}
-	var committed map[int32]int64
-	if fn.Start.Kind == StartCommitted {
-		if committed, err = fetchCommitted(client, fn.Group, fn.Topic, parts); err != nil {
-			return err
-		}
+	id, err := topicID(client, fn.Topic)
+	if err != nil {
+		return err
+	}
+	offsets, err := fetchPartitionOffsets(ctx, client, fn.Topic, fn.Group, fn.Start, parts)
+	if err != nil {
+		return err
 	}
 	for _, p := range parts {
-		o := partitionOffsets{Committed: -1, AtTime: -1}
-		if o.Earliest, err = client.GetOffset(fn.Topic, p, sarama.OffsetOldest); err != nil {
-			return fmt.Errorf("kafkaio: earliest offset of %s/%d: %w", fn.Topic, p, err)
-		}
-		if o.Latest, err = client.GetOffset(fn.Topic, p, sarama.OffsetNewest); err != nil {
-			return fmt.Errorf("kafkaio: latest offset of %s/%d: %w", fn.Topic, p, err)
-		}
-		if c, ok := committed[p]; ok {
-			o.Committed = c
-		}
-		if fn.Start.Kind == StartAtTime {
-			if o.AtTime, err = client.GetOffset(fn.Topic, p, fn.Start.Time.UnixMilli()); err != nil {
-				return fmt.Errorf("kafkaio: offset of %s/%d at %s: %w", fn.Topic, p, fn.Start, err)
-			}
-		}
-		spec := partitionSpec{Topic: fn.Topic, Partition: p, Start: startOffset(fn.Start, o), End: math.MaxInt64}
+		o := offsets[p]
+		spec := partitionSpec{Topic: fn.Topic, TopicID: id, Partition: p, Start: startOffset(fn.Start, o), End: math.MaxInt64}
 		if fn.Bounded {
 			spec.End = o.Latest
 		}
@@ -150,61 +147,6 @@ func endString(end int64) string {
 	return fmt.Sprint(end)
 }
 
-// fetchCommitted returns the group's committed offsets for the partitions
-// that have one. A group-level error (such as a coordinator still loading
-// its offsets) must not read as "nothing committed", which would silently
-// restart the group from the earliest offsets.
-func fetchCommitted(client sarama.Client, group, topic string, parts []int32) (map[int32]int64, error) {
-	var out map[int32]int64
-	err := retryCoordinator(client, group, func() error {
-		var err error
-		out, err = fetchCommittedOnce(client, group, topic, parts)
-		return err
-	})
-	return out, err
-}
-
-func fetchCommittedOnce(client sarama.Client, group, topic string, parts []int32) (map[int32]int64, error) {
-	coord, err := client.Coordinator(group)
-	if err != nil {
-		return nil, fmt.Errorf("kafkaio: coordinator of group %s: %w", group, err)
-	}
-	resp, err := coord.FetchOffset(sarama.NewOffsetFetchRequest(client.Config().Version, group, map[string][]int32{topic: parts}))
-	if err != nil {
-		_ = client.RefreshCoordinator(group)
-		return nil, fmt.Errorf("kafkaio: committed offsets of group %s: %w", group, err)
-	}
-	groupErr := resp.Err
-	if resp.Version >= 8 {
-		groupErr = sarama.ErrNoError
-		if g := resp.GetGroup(group); g != nil {
-			groupErr = g.Err
-		}
-	}
-	switch {
-	case errors.Is(groupErr, sarama.ErrNoError):
-	case errors.Is(groupErr, sarama.ErrGroupIDNotFound):
-		// A group that never committed (kfake says so; Kafka answers -1s).
-		return map[int32]int64{}, nil
-	default:
-		return nil, fmt.Errorf("kafkaio: committed offsets of group %s: %w", group, groupErr)
-	}
-	out := map[int32]int64{}
-	for _, p := range parts {
-		b := resp.GetBlock(topic, p)
-		if b == nil {
-			continue
-		}
-		if !errors.Is(b.Err, sarama.ErrNoError) {
-			return nil, fmt.Errorf("kafkaio: committed offset of group %s %s/%d: %w", group, topic, p, b.Err)
-		}
-		if b.Offset >= 0 {
-			out[p] = b.Offset
-		}
-	}
-	return out, nil
-}
-
 // readFn is the splittable DoFn reading one partition per element. Its
 // restriction is the offset range still to read; End is math.MaxInt64
 // (growable) unless the read is bounded or the runner split it.
@@ -218,13 +160,15 @@ type readFn struct {
 	FetchBytes     int32
 	OutOfOrder     time.Duration
 	CommitInterval time.Duration
-	NoIdleAdvance  bool
+	Idle           IdlePolicy
+	FaultTimeout   time.Duration
 
 	// Per DoFn instance, never shared: the runner may process a partition's
 	// residuals on any instance, so all position state lives in restrictions.
 	client  sarama.Client
 	fetcher *fetcher
 	commits map[int32]commitMark
+	faults  *topicFaults
 	// The SDK creates a tracker and then processes its element on the same
 	// instance; pending hands the tracker's end estimator over so fetches
 	// can keep it current.
@@ -247,6 +191,7 @@ func (fn *readFn) Setup() error {
 	fn.client = client
 	fn.fetcher = newFetcher(client, fn.FetchBytes)
 	fn.commits = map[int32]commitMark{}
+	fn.faults = newTopicFaults()
 	return nil
 }
 
@@ -369,17 +314,20 @@ func (fn *readFn) ProcessElement(ctx context.Context, we *watermarkEstimator, rt
 				next = res.logStart
 				continue
 			}
-			// Ahead of the log: the topic was recreated or truncated. Keep
-			// polling rather than rewinding; restrictions cannot move back.
-			slog.ErrorContext(ctx, "kafkaio: read position is beyond the end of the partition",
-				"topic", p.Topic, "partition", p.Partition, "offset", next, "high_water_mark", res.hwm)
-			return sdf.ResumeProcessingIn(retryDelay), nil
+			// Ahead of the log: the topic was re-created or truncated.
+			// Restrictions cannot move back, so this needs the operator.
+			return fn.topicFault(ctx, p, fmt.Errorf("kafkaio: read position %d of %s/%d is beyond the end of the partition (%d): %w",
+				next, p.Topic, p.Partition, res.hwm, errTopicGone))
 		case errors.Is(err, errRetriable):
+			if cerr := checkTopic(fn.client, p); errors.Is(cerr, errTopicGone) {
+				return fn.topicFault(ctx, p, cerr)
+			}
 			slog.WarnContext(ctx, "kafkaio: fetch failed, retrying", "err", err)
 			return sdf.ResumeProcessingIn(retryDelay), nil
 		case err != nil:
 			return nil, err
 		}
+		fn.faults.healed(p.Partition)
 		if est != nil {
 			est.hwm.Store(res.hwm)
 		}
@@ -393,8 +341,9 @@ func (fn *readFn) ProcessElement(ctx context.Context, we *watermarkEstimator, rt
 			if !rt.TryClaim(rec.Offset) {
 				return sdf.StopProcessing(), rt.GetError()
 			}
-			if we.late(rec.Timestamp) {
+			if behind := we.behind(rec.Timestamp); behind > 0 {
 				lateRecords.Inc(ctx, 1)
+				lateness.Update(ctx, behind)
 			}
 			emit(beam.EventTime(rec.Timestamp.UnixMilli()), rec)
 			next = rec.Offset + 1
@@ -402,6 +351,7 @@ func (fn *readFn) ProcessElement(ctx context.Context, we *watermarkEstimator, rt
 			size += int64(len(rec.Key) + len(rec.Value))
 		}
 		if cut {
+			fn.observeMarks(ctx, we, res.marks, next)
 			return sdf.ResumeProcessingIn(0), nil
 		}
 		if res.last >= next {
@@ -412,14 +362,20 @@ func (fn *readFn) ProcessElement(ctx context.Context, we *watermarkEstimator, rt
 			}
 			next = res.last + 1
 		}
+		fn.observeMarks(ctx, we, res.marks, next)
 		// The end check comes before the caught-up check, or a bounded read
 		// that reached its end would poll forever.
 		if bounded && next >= r.End {
 			return fn.finish(ctx, rt, p, r.End)
 		}
 		if next >= res.hwm {
-			if !bounded && !fn.NoIdleAdvance {
+			if !bounded && fn.Idle == IdleWallClock {
 				we.Idle(time.Now())
+			}
+			if !bounded && fn.faults.due(p.Partition, time.Now()) {
+				if err := checkTopic(fn.client, p); errors.Is(err, errTopicGone) {
+					return fn.topicFault(ctx, p, err)
+				}
 			}
 			if len(res.records) == 0 && res.last < 0 {
 				// Nothing arrived during the broker-side wait. A broker that
@@ -437,6 +393,40 @@ func (fn *readFn) ProcessElement(ctx context.Context, we *watermarkEstimator, rt
 			return sdf.ResumeProcessingIn(fn.PollWait), nil
 		}
 	}
+}
+
+// observeMarks advances the watermark to the source-watermark markers
+// below next, the first offset not yet handed on: a marker beyond a cut
+// response would make the records before it, emitted by the next call, late.
+func (fn *readFn) observeMarks(ctx context.Context, we *watermarkEstimator, marks []mark, next int64) {
+	n := 0
+	for _, m := range marks {
+		if m.offset >= next {
+			break
+		}
+		we.advance(m.ms)
+		n++
+	}
+	markersRead.Inc(ctx, int64(n))
+}
+
+// topicFault handles a partition whose topic is gone, re-created or
+// truncated behind the read position: retry (it may be a broker restoring
+// the topic) while counting and logging it, and fail the pipeline once it
+// has lasted FaultTimeout. Failing is the visible outcome: the watermark of
+// the whole pipeline stands still meanwhile, so every window would wait
+// forever, which looks like a quiet stream.
+func (fn *readFn) topicFault(ctx context.Context, p partitionSpec, cause error) (sdf.ProcessContinuation, error) {
+	topicFaultsSeen.Inc(ctx, 1)
+	lasted, first := fn.faults.fault(p.Partition, time.Now())
+	if lasted >= fn.FaultTimeout {
+		return nil, fmt.Errorf("%w (for %s; restart the pipeline to read the topic as it is now)", cause, lasted.Round(time.Second))
+	}
+	if first {
+		slog.ErrorContext(ctx, "kafkaio: topic deleted, re-created or truncated; failing the pipeline unless it heals",
+			"topic", p.Topic, "partition", p.Partition, "within", fn.FaultTimeout, "err", cause)
+	}
+	return sdf.ResumeProcessingIn(retryDelay), nil
 }
 
 // finish completes a bounded range: claiming End marks the tracker done, and
@@ -461,7 +451,11 @@ func (fn *readFn) maybeCommit(ctx context.Context, p partitionSpec, offset int64
 	if ok && (last.offset == offset || (!force && time.Since(last.at) < fn.CommitInterval)) {
 		return
 	}
-	if err := commitOffsets(fn.client, fn.Group, p.Topic, map[int32]int64{p.Partition: offset}); err != nil {
+	// A commit that cannot finish within one interval is superseded by the
+	// next one: it must not hold up the partition's reading any longer.
+	cctx, cancel := context.WithTimeout(ctx, fn.CommitInterval)
+	defer cancel()
+	if err := kafkaoffsets.Commit(cctx, fn.client, fn.Group, p.Topic, map[int32]int64{p.Partition: offset}); err != nil {
 		slog.WarnContext(ctx, "kafkaio: commit failed", "group", fn.Group, "topic", p.Topic, "partition", p.Partition, "err", err)
 		return
 	}

@@ -26,7 +26,8 @@ type readOptions struct {
 	FetchBytes     int32
 	OutOfOrder     time.Duration
 	CommitInterval time.Duration
-	NoIdleAdvance  bool
+	Idle           IdlePolicy
+	FaultTimeout   time.Duration
 	ClientID       string
 }
 
@@ -39,6 +40,8 @@ func defaultReadOptions() readOptions {
 		FetchBytes:     DefaultFetchBytes,
 		OutOfOrder:     DefaultOutOfOrder,
 		CommitInterval: DefaultCommitInterval,
+		Idle:           IdleWallClock,
+		FaultTimeout:   DefaultTopicFaultTimeout,
 		ClientID:       DefaultClientID,
 	}
 }
@@ -61,6 +64,10 @@ func (o *readOptions) validate() error {
 		return errors.New("fetch bytes must be positive")
 	case o.OutOfOrder < 0:
 		return errors.New("out-of-order bound must not be negative")
+	case o.Idle < IdleSourceWatermark || o.Idle > IdleHold:
+		return errors.New("unknown idle policy")
+	case o.FaultTimeout <= 0:
+		return errors.New("topic fault timeout must be positive")
 	}
 	return nil
 }
@@ -117,12 +124,22 @@ func ReadCommitInterval(d time.Duration) ReadOption {
 	return func(o *readOptions) { o.CommitInterval = d }
 }
 
-// ReadNoIdleAdvance keeps the watermark of a caught-up partition where its
-// records left it, instead of advancing it with the wall clock. Use it when
-// records with old timestamps are produced into a live topic (e.g. replaying
-// a recorded file through the ingest) and must not become late; the price is
-// that an idle partition holds all windows open.
-func ReadNoIdleAdvance() ReadOption { return func(o *readOptions) { o.NoIdleAdvance = true } }
+// ReadIdle sets how a caught-up partition's watermark moves while no
+// records arrive (default IdleWallClock, right for topics nobody writes
+// source-watermark markers into; trendstream's posts topic has them, and its
+// pipelines use IdleSourceWatermark). See IdlePolicy.
+func ReadIdle(p IdlePolicy) ReadOption { return func(o *readOptions) { o.Idle = p } }
+
+// ReadTopicFaultTimeout is how long a partition may find its topic deleted,
+// re-created (another topic id) or truncated behind its read position before
+// Read fails the pipeline (default DefaultTopicFaultTimeout). Until then it
+// retries, counts kafkaio/topic_faults and logs an error: a topic that comes
+// back (a broker restoring it) heals, anything else needs the operator, who
+// restarts the pipeline on the new topic. Restrictions only move forward, so
+// Read cannot rewind to a new topic's start by itself.
+func ReadTopicFaultTimeout(d time.Duration) ReadOption {
+	return func(o *readOptions) { o.FaultTimeout = d }
+}
 
 // ReadClientID sets the Kafka client id (default DefaultClientID).
 func ReadClientID(id string) ReadOption { return func(o *readOptions) { o.ClientID = id } }

@@ -29,7 +29,7 @@ func TestReadFnContract(t *testing.T) {
 	fn := &readFn{
 		Brokers: kafka.Addrs(), ClientID: "kafkaio-test", MaxRecords: 4, MaxDuration: 10 * time.Second,
 		PollWait: 200 * time.Millisecond, FetchBytes: DefaultFetchBytes, OutOfOrder: time.Second,
-		Group: "g-contract", CommitInterval: time.Nanosecond,
+		Group: "g-contract", CommitInterval: time.Nanosecond, Idle: IdleWallClock, FaultTimeout: time.Minute,
 	}
 	if err := fn.Setup(); err != nil {
 		t.Fatal(err)
@@ -154,7 +154,7 @@ func TestReadFnSkipsDeletedOffsets(t *testing.T) {
 
 	fn := &readFn{
 		Brokers: kafka.Addrs(), ClientID: "kafkaio-test", MaxRecords: 100, MaxDuration: 10 * time.Second,
-		PollWait: 50 * time.Millisecond, FetchBytes: DefaultFetchBytes, OutOfOrder: time.Second,
+		PollWait: 50 * time.Millisecond, FetchBytes: DefaultFetchBytes, OutOfOrder: time.Second, FaultTimeout: time.Minute,
 	}
 	if err := fn.Setup(); err != nil {
 		t.Fatal(err)

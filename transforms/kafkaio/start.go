@@ -1,9 +1,14 @@
 package kafkaio
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/trendstream/trendstream/internal/kafkaoffsets"
 )
 
 // StartKind says where a read begins in each partition.
@@ -84,6 +89,54 @@ type partitionOffsets struct {
 	Latest    int64 // high-water mark: the offset the next record will get
 	Committed int64 // the group's committed offset (next to read)
 	AtTime    int64 // first offset with timestamp >= Start.Time
+}
+
+// fetchPartitionOffsets asks the broker for what startOffset needs for each
+// of parts: earliest and latest always, the group's commits for
+// StartCommitted, the offsets at the replay time for StartAtTime. Errors
+// follow kafkaoffsets' policy: a coordinator that is loading or has moved is
+// retried, and one that stays unable to answer fails the start instead of
+// reading as "nothing committed", which would silently restart the group
+// from the earliest offsets.
+func fetchPartitionOffsets(ctx context.Context, client sarama.Client, topic, group string, s Start, parts []int32) (map[int32]partitionOffsets, error) {
+	earliest, err := kafkaoffsets.Earliest(ctx, client, topic)
+	if err != nil {
+		return nil, fmt.Errorf("kafkaio: %w", err)
+	}
+	latest, err := kafkaoffsets.End(ctx, client, topic)
+	if err != nil {
+		return nil, fmt.Errorf("kafkaio: %w", err)
+	}
+	var committed, atTime map[int32]int64
+	switch s.Kind {
+	case StartCommitted:
+		if committed, err = kafkaoffsets.Committed(ctx, client, group, topic, parts); err != nil {
+			return nil, fmt.Errorf("kafkaio: %w", err)
+		}
+	case StartAtTime:
+		if atTime, err = kafkaoffsets.AtTime(ctx, client, topic, s.Time); err != nil {
+			return nil, fmt.Errorf("kafkaio: %w", err)
+		}
+	}
+	out := make(map[int32]partitionOffsets, len(parts))
+	for _, p := range parts {
+		o := partitionOffsets{Committed: -1, AtTime: -1}
+		var ok1, ok2 bool
+		o.Earliest, ok1 = earliest[p]
+		o.Latest, ok2 = latest[p]
+		if !ok1 || !ok2 {
+			// The topic gained partitions between the two lookups.
+			return nil, fmt.Errorf("kafkaio: no offsets for %s/%d: the topic's partitions changed while the read started", topic, p)
+		}
+		if c, ok := committed[p]; ok {
+			o.Committed = c
+		}
+		if t, ok := atTime[p]; ok {
+			o.AtTime = t
+		}
+		out[p] = o
+	}
+	return out, nil
 }
 
 // startOffset picks the first offset to read. Out-of-range commits (the

@@ -2,6 +2,7 @@ package kafkaio
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"io"
 	"maps"
@@ -11,9 +12,11 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/trendstream/trendstream/internal/kafkaconf"
+	"github.com/trendstream/trendstream/internal/kafkaoffsets"
 	"github.com/trendstream/trendstream/internal/testenv"
 )
 
@@ -238,4 +241,79 @@ func TestCommittedOffsetsAfterRestart(t *testing.T) {
 			t.Errorf("ranges after the restart = %v, want %v (the group's commits)", got, want)
 		}
 	})
+}
+
+// TestCommittedStartUnderCoordinatorErrors resolves a committed start
+// through the pipeline's real start path (listPartitionsFn) while kfake
+// answers transient errors: a few are retried and every partition starts at
+// the group's commit; a coordinator that stays unable to answer fails the
+// start loudly, with no partition emitted, so nothing can restart from the
+// earliest offsets.
+func TestCommittedStartUnderCoordinatorErrors(t *testing.T) {
+	commits := map[int32][2]int64{0: {3, 10}, 1: {8, 10}}
+	tests := []struct {
+		name    string
+		key     kmsg.Key
+		fault   kfake.Fault // Keys, Group and Topic are filled in
+		want    map[int32][2]int64
+		wantErr error // instead of want
+	}{
+		{name: "coordinator loading, 4 times", key: kmsg.OffsetFetch,
+			fault: kfake.Fault{Err: kerr.CoordinatorLoadInProgress, Count: 4}, want: commits},
+		{name: "coordinator moved, 4 times", key: kmsg.OffsetFetch,
+			fault: kfake.Fault{Err: kerr.NotCoordinator, Count: 4}, want: commits},
+		{name: "leader moved while listing offsets, 3 times", key: kmsg.ListOffsets,
+			fault: kfake.Fault{Err: kerr.NotLeaderForPartition, Partitions: []int32{0}, Count: 3}, want: commits},
+		{name: "coordinator loading persists", key: kmsg.OffsetFetch,
+			fault: kfake.Fault{Err: kerr.CoordinatorLoadInProgress, Count: -1}, wantErr: sarama.ErrOffsetsLoadInProgress},
+		{name: "coordinator moved persists", key: kmsg.OffsetFetch,
+			fault: kfake.Fault{Err: kerr.NotCoordinator, Count: -1}, wantErr: sarama.ErrNotCoordinatorForConsumer},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			topic, group := testenv.Topic(t, "posts"), testenv.Topic(t, "group")
+			kafka := testenv.FakeKafka(t, 2, topic)
+			brokers := kafka.Addrs()
+			produce(t, brokers, topic, []int32{0, 1}, 10, time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC))
+			commitBefore(t, brokers, group, topic, map[int32]int64{0: 3, 1: 8})
+			f := tt.fault
+			f.Keys = []kmsg.Key{tt.key}
+			if tt.key == kmsg.ListOffsets {
+				f.Topic = topic
+			} else {
+				f.Group = group
+			}
+			h := kafka.Kfake().Fault(f)
+			defer h.Remove()
+
+			// A persisting error ends with ctx, before kafkaoffsets.Budget.
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			defer cancel()
+			fn := &listPartitionsFn{Brokers: brokers, Topic: topic, Group: group, ClientID: "kafkaio-test", Start: Start{Kind: StartCommitted}, Bounded: true}
+			got := map[int32][2]int64{}
+			err := fn.ProcessElement(ctx, nil, func(s partitionSpec) { got[s.Partition] = [2]int64{s.Start, s.End} })
+			t.Logf("the fault answered %d requests; err: %v", h.Hits(), err)
+			if tt.wantErr != nil {
+				if !errors.Is(err, tt.wantErr) || !errors.Is(err, kafkaoffsets.ErrRetriesExhausted) {
+					t.Fatalf("start error %v, want %v after exhausted retries", err, tt.wantErr)
+				}
+				if len(got) > 0 {
+					t.Errorf("a failed start emitted partitions %v", got)
+				}
+				if h.Hits() < 3 {
+					t.Errorf("the fault answered %d requests: the error was not retried", h.Hits())
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !maps.Equal(got, tt.want) {
+				t.Errorf("ranges = %v, want %v (the group's commits)", got, tt.want)
+			}
+			if n := tt.fault.Count; h.Hits() != n {
+				t.Errorf("the fault answered %d requests, want %d", h.Hits(), n)
+			}
+		})
+	}
 }

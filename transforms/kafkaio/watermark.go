@@ -45,10 +45,10 @@ func (e *watermarkEstimator) Idle(now time.Time) {
 	e.advance(now.UnixMilli())
 }
 
-// late reports whether a record with timestamp t is behind the watermark,
-// i.e. windows it belongs to may already have fired.
-func (e *watermarkEstimator) late(t time.Time) bool {
-	return t.UnixMilli() < e.state
+// behind returns how far (ms) a record with timestamp t is behind the
+// watermark; more than 0 means windows it belongs to may already have fired.
+func (e *watermarkEstimator) behind(t time.Time) int64 {
+	return max(0, e.state-t.UnixMilli())
 }
 
 func (e *watermarkEstimator) advance(ms int64) {

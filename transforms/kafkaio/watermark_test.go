@@ -47,7 +47,7 @@ func TestWatermarkEstimator(t *testing.T) {
 			e := &watermarkEstimator{state: initialWatermark, outOfOrder: tt.outOfOrder}
 			for i, s := range tt.steps {
 				if s.observe != 0 {
-					if got := e.late(ms(s.observe)); got != s.wantLate {
+					if got := e.behind(ms(s.observe)) > 0; got != s.wantLate {
 						t.Fatalf("step %d: late(%d) = %v, want %v", i, s.observe, got, s.wantLate)
 					}
 					e.ObserveTimestamp(ms(s.observe))

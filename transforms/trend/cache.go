@@ -11,6 +11,8 @@ import (
 type shardState struct {
 	ring      map[int64]termwindow.Bucket
 	baselines Baselines
+	// settled are the baselines as of ShardProgress.Settled.
+	settled Baselines
 }
 
 // add puts a period's bucket into the ring, merged with any bucket of the

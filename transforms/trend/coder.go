@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"reflect"
 
@@ -62,6 +63,11 @@ type Baselines struct {
 }
 
 const baselinesVersion = 1
+
+// clone returns a copy of bl that can change without changing bl.
+func (bl Baselines) clone() Baselines {
+	return Baselines{Terms: maps.Clone(bl.Terms)}
+}
 
 // stateSize is the encoded size of one trendscore.State: four float64s,
 // five int64s and a flags byte.

@@ -35,10 +35,12 @@ func (stampEndFn) ProcessElement(w beam.Window, shard int, b termwindow.Bucket, 
 
 // SumBuckets sums partial term buckets (KV<shard, termwindow.Bucket>, as
 // BucketTerms makes them) into one bucket per shard and period, as
-// KV<shard, ShardEvent>.
-func SumBuckets(s beam.Scope, partials beam.PCollection, period time.Duration) beam.PCollection {
+// KV<shard, ShardEvent>. Partials up to lateness behind the watermark come
+// as late panes of their period (discarding: only the late partials), which
+// the scorer adds to the period's bucket.
+func SumBuckets(s beam.Scope, partials beam.PCollection, period, lateness time.Duration) beam.PCollection {
 	s = s.Scope("SumBuckets")
-	fixed := beam.WindowInto(s, window.NewFixedWindows(period), partials)
+	fixed := beam.WindowInto(s, window.NewFixedWindows(period), partials, beam.AllowedLateness(lateness))
 	sums := beam.CombinePerKey(s, &mergeBucketsFn{}, fixed)
 	return beam.ParDo(s, &stampEndFn{}, sums)
 }

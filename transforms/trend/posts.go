@@ -21,9 +21,13 @@ func init() {
 	register.Combiner1[PeriodPosts](&mergePostsFn{})
 	register.DoFn4x0[beam.Window, int, PeriodPosts, func(int, PeriodPosts)](&stampPostsFn{})
 	register.Emitter2[int, PeriodPosts]()
-	register.DoFn5x1[state.Provider, timers.Provider, int, PeriodPosts, func(beam.EventTime, string, int64), error](&slideCountsFn{})
+	register.DoFn6x1[context.Context, state.Provider, timers.Provider, int, PeriodPosts, func(beam.EventTime, string, int64), error](&slideCountsFn{})
 	register.Emitter3[beam.EventTime, string, int64]()
 }
+
+// latePostsDropped counts late post counts of periods whose windows had
+// all settled (beyond the allowed lateness).
+var latePostsDropped = beam.NewCounter("trending", "late_post_counts_dropped")
 
 // PeriodPosts is the post count of each ranking (by language, sorted) in
 // the period that ends at End (Unix ms).
@@ -89,16 +93,21 @@ func (stampPostsFn) ProcessElement(w beam.Window, k int, pp PeriodPosts, emit fu
 // window's end, as scoreFn releases the windows' terms (WindowClock): a sum
 // in Beam's sliding windows would hold the watermark a window size back.
 type slideCountsFn struct {
-	PeriodMs, SizeMs int64
+	PeriodMs, SizeMs, LatenessMs int64
 
 	State   state.Value[PostPeriods]
 	Release timers.EventTime
 }
 
-func (fn *slideCountsFn) ProcessElement(sp state.Provider, tp timers.Provider, _ int, pp PeriodPosts, _ func(beam.EventTime, string, int64)) error {
+func (fn *slideCountsFn) ProcessElement(ctx context.Context, sp state.Provider, tp timers.Provider, _ int, pp PeriodPosts, emit func(beam.EventTime, string, int64)) error {
 	st, _, err := fn.State.Read(sp)
 	if err != nil {
 		return err
+	}
+	late := st.Clock.Started && pp.End <= st.Clock.Through
+	if late && pp.End+fn.SizeMs-fn.PeriodMs <= st.Clock.Through-fn.LatenessMs {
+		latePostsDropped.Inc(ctx, 1)
+		return nil // every window it is in has settled
 	}
 	if st.Clock.arrive(pp.End, fn.SizeMs, fn.PeriodMs) {
 		fn.Release.Set(tp, mtime.FromMilliseconds(st.Clock.Fire).ToTime(),
@@ -110,7 +119,27 @@ func (fn *slideCountsFn) ProcessElement(sp state.Provider, tp timers.Provider, _
 	} else {
 		st.Periods = append(st.Periods, pp)
 	}
+	if late && fn.LatenessMs > 0 {
+		// Emit the released windows it is in again: their counts only grow,
+		// and Rank keeps the largest.
+		for end := pp.End; end <= min(pp.End+fn.SizeMs-fn.PeriodMs, st.Clock.Through); end += fn.PeriodMs {
+			fn.emitWindow(st.Periods, end, emit)
+		}
+	}
 	return fn.State.Write(sp, st)
+}
+
+// emitWindow emits each ranking's post count in the window ending at end.
+func (fn *slideCountsFn) emitWindow(periods []PeriodPosts, end int64, emit func(beam.EventTime, string, int64)) {
+	var sum PeriodPosts
+	for _, pp := range periods {
+		if pp.End > end-fn.SizeMs && pp.End <= end {
+			sum = sum.add(pp)
+		}
+	}
+	for i, lang := range sum.Langs {
+		emit(mtime.FromMilliseconds(end-1), lang, sum.Posts[i])
+	}
 }
 
 func (fn *slideCountsFn) OnTimer(ctx context.Context, sp state.Provider, tp timers.Provider, _ int, _ timers.Context, emit func(beam.EventTime, string, int64)) error {
@@ -129,18 +158,10 @@ func (fn *slideCountsFn) OnTimer(ctx context.Context, sp state.Provider, tp time
 		return slices.ContainsFunc(st.Periods, func(pp PeriodPosts) bool { return inWindow(pp, end) })
 	})
 	for _, end := range due {
-		var sum PeriodPosts
-		for _, pp := range st.Periods {
-			if inWindow(pp, end) {
-				sum = sum.add(pp)
-			}
-		}
-		for i, lang := range sum.Langs {
-			emit(mtime.FromMilliseconds(end-1), lang, sum.Posts[i])
-		}
+		fn.emitWindow(st.Periods, end, emit)
 	}
 	st.Periods = slices.DeleteFunc(st.Periods, func(pp PeriodPosts) bool {
-		return pp.End <= st.Clock.Through+fn.PeriodMs-fn.SizeMs
+		return pp.End <= st.Clock.Through-fn.LatenessMs+fn.PeriodMs-fn.SizeMs
 	})
 	if st.Clock.next(fn.SizeMs, fn.PeriodMs) {
 		fn.Release.Set(tp, mtime.FromMilliseconds(st.Clock.Fire).ToTime(),
@@ -152,14 +173,14 @@ func (fn *slideCountsFn) OnTimer(ctx context.Context, sp state.Provider, tp time
 // CountPosts turns partial post counts (KV<ranking language, posts>, as
 // BucketTerms makes them) into post counts per ranking and sliding window
 // (KV<ranking language, posts>), timestamped at the window's last instant.
-func CountPosts(s beam.Scope, marks beam.PCollection, size, period time.Duration) beam.PCollection {
+func CountPosts(s beam.Scope, marks beam.PCollection, size, period, lateness time.Duration) beam.PCollection {
 	s = s.Scope("CountPosts")
 	keyed := beam.ParDo(s, toPeriodPosts, marks)
-	fixed := beam.WindowInto(s, window.NewFixedWindows(period), keyed)
+	fixed := beam.WindowInto(s, window.NewFixedWindows(period), keyed, beam.AllowedLateness(lateness))
 	perPeriod := beam.ParDo(s, &stampPostsFn{}, beam.CombinePerKey(s, &mergePostsFn{}, fixed))
 	global := beam.WindowInto(s, window.NewGlobalWindows(), perPeriod)
 	return beam.ParDo(s, &slideCountsFn{
-		PeriodMs: period.Milliseconds(), SizeMs: size.Milliseconds(),
+		PeriodMs: period.Milliseconds(), SizeMs: size.Milliseconds(), LatenessMs: lateness.Milliseconds(),
 		State: state.MakeValueState[PostPeriods]("periods"), Release: timers.InEventTime("release"),
 	}, global)
 }

@@ -28,6 +28,20 @@ type rankFn struct {
 	TopK     int
 	SizeMs   int64
 	SourceID int32
+	// RunEpoch is when the pipeline was built (Unix s), the high bits of
+	// every snapshot's revision.
+	RunEpoch int64
+}
+
+// revisionInputBits is how many low bits of a revision count the inputs.
+const revisionInputBits = 20
+
+// revision orders the snapshots of a window (WindowSnapshot.revision): a
+// pane accumulates every input the window received, so within a run a pane
+// with more inputs is the more complete one, whatever order a runner
+// delivers the panes in.
+func revision(runEpoch int64, inputs int) int64 {
+	return runEpoch<<revisionInputBits | int64(min(inputs, 1<<revisionInputBits-1))
 }
 
 func (fn *rankFn) ProcessElement(ctx context.Context, w beam.Window, lang string, postsIter func(*int64) bool, listIter func(*TrendList) bool, emit func(*tsv1.WindowSnapshot)) {
@@ -42,20 +56,33 @@ func (fn *rankFn) ProcessElement(ctx context.Context, w beam.Window, lang string
 		EmittedAt:   timestamppb.Now(),
 	}
 	var n int64
+	inputs := 0
 	for postsIter(&n) {
 		snap.Posts = max(snap.Posts, n)
+		inputs++
 	}
-	// Each term comes from one shard; should a runner re-fire a window, the
-	// largest count is the most complete.
-	best := map[termwindow.Key]Scored{}
+	// Each term comes from one shard. A shard that corrected the window
+	// after late posts sent its lists again under a higher revision: only
+	// each shard's latest revision counts (the pane accumulates them all).
+	latest := map[int]uint64{}
+	var lists []TrendList
 	var l TrendList
 	for listIter(&l) {
+		inputs++
+		lists = append(lists, l)
+		latest[l.Shard] = max(latest[l.Shard], l.Rev)
+		l = TrendList{}
+	}
+	best := map[termwindow.Key]Scored{}
+	for _, l := range lists {
+		if l.Rev != latest[l.Shard] {
+			continue
+		}
 		for _, sc := range l.Terms {
 			if b, ok := best[sc.Key]; !ok || sc.Count > b.Count {
 				best[sc.Key] = sc
 			}
 		}
-		l = TrendList{}
 	}
 	items := make([]trendscore.Ranked, 0, len(best))
 	for _, sc := range best {
@@ -76,18 +103,26 @@ func (fn *rankFn) ProcessElement(ctx context.Context, w beam.Window, lang string
 			Source:    snap.Source,
 		})
 	}
+	snap.Revision = revision(fn.RunEpoch, inputs)
 	snapshotsEmitted.Inc(ctx, 1)
 	emit(snap)
 }
 
 // Rank groups trending terms (KV<ranking language, TrendList>) and post
 // counts by (ranking, window) and emits one WindowSnapshot each, with the
-// topK trending terms ranked by score.
-func Rank(s beam.Scope, trends, postCounts beam.PCollection, size, period time.Duration, topK int, source tsv1.Source) beam.PCollection {
+// topK trending terms ranked by score. Corrections of a window (late
+// posts) fire it again with everything it has received, so the snapshot
+// emitted last is complete; they can come up to the allowed lateness after
+// the window's posts plus a window size of replayed baselines.
+func Rank(s beam.Scope, trends, postCounts beam.PCollection, size, period, lateness time.Duration, topK int, source tsv1.Source) beam.PCollection {
 	s = s.Scope("Rank")
 	fixed := window.NewFixedWindows(period)
-	lists := beam.WindowInto(s, fixed, trends)
-	posts := beam.WindowInto(s, fixed, postCounts)
+	opts := []beam.WindowIntoOption{}
+	if lateness > 0 {
+		opts = append(opts, beam.AllowedLateness(2*lateness+size+period), beam.PanesAccumulate())
+	}
+	lists := beam.WindowInto(s, fixed, trends, opts...)
+	posts := beam.WindowInto(s, fixed, postCounts, opts...)
 	grouped := beam.CoGroupByKey(s, posts, lists)
-	return beam.ParDo(s, &rankFn{TopK: topK, SizeMs: size.Milliseconds(), SourceID: int32(source)}, grouped)
+	return beam.ParDo(s, &rankFn{TopK: topK, SizeMs: size.Milliseconds(), SourceID: int32(source), RunEpoch: time.Now().Unix()}, grouped)
 }

@@ -1,6 +1,7 @@
 package trend
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"slices"
@@ -29,6 +30,42 @@ import (
 // state cache and without it, so the keyed-state path runs as a worker
 // that never saw the shard would run it.
 func TestTrendsMatchReference(t *testing.T) {
+	posts, cfg := referenceCase(t)
+	want := referenceSnapshots(t, cfg, posts)
+
+	for _, tc := range []struct{ stream, cached bool }{{false, true}, {true, true}, {true, false}} {
+		cached := tc.cached
+		t.Run(fmt.Sprintf("stream=%v/cache=%v", tc.stream, tc.cached), func(t *testing.T) {
+			stateCache.mu.Lock()
+			stateCache.off = !cached
+			stateCache.mu.Unlock()
+			defer func() {
+				stateCache.mu.Lock()
+				stateCache.off = false
+				stateCache.mu.Unlock()
+			}()
+			p, s := beam.NewPipelineWithRoot()
+			var col beam.PCollection
+			if tc.stream {
+				col = streamPosts(t, s, posts, nil, 0)
+			} else {
+				col = beam.ParDo(s, &emitPostsFn{Posts: posts}, beam.Impulse(s))
+			}
+			beam.ParDo0(s, &collectFn{Test: t.Name()}, Trends(s, col, cfg))
+			if err := ptest.Run(p); err != nil {
+				t.Fatal(err)
+			}
+			for _, d := range diffSnapshots(latestSnapshots(collected[t.Name()]), want) {
+				t.Error(d)
+			}
+		})
+	}
+}
+
+// referenceCase is the corpus and configuration TestTrendsMatchReference
+// runs: real posts, bursts and a quiet gap, on a few shards.
+func referenceCase(t *testing.T) ([]*tsv1.Post, Config) {
+	t.Helper()
 	all, err := corpus.Posts()
 	if err != nil {
 		t.Fatal(err)
@@ -54,6 +91,13 @@ func TestTrendsMatchReference(t *testing.T) {
 		Size: 5 * time.Minute, Period: time.Minute, TopK: 10, Shards: 3,
 		Terms: terms.DefaultOptions(), Score: params.StartingAt(t0), Source: tsv1.Source_SOURCE_BLUESKY,
 	}
+	return posts, cfg
+}
+
+// referenceSnapshots computes the rankings internal/trendcalc makes of
+// posts, by snapKey.
+func referenceSnapshots(t *testing.T, cfg Config, posts []*tsv1.Post) map[string]*tsv1.WindowSnapshot {
+	t.Helper()
 	calc := trendcalc.New(cfg.Reference())
 	for _, p := range posts {
 		calc.Add(p)
@@ -67,76 +111,79 @@ func TestTrendsMatchReference(t *testing.T) {
 	if ranked == 0 {
 		t.Fatal("nothing trends in the reference: the test would prove nothing")
 	}
+	return want
+}
 
-	for _, tc := range []struct{ stream, cached bool }{{false, true}, {true, true}, {true, false}} {
-		cached := tc.cached
-		t.Run(fmt.Sprintf("stream=%v/cache=%v", tc.stream, tc.cached), func(t *testing.T) {
-			stateCache.mu.Lock()
-			stateCache.off = !cached
-			stateCache.mu.Unlock()
-			defer func() {
-				stateCache.mu.Lock()
-				stateCache.off = false
-				stateCache.mu.Unlock()
-			}()
-			p, s := beam.NewPipelineWithRoot()
-			var col beam.PCollection
-			if tc.stream {
-				col = streamPosts(t, s, posts)
-			} else {
-				col = beam.ParDo(s, &emitPostsFn{Posts: posts}, beam.Impulse(s))
-			}
-			beam.ParDo0(s, &collectFn{Test: t.Name()}, Trends(s, col, cfg))
-			if err := ptest.Run(p); err != nil {
-				t.Fatal(err)
-			}
-			got := map[string]*tsv1.WindowSnapshot{}
-			for _, s := range collected[t.Name()] {
-				got[snapKey(s)] = s
-			}
-			if len(got) != len(want) {
-				t.Errorf("%d rankings, reference %d", len(got), len(want))
-			}
-			for k, w := range want {
-				g := got[k]
-				if g == nil {
-					t.Errorf("ranking %s missing", k)
-					continue
-				}
-				if g.GetPosts() != w.GetPosts() || len(g.GetTerms()) != len(w.GetTerms()) {
-					t.Errorf("ranking %s: %d posts, %d terms; reference %d, %d", k, g.GetPosts(), len(g.GetTerms()), w.GetPosts(), len(w.GetTerms()))
-					continue
-				}
-				for i, wt := range w.GetTerms() {
-					gt := g.GetTerms()[i]
-					if gt.GetTerm() != wt.GetTerm() || gt.GetCount() != wt.GetCount() || gt.GetUniqueAuthors() != wt.GetUniqueAuthors() ||
-						math.Abs(gt.GetScore()-wt.GetScore()) > 1e-9 || !gt.GetFirstSeen().AsTime().Equal(wt.GetFirstSeen().AsTime()) {
-						t.Errorf("ranking %s, rank %d: %q %d/%d %.4f, reference %q %d/%d %.4f", k, i+1,
-							gt.GetTerm(), gt.GetCount(), gt.GetUniqueAuthors(), gt.GetScore(), wt.GetTerm(), wt.GetCount(), wt.GetUniqueAuthors(), wt.GetScore())
-					}
-				}
-			}
-		})
+// latestSnapshots keeps the latest snapshot of each ranking as readers do
+// (highest revision, then emitted last): a window corrected after late
+// posts is emitted again, and its panes may arrive in any order.
+func latestSnapshots(snaps []*tsv1.WindowSnapshot) map[string]*tsv1.WindowSnapshot {
+	got := map[string]*tsv1.WindowSnapshot{}
+	for _, s := range snaps {
+		k := snapKey(s)
+		if g := got[k]; g == nil || s.GetRevision() > g.GetRevision() ||
+			(s.GetRevision() == g.GetRevision() && !s.GetEmittedAt().AsTime().Before(g.GetEmittedAt().AsTime())) {
+			got[k] = s
+		}
 	}
+	return got
+}
+
+// diffSnapshots describes every way got differs from want.
+func diffSnapshots(got, want map[string]*tsv1.WindowSnapshot) []string {
+	var out []string
+	if len(got) != len(want) {
+		out = append(out, fmt.Sprintf("%d rankings, reference %d", len(got), len(want)))
+	}
+	for k, w := range want {
+		g := got[k]
+		if g == nil {
+			out = append(out, fmt.Sprintf("ranking %s missing", k))
+			continue
+		}
+		if g.GetPosts() != w.GetPosts() || len(g.GetTerms()) != len(w.GetTerms()) {
+			out = append(out, fmt.Sprintf("ranking %s: %d posts, %d terms; reference %d, %d", k, g.GetPosts(), len(g.GetTerms()), w.GetPosts(), len(w.GetTerms())))
+			continue
+		}
+		for i, wt := range w.GetTerms() {
+			gt := g.GetTerms()[i]
+			if gt.GetTerm() != wt.GetTerm() || gt.GetCount() != wt.GetCount() || gt.GetUniqueAuthors() != wt.GetUniqueAuthors() ||
+				math.Abs(gt.GetScore()-wt.GetScore()) > 1e-9 || !gt.GetFirstSeen().AsTime().Equal(wt.GetFirstSeen().AsTime()) {
+				out = append(out, fmt.Sprintf("ranking %s, rank %d: %q %d/%d %.4f, reference %q %d/%d %.4f", k, i+1,
+					gt.GetTerm(), gt.GetCount(), gt.GetUniqueAuthors(), gt.GetScore(), wt.GetTerm(), wt.GetCount(), wt.GetUniqueAuthors(), wt.GetScore()))
+			}
+		}
+	}
+	return out
 }
 
 func snapKey(s *tsv1.WindowSnapshot) string {
 	return s.GetLang() + "|" + s.GetWindowEnd().AsTime().Format(time.RFC3339)
 }
 
-// streamPosts replays posts (sorted by event time) as a test stream whose
-// watermark advances at every minute boundary.
-func streamPosts(t *testing.T, s beam.Scope, posts []*tsv1.Post) beam.PCollection {
+// streamPosts replays posts as a test stream whose watermark advances at
+// every minute boundary. The posts late says are late arrive delay after
+// their event time, behind the watermark; the others in event-time order.
+func streamPosts(t *testing.T, s beam.Scope, posts []*tsv1.Post, late func(i int) bool, delay time.Duration) beam.PCollection {
 	t.Helper()
-	sorted := slices.Clone(posts)
-	slices.SortStableFunc(sorted, func(a, b *tsv1.Post) int {
-		return a.GetObservedAt().AsTime().Compare(b.GetObservedAt().AsTime())
-	})
+	type arrival struct {
+		at int64
+		p  *tsv1.Post
+	}
+	sorted := make([]arrival, len(posts))
+	for i, p := range posts {
+		sorted[i] = arrival{p.GetObservedAt().AsTime().UnixMilli(), p}
+		if late != nil && late(i) {
+			sorted[i].at += delay.Milliseconds()
+		}
+	}
+	slices.SortStableFunc(sorted, func(a, b arrival) int { return cmp.Compare(a.at, b.at) })
 	cfg := teststream.NewConfig()
 	var mark int64
-	for _, p := range sorted {
+	for _, a := range sorted {
+		p := a.p
 		ts := p.GetObservedAt().AsTime().UnixMilli()
-		if minute := ts - ts%60000; minute > mark {
+		if minute := a.at - a.at%60000; minute > mark {
 			if err := cfg.AdvanceWatermark(minute); err != nil {
 				t.Fatal(err)
 			}

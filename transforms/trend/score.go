@@ -35,12 +35,17 @@ func init() {
 }
 
 var (
-	windowsScored  = beam.NewCounter("trending", "term_windows_scored")
-	lateRescored   = beam.NewCounter("trending", "late_windows_rescored")
-	termsExpired   = beam.NewCounter("trending", "term_states_expired")
-	lateBuckets    = beam.NewCounter("trending", "late_buckets")
-	stateCacheHits = beam.NewCounter("trending", "state_cache_hits")
-	stateCacheMiss = beam.NewCounter("trending", "state_cache_misses")
+	windowsScored = beam.NewCounter("trending", "term_windows_scored")
+	// windowsCorrected counts windows re-emitted because late posts
+	// changed them; lateDropped counts buckets that came after their
+	// windows had settled (beyond the allowed lateness).
+	windowsCorrected = beam.NewCounter("trending", "windows_corrected")
+	lateDropped      = beam.NewCounter("trending", "late_buckets_dropped")
+	lateRescored     = beam.NewCounter("trending", "late_windows_rescored")
+	termsExpired     = beam.NewCounter("trending", "term_states_expired")
+	lateBuckets      = beam.NewCounter("trending", "late_buckets")
+	stateCacheHits   = beam.NewCounter("trending", "state_cache_hits")
+	stateCacheMiss   = beam.NewCounter("trending", "state_cache_misses")
 )
 
 // Scored is one trending term in one window; the window is the element's.
@@ -54,7 +59,12 @@ type Scored struct {
 }
 
 // TrendList is one shard's trending terms for one ranking in one window.
+// A shard that corrects a window after late posts emits its lists again
+// with a higher Rev, an empty one for every ranking that may have had
+// terms, so Rank can replace what the shard said before.
 type TrendList struct {
+	Shard int
+	Rev   uint64
 	Terms []Scored
 }
 
@@ -68,6 +78,14 @@ type ShardProgress struct {
 	// Token changes whenever the ring or the baselines change, so a
 	// worker's cached copy of them is known to be current (stateCache).
 	Token uint64
+	// Settled is the end of the last window folded into the settled
+	// baselines (SettledStarted: any): windows up to it are beyond the
+	// allowed lateness and never change again. Late buckets are replayed
+	// from there.
+	Settled        int64
+	SettledStarted bool
+	// Rev is the revision of the shard's latest emissions (TrendList.Rev).
+	Rev uint64
 }
 
 // ShardEvent is the bucket of one shard's terms for the period that ends at
@@ -102,40 +120,52 @@ type scoreFn struct {
 	Params   trendscore.Params
 	PeriodMs int64
 	SizeMs   int64
+	// LatenessMs is the allowed lateness: how long after the watermark
+	// passed a period its late buckets still correct the windows.
+	LatenessMs int64
 	// CacheID tells this pipeline's cache entries from another's in the
 	// same worker process.
 	CacheID string
 
 	Ring      state.Bag[ShardEvent]
 	Baselines state.Value[Baselines]
-	Progress  state.Value[ShardProgress]
-	Release   timers.EventTime
+	// SettledBaselines are the baselines as of ShardProgress.Settled (only
+	// kept with an allowed lateness).
+	SettledBaselines state.Value[Baselines]
+	Progress         state.Value[ShardProgress]
+	Release          timers.EventTime
 }
 
-func newScoreFn(p trendscore.Params, size, period time.Duration) *scoreFn {
+func newScoreFn(p trendscore.Params, size, period, lateness time.Duration) *scoreFn {
 	return &scoreFn{
-		Params:    p,
-		PeriodMs:  period.Milliseconds(),
-		SizeMs:    size.Milliseconds(),
-		CacheID:   strconv.FormatUint(rand.Uint64(), 16),
-		Ring:      state.MakeBagState[ShardEvent]("ring"),
-		Baselines: state.MakeValueState[Baselines]("baselines"),
-		Progress:  state.MakeValueState[ShardProgress]("progress"),
-		Release:   timers.InEventTime("release"),
+		Params:           p,
+		PeriodMs:         period.Milliseconds(),
+		SizeMs:           size.Milliseconds(),
+		LatenessMs:       lateness.Milliseconds(),
+		CacheID:          strconv.FormatUint(rand.Uint64(), 16),
+		Ring:             state.MakeBagState[ShardEvent]("ring"),
+		Baselines:        state.MakeValueState[Baselines]("baselines"),
+		SettledBaselines: state.MakeValueState[Baselines]("settled"),
+		Progress:         state.MakeValueState[ShardProgress]("progress"),
+		Release:          timers.InEventTime("release"),
 	}
 }
 
 // ProcessElement adds a period's bucket to the ring and, if the clock says
 // so, moves the release timer.
-func (fn *scoreFn) ProcessElement(ctx context.Context, sp state.Provider, tp timers.Provider, shard int, ev ShardEvent, _ func(beam.EventTime, string, TrendList)) error {
+func (fn *scoreFn) ProcessElement(ctx context.Context, sp state.Provider, tp timers.Provider, shard int, ev ShardEvent, emit func(beam.EventTime, string, TrendList)) error {
 	pr, _, err := fn.Progress.Read(sp)
 	if err != nil {
 		return err
 	}
-	if pr.Clock.Started && ev.End <= pr.Clock.Through {
-		// Some windows it belongs to were scored without it. The runner
-		// drops late data before this stage, so this should not happen.
+	late := pr.Clock.Started && ev.End <= pr.Clock.Through
+	if late {
+		// Some windows it belongs to were emitted without it.
 		lateBuckets.Inc(ctx, 1)
+		if fn.settledPast(pr, ev.End) {
+			lateDropped.Inc(ctx, 1)
+			return nil
+		}
 	}
 	set := pr.Clock.arrive(ev.End, fn.SizeMs, fn.PeriodMs)
 	if err := fn.Ring.Add(sp, ev); err != nil {
@@ -152,7 +182,103 @@ func (fn *scoreFn) ProcessElement(ctx context.Context, sp state.Provider, tp tim
 	if set {
 		fn.setRelease(tp, pr.Clock)
 	}
+	if late && fn.LatenessMs > 0 {
+		if err := fn.correct(ctx, sp, shard, ev.End, &pr, sh, emit); err != nil {
+			return err
+		}
+	}
 	return fn.Progress.Write(sp, pr)
+}
+
+// settledPast reports whether every window containing the period that
+// ends at end has settled: a bucket for it is beyond the allowed lateness.
+func (fn *scoreFn) settledPast(pr ShardProgress, end int64) bool {
+	if fn.LatenessMs <= 0 {
+		return end+fn.SizeMs-fn.PeriodMs <= pr.Clock.Through
+	}
+	return pr.SettledStarted && end+fn.SizeMs-fn.PeriodMs <= pr.Settled
+}
+
+// correct re-scores, after a late bucket for the period ending at from,
+// every released window from the settled point on, and emits the windows
+// from `from` on again under a new revision. The windows before it are
+// unchanged, and replaying them from the settled baselines gives every
+// later window the baselines it would have had if the late posts had been
+// on time: the results equal the reference over all posts.
+func (fn *scoreFn) correct(ctx context.Context, sp state.Provider, shard int, from int64, pr *ShardProgress, cached *shardState, emit func(beam.EventTime, string, TrendList)) error {
+	sh := cached
+	if sh == nil {
+		var err error
+		if sh, err = fn.load(ctx, sp, shard, pr.Token); err != nil {
+			return err
+		}
+	} else {
+		stateCache.take(fn.CacheID, shard, pr.Token)
+	}
+	bl := sh.settled.clone()
+	pr.Rev++
+	rev := pr.Rev
+	for _, end := range fn.replayEnds(sh, *pr, pr.Clock.Through) {
+		lists := fn.scoreWindow(ctx, sh, &bl, end, end >= from)
+		if end < from {
+			continue
+		}
+		windowsCorrected.Inc(ctx, 1)
+		for lang, l := range lists {
+			l.Shard, l.Rev = shard, rev
+			emit(mtime.FromMilliseconds(end-1), lang, *l)
+		}
+	}
+	sh.baselines = bl
+	if err := fn.Baselines.Write(sp, sh.baselines); err != nil {
+		return err
+	}
+	pr.Token = newToken()
+	stateCache.put(fn.CacheID, shard, pr.Token, sh)
+	return nil
+}
+
+// replayEnds returns the ends of the windows after the settled point up to
+// through that hold a bucket: the windows the clock released (or will), in
+// order.
+func (fn *scoreFn) replayEnds(sh *shardState, pr ShardProgress, through int64) []int64 {
+	e := sh.earliest()
+	if pr.SettledStarted {
+		e = pr.Settled + fn.PeriodMs
+	}
+	var ends []int64
+	for ; e <= through && len(sh.ring) > 0; e += fn.PeriodMs {
+		if sh.holds(e-fn.SizeMs, e) {
+			ends = append(ends, e)
+		}
+	}
+	return ends
+}
+
+// settle folds the windows that have left the allowed lateness into the
+// settled baselines. It runs once the settled point trails the last
+// released window by half the lateness more than it must, so each window
+// is replayed once more, in batches, rather than once per release.
+func (fn *scoreFn) settle(ctx context.Context, sh *shardState, pr *ShardProgress) bool {
+	if fn.LatenessMs <= 0 {
+		pr.Settled, pr.SettledStarted = pr.Clock.Through, pr.Clock.Started
+		return false
+	}
+	horizon := (fn.LatenessMs/fn.PeriodMs + 1) * fn.PeriodMs
+	to := pr.Clock.Through - horizon
+	if pr.SettledStarted && to-pr.Settled < max(horizon/2, fn.PeriodMs) {
+		return false
+	}
+	ends := fn.replayEnds(sh, *pr, to)
+	if len(ends) == 0 {
+		return false
+	}
+	for _, end := range ends {
+		fn.scoreWindow(ctx, sh, &sh.settled, end, false)
+	}
+	pr.Settled, pr.SettledStarted = ends[len(ends)-1], true
+	fn.forget(ctx, &sh.settled, pr.Settled)
+	return true
 }
 
 // setRelease sets the release timer as the clock says.
@@ -176,12 +302,20 @@ func (fn *scoreFn) OnTimer(ctx context.Context, _ beam.EventTime, sp state.Provi
 		return sh.holds(end-fn.SizeMs, end)
 	})
 	for _, end := range ends {
-		fn.scoreWindow(ctx, sh, end, emit)
+		for lang, l := range fn.scoreWindow(ctx, sh, &sh.baselines, end, false) {
+			l.Shard, l.Rev = shard, pr.Rev
+			emit(mtime.FromMilliseconds(end-1), lang, *l)
+		}
 	}
 	if len(ends) > 0 {
-		fn.forget(ctx, sh, pr.Clock.Through)
+		fn.forget(ctx, &sh.baselines, pr.Clock.Through)
 		if err := fn.Baselines.Write(sp, sh.baselines); err != nil {
 			return err
+		}
+		if fn.settle(ctx, sh, &pr) {
+			if err := fn.SettledBaselines.Write(sp, sh.settled); err != nil {
+				return err
+			}
 		}
 		if err := fn.compact(sp, sh, &pr); err != nil {
 			return err
@@ -200,8 +334,11 @@ func (fn *scoreFn) OnTimer(ctx context.Context, _ beam.EventTime, sp state.Provi
 // a bag cannot drop single entries, and rewriting it every period would
 // write each bucket size/period times.
 func (fn *scoreFn) compact(sp state.Provider, sh *shardState, pr *ShardProgress) error {
-	sh.evict(pr.Clock.Through + fn.PeriodMs - fn.SizeMs + 1)
-	if pr.RingLen < 2*len(sh.ring) || pr.RingLen <= int(fn.SizeMs/fn.PeriodMs) {
+	if !pr.SettledStarted {
+		return nil // every bucket may still be replayed
+	}
+	sh.evict(pr.Settled + fn.PeriodMs - fn.SizeMs + 1)
+	if pr.RingLen < 2*len(sh.ring) || pr.RingLen <= int((fn.SizeMs+fn.LatenessMs)/fn.PeriodMs) {
 		return nil
 	}
 	if err := fn.Ring.Clear(sp); err != nil {
@@ -240,14 +377,25 @@ func (fn *scoreFn) load(ctx context.Context, sp state.Provider, shard int, token
 	if sh.baselines.Terms == nil {
 		sh.baselines.Terms = map[termwindow.Key]trendscore.State{}
 	}
+	if fn.LatenessMs > 0 {
+		if sh.settled, _, err = fn.SettledBaselines.Read(sp); err != nil {
+			return nil, err
+		}
+	}
+	if sh.settled.Terms == nil {
+		sh.settled.Terms = map[termwindow.Key]trendscore.State{}
+	}
 	return sh, nil
 }
 
 // scoreWindow merges the ring's buckets of the window ending at end,
-// folds its terms into the baselines and emits the trending ones, one
+// folds its terms into the baselines bl and returns the trending ones, one
 // TrendList per ranking they belong to: the overall one and their
-// language's.
-func (fn *scoreFn) scoreWindow(ctx context.Context, sh *shardState, end int64, emit func(beam.EventTime, string, TrendList)) {
+// language's. With complete, it also returns an empty list for every
+// ranking any of the window's terms belongs to: a correction must replace
+// whatever the shard emitted for the window before (late posts only add
+// terms, so these are all the rankings it can have emitted).
+func (fn *scoreFn) scoreWindow(ctx context.Context, sh *shardState, bl *Baselines, end int64, complete bool) map[string]*TrendList {
 	start := end - fn.SizeMs
 	var buckets []termwindow.Bucket
 	for e, b := range sh.ring {
@@ -257,7 +405,13 @@ func (fn *scoreFn) scoreWindow(ctx context.Context, sh *shardState, end int64, e
 	}
 	period := time.Duration(fn.PeriodMs) * time.Millisecond
 	lists := map[string]*TrendList{}
+	if complete {
+		lists[AllLanguages] = &TrendList{}
+	}
 	for _, a := range termwindow.Merge(buckets, fn.Params.MinPosts()) {
+		if complete && lists[a.Key.Lang] == nil {
+			lists[a.Key.Lang] = &TrendList{}
+		}
 		obs := trendscore.Observation{
 			WindowStart: time.UnixMilli(start), WindowEnd: time.UnixMilli(end),
 			Count: a.Posts, Authors: a.Authors, TopAuthorPosts: a.TopAuthorPosts,
@@ -265,9 +419,9 @@ func (fn *scoreFn) scoreWindow(ctx context.Context, sh *shardState, end int64, e
 		if fn.Params.Negligible(obs) {
 			continue // an empty window for the baseline, as for the reference
 		}
-		st := sh.baselines.Terms[a.Key]
+		st := bl.Terms[a.Key]
 		res := fn.Params.Update(&st, obs, period)
-		sh.baselines.Terms[a.Key] = st
+		bl.Terms[a.Key] = st
 		windowsScored.Inc(ctx, 1)
 		if res.Late {
 			lateRescored.Inc(ctx, 1)
@@ -291,19 +445,17 @@ func (fn *scoreFn) scoreWindow(ctx context.Context, sh *shardState, end int64, e
 			}
 		}
 	}
-	for lang, l := range lists {
-		emit(mtime.FromMilliseconds(end-1), lang, *l)
-	}
+	return lists
 }
 
 // forget drops terms whose baselines have decayed to nothing: Update would
 // start them afresh anyway (trendscore.Params.ForgetAfter), so this changes
 // no score and keeps the state to the terms that are alive.
-func (fn *scoreFn) forget(ctx context.Context, sh *shardState, through int64) {
+func (fn *scoreFn) forget(ctx context.Context, bl *Baselines, through int64) {
 	period := time.Duration(fn.PeriodMs) * time.Millisecond
-	for k, st := range sh.baselines.Terms {
+	for k, st := range bl.Terms {
 		if st.LastWindowEnd+fn.Params.ForgetAfter(st, period).Milliseconds() <= through {
-			delete(sh.baselines.Terms, k)
+			delete(bl.Terms, k)
 			termsExpired.Inc(ctx, 1)
 		}
 	}
@@ -323,8 +475,8 @@ func newToken() uint64 {
 // ShardEvent>, as SumBuckets makes them) and returns the trending terms of
 // every window as KV<ranking language, TrendList>, timestamped at the
 // window's last instant.
-func ScoreTerms(s beam.Scope, buckets beam.PCollection, p trendscore.Params, size, period time.Duration) beam.PCollection {
+func ScoreTerms(s beam.Scope, buckets beam.PCollection, p trendscore.Params, size, period, lateness time.Duration) beam.PCollection {
 	s = s.Scope("ScoreTerms")
 	global := beam.WindowInto(s, window.NewGlobalWindows(), buckets)
-	return beam.ParDo(s, newScoreFn(p, size, period), global)
+	return beam.ParDo(s, newScoreFn(p, size, period, lateness), global)
 }

@@ -36,6 +36,11 @@ type Config struct {
 	// Shards is how many keys the scorer's state is split over: the
 	// scoring stage's parallelism. Zero means DefaultShards.
 	Shards int
+	// AllowedLateness is how long after the watermark passed a period
+	// posts of that period still count: the windows they fall in are
+	// corrected and emitted again (and every window after them, whose
+	// baselines they change). Zero drops late posts.
+	AllowedLateness time.Duration
 }
 
 // maxShards bounds Shards: every partial bucket is split this many ways.
@@ -64,6 +69,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("trend: window period %v is below one second", c.Period)
 	case c.TopK <= 0:
 		return fmt.Errorf("trend: top-k must be positive, got %d", c.TopK)
+	case c.AllowedLateness < 0:
+		return fmt.Errorf("trend: allowed lateness %v is negative", c.AllowedLateness)
 	case c.Shards < 0 || c.Shards > maxShards:
 		return fmt.Errorf("trend: shards must be between 1 and %d (0 for the default), got %d", maxShards, c.Shards)
 	}
@@ -86,8 +93,8 @@ func (c Config) Reference() trendcalc.Config {
 func Trends(s beam.Scope, posts beam.PCollection, c Config) beam.PCollection {
 	s = s.Scope("Trends")
 	partials, postPartials := BucketTerms(s, posts, c.Terms, c.Period, c.shards())
-	buckets := SumBuckets(s, partials, c.Period)
-	trends := ScoreTerms(s, buckets, c.Score, c.Size, c.Period)
-	postCounts := CountPosts(s, postPartials, c.Size, c.Period)
-	return Rank(s, trends, postCounts, c.Size, c.Period, c.TopK, c.Source)
+	buckets := SumBuckets(s, partials, c.Period, c.AllowedLateness)
+	trends := ScoreTerms(s, buckets, c.Score, c.Size, c.Period, c.AllowedLateness)
+	postCounts := CountPosts(s, postPartials, c.Size, c.Period, c.AllowedLateness)
+	return Rank(s, trends, postCounts, c.Size, c.Period, c.AllowedLateness, c.TopK, c.Source)
 }

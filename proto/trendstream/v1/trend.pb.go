@@ -245,7 +245,15 @@ type WindowSnapshot struct {
 	Posts int64           `protobuf:"varint,5,opt,name=posts,proto3" json:"posts,omitempty"`
 	Terms []*TrendingTerm `protobuf:"bytes,6,rep,name=terms,proto3" json:"terms,omitempty"`
 	// Processing time when the pipeline emitted this snapshot.
-	EmittedAt     *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=emitted_at,json=emittedAt,proto3" json:"emitted_at,omitempty"`
+	EmittedAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=emitted_at,json=emittedAt,proto3" json:"emitted_at,omitempty"`
+	// Orders the snapshots of one window: a window corrected after late posts
+	// is emitted again, and a runner may deliver its panes out of order, so
+	// readers keep the snapshot with the highest revision (then the latest
+	// emitted_at). The high bits are the pipeline run's start (Unix seconds),
+	// so a later run (a replay) supersedes an earlier one; the low 20 bits
+	// count the inputs the snapshot was built from, which only grow within a
+	// run. 0: unknown (written before revisions existed).
+	Revision      int64 `protobuf:"varint,8,opt,name=revision,proto3" json:"revision,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -329,6 +337,13 @@ func (x *WindowSnapshot) GetEmittedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *WindowSnapshot) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
 var File_trendstream_v1_trend_proto protoreflect.FileDescriptor
 
 const file_trendstream_v1_trend_proto_rawDesc = "" +
@@ -349,7 +364,7 @@ const file_trendstream_v1_trend_proto_rawDesc = "" +
 	" \x01(\x05R\x04rank\x129\n" +
 	"\n" +
 	"first_seen\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\tfirstSeen\x12.\n" +
-	"\x06source\x18\f \x01(\x0e2\x16.trendstream.v1.SourceR\x06source\"\xd3\x02\n" +
+	"\x06source\x18\f \x01(\x0e2\x16.trendstream.v1.SourceR\x06source\"\xef\x02\n" +
 	"\x0eWindowSnapshot\x12.\n" +
 	"\x06source\x18\x01 \x01(\x0e2\x16.trendstream.v1.SourceR\x06source\x12\x12\n" +
 	"\x04lang\x18\x02 \x01(\tR\x04lang\x12=\n" +
@@ -359,7 +374,8 @@ const file_trendstream_v1_trend_proto_rawDesc = "" +
 	"\x05posts\x18\x05 \x01(\x03R\x05posts\x122\n" +
 	"\x05terms\x18\x06 \x03(\v2\x1c.trendstream.v1.TrendingTermR\x05terms\x129\n" +
 	"\n" +
-	"emitted_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\temittedAt*f\n" +
+	"emitted_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\temittedAt\x12\x1a\n" +
+	"\brevision\x18\b \x01(\x03R\brevision*f\n" +
 	"\bTermKind\x12\x19\n" +
 	"\x15TERM_KIND_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11TERM_KIND_HASHTAG\x10\x01\x12\x12\n" +
