@@ -20,6 +20,7 @@ import (
 	"github.com/trendstream/trendstream/internal/beamrun"
 	"github.com/trendstream/trendstream/internal/kafkaconf"
 	"github.com/trendstream/trendstream/internal/kafkalocal"
+	"github.com/trendstream/trendstream/internal/kafkaoffsets"
 	"github.com/trendstream/trendstream/internal/pglocal"
 	"github.com/trendstream/trendstream/internal/store"
 	"github.com/trendstream/trendstream/pipelines/trending"
@@ -262,17 +263,20 @@ func progressLoop(ctx context.Context, every time.Duration, brokers []string, to
 	defer client.Close()
 	t := time.NewTicker(every)
 	defer t.Stop()
-	last, lastAt := postsOffset(client, topic), time.Now()
+	last, lastAt := postsOffset(ctx, client, topic, every), time.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		n, now := postsOffset(client, topic), time.Now()
-		rate := float64(n-last) / now.Sub(lastAt).Seconds()
+		n, now := postsOffset(ctx, client, topic, every), time.Now()
+		args := []any{"posts_total", "unknown (Kafka offsets unavailable)"}
+		if n >= 0 && last >= 0 {
+			rate := float64(n-last) / now.Sub(lastAt).Seconds()
+			args = []any{"posts_total", n, "posts_per_s", fmt.Sprintf("%.1f", rate)}
+		}
 		last, lastAt = n, now
-		args := []any{"posts_total", n, "posts_per_s", fmt.Sprintf("%.1f", rate)}
 		ws, err := st.CurrentTrends(ctx, store.Filter{Limit: 5})
 		if err == nil && len(ws) > 0 {
 			w := ws[0]
@@ -289,16 +293,23 @@ func progressLoop(ctx context.Context, every time.Duration, brokers []string, to
 	}
 }
 
-func postsOffset(client sarama.Client, topic string) int64 {
-	parts, err := client.Partitions(topic)
+// postsOffset is the number of posts ever written to topic (the sum of its
+// partitions' end offsets), or -1, logged, when Kafka cannot say within one
+// progress interval. A partition that failed used to count as 0, which made
+// the reported rate jump; now the total is whole or unknown.
+func postsOffset(ctx context.Context, client sarama.Client, topic string, within time.Duration) int64 {
+	cctx, cancel := context.WithTimeout(ctx, within)
+	defer cancel()
+	end, err := kafkaoffsets.End(cctx, client, topic)
 	if err != nil {
-		return 0
+		if ctx.Err() == nil {
+			slog.Warn("progress: posts topic offsets", "err", err)
+		}
+		return -1
 	}
 	var sum int64
-	for _, p := range parts {
-		if off, err := client.GetOffset(topic, p, sarama.OffsetNewest); err == nil {
-			sum += off
-		}
+	for _, off := range end {
+		sum += off
 	}
 	return sum
 }
