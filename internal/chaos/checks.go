@@ -219,11 +219,11 @@ func checkWindowPosts(f *Findings, faults []Injected, start time.Time) Check {
 	c := Check{Name: "no window lost a post it should count (PostgreSQL vs reference)", Pass: len(short) == 0 && len(over) == 0,
 		Figure: fmt.Sprintf("%d windows short by %d posts, %d windows over by %d posts (overall ranking's post-slots)", len(short), postsShort, len(over), postsOver)}
 	if len(short) > 0 {
-		c.Details = append(c.Details, "short windows (all languages) by the faults they overlap: "+diffsByFault(short, faults, start))
+		c.Details = append(c.Details, "short windows (all languages) by the faults near them: "+diffsByFault(short, faults, start))
 		c.Details = append(c.Details, listDiffs(short, faults, start, false)...)
 	}
 	if len(over) > 0 {
-		c.Details = append(c.Details, "windows counting more posts than the distinct posts in Kafka (a post counted twice), by fault: "+diffsByFault(over, faults, start))
+		c.Details = append(c.Details, "windows counting more posts than the distinct posts in Kafka (a post counted twice), by the faults near them: "+diffsByFault(over, faults, start))
 		c.Details = append(c.Details, listDiffs(over, faults, start, false)...)
 	}
 	return c
@@ -241,7 +241,7 @@ func checkWindows(name string, compared int, diffs []WindowDiff, f *Findings, fa
 		c.Details = append(c.Details, "nothing was compared")
 	}
 	if len(diffs) > 0 {
-		c.Details = append(c.Details, "differing windows by the faults they overlap: "+diffsByFault(diffs, faults, start))
+		c.Details = append(c.Details, "differing windows by the faults near them: "+diffsByFault(diffs, faults, start))
 		c.Details = append(c.Details, listDiffs(diffs, faults, start, true)...)
 	}
 	return c
@@ -278,11 +278,10 @@ func checkExits(f *Findings) Check {
 	return c
 }
 
-// byFault counts times by the fault under way at each (with a slack of a
-// few seconds around it: a kill's duplicates precede it by up to the
-// ingest's cursor interval).
+// byFault counts times by the fault under way at each, give or take Lead
+// (a fault's duplicates precede it).
 func byFault(times []time.Time, faults []Injected, start time.Time) string {
-	const slack = 5 * time.Second
+	const slack = Lead
 	counts := map[string]int{}
 	var order []string
 	for _, t := range times {
@@ -305,12 +304,13 @@ func byFault(times []time.Time, faults []Injected, start time.Time) string {
 	return strings.Join(parts, "; ")
 }
 
-// diffsByFault counts differing windows by the faults each overlaps.
+// diffsByFault counts differing windows by the faults that may have
+// touched each (Injected.Affects).
 func diffsByFault(diffs []WindowDiff, faults []Injected, start time.Time) string {
 	counts := map[string]int{}
 	var order []string
 	for _, d := range diffs {
-		label := overlapping(d, faults, start)
+		label := nearFaults(d, faults, start)
 		if counts[label] == 0 {
 			order = append(order, label)
 		}
@@ -323,15 +323,15 @@ func diffsByFault(diffs []WindowDiff, faults []Injected, start time.Time) string
 	return strings.Join(parts, "; ")
 }
 
-func overlapping(d WindowDiff, faults []Injected, start time.Time) string {
+func nearFaults(d WindowDiff, faults []Injected, start time.Time) string {
 	var labels []string
 	for _, f := range faults {
-		if f.Overlaps(d.Start, d.End) {
+		if f.Affects(d.Start, d.End) {
 			labels = append(labels, fmt.Sprintf("%s at %s", f.Label(), rel(f.Began, start)))
 		}
 	}
 	if len(labels) == 0 {
-		return "no fault overlaps"
+		return "no fault near"
 	}
 	return strings.Join(labels, " + ")
 }
@@ -354,8 +354,8 @@ func listDiffs(diffs []WindowDiff, faults []Injected, start time.Time, details b
 		if lang == "" {
 			lang = "overall"
 		}
-		s := fmt.Sprintf("%s window %s..%s (%s): %s, posts %d, want %d; faults: %s", lang,
-			rel(d.Start, start), rel(d.End, start), d.End.UTC().Format(time.TimeOnly), d.Problem, d.Got, d.Want, overlapping(d, faults, start))
+		s := fmt.Sprintf("%s window %s..%s (%s): %s, posts %d, want %d; faults near: %s", lang,
+			rel(d.Start, start), rel(d.End, start), d.End.UTC().Format(time.TimeOnly), d.Problem, d.Got, d.Want, nearFaults(d, faults, start))
 		if details && len(d.Details) > 0 {
 			s += "; " + strings.Join(d.Details, "; ")
 		}

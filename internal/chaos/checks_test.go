@@ -60,7 +60,7 @@ func TestJudge(t *testing.T) {
 		}, failed: []string{"no window lost a post", "PostgreSQL equals the reference"}, detail: "#2 relay-stall"},
 		{name: "a ranking differs", edit: func(f *Findings, _ *[]Injected) {
 			f.WindowDiffs = []WindowDiff{{Lang: "en", Start: t0.Add(2 * time.Minute), End: t0.Add(3 * time.Minute), Problem: RankingDiffers, Got: 5, Want: 5, Details: []string{"rank 1: x"}}}
-		}, failed: []string{"PostgreSQL equals the reference"}, detail: "no fault overlaps"},
+		}, failed: []string{"PostgreSQL equals the reference"}, detail: "no fault near"},
 		{name: "nothing compared", edit: func(f *Findings, _ *[]Injected) {
 			f.WindowsCompared = 0
 		}, failed: []string{"PostgreSQL equals the reference"}, detail: "nothing was compared"},

@@ -32,6 +32,18 @@ func (f Injected) Overlaps(from, to time.Time) bool {
 	return f.Began.Before(to) && !f.Recovered.Before(from)
 }
 
+// Lead is how far before a fault the posts it affects may lie: a
+// reconnecting or restarted ingest re-sends what it had read since its
+// last committed cursor, and the Jetstream reader rewinds its cursor a few
+// seconds on reconnect.
+const Lead = 5 * time.Second
+
+// Affects reports whether the fault may have touched a window [from, to]:
+// it was under way during it, or began at most Lead after its end.
+func (f Injected) Affects(from, to time.Time) bool {
+	return f.Overlaps(from, to.Add(Lead))
+}
+
 // Target is the system the faults hit.
 type Target struct {
 	Proxy    *Proxy

@@ -2,7 +2,6 @@ package chaos
 
 import (
 	"flag"
-	"slices"
 	"strings"
 	"time"
 
@@ -76,18 +75,4 @@ func newestEnd(ws []store.Window) time.Time {
 		}
 	}
 	return t
-}
-
-// languages lists the rankings' languages, "" (overall) first.
-func languages(ws []store.Window) []string {
-	seen := map[string]bool{}
-	for _, w := range ws {
-		seen[w.Lang] = true
-	}
-	out := make([]string, 0, len(seen))
-	for l := range seen {
-		out = append(out, l)
-	}
-	slices.Sort(out)
-	return out
 }

@@ -189,12 +189,12 @@ func (r *Report) mdChecks(b *strings.Builder) {
 }
 
 func (r *Report) mdFaults(b *strings.Builder) {
-	b.WriteString("## Faults\n\nTimes are after the stream's first post. A window \"overlaps\" a fault when the fault was under way at some instant of it.\n\n")
-	b.WriteString("| # | at | kind | outage | back after | windows differing (overall) | posts short (overall) | detail |\n|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("## Faults\n\nTimes are after the stream's first post. A window counts for a fault when the fault was under way at some instant of it or began at most 5 s after its end (a reconnecting or restarted ingest re-sends posts from before the fault).\n\n")
+	b.WriteString("| # | at | kind | outage | back after | overall windows differing | posts short in them | detail |\n|---|---|---|---|---|---|---|---|\n")
 	for _, f := range r.Faults {
 		n, short := 0, int64(0)
 		for _, d := range r.Findings.WindowDiffs {
-			if d.Lang == "" && f.Overlaps(d.Start, d.End) {
+			if d.Lang == "" && f.Affects(d.Start, d.End) {
 				n++
 				short += max(d.Short(), 0)
 			}
