@@ -8,7 +8,9 @@
 // acknowledged. Failures of the source or the broker end the current
 // session; Run backs off with jitter and starts a new one from that
 // committed position, so nothing acknowledged is read twice needlessly and
-// nothing unacknowledged is skipped (delivery is at least once).
+// nothing unacknowledged is skipped (delivery is at least once). Posts
+// of re-read events that the posts topic already holds are not written
+// again (delivered, in dedupe.go).
 //
 // Into every partition of the posts topic it also writes source-watermark
 // markers (internal/watermark): "every event of the source up to event time
@@ -200,11 +202,13 @@ func NewSource(c Config) (source.Source, error) {
 
 // runner is one Run call's state.
 type runner struct {
-	cfg   Config
-	log   *slog.Logger
-	m     *metrics
-	src   source.Source
-	store *cursor.KafkaStore // nil: no persistence
+	cfg Config
+	log *slog.Logger
+	m   *metrics
+	src source.Source
+	// srcKey is src.Key(), the HeaderSource of every post.
+	srcKey []byte
+	store  *cursor.KafkaStore // nil: no persistence
 
 	connected atomic.Bool
 	// lastProgress is unix nanos of the last progress, for /healthz: the
@@ -254,6 +258,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	r := &runner{cfg: cfg, log: cfg.Logger.With("component", "ingest", "source", src.Key()), m: newMetrics(cfg.Registry), src: src}
 	r.wm.interval = cfg.WatermarkInterval
+	r.srcKey = []byte(src.Key())
 	if cfg.Sink == "kafka" && cfg.CursorTopic != "-" {
 		r.store = cursor.NewKafkaStore(cfg.Brokers, cfg.CursorTopic, src.Key())
 		defer r.store.Close()
@@ -378,6 +383,7 @@ func (r *runner) session(ctx context.Context, from int64, has bool) (int64, bool
 	var errLogged atomic.Bool
 	var sk sink.Sink
 	var kafka *sink.Kafka
+	var seen map[postRef]bool
 	if r.cfg.Sink == "stdout" {
 		sk = sink.NewWriter(r.cfg.Stdout, func(tok cursor.Token) {
 			tr.Ack(tok)
@@ -428,6 +434,22 @@ func (r *runner) session(ctx context.Context, from int64, has bool) (int64, bool
 			return from, has, fmt.Errorf("%w: %w", errSink, err)
 		}
 		sk, kafka = k, k
+		if has {
+			rctx, rcancel := context.WithTimeout(ctx, time.Minute)
+			seen, err = r.delivered(rctx, k, from)
+			rcancel()
+			if err != nil {
+				if ctx.Err() != nil {
+					_ = k.Close()
+					return from, has, ctx.Err()
+				}
+				// Without it the session only risks duplicates, as before.
+				r.log.Warn("cannot read back the posts topic; posts written after the cursor may be written again", "topic", r.cfg.Topic, "err", err)
+				seen = nil
+			} else if len(seen) > 0 {
+				r.log.Info("posts after the cursor already in the topic will not be written again", "posts", len(seen), "cursor", from)
+			}
+		}
 	}
 	sctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -479,7 +501,7 @@ func (r *runner) session(ctx context.Context, from int64, has bool) (int64, bool
 	if ws, ok := r.src.(interface{ SetOnConnect(func(string)) }); ok {
 		ws.SetOnConnect(r.onConnect)
 	}
-	err := r.src.Run(sctx, from, has, func(ctx context.Context, it *source.Item) error { return r.handle(ctx, tr, sk, it) })
+	err := r.src.Run(sctx, from, has, func(ctx context.Context, it *source.Item) error { return r.handle(ctx, tr, sk, seen, it) })
 	r.connected.Store(false)
 	r.m.connected.Set(0)
 	if err == nil && kafka != nil && r.wm.interval > 0 && sourceKind(r.cfg.Source) == "file" {
@@ -693,7 +715,7 @@ func (r *runner) persist(ctx context.Context, tr *cursor.Tracker) {
 
 // handle turns one source item into messages. It blocks in Send while the
 // sink is at its in-flight bound, which stops the source's read loop.
-func (r *runner) handle(ctx context.Context, tr *cursor.Tracker, sk sink.Sink, it *source.Item) error {
+func (r *runner) handle(ctx context.Context, tr *cursor.Tracker, sk sink.Sink, seen map[postRef]bool, it *source.Item) error {
 	now := time.Now()
 	if !r.connected.Load() {
 		// File sources have no connection; reading counts as connected.
@@ -770,7 +792,18 @@ func (r *runner) handle(ctx context.Context, tr *cursor.Tracker, sk sink.Sink, i
 	}
 	r.m.readPos.Set(float64(it.Pos))
 	raw := r.cfg.RawTopic != "" && it.Raw != nil && ev.Kind == event.KindCommit && r.cfg.Sink == "kafka"
-	n := len(ev.Posts)
+	// Posts a crashed predecessor already wrote are not written again
+	// (delivered says why that is safe).
+	send := make([]bool, len(ev.Posts))
+	n := 0
+	for i, p := range ev.Posts {
+		if seen[refOf(it.Pos, p)] {
+			r.m.dupSkipped.Inc()
+			continue
+		}
+		send[i] = true
+		n++
+	}
 	if raw {
 		n++
 	}
@@ -780,8 +813,15 @@ func (r *runner) handle(ctx context.Context, tr *cursor.Tracker, sk sink.Sink, i
 		// a connected stream without posts still counts as healthy.
 		r.progress(tr)
 	}
+	var headers []sarama.RecordHeader
+	if n > 0 {
+		headers = []sarama.RecordHeader{{Key: []byte(HeaderSource), Value: r.srcKey}, {Key: []byte(HeaderPos), Value: strconv.AppendInt(nil, it.Pos, 10)}}
+	}
 	for i, p := range ev.Posts {
-		m := &sink.Message{Topic: r.cfg.Topic, Key: p.AuthorDid, Post: p, Time: p.ObservedAt.AsTime(), Token: tok, Pos: it.Pos, Index: i}
+		if !send[i] {
+			continue
+		}
+		m := &sink.Message{Topic: r.cfg.Topic, Key: p.AuthorDid, Post: p, Headers: headers, Time: p.ObservedAt.AsTime(), Token: tok, Pos: it.Pos, Index: i}
 		m.Alone = r.takeSuspect(msgRef{it.Pos, i})
 		if err := sk.Send(ctx, m); err != nil {
 			return err

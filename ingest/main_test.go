@@ -34,6 +34,8 @@ func runChild() int {
 		Relay:          os.Getenv("CHILD_RELAY"),
 		Brokers:        strings.Split(os.Getenv("CHILD_BROKERS"), ","),
 		Cursor:         os.Getenv("CHILD_CURSOR"),
+		Topic:          os.Getenv("CHILD_TOPIC"),        // "": the default
+		CursorTopic:    os.Getenv("CHILD_CURSOR_TOPIC"), // "": the default
 		MaxInFlight:    50,
 		BackoffMin:     100e6,
 		BackoffMax:     1e9,

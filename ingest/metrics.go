@@ -30,6 +30,7 @@ type metrics struct {
 	wmRounds      prometheus.Counter
 	wmErrors      prometheus.Counter
 	deadLetters   *prometheus.CounterVec
+	dupSkipped    prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -53,6 +54,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		watermark:     prometheus.NewGauge(prometheus.GaugeOpts{Name: "trendstream_ingest_watermark_seconds", Help: "Time (unix seconds) of the last source-watermark marker every partition of the posts topic acknowledged."}),
 		wmRounds:      prometheus.NewCounter(prometheus.CounterOpts{Name: "trendstream_ingest_watermark_rounds_total", Help: "Marker rounds (one marker per partition of the posts topic) acknowledged."}),
 		wmErrors:      prometheus.NewCounter(prometheus.CounterOpts{Name: "trendstream_ingest_watermark_errors_total", Help: "Marker rounds that failed on at least one partition (retried by the next round)."}),
+		dupSkipped:    prometheus.NewCounter(prometheus.CounterOpts{Name: "trendstream_ingest_duplicates_skipped_total", Help: "Posts of re-read events not written again because the posts topic already holds them (after a crash or a reconnect)."}),
 		deadLetters:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "trendstream_ingest_dead_letters_total", Help: "Messages that could not be delivered and went to the dead-letter topic, by reason (too_large, marshal, invalid_timestamp, invalid_record, encoding, rejected) and intended topic."}, []string{"reason", "topic"}),
 	}
 	m.events, m.ops, m.posts, m.acked = register(reg, m.events), register(reg, m.ops), register(reg, m.posts), register(reg, m.acked)
@@ -61,7 +63,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.problems, m.infos, m.inFlight = register(reg, m.problems), register(reg, m.infos), register(reg, m.inFlight)
 	m.connected, m.cursorSaveEr = register(reg, m.connected), register(reg, m.cursorSaveEr)
 	m.watermark, m.wmRounds, m.wmErrors = register(reg, m.watermark), register(reg, m.wmRounds), register(reg, m.wmErrors)
-	m.deadLetters, m.inFlightBytes = register(reg, m.deadLetters), register(reg, m.inFlightBytes)
+	m.deadLetters, m.inFlightBytes, m.dupSkipped = register(reg, m.deadLetters), register(reg, m.inFlightBytes), register(reg, m.dupSkipped)
 	return m
 }
 

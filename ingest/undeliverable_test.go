@@ -155,7 +155,7 @@ func testUndeliverable(t *testing.T, kind testenv.KafkaKind) {
 			recs, jsonl, want, badPos, badPost := tc.build(t)
 			path := writeRecording(t, recs, jsonl)
 			topic, rawTopic, dlTopic := testenv.Topic(t, "posts"), testenv.Topic(t, "raw"), testenv.Topic(t, "deadletter")
-			k := kind.New(t, 4, topic, rawTopic, dlTopic)
+			k := newKafka(t, kind, 4, topic, rawTopic, dlTopic)
 			if tc.topicLimit > 0 {
 				setTopicConfig(t, k.Addrs(), topic, "max.message.bytes", strconv.Itoa(tc.topicLimit))
 			}
@@ -403,6 +403,18 @@ func padCommit(t testing.TB, f []byte, size int) []byte {
 // writeRecording writes JSON lines or [u32 LE length][frame] records.
 func writeRecording(t testing.TB, recs [][]byte, jsonl bool) string {
 	t.Helper()
+	name := "rec.bin"
+	if jsonl {
+		name = "rec.jsonl"
+	}
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, encodeRecording(recs, jsonl), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func encodeRecording(recs [][]byte, jsonl bool) []byte {
 	var buf bytes.Buffer
 	for _, r := range recs {
 		if jsonl {
@@ -415,15 +427,7 @@ func writeRecording(t testing.TB, recs [][]byte, jsonl bool) string {
 		buf.Write(l[:])
 		buf.Write(r)
 	}
-	name := "rec.bin"
-	if jsonl {
-		name = "rec.jsonl"
-	}
-	path := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return buf.Bytes()
 }
 
 // setTopicConfig changes one topic config (incrementally, so the others

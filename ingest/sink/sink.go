@@ -55,6 +55,9 @@ type Message struct {
 	// dead-letter topic.
 	Alone bool
 
+	// Headers go onto the record as they are.
+	Headers []sarama.RecordHeader
+
 	done chan struct{} // closed when an Alone message is resolved
 	size int           // bytes it holds in flight
 }
@@ -148,6 +151,9 @@ func NewKafka(o KafkaOptions) (*Kafka, error) {
 	c := *cfg
 	cfg = &c
 	cfg.Producer.Partitioner = presetPartitioner(cfg.Producer.Partitioner)
+	// ScanBack reads with this client; closing a partition consumer waits
+	// out its pending fetch, so keep that short.
+	cfg.Consumer.MaxWaitTime = 20 * time.Millisecond
 	// Our own client, so Markers can ask for the topic's partitions.
 	client, err := sarama.NewClient(o.Brokers, cfg)
 	if err != nil {
@@ -302,7 +308,7 @@ func (k *Kafka) Send(ctx context.Context, m *Message) error {
 	if !t.IsZero() && t.Before(epoch) {
 		t = epoch // the runner repairs event times; this is the last guard
 	}
-	pm := &sarama.ProducerMessage{Topic: m.Topic, Key: sarama.StringEncoder(m.Key), Timestamp: t, Metadata: m}
+	pm := &sarama.ProducerMessage{Topic: m.Topic, Key: sarama.StringEncoder(m.Key), Headers: m.Headers, Timestamp: t, Metadata: m}
 	if m.Post != nil {
 		b, err := proto.Marshal(m.Post)
 		if err != nil {
