@@ -37,6 +37,9 @@ func TestIngestCommand(t *testing.T) {
 		wantErr   string
 	}{
 		{name: "help lists flags with env twins", args: []string{"ingest", "-h"}, wantErr: "$TRENDSTREAM_JETSTREAM_URL"},
+		{name: "help lists the watermark interval", args: []string{"ingest", "-h"}, wantErr: "-watermark-interval duration\n    \thow often a source-watermark marker"},
+		{name: "help lists the dead-letter topic", args: []string{"ingest", "-h"}, wantErr: "(default trendstream.deadletter)\n    \t[$TRENDSTREAM_DEAD_LETTER_TOPIC]"},
+		{name: "help lists the byte bound", args: []string{"ingest", "-h"}, wantErr: "(default 67108864)\n    \t[$TRENDSTREAM_MAX_IN_FLIGHT_BYTES]"},
 		{name: "replay to stdout by flags", args: []string{"ingest", "-source", rec, "-sink", "stdout", "-metrics-addr", ""}, wantLines: 18},
 		{name: "replay to stdout by environment", args: []string{"ingest"}, env: map[string]string{
 			"TRENDSTREAM_SOURCE": rec, "TRENDSTREAM_SINK": "stdout", "TRENDSTREAM_METRICS_ADDR": "",
