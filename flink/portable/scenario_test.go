@@ -89,7 +89,7 @@ func (k windowKey) String() string {
 // add stores w under its key without the processing-time emitted_at, which
 // no reference can predict.
 func add(m map[windowKey]store.Window, w store.Window) {
-	w.EmittedAt = nil
+	w.EmittedAt, w.Revision = nil, 0
 	m[windowKey{w.Source, w.Lang, w.End}] = w
 }
 

@@ -185,7 +185,7 @@ func Windows(snaps []*tsv1.WindowSnapshot) []store.Window {
 	out := make([]store.Window, 0, len(snaps))
 	for _, s := range snaps {
 		w := store.FromSnapshot(s)
-		w.EmittedAt = nil
+		w.EmittedAt, w.Revision = nil, 0
 		out = append(out, w)
 	}
 	return out
