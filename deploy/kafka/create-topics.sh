@@ -26,6 +26,10 @@ TRENDS_RETENTION_MS=${TRENDS_RETENTION_MS:-604800000}
 RAW_TOPIC=${RAW_TOPIC:-trendstream.raw}
 RAW_PARTITIONS=${RAW_PARTITIONS:-6}
 RAW_RETENTION_MS=${RAW_RETENTION_MS:-259200000}
+# Events the ingest could not deliver (too large, not encodable, refused by
+# the broker), with the reason in headers: kept as long as the posts.
+DEADLETTER_TOPIC=${DEADLETTER_TOPIC:-trendstream.deadletter}
+DEADLETTER_RETENTION_MS=${DEADLETTER_RETENTION_MS:-2592000000}
 # The ingest's resume cursor per source: compacted, one partition. The ingest
 # creates it itself if missing; creating it here keeps every topic of the
 # stack in one place.
@@ -49,4 +53,5 @@ common="cleanup.policy=delete,message.timestamp.type=CreateTime,compression.type
 ensure "$POSTS_TOPIC" "$POSTS_PARTITIONS" "$common,retention.ms=$POSTS_RETENTION_MS"
 ensure "$TRENDS_TOPIC" "$TRENDS_PARTITIONS" "$common,retention.ms=$TRENDS_RETENTION_MS"
 ensure "$RAW_TOPIC" "$RAW_PARTITIONS" "$common,retention.ms=$RAW_RETENTION_MS"
+ensure "$DEADLETTER_TOPIC" 1 "retention.ms=$DEADLETTER_RETENTION_MS"
 ensure "$CURSORS_TOPIC" 1 "cleanup.policy=compact"

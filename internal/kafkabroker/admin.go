@@ -28,6 +28,9 @@ const (
 	PostsRetention  = 30 * 24 * time.Hour // the replayable event log
 	TrendsRetention = 7 * 24 * time.Hour  // derived, re-creatable from posts
 	RawRetention    = 3 * 24 * time.Hour  // raw firehose frames, for debugging
+	// DeadLetterRetention keeps what the ingest could not deliver as long
+	// as the posts it belongs with.
+	DeadLetterRetention = PostsRetention
 )
 
 // CommonConfigs are the configs create-topics.sh gives every data topic:
@@ -64,6 +67,7 @@ func StackTopics() []Topic {
 		DataTopic("trendstream.posts", 6, PostsRetention),
 		DataTopic("trendstream.trends", 3, TrendsRetention),
 		DataTopic("trendstream.raw", 6, RawRetention),
+		DataTopic("trendstream.deadletter", 1, DeadLetterRetention),
 		CursorTopic("trendstream.cursors"),
 	}
 }
