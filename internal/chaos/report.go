@@ -32,6 +32,14 @@ type Report struct {
 	// removed.
 	Dir     string   `json:"dir,omitempty"`
 	Metrics []string `json:"ingest_metrics,omitempty"`
+	// Phases is how long each step of the run took.
+	Phases []Phase `json:"phases"`
+}
+
+// Phase is one step of a run and its duration.
+type Phase struct {
+	Name string   `json:"name"`
+	Took Duration `json:"took"`
 }
 
 // Settings are what the report states about the run's configuration.
@@ -90,7 +98,16 @@ func (r *Report) Summary() string {
 	for _, c := range r.Checks {
 		fmt.Fprintf(&b, "  %s  %s: %s\n", verdict(c.Pass), c.Name, c.Figure)
 	}
+	fmt.Fprintf(&b, "  phases: %s\n", r.phases())
 	return b.String()
+}
+
+func (r *Report) phases() string {
+	out := make([]string, len(r.Phases))
+	for i, p := range r.Phases {
+		out[i] = fmt.Sprintf("%s %s", p.Name, p.Took)
+	}
+	return strings.Join(out, ", ")
 }
 
 func verdict(pass bool) string {
@@ -223,6 +240,7 @@ func (r *Report) mdRun(b *strings.Builder) {
 	for _, n := range d.Notes {
 		fmt.Fprintf(b, "  - %s\n", n)
 	}
+	fmt.Fprintf(b, "- phases: %s\n", r.phases())
 	fmt.Fprintf(b, "- ingest: `trendstream %s`\n", strings.Join(s.IngestArgs, " "))
 	fmt.Fprintf(b, "- pipeline: `trending %s`\n", strings.Join(s.PipelineArgs, " "))
 	if len(r.Metrics) > 0 {

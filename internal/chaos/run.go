@@ -79,7 +79,10 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 		if err := ctx.Err(); err != nil {
 			return r.rep, fmt.Errorf("chaos: interrupted before %s: %w", s.name, err)
 		}
-		if err := s.do(ctx); err != nil {
+		t0 := time.Now()
+		err := s.do(ctx)
+		r.rep.Phases = append(r.rep.Phases, Phase{Name: s.name, Took: Duration(time.Since(t0).Round(100 * time.Millisecond))})
+		if err != nil {
 			return r.rep, fmt.Errorf("chaos: %s: %w", s.name, err)
 		}
 	}
