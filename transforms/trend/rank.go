@@ -4,6 +4,7 @@ import (
 	"context"
 	"reflect"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -22,7 +23,7 @@ import (
 
 func init() {
 	beam.RegisterType(reflect.TypeOf((*RankInput)(nil)).Elem())
-	beam.RegisterType(reflect.TypeOf((*RankState)(nil)).Elem())
+	beam.RegisterType(reflect.TypeOf((*RankWindow)(nil)).Elem())
 	register.Function3x2(postsInput)
 	register.Function3x2(listInput)
 	register.DoFn6x1[context.Context, state.Provider, timers.Provider, string, RankInput, func(*tsv1.WindowSnapshot), error](&rankFn{})
@@ -33,58 +34,55 @@ var (
 	snapshotsEmitted = beam.NewCounter("trending", "snapshots_emitted")
 	// snapshotsCorrected counts snapshots emitted again after late posts.
 	snapshotsCorrected = beam.NewCounter("trending", "snapshots_corrected")
-	// rankInputsDropped counts inputs for windows already forgotten.
-	rankInputsDropped = beam.NewCounter("trending", "rank_inputs_dropped")
 )
 
 // RankInput is one input of a ranking's window: its post count or one
 // shard's trending terms.
 type RankInput struct {
+	Lang    string
 	End     int64 // window end, Unix ms
 	Posts   int64
 	HasList bool
 	List    TrendList
 }
 
+// rankKey keys Rank by (ranking, window): each key's state is one window.
+func rankKey(lang string, end int64) string { return lang + "|" + strconv.FormatInt(end, 10) }
+
 func postsInput(ts beam.EventTime, lang string, n int64) (string, RankInput) {
-	return lang, RankInput{End: int64(ts) + 1, Posts: n}
+	end := int64(ts) + 1
+	return rankKey(lang, end), RankInput{Lang: lang, End: end, Posts: n}
 }
 
 func listInput(ts beam.EventTime, lang string, l TrendList) (string, RankInput) {
-	return lang, RankInput{End: int64(ts) + 1, HasList: true, List: l}
+	end := int64(ts) + 1
+	return rankKey(lang, end), RankInput{Lang: lang, End: end, HasList: true, List: l}
 }
 
 // RankWindow is what a ranking has received for one window.
 type RankWindow struct {
+	Lang  string
 	End   int64
 	Posts int64
 	// Lists holds each shard's latest revision.
 	Lists []TrendList
-	Fired bool
+	// Timers says the fire and forget timers are set; Fired that the
+	// window was emitted.
+	Timers, Fired bool
 	// Emits counts the window's snapshots (the low bits of the revision).
 	Emits int64
 }
 
-// RankState is one ranking's windows still open to corrections.
-type RankState struct {
-	Windows []RankWindow
-	// Forgotten is the end of the last window dropped: inputs for it or
-	// earlier ones come beyond every correction horizon.
-	Forgotten int64
-	// Timer mirrors the fire timer: set, and when it fires.
-	Timer bool
-	Fire  int64
-}
-
 // rankFn builds one WindowSnapshot per (language, window) from the trending
 // terms of that window and the window's post count. It is keyed by ranking
-// and keeps each window's inputs in state: a timer emits the window once
-// the watermark has passed its end (every shard's on-time lists are in by
-// then), and each correction after late posts emits it again at once, with
-// the shard's new lists replacing its old ones. Grouping in fixed windows
-// with late panes did the same on paper, but Prism (v2.77) delivered late
-// panes without the earlier inputs and out of order, so a window could end
-// with a stale or partial snapshot.
+// and window, and keeps the window's inputs in state: a timer emits the
+// window once the watermark has passed its end (every shard's on-time lists
+// are in by then), and each correction after late posts emits it again at
+// once, the shard's new lists replacing its old ones. Grouping in fixed
+// windows with late panes did the same on paper, but Prism (v2.77) delivered
+// late panes without the earlier inputs and out of order, so a window could
+// end with a stale or partial snapshot. A second timer forgets the window
+// once no correction can come (KeepMs after its end).
 type rankFn struct {
 	TopK     int
 	SizeMs   int64
@@ -92,13 +90,20 @@ type rankFn struct {
 	// RunEpoch is when the pipeline was built (Unix s), the high bits of
 	// every snapshot's revision.
 	RunEpoch int64
-	// KeepMs is how long after a window was first emitted it still takes
-	// corrections.
+	// KeepMs is how long after its end a window still takes corrections.
 	KeepMs int64
 
-	State state.Value[RankState]
-	Fire  timers.EventTime
+	State state.Value[RankWindow]
+	// Timer has two tags: fireTag emits the window, forgetTag clears it.
+	// (One family: Prism v2.77 stalls a DoFn with a second timer family
+	// that is not set.)
+	Timer timers.EventTime
 }
+
+const (
+	fireTag   = "fire"
+	forgetTag = "forget"
+)
 
 // revisionInputBits is how many low bits of a revision count a window's
 // snapshots.
@@ -111,30 +116,24 @@ func revision(runEpoch, emits int64) int64 {
 	return runEpoch<<revisionInputBits | min(emits, 1<<revisionInputBits-1)
 }
 
-func (fn *rankFn) ProcessElement(ctx context.Context, sp state.Provider, tp timers.Provider, lang string, in RankInput, emit func(*tsv1.WindowSnapshot)) error {
-	st, _, err := fn.State.Read(sp)
+func (fn *rankFn) ProcessElement(ctx context.Context, sp state.Provider, tp timers.Provider, _ string, in RankInput, emit func(*tsv1.WindowSnapshot)) error {
+	w, _, err := fn.State.Read(sp)
 	if err != nil {
 		return err
 	}
-	if in.End <= st.Forgotten {
-		rankInputsDropped.Inc(ctx, 1)
-		return nil
-	}
-	i := slices.IndexFunc(st.Windows, func(w RankWindow) bool { return w.End == in.End })
-	if i < 0 {
-		st.Windows = append(st.Windows, RankWindow{End: in.End})
-		i = len(st.Windows) - 1
-	}
-	w := &st.Windows[i]
+	w.Lang, w.End = in.Lang, in.End
 	w.add(in)
-	if w.Fired {
+	switch {
+	case w.Fired:
 		snapshotsCorrected.Inc(ctx, 1)
-		emit(fn.snapshot(ctx, lang, w))
-	} else if !st.Timer || in.End-1 < st.Fire {
-		st.Timer, st.Fire = true, in.End-1
-		fn.setFire(tp, st.Fire)
+		emit(fn.snapshot(ctx, &w))
+	case !w.Timers:
+		w.Timers = true
+		at := mtime.FromMilliseconds(in.End - 1).ToTime()
+		fn.Timer.Set(tp, at, timers.WithTag(fireTag), timers.WithOutputTimestamp(at))
+		fn.Timer.Set(tp, mtime.FromMilliseconds(in.End+fn.KeepMs).ToTime(), timers.WithTag(forgetTag))
 	}
-	return fn.State.Write(sp, st)
+	return fn.State.Write(sp, w)
 }
 
 // add takes in: the post count only grows with late posts, and a shard's
@@ -154,61 +153,28 @@ func (w *RankWindow) add(in RankInput) {
 	w.Lists = append(w.Lists, in.List)
 }
 
-func (fn *rankFn) setFire(tp timers.Provider, at int64) {
-	t := mtime.FromMilliseconds(at).ToTime()
-	fn.Fire.Set(tp, t, timers.WithOutputTimestamp(t))
-}
-
-// OnTimer emits every window the watermark has passed, forgets the windows
-// beyond the correction horizon and sets the timer for the next window.
-func (fn *rankFn) OnTimer(ctx context.Context, sp state.Provider, tp timers.Provider, lang string, tc timers.Context, emit func(*tsv1.WindowSnapshot)) error {
-	st, _, err := fn.State.Read(sp)
+// OnTimer emits the window (fireTag) or forgets it (forgetTag). Should an
+// input still come after that, the window starts over, and its snapshot's
+// revision is lower than what the store keeps.
+func (fn *rankFn) OnTimer(ctx context.Context, sp state.Provider, tp timers.Provider, _ string, tc timers.Context, emit func(*tsv1.WindowSnapshot)) error {
+	if tc.Tag == forgetTag {
+		return fn.State.Clear(sp)
+	}
+	w, _, err := fn.State.Read(sp)
 	if err != nil {
 		return err
 	}
-	now := st.Fire
-	st.Timer = false
-	slices.SortFunc(st.Windows, func(a, b RankWindow) int { return cmpInt64(a.End, b.End) })
-	for i := range st.Windows {
-		w := &st.Windows[i]
-		if !w.Fired && w.End-1 <= now {
-			w.Fired = true
-			emit(fn.snapshot(ctx, lang, w))
-		}
-	}
-	st.Windows = slices.DeleteFunc(st.Windows, func(w RankWindow) bool {
-		if w.Fired && w.End+fn.KeepMs <= now {
-			st.Forgotten = max(st.Forgotten, w.End)
-			return true
-		}
-		return false
-	})
-	for _, w := range st.Windows {
-		if !w.Fired {
-			st.Timer, st.Fire = true, w.End-1
-			fn.setFire(tp, st.Fire)
-			break
-		}
-	}
-	return fn.State.Write(sp, st)
-}
-
-func cmpInt64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
+	w.Fired = true
+	emit(fn.snapshot(ctx, &w))
+	return fn.State.Write(sp, w)
 }
 
 // snapshot builds the ranking's WindowSnapshot of window w.
-func (fn *rankFn) snapshot(ctx context.Context, lang string, w *RankWindow) *tsv1.WindowSnapshot {
+func (fn *rankFn) snapshot(ctx context.Context, w *RankWindow) *tsv1.WindowSnapshot {
 	end := w.End
 	snap := &tsv1.WindowSnapshot{
 		Source:      tsv1.Source(fn.SourceID),
-		Lang:        lang,
+		Lang:        w.Lang,
 		WindowStart: timestamppb.New(time.UnixMilli(end - fn.SizeMs)),
 		WindowEnd:   timestamppb.New(time.UnixMilli(end)),
 		Posts:       w.Posts,
@@ -261,6 +227,6 @@ func Rank(s beam.Scope, trends, postCounts beam.PCollection, size, period, laten
 	return beam.ParDo(s, &rankFn{
 		TopK: topK, SizeMs: size.Milliseconds(), SourceID: int32(source), RunEpoch: time.Now().Unix(),
 		KeepMs: (2*lateness + size + period).Milliseconds(),
-		State:  state.MakeValueState[RankState]("windows"), Fire: timers.InEventTime("fire"),
+		State:  state.MakeValueState[RankWindow]("window"), Timer: timers.InEventTime("rank"),
 	}, ins)
 }
