@@ -30,6 +30,7 @@ var (
 	benchN      = flag.Int("trending.bench-posts", 100000, "posts replayed per benchmark iteration")
 	benchRate   = flag.Float64("trending.bench-rate", 10, "posts per second of event time in the benchmark replay")
 	benchShards = flag.Int("trending.bench-shards", 0, "scorer shards in the benchmark (0: the pipeline's default)")
+	benchLate   = flag.Duration("trending.bench-lateness", -1, "allowed lateness in the benchmark (negative: the pipeline's default)")
 )
 
 // benchT0 is the event time the benchmark replay starts at.
@@ -106,6 +107,9 @@ func benchOptions(brokers []string, dbURL string) Options {
 	o.StreamStart = benchT0
 	if *benchShards > 0 {
 		o.Shards = *benchShards
+	}
+	if *benchLate >= 0 {
+		o.AllowedLateness = *benchLate
 	}
 	return o
 }
