@@ -10,7 +10,7 @@
 // topic hold, window by window, what the single-process reference
 // computes over the distinct posts in Kafka. It writes the figures and the
 // evidence to -out (RELIABILITY.md) with the command line that produced
-// them.
+// them, and -json if set.
 //
 //	go run ./cmd/trendchaos                         # what `make chaos` runs: 15 minutes, rewrites RELIABILITY.md
 //	go run ./cmd/trendchaos -duration 3m -out /tmp/chaos.md -seed 7
@@ -79,7 +79,7 @@ func register(fs *flag.FlagSet, o *options) {
 	fs.StringVar(&c.Dir, "dir", "", "work directory for state and logs (kept); empty: a temporary one, removed after a run whose checks pass")
 	fs.BoolVar(&c.Keep, "keep", false, "keep the temporary work directory even when every check passes")
 	fs.StringVar(&o.out, "out", "RELIABILITY.md", "Markdown report to write")
-	fs.StringVar(&o.js, "json", "", "JSON report to write; empty: next to -out with the extension .json")
+	fs.StringVar(&o.js, "json", "", "JSON report to write as well (empty: none; a kept work directory gets report.json either way)")
 	fs.BoolVar(&o.verbose, "v", false, "also copy the processes' output to stderr")
 	fs.BoolVar(&o.check, "check", true, "exit with status 1 when a check fails")
 }
@@ -117,9 +117,6 @@ func parse(args []string, stderr io.Writer) (o options, code int, ok bool) {
 		return o, 2, false
 	}
 	o.cfg.Partitions = int32(o.partitions)
-	if o.js == "" {
-		o.js = strings.TrimSuffix(o.out, filepath.Ext(o.out)) + ".json"
-	}
 	o.cfg.Command = command(args)
 	return o, 0, true
 }
@@ -166,7 +163,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (*chaos.R
 		fmt.Fprintf(stdout, "work directory kept: %s\n", rep.Dir)
 	}
 	fmt.Fprint(stdout, rep.Summary())
-	fmt.Fprintf(stdout, "report: %s (JSON: %s)\n", o.out, o.js)
+	fmt.Fprintf(stdout, "report: %s\n", o.out)
 	if o.check && len(rep.Failed()) > 0 {
 		return rep, 1
 	}
@@ -192,6 +189,9 @@ func writeReports(rep *chaos.Report, md, js string) error {
 	}
 	if err := write(md, rep.WriteMarkdown); err != nil {
 		return err
+	}
+	if js == "" {
+		return nil
 	}
 	return write(js, rep.WriteJSON)
 }

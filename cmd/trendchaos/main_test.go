@@ -22,19 +22,19 @@ func TestParse(t *testing.T) {
 		check func(t *testing.T, o options)
 	}{
 		{name: "defaults are make chaos", ok: true, check: func(t *testing.T, o options) {
-			if o.cfg.Duration != 15*time.Minute || o.out != "RELIABILITY.md" || o.js != "RELIABILITY.json" || o.cfg.Mode != livesoak.ModeJetstream {
+			if o.cfg.Duration != 15*time.Minute || o.out != "RELIABILITY.md" || o.js != "" || o.cfg.Mode != livesoak.ModeJetstream {
 				t.Errorf("defaults: duration %s, out %s, json %s, mode %s", o.cfg.Duration, o.out, o.js, o.cfg.Mode)
 			}
 			if o.cfg.Partitions != 4 || !o.check {
 				t.Errorf("defaults: partitions %d, check %v", o.cfg.Partitions, o.check)
 			}
 		}},
-		{name: "flags", args: []string{"-duration", "3m", "-seed", "7", "-out", "/tmp/x/chaos.md", "-partitions", "2", "-mode", "relay"}, ok: true,
+		{name: "flags", args: []string{"-duration", "3m", "-seed", "7", "-out", "/tmp/x/chaos.md", "-json", "/tmp/x/chaos.json", "-partitions", "2", "-mode", "relay"}, ok: true,
 			check: func(t *testing.T, o options) {
 				if o.cfg.Duration != 3*time.Minute || o.cfg.Seed != 7 || o.js != "/tmp/x/chaos.json" || o.cfg.Partitions != 2 || o.cfg.Mode != livesoak.ModeRelay {
 					t.Errorf("got duration %s, seed %d, json %s, partitions %d, mode %s", o.cfg.Duration, o.cfg.Seed, o.js, o.cfg.Partitions, o.cfg.Mode)
 				}
-				if o.cfg.Command != "go run ./cmd/trendchaos -duration 3m -seed 7 -out /tmp/x/chaos.md -partitions 2 -mode relay" {
+				if o.cfg.Command != "go run ./cmd/trendchaos -duration 3m -seed 7 -out /tmp/x/chaos.md -json /tmp/x/chaos.json -partitions 2 -mode relay" {
 					t.Errorf("command %q", o.cfg.Command)
 				}
 			}},

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -94,7 +95,7 @@ func (p *Proc) startLocked() error {
 	p.held = false
 	p.runs++
 	logPath := filepath.Join(p.logDir, fmt.Sprintf("%s-%d.log", p.name, p.runs))
-	c, err := livesoak.StartChild(p.bin, p.args, p.env, logPath, p.tee)
+	c, err := startPinned(p.bin, p.args, p.env, logPath, p.tee)
 	if err != nil {
 		return fmt.Errorf("chaos: start %s: %w", p.name, err)
 	}
@@ -104,6 +105,33 @@ func (p *Proc) startLocked() error {
 	p.wg.Add(1)
 	go p.watch(r)
 	return nil
+}
+
+// startPinned starts the child from an OS thread that is kept, locked,
+// until the child exits. StartChild asks the kernel for the child's
+// SIGTERM when the thread that forked it ends (Pdeathsig), and the Go
+// runtime ends threads: kafkabroker's launcher locks an idle thread for
+// each JVM and lets it end with the JVM, so a broker restart would
+// otherwise stop an ingest forked earlier on that thread, cleanly and
+// with exit status 0 (seen in a run: an outage of the harness's making).
+func startPinned(bin string, args, env []string, logPath string, tee io.Writer) (*livesoak.Child, error) {
+	type started struct {
+		c   *livesoak.Child
+		err error
+	}
+	ch := make(chan started, 1)
+	go func() {
+		runtime.LockOSThread()
+		// Never unlocked: the thread ends with this goroutine, after the
+		// child.
+		c, err := livesoak.StartChild(bin, args, env, logPath, tee)
+		ch <- started{c, err}
+		if err == nil {
+			<-c.Exited()
+		}
+	}()
+	s := <-ch
+	return s.c, s.err
 }
 
 // watch records an exit nobody asked for and restarts the process.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -102,26 +103,33 @@ func (r *run) prepare(ctx context.Context) error {
 		return err
 	}
 	r.c.Binaries = bins
-	r.rep.Commit = describe(bins.Trendstream)
+	r.rep.Commit = describe(ctx, bins.Trendstream)
 	return nil
 }
 
-// describe is the VCS revision a binary was built from ("abc123+dirty").
-func describe(bin string) string {
-	info, err := buildinfo.ReadFile(bin)
+// describe is the revision the binary under test was built from: its
+// stamped VCS revision, or, when builds are not stamped (GOFLAGS
+// -buildvcs=false), the working tree's, as `git describe` gives it.
+func describe(ctx context.Context, bin string) string {
+	if info, err := buildinfo.ReadFile(bin); err == nil {
+		var rev, dirty string
+		for _, s := range info.Settings {
+			switch {
+			case s.Key == "vcs.revision":
+				rev = s.Value[:min(len(s.Value), 12)]
+			case s.Key == "vcs.modified" && s.Value == "true":
+				dirty = "-dirty"
+			}
+		}
+		if rev != "" {
+			return rev + dirty
+		}
+	}
+	out, err := exec.CommandContext(ctx, "git", "describe", "--always", "--dirty").Output()
 	if err != nil {
 		return ""
 	}
-	var rev, dirty string
-	for _, s := range info.Settings {
-		switch {
-		case s.Key == "vcs.revision":
-			rev = s.Value[:min(len(s.Value), 12)]
-		case s.Key == "vcs.modified" && s.Value == "true":
-			dirty = "+uncommitted changes"
-		}
-	}
-	return rev + dirty
+	return strings.TrimSpace(string(out))
 }
 
 func (r *run) startServices(ctx context.Context) error {
