@@ -62,6 +62,7 @@ func register(fs *flag.FlagSet, o *options) {
 	fs.Uint64Var(&c.Seed, "seed", c.Seed, "seed of the fault schedule, the outages and the source's texts and authors")
 	fs.IntVar(&c.Faults, "faults", c.Faults, "faults to inject (0: one per -fault-every, at least one of each kind)")
 	fs.DurationVar(&c.FaultEvery, "fault-every", c.FaultEvery, "with -faults 0: one fault per this much of the stream")
+	fs.BoolVar(&c.NoFaults, "no-faults", c.NoFaults, "control run: the same system and checks without any fault")
 	fs.DurationVar(&c.Settle, "settle", c.Settle, "fault-free time after the stream starts and before it ends")
 	fs.DurationVar(&c.MinOutage, "min-outage", c.MinOutage, "shortest outage (stall, process or service down)")
 	fs.DurationVar(&c.MaxOutage, "max-outage", c.MaxOutage, "longest outage (cut to half the time between faults)")

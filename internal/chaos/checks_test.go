@@ -85,7 +85,7 @@ func TestJudge(t *testing.T) {
 			f, faults := clean(), allKinds()
 			tc.edit(f, &faults)
 			f.compareSources()
-			checks := Judge(f, faults, t0)
+			checks := Judge(f, faults, t0, false)
 			var failed []string
 			var details string
 			for _, c := range checks {
@@ -120,7 +120,7 @@ func TestReportMarkdownStatesTheFigures(t *testing.T) {
 	faults := allKinds()
 	r := &Report{Command: "go run ./cmd/trendchaos -seed 3", Began: t0, StreamStart: t0, Faults: faults, Findings: f,
 		Settings: Settings{Seed: 3, Rate: 30, Mode: livesoak.ModeJetstream}}
-	r.Checks = Judge(f, faults, t0)
+	r.Checks = Judge(f, faults, t0, false)
 	var b bytes.Buffer
 	if err := r.WriteMarkdown(&b); err != nil {
 		t.Fatal(err)
@@ -138,5 +138,26 @@ func TestReportMarkdownStatesTheFigures(t *testing.T) {
 		if !strings.Contains(md, want) {
 			t.Errorf("the report lacks %q:\n%s", want, md)
 		}
+	}
+}
+
+func TestJudgeControlRun(t *testing.T) {
+	f := &Findings{Sent: []SentPost{sent("a", t0)}, Topic: &TopicPosts{Posts: []*tsv1.Post{post("a", t0)}}, WindowsCompared: 1, ResultsCompared: 1}
+	f.compareSources()
+	tests := []struct {
+		name   string
+		faults []Injected
+		pass   bool
+	}{
+		{"no fault", nil, true},
+		{"a fault in a control run", allKinds()[:1], false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := Judge(f, tc.faults, t0, true)[0]
+			if c.Pass != tc.pass || !strings.Contains(c.Name, "control run") {
+				t.Errorf("%+v, want pass %v", c, tc.pass)
+			}
+		})
 	}
 }

@@ -131,6 +131,12 @@ func termDiffs(got, want []store.Term) []string {
 			add("rank %d: %s", want[i].Rank, s)
 		}
 	}
+	for _, t := range want[min(len(got), len(want)):] {
+		add("rank %d: missing %s %q (count %d, authors %d, score %.6g, baseline %.6g)", t.Rank, t.Kind, t.Term, t.Count, t.UniqueAuthors, t.Score, t.Baseline)
+	}
+	for _, t := range got[min(len(got), len(want)):] {
+		add("rank %d: unexpected %s %q (count %d, authors %d, score %.6g, baseline %.6g)", t.Rank, t.Kind, t.Term, t.Count, t.UniqueAuthors, t.Score, t.Baseline)
+	}
 	return out
 }
 

@@ -70,7 +70,11 @@ func TestCompareWindows(t *testing.T) {
 		{"term missing", edit(func(w []store.Window) []store.Window {
 			w[0].Terms = w[0].Terms[:1]
 			return w
-		}), []Problem{RankingDiffers}, "1 ranked terms, want 2"},
+		}), []Problem{RankingDiffers}, `1 ranked terms, want 2; rank 2: missing word "moon"`},
+		{"term unexpected", edit(func(w []store.Window) []store.Window {
+			w[2].Terms = []store.Term{term(1, "tide", 3, 2.5)}
+			return w
+		}), []Problem{RankingDiffers}, `rank 1: unexpected word "tide"`},
 		{"first seen differs", edit(func(w []store.Window) []store.Window {
 			later := t0.Add(time.Minute)
 			w[1].Terms[0].FirstSeen = &later

@@ -30,6 +30,10 @@ type Config struct {
 	// the fault span, and never fewer than one of each kind.
 	Faults     int
 	FaultEvery time.Duration
+	// NoFaults makes a control run: the same system and checks with no
+	// fault at all, which tells a defect of the steady state from one a
+	// fault causes.
+	NoFaults bool
 	// Settle is the fault-free time after the stream's start (the system
 	// comes up) and before its end (the last recovery is done under load).
 	Settle time.Duration

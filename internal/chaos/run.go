@@ -52,9 +52,12 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 	if err := c.validate(); err != nil {
 		return nil, fmt.Errorf("chaos: %w", err)
 	}
-	faults, err := Schedule(c.scheduleOptions())
-	if err != nil {
-		return nil, err
+	var faults []Fault
+	if !c.NoFaults {
+		var err error
+		if faults, err = Schedule(c.scheduleOptions()); err != nil {
+			return nil, err
+		}
 	}
 	host, _ := os.Hostname()
 	r := &run{c: c, log: c.Logger, faults: faults, rep: &Report{
@@ -355,7 +358,7 @@ func (r *run) check(ctx context.Context) error {
 	for _, e := range f.Exits {
 		r.rep.Logs[fmt.Sprintf("%s-%d", e.Process, e.Run)] = e.LogPath
 	}
-	r.rep.Checks = Judge(f, r.injected, r.rep.StreamStart)
+	r.rep.Checks = Judge(f, r.injected, r.rep.StreamStart, r.c.NoFaults)
 	return nil
 }
 
