@@ -63,6 +63,9 @@ type Options struct {
 	// AllowedLateness is how long after a window was released posts that
 	// arrive late still correct it (trend.Config.AllowedLateness).
 	AllowedLateness time.Duration
+	// SinkRetryFor is how long a PostgreSQL write keeps retrying while the
+	// database is unreachable before the pipeline fails.
+	SinkRetryFor time.Duration
 	// TopicFaultTimeout is how long the posts topic may be missing,
 	// re-created or truncated before the pipeline fails.
 	TopicFaultTimeout time.Duration
@@ -93,6 +96,7 @@ func DefaultOptions() Options {
 		IdleWatermark:     kafkaio.IdleSourceWatermark,
 		AllowedLateness:   10 * time.Minute,
 		TopicFaultTimeout: kafkaio.DefaultTopicFaultTimeout,
+		SinkRetryFor:      pgsink.DefaultRetryFor,
 		ReadBatch:         2000,
 		Terms:             terms.DefaultOptions(),
 		Score:             trendscore.DefaultParams(),
@@ -117,6 +121,7 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.Var(&o.IdleWatermark, "idle-watermark", "how a caught-up partition's watermark moves: source (follow the ingest's watermark markers), wallclock (now minus -max-out-of-order; for topics without markers) or hold")
 	fs.DurationVar(&o.AllowedLateness, "allowed-lateness", o.AllowedLateness, "how long after a window was emitted late posts still correct it (re-emitted to the results topic and PostgreSQL); 0 drops late posts")
 	fs.DurationVar(&o.TopicFaultTimeout, "topic-fault-timeout", o.TopicFaultTimeout, "how long the posts topic may be deleted, re-created or truncated behind the read position before the pipeline fails")
+	fs.DurationVar(&o.SinkRetryFor, "sink-retry-for", o.SinkRetryFor, "how long a PostgreSQL write retries while the database is unreachable (a restart) before the pipeline fails")
 	fs.IntVar(&o.ReadBatch, "read-batch", o.ReadBatch, "records a partition reader hands on per call: smaller lets later stages start sooner (replays: ~1000-2500 measured best)")
 	o.Terms.RegisterFlags(fs)
 	o.Score.RegisterFlags(fs)
@@ -179,7 +184,7 @@ func Build(o Options) (*beam.Pipeline, error) {
 		kafkaio.Write(s, brokers, o.TrendsTopic, msgs)
 	}
 	if o.DatabaseURL != "" {
-		pgsink.Write(s, o.DatabaseURL, snaps)
+		pgsink.Write(s, o.DatabaseURL, snaps, o.SinkRetryFor)
 	}
 	return p, nil
 }

@@ -9,6 +9,8 @@ package pgsink
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
@@ -24,25 +26,66 @@ func init() {
 var (
 	snapshotsWritten = beam.NewCounter("pgsink", "snapshots_written")
 	rowsWritten      = beam.NewCounter("pgsink", "rows_written")
+	// writeRetries counts failed writes that were tried again.
+	writeRetries = beam.NewCounter("pgsink", "write_retries")
 )
+
+// DefaultRetryFor is how long a write keeps trying while PostgreSQL is
+// unreachable before the bundle fails.
+const DefaultRetryFor = 5 * time.Minute
 
 // maxBuffered bounds a bundle's buffer; past it the buffer is flushed early.
 const maxBuffered = 500
 
 type writeFn struct {
 	DatabaseURL string
+	// RetryFor bounds how long one write (and the first connect) retries.
+	RetryFor time.Duration
 
 	st  *store.Store
 	buf []*tsv1.WindowSnapshot
 }
 
 func (fn *writeFn) Setup(ctx context.Context) error {
-	st, err := store.Open(ctx, fn.DatabaseURL)
-	if err != nil {
-		return fmt.Errorf("pgsink: %w", err)
+	return fn.retry(ctx, "connect", func() error {
+		st, err := store.Open(ctx, fn.DatabaseURL)
+		if err != nil {
+			return fmt.Errorf("pgsink: %w", err)
+		}
+		fn.st = st
+		return nil
+	})
+}
+
+// retry runs op until it succeeds, ctx ends or RetryFor has passed, backing
+// off from 100 ms to 5 s. A PostgreSQL restart must not fail the bundle:
+// Prism fails the whole job on a failed bundle, and a runner that retries
+// bundles (Flink) would only retry into the same outage. Blocking here holds
+// the pipeline back until the database is back, and every write is
+// idempotent, so a write that failed half-way is simply done again.
+func (fn *writeFn) retry(ctx context.Context, what string, op func() error) error {
+	deadline := time.Now().Add(fn.RetryFor)
+	backoff := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := op()
+		if err == nil {
+			if attempt > 1 {
+				slog.InfoContext(ctx, "pgsink: PostgreSQL reachable again", "op", what, "attempts", attempt)
+			}
+			return nil
+		}
+		if ctx.Err() != nil || time.Now().Add(backoff).After(deadline) {
+			return fmt.Errorf("%w (after %d attempts)", err, attempt)
+		}
+		writeRetries.Inc(ctx, 1)
+		slog.WarnContext(ctx, "pgsink: write failed, retrying", "op", what, "attempt", attempt, "backoff", backoff, "err", err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (after %d attempts)", err, attempt)
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
 	}
-	fn.st = st
-	return nil
 }
 
 func (fn *writeFn) StartBundle(context.Context) { fn.buf = fn.buf[:0] }
@@ -63,7 +106,7 @@ func (fn *writeFn) flush(ctx context.Context) error {
 	if len(fn.buf) == 0 {
 		return nil
 	}
-	if err := fn.st.WriteSnapshots(ctx, fn.buf); err != nil {
+	if err := fn.retry(ctx, "write", func() error { return fn.st.WriteSnapshots(ctx, fn.buf) }); err != nil {
 		return fmt.Errorf("pgsink: write %d snapshots: %w", len(fn.buf), err)
 	}
 	var rows int64
@@ -83,8 +126,12 @@ func (fn *writeFn) Teardown() {
 }
 
 // Write stores every *tsv1.WindowSnapshot of col in the read model at
-// databaseURL, migrating the schema on first connect.
-func Write(s beam.Scope, databaseURL string, col beam.PCollection) {
+// databaseURL, migrating the schema on first connect. While PostgreSQL is
+// unreachable each write retries for up to retryFor (DefaultRetryFor if 0).
+func Write(s beam.Scope, databaseURL string, col beam.PCollection, retryFor time.Duration) {
 	s = s.Scope("pgsink.Write")
-	beam.ParDo0(s, &writeFn{DatabaseURL: databaseURL}, col)
+	if retryFor <= 0 {
+		retryFor = DefaultRetryFor
+	}
+	beam.ParDo0(s, &writeFn{DatabaseURL: databaseURL, RetryFor: retryFor}, col)
 }
