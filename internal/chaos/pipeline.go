@@ -13,15 +13,21 @@ import (
 )
 
 // PipelineOptions are the pipeline's options for a run: the documented
-// defaults with the run's windows and scoring, reading the run's topics
-// from the consumer group's committed offsets (so that a restart resumes
-// where the last run committed; a fresh group starts at the earliest).
+// defaults with the run's windows and scoring. Every run reads the posts
+// topic from its earliest offset: a pipeline on Prism keeps no state across
+// a restart, so the exact way to resume it is to replay the retained log
+// (event sourcing). The replay recomputes every window as the first run
+// did, and its snapshots, of a later run, supersede the first run's in
+// PostgreSQL (WindowSnapshot.revision). -start committed would resume
+// reading where the last run committed, with empty windows and baselines:
+// fast, but the windows that span the restart lose the posts read before it
+// (docs/pipeline.md, "Resuming").
 func PipelineOptions(c Config, brokers []string, databaseURL string) trending.Options {
 	o := trending.DefaultOptions()
 	o.Brokers = strings.Join(brokers, ",")
 	o.PostsTopic, o.TrendsTopic, o.DatabaseURL = PostsTopic, TrendsTopic, databaseURL
 	o.Group = Group
-	o.Start = kafkaio.Start{Kind: kafkaio.StartCommitted}
+	o.Start = kafkaio.Start{Kind: kafkaio.StartEarliest}
 	o.WindowSize, o.WindowPeriod, o.TopK = c.WindowSize, c.WindowPeriod, c.TopK
 	o.MaxOutOfOrder = c.MaxOutOfOrder
 	o.Score = c.Score

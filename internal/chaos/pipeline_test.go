@@ -28,7 +28,7 @@ func TestPipelineArgsRoundTrip(t *testing.T) {
 		t.Fatalf("the pipeline would run with\n%+v\nnot\n%+v", got, o)
 	}
 	joined := strings.Join(args, " ")
-	for _, want := range []string{"-start=committed", "-group=" + Group, "-posts-topic=" + PostsTopic, "-window-size=30s", "-score-warm-up=1m0s", "-score-noise-floor=1", "-score-enter=2"} {
+	for _, want := range []string{"-start=earliest", "-group=" + Group, "-posts-topic=" + PostsTopic, "-window-size=30s", "-score-warm-up=1m0s", "-score-noise-floor=1", "-score-enter=2"} {
 		if !strings.Contains(joined, want) {
 			t.Errorf("args lack %s: %s", want, joined)
 		}
