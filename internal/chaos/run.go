@@ -159,7 +159,12 @@ func (r *run) startSource(context.Context) error {
 	so := livesoak.ServerOptions{Mode: r.c.Mode, Rate: r.c.Rate, Duration: r.c.Duration, Authors: r.c.Authors, Seed: r.c.Seed,
 		// The whole stream stays resumable: a cursor older than the
 		// buffer would skip posts, and that is not the fault under test.
-		Retain: r.c.Duration + 10*time.Minute, RetainBytes: 2 << 30, Logger: r.log}
+		Retain: r.c.Duration + 10*time.Minute, RetainBytes: 2 << 30, Logger: r.log,
+		// Like the firehose, the stream never goes quiet: after its posts
+		// it goes on with identity events, so the ingest's source
+		// watermark moves on and the pipeline releases the last windows
+		// (a silent source holds them: it may be a stalled one).
+		Heartbeat: time.Second}
 	if r.c.Mode == livesoak.ModeRelay {
 		frames, err := livesoak.LoadFrames(r.c.FramesPath)
 		if err != nil {

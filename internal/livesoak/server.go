@@ -2,6 +2,7 @@ package livesoak
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -45,9 +46,15 @@ type ServerOptions struct {
 	// the posts among them arrive at this rate on average).
 	Rate float64
 	// Duration and Posts bound the stream (0: unbounded); the connections
-	// stay open, idle, after the end.
+	// stay open after the end, idle unless Heartbeat is set.
 	Duration time.Duration
 	Posts    int64
+	// Heartbeat, in Jetstream mode, keeps the stream going after its bound
+	// with one identity event (no post) per Heartbeat, stamped now: the
+	// firehose never goes quiet, and an ingest that hears nothing cannot
+	// tell a quiet source from a stalled one, so its source watermark, and
+	// with it the pipeline's last windows, would wait for the next event.
+	Heartbeat time.Duration
 	// Retain is how much of the stream is kept for clients that resume
 	// with a cursor (default 2 minutes), RetainBytes the most memory it
 	// may take (default 256 MiB; relay frames are ~5 KB each).
@@ -121,8 +128,11 @@ type Server struct {
 	stop      chan struct{}
 	stopOnce  sync.Once
 	produced  chan struct{}
-	connMu    sync.Mutex
-	conns     map[*websocket.Conn]*atomic.Int64 // each connection's next event
+	// producedOnce closes produced: at the stream's end, which heartbeats
+	// may follow.
+	producedOnce sync.Once
+	connMu       sync.Mutex
+	conns        map[*websocket.Conn]*atomic.Int64 // each connection's next event
 
 	mu    sync.Mutex
 	stats ServerStats
@@ -240,7 +250,7 @@ func (s *Server) Close() error {
 }
 
 func (s *Server) produce() {
-	defer close(s.produced)
+	defer s.markProduced()
 	p := Pacer{Start: time.Now(), Rate: s.eventRate, MaxBehind: time.Second}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
@@ -249,6 +259,7 @@ func (s *Server) produce() {
 	var posts int64
 	for n := int64(0); ; n++ {
 		if s.o.Posts > 0 && posts >= s.o.Posts {
+			s.heartbeats(n, lastUS)
 			return
 		}
 		wait, re := p.Step(n, time.Now())
@@ -276,6 +287,7 @@ func (s *Server) produce() {
 			first = at
 		}
 		if s.o.Duration > 0 && at.Sub(first) >= s.o.Duration {
+			s.heartbeats(n, lastUS)
 			return
 		}
 		// time_us is a cursor: strictly increasing.
@@ -300,6 +312,39 @@ func (s *Server) produce() {
 		s.stats.Last = at
 		s.stats.Events++
 		s.stats.Posts += int64(np)
+		s.mu.Unlock()
+	}
+}
+
+// markProduced closes Done once.
+func (s *Server) markProduced() { s.producedOnce.Do(func() { close(s.produced) }) }
+
+// heartbeats sends an identity event every Heartbeat until the server
+// stops, once the stream's posts have ended (Done is closed first).
+func (s *Server) heartbeats(n, lastUS int64) {
+	if s.o.Heartbeat <= 0 || s.o.Mode != ModeJetstream {
+		return
+	}
+	s.markProduced()
+	t := time.NewTicker(s.o.Heartbeat)
+	defer t.Stop()
+	for ; ; n++ {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+		}
+		us := max(time.Now().UnixMicro(), lastUS+1)
+		lastUS = us
+		b, err := json.Marshal(jsEvent{DID: "did:plc:livesoakheartbeat", TimeUS: us, Kind: "identity"})
+		if err != nil {
+			s.log.Warn("livesoak: heartbeat", "err", err)
+			continue
+		}
+		s.ring.append(entry{key: us, data: b})
+		s.mu.Lock()
+		s.stats.Last = time.UnixMicro(us)
+		s.stats.Events++
 		s.mu.Unlock()
 	}
 }

@@ -2,6 +2,7 @@ package livesoak
 
 import (
 	"context"
+	"encoding/json"
 	"net/url"
 	"strconv"
 	"testing"
@@ -262,5 +263,50 @@ func TestWantsPosts(t *testing.T) {
 		if got := wantsPosts(tt.wanted); got != tt.want {
 			t.Errorf("wantsPosts(%v) = %v", tt.wanted, got)
 		}
+	}
+}
+
+// TestServerHeartbeat: after its posts the stream goes on with identity
+// events stamped now, as the firehose never goes quiet.
+func TestServerHeartbeat(t *testing.T) {
+	s, err := NewServer(ServerOptions{Rate: 200, Posts: 5, Heartbeat: 50 * time.Millisecond, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	c := dial(t, s.URL()) // before the stream starts: a client without a cursor gets the live tip
+	s.Start()
+	posts, beats := 0, 0
+	var last int64
+	deadline := time.Now().Add(10 * time.Second)
+	for beats < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d posts, %d heartbeats after 10s", posts, beats)
+		}
+		_ = c.SetReadDeadline(deadline)
+		_, b, err := c.ReadMessage()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ev jsEvent
+		if err := json.Unmarshal(b, &ev); err != nil {
+			t.Fatal(err)
+		}
+		if ev.TimeUS <= last {
+			t.Fatalf("time_us %d after %d: a cursor must increase", ev.TimeUS, last)
+		}
+		last = ev.TimeUS
+		switch ev.Kind {
+		case "commit":
+			posts++
+		case "identity":
+			beats++
+			if d := time.Since(time.UnixMicro(ev.TimeUS)); d > 5*time.Second {
+				t.Fatalf("heartbeat stamped %v ago, want now", d)
+			}
+		}
+	}
+	if posts != 5 {
+		t.Fatalf("%d posts before the heartbeats, want 5", posts)
 	}
 }
