@@ -132,7 +132,7 @@ func (t *Target) inject(ctx context.Context, f Fault) (string, error) {
 		if stopErr != nil {
 			return "", stopErr
 		}
-		return "SIGINT, resumed from the committed offsets", nil
+		return "SIGINT, started again", nil
 	}
 	return "", fmt.Errorf("chaos: unknown fault kind %q", f.Kind)
 }

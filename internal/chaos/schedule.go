@@ -28,7 +28,7 @@ const (
 	// after the outage.
 	PostgresRestart Kind = "postgres-restart"
 	// PipelineRestart cancels the pipeline (SIGINT) and starts it again
-	// after the outage with -start committed.
+	// after the outage with the same flags (PipelineOptions' start).
 	PipelineRestart Kind = "pipeline-restart"
 )
 
