@@ -188,7 +188,7 @@ func checkLost(f *Findings, faults []Injected, start time.Time) Check {
 func checkDuplicates(f *Findings, faults []Injected, start time.Time) Check {
 	n := f.DuplicateRecords()
 	c := Check{Name: "no post is in Kafka twice (duplicate rows)", Pass: n == 0,
-		Figure: fmt.Sprintf("%d duplicate records of %d posts", n, len(f.Duplicates))}
+		Figure: fmt.Sprintf("%d duplicate records (%d posts more than once)", n, len(f.Duplicates))}
 	if n > 0 {
 		c.Details = append(c.Details, "duplicates by the fault under way at their event time: "+byFault(f.DuplicateTimes, faults, start))
 		ids := make([]PostID, 0, len(f.Duplicates))
