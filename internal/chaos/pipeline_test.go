@@ -56,3 +56,17 @@ broken line
 		t.Errorf("pick = %q, want %q", got, want)
 	}
 }
+
+func TestRedactArgs(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"-database-url=postgres://postgres:s3cret@127.0.0.1:5432/trendstream?sslmode=disable", "-database-url=postgres://postgres:REDACTED@127.0.0.1:5432/trendstream?sslmode=disable"},
+		{"-database-url=postgres://postgres@127.0.0.1:5432/db", "-database-url=postgres://postgres@127.0.0.1:5432/db"},
+		{"-window-size=30s", "-window-size=30s"},
+		{"-brokers=127.0.0.1:9092", "-brokers=127.0.0.1:9092"},
+	}
+	for _, tc := range tests {
+		if got := redactArgs([]string{tc.in})[0]; got != tc.want {
+			t.Errorf("redactArgs(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -223,7 +224,7 @@ func (r *run) startPipeline(context.Context) error {
 	args := pipelineArgs(r.opts)
 	r.rep.Settings = Settings{Mode: r.c.Mode, Rate: r.c.Rate, Duration: Duration(r.c.Duration), Seed: r.c.Seed,
 		WindowSize: Duration(r.c.WindowSize), WindowPeriod: Duration(r.c.WindowPeriod), MaxOutOfOrder: Duration(r.c.MaxOutOfOrder),
-		TopK: r.c.TopK, WarmUp: Duration(r.c.Score.WarmUp), Partitions: r.c.Partitions, PipelineArgs: args,
+		TopK: r.c.TopK, WarmUp: Duration(r.c.Score.WarmUp), Partitions: r.c.Partitions, PipelineArgs: redactArgs(args),
 		IngestArgs: r.rep.Settings.IngestArgs}
 	r.pipeline = NewProc("pipeline", r.c.Binaries.Trending, args, r.dir, r.c.ChildLog, r.log)
 	return r.pipeline.Start()
@@ -404,4 +405,26 @@ func (r *run) teardown() {
 		r.rep.Dir = r.dir
 		r.log.Info("chaos: logs and state kept", "dir", r.dir)
 	}
+}
+
+// redactArgs hides the password of URL-valued flags (-database-url): the
+// report is committed as RELIABILITY.md.
+func redactArgs(args []string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		out[i] = a
+		name, val, ok := strings.Cut(a, "=")
+		if !ok {
+			continue
+		}
+		u, err := url.Parse(val)
+		if err != nil || u.User == nil {
+			continue
+		}
+		if _, has := u.User.Password(); has {
+			u.User = url.UserPassword(u.User.Username(), "REDACTED")
+			out[i] = name + "=" + u.String()
+		}
+	}
+	return out
 }
