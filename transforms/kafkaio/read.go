@@ -182,11 +182,13 @@ type commitMark struct {
 	at     time.Time
 }
 
-// Setup connects this instance's client.
+// Setup connects this instance's client. A broker that is restarting must
+// not fail the bundle (Prism fails the whole job on a failed bundle, found
+// by the chaos test): the connect retries for up to FaultTimeout.
 func (fn *readFn) Setup() error {
-	client, err := sarama.NewClient(fn.Brokers, clientConfig(fn.ClientID))
+	client, err := connectRetrying(fn.Brokers, fn.ClientID, fn.FaultTimeout)
 	if err != nil {
-		return fmt.Errorf("kafkaio: connect to %v: %w", fn.Brokers, err)
+		return err
 	}
 	fn.client = client
 	fn.fetcher = newFetcher(client, fn.FetchBytes)
@@ -471,3 +473,22 @@ type endEstimator struct {
 
 // Estimate implements offsetrange.RangeEndEstimator.
 func (e *endEstimator) Estimate() int64 { return e.hwm.Load() }
+
+// connectRetrying creates a client, retrying with backoff for up to within
+// while no broker is reachable.
+func connectRetrying(brokers []string, clientID string, within time.Duration) (sarama.Client, error) {
+	deadline := time.Now().Add(within)
+	backoff := 200 * time.Millisecond
+	for {
+		client, err := sarama.NewClient(brokers, clientConfig(clientID))
+		if err == nil {
+			return client, nil
+		}
+		if time.Now().Add(backoff).After(deadline) {
+			return nil, fmt.Errorf("kafkaio: connect to %v: %w", brokers, err)
+		}
+		slog.Warn("kafkaio: connect failed, retrying", "brokers", brokers, "backoff", backoff, "err", err)
+		time.Sleep(backoff)
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
