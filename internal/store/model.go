@@ -20,8 +20,12 @@ type Window struct {
 	Posts     int64      `json:"posts"`
 	EmittedAt *time.Time `json:"emitted_at,omitempty"`
 	// Revision orders a window's snapshots (WindowSnapshot.revision).
-	Revision int64  `json:"revision,omitempty"`
-	Terms    []Term `json:"terms,omitempty"`
+	Revision int64 `json:"revision,omitempty"`
+	// Ranked is how many terms the window ranked, set when windows are
+	// listed without their terms (Store.Windows, Store.Timeline): 0 marks
+	// a window in which nothing trended, such as the tail of a replay.
+	Ranked *int   `json:"ranked,omitempty"`
+	Terms  []Term `json:"terms,omitempty"`
 }
 
 // Term is one ranked term of a window.

@@ -39,6 +39,10 @@ type Filter struct {
 	// in the ranking's last History windows. 0 means none; it is clamped to
 	// MaxTrendHistory.
 	History int
+	// At, in CurrentTrends, picks each ranking's newest window that ended
+	// at or before it instead of the newest of all, and ends the History
+	// there: a past window, as it was ranked. Zero means the newest.
+	At time.Time
 }
 
 func (f Filter) limit() int { return clamp(f.Limit, DefaultLimit, MaxLimit) }
@@ -50,9 +54,10 @@ func clamp(v, def, hi int) int {
 	return min(v, hi)
 }
 
-// CurrentTrends returns the newest window of every ranking f selects, with
-// its top f.Limit terms, ordered by source and language. All reads see one
-// snapshot of the database, so a window written meanwhile never mixes in.
+// CurrentTrends returns the newest window of every ranking f selects (with
+// f.At, the newest that ended at or before it), with its top f.Limit terms,
+// ordered by source and language. All reads see one snapshot of the
+// database, so a window written meanwhile never mixes in.
 func (s *Store) CurrentTrends(ctx context.Context, f Filter) ([]Window, error) {
 	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
@@ -63,16 +68,23 @@ func (s *Store) CurrentTrends(ctx context.Context, f Filter) ([]Window, error) {
 	rows, err := tx.Query(ctx, `
 SELECT w.source, w.lang, w.window_start, w.window_end, w.posts, w.emitted_at,
        t.rank, t.kind, t.term, t.term_lang, t.count, t.unique_authors, t.baseline, t.score, t.first_seen
-  FROM current_windows w
+  FROM rankings r
+ -- One probe of windows_ranking_end_idx per ranking, as current_windows
+ -- does, bounded by At ('infinity' when unset).
+ CROSS JOIN LATERAL (
+        SELECT * FROM windows w
+         WHERE w.source = r.source AND w.lang = r.lang AND w.window_end <= $5
+         ORDER BY w.window_end DESC, w.window_start DESC
+         LIMIT 1) w
   LEFT JOIN LATERAL (
         SELECT * FROM trending_terms t
          WHERE t.source = w.source AND t.lang = w.lang
            AND t.window_start = w.window_start AND t.window_end = w.window_end
          ORDER BY t.rank, t.kind, t.term, t.term_lang
          LIMIT $4) t ON true
- WHERE ($1 = '' OR w.source = $1) AND ($3 OR w.lang = $2)
+ WHERE ($1 = '' OR r.source = $1) AND ($3 OR r.lang = $2)
  ORDER BY w.source, w.lang, t.rank, t.kind, t.term, t.term_lang`,
-		f.Source, f.Lang, f.AllLangs, f.limit())
+		f.Source, f.Lang, f.AllLangs, f.limit(), upper(f.At))
 	if err != nil {
 		return nil, fmt.Errorf("store: current trends: %w", err)
 	}
@@ -109,7 +121,7 @@ SELECT w.source, w.lang, w.window_start, w.window_end, w.posts, w.emitted_at,
 		return nil, fmt.Errorf("store: current trends: %w", err)
 	}
 	if f.History > 0 {
-		if err := fillHistory(ctx, tx, out, clamp(f.History, DefaultHistory, MaxTrendHistory)); err != nil {
+		if err := fillHistory(ctx, tx, out, clamp(f.History, DefaultHistory, MaxTrendHistory), f.At); err != nil {
 			return nil, err
 		}
 	}
@@ -117,9 +129,10 @@ SELECT w.source, w.lang, w.window_start, w.window_end, w.posts, w.emitted_at,
 }
 
 // fillHistory sets every term's History to its values in the last n
-// windows of its own ranking, in one query. An entry is (kind, term, term
-// language): the same word trending in two languages has two histories.
-func fillHistory(ctx context.Context, tx pgx.Tx, ws []Window, n int) error {
+// windows of its own ranking that ended at or before at (zero: no bound),
+// in one query. An entry is (kind, term, term language): the same word
+// trending in two languages has two histories.
+func fillHistory(ctx context.Context, tx pgx.Tx, ws []Window, n int, at time.Time) error {
 	var src, lang, kind, term, termLang []string
 	for _, w := range ws {
 		for _, t := range w.Terms {
@@ -137,7 +150,7 @@ SELECT c.source, c.lang, c.kind, c.term, c.term_lang, r.window_start, r.window_e
   FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $6::text[]) AS c(source, lang, kind, term, term_lang)
  CROSS JOIN LATERAL (
         SELECT window_start, window_end, posts FROM windows w
-         WHERE w.source = c.source AND w.lang = c.lang
+         WHERE w.source = c.source AND w.lang = c.lang AND w.window_end <= $7
          ORDER BY w.window_end DESC, w.window_start DESC
          LIMIT $5) r
   -- A primary-key probe per (term, window). LIMIT 1 (the key is unique)
@@ -150,7 +163,7 @@ SELECT c.source, c.lang, c.kind, c.term, c.term_lang, r.window_start, r.window_e
            AND h.term_lang = c.term_lang
          LIMIT 1) h ON true
  ORDER BY c.source, c.lang, c.kind, c.term, c.term_lang, r.window_end, r.window_start`,
-		src, lang, kind, term, n, termLang)
+		src, lang, kind, term, n, termLang, upper(at))
 	if err != nil {
 		return fmt.Errorf("store: term history: %w", err)
 	}
@@ -194,9 +207,14 @@ type HistoryFilter struct {
 	// Windows is how many of the newest windows to return; 0 means
 	// DefaultHistory, clamped to MaxHistory.
 	Windows int
+	// From and Until bound the windows' ends (inclusive), so a page can show
+	// the hours before a past window; zero means no bound. Windows still
+	// caps the count, keeping the newest.
+	From, Until time.Time
 }
 
-// TermHistory returns the term's values in the newest windows f selects,
+// TermHistory returns the term's values in the newest windows f selects
+// (those ending within [f.From, f.Until] when set),
 // oldest first, including windows in which it was not ranked (Rank 0), so
 // a chart shows it rising from nothing. It returns nil when the term was
 // never ranked in those windows.
@@ -208,7 +226,7 @@ SELECT * FROM (
          coalesce(h.rank, 0), coalesce(h.count, 0), coalesce(h.unique_authors, 0),
          coalesce(h.baseline, 0), coalesce(h.score, 0)
     FROM (SELECT source, lang, window_start, window_end, posts FROM windows
-           WHERE ($1 = '' OR source = $1) AND lang = $2
+           WHERE ($1 = '' OR source = $1) AND lang = $2 AND window_end >= $7 AND window_end <= $8
            ORDER BY window_end DESC, window_start DESC, source
            LIMIT $4) r
     LEFT JOIN trending_terms h
@@ -217,7 +235,7 @@ SELECT * FROM (
      AND ($6 = '' OR h.term_lang = $6)
    ORDER BY r.source, r.window_end, r.window_start, h.rank NULLS LAST, h.kind, h.term_lang
 ) p ORDER BY window_end, window_start, source`,
-		f.Source, f.Lang, f.Kind, clamp(f.Windows, DefaultHistory, MaxHistory), term, f.TermLang)
+		f.Source, f.Lang, f.Kind, clamp(f.Windows, DefaultHistory, MaxHistory), term, f.TermLang, lower(f.From), upper(f.Until))
 	if err != nil {
 		return nil, fmt.Errorf("store: term history: %w", err)
 	}
@@ -256,20 +274,35 @@ type WindowFilter struct {
 	// Limit caps the windows returned; 0 means DefaultLimit, clamped to
 	// MaxLimit.
 	Limit int
+	// From and To bound the windows' ends (inclusive); zero means no bound.
+	// With Current, To picks each ranking's newest window ending by then.
+	From, To time.Time
 }
 
-// Windows lists windows without their terms, newest first (or, with
-// Current, one per ranking ordered by source and language).
+// Windows lists windows without their terms but with how many terms each
+// ranked, newest first (or, with Current, one per ranking ordered by source
+// and language).
 func (s *Store) Windows(ctx context.Context, f WindowFilter) ([]Window, error) {
-	from, order := "windows", "window_end DESC, window_start DESC, source, lang"
+	// Both shapes walk windows_ranking_end_idx from each known ranking, so
+	// a bounded stretch reads only its own windows.
+	per, order := "LIMIT $4", "w.window_end DESC, w.window_start DESC, w.source, w.lang"
 	if f.Current {
-		from, order = "current_windows", "source, lang"
+		per, order = "LIMIT 1", "w.source, w.lang"
 	}
 	rows, err := s.pool.Query(ctx, `
-SELECT source, lang, window_start, window_end, posts, emitted_at FROM `+from+`
- WHERE ($1 = '' OR source = $1) AND ($3 OR lang = $2)
+SELECT w.source, w.lang, w.window_start, w.window_end, w.posts, w.emitted_at,
+       (SELECT count(*) FROM trending_terms t
+         WHERE t.source = w.source AND t.lang = w.lang
+           AND t.window_start = w.window_start AND t.window_end = w.window_end)
+  FROM rankings r
+ CROSS JOIN LATERAL (
+        SELECT * FROM windows w
+         WHERE w.source = r.source AND w.lang = r.lang AND w.window_end >= $5 AND w.window_end <= $6
+         ORDER BY w.window_end DESC, w.window_start DESC
+         `+per+`) w
+ WHERE ($1 = '' OR r.source = $1) AND ($3 OR r.lang = $2)
  ORDER BY `+order+` LIMIT $4`,
-		f.Source, f.Lang, f.AllLangs, clamp(f.Limit, DefaultLimit, MaxLimit))
+		f.Source, f.Lang, f.AllLangs, clamp(f.Limit, DefaultLimit, MaxLimit), lower(f.From), upper(f.To))
 	if err != nil {
 		return nil, fmt.Errorf("store: windows: %w", err)
 	}
@@ -277,17 +310,36 @@ SELECT source, lang, window_start, window_end, posts, emitted_at FROM `+from+`
 	for rows.Next() {
 		var w Window
 		var emitted pgtype.Timestamptz
-		if err := rows.Scan(&w.Source, &w.Lang, &w.Start, &w.End, &w.Posts, &emitted); err != nil {
+		var ranked int
+		if err := rows.Scan(&w.Source, &w.Lang, &w.Start, &w.End, &w.Posts, &emitted, &ranked); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("store: windows: %w", err)
 		}
-		w.Start, w.End, w.EmittedAt = w.Start.UTC(), w.End.UTC(), timePtr(emitted)
+		w.Start, w.End, w.EmittedAt, w.Ranked = w.Start.UTC(), w.End.UTC(), timePtr(emitted), &ranked
 		out = append(out, w)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("store: windows: %w", err)
 	}
 	return out, nil
+}
+
+// upper is t as an inclusive upper bound for a timestamptz column: the zero
+// time is no bound ('infinity'), so one statement (and one cached plan)
+// serves bounded and unbounded queries through the same index.
+func upper(t time.Time) pgtype.Timestamptz {
+	if t.IsZero() {
+		return pgtype.Timestamptz{InfinityModifier: pgtype.Infinity, Valid: true}
+	}
+	return pgtype.Timestamptz{Time: t, Valid: true}
+}
+
+// lower is t as an inclusive lower bound: zero is '-infinity'.
+func lower(t time.Time) pgtype.Timestamptz {
+	if t.IsZero() {
+		return pgtype.Timestamptz{InfinityModifier: pgtype.NegativeInfinity, Valid: true}
+	}
+	return pgtype.Timestamptz{Time: t, Valid: true}
 }
 
 func timePtr(t pgtype.Timestamptz) *time.Time {
