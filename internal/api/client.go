@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/trendstream/trendstream/internal/store"
 )
@@ -30,7 +31,7 @@ func NewClient(baseURL string, hc *http.Client) *Client {
 }
 
 // CurrentTrends asks GET /api/trends for what store.Store.CurrentTrends
-// would return with f.
+// would return with f (f.At included).
 func (c *Client) CurrentTrends(ctx context.Context, f store.Filter) ([]store.Window, error) {
 	q := url.Values{}
 	if f.Source != "" {
@@ -46,6 +47,9 @@ func (c *Client) CurrentTrends(ctx context.Context, f store.Filter) ([]store.Win
 	}
 	if f.History > 0 {
 		q.Set("history", strconv.Itoa(f.History))
+	}
+	if !f.At.IsZero() {
+		q.Set("at", f.At.UTC().Format(time.RFC3339Nano))
 	}
 	var resp TrendsResponse
 	if err := c.get(ctx, "/api/trends?"+q.Encode(), &resp); err != nil {
@@ -77,4 +81,28 @@ func (c *Client) get(ctx context.Context, path string, v any) error {
 		return fmt.Errorf("api client: GET %s: decode: %w", path, err)
 	}
 	return nil
+}
+
+// Timeline asks GET /api/timeline for what store.Store.Timeline would
+// return with f.
+func (c *Client) Timeline(ctx context.Context, f store.TimelineFilter) (*store.Timeline, error) {
+	q := url.Values{}
+	if f.Source != "" {
+		q.Set("source", f.Source)
+	}
+	q.Set("lang", f.Lang)
+	if f.Terms > 0 {
+		q.Set("terms", strconv.Itoa(f.Terms))
+	}
+	if !f.From.IsZero() {
+		q.Set("from", f.From.UTC().Format(time.RFC3339Nano))
+	}
+	if !f.To.IsZero() {
+		q.Set("to", f.To.UTC().Format(time.RFC3339Nano))
+	}
+	var tl store.Timeline
+	if err := c.get(ctx, "/api/timeline?"+q.Encode(), &tl); err != nil {
+		return nil, err
+	}
+	return &tl, nil
 }

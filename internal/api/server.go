@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"sync"
@@ -183,10 +184,13 @@ func (s *Server) routes() http.Handler {
 	handle("GET /api/trends", "/api/trends", s.trends)
 	handle("GET /api/terms/{term}/history", "/api/terms/{term}/history", s.termHistory)
 	handle("GET /api/windows", "/api/windows", s.windows)
+	handle("GET /api/timeline", "/api/timeline", s.timeline)
 	handle("GET /api/stream", "/api/stream", s.stream)
 	handle("GET /healthz", "/healthz", s.health)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
 	handle("GET /{$}", "/", serveAsset("index.html"))
+	// A term's page: the term is read from the path by term.js.
+	handle("GET /term/{term}", "/term/{term}", serveAsset("term.html"))
 	handle("GET /static/{file}", "/static", s.static)
 	return securityHeaders(mux)
 }
@@ -228,6 +232,34 @@ func intParam(v, name string) (int, error) {
 	return n, nil
 }
 
+// TimeLayouts are the forms a time parameter (at, from, to, until) and
+// `trendstream top -at` accept: RFC 3339, or a UTC date and time to the
+// minute or second, as people type them.
+var TimeLayouts = []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02T15:04", "2006-01-02 15:04:05", "2006-01-02 15:04"}
+
+// ParseTime parses v in one of TimeLayouts; times without a zone are UTC.
+func ParseTime(v string) (time.Time, error) {
+	for _, l := range TimeLayouts {
+		if t, err := time.Parse(l, v); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("not a time: %q (want RFC 3339, e.g. 2026-03-01T14:00:00Z)", v)
+}
+
+// timeParam parses an optional time parameter; absent is the zero time.
+func timeParam(q url.Values, name string) (time.Time, error) {
+	v := q.Get(name)
+	if v == "" {
+		return time.Time{}, nil
+	}
+	t, err := ParseTime(v)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%w: %s: %w", errBadRequest, name, err)
+	}
+	return t, nil
+}
+
 // TrendsResponse is the body of GET /api/trends.
 type TrendsResponse struct {
 	Windows []store.Window `json:"windows"`
@@ -244,7 +276,12 @@ func (s *Server) trends(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	ws, err := s.store.CurrentTrends(r.Context(), store.Filter{Source: source, Lang: lang, AllLangs: all, Limit: limit, History: hist})
+	at, err := timeParam(r.URL.Query(), "at")
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	ws, err := s.store.CurrentTrends(r.Context(), store.Filter{Source: source, Lang: lang, AllLangs: all, Limit: limit, History: hist, At: at})
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -273,6 +310,14 @@ func (s *Server) termHistory(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	if f.From, err = timeParam(q, "from"); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if f.Until, err = timeParam(q, "until"); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	term := r.PathValue("term")
 	ps, err := s.store.TermHistory(r.Context(), term, f)
 	if err != nil {
@@ -298,12 +343,58 @@ func (s *Server) windows(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	current, _ := strconv.ParseBool(r.URL.Query().Get("current"))
-	ws, err := s.store.Windows(r.Context(), store.WindowFilter{Source: source, Lang: lang, AllLangs: all, Current: current, Limit: limit})
+	f := store.WindowFilter{Source: source, Lang: lang, AllLangs: all, Current: current, Limit: limit}
+	if f.From, err = timeParam(r.URL.Query(), "from"); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if f.To, err = timeParam(r.URL.Query(), "to"); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	ws, err := s.store.Windows(r.Context(), f)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, WindowsResponse{Windows: nonNil(ws)})
+}
+
+// TimelineResponse is the body of GET /api/timeline.
+type TimelineResponse = store.Timeline
+
+// timeline answers one ranking's windows over a stretch and the terms that
+// trended in them: the dashboard's time slider and overview.
+func (s *Server) timeline(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f := store.TimelineFilter{Source: q.Get("source"), Lang: q.Get("lang")}
+	var err error
+	if f.Lang == "*" {
+		s.fail(w, r, fmt.Errorf("%w: lang: a timeline is one ranking's; lang=* is not one", errBadRequest))
+		return
+	}
+	if f.Terms, err = intParam(q.Get("terms"), "terms"); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if f.From, err = timeParam(q, "from"); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if f.To, err = timeParam(q, "to"); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if !f.From.IsZero() && !f.To.IsZero() && f.From.After(f.To) {
+		s.fail(w, r, fmt.Errorf("%w: from is after to", errBadRequest))
+		return
+	}
+	tl, err := s.store.Timeline(r.Context(), f)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, tl)
 }
 
 // HealthResponse is the body of GET /healthz.
