@@ -26,41 +26,103 @@ func init() {
 	})
 }
 
-func setupTop(fs *flag.FlagSet) func(context.Context) error {
-	dbURL := fs.String("database-url", "", "PostgreSQL URL of the read model (default $DATABASE_URL)")
-	apiURL := fs.String("api", "", "query this trendstream serve base URL (e.g. http://127.0.0.1:8080) instead of PostgreSQL")
-	lang := fs.String("lang", "", "ranking language (e.g. en, ja); empty is the overall ranking, * lists every language")
-	source := fs.String("source", "", "only this source (e.g. bluesky); empty is every source")
-	limit := fs.Int("limit", store.DefaultLimit, "terms per ranking")
-	asJSON := fs.Bool("json", false, "print JSON (the /api/trends response shape) instead of a table")
-	return func(ctx context.Context) error {
-		f := store.Filter{Source: *source, Lang: *lang, Limit: *limit}
-		if f.Lang == "*" {
-			f.Lang, f.AllLangs = "", true
-		}
-		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		var ws []store.Window
-		if *apiURL != "" {
-			var err error
-			if ws, err = api.NewClient(*apiURL, nil).CurrentTrends(ctx, f); err != nil {
-				return err
-			}
-		} else {
-			st, err := openStore(ctx, *dbURL)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			if ws, err = st.CurrentTrends(ctx, f); err != nil {
-				return err
-			}
-		}
-		if *asJSON {
-			return writeTopJSON(os.Stdout, ws)
-		}
-		return writeTopTable(os.Stdout, ws, time.Now())
+// timeFlag is a flag holding a time in one of api.TimeLayouts; unset is
+// the zero time.
+type timeFlag struct{ t *time.Time }
+
+func (f timeFlag) String() string {
+	if f.t == nil || f.t.IsZero() {
+		return ""
 	}
+	return f.t.Format(time.RFC3339)
+}
+
+func (f timeFlag) Set(v string) error {
+	if v == "" {
+		*f.t = time.Time{}
+		return nil
+	}
+	t, err := api.ParseTime(v)
+	if err != nil {
+		return err
+	}
+	*f.t = t
+	return nil
+}
+
+// topOptions are top's flags, parsed.
+type topOptions struct {
+	dbURL, apiURL string
+	filter        store.Filter
+	asJSON        bool
+}
+
+func setupTop(fs *flag.FlagSet) func(context.Context) error {
+	var o topOptions
+	return setupTopWith(fs, &o)
+}
+
+// setupTopWith defines top's flags on fs, parsed into o.
+func setupTopWith(fs *flag.FlagSet, o *topOptions) func(context.Context) error {
+	fs.StringVar(&o.dbURL, "database-url", "", "PostgreSQL URL of the read model (default $DATABASE_URL)")
+	fs.StringVar(&o.apiURL, "api", "", "query this trendstream serve base URL (e.g. http://127.0.0.1:8080) instead of PostgreSQL")
+	fs.StringVar(&o.filter.Lang, "lang", "", "ranking language (e.g. en, ja); empty is the overall ranking, * lists every language")
+	fs.StringVar(&o.filter.Source, "source", "", "only this source (e.g. bluesky); empty is every source")
+	fs.IntVar(&o.filter.Limit, "limit", store.DefaultLimit, "terms per ranking")
+	fs.Var(timeFlag{&o.filter.At}, "at", "show the window that ended at or before this time (RFC 3339, or 2006-01-02T15:04 in UTC) instead of the newest")
+	fs.BoolVar(&o.asJSON, "json", false, "print JSON (the /api/trends response shape) instead of a table")
+	return func(ctx context.Context) error { return runTop(ctx, *o, os.Stdout, time.Now()) }
+}
+
+// topSource is where top reads from: the store or a running server.
+type topSource interface {
+	CurrentTrends(context.Context, store.Filter) ([]store.Window, error)
+	Timeline(context.Context, store.TimelineFilter) (*store.Timeline, error)
+}
+
+// runTop prints the rankings o selects to w; now dates their age.
+func runTop(ctx context.Context, o topOptions, w io.Writer, now time.Time) error {
+	f := o.filter
+	if f.Lang == "*" {
+		f.Lang, f.AllLangs = "", true
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var src topSource
+	if o.apiURL != "" {
+		src = api.NewClient(o.apiURL, nil)
+	} else {
+		st, err := openStore(ctx, o.dbURL)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		src = st
+	}
+	ws, err := src.CurrentTrends(ctx, f)
+	if err != nil {
+		return err
+	}
+	if o.asJSON {
+		return writeTopJSON(w, ws)
+	}
+	// A ranking whose window ranked nothing (after a replay, its last
+	// windows hold only the recording's final posts) points at the newest
+	// window that did, so the user finds the trends without guessing.
+	trending := map[string]time.Time{}
+	for _, win := range ws {
+		if len(win.Terms) > 0 {
+			continue
+		}
+		tl, err := src.Timeline(ctx, store.TimelineFilter{Source: win.Source, Lang: win.Lang, To: win.End, From: win.End})
+		if err != nil {
+			return err
+		}
+		if tl.LatestTrending != nil {
+			trending[win.Source+"\x00"+win.Lang] = *tl.LatestTrending
+		}
+	}
+	return writeTopTable(w, ws, now, trending)
 }
 
 // writeTopJSON prints rankings in the /api/trends response shape, so
@@ -75,8 +137,10 @@ func writeTopJSON(w io.Writer, ws []store.Window) error {
 }
 
 // writeTopTable prints each ranking as a heading and an aligned table.
-// now dates the "age" of each window.
-func writeTopTable(w io.Writer, ws []store.Window, now time.Time) error {
+// now dates the "age" of each window. trending holds, for a ranking
+// (source NUL lang) whose window is empty, the end of its newest window
+// that ranked terms.
+func writeTopTable(w io.Writer, ws []store.Window, now time.Time, trending map[string]time.Time) error {
 	if len(ws) == 0 {
 		_, err := fmt.Fprintln(w, "no trends yet: the read model has no window for this selection")
 		return err
@@ -118,6 +182,17 @@ func writeTopTable(w io.Writer, ws []store.Window, now time.Time) error {
 		}
 		if err := tw.Flush(); err != nil {
 			return err
+		}
+		if len(win.Terms) == 0 {
+			fmt.Fprintln(w, "no term trended in this window")
+			if at, ok := trending[win.Source+"\x00"+win.Lang]; ok {
+				langFlag := ""
+				if win.Lang != "" {
+					langFlag = " -lang " + terminalSafe(win.Lang)
+				}
+				fmt.Fprintf(w, "the newest window with trends ended %s UTC: trendstream top%s -at %s\n",
+					at.UTC().Format("2006-01-02 15:04"), langFlag, at.UTC().Format(time.RFC3339))
+			}
 		}
 	}
 	return nil

@@ -48,13 +48,27 @@ func sampleWindows() []store.Window {
 func TestWriteTopTable(t *testing.T) {
 	ws := sampleWindows()
 	now := ws[0].End.Add(90 * time.Second)
+	tail := []store.Window{{Source: "bluesky", Lang: "en", Start: ws[0].Start, End: ws[0].End, Posts: 6}}
 	tests := []struct {
-		name string
-		ws   []store.Window
-		want []string // lines, compared after collapsing runs of spaces
+		name     string
+		ws       []store.Window
+		trending map[string]time.Time
+		want     []string // lines, compared after collapsing runs of spaces
 	}{
-		{"empty", nil, []string{"no trends yet: the read model has no window for this selection"}},
-		{"rankings", ws, []string{
+		{"empty", nil, nil, []string{"no trends yet: the read model has no window for this selection"}},
+		{"a window that ranked nothing points at the newest that did", tail,
+			map[string]time.Time{"bluesky\x00en": ws[0].End.Add(-time.Hour)}, []string{
+				"bluesky · en · window 2026-11-27 12:00–12:10 UTC (2m ago) · 6 posts",
+				"RANK TERM KIND POSTS AUTHORS BASELINE SCORE TRENDING FOR",
+				"no term trended in this window",
+				"the newest window with trends ended 2026-11-27 11:10 UTC: trendstream top -lang en -at 2026-11-27T11:10:00Z",
+			}},
+		{"nothing ever trended", tail, nil, []string{
+			"bluesky · en · window 2026-11-27 12:00–12:10 UTC (2m ago) · 6 posts",
+			"RANK TERM KIND POSTS AUTHORS BASELINE SCORE TRENDING FOR",
+			"no term trended in this window",
+		}},
+		{"rankings", ws, nil, []string{
 			"bluesky · all languages · window 2026-11-27 12:00–12:10 UTC (2m ago) · 5090 posts",
 			"RANK TERM LANG KIND POSTS AUTHORS BASELINE SCORE TRENDING FOR",
 			"1 #firstsnow en hashtag 128 104 11.0 33.8 25m",
@@ -71,7 +85,7 @@ func TestWriteTopTable(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var b bytes.Buffer
-			if err := writeTopTable(&b, tt.ws, now); err != nil {
+			if err := writeTopTable(&b, tt.ws, now, tt.trending); err != nil {
 				t.Fatal(err)
 			}
 			if strings.Contains(b.String(), "\x1b") {
