@@ -94,19 +94,25 @@ func SelectLang(bctx context.Context, lang string) error {
 type Inertness struct {
 	// Pwned is true if any script set window.pwned.
 	Pwned bool `json:"pwned"`
-	// Injected counts script, img and on-handler elements inside the
-	// rankings, none of which the dashboard itself creates.
+	// Injected counts script, img and on-handler elements in the page's
+	// main part (rankings, timeline, term page), none of which the
+	// dashboard itself creates.
 	Injected int `json:"injected"`
-	// TermChildren counts elements inside term cells, which hold text only.
+	// TermChildren counts elements inside term cells, overview labels and
+	// the term page's heading, other than the one link a term is shown in:
+	// they hold text only.
 	TermChildren int `json:"children"`
 }
 
-// Inert inspects the page for signs that data was parsed as markup.
+// Inert inspects the page (dashboard or term page) for signs that data was
+// parsed as markup.
 func Inert(bctx context.Context) (Inertness, error) {
 	return chromedp.Run(bctx, chromedp.Evaluate[Inertness](`({
 		pwned: window.pwned !== undefined,
-		injected: document.querySelectorAll('#rankings script, #rankings img, #rankings [onerror], #rankings [onload]').length,
-		children: Array.from(document.querySelectorAll('td.term')).reduce((n, e) => n + e.childElementCount, 0),
+		injected: document.querySelectorAll('main script, main img, main [onerror], main [onload], header script, header img, header [onerror]').length,
+		children: Array.from(document.querySelectorAll('td.term, .ov-term, h1#term')).reduce((n, e) =>
+			n + Array.from(e.querySelectorAll('*')).filter(c => !c.matches('a.term-link, span.ov-lang')).length
+			  + Array.from(e.querySelectorAll('a.term-link, span.ov-lang')).reduce((m, c) => m + c.childElementCount, 0), 0),
 	})`))
 }
 
