@@ -42,6 +42,19 @@ type Findings struct {
 	Exits []Exit `json:"exits"`
 }
 
+// Unclean lists the clean stops (SIGINT) the process did not end with
+// exit code 0: a cancel is not a failure, and an operator's service
+// manager must be able to tell the two apart.
+func (f *Findings) Unclean() []Exit {
+	var out []Exit
+	for _, e := range f.Exits {
+		if e.Stopped && (e.ExitCode != 0 || e.Signal != "") {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 // Unplanned lists the exits the harness did not cause.
 func (f *Findings) Unplanned() []Exit {
 	var out []Exit
@@ -268,9 +281,10 @@ func checkResults(f *Findings, faults []Injected, start time.Time) Check {
 }
 
 func checkExits(f *Findings) Check {
-	un := f.Unplanned()
-	c := Check{Name: "no process exited unasked", Pass: len(un) == 0, Figure: fmt.Sprintf("%d unplanned exits", len(un))}
-	for _, e := range un {
+	un, unclean := f.Unplanned(), f.Unclean()
+	c := Check{Name: "no process exited unasked, and every SIGINT stop exited 0", Pass: len(un) == 0 && len(unclean) == 0,
+		Figure: fmt.Sprintf("%d unplanned exits, %d unclean stops", len(un), len(unclean))}
+	for _, e := range append(un, unclean...) {
 		how := fmt.Sprintf("exit code %d", e.ExitCode)
 		if e.Signal != "" {
 			how = "signal " + e.Signal

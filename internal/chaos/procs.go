@@ -22,7 +22,10 @@ type Exit struct {
 	Process string `json:"process"`
 	Run     int    `json:"run"`
 	// Planned is true for the harness's own kills and stops.
-	Planned bool      `json:"planned"`
+	Planned bool `json:"planned"`
+	// Stopped is true for a clean stop the harness asked for (SIGINT),
+	// which the process must honour by exiting 0.
+	Stopped bool      `json:"stopped,omitempty"`
 	At      time.Time `json:"at"`
 	livesoak.ChildResult
 }
@@ -160,9 +163,13 @@ func (p *Proc) watch(r *procRun) {
 }
 
 func (p *Proc) record(r *procRun, planned bool, res livesoak.ChildResult) {
+	p.recordExit(Exit{Process: p.name, Run: r.n, Planned: planned, At: time.Now(), ChildResult: res})
+}
+
+func (p *Proc) recordExit(e Exit) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.exits = append(p.exits, Exit{Process: p.name, Run: r.n, Planned: planned, At: time.Now(), ChildResult: res})
+	p.exits = append(p.exits, e)
 }
 
 // take detaches the current run for the harness to end and holds the
@@ -202,7 +209,7 @@ func (p *Proc) Stop(timeout time.Duration) error {
 		return nil
 	}
 	res := r.child.Stop(timeout)
-	p.record(r, true, res)
+	p.recordExit(Exit{Process: p.name, Run: r.n, Planned: true, Stopped: true, At: time.Now(), ChildResult: res})
 	if res.Killed {
 		return fmt.Errorf("chaos: %s did not stop within %s of SIGINT; killed", p.name, timeout)
 	}

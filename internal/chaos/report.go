@@ -191,7 +191,8 @@ func (r *Report) mdFigures(b *strings.Builder) {
 	} else {
 		fmt.Fprintf(b, "| results-topic windows that differ (of %d) | %d | 0 |\n", f.ResultsCompared, len(f.ResultsDiffs))
 	}
-	fmt.Fprintf(b, "| unplanned process exits | %d | 0 |\n\n", len(f.Unplanned()))
+	fmt.Fprintf(b, "| unplanned process exits | %d | 0 |\n", len(f.Unplanned()))
+	fmt.Fprintf(b, "| SIGINT stops that did not exit 0 | %d | 0 |\n\n", len(f.Unclean()))
 }
 
 func (r *Report) mdChecks(b *strings.Builder) {

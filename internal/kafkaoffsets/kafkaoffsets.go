@@ -6,40 +6,16 @@
 //
 // # Error policy
 //
-// Transient errors are retried with exponential backoff, FirstBackoff (100
-// ms) doubling up to MaxBackoff (1 s) between attempts, as Kafka's own
-// clients do (retry.backoff.ms, retry.backoff.max.ms; KIP-580), for at most
-// Budget (30 s) or until ctx ends, whichever comes first. A call still
-// failing then returns an error that wraps ErrRetriesExhausted, the last
-// broker error and the context's error. It never falls back to a default.
-// Transient are:
-//
-//   - the group coordinator is loading its offsets, has moved or is not
-//     elected yet: COORDINATOR_LOAD_IN_PROGRESS, NOT_COORDINATOR,
-//     COORDINATOR_NOT_AVAILABLE. A real broker answers these for a while
-//     after a restart or failover, and right after it creates
-//     __consumer_offsets (docs/kafka-local.md); Kafka's clients and sarama
-//     retry them (IBM/sarama#2701, IBM/sarama#3574);
-//   - a partition's leadership is moving or the leader has not caught up
-//     with the metadata: NOT_LEADER_OR_FOLLOWER, LEADER_NOT_AVAILABLE,
-//     REPLICA_NOT_AVAILABLE, FENCED_LEADER_EPOCH, UNKNOWN_LEADER_EPOCH,
-//     OFFSET_NOT_AVAILABLE (KIP-207), UNKNOWN_TOPIC_OR_PARTITION from a
-//     partition's leader (the topic itself was listed), NOT_ENOUGH_REPLICAS,
-//     KAFKA_STORAGE_ERROR, REQUEST_TIMED_OUT, NETWORK_EXCEPTION;
-//   - UNSTABLE_OFFSET_COMMIT (KIP-447): a transactional commit is pending;
-//   - the connection failed or the response was incomplete: network errors,
-//     sarama's ErrOutOfBrokers, ErrNotConnected, ErrBrokerNotFound and
-//     ErrIncompleteResponse.
-//
-// Before each retry the client's metadata (partition errors) or the group's
-// coordinator (coordinator errors other than "loading") is refreshed.
-//
-// Everything else is fatal and returned at once: authorization failures,
-// INVALID_GROUP_ID, UNKNOWN_MEMBER_ID or ILLEGAL_GENERATION on a commit (the
-// group has active members, and these admin-style commits never join it),
-// protocol and decoding errors, a closed client, a cancelled context, and a
-// topic the cluster's metadata does not know (sarama has already retried the
-// metadata; a misspelt topic must fail fast, not after the budget).
+// Every call runs under internal/kafkaretry's policy, with a budget of
+// Budget (30 s) or ctx's end, whichever comes first: transient errors
+// (coordinator loading or moved, leadership moving, the connection failing)
+// are retried with backoff, a call still failing then returns an error that
+// wraps ErrRetriesExhausted and the last broker error, and everything else
+// is returned at once. A topic the cluster's metadata does not know fails
+// at once too: sarama has already retried the metadata, and a misspelt
+// topic must fail fast, not after the budget. Before each retry the
+// client's metadata (partition errors) or the group's coordinator
+// (coordinator errors other than "loading") is refreshed.
 //
 // "Nothing committed" is concluded only from an explicit answer: the
 // coordinator reports offset -1 for the partition, or GROUP_ID_NOT_FOUND for
@@ -57,29 +33,22 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
-	"net"
-	"syscall"
 	"time"
 
 	"github.com/IBM/sarama"
+
+	"github.com/trendstream/trendstream/internal/kafkaretry"
 )
 
-// The retry schedule of the error policy (see the package documentation).
-const (
-	FirstBackoff = 100 * time.Millisecond
-	MaxBackoff   = time.Second
-	// Budget is how long a call keeps retrying transient errors: half of
-	// Kafka's default.api.timeout.ms, long enough for a coordinator to load
-	// a typical offsets partition after a restart, short enough that a
-	// pipeline start fails while someone is still watching.
-	Budget = 30 * time.Second
-)
+// Budget is how long a call keeps retrying transient errors: half of
+// Kafka's default.api.timeout.ms, long enough for a coordinator to load a
+// typical offsets partition after a restart, short enough that a pipeline
+// start fails while someone is still watching.
+const Budget = 30 * time.Second
 
 // ErrRetriesExhausted is wrapped by the error of a call whose transient
 // errors persisted past Budget or ctx's end.
-var ErrRetriesExhausted = errors.New("retries exhausted")
+var ErrRetriesExhausted = kafkaretry.ErrRetriesExhausted
 
 // End returns the high-water mark (the offset the next record will get) of
 // every partition of topic.
@@ -135,7 +104,7 @@ func listOffsets(ctx context.Context, client sarama.Client, topic string, ts int
 		if err != nil {
 			err = fmt.Errorf("partitions of %s: %w", topic, err)
 			if errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
-				return permanent{err}
+				return kafkaretry.Permanent(err)
 			}
 			return err
 		}
@@ -228,7 +197,7 @@ func committedOnce(client sarama.Client, group, topic string, parts []int32) (ma
 		case b.Offset >= 0:
 			out[p] = b.Offset
 		case b.Offset != -1:
-			return nil, permanent{fmt.Errorf("%s/%d: invalid committed offset %d", topic, p, b.Offset)}
+			return nil, kafkaretry.Permanent(fmt.Errorf("%s/%d: invalid committed offset %d", topic, p, b.Offset))
 		}
 	}
 	return out, nil
@@ -293,102 +262,7 @@ func commitVersion(v sarama.KafkaVersion) int16 {
 	}
 }
 
-// retry runs op under the package's error policy: transient errors are
-// retried with backoff until Budget or ctx ends, anything else is returned
-// at once.
+// retry runs op under the error policy with the package's Budget.
 func retry(ctx context.Context, what string, op func() error) error {
-	ctx, cancel := context.WithTimeout(ctx, Budget)
-	defer cancel()
-	began := time.Now()
-	backoff := FirstBackoff
-	for attempt := 1; ; attempt++ {
-		err := op()
-		if err == nil {
-			return nil
-		}
-		if !transient(err) {
-			return fmt.Errorf("kafkaoffsets: %s: %w", what, err)
-		}
-		if ctx.Err() == nil {
-			slog.WarnContext(ctx, "kafkaoffsets: transient error, retrying",
-				"op", what, "attempt", attempt, "backoff", backoff, "err", err)
-		}
-		timer := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			return fmt.Errorf("kafkaoffsets: %s: still failing after %d attempts in %v (%w: %w): %w",
-				what, attempt, time.Since(began).Round(time.Millisecond), ErrRetriesExhausted, ctx.Err(), err)
-		case <-timer.C:
-		}
-		backoff = min(2*backoff, MaxBackoff)
-	}
-}
-
-// permanent marks an error the policy must not retry even though a broker
-// error code inside it would be transient elsewhere.
-type permanent struct{ err error }
-
-func (p permanent) Error() string { return p.err.Error() }
-func (p permanent) Unwrap() error { return p.err }
-
-// transient reports whether the error policy retries err. An error joining
-// several (one per partition) is transient only if each of them is.
-func transient(err error) bool {
-	for err != nil {
-		switch e := err.(type) {
-		case permanent:
-			return false
-		case interface{ Unwrap() []error }:
-			errs := e.Unwrap()
-			for _, c := range errs {
-				if !transient(c) {
-					return false
-				}
-			}
-			return len(errs) > 0
-		}
-		if transientLeaf(err) {
-			return true
-		}
-		err = errors.Unwrap(err)
-	}
-	return false
-}
-
-// transientKErrors are the broker error codes the policy retries.
-var transientKErrors = map[sarama.KError]bool{
-	sarama.ErrOffsetsLoadInProgress:           true,
-	sarama.ErrNotCoordinatorForConsumer:       true,
-	sarama.ErrConsumerCoordinatorNotAvailable: true,
-	sarama.ErrNotLeaderForPartition:           true,
-	sarama.ErrLeaderNotAvailable:              true,
-	sarama.ErrReplicaNotAvailable:             true,
-	sarama.ErrFencedLeaderEpoch:               true,
-	sarama.ErrUnknownLeaderEpoch:              true,
-	sarama.ErrOffsetNotAvailable:              true,
-	sarama.ErrUnknownTopicOrPartition:         true,
-	sarama.ErrNotEnoughReplicas:               true,
-	sarama.ErrKafkaStorageError:               true,
-	sarama.ErrRequestTimedOut:                 true,
-	sarama.ErrNetworkException:                true,
-	sarama.ErrUnstableOffsetCommit:            true,
-}
-
-// transientLeaf classifies err itself, not what it wraps.
-func transientLeaf(err error) bool {
-	if k, ok := err.(sarama.KError); ok {
-		return transientKErrors[k]
-	}
-	switch err {
-	case sarama.ErrOutOfBrokers, sarama.ErrNotConnected, sarama.ErrBrokerNotFound, sarama.ErrIncompleteResponse,
-		io.EOF, io.ErrUnexpectedEOF, syscall.ECONNREFUSED, syscall.ECONNRESET, syscall.EPIPE:
-		return true
-	case context.Canceled, context.DeadlineExceeded:
-		// context.DeadlineExceeded is a net.Error too, but a caller's
-		// deadline is not the network's.
-		return false
-	}
-	_, isNet := err.(net.Error)
-	return isNet
+	return kafkaretry.Do(ctx, Budget, "kafkaoffsets: "+what, op)
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/trendstream/trendstream/internal/kafkaconf"
 	"github.com/trendstream/trendstream/internal/kafkaoffsets"
+	"github.com/trendstream/trendstream/internal/kafkaretry"
 	"github.com/trendstream/trendstream/transforms/kafkaio"
 )
 
@@ -23,7 +24,9 @@ import (
 // cannot be read is an error, not "nothing committed": the reader would
 // refuse to start anyway (kafkaio resolves the same commits under the same
 // policy), and a warm-up counted from the earliest record would be wrong.
-func streamStart(brokers []string, topic string, start kafkaio.Start, group string) (time.Time, error) {
+// An unreachable cluster is retried for retryFor: a pipeline restarted while
+// a broker restarts waits for it instead of exiting.
+func streamStart(brokers []string, topic string, start kafkaio.Start, group string, retryFor time.Duration) (time.Time, error) {
 	switch start.Kind {
 	case kafkaio.StartAtTime:
 		return start.Time, nil
@@ -31,9 +34,9 @@ func streamStart(brokers []string, topic string, start kafkaio.Start, group stri
 		return time.Now(), nil
 	}
 	ctx := context.Background()
-	client, err := sarama.NewClient(brokers, kafkaconf.Consumer("trendstream-trending-start"))
+	client, err := kafkaretry.Connect(ctx, brokers, kafkaconf.Consumer("trendstream-trending-start"), retryFor)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("trending: connect to Kafka %v: %w", brokers, err)
+		return time.Time{}, fmt.Errorf("trending: %w", err)
 	}
 	defer client.Close()
 	parts, err := client.Partitions(topic)

@@ -28,7 +28,8 @@ func TestStreamStartFromCommits(t *testing.T) {
 	tests := []struct {
 		name    string
 		commit  bool
-		fault   *kfake.Fault // on OffsetFetch of the group
+		fault   *kfake.Fault  // on OffsetFetch of the group
+		down    time.Duration // the broker is down this long when the lookup begins
 		want    time.Time
 		wantErr error // instead of want
 	}{
@@ -40,6 +41,9 @@ func TestStreamStartFromCommits(t *testing.T) {
 			fault: &kfake.Fault{Err: kerr.NotCoordinator, Count: 3}, want: base.Add(3 * time.Second)},
 		{name: "not authorized is an error, not the earliest record", commit: true,
 			fault: &kfake.Fault{Err: kerr.GroupAuthorizationFailed, Count: -1}, wantErr: sarama.ErrGroupAuthorizationFailed},
+		// A pipeline (re)started while the broker restarts waits for it;
+		// it used to exit at once (RELIABILITY.md at 51350e9).
+		{name: "broker restarting", commit: true, down: 3 * time.Second, want: base.Add(3 * time.Second)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -81,7 +85,14 @@ func TestStreamStartFromCommits(t *testing.T) {
 				defer h.Remove()
 			}
 
-			got, err := streamStart(k.Addrs(), topic, kafkaio.Start{Kind: kafkaio.StartCommitted}, group)
+			if tt.down > 0 {
+				k.Stop()
+				go func() {
+					time.Sleep(tt.down)
+					k.Start()
+				}()
+			}
+			got, err := streamStart(k.Addrs(), topic, kafkaio.Start{Kind: kafkaio.StartCommitted}, group, time.Minute)
 			if tt.wantErr != nil {
 				if !errors.Is(err, tt.wantErr) {
 					t.Fatalf("streamStart = %v, %v; want error %v", got, err, tt.wantErr)

@@ -69,6 +69,10 @@ type Options struct {
 	// TopicFaultTimeout is how long the posts topic may be missing,
 	// re-created or truncated before the pipeline fails.
 	TopicFaultTimeout time.Duration
+	// KafkaRetryFor is how long the pipeline rides out an unreachable
+	// Kafka cluster (a broker restart) at start-up, in the reader and in
+	// the results writer before it fails.
+	KafkaRetryFor time.Duration
 	// ReadBatch is how many records a partition's reader hands on per
 	// call (kafkaio.ReadMaxRecords): smaller batches let windows close
 	// and later stages start sooner.
@@ -96,6 +100,7 @@ func DefaultOptions() Options {
 		IdleWatermark:     kafkaio.IdleSourceWatermark,
 		AllowedLateness:   10 * time.Minute,
 		TopicFaultTimeout: kafkaio.DefaultTopicFaultTimeout,
+		KafkaRetryFor:     kafkaio.DefaultRetryFor,
 		SinkRetryFor:      pgsink.DefaultRetryFor,
 		ReadBatch:         2000,
 		Terms:             terms.DefaultOptions(),
@@ -121,6 +126,7 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.Var(&o.IdleWatermark, "idle-watermark", "how a caught-up partition's watermark moves: source (follow the ingest's watermark markers), wallclock (now minus -max-out-of-order; for topics without markers) or hold")
 	fs.DurationVar(&o.AllowedLateness, "allowed-lateness", o.AllowedLateness, "how long after a window was emitted late posts still correct it (re-emitted to the results topic and PostgreSQL); 0 drops late posts")
 	fs.DurationVar(&o.TopicFaultTimeout, "topic-fault-timeout", o.TopicFaultTimeout, "how long the posts topic may be deleted, re-created or truncated behind the read position before the pipeline fails")
+	fs.DurationVar(&o.KafkaRetryFor, "kafka-retry-for", o.KafkaRetryFor, "how long the pipeline keeps retrying while Kafka is unreachable (a broker restart), at start-up, when reading and when writing results, before it fails")
 	fs.DurationVar(&o.SinkRetryFor, "sink-retry-for", o.SinkRetryFor, "how long a PostgreSQL write retries while the database is unreachable (a restart) before the pipeline fails")
 	fs.IntVar(&o.ReadBatch, "read-batch", o.ReadBatch, "records a partition reader hands on per call: smaller lets later stages start sooner (replays: ~1000-2500 measured best)")
 	o.Terms.RegisterFlags(fs)
@@ -137,6 +143,9 @@ func (o Options) Validate() error {
 	}
 	if o.ReadBatch <= 0 {
 		return fmt.Errorf("trending: -read-batch must be positive, got %d", o.ReadBatch)
+	}
+	if o.KafkaRetryFor <= 0 {
+		return fmt.Errorf("trending: -kafka-retry-for must be positive, got %v", o.KafkaRetryFor)
 	}
 	if o.TrendsTopic == "" && o.DatabaseURL == "" {
 		return fmt.Errorf("trending: neither -trends-topic nor -database-url is set: results would go nowhere")
@@ -158,7 +167,7 @@ func Build(o Options) (*beam.Pipeline, error) {
 	}
 	brokers, _ := kafkaconf.SplitBrokers(o.Brokers)
 	if o.StreamStart.IsZero() {
-		t, err := streamStart(brokers, o.PostsTopic, o.Start, o.Group)
+		t, err := streamStart(brokers, o.PostsTopic, o.Start, o.Group, o.KafkaRetryFor)
 		if err != nil {
 			return nil, err
 		}
@@ -172,6 +181,7 @@ func Build(o Options) (*beam.Pipeline, error) {
 		kafkaio.ReadMaxRecords(o.ReadBatch),
 		kafkaio.ReadIdle(o.IdleWatermark),
 		kafkaio.ReadTopicFaultTimeout(o.TopicFaultTimeout),
+		kafkaio.ReadRetryFor(o.KafkaRetryFor),
 	}
 	if o.Bounded {
 		ropts = append(ropts, kafkaio.ReadBounded())
@@ -181,7 +191,7 @@ func Build(o Options) (*beam.Pipeline, error) {
 	snaps := trend.Trends(s, posts, o.trendConfig())
 	if o.TrendsTopic != "" {
 		msgs := beam.ParDo(s.Scope("EncodeSnapshots"), &encodeSnapshotFn{}, snaps)
-		kafkaio.Write(s, brokers, o.TrendsTopic, msgs)
+		kafkaio.Write(s, brokers, o.TrendsTopic, msgs, kafkaio.WriteRetryFor(o.KafkaRetryFor))
 	}
 	if o.DatabaseURL != "" {
 		pgsink.Write(s, o.DatabaseURL, snaps, o.SinkRetryFor)

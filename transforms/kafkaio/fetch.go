@@ -7,6 +7,7 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"github.com/trendstream/trendstream/internal/kafkaretry"
 	"github.com/trendstream/trendstream/internal/watermark"
 )
 
@@ -92,7 +93,7 @@ func (f *fetcher) fetch(topic string, partition int32, offset int64, wait time.D
 			return fetchResult{}, fmt.Errorf("kafkaio: latest offset of %s/%d: %w: %w", topic, partition, err, errRetriable)
 		}
 		return res, errOutOfRange
-	case retriableKError(block.Err):
+	case kafkaretry.Transient(block.Err):
 		_ = f.client.RefreshMetadata(topic)
 		return fetchResult{}, fmt.Errorf("kafkaio: fetch %s/%d: %w: %w", topic, partition, block.Err, errRetriable)
 	default:
@@ -104,20 +105,6 @@ func (f *fetcher) fetch(topic string, partition int32, offset int64, wait time.D
 // errOutOfRange means the requested offset is no longer (or not yet) in the
 // log; fetchResult.logStart and hwm say where the log is now.
 var errOutOfRange = errors.New("kafkaio: offset out of range")
-
-func retriableKError(err error) bool {
-	for _, k := range []sarama.KError{
-		sarama.ErrUnknownTopicOrPartition, sarama.ErrLeaderNotAvailable, sarama.ErrNotLeaderForPartition,
-		sarama.ErrReplicaNotAvailable, sarama.ErrKafkaStorageError, sarama.ErrFencedLeaderEpoch,
-		sarama.ErrUnknownLeaderEpoch, sarama.ErrOffsetNotAvailable, sarama.ErrRequestTimedOut,
-		sarama.ErrNotEnoughReplicas,
-	} {
-		if errors.Is(err, k) {
-			return true
-		}
-	}
-	return false
-}
 
 // decodeBlock turns one partition's fetch response into records at or after
 // from. Control batches (transaction markers) produce no records but count

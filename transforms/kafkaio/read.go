@@ -18,6 +18,7 @@ import (
 
 	"github.com/trendstream/trendstream/internal/kafkaconf"
 	"github.com/trendstream/trendstream/internal/kafkaoffsets"
+	"github.com/trendstream/trendstream/internal/kafkaretry"
 )
 
 func init() {
@@ -77,13 +78,13 @@ func Read(s beam.Scope, brokers []string, topic string, opts ...ReadOption) beam
 	}
 	parts := beam.ParDo(s, &listPartitionsFn{
 		Brokers: brokers, Topic: topic, Group: o.Group, ClientID: o.ClientID,
-		Start: o.Start, Bounded: o.Bounded,
+		Start: o.Start, Bounded: o.Bounded, RetryFor: o.RetryFor,
 	}, beam.Impulse(s))
 	return beam.ParDo(s, &readFn{
 		Brokers: brokers, Group: o.Group, ClientID: o.ClientID,
 		MaxRecords: o.MaxRecords, MaxDuration: o.MaxDuration, PollWait: o.PollWait,
 		FetchBytes: o.FetchBytes, OutOfOrder: o.OutOfOrder, CommitInterval: o.CommitInterval,
-		Idle: o.Idle, FaultTimeout: o.FaultTimeout,
+		Idle: o.Idle, FaultTimeout: o.FaultTimeout, RetryFor: o.RetryFor,
 	}, parts)
 }
 
@@ -105,18 +106,27 @@ type listPartitionsFn struct {
 	ClientID string
 	Start    Start
 	Bounded  bool
+	RetryFor time.Duration
 }
 
 // ProcessElement lists the partitions and resolves their offset ranges.
 func (fn *listPartitionsFn) ProcessElement(ctx context.Context, _ []byte, emit func(partitionSpec)) error {
-	client, err := sarama.NewClient(fn.Brokers, clientConfig(fn.ClientID))
+	client, err := kafkaretry.Connect(ctx, fn.Brokers, clientConfig(fn.ClientID), fn.RetryFor)
 	if err != nil {
-		return fmt.Errorf("kafkaio: connect to %v: %w", fn.Brokers, err)
+		return fmt.Errorf("kafkaio: %w", err)
 	}
 	defer client.Close()
-	parts, err := client.Partitions(fn.Topic)
+	var parts []int32
+	err = kafkaretry.Do(ctx, fn.RetryFor, fmt.Sprintf("partitions of topic %q", fn.Topic), func() error {
+		parts, err = client.Partitions(fn.Topic)
+		if errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
+			// sarama has retried the metadata: a misspelt topic fails now.
+			return kafkaretry.Permanent(err)
+		}
+		return err
+	})
 	if err != nil {
-		return fmt.Errorf("kafkaio: partitions of topic %q: %w", fn.Topic, err)
+		return fmt.Errorf("kafkaio: %w", err)
 	}
 	id, err := topicID(client, fn.Topic)
 	if err != nil {
@@ -162,6 +172,7 @@ type readFn struct {
 	CommitInterval time.Duration
 	Idle           IdlePolicy
 	FaultTimeout   time.Duration
+	RetryFor       time.Duration
 
 	// Per DoFn instance, never shared: the runner may process a partition's
 	// residuals on any instance, so all position state lives in restrictions.
@@ -184,11 +195,11 @@ type commitMark struct {
 
 // Setup connects this instance's client. A broker that is restarting must
 // not fail the bundle (Prism fails the whole job on a failed bundle, found
-// by the chaos test): the connect retries for up to FaultTimeout.
+// by the chaos test): the connect retries for up to RetryFor.
 func (fn *readFn) Setup() error {
-	client, err := connectRetrying(fn.Brokers, fn.ClientID, fn.FaultTimeout)
+	client, err := kafkaretry.Connect(context.Background(), fn.Brokers, clientConfig(fn.ClientID), fn.RetryFor)
 	if err != nil {
-		return err
+		return fmt.Errorf("kafkaio: %w", err)
 	}
 	fn.client = client
 	fn.fetcher = newFetcher(client, fn.FetchBytes)
@@ -473,22 +484,3 @@ type endEstimator struct {
 
 // Estimate implements offsetrange.RangeEndEstimator.
 func (e *endEstimator) Estimate() int64 { return e.hwm.Load() }
-
-// connectRetrying creates a client, retrying with backoff for up to within
-// while no broker is reachable.
-func connectRetrying(brokers []string, clientID string, within time.Duration) (sarama.Client, error) {
-	deadline := time.Now().Add(within)
-	backoff := 200 * time.Millisecond
-	for {
-		client, err := sarama.NewClient(brokers, clientConfig(clientID))
-		if err == nil {
-			return client, nil
-		}
-		if time.Now().Add(backoff).After(deadline) {
-			return nil, fmt.Errorf("kafkaio: connect to %v: %w", brokers, err)
-		}
-		slog.Warn("kafkaio: connect failed, retrying", "brokers", brokers, "backoff", backoff, "err", err)
-		time.Sleep(backoff)
-		backoff = min(2*backoff, 5*time.Second)
-	}
-}

@@ -14,6 +14,11 @@ const (
 	DefaultOutOfOrder     = 5 * time.Second
 	DefaultCommitInterval = 5 * time.Second
 	DefaultClientID       = "trendstream-kafkaio"
+	// DefaultRetryFor is how long Read and Write ride out an unreachable
+	// cluster (ReadRetryFor, WriteRetryFor): longer than a broker restart
+	// (10 to 25 s for the local KRaft broker, RELIABILITY.md), short enough
+	// that a cluster that is really gone fails the pipeline visibly.
+	DefaultRetryFor = time.Minute
 )
 
 type readOptions struct {
@@ -28,6 +33,7 @@ type readOptions struct {
 	CommitInterval time.Duration
 	Idle           IdlePolicy
 	FaultTimeout   time.Duration
+	RetryFor       time.Duration
 	ClientID       string
 }
 
@@ -42,6 +48,7 @@ func defaultReadOptions() readOptions {
 		CommitInterval: DefaultCommitInterval,
 		Idle:           IdleWallClock,
 		FaultTimeout:   DefaultTopicFaultTimeout,
+		RetryFor:       DefaultRetryFor,
 		ClientID:       DefaultClientID,
 	}
 }
@@ -68,6 +75,8 @@ func (o *readOptions) validate() error {
 		return errors.New("unknown idle policy")
 	case o.FaultTimeout <= 0:
 		return errors.New("topic fault timeout must be positive")
+	case o.RetryFor <= 0:
+		return errors.New("retry budget must be positive")
 	}
 	return nil
 }
@@ -140,6 +149,13 @@ func ReadIdle(p IdlePolicy) ReadOption { return func(o *readOptions) { o.Idle = 
 func ReadTopicFaultTimeout(d time.Duration) ReadOption {
 	return func(o *readOptions) { o.FaultTimeout = d }
 }
+
+// ReadRetryFor is how long Read keeps retrying while the cluster cannot be
+// reached, e.g. during a broker restart, before it fails the pipeline
+// (default DefaultRetryFor): when it resolves the partitions at start and
+// when a worker connects. A caught-up partition whose broker goes away
+// meanwhile keeps polling, and its watermark holds (see IdlePolicy).
+func ReadRetryFor(d time.Duration) ReadOption { return func(o *readOptions) { o.RetryFor = d } }
 
 // ReadClientID sets the Kafka client id (default DefaultClientID).
 func ReadClientID(id string) ReadOption { return func(o *readOptions) { o.ClientID = id } }

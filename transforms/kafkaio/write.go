@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -11,6 +12,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
 	"github.com/trendstream/trendstream/internal/kafkaconf"
+	"github.com/trendstream/trendstream/internal/kafkaretry"
 )
 
 func init() {
@@ -27,6 +29,7 @@ const DefaultMaxBatch = 1000
 
 type writeOptions struct {
 	MaxBatch int
+	RetryFor time.Duration
 	ClientID string
 }
 
@@ -37,19 +40,27 @@ type WriteOption func(*writeOptions)
 // the bundle ends (default DefaultMaxBatch), bounding memory for big bundles.
 func WriteMaxBatch(n int) WriteOption { return func(o *writeOptions) { o.MaxBatch = n } }
 
+// WriteRetryFor is how long a send keeps retrying while the cluster cannot
+// be reached or a partition's leader moves, e.g. during a broker restart,
+// before it fails the bundle (default DefaultRetryFor). On Prism a failed
+// bundle fails the whole job.
+func WriteRetryFor(d time.Duration) WriteOption { return func(o *writeOptions) { o.RetryFor = d } }
+
 // WriteClientID sets the Kafka client id (default DefaultClientID).
 func WriteClientID(id string) WriteOption { return func(o *writeOptions) { o.ClientID = id } }
 
 // Write produces col, a PCollection<Message> or PCollection<KV<[]byte,
 // []byte>> (key, value), to topic. Messages are buffered per bundle and
 // sent synchronously with an idempotent, acks=all producer in FinishBundle
-// (and whenever WriteMaxBatch are buffered); a failed send fails the bundle,
-// so the runner retries it. Delivery is therefore at least once: a retried
+// (and whenever WriteMaxBatch are buffered). The messages a send could not
+// deliver are sent again for up to WriteRetryFor while the errors are
+// transient (internal/kafkaretry); then the bundle fails, and the runner
+// retries it. Delivery is therefore at least once: a retried
 // bundle may write some messages twice, so consumers should key on the
 // message key (as trendstream.trends does) and treat repeats as overwrites.
 func Write(s beam.Scope, brokers []string, topic string, col beam.PCollection, opts ...WriteOption) {
 	s = s.Scope("kafkaio.Write")
-	o := writeOptions{MaxBatch: DefaultMaxBatch, ClientID: DefaultClientID}
+	o := writeOptions{MaxBatch: DefaultMaxBatch, RetryFor: DefaultRetryFor, ClientID: DefaultClientID}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -62,7 +73,10 @@ func Write(s beam.Scope, brokers []string, topic string, col beam.PCollection, o
 	if o.MaxBatch <= 0 {
 		panic("kafkaio.Write: max batch must be positive")
 	}
-	fn := writeFn{Brokers: brokers, Topic: topic, ClientID: o.ClientID, MaxBatch: o.MaxBatch}
+	if o.RetryFor <= 0 {
+		panic("kafkaio.Write: retry budget must be positive")
+	}
+	fn := writeFn{Brokers: brokers, Topic: topic, ClientID: o.ClientID, MaxBatch: o.MaxBatch, RetryFor: o.RetryFor}
 	if typex.IsKV(col.Type()) {
 		beam.ParDo0(s, &writeKVFn{writeFn: fn}, col)
 		return
@@ -76,6 +90,7 @@ type writeFn struct {
 	Topic    string
 	ClientID string
 	MaxBatch int
+	RetryFor time.Duration
 
 	producer sarama.SyncProducer
 	buf      []*sarama.ProducerMessage
@@ -124,36 +139,72 @@ func (fn *writeFn) flush(ctx context.Context) error {
 	if len(fn.buf) == 0 {
 		return nil
 	}
-	if fn.producer == nil {
-		p, err := sarama.NewSyncProducer(fn.Brokers, kafkaconf.Producer(fn.ClientID))
-		if err != nil {
-			return fmt.Errorf("kafkaio: producer for %v: %w", fn.Brokers, err)
-		}
-		fn.producer = p
-	}
-	if err := fn.producer.SendMessages(fn.buf); err != nil {
-		// An idempotent producer that failed may be stuck on a sequence
-		// gap; the retried bundle gets a fresh one.
-		_ = fn.producer.Close()
-		fn.producer = nil
-		return fmt.Errorf("kafkaio: write %d messages to %s: %w", len(fn.buf), fn.Topic, firstErrors(err))
+	pending := fn.buf
+	err := kafkaretry.Do(ctx, fn.RetryFor, fmt.Sprintf("write to %s", fn.Topic), func() error {
+		var err error
+		pending, err = fn.send(pending)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("kafkaio: %d of %d messages: %w", len(pending), len(fn.buf), err)
 	}
 	messagesWritten.Inc(ctx, int64(len(fn.buf)))
 	fn.buf = fn.buf[:0]
 	return nil
 }
 
-// firstErrors keeps error messages short when a whole batch failed.
-func firstErrors(err error) error {
-	var pe sarama.ProducerErrors
-	if !errors.As(err, &pe) || len(pe) == 0 {
-		return err
+// send produces msgs and returns those that failed. Only they are sent
+// again: the others are acknowledged, so a broker restart mid-bundle does
+// not duplicate the whole batch. A retry sends copies through a fresh
+// producer: an idempotent producer that failed may be stuck on a sequence
+// gap, and sarama keeps per-attempt state in the messages themselves.
+func (fn *writeFn) send(msgs []*sarama.ProducerMessage) ([]*sarama.ProducerMessage, error) {
+	if fn.producer == nil {
+		p, err := sarama.NewSyncProducer(fn.Brokers, kafkaconf.Producer(fn.ClientID))
+		if err != nil {
+			return msgs, fmt.Errorf("producer for %v: %w", fn.Brokers, err)
+		}
+		fn.producer = p
 	}
+	err := fn.producer.SendMessages(msgs)
+	if err == nil {
+		return nil, nil
+	}
+	_ = fn.producer.Close()
+	fn.producer = nil
+	var pe sarama.ProducerErrors
+	if !errors.As(err, &pe) {
+		return fresh(msgs), err
+	}
+	failed := make([]*sarama.ProducerMessage, 0, len(pe))
+	for _, e := range pe {
+		failed = append(failed, e.Msg)
+	}
+	return fresh(failed), firstErrors(pe)
+}
+
+// fresh copies what the caller set in each message, without sarama's state.
+func fresh(msgs []*sarama.ProducerMessage) []*sarama.ProducerMessage {
+	out := make([]*sarama.ProducerMessage, len(msgs))
+	for i, m := range msgs {
+		out[i] = &sarama.ProducerMessage{Topic: m.Topic, Key: m.Key, Value: m.Value, Headers: m.Headers, Timestamp: m.Timestamp}
+	}
+	return out
+}
+
+// firstErrors keeps error messages short when a whole batch failed. The
+// batch is judged by all its errors: one message too large makes the
+// whole send fatal for the retry policy.
+func firstErrors(pe sarama.ProducerErrors) error {
 	errs := []error{}
 	for _, e := range pe[:min(len(pe), 3)] {
 		errs = append(errs, e.Err)
 	}
-	return fmt.Errorf("%d failed, first: %w", len(pe), errors.Join(errs...))
+	err := fmt.Errorf("%d failed, first: %w", len(pe), errors.Join(errs...))
+	if !kafkaretry.Transient(pe) {
+		return kafkaretry.Permanent(err)
+	}
+	return err
 }
 
 // writeKVFn writes KV<[]byte, []byte> as key and value.

@@ -47,7 +47,18 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := beamx.Run(ctx, p); err != nil {
+	err = beamx.Run(ctx, p)
+	if ctx.Err() != nil {
+		// Asked to stop. The runner reports the cancelled job as an error
+		// (Prism: "failed to get metrics: context canceled"), but nothing
+		// failed: results written so far are durable, the reader committed
+		// its position, and a restart with -start earliest (Prism keeps no
+		// state) or from a Flink savepoint carries on (docs/pipeline.md,
+		// "Resuming").
+		slog.Info("trending: stopped on signal", "signal_err", context.Cause(ctx), "runner_said", err)
+		return
+	}
+	if err != nil {
 		slog.Error("trending: pipeline failed", "err", err)
 		os.Exit(1)
 	}

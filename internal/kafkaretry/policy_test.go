@@ -1,4 +1,4 @@
-package kafkaoffsets
+package kafkaretry
 
 import (
 	"context"
@@ -42,11 +42,13 @@ func TestTransient(t *testing.T) {
 		{"caller's deadline", wrap(context.DeadlineExceeded), false},
 		{"caller cancelled", context.Canceled, false},
 		{"decoding", sarama.PacketDecodingError{Info: "bad"}, false},
+		{"a batch the broker refused while restarting", sarama.ProducerErrors{{Err: sarama.ErrOutOfBrokers}, {Err: sarama.ErrNotLeaderForPartition}}, true},
+		{"a batch with a message too large", sarama.ProducerErrors{{Err: sarama.ErrOutOfBrokers}, {Err: sarama.ErrMessageSizeTooLarge}}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := transient(tt.err); got != tt.want {
-				t.Errorf("transient(%v) = %v, want %v", tt.err, got, tt.want)
+			if got := Transient(tt.err); got != tt.want {
+				t.Errorf("Transient(%v) = %v, want %v", tt.err, got, tt.want)
 			}
 		})
 	}
