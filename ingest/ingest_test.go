@@ -82,74 +82,10 @@ func isMarker(m *sarama.ConsumerMessage) bool {
 }
 
 // readRecords returns every record currently in topic, markers included,
-// in partition and offset order. It is testenv.ReadTopic's read (with its
-// resume when sarama stops a partition consumer, which under load returned
-// a partial read here once), kept here because ReadTopic may come to skip
-// markers and these tests look at them.
+// in partition and offset order.
 func readRecords(t testing.TB, brokers []string, topic string) []*sarama.ConsumerMessage {
 	t.Helper()
-	cfg := kafkaconf.Consumer("test-reader")
-	cfg.Consumer.MaxWaitTime = 20 * time.Millisecond // closing a partition consumer waits out a fetch
-	client, err := sarama.NewClient(brokers, cfg)
-	if err != nil {
-		t.Fatalf("connect: %v", err)
-	}
-	defer client.Close()
-	parts, err := client.Partitions(topic)
-	if err != nil {
-		t.Fatalf("partitions: %v", err)
-	}
-	cons, err := sarama.NewConsumerFromClient(client)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cons.Close()
-	var out []*sarama.ConsumerMessage
-	for _, p := range parts {
-		hwm, err := client.GetOffset(topic, p, sarama.OffsetNewest)
-		// A topic created a moment ago may not have its leader in the
-		// metadata yet (NOT_LEADER_OR_FOLLOWER on the real broker).
-		for try := 0; err != nil && try < 20; try++ {
-			time.Sleep(100 * time.Millisecond)
-			_ = client.RefreshMetadata(topic)
-			hwm, err = client.GetOffset(topic, p, sarama.OffsetNewest)
-		}
-		if err != nil {
-			t.Fatalf("end of %s/%d: %v", topic, p, err)
-		}
-		next, err := client.GetOffset(topic, p, sarama.OffsetOldest)
-		if err != nil {
-			t.Fatalf("start of %s/%d: %v", topic, p, err)
-		}
-		resumed := 0
-		for next < hwm {
-			pc, err := cons.ConsumePartition(topic, p, next)
-			if err != nil {
-				t.Fatal(err)
-			}
-			timeout := time.After(10 * time.Second)
-		read:
-			for next < hwm {
-				select {
-				case m, ok := <-pc.Messages():
-					if !ok {
-						break read
-					}
-					out = append(out, m)
-					next = m.Offset + 1
-				case <-timeout:
-					break read
-				}
-			}
-			if cerr := pc.Close(); next < hwm {
-				if resumed++; resumed > 3 {
-					t.Fatalf("%s partition %d: read stopped at offset %d of %d, %d times (last: %v)", topic, p, next, hwm, resumed, cerr)
-				}
-				t.Logf("%s partition %d: read stopped at offset %d of %d (%v); resuming", topic, p, next, hwm, cerr)
-			}
-		}
-	}
-	return out
+	return testenv.ReadTopic(t, brokers, topic)
 }
 
 func decodePosts(t testing.TB, msgs []*sarama.ConsumerMessage) []*v1.Post {

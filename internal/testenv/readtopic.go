@@ -11,7 +11,9 @@ import (
 
 // ReadTopic reads every partition of topic from its start to the high-water
 // mark seen when called, with sarama (an independent client of the code
-// under test), and returns the records in partition, offset order.
+// under test), and returns the records in partition, offset order. Every
+// record is returned, the ingest's watermark markers included: tests that
+// read the posts topic skip them as every consumer must.
 //
 // sarama stops a partition consumer on some broker answers, closing its
 // channel, and has been seen to wait past any reasonable bound on a real
@@ -38,16 +40,23 @@ func ReadTopic(t testing.TB, brokers []string, topic string) []*sarama.ConsumerM
 	var out []*sarama.ConsumerMessage
 	for _, p := range parts {
 		hwm, err := client.GetOffset(topic, p, sarama.OffsetNewest)
-		if err != nil {
-			t.Fatal(err)
+		// A topic created a moment ago may not have its leader in the
+		// metadata yet (NOT_LEADER_OR_FOLLOWER on the real broker).
+		for try := 0; err != nil && try < 20; try++ {
+			time.Sleep(100 * time.Millisecond)
+			_ = client.RefreshMetadata(topic)
+			hwm, err = client.GetOffset(topic, p, sarama.OffsetNewest)
 		}
-		next, resumed := int64(0), 0
+		if err != nil {
+			t.Fatalf("testenv: end of %s/%d: %v", topic, p, err)
+		}
+		next, err := client.GetOffset(topic, p, sarama.OffsetOldest) // the log may not start at 0
+		if err != nil {
+			t.Fatalf("testenv: start of %s/%d: %v", topic, p, err)
+		}
+		resumed := 0
 		for next < hwm {
-			from := next
-			if from == 0 {
-				from = sarama.OffsetOldest // the log may not start at 0
-			}
-			pc, err := cons.ConsumePartition(topic, p, from)
+			pc, err := cons.ConsumePartition(topic, p, next)
 			if err != nil {
 				t.Fatal(err)
 			}
