@@ -209,9 +209,13 @@ func terminalSafe(s string) string {
 	return q[1 : len(q)-1]
 }
 
-// shortDuration renders d for people: "45s", "59m", "2h05m".
+// shortDuration renders d for people: "45s", "59m", "2h05m", "276d04h"
+// (a replayed recording's windows can be months old).
 func shortDuration(d time.Duration) string {
 	switch {
+	case d >= 48*time.Hour:
+		h := int(d.Round(time.Hour) / time.Hour)
+		return fmt.Sprintf("%dd%02dh", h/24, h%24)
 	case d < time.Minute:
 		return fmt.Sprintf("%ds", int(d.Round(time.Second)/time.Second))
 	case d < time.Hour:

@@ -109,6 +109,7 @@ func TestShortDuration(t *testing.T) {
 	}{
 		{0, "0s"}, {45 * time.Second, "45s"}, {59*time.Minute + 10*time.Second, "59m"},
 		{2*time.Hour + 5*time.Minute, "2h05m"}, {-3 * time.Second, "-3s"},
+		{47*time.Hour + 59*time.Minute, "47h59m"}, {276*24*time.Hour + 4*time.Hour + 20*time.Minute, "276d04h"},
 	}
 	for _, tt := range tests {
 		if got := shortDuration(tt.d); got != tt.want {

@@ -197,6 +197,30 @@ func TestTimelineInBrowser(t *testing.T) {
 		got, _ := chromedp.Run(bctx, chromedp.Evaluate[string](`location.href + ' ' + document.body.dataset.view`))
 		t.Errorf("back from the term page: %s, want the dashboard at 12:04", got)
 	}
+
+	// A link to a window older than the default stretch (the last 6 hours)
+	// opens on it, with a stretch around it; latest comes back to now.
+	fog := snap("", mins(-600), "fog")
+	if err := st.WriteSnapshots(ctx, []*tsv1.WindowSnapshot{fog}); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(bctx, chromedp.Navigate(base+"/?at="+mins(-600).Format(time.RFC3339))); err != nil {
+		t.Fatal(err)
+	}
+	if !waitJS(t, bctx, `document.body.dataset.loaded === 'true' && document.body.dataset.view === `+jsStr(isoJS(mins(-600)))) {
+		got, _ := chromedp.Run(bctx, chromedp.Evaluate[string](`document.body.dataset.view`))
+		t.Fatalf("a link to 02:00 opened %s", got)
+	}
+	if shown, err := dashtest.Terms(bctx, ""); err != nil || !slices.Equal(shown, []string{"fog"}) {
+		t.Errorf("at 02:00 the table shows %q (%v), want fog", shown, err)
+	}
+	if err := chromedp.Do(bctx, chromedp.Click(chromedp.CSS(`#latest`))); err != nil {
+		t.Fatal(err)
+	}
+	if !waitJS(t, bctx, `document.body.dataset.view === 'live' && document.getElementById('slider').max === '8'`) {
+		got, _ := chromedp.Run(bctx, chromedp.Evaluate[string](`document.body.dataset.view + ' ' + document.getElementById('slider').max`))
+		t.Errorf("latest after an old window: %s, want live over the 9 windows of the last 6 hours", got)
+	}
 	cancel()
 	if err := <-served; err != nil {
 		t.Errorf("Serve: %v", err)

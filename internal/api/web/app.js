@@ -40,6 +40,12 @@
   const view = { at: null };
   // timeline of the selected language: {windows, terms, ends: [ms], ranked: Map(ms -> terms ranked)}
   let timeline = null;
+  // stretchTo is where the timeline's stretch ends (ms); null is at the
+  // newest window, whose last slider position follows live windows. A
+  // window asked for in the address that is older than the default
+  // stretch gets a stretch around it.
+  let stretchTo = null;
+  const AROUND = 3 * 3600e3;
   const langs = new Set(['']);
   const rendered = new Map(); // ranking key -> Set of term keys last shown, to flash new entries
   let updates = 0;
@@ -279,6 +285,7 @@
   async function loadTimeline() {
     const lang = langSel.value;
     const q = new URLSearchParams({ lang, terms: OVERVIEW_TERMS });
+    if (stretchTo !== null) q.set('to', iso(stretchTo));
     const res = await fetch('/api/timeline?' + q);
     if (!res.ok) throw new Error(`GET /api/timeline: ${res.status}`);
     const body = await res.json();
@@ -295,7 +302,7 @@
 
   // noteWindow adds a live window to the slider without a round trip.
   function noteWindow(w) {
-    if (!timeline || w.lang !== langSel.value) return;
+    if (!timeline || stretchTo !== null || w.lang !== langSel.value) return;
     const e = ms(w.window_end);
     if (!timeline.ranked.has(e)) {
       timeline.ends.push(e);
@@ -322,13 +329,13 @@
     const i = view.at === null ? ends.length - 1 : Math.max(0, ends.indexOf(view.at));
     slider.value = String(i);
     sliderLabel.textContent = sliderText(i);
-    latestBtn.disabled = view.at === null;
+    latestBtn.disabled = view.at === null && stretchTo === null;
   }
 
   function sliderText(i) {
     const e = timeline.ends[i];
     const n = timeline.ranked.get(e) || 0;
-    const live = view.at === null && i === timeline.ends.length - 1 ? ' · live' : '';
+    const live = view.at === null && stretchTo === null && i === timeline.ends.length - 1 ? ' · live' : '';
     return `ending ${fmtDay(e)} ${fmtTime(e)} UTC · ${n} term${n === 1 ? '' : 's'} ranked · ${i + 1} of ${timeline.ends.length}${live}`;
   }
 
@@ -430,7 +437,7 @@
   // follows the newest window live.
   function show(i) {
     const ends = timeline.ends;
-    view.at = i >= ends.length - 1 ? null : ends[i];
+    view.at = stretchTo === null && i >= ends.length - 1 ? null : ends[i];
     rendered.clear();
     syncURL();
     renderSlider();
@@ -454,18 +461,31 @@
     if (timeline) show(Number(slider.value));
   });
   latestBtn.addEventListener('click', () => {
-    if (timeline) show(timeline.ends.length - 1);
+    if (!timeline) return;
+    if (stretchTo === null) {
+      show(timeline.ends.length - 1);
+      return;
+    }
+    stretchTo = null;
+    loadTimeline()
+      .then(() => show(timeline.ends.length - 1))
+      .catch((e) => setStatus('error', e.message));
   });
 
   // open picks the first view: the window asked for in the address, else
   // the newest window that ranked any term (the newest of all when it did,
   // as in a live run), so a replay opens on its trends.
   async function open(requested) {
-    const tl = await loadTimeline();
-    if (requested) {
-      const t = ms(requested);
+    stretchTo = null;
+    let tl = await loadTimeline();
+    const t = requested ? ms(requested) : NaN;
+    if (tl && !Number.isNaN(t) && timeline.ends.length && t < timeline.ends[0]) {
+      stretchTo = t + AROUND;
+      tl = await loadTimeline();
+    }
+    if (!Number.isNaN(t)) {
       const ends = timeline.ends.filter((e) => e <= t);
-      view.at = ends.length && ends.length < timeline.ends.length ? ends[ends.length - 1] : null;
+      view.at = ends.length && (stretchTo !== null || ends.length < timeline.ends.length) ? ends[ends.length - 1] : null;
     } else if (tl && tl.latest_trending && tl.newest && ms(tl.latest_trending) < ms(tl.newest)) {
       view.at = ms(tl.latest_trending);
     } else {
