@@ -70,7 +70,7 @@ func testNoDoubleAfterRestart(t *testing.T, kind testenv.KafkaKind) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			topic := testenv.Topic(t, "posts")
-			k := newKafka(t, kind, 4, topic)
+			k := kind.New(t, 4, topic)
 			dir := t.TempDir()
 			path := filepath.Join(dir, "rec.bin")
 			run := func(recs [][]byte, path, cursor string) *prometheus.Registry {
@@ -167,7 +167,7 @@ func testNoDoubleAfterCrash(t *testing.T, kind testenv.KafkaKind) {
 	relay.Interval = time.Millisecond
 	defer relay.Close()
 	topic, cursorTopic := testenv.Topic(t, "posts"), testenv.Topic(t, "cursors")
-	k := newKafka(t, kind, 4, topic)
+	k := kind.New(t, 4, topic)
 	env := []string{"CHILD_TOPIC=" + topic, "CHILD_CURSOR_TOPIC=" + cursorTopic}
 
 	var got []*v1.Post

@@ -44,7 +44,7 @@ func testHealthWhileStuck(t *testing.T, kind testenv.KafkaKind) {
 	relay.Interval = 400 * time.Millisecond
 	defer relay.Close()
 	topic := testenv.Topic(t, "posts")
-	k := newKafka(t, kind, 4, topic)
+	k := kind.New(t, 4, topic)
 	setTopicConfig(t, k.Addrs(), topic, "max.message.bytes", "100")
 
 	cfg := outageConfig(t, k.Addrs(), relay.WSURL(), topic)

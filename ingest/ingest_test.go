@@ -46,20 +46,6 @@ func (w testWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// newKafka starts (kfake) or shares (the real broker) a Kafka with the
-// topics created, keeping their records regardless of age. The recordings
-// are from July 2026 and records carry their event time; the real broker's
-// topics have the Compose stack's 7-day retention, so its retention check
-// (every 5 minutes) deleted whole partitions of a test's topic mid-test.
-func newKafka(t *testing.T, kind testenv.KafkaKind, partitions int32, topics ...string) testenv.KafkaServer {
-	t.Helper()
-	k := kind.New(t, partitions, topics...)
-	for _, topic := range topics {
-		setTopicConfig(t, k.Addrs(), topic, "retention.ms", "-1")
-	}
-	return k
-}
-
 // readTopic returns every data record currently in topic: watermark
 // markers are skipped, as every consumer of the posts topic must.
 func readTopic(t testing.TB, brokers []string, topic string) []*sarama.ConsumerMessage {
@@ -170,7 +156,7 @@ func TestReplayFileToKafka(t *testing.T) {
 
 func testReplayFileToKafka(t *testing.T, kind testenv.KafkaKind) {
 	topic, rawTopic, cursorTopic := testenv.Topic(t, "posts"), testenv.Topic(t, "raw"), testenv.Topic(t, "cursors")
-	k := newKafka(t, kind, 4, topic, rawTopic)
+	k := kind.New(t, 4, topic, rawTopic)
 	frames, err := relaytest.LoadFrames(corpus)
 	if err != nil {
 		t.Fatal(err)
@@ -328,7 +314,7 @@ func testKafkaOutage(t *testing.T, kind testenv.KafkaKind) {
 	defer relay.Close()
 
 	topic, rawTopic := testenv.Topic(t, "posts"), testenv.Topic(t, "raw")
-	k := newKafka(t, kind, 4, topic, rawTopic)
+	k := kind.New(t, 4, topic, rawTopic)
 	cfg := outageConfig(t, k.Addrs(), relay.WSURL(), topic)
 	cfg.RawTopic = rawTopic
 	const maxInFlight = 300
@@ -475,7 +461,7 @@ func testKafkaRestartNothingLostOrDoubled(t *testing.T, kind testenv.KafkaKind) 
 	defer relay.Close()
 
 	topic, rawTopic := testenv.Topic(t, "posts"), testenv.Topic(t, "raw")
-	k := newKafka(t, kind, 4, topic, rawTopic)
+	k := kind.New(t, 4, topic, rawTopic)
 	cfg := outageConfig(t, k.Addrs(), relay.WSURL(), topic)
 	cfg.RawTopic = rawTopic
 	reg := cfg.Registry
@@ -601,7 +587,7 @@ func testFutureCursorAndHealth(t *testing.T, kind testenv.KafkaKind) {
 	relay := relaytest.NewServer(stream, 300)
 	defer relay.Close()
 	topic := testenv.Topic(t, "posts")
-	k := newKafka(t, kind, 4, topic)
+	k := kind.New(t, 4, topic)
 	reg := prometheus.NewRegistry()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -155,7 +155,7 @@ func testUndeliverable(t *testing.T, kind testenv.KafkaKind) {
 			recs, jsonl, want, badPos, badPost := tc.build(t)
 			path := writeRecording(t, recs, jsonl)
 			topic, rawTopic, dlTopic := testenv.Topic(t, "posts"), testenv.Topic(t, "raw"), testenv.Topic(t, "deadletter")
-			k := newKafka(t, kind, 4, topic, rawTopic, dlTopic)
+			k := kind.New(t, 4, topic, rawTopic, dlTopic)
 			if tc.topicLimit > 0 {
 				setTopicConfig(t, k.Addrs(), topic, "max.message.bytes", strconv.Itoa(tc.topicLimit))
 			}

@@ -52,7 +52,7 @@ func testWatermarkMarkers(t *testing.T, kind testenv.KafkaKind) {
 
 	const parts = 4
 	topic := testenv.Topic(t, "posts")
-	k := newKafka(t, kind, parts, topic)
+	k := kind.New(t, parts, topic)
 	reg := prometheus.NewRegistry()
 	began := time.Now().Truncate(time.Millisecond)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

@@ -31,6 +31,8 @@ const (
 	// DeadLetterRetention keeps what the ingest could not deliver as long
 	// as the posts it belongs with.
 	DeadLetterRetention = PostsRetention
+	// RetainForever keeps records whatever their age (retention.ms=-1).
+	RetainForever = -time.Millisecond
 )
 
 // CommonConfigs are the configs create-topics.sh gives every data topic:

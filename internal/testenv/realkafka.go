@@ -97,7 +97,11 @@ func (k *RealKafkaBroker) Start() {
 	}
 }
 
-// CreateTopics creates more topics for the test, deleted when it ends.
+// CreateTopics creates more topics for the test, deleted when it ends. They
+// keep their records whatever their age, as kfake does: tests write
+// recordings and fixtures with their original event times (July 2026 and
+// older), and with a time-based retention the broker's retention check
+// (every 5 minutes) deleted whole partitions of a test's topic mid-test.
 func (k *RealKafkaBroker) CreateTopics(partitions int32, topics ...string) {
 	k.t.Helper()
 	if len(topics) == 0 {
@@ -107,7 +111,7 @@ func (k *RealKafkaBroker) CreateTopics(partitions int32, topics ...string) {
 	defer cancel()
 	var specs []kafkabroker.Topic
 	for _, name := range topics {
-		specs = append(specs, kafkabroker.DataTopic(name, partitions, kafkabroker.TrendsRetention))
+		specs = append(specs, kafkabroker.DataTopic(name, partitions, kafkabroker.RetainForever))
 	}
 	if err := k.b.CreateTopics(ctx, specs...); err != nil {
 		k.t.Fatalf("testenv: create topics on the shared Kafka broker (names must be unique per test binary: use testenv.Topic): %v", err)
