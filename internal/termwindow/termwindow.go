@@ -46,6 +46,17 @@ func (k Key) Compare(o Key) int {
 	return cmp.Compare(k.Term, o.Term)
 }
 
+// VolumeKey is the pseudo-term that counts a language's posts in a bucket
+// (Builder.Add(VolumeKey(lang), 0, 1) once per post): scorers need each
+// language's volume next to its terms, and a term's kind is never
+// TERM_KIND_UNSPECIFIED nor its language empty. Bucket puts volume keys
+// into every shard, and Merge always returns them; they sort before every
+// term.
+func VolumeKey(lang string) Key { return Key{Term: lang} }
+
+// IsVolume reports whether k is a VolumeKey; its language is k.Term.
+func (k Key) IsVolume() bool { return k.Lang == "" && k.Kind == tsv1.TermKind_TERM_KIND_UNSPECIFIED }
+
 // Hash is a 64-bit hash of k, the same in every process: FNV-1a, then
 // MurmurHash3's finaliser, because FNV leaves the high bits of similar
 // short strings alike and shards are taken from them.
@@ -213,8 +224,15 @@ func (b *Builder) Bucket(n int) []Bucket {
 		}
 		at := len(keys)
 		keys = appendKey(keys, t.key)
+		k := keys[at:len(keys):len(keys)]
+		if t.key.IsVolume() {
+			for s := range shards {
+				shards[s] = append(shards[s], term{k, t})
+			}
+			continue
+		}
 		s := shardOf(t.hash, n)
-		shards[s] = append(shards[s], term{keys[at:len(keys):len(keys)], t})
+		shards[s] = append(shards[s], term{k, t})
 	}
 	out := make([]Bucket, n)
 	for s, ts := range shards {
@@ -299,9 +317,9 @@ func mergeAuthors(a, b []AuthorPosts) []AuthorPosts {
 }
 
 // Merge sums buckets into a window and returns the activity of every term
-// with at least minPosts posts in it, ordered by encoded key (the same
-// order in every process). Terms below minPosts are counted, but their keys
-// and authors are never decoded.
+// with at least minPosts posts in it, and of every VolumeKey, ordered by
+// encoded key (the same order in every process: volume keys first). Terms
+// below minPosts are counted, but their keys and authors are never decoded.
 func Merge(buckets []Bucket, minPosts int64) []Activity {
 	rs := make([]reader, len(buckets))
 	// live lists the buckets with terms left. Windows hold a handful of
@@ -332,7 +350,7 @@ func Merge(buckets []Bucket, minPosts int64) []Activity {
 		for _, i := range group {
 			posts += rs[i].rec.posts
 		}
-		if posts >= minPosts && posts > 0 {
+		if (posts >= minPosts && posts > 0) || isVolumeKey(least) {
 			a := Activity{Key: decodeKey(least), Posts: posts}
 			authors = authors[:0]
 			for _, i := range group {
@@ -359,3 +377,7 @@ func Merge(buckets []Bucket, minPosts int64) []Activity {
 	}
 	return out
 }
+
+// isVolumeKey reports whether an encoded key is a VolumeKey's: an empty
+// language (uvarint 0) and kind 0.
+func isVolumeKey(enc []byte) bool { return len(enc) >= 2 && enc[0] == 0 && enc[1] == 0 }

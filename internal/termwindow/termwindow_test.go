@@ -283,3 +283,38 @@ func TestPeriodEnd(t *testing.T) {
 		}
 	}
 }
+
+// TestVolumeKeys checks that a language's post count reaches every shard
+// and every window, however few posts: scorers need it next to the terms.
+func TestVolumeKeys(t *testing.T) {
+	var b Builder
+	for i := range 3 {
+		b.Add(VolumeKey("pt"), 0, 1)
+		b.Add(Key{Lang: "pt", Kind: tsv1.TermKind_TERM_KIND_WORD, Term: fmt.Sprintf("w%d", i)}, uint64(i+1), 1)
+	}
+	b.Add(VolumeKey("en"), 0, 1)
+	shards := b.Bucket(4)
+	terms := 0
+	for s, sb := range shards {
+		got := map[string]int64{}
+		for _, a := range Merge([]Bucket{sb, sb}, 100) { // minPosts far above every count
+			if !a.Key.IsVolume() {
+				t.Errorf("shard %d: term %v returned below minPosts", s, a.Key)
+				continue
+			}
+			got[a.Key.Term] = a.Posts
+		}
+		if got["pt"] != 6 || got["en"] != 2 || len(got) != 2 {
+			t.Errorf("shard %d: volumes %v, want pt 6 and en 2 (two buckets)", s, got)
+		}
+		terms += sb.Len() - 2
+	}
+	if terms != 3 {
+		t.Errorf("%d terms over the shards, want each of the 3 once", terms)
+	}
+	for _, k := range []Key{{Lang: "pt", Kind: tsv1.TermKind_TERM_KIND_WORD, Term: "pt"}, {Lang: "", Kind: tsv1.TermKind_TERM_KIND_HASHTAG, Term: "pt"}} {
+		if k.IsVolume() {
+			t.Errorf("%v is not a volume key", k)
+		}
+	}
+}

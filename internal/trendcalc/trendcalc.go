@@ -57,6 +57,7 @@ type Calculator struct {
 
 // New returns an empty Calculator.
 func New(cfg Config) *Calculator {
+	cfg.Score = cfg.Score.ForWindow(cfg.Size)
 	return &Calculator{
 		cfg:     cfg,
 		ex:      terms.New(cfg.Terms),
@@ -142,6 +143,7 @@ func (c *Calculator) Snapshots() []*tsv1.WindowSnapshot {
 			obs := trendscore.Observation{
 				WindowStart: time.UnixMilli(end - c.cfg.Size.Milliseconds()),
 				WindowEnd:   time.UnixMilli(end), Count: a.Posts, Authors: a.Authors, TopAuthorPosts: a.TopAuthorPosts,
+				Volume: postsPerWindow[a.Key.Lang][end],
 			}
 			if c.cfg.Score.Negligible(obs) {
 				continue // as the pipeline does: an empty window for the baseline

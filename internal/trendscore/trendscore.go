@@ -69,29 +69,38 @@ type Observation struct {
 	// Count is the posts containing the term, Authors the distinct authors
 	// among them, TopAuthorPosts the posts of the author who used it most.
 	Count, Authors, TopAuthorPosts int64
+	// Volume is the posts of the term's language in the window: the scale
+	// the noise floor is relative to (Params.NoiseShare). Zero leaves the
+	// floor at Params.NoiseFloor.
+	Volume int64
 }
 
 // State is what a term carries from window to window. Its fields are plain
-// exported values so that Beam can encode it as stateful-DoFn state; the
-// zero State is a term never seen.
+// exported, comparable values so that Beam can encode it as stateful-DoFn
+// state and copies never share memory; the zero State is a term never seen.
 type State struct {
-	// EWMA and EWMVar model the scored value per window.
+	// EWMA and EWMVar model the scored value per window, over the windows
+	// that ended at or before FoldedEnd (Unix ms; 0: none yet). Windows in
+	// which the term did not occur count as zeros.
 	EWMA, EWMVar float64
-	// LastWindowEnd is the end (Unix ms) of the last window folded in.
+	FoldedEnd    int64
+	// Pending holds the windows scored but not yet folded in, oldest first
+	// (encoded; see pending.go): with a lag, a window joins the baseline
+	// only once the windows it overlaps have been scored.
+	Pending string
+	// LastWindowEnd is the end (Unix ms) of the last window observed.
 	LastWindowEnd int64
-	// Windows counts windows folded in, including empty ones decayed over.
+	// Windows counts the windows observed.
 	Windows int64
 	// Trending says whether the term was trending after the last window,
 	// StartedAt (Unix ms) when its current run began.
 	Trending  bool
 	StartedAt int64
-	// The Prev fields hold the state just before the last window was folded
-	// in, so a re-fired pane for that window replaces its contribution
-	// instead of counting it twice.
-	PrevEWMA, PrevEWMVar float64
-	PrevWindows          int64
-	PrevTrending         bool
-	PrevStartedAt        int64
+	// The Prev fields hold the verdict just before the last window, so a
+	// re-fired pane for that window replaces it. (The baseline needs no
+	// copy: a window is folded in only after it can no longer re-fire.)
+	PrevTrending  bool
+	PrevStartedAt int64
 }
 
 // Params are the scoring knobs. Start from DefaultParams.
@@ -100,9 +109,16 @@ type Params struct {
 	// weight in the baseline to halve. Longer remembers more and reacts
 	// less to slow ramps.
 	HalfLife float64
-	// NoiseFloor (β) is the smallest baseline and the added deviation, in
-	// units of Value: a term first seen with x has score x/β − 1.
+	// NoiseFloor is the least noise floor β, in units of Value: β is the
+	// smallest baseline and the added deviation, and a term first seen
+	// with x has score x/β − 1.
 	NoiseFloor float64
+	// NoiseShare makes β relative to the stream: β = max(NoiseFloor,
+	// NoiseShare × Observation.Volume), the posts of the term's language in
+	// the window. One setting then suits a thin feed and the firehose: a
+	// new term must reach about (Enter + 1) × NoiseShare of its language's
+	// posts, or (Enter + 1) × NoiseFloor authors, whichever is more.
+	NoiseShare float64
 	// MinAuthors is the fewest distinct authors in the window for a term
 	// to be eligible.
 	MinAuthors int64
@@ -118,6 +134,16 @@ type Params struct {
 	// favouring big trends over small surprising ones (SigniTrend's
 	// popularity option). It changes the order of lists, not what trends.
 	RankByVolume bool
+	// Lagged makes a window's baseline learn only from windows that ended
+	// at or before the window's start (Lag = the window size, ForWindow),
+	// so a burst is compared with what came before it: a ramp cannot raise
+	// its own baseline. Without it the baseline holds every window up to
+	// the previous one, as in SigniTrend, and overlapping windows of a
+	// rising burst absorb it.
+	Lagged bool
+	// Lag is how far the newest window in the baseline ends before the
+	// scored window's end, at least one period; ForWindow sets it.
+	Lag time.Duration
 	// WarmUp is how long after the start of the stream no term may trend
 	// while baselines fill; set the start with StartingAt. It must be at
 	// least the window size, so the last warm-up windows are full.
@@ -129,12 +155,22 @@ type Params struct {
 	WarmUpUntil time.Time
 }
 
-// DefaultParams returns the documented defaults, sized for 10-minute windows
-// sliding every minute over the whole Bluesky firehose.
+// The noise floor's defaults: β is 0.2 % of the posts of the term's
+// language in the window, and at least 2 (authors), so that one setting
+// works from a thin feed to the firehose (docs/scoring.md, EVAL.md).
+const (
+	NoiseFloorDefault = 2
+	NoiseShareDefault = 0.002
+)
+
+// DefaultParams returns the documented defaults, for 10-minute windows
+// sliding every minute over streams from about 0.05 to 500 posts/s.
 func DefaultParams() Params {
 	return Params{
 		HalfLife:       120, // 2 h at 1-minute periods
-		NoiseFloor:     5,
+		NoiseFloor:     NoiseFloorDefault,
+		NoiseShare:     NoiseShareDefault,
+		Lagged:         true,
 		MinAuthors:     5,
 		MaxAuthorShare: 0.5,
 		Enter:          4,
@@ -148,7 +184,9 @@ func DefaultParams() Params {
 // current values of p as defaults.
 func (p *Params) RegisterFlags(fs *flag.FlagSet) {
 	fs.Float64Var(&p.HalfLife, "score-half-life", p.HalfLife, "baseline half-life, in window periods")
-	fs.Float64Var(&p.NoiseFloor, "score-noise-floor", p.NoiseFloor, "noise floor β: minimum baseline and added deviation, in units of -score-value")
+	fs.Float64Var(&p.NoiseFloor, "score-noise-floor", p.NoiseFloor, "least noise floor β: minimum baseline and added deviation, in units of -score-value")
+	fs.Float64Var(&p.NoiseShare, "score-noise-share", p.NoiseShare, "noise floor relative to the stream: β = max(-score-noise-floor, this × posts of the term's language in the window)")
+	fs.BoolVar(&p.Lagged, "score-lagged-baseline", p.Lagged, "baseline learns only from windows that ended before the scored window began (false: from every earlier window, as SigniTrend)")
 	fs.Int64Var(&p.MinAuthors, "score-min-authors", p.MinAuthors, "fewest distinct authors in a window for a term to trend")
 	fs.Float64Var(&p.MaxAuthorShare, "score-max-author-share", p.MaxAuthorShare, "largest share of a term's posts in a window one author may have")
 	fs.Float64Var(&p.Enter, "score-enter", p.Enter, "score at which a term starts trending")
@@ -166,6 +204,12 @@ func (p Params) Validate() error {
 	}
 	if !(p.NoiseFloor > 0) {
 		errs = append(errs, fmt.Errorf("noise floor %v must be positive", p.NoiseFloor))
+	}
+	if !(p.NoiseShare >= 0 && p.NoiseShare < 1) {
+		errs = append(errs, fmt.Errorf("noise share %v must be in [0, 1)", p.NoiseShare))
+	}
+	if p.Lag < 0 {
+		errs = append(errs, errors.New("baseline lag must not be negative"))
 	}
 	if !(p.MaxAuthorShare > 0 && p.MaxAuthorShare <= 1) {
 		errs = append(errs, fmt.Errorf("max author share %v must be in (0, 1]", p.MaxAuthorShare))
@@ -186,6 +230,17 @@ func (p Params) Validate() error {
 // event time at which the scored stream begins.
 func (p Params) StartingAt(start time.Time) Params {
 	p.WarmUpUntil = start.Add(p.WarmUp)
+	return p
+}
+
+// ForWindow returns p with the baseline lag for sliding windows of the
+// given size: the size with Lagged, else none (one period). The pipeline
+// and the reference calculator call it with their window size.
+func (p Params) ForWindow(size time.Duration) Params {
+	p.Lag = 0
+	if p.Lagged {
+		p.Lag = size
+	}
 	return p
 }
 
@@ -213,10 +268,14 @@ type Result struct {
 // Alpha is the EWMA smoothing factor for the half-life.
 func (p Params) Alpha() float64 { return 1 - math.Exp(math.Ln2*-1/p.HalfLife) }
 
-// Update scores obs against st and folds it into st. period is the sliding
-// windows' period, used to count the windows in which the term did not occur
-// since the last observation: they decay the baseline as zeros, and a term
-// absent from a window stops trending.
+// Update scores obs against st and records it in st. period is the sliding
+// windows' period, used to count the windows in which the term did not
+// occur since the last observation: they enter the baseline as zeros, and a
+// term absent from a window stops trending.
+//
+// The window is scored against the baseline of the windows that ended at
+// least Lag before it (one period without a lag), then queued; it joins
+// the baseline when a window Lag after it is observed.
 //
 // A repeated WindowEnd (a re-fired or late pane of the last window) replaces
 // that window's contribution. An older WindowEnd is scored without changing
@@ -229,11 +288,12 @@ func (p Params) Update(st *State, obs Observation, period time.Duration) Result 
 		*st = State{}
 	}
 	x := p.value(obs)
+	beta := p.floor(obs)
 	eligible := p.eligible(obs)
 	warming := p.warming(obs.WindowEnd)
 
 	if st.Windows > 0 && end < st.LastWindowEnd {
-		res := Result{Score: p.score(st, x), Baseline: st.EWMA, Eligible: eligible, Late: true}
+		res := Result{Score: p.score(st, x, beta), Baseline: st.EWMA, Eligible: eligible, Late: true}
 		res.Rank = p.rank(res.Score, x)
 		res.Trending = !warming && eligible && res.Score >= p.threshold(st.Trending)
 		if res.Trending {
@@ -245,28 +305,30 @@ func (p Params) Update(st *State, obs Observation, period time.Duration) Result 
 		return res
 	}
 	if st.Windows > 0 && end == st.LastWindowEnd {
-		st.EWMA, st.EWMVar, st.Windows = st.PrevEWMA, st.PrevEWMVar, st.PrevWindows
 		st.Trending, st.StartedAt = st.PrevTrending, st.PrevStartedAt
-	} else if st.Windows > 0 {
-		if missed := missedWindows(end-st.LastWindowEnd, period); missed > 0 {
-			p.decay(st, missed)
+		st.Pending = dropLast(st.Pending, end)
+	} else {
+		if st.Windows > 0 && missedWindows(end-st.LastWindowEnd, period) > 0 {
 			// The term had zero in the missed windows, which scores below
 			// any exit threshold.
 			st.Trending, st.StartedAt = false, 0
 		}
+		p.advance(st, end-p.lagMs(period), period)
+		st.Windows++
 	}
-	st.PrevEWMA, st.PrevEWMVar, st.PrevWindows = st.EWMA, st.EWMVar, st.Windows
 	st.PrevTrending, st.PrevStartedAt = st.Trending, st.StartedAt
 
-	res := Result{Score: p.score(st, x), Baseline: st.EWMA, Eligible: eligible}
+	res := Result{Score: p.score(st, x, beta), Baseline: st.EWMA, Eligible: eligible}
 	res.Rank = p.rank(res.Score, x)
 	switch {
 	case warming:
 		st.Trending, st.StartedAt = false, 0
-		// Replace rather than average: at the stream's start every term is
-		// "new", and averaging from zero would make common terms look like
-		// bursts for hours. Poisson variance (= mean) is the prior.
+		// Replace rather than average, at once rather than lagged: at the
+		// stream's start every term is "new", and averaging from zero would
+		// make common terms look like bursts for hours. Poisson variance
+		// (= mean) is the prior.
 		st.EWMA, st.EWMVar = x, x
+		st.FoldedEnd, st.Pending = end, ""
 	default:
 		if eligible && res.Score >= p.threshold(st.Trending) {
 			if !st.Trending {
@@ -276,15 +338,49 @@ func (p Params) Update(st *State, obs Observation, period time.Duration) Result 
 		} else {
 			st.Trending, st.StartedAt = false, 0
 		}
-		p.fold(st, x)
+		st.Pending = appendPending(st.Pending, end, x)
 	}
 	st.LastWindowEnd = end
-	st.Windows++
 	res.Trending = st.Trending
 	if st.Trending {
 		res.StartedAt = time.UnixMilli(st.StartedAt)
 	}
 	return res
+}
+
+// lagMs is the baseline lag in ms: at least one period.
+func (p Params) lagMs(period time.Duration) int64 {
+	return max(p.Lag.Milliseconds(), period.Milliseconds())
+}
+
+// advance folds into the baseline every pending window that ended at or
+// before to, and the windows up to to in which the term did not occur as
+// zeros.
+func (p Params) advance(st *State, to int64, period time.Duration) {
+	per := period.Milliseconds()
+	if st.Pending != "" {
+		var buf [16]pending
+		ps := decodePending(st.Pending, buf[:0])
+		i := 0
+		for ; i < len(ps) && ps[i].end <= to; i++ {
+			if st.FoldedEnd != 0 {
+				p.decay(st, missedWindows(ps[i].end-st.FoldedEnd, period))
+			}
+			p.fold(st, ps[i].value)
+			st.FoldedEnd = ps[i].end
+		}
+		if i > 0 {
+			st.Pending = encodePending(ps[i:])
+		}
+	}
+	if st.FoldedEnd == 0 || per <= 0 {
+		st.FoldedEnd = to
+		return
+	}
+	if d := to - st.FoldedEnd; d > 0 {
+		p.decay(st, (d+per/2)/per)
+		st.FoldedEnd = to
+	}
 }
 
 func (p Params) value(obs Observation) float64 {
@@ -312,13 +408,19 @@ func (p Params) threshold(trending bool) float64 {
 	return p.Enter
 }
 
-// score is SigniTrend's significance of x against st.
-func (p Params) score(st *State, x float64) float64 {
-	den := math.Sqrt(math.Max(st.EWMVar, 0)) + p.NoiseFloor
+// floor is the noise floor β for obs: NoiseFloor, or NoiseShare of the
+// posts of the term's language in the window if that is more.
+func (p Params) floor(obs Observation) float64 {
+	return math.Max(p.NoiseFloor, p.NoiseShare*float64(obs.Volume))
+}
+
+// score is SigniTrend's significance of x against st with noise floor beta.
+func (p Params) score(st *State, x, beta float64) float64 {
+	den := math.Sqrt(math.Max(st.EWMVar, 0)) + beta
 	if !(den > 0) {
 		den = 1 // only with an invalid noise floor; Validate rejects it
 	}
-	return (x - math.Max(st.EWMA, p.NoiseFloor)) / den
+	return (x - math.Max(st.EWMA, beta)) / den
 }
 
 func (p Params) rank(score, x float64) float64 {
@@ -344,7 +446,6 @@ func (p Params) decay(st *State, n int64) {
 	m := st.EWMA
 	st.EWMA = m * rn
 	st.EWMVar = rn * (st.EWMVar + m*m*(1-rn))
-	st.Windows += n
 }
 
 // missedWindows is how many whole periods lie strictly between two window
@@ -379,15 +480,16 @@ func (p Params) Negligible(obs Observation) bool {
 }
 
 // ForgetAfter is how long after its last window a term's state may be
-// dropped. By then both its mean and its deviation have decayed below a
-// tenth of the noise floor, and never sooner than one half-life. Update
+// dropped. By then its pending windows have joined the baseline (the lag),
+// and both its mean and its deviation have decayed below a tenth of the
+// least noise floor, and never sooner than one half-life. Update
 // applies the same rule to a state it is given, so a pipeline that drops
 // state after ForgetAfter scores exactly like one that keeps it forever.
 func (p Params) ForgetAfter(st State, period time.Duration) time.Duration {
-	m := st.EWMA
+	m := math.Max(st.EWMA, maxPending(st.Pending))
 	dev := math.Sqrt(st.EWMVar + m*m) // the m² term of a decaying variance halves only every 2 half-lives
 	halfLives := max(1, math.Log2(10*m/p.NoiseFloor), 2*math.Log2(10*dev/p.NoiseFloor))
-	d := math.Ceil(p.HalfLife*halfLives) * float64(period)
+	d := math.Ceil(p.HalfLife*halfLives)*float64(period) + float64(p.lagMs(period))*float64(time.Millisecond)
 	if d >= math.MaxInt64/2 || math.IsNaN(d) { // a frozen baseline (huge half-life) is never forgotten
 		return time.Duration(math.MaxInt64 / 2)
 	}

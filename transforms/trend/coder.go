@@ -62,16 +62,17 @@ type Baselines struct {
 	Terms map[termwindow.Key]trendscore.State
 }
 
-const baselinesVersion = 1
+const baselinesVersion = 2 // 2: lagged baselines (FoldedEnd, Pending)
 
 // clone returns a copy of bl that can change without changing bl.
 func (bl Baselines) clone() Baselines {
 	return Baselines{Terms: maps.Clone(bl.Terms)}
 }
 
-// stateSize is the encoded size of one trendscore.State: four float64s,
-// five int64s and a flags byte.
-const stateSize = 4*8 + 5*8 + 1
+// stateSize is the encoded size of one trendscore.State's fixed part: two
+// float64s, five int64s and a flags byte; the pending windows follow as a
+// uvarint length and their bytes.
+const stateSize = 2*8 + 5*8 + 1
 
 func encodeBaselines(bl Baselines) ([]byte, error) {
 	buf := make([]byte, 0, 1+binary.MaxVarintLen64+len(bl.Terms)*(stateSize+24))
@@ -83,10 +84,10 @@ func encodeBaselines(bl Baselines) ([]byte, error) {
 		buf = binary.AppendUvarint(buf, uint64(k.Kind))
 		buf = binary.AppendUvarint(buf, uint64(len(k.Term)))
 		buf = append(buf, k.Term...)
-		for _, f := range []float64{st.EWMA, st.EWMVar, st.PrevEWMA, st.PrevEWMVar} {
+		for _, f := range []float64{st.EWMA, st.EWMVar} {
 			buf = binary.LittleEndian.AppendUint64(buf, math.Float64bits(f))
 		}
-		for _, n := range []int64{st.LastWindowEnd, st.Windows, st.StartedAt, st.PrevWindows, st.PrevStartedAt} {
+		for _, n := range []int64{st.FoldedEnd, st.LastWindowEnd, st.Windows, st.StartedAt, st.PrevStartedAt} {
 			buf = binary.LittleEndian.AppendUint64(buf, uint64(n))
 		}
 		var flags byte
@@ -97,6 +98,8 @@ func encodeBaselines(bl Baselines) ([]byte, error) {
 			flags |= 2
 		}
 		buf = append(buf, flags)
+		buf = binary.AppendUvarint(buf, uint64(len(st.Pending)))
+		buf = append(buf, st.Pending...)
 	}
 	return buf, nil
 }
@@ -132,7 +135,7 @@ func decodeBaselines(data []byte) (Baselines, error) {
 		return s, true
 	}
 	n, ok := uvarint()
-	if !ok || n > uint64(len(data)/(stateSize+3)) {
+	if !ok || n > uint64(len(data)/(stateSize+4)) {
 		return fail(errTruncated)
 	}
 	bl := Baselines{Terms: make(map[termwindow.Key]trendscore.State, n)}
@@ -150,12 +153,15 @@ func decodeBaselines(data []byte) (Baselines, error) {
 		u := func(i int) uint64 { return binary.LittleEndian.Uint64(data[8*i:]) }
 		st := trendscore.State{
 			EWMA: math.Float64frombits(u(0)), EWMVar: math.Float64frombits(u(1)),
-			PrevEWMA: math.Float64frombits(u(2)), PrevEWMVar: math.Float64frombits(u(3)),
-			LastWindowEnd: int64(u(4)), Windows: int64(u(5)), StartedAt: int64(u(6)),
-			PrevWindows: int64(u(7)), PrevStartedAt: int64(u(8)),
-			Trending: data[72]&1 != 0, PrevTrending: data[72]&2 != 0,
+			FoldedEnd: int64(u(2)), LastWindowEnd: int64(u(3)), Windows: int64(u(4)),
+			StartedAt: int64(u(5)), PrevStartedAt: int64(u(6)),
+			Trending: data[56]&1 != 0, PrevTrending: data[56]&2 != 0,
 		}
 		data = data[stateSize:]
+		var ok4 bool
+		if st.Pending, ok4 = str(); !ok4 {
+			return fail(errTruncated)
+		}
 		bl.Terms[k] = st
 	}
 	if len(data) > 0 {

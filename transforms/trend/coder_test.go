@@ -2,6 +2,7 @@ package trend
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/trendstream/trendstream/internal/termwindow"
@@ -23,6 +24,8 @@ func TestBaselinesCoder(t *testing.T) {
 			f.SetInt(int64(i)*1_000_000_007 + 1)
 		case reflect.Bool:
 			f.SetBool(true)
+		case reflect.String:
+			f.SetString("\x80\x01" + strings.Repeat("x", i))
 		default:
 			t.Fatalf("State.%s has kind %v, which the coder does not encode", v.Type().Field(i).Name, f.Kind())
 		}

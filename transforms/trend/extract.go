@@ -78,6 +78,10 @@ func (fn *bucketFn) ProcessElement(ctx context.Context, ts beam.EventTime, p *ts
 		b = &termwindow.Builder{}
 		fn.buckets[end] = b
 	}
+	lang := terms.Language(p.GetLangs())
+	// The language's volume, which the scorer's noise floor is relative
+	// to, travels with the terms (termwindow.VolumeKey).
+	b.Add(termwindow.VolumeKey(lang), 0, 1)
 	author := termwindow.AuthorID(p.GetAuthorDid())
 	found := fn.ex.Extract(p)
 	termsExtracted.Inc(ctx, int64(len(found)))
@@ -91,7 +95,7 @@ func (fn *bucketFn) ProcessElement(ctx context.Context, ts beam.EventTime, p *ts
 		fn.posts[end] = pc
 	}
 	pc[AllLanguages]++
-	pc[terms.Language(p.GetLangs())]++
+	pc[lang]++
 	if fn.hits >= maxBundleHits {
 		fn.flush(emitTerms, emitPosts)
 	}

@@ -138,7 +138,7 @@ type scoreFn struct {
 
 func newScoreFn(p trendscore.Params, size, period, lateness time.Duration) *scoreFn {
 	return &scoreFn{
-		Params:           p,
+		Params:           p.ForWindow(size),
 		PeriodMs:         period.Milliseconds(),
 		SizeMs:           size.Milliseconds(),
 		LatenessMs:       lateness.Milliseconds(),
@@ -408,13 +408,22 @@ func (fn *scoreFn) scoreWindow(ctx context.Context, sh *shardState, bl *Baseline
 	if complete {
 		lists[AllLanguages] = &TrendList{}
 	}
+	var volume map[string]int64 // language → posts in the window
 	for _, a := range termwindow.Merge(buckets, fn.Params.MinPosts()) {
+		if a.Key.IsVolume() { // they come first
+			if volume == nil {
+				volume = map[string]int64{}
+			}
+			volume[a.Key.Term] = a.Posts
+			continue
+		}
 		if complete && lists[a.Key.Lang] == nil {
 			lists[a.Key.Lang] = &TrendList{}
 		}
 		obs := trendscore.Observation{
 			WindowStart: time.UnixMilli(start), WindowEnd: time.UnixMilli(end),
 			Count: a.Posts, Authors: a.Authors, TopAuthorPosts: a.TopAuthorPosts,
+			Volume: volume[a.Key.Lang],
 		}
 		if fn.Params.Negligible(obs) {
 			continue // an empty window for the baseline, as for the reference

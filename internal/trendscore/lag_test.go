@@ -1,0 +1,158 @@
+package trendscore
+
+import (
+	"math"
+	"testing"
+	"time"
+)
+
+// rampWindows is a term that rises from nothing by perPeriod more authors
+// each period for rise periods, then holds, seen through 10-period sliding
+// windows: window i holds the authors of periods i−9 … i.
+func rampWindows(perPeriod float64, rise, windows int) []int64 {
+	periods := make([]float64, windows)
+	for i := range periods {
+		periods[i] = perPeriod * float64(min(i+1, rise))
+	}
+	out := make([]int64, windows)
+	for i := range out {
+		s := 0.0
+		for j := max(0, i-9); j <= i; j++ {
+			s += periods[j]
+		}
+		out[i] = int64(math.Round(s))
+	}
+	return out
+}
+
+// TestLaggedBaselineCatchesRamps is the example: a term rising
+// from nothing to about 30 authors per window over 8 periods, in a thin
+// stream where it is half of all posts. With the previous defaults (β = 5,
+// every earlier window in the baseline) its own overlapping windows raise
+// its baseline and variance as fast as it grows, and it never trends; the
+// lagged baseline catches it, and sooner than an unlagged one with the
+// same noise floor.
+func TestLaggedBaselineCatchesRamps(t *testing.T) {
+	old := DefaultParams()
+	old.NoiseFloor, old.NoiseShare, old.Lagged = 5, 0, false
+	unlagged := DefaultParams()
+	unlagged.Lagged = false
+	for _, tt := range []struct {
+		name   string
+		p      Params
+		within int // first trending window at most this (0: never trends)
+	}{
+		{"lagged (defaults)", DefaultParams(), 6},
+		{"unlagged, same floor", unlagged, 8},
+		{"previous defaults", old, 0},
+	} {
+		p := tt.p.ForWindow(10 * time.Minute)
+		var st State
+		trended := -1
+		maxScore := math.Inf(-1)
+		// 0.5 authors per period more each period: about 30 per window at
+		// the end of the rise, half of a thin stream's 60 posts.
+		for i, a := range rampWindows(0.5, 8, 20) {
+			if a == 0 {
+				continue
+			}
+			o := obs(i+1, a)
+			o.Volume = 60
+			res := p.Update(&st, o, period)
+			maxScore = max(maxScore, res.Score)
+			if res.Trending && trended < 0 {
+				trended = i + 1
+			}
+		}
+		if tt.within == 0 && trended > 0 || tt.within > 0 && (trended < 0 || trended > tt.within) {
+			t.Errorf("%s: first trending window %d (max score %.2f), want %d (0: never)", tt.name, trended, maxScore, tt.within)
+		}
+		t.Logf("%s: first trending window %d, max score %.2f", tt.name, trended, maxScore)
+	}
+}
+
+// TestLaggedBaselineLearnsOnlyFromThePast checks the lag exactly: the
+// baseline a window is scored against holds only windows that ended at or
+// before the window's start.
+func TestLaggedBaselineLearnsOnlyFromThePast(t *testing.T) {
+	p := DefaultParams().ForWindow(10 * time.Minute)
+	var st, quiet State
+	for i := 1; i <= 40; i++ {
+		p.Update(&st, obs(i, 20), period)
+		p.Update(&quiet, obs(i, 20), period)
+	}
+	// A burst: every window from 41 on has 200. For ten windows the
+	// baseline must be the one of a term that stayed at 20; the eleventh
+	// has learnt the first burst window.
+	for i := 41; i <= 51; i++ {
+		res := p.Update(&st, obs(i, 200), period)
+		want := p.Update(&quiet, obs(i, 20), period).Baseline
+		if i <= 50 && res.Baseline != want {
+			t.Fatalf("window %d: baseline %v, want %v: the burst inside the window moved it", i, res.Baseline, want)
+		}
+		if i == 51 && !(res.Baseline > want) {
+			t.Errorf("window 51: baseline %v, want it to have learnt window 41 (above %v)", res.Baseline, want)
+		}
+		if i <= 50 && !res.Trending {
+			t.Errorf("window %d: 200 authors over a baseline of %.0f not trending (score %.2f)", i, res.Baseline, res.Score)
+		}
+	}
+}
+
+// TestNoiseFloorIsScaleFree: the same relative burst scores the same at
+// every volume once the share dominates the floor.
+func TestNoiseFloorIsScaleFree(t *testing.T) {
+	p := DefaultParams()
+	var want float64
+	for i, volume := range []int64{10_000, 100_000, 1_000_000} {
+		var st State
+		o := obs(1, volume/50) // a new term in 2 % of its language's posts
+		o.Volume = volume
+		res := p.Update(&st, o, period)
+		beta := p.NoiseShare * float64(volume)
+		if got := float64(o.Authors)/beta - 1; math.Abs(res.Score-got) > 1e-9 {
+			t.Errorf("volume %d: score %v, want x/β − 1 = %v with β = %v", volume, res.Score, got, beta)
+		}
+		if i == 0 {
+			want = res.Score
+		} else if math.Abs(res.Score-want) > 1e-9 {
+			t.Errorf("volume %d: score %v, want %v as at volume 10,000", volume, res.Score, want)
+		}
+	}
+	// Below the floor's volume β is NoiseFloor.
+	var st State
+	o := obs(1, 10)
+	o.Volume = 50
+	if res := p.Update(&st, o, period); math.Abs(res.Score-(10/p.NoiseFloor-1)) > 1e-9 {
+		t.Errorf("thin stream: score %v, want %v", res.Score, 10/p.NoiseFloor-1)
+	}
+}
+
+func TestPendingEncoding(t *testing.T) {
+	for _, ps := range [][]pending{
+		nil,
+		{{end: 1_700_000_000_000, value: 3}},
+		{{end: 60_000, value: 0}, {end: 120_000, value: 1e6}, {end: 600_000, value: 17}},
+	} {
+		s := encodePending(ps)
+		got := decodePending(s, nil)
+		if len(got) != len(ps) {
+			t.Fatalf("%v: decoded %v", ps, got)
+		}
+		for i := range ps {
+			if got[i] != ps[i] {
+				t.Errorf("%v: decoded %v", ps, got)
+			}
+		}
+	}
+	s := appendPending(appendPending("", 60_000, 4), 120_000, 5)
+	if got := dropLast(s, 120_000); got != appendPending("", 60_000, 4) {
+		t.Errorf("dropLast gave %q", got)
+	}
+	if got := dropLast(s, 60_000); got != s {
+		t.Errorf("dropLast of an older end changed the queue")
+	}
+	if m := maxPending(s); m != 5 {
+		t.Errorf("maxPending = %v", m)
+	}
+}
