@@ -28,10 +28,14 @@ func TestStreamStartFromCommits(t *testing.T) {
 	tests := []struct {
 		name    string
 		commit  bool
-		fault   *kfake.Fault  // on OffsetFetch of the group
-		down    time.Duration // the broker is down this long when the lookup begins
+		fault   *kfake.Fault    // on OffsetFetch of the group
+		down    time.Duration   // the broker is down this long when the lookup begins
+		commits map[int32]int64 // instead of {0: 3, 1: 5}
 		want    time.Time
-		wantErr error // instead of want
+		// wantComplete is readStart.Complete; zero: partition 1's record 5
+		// with commits, none without.
+		wantComplete time.Time
+		wantErr      error // instead of want
 	}{
 		{name: "committed", commit: true, want: base.Add(3 * time.Second)},
 		{name: "nothing committed starts at the earliest record", want: base},
@@ -44,6 +48,10 @@ func TestStreamStartFromCommits(t *testing.T) {
 		// A pipeline (re)started while the broker restarts waits for it;
 		// it used to exit at once (RELIABILITY.md at 51350e9).
 		{name: "broker restarting", commit: true, down: 3 * time.Second, want: base.Add(3 * time.Second)},
+		// A partition read to the end holds posts up to its last record,
+		// which the windows before it miss.
+		{name: "one partition read to the end", commit: true, commits: map[int32]int64{0: 10, 1: 5},
+			want: base.Add(5*time.Second + time.Millisecond), wantComplete: base.Add(9 * time.Second)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -73,7 +81,11 @@ func TestStreamStartFromCommits(t *testing.T) {
 			}
 			_ = prod.Close()
 			if tt.commit {
-				if err := kafkaoffsets.Commit(context.Background(), client, group, topic, map[int32]int64{0: 3, 1: 5}); err != nil {
+				commits := tt.commits
+				if commits == nil {
+					commits = map[int32]int64{0: 3, 1: 5}
+				}
+				if err := kafkaoffsets.Commit(context.Background(), client, group, topic, commits); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -92,7 +104,8 @@ func TestStreamStartFromCommits(t *testing.T) {
 					k.Start()
 				}()
 			}
-			got, err := streamStart(k.Addrs(), topic, kafkaio.Start{Kind: kafkaio.StartCommitted}, group, time.Minute)
+			rs, err := streamStart(k.Addrs(), topic, kafkaio.Start{Kind: kafkaio.StartCommitted}, group, time.Minute)
+			got := rs.Stream
 			if tt.wantErr != nil {
 				if !errors.Is(err, tt.wantErr) {
 					t.Fatalf("streamStart = %v, %v; want error %v", got, err, tt.wantErr)
@@ -107,6 +120,16 @@ func TestStreamStartFromCommits(t *testing.T) {
 			}
 			if !got.Equal(tt.want) {
 				t.Errorf("streamStart = %v, want %v", got, tt.want)
+			}
+			// Commits past the earliest offsets resume inside the topic:
+			// windows are whole from the later partition's first unread
+			// record on (partition 1 resumes at record 5).
+			wantComplete := tt.wantComplete
+			if tt.commit && wantComplete.IsZero() {
+				wantComplete = base.Add(5*time.Second + time.Millisecond)
+			}
+			if !rs.Complete.Equal(wantComplete) {
+				t.Errorf("Complete = %v, want %v", rs.Complete, wantComplete)
 			}
 			if h != nil && h.Hits() != tt.fault.Count {
 				t.Errorf("the fault answered %d requests, want %d", h.Hits(), tt.fault.Count)

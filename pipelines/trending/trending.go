@@ -83,6 +83,13 @@ type Options struct {
 	// scorer's warm-up Score.WarmUp later. Zero: Build asks Kafka for the
 	// timestamp of the first record it will read.
 	StreamStart time.Time
+	// EmitFrom drops the windows that begin before it: a read that begins
+	// inside the topic (-start committed after a stop, latest, a time)
+	// has not seen their earlier posts, and emitting them would overwrite
+	// the complete windows of an earlier run with partial counts (each run
+	// writes a higher revision). Zero emits every window. Build sets it
+	// with StreamStart.
+	EmitFrom time.Time
 }
 
 // DefaultOptions returns the documented defaults.
@@ -167,11 +174,11 @@ func Build(o Options) (*beam.Pipeline, error) {
 	}
 	brokers, _ := kafkaconf.SplitBrokers(o.Brokers)
 	if o.StreamStart.IsZero() {
-		t, err := streamStart(brokers, o.PostsTopic, o.Start, o.Group, o.KafkaRetryFor)
+		rs, err := streamStart(brokers, o.PostsTopic, o.Start, o.Group, o.KafkaRetryFor)
 		if err != nil {
 			return nil, err
 		}
-		o.StreamStart = t
+		o.StreamStart, o.EmitFrom = rs.Stream, rs.Complete
 	}
 	p, s := beam.NewPipelineWithRoot()
 	ropts := []kafkaio.ReadOption{
@@ -189,6 +196,9 @@ func Build(o Options) (*beam.Pipeline, error) {
 	records := kafkaio.Read(s, brokers, o.PostsTopic, ropts...)
 	posts := beam.ParDo(s.Scope("DecodePosts"), &decodePostFn{}, records)
 	snaps := trend.Trends(s, posts, o.trendConfig())
+	if !o.EmitFrom.IsZero() {
+		snaps = beam.ParDo(s.Scope("DropPartialWindows"), &dropPartialFn{FromMs: o.EmitFrom.UnixMilli()}, snaps)
+	}
 	if o.TrendsTopic != "" {
 		msgs := beam.ParDo(s.Scope("EncodeSnapshots"), &encodeSnapshotFn{}, snaps)
 		kafkaio.Write(s, brokers, o.TrendsTopic, msgs, kafkaio.WriteRetryFor(o.KafkaRetryFor))
