@@ -218,7 +218,7 @@ func TestTimelineFedByPipeline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tl.LatestTrending == nil || !tl.LatestTrending.Before(*tl.Newest) || len(tl.Terms) < 3 {
+	if tl.LatestTrending == nil || !tl.LatestTrending.Before(*tl.Newest) || len(tl.Terms) == 0 {
 		t.Fatalf("the replay should end in windows that rank nothing after windows that do: newest %v, latest trending %v, %d terms",
 			tl.Newest, tl.LatestTrending, len(tl.Terms))
 	}
