@@ -107,6 +107,9 @@ func TestTimelineInBrowser(t *testing.T) {
 	if shown, err := dashtest.Terms(bctx, ""); err != nil || !slices.Equal(shown, trendsAt(mins(1))) {
 		t.Errorf("at 12:01 the table shows %q (%v), want %q", shown, err, trendsAt(mins(1)))
 	}
+	if sub, err := chromedp.Run(bctx, chromedp.Evaluate[string](`document.querySelector('h1 .sub').textContent`)); err != nil || sub != "trending on Bluesky, 2026-11-27 12:01 UTC" {
+		t.Errorf("the heading says %q (%v) at a past window", sub, err)
+	}
 	if loc, err := chromedp.Run(bctx, chromedp.Evaluate[string](`location.search`)); err != nil || !strings.Contains(loc, "at=2026-11-27T12%3A01") {
 		t.Errorf("the address does not name the window shown: %q (%v)", loc, err)
 	}

@@ -28,6 +28,7 @@
   const sliderLabel = document.getElementById('slider-label');
   const latestBtn = document.getElementById('latest');
   const overviewEl = document.getElementById('overview');
+  const subEl = document.querySelector('h1 .sub');
 
   // rankings: source + NUL + lang -> {win, ends: [ms], points: Map(termKey -> Map(ms -> point)),
   //   emitted: Map(ms -> emitted_at ms, NaN when unknown)}
@@ -256,6 +257,7 @@
     emptyEl.hidden = shown.length > 0;
     document.body.dataset.updates = String(updates);
     document.body.dataset.view = view.at === null ? 'live' : iso(view.at);
+    subEl.textContent = view.at === null ? 'trending on Bluesky now' : `trending on Bluesky, ${fmtDay(view.at)} ${fmtTime(view.at)} UTC`;
     // The overview's links open term pages as of the window shown.
     if (timeline) renderTimeline();
   }
