@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 )
 
 // TestScoreVersusRawCount runs a synthetic window mix through the scorer and
@@ -11,7 +12,7 @@ import (
 // flooding a term, and one emerging topic. Raw volume lists the common words
 // and the spam; the baseline score lists only the emerging topic.
 func TestScoreVersusRawCount(t *testing.T) {
-	p := DefaultParams().StartingAt(t0)
+	p := DefaultParams().ForWindow(10 * time.Minute).StartingAt(t0)
 	type term struct {
 		name   string
 		mean   float64

@@ -37,13 +37,14 @@ func TestLaggedBaselineCatchesRamps(t *testing.T) {
 	old.NoiseFloor, old.NoiseShare, old.Lagged = 5, 0, false
 	unlagged := DefaultParams()
 	unlagged.Lagged = false
+	first := map[string]int{}
 	for _, tt := range []struct {
 		name   string
 		p      Params
-		within int // first trending window at most this (0: never trends)
+		within int // first trending window at most this (0: never trends; -1: any)
 	}{
 		{"lagged (defaults)", DefaultParams(), 6},
-		{"unlagged, same floor", unlagged, 8},
+		{"unlagged, same floor", unlagged, -1},
 		{"previous defaults", old, 0},
 	} {
 		p := tt.p.ForWindow(10 * time.Minute)
@@ -64,10 +65,14 @@ func TestLaggedBaselineCatchesRamps(t *testing.T) {
 				trended = i + 1
 			}
 		}
+		first[tt.name] = trended
 		if tt.within == 0 && trended > 0 || tt.within > 0 && (trended < 0 || trended > tt.within) {
 			t.Errorf("%s: first trending window %d (max score %.2f), want %d (0: never)", tt.name, trended, maxScore, tt.within)
 		}
 		t.Logf("%s: first trending window %d, max score %.2f", tt.name, trended, maxScore)
+	}
+	if l, u := first["lagged (defaults)"], first["unlagged, same floor"]; u > 0 && !(l < u) {
+		t.Errorf("lagged baseline trends at window %d, unlagged at %d: want sooner", l, u)
 	}
 }
 

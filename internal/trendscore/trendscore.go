@@ -167,7 +167,7 @@ const (
 // sliding every minute over streams from about 0.05 to 500 posts/s.
 func DefaultParams() Params {
 	return Params{
-		HalfLife:       120, // 2 h at 1-minute periods
+		HalfLife:       60, // 1 h at 1-minute periods
 		NoiseFloor:     NoiseFloorDefault,
 		NoiseShare:     NoiseShareDefault,
 		Lagged:         true,
