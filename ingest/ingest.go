@@ -178,7 +178,7 @@ func (c *Config) defaults() {
 		c.Logger = slog.Default()
 	}
 	if c.Registry == nil {
-		c.Registry = newRegistry()
+		c.Registry = NewRegistry()
 	}
 }
 

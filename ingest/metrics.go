@@ -37,7 +37,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		events:        prometheus.NewCounterVec(prometheus.CounterOpts{Name: "trendstream_ingest_events_total", Help: "Stream events decoded, by kind (commit, sync, identity, account, info, unknown)."}, []string{"kind"}),
 		ops:           prometheus.NewCounterVec(prometheus.CounterOpts{Name: "trendstream_ingest_ops_total", Help: "Repo operations seen, by collection (app.bsky.* or other) and action."}, []string{"collection", "action"}),
-		posts:         prometheus.NewCounterVec(prometheus.CounterOpts{Name: "trendstream_ingest_posts_total", Help: "Post messages produced, by operation."}, []string{"operation"}),
+		posts:         prometheus.NewCounterVec(prometheus.CounterOpts{Name: PostsMetric, Help: "Post messages produced, by operation."}, []string{"operation"}),
 		acked:         prometheus.NewCounterVec(prometheus.CounterOpts{Name: "trendstream_ingest_messages_acked_total", Help: "Messages acknowledged by the sink, by topic."}, []string{"topic"}),
 		lag:           prometheus.NewGauge(prometheus.GaugeOpts{Name: "trendstream_ingest_lag_seconds", Help: "Now minus the event time of the last event read."}),
 		cursor:        prometheus.NewGauge(prometheus.GaugeOpts{Name: "trendstream_ingest_cursor", Help: "Committed cursor: every event up to it is acknowledged."}),
@@ -67,8 +67,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	return m
 }
 
-// newRegistry returns a registry with the Go and process collectors.
-func newRegistry() *prometheus.Registry {
+// PostsMetric counts the post messages the ingest produced, by operation
+// (create, delete).
+const PostsMetric = "trendstream_ingest_posts_total"
+
+// NewRegistry returns a registry with the Go and process collectors, for
+// Config.Registry when the caller reads the ingest's metrics itself.
+func NewRegistry() *prometheus.Registry {
 	r := prometheus.NewRegistry()
 	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return r

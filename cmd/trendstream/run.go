@@ -14,13 +14,13 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/trendstream/trendstream/ingest"
 	"github.com/trendstream/trendstream/internal/api"
 	"github.com/trendstream/trendstream/internal/beamrun"
 	"github.com/trendstream/trendstream/internal/kafkaconf"
 	"github.com/trendstream/trendstream/internal/kafkalocal"
-	"github.com/trendstream/trendstream/internal/kafkaoffsets"
 	"github.com/trendstream/trendstream/internal/pglocal"
 	"github.com/trendstream/trendstream/internal/store"
 	"github.com/trendstream/trendstream/pipelines/trending"
@@ -160,9 +160,14 @@ func runAll(ctx context.Context, c runConfig) error {
 		go pruneLoop(ctx, st, c.retention)
 	}
 
+	// The progress lines read the ingest's own counters: the posts topic's
+	// offsets also count the ingest's watermark markers (one per partition
+	// per second), which made a thin stream look busier than it was.
+	ingestMetrics := ingest.NewRegistry()
 	icfg := ingest.Config{
 		Source: c.source, Relay: c.relay, JetstreamURL: c.jetstreamURL,
 		Sink: "kafka", Brokers: brokers, Topic: o.PostsTopic, MetricsAddr: c.metricsAddr, Logger: log,
+		Registry: ingestMetrics,
 	}
 	pr, err := beamrun.StartPrism(ctx, 0)
 	if err != nil {
@@ -200,7 +205,7 @@ func runAll(ctx context.Context, c runConfig) error {
 		"dashboard", "http://"+displayAddr(ln.Addr()), "api", "http://"+displayAddr(ln.Addr())+"/api/trends",
 		"ingest_metrics", c.metricsAddr, "kafka", o.Brokers, "postgres", redactURL(o.DatabaseURL))
 	if c.progress > 0 {
-		go progressLoop(ctx, c.progress, brokers, o.PostsTopic, st)
+		go progressLoop(ctx, c.progress, ingestMetrics, st)
 	}
 
 	var first error
@@ -254,28 +259,19 @@ func ensureTopics(brokers []string, partitions int32, topics ...string) error {
 
 // progressLoop prints what a person watching wants to know: is data
 // flowing, how far behind are the trends, and what is trending.
-func progressLoop(ctx context.Context, every time.Duration, brokers []string, topic string, st *store.Store) {
-	client, err := sarama.NewClient(brokers, kafkaconf.Consumer("trendstream-run-progress"))
-	if err != nil {
-		slog.Warn("progress: no Kafka client", "err", err)
-		return
-	}
-	defer client.Close()
+func progressLoop(ctx context.Context, every time.Duration, ingestMetrics prometheus.Gatherer, st *store.Store) {
 	t := time.NewTicker(every)
 	defer t.Stop()
-	last, lastAt := postsOffset(ctx, client, topic, every), time.Now()
+	last, lastAt := postsProduced(ingestMetrics), time.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		n, now := postsOffset(ctx, client, topic, every), time.Now()
-		args := []any{"posts_total", "unknown (Kafka offsets unavailable)"}
-		if n >= 0 && last >= 0 {
-			rate := float64(n-last) / now.Sub(lastAt).Seconds()
-			args = []any{"posts_total", n, "posts_per_s", fmt.Sprintf("%.1f", rate)}
-		}
+		n, now := postsProduced(ingestMetrics), time.Now()
+		rate := float64(n-last) / now.Sub(lastAt).Seconds()
+		args := []any{"posts", n, "posts_per_s", fmt.Sprintf("%.1f", rate)}
 		last, lastAt = n, now
 		ws, err := st.CurrentTrends(ctx, store.Filter{Limit: 5})
 		if err == nil && len(ws) > 0 {
@@ -293,23 +289,26 @@ func progressLoop(ctx context.Context, every time.Duration, brokers []string, to
 	}
 }
 
-// postsOffset is the number of posts ever written to topic (the sum of its
-// partitions' end offsets), or -1, logged, when Kafka cannot say within one
-// progress interval. A partition that failed used to count as 0, which made
-// the reported rate jump; now the total is whole or unknown.
-func postsOffset(ctx context.Context, client sarama.Client, topic string, within time.Duration) int64 {
-	cctx, cancel := context.WithTimeout(ctx, within)
-	defer cancel()
-	end, err := kafkaoffsets.End(cctx, client, topic)
+// postsProduced is the number of new posts (creates, not deletes) the
+// ingest has written to Kafka in this process.
+func postsProduced(g prometheus.Gatherer) int64 {
+	families, err := g.Gather()
 	if err != nil {
-		if ctx.Err() == nil {
-			slog.Warn("progress: posts topic offsets", "err", err)
+		return 0
+	}
+	for _, f := range families {
+		if f.GetName() != ingest.PostsMetric {
+			continue
 		}
-		return -1
+		var n float64
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "operation" && l.GetValue() == "create" {
+					n += m.GetCounter().GetValue()
+				}
+			}
+		}
+		return int64(n)
 	}
-	var sum int64
-	for _, off := range end {
-		sum += off
-	}
-	return sum
+	return 0
 }

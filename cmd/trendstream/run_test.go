@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -15,10 +16,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trendstream/trendstream/ingest"
 	"github.com/trendstream/trendstream/internal/corpus"
 	"github.com/trendstream/trendstream/internal/envflag"
 	"github.com/trendstream/trendstream/internal/pglocal"
 	"github.com/trendstream/trendstream/internal/store"
+	"github.com/trendstream/trendstream/internal/testenv"
 )
 
 func freePort(t *testing.T) int {
@@ -215,5 +218,35 @@ func TestRunReplaysRecording(t *testing.T) {
 		}
 	case <-time.After(time.Minute):
 		t.Fatal("run did not stop within a minute of cancellation")
+	}
+}
+
+// TestPostsProduced replays a recording through the ingest and reads its
+// post counter, as the progress line does: every post of the recording,
+// once. The progress line used to sum the posts topic's offsets, which
+// also count the ingest's watermark markers.
+func TestPostsProduced(t *testing.T) {
+	dir := t.TempDir()
+	rec := filepath.Join(dir, "recording.jsonl")
+	writeRecording(t, rec, time.Date(2026, 5, 1, 18, 0, 0, 0, time.UTC))
+	const topic = "progress.posts"
+	k := testenv.FakeKafka(t, 2, topic)
+	reg := ingest.NewRegistry()
+	if got := postsProduced(reg); got != 0 {
+		t.Fatalf("before the ingest: %d posts, want 0", got)
+	}
+	err := ingest.Run(context.Background(), ingest.Config{
+		Source: "file:" + rec, Sink: "kafka", Brokers: k.Addrs(), Topic: topic, Registry: reg,
+		Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want = 1220 // writeRecording's background posts and burst
+	if got := postsProduced(reg); got != want {
+		t.Errorf("postsProduced = %d, want %d", got, want)
+	}
+	if records := len(testenv.ReadTopic(t, k.Addrs(), topic)); records <= want {
+		t.Errorf("the topic holds %d records for %d posts: expected watermark markers beside them", records, want)
 	}
 }
