@@ -126,7 +126,7 @@ type MarketEvent struct {
 	// Venue trade id when the feed has one (Alpaca "i"), else 0.
 	TradeId int64 `protobuf:"varint,12,opt,name=trade_id,json=tradeId,proto3" json:"trade_id,omitempty"`
 	// Position in the source: the row number in a LEAN file (1-based), or the
-	// count of trades received on the websocket connection.
+	// count of trades the ingest received on the websocket since it started.
 	Sequence int64 `protobuf:"varint,13,opt,name=sequence,proto3" json:"sequence,omitempty"`
 	// SIP tape ("A", "B", "C") when the feed says, else empty.
 	Tape          string `protobuf:"bytes,14,opt,name=tape,proto3" json:"tape,omitempty"`

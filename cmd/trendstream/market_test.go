@@ -1,0 +1,145 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/trendstream/trendstream/internal/testenv"
+)
+
+const leanExcerpt = "lean:../../ingest/market/lean/testdata/aig_20131007_trade.zip"
+
+func TestMarketIngestFlags(t *testing.T) {
+	tests := []struct {
+		name     string
+		args     []string
+		env      map[string]string
+		wantCode int
+		wantErr  string
+	}{
+		{name: "help lists flags with env twins", args: []string{"market-ingest", "-h"}, wantErr: "(default trendstream.market)\n    \t[$TRENDSTREAM_TOPIC]"},
+		{name: "help lists the alpaca secret twin", args: []string{"market-ingest", "-h"}, wantErr: "[$TRENDSTREAM_ALPACA_SECRET]"},
+		{name: "no source", args: []string{"market-ingest"}, wantCode: 1, wantErr: "want lean:PATH or alpaca[:URL]"},
+		{name: "negative speed", args: []string{"market-ingest", "-source", leanExcerpt, "-speed", "-1"}, wantCode: 1, wantErr: "-speed -1"},
+		{name: "missing file", args: []string{"market-ingest", "-source", "lean:/nonexistent"}, wantCode: 1, wantErr: "/nonexistent"},
+		{name: "alpaca without keys", args: []string{"market-ingest", "-source", "alpaca", "-symbols", "AAPL"}, wantCode: 1, wantErr: "key and secret are required"},
+		{name: "alpaca keys from the environment, no symbols", args: []string{"market-ingest"}, env: map[string]string{
+			"TRENDSTREAM_SOURCE": "alpaca", "TRENDSTREAM_ALPACA_KEY": "k", "TRENDSTREAM_ALPACA_SECRET": "s",
+		}, wantCode: 1, wantErr: "no symbols"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			var errb bytes.Buffer
+			if code := run(tt.args, io.Discard, &errb); code != tt.wantCode {
+				t.Fatalf("exit %d, want %d; stderr:\n%s", code, tt.wantCode, errb.String())
+			}
+			if !strings.Contains(errb.String(), tt.wantErr) {
+				t.Fatalf("stderr lacks %q:\n%s", tt.wantErr, errb.String())
+			}
+		})
+	}
+}
+
+// TestMarketIngestLean replays the recorded AIG day through the command:
+// it ends by itself with exit 0 and every trade is on the topic.
+func TestMarketIngestLean(t *testing.T) {
+	testenv.ForEachKafka(t, func(t *testing.T, kind testenv.KafkaKind) {
+		topic, dlq := testenv.Topic(t, "trendstream.market"), testenv.Topic(t, "trendstream.market.deadletter")
+		k := kind.New(t, 2, topic, dlq)
+		var errb bytes.Buffer
+		args := []string{"market-ingest", "-source", leanExcerpt, "-brokers", strings.Join(k.Addrs(), ","), "-topic", topic, "-dead-letter-topic", dlq}
+		if code := run(args, io.Discard, &errb); code != 0 {
+			t.Fatalf("exit %d; stderr:\n%s", code, errb.String())
+		}
+		if n := len(testenv.ReadTopic(t, k.Addrs(), topic)); n != 25351 {
+			t.Fatalf("%d records, want 25351", n)
+		}
+		if !strings.Contains(errb.String(), "trades=25351 bad_inputs=0") {
+			t.Errorf("stderr lacks the final counts:\n%s", errb.String())
+		}
+	})
+}
+
+// TestMarketIngestAlpacaSIGINT runs the live source against a local
+// server speaking the Alpaca protocol; SIGINT stops the command with exit
+// 0 after the trades read are on the topic.
+func TestMarketIngestAlpacaSIGINT(t *testing.T) {
+	var subscribed sync.Once
+	subscribedCh := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := (&websocket.Upgrader{}).Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		send := func(s string) { _ = c.WriteMessage(websocket.TextMessage, []byte(s)) }
+		send(`[{"T":"success","msg":"connected"}]`)
+		var m map[string]any
+		if c.ReadJSON(&m) != nil || m["key"] != "k" {
+			send(`[{"T":"error","code":402,"msg":"auth failed"}]`)
+			return
+		}
+		send(`[{"T":"success","msg":"authenticated"}]`)
+		if c.ReadJSON(&m) != nil {
+			return
+		}
+		send(`[{"T":"subscription","trades":["AAPL"]}]`)
+		send(`[{"T":"t","S":"AAPL","i":1,"x":"V","p":126.55,"s":100,"t":"2026-12-01T15:51:44.2Z","c":["@"],"z":"C"},{"T":"t","S":"AAPL","i":2,"x":"V","p":126.56,"s":5,"t":"2026-12-01T15:51:44.3Z","c":["@"],"z":"C"}]`)
+		send(`{"T":"t"`) // broken: dead-lettered
+		subscribed.Do(func() { close(subscribedCh) })
+		for {
+			if _, _, err := c.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}))
+	defer srv.Close()
+	topic, dlq := testenv.Topic(t, "trendstream.market"), testenv.Topic(t, "trendstream.market.deadletter")
+	k := testenv.FakeKafka(t, 1, topic, dlq)
+	t.Setenv("TRENDSTREAM_ALPACA_KEY", "k")
+	t.Setenv("TRENDSTREAM_ALPACA_SECRET", "s")
+	args := []string{"market-ingest", "-source", "alpaca:ws" + strings.TrimPrefix(srv.URL, "http") + "/v2/iex", "-symbols", "aapl",
+		"-brokers", strings.Join(k.Addrs(), ","), "-topic", topic, "-dead-letter-topic", dlq}
+	var errb bytes.Buffer
+	done := make(chan int)
+	go func() { done <- run(args, io.Discard, &errb) }()
+	select {
+	case <-subscribedCh:
+	case code := <-done:
+		t.Fatalf("exit %d before subscribing; stderr:\n%s", code, errb.String())
+	}
+	// The server sent its messages; wait until they are on Kafka, then
+	// interrupt. run's signal handler is registered (it subscribed), so
+	// the signal cannot kill the test binary.
+	deadline := time.Now().Add(20 * time.Second)
+	for len(testenv.ReadTopic(t, k.Addrs(), dlq)) < 1 || len(testenv.ReadTopic(t, k.Addrs(), topic)) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("trades never reached Kafka; stderr:\n%s", errb.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := syscall.Kill(syscall.Getpid(), syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if code := <-done; code != 0 {
+		t.Fatalf("exit %d after SIGINT, want 0; stderr:\n%s", code, errb.String())
+	}
+	if n, d := len(testenv.ReadTopic(t, k.Addrs(), topic)), len(testenv.ReadTopic(t, k.Addrs(), dlq)); n != 2 || d != 1 {
+		t.Fatalf("%d trades, %d dead letters; want 2, 1", n, d)
+	}
+	if !strings.Contains(errb.String(), "trades=2 bad_inputs=1 dead_lettered=1") {
+		t.Errorf("stderr lacks the final counts:\n%s", errb.String())
+	}
+}
