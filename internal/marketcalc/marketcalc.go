@@ -31,6 +31,8 @@ import (
 	"sort"
 	"time"
 
+	"google.golang.org/protobuf/types/known/timestamppb"
+
 	v1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 )
 
@@ -107,15 +109,16 @@ func FromEvent(ev *v1.MarketEvent) Trade {
 type Stats struct {
 	Trades, Volume int64
 	// Open is the price of the first trade by (time, seq), Close of the
-	// last; First and Last are their keys.
+	// last; First and Last are their keys (times in Unix nanoseconds, so
+	// Stats is plain data a Beam coder carries as is).
 	Open, Close, High, Low int64
-	FirstTime, LastTime    time.Time
+	FirstNanos, LastNanos  int64
 	FirstSeq, LastSeq      int64
 }
 
-func before(t1 time.Time, s1 int64, t2 time.Time, s2 int64) bool {
-	if !t1.Equal(t2) {
-		return t1.Before(t2)
+func before(t1, s1, t2, s2 int64) bool {
+	if t1 != t2 {
+		return t1 < t2
 	}
 	return s1 < s2
 }
@@ -123,7 +126,7 @@ func before(t1 time.Time, s1 int64, t2 time.Time, s2 int64) bool {
 // Add counts one trade.
 func (s *Stats) Add(t Trade) {
 	*s = s.Merge(Stats{Trades: 1, Volume: t.Size, Open: t.Price, Close: t.Price, High: t.Price, Low: t.Price,
-		FirstTime: t.Time, LastTime: t.Time, FirstSeq: t.Seq, LastSeq: t.Seq})
+		FirstNanos: t.Time.UnixNano(), LastNanos: t.Time.UnixNano(), FirstSeq: t.Seq, LastSeq: t.Seq})
 }
 
 // Merge combines two aggregates; it is associative and commutative.
@@ -135,15 +138,15 @@ func (s Stats) Merge(o Stats) Stats {
 		return s
 	}
 	out := Stats{Trades: s.Trades + o.Trades, Volume: s.Volume + o.Volume, High: max(s.High, o.High), Low: min(s.Low, o.Low)}
-	if before(o.FirstTime, o.FirstSeq, s.FirstTime, s.FirstSeq) {
-		out.Open, out.FirstTime, out.FirstSeq = o.Open, o.FirstTime, o.FirstSeq
+	if before(o.FirstNanos, o.FirstSeq, s.FirstNanos, s.FirstSeq) {
+		out.Open, out.FirstNanos, out.FirstSeq = o.Open, o.FirstNanos, o.FirstSeq
 	} else {
-		out.Open, out.FirstTime, out.FirstSeq = s.Open, s.FirstTime, s.FirstSeq
+		out.Open, out.FirstNanos, out.FirstSeq = s.Open, s.FirstNanos, s.FirstSeq
 	}
-	if before(s.LastTime, s.LastSeq, o.LastTime, o.LastSeq) {
-		out.Close, out.LastTime, out.LastSeq = o.Close, o.LastTime, o.LastSeq
+	if before(s.LastNanos, s.LastSeq, o.LastNanos, o.LastSeq) {
+		out.Close, out.LastNanos, out.LastSeq = o.Close, o.LastNanos, o.LastSeq
 	} else {
-		out.Close, out.LastTime, out.LastSeq = s.Close, s.LastTime, s.LastSeq
+		out.Close, out.LastNanos, out.LastSeq = s.Close, s.LastNanos, s.LastSeq
 	}
 	return out
 }
@@ -265,52 +268,97 @@ func Compute(p Params, trades []Trade) ([]Ranking, error) {
 	}
 	ranked := map[int64][]Score{}
 	for sym, wins := range bySym {
-		starts := make([]int64, 0, len(wins))
 		for w := range wins {
-			starts = append(starts, w)
 			if _, ok := ranked[w]; !ok {
-				ranked[w] = nil
+				ranked[w] = nil // a window with trades has a ranking, maybe empty
 			}
 		}
-		sort.Slice(starts, func(i, j int) bool { return starts[i] < starts[j] })
-		// The windows that start before the symbol's first trade only
-		// partly cover its history (a ramp from 1 to n buckets): they
-		// would make an ordinary full window look like a burst, so they
-		// are neither scored nor part of any baseline.
-		firstBucket := starts[len(starts)-1]
-		for b := range wins {
-			if _, ok := buckets[key{sym, b}]; ok && b < firstBucket {
-				firstBucket = b
-			}
-		}
-		k := sort.Search(len(starts), func(i int) bool { return starts[i] >= firstBucket })
-		starts = starts[k:]
-		for i, w := range starts {
-			// Baseline: the symbol's windows that ended by w's start
-			// (start <= w-n), the latest BaselineWindows of them.
-			j := sort.Search(i, func(k int) bool { return starts[k] > w-n })
-			lo := max(0, j-p.BaselineWindows)
-			past := make([]Stats, 0, j-lo)
-			for _, b := range starts[lo:j] {
-				past = append(past, wins[b])
-			}
-			if s, ok := ScoreWindow(p, sym, wins[w], past); ok && s.Score >= p.MinScore {
-				ranked[w] = append(ranked[w], s)
-			}
+		for _, ws := range ScoreSymbol(p, sym, wins) {
+			ranked[ws.Window] = append(ranked[ws.Window], ws.Score)
 		}
 	}
 	out := make([]Ranking, 0, len(ranked))
 	for w, syms := range ranked {
-		sortScores(syms)
-		if len(syms) > p.TopK {
-			syms = syms[:p.TopK]
-		}
-		start := time.Unix(0, w*period).UTC()
-		out = append(out, Ranking{Start: start, End: start.Add(p.WindowSize), Symbols: syms})
+		out = append(out, Rank(p, w, syms))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Start.Before(out[j].Start) })
 	return out, nil
 }
+
+// WindowScore is a symbol's unusual score in the window starting at
+// bucket Window (start = Window × period since the epoch).
+type WindowScore struct {
+	Window int64
+	Score  Score
+}
+
+// ScoreSymbol scores one symbol's windows (by start bucket: the windows
+// that had trades of it) and returns the unusual ones (score >=
+// MinScore), in window order. It is all the cross-window state the
+// scoring needs, so a pipeline that groups a symbol's window Stats calls
+// exactly this.
+func ScoreSymbol(p Params, sym string, wins map[int64]Stats) []WindowScore {
+	period := int64(p.WindowPeriod)
+	n := int64(p.WindowSize / p.WindowPeriod)
+	starts := make([]int64, 0, len(wins))
+	firstBucket := int64(math.MaxInt64)
+	for w, st := range wins {
+		starts = append(starts, w)
+		firstBucket = min(firstBucket, floorDiv(st.FirstNanos, period))
+	}
+	sort.Slice(starts, func(i, j int) bool { return starts[i] < starts[j] })
+	// The windows that start before the symbol's first trade only partly
+	// cover its history (a ramp from 1 to n buckets): they would make an
+	// ordinary full window look like a burst, so they are neither scored
+	// nor part of any baseline.
+	k := sort.Search(len(starts), func(i int) bool { return starts[i] >= firstBucket })
+	starts = starts[k:]
+	var out []WindowScore
+	for i, w := range starts {
+		// Baseline: the symbol's windows that ended by w's start
+		// (start <= w-n), the latest BaselineWindows of them.
+		j := sort.Search(i, func(k int) bool { return starts[k] > w-n })
+		lo := max(0, j-p.BaselineWindows)
+		past := make([]Stats, 0, j-lo)
+		for _, b := range starts[lo:j] {
+			past = append(past, wins[b])
+		}
+		if s, ok := ScoreWindow(p, sym, wins[w], past); ok && s.Score >= p.MinScore {
+			out = append(out, WindowScore{Window: w, Score: s})
+		}
+	}
+	return out
+}
+
+// Rank orders one window's unusual symbols and keeps the top TopK.
+func Rank(p Params, window int64, syms []Score) Ranking {
+	syms = append([]Score(nil), syms...)
+	sortScores(syms)
+	if len(syms) > p.TopK {
+		syms = syms[:p.TopK]
+	}
+	start := time.Unix(0, window*int64(p.WindowPeriod)).UTC()
+	return Ranking{Start: start, End: start.Add(p.WindowSize), Symbols: syms}
+}
+
+// Snapshot is r on the wire.
+func Snapshot(r Ranking) *v1.MarketWindowSnapshot {
+	out := &v1.MarketWindowSnapshot{WindowStart: timestamppb.New(r.Start), WindowEnd: timestamppb.New(r.End)}
+	for _, s := range r.Symbols {
+		out.Symbols = append(out.Symbols, &v1.SymbolActivity{
+			Symbol: s.Symbol, Score: s.Score, Reason: s.Reason,
+			ZTrades: s.Z[0], ZVolume: s.Z[1], ZMove: s.Z[2],
+			Trades: s.Stats.Trades, Volume: s.Stats.Volume,
+			Open: s.Stats.Open, Close: s.Stats.Close, High: s.Stats.High, Low: s.Stats.Low,
+			MoveBps: s.Stats.MoveBps(), BaselineWindows: int32(s.Baseline),
+		})
+	}
+	return out
+}
+
+// Bucket is the period bucket of t (the start bucket of the latest window
+// holding t).
+func Bucket(p Params, t time.Time) int64 { return floorDiv(t.UnixNano(), int64(p.WindowPeriod)) }
 
 // sortScores orders by score, highest first, then symbol.
 func sortScores(s []Score) {

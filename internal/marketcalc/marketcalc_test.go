@@ -24,7 +24,7 @@ func TestStatsMergeIsOrderFree(t *testing.T) {
 		{Time: t0.Add(2 * time.Second), Seq: 5, Price: 105, Size: 5},
 	}
 	want := Stats{Trades: 5, Volume: 15, Open: 100, Close: 105, High: 120, Low: 90,
-		FirstTime: t0, LastTime: t0.Add(2 * time.Second), FirstSeq: 1, LastSeq: 5}
+		FirstNanos: t0.UnixNano(), LastNanos: t0.Add(2 * time.Second).UnixNano(), FirstSeq: 1, LastSeq: 5}
 	r := rand.New(rand.NewPCG(1, 2))
 	for i := range 50 {
 		perm := r.Perm(len(trades))

@@ -262,6 +262,226 @@ func (x *MarketEvent) GetTape() string {
 	return ""
 }
 
+// SymbolActivity is one symbol's unusual activity in one window, scored
+// against the symbol's own baseline (internal/marketcalc).
+type SymbolActivity struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Symbol string                 `protobuf:"bytes,1,opt,name=symbol,proto3" json:"symbol,omitempty"`
+	// The largest of z_trades, z_volume, z_move.
+	Score float64 `protobuf:"fixed64,2,opt,name=score,proto3" json:"score,omitempty"`
+	// Which feature gave the score: "trades", "volume" or "move".
+	Reason  string  `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	ZTrades float64 `protobuf:"fixed64,4,opt,name=z_trades,json=zTrades,proto3" json:"z_trades,omitempty"`
+	ZVolume float64 `protobuf:"fixed64,5,opt,name=z_volume,json=zVolume,proto3" json:"z_volume,omitempty"`
+	ZMove   float64 `protobuf:"fixed64,6,opt,name=z_move,json=zMove,proto3" json:"z_move,omitempty"`
+	// The window's trades (suspicious prints left out) and shares.
+	Trades int64 `protobuf:"varint,7,opt,name=trades,proto3" json:"trades,omitempty"`
+	Volume int64 `protobuf:"varint,8,opt,name=volume,proto3" json:"volume,omitempty"`
+	// Prices in 1/10000 USD (as MarketEvent.price, scale 4): first and last
+	// trade by event time, highest and lowest.
+	Open  int64 `protobuf:"varint,9,opt,name=open,proto3" json:"open,omitempty"`
+	Close int64 `protobuf:"varint,10,opt,name=close,proto3" json:"close,omitempty"`
+	High  int64 `protobuf:"varint,11,opt,name=high,proto3" json:"high,omitempty"`
+	Low   int64 `protobuf:"varint,12,opt,name=low,proto3" json:"low,omitempty"`
+	// |close - open| / open in basis points.
+	MoveBps float64 `protobuf:"fixed64,13,opt,name=move_bps,json=moveBps,proto3" json:"move_bps,omitempty"`
+	// How many past windows of the symbol the baseline had.
+	BaselineWindows int32 `protobuf:"varint,14,opt,name=baseline_windows,json=baselineWindows,proto3" json:"baseline_windows,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *SymbolActivity) Reset() {
+	*x = SymbolActivity{}
+	mi := &file_trendstream_v1_market_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SymbolActivity) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SymbolActivity) ProtoMessage() {}
+
+func (x *SymbolActivity) ProtoReflect() protoreflect.Message {
+	mi := &file_trendstream_v1_market_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SymbolActivity.ProtoReflect.Descriptor instead.
+func (*SymbolActivity) Descriptor() ([]byte, []int) {
+	return file_trendstream_v1_market_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *SymbolActivity) GetSymbol() string {
+	if x != nil {
+		return x.Symbol
+	}
+	return ""
+}
+
+func (x *SymbolActivity) GetScore() float64 {
+	if x != nil {
+		return x.Score
+	}
+	return 0
+}
+
+func (x *SymbolActivity) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *SymbolActivity) GetZTrades() float64 {
+	if x != nil {
+		return x.ZTrades
+	}
+	return 0
+}
+
+func (x *SymbolActivity) GetZVolume() float64 {
+	if x != nil {
+		return x.ZVolume
+	}
+	return 0
+}
+
+func (x *SymbolActivity) GetZMove() float64 {
+	if x != nil {
+		return x.ZMove
+	}
+	return 0
+}
+
+func (x *SymbolActivity) GetTrades() int64 {
+	if x != nil {
+		return x.Trades
+	}
+	return 0
+}
+
+func (x *SymbolActivity) GetVolume() int64 {
+	if x != nil {
+		return x.Volume
+	}
+	return 0
+}
+
+func (x *SymbolActivity) GetOpen() int64 {
+	if x != nil {
+		return x.Open
+	}
+	return 0
+}
+
+func (x *SymbolActivity) GetClose() int64 {
+	if x != nil {
+		return x.Close
+	}
+	return 0
+}
+
+func (x *SymbolActivity) GetHigh() int64 {
+	if x != nil {
+		return x.High
+	}
+	return 0
+}
+
+func (x *SymbolActivity) GetLow() int64 {
+	if x != nil {
+		return x.Low
+	}
+	return 0
+}
+
+func (x *SymbolActivity) GetMoveBps() float64 {
+	if x != nil {
+		return x.MoveBps
+	}
+	return 0
+}
+
+func (x *SymbolActivity) GetBaselineWindows() int32 {
+	if x != nil {
+		return x.BaselineWindows
+	}
+	return 0
+}
+
+// MarketWindowSnapshot is the ranking of unusual symbols in one sliding
+// window, highest score first (ties by symbol). Key: (window_start,
+// window_end); a re-fired window overwrites.
+type MarketWindowSnapshot struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	WindowStart   *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=window_start,json=windowStart,proto3" json:"window_start,omitempty"`
+	WindowEnd     *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=window_end,json=windowEnd,proto3" json:"window_end,omitempty"`
+	Symbols       []*SymbolActivity      `protobuf:"bytes,3,rep,name=symbols,proto3" json:"symbols,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MarketWindowSnapshot) Reset() {
+	*x = MarketWindowSnapshot{}
+	mi := &file_trendstream_v1_market_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MarketWindowSnapshot) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MarketWindowSnapshot) ProtoMessage() {}
+
+func (x *MarketWindowSnapshot) ProtoReflect() protoreflect.Message {
+	mi := &file_trendstream_v1_market_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MarketWindowSnapshot.ProtoReflect.Descriptor instead.
+func (*MarketWindowSnapshot) Descriptor() ([]byte, []int) {
+	return file_trendstream_v1_market_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *MarketWindowSnapshot) GetWindowStart() *timestamppb.Timestamp {
+	if x != nil {
+		return x.WindowStart
+	}
+	return nil
+}
+
+func (x *MarketWindowSnapshot) GetWindowEnd() *timestamppb.Timestamp {
+	if x != nil {
+		return x.WindowEnd
+	}
+	return nil
+}
+
+func (x *MarketWindowSnapshot) GetSymbols() []*SymbolActivity {
+	if x != nil {
+		return x.Symbols
+	}
+	return nil
+}
+
 var File_trendstream_v1_market_proto protoreflect.FileDescriptor
 
 const file_trendstream_v1_market_proto_rawDesc = "" +
@@ -289,7 +509,28 @@ const file_trendstream_v1_market_proto_rawDesc = "" +
 	"suspicious\x12\x19\n" +
 	"\btrade_id\x18\f \x01(\x03R\atradeId\x12\x1a\n" +
 	"\bsequence\x18\r \x01(\x03R\bsequence\x12\x12\n" +
-	"\x04tape\x18\x0e \x01(\tR\x04tape*f\n" +
+	"\x04tape\x18\x0e \x01(\tR\x04tape\"\xe9\x02\n" +
+	"\x0eSymbolActivity\x12\x16\n" +
+	"\x06symbol\x18\x01 \x01(\tR\x06symbol\x12\x14\n" +
+	"\x05score\x18\x02 \x01(\x01R\x05score\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x19\n" +
+	"\bz_trades\x18\x04 \x01(\x01R\azTrades\x12\x19\n" +
+	"\bz_volume\x18\x05 \x01(\x01R\azVolume\x12\x15\n" +
+	"\x06z_move\x18\x06 \x01(\x01R\x05zMove\x12\x16\n" +
+	"\x06trades\x18\a \x01(\x03R\x06trades\x12\x16\n" +
+	"\x06volume\x18\b \x01(\x03R\x06volume\x12\x12\n" +
+	"\x04open\x18\t \x01(\x03R\x04open\x12\x14\n" +
+	"\x05close\x18\n" +
+	" \x01(\x03R\x05close\x12\x12\n" +
+	"\x04high\x18\v \x01(\x03R\x04high\x12\x10\n" +
+	"\x03low\x18\f \x01(\x03R\x03low\x12\x19\n" +
+	"\bmove_bps\x18\r \x01(\x01R\amoveBps\x12)\n" +
+	"\x10baseline_windows\x18\x0e \x01(\x05R\x0fbaselineWindows\"\xca\x01\n" +
+	"\x14MarketWindowSnapshot\x12=\n" +
+	"\fwindow_start\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\vwindowStart\x129\n" +
+	"\n" +
+	"window_end\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\twindowEnd\x128\n" +
+	"\asymbols\x18\x03 \x03(\v2\x1e.trendstream.v1.SymbolActivityR\asymbols*f\n" +
 	"\fMarketSource\x12\x1d\n" +
 	"\x19MARKET_SOURCE_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19MARKET_SOURCE_LEAN_REPLAY\x10\x01\x12\x18\n" +
@@ -308,21 +549,26 @@ func file_trendstream_v1_market_proto_rawDescGZIP() []byte {
 }
 
 var file_trendstream_v1_market_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_trendstream_v1_market_proto_msgTypes = make([]protoimpl.MessageInfo, 1)
+var file_trendstream_v1_market_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
 var file_trendstream_v1_market_proto_goTypes = []any{
 	(MarketSource)(0),             // 0: trendstream.v1.MarketSource
 	(*MarketEvent)(nil),           // 1: trendstream.v1.MarketEvent
-	(*timestamppb.Timestamp)(nil), // 2: google.protobuf.Timestamp
+	(*SymbolActivity)(nil),        // 2: trendstream.v1.SymbolActivity
+	(*MarketWindowSnapshot)(nil),  // 3: trendstream.v1.MarketWindowSnapshot
+	(*timestamppb.Timestamp)(nil), // 4: google.protobuf.Timestamp
 }
 var file_trendstream_v1_market_proto_depIdxs = []int32{
-	2, // 0: trendstream.v1.MarketEvent.event_time:type_name -> google.protobuf.Timestamp
-	2, // 1: trendstream.v1.MarketEvent.observed_at:type_name -> google.protobuf.Timestamp
+	4, // 0: trendstream.v1.MarketEvent.event_time:type_name -> google.protobuf.Timestamp
+	4, // 1: trendstream.v1.MarketEvent.observed_at:type_name -> google.protobuf.Timestamp
 	0, // 2: trendstream.v1.MarketEvent.source:type_name -> trendstream.v1.MarketSource
-	3, // [3:3] is the sub-list for method output_type
-	3, // [3:3] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	4, // 3: trendstream.v1.MarketWindowSnapshot.window_start:type_name -> google.protobuf.Timestamp
+	4, // 4: trendstream.v1.MarketWindowSnapshot.window_end:type_name -> google.protobuf.Timestamp
+	2, // 5: trendstream.v1.MarketWindowSnapshot.symbols:type_name -> trendstream.v1.SymbolActivity
+	6, // [6:6] is the sub-list for method output_type
+	6, // [6:6] is the sub-list for method input_type
+	6, // [6:6] is the sub-list for extension type_name
+	6, // [6:6] is the sub-list for extension extendee
+	0, // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_trendstream_v1_market_proto_init() }
@@ -336,7 +582,7 @@ func file_trendstream_v1_market_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trendstream_v1_market_proto_rawDesc), len(file_trendstream_v1_market_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   1,
+			NumMessages:   3,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
