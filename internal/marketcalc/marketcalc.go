@@ -356,6 +356,24 @@ func Snapshot(r Ranking) *v1.MarketWindowSnapshot {
 	return out
 }
 
+// RankActivities is Rank for activities already on the wire: a pipeline
+// that carries SymbolActivity messages ranks them with it. Same order:
+// score, highest first, then symbol.
+func RankActivities(p Params, window int64, acts []*v1.SymbolActivity) *v1.MarketWindowSnapshot {
+	acts = append([]*v1.SymbolActivity(nil), acts...)
+	sort.Slice(acts, func(i, j int) bool {
+		if acts[i].GetScore() != acts[j].GetScore() {
+			return acts[i].GetScore() > acts[j].GetScore()
+		}
+		return acts[i].GetSymbol() < acts[j].GetSymbol()
+	})
+	if len(acts) > p.TopK {
+		acts = acts[:p.TopK]
+	}
+	start := time.Unix(0, window*int64(p.WindowPeriod)).UTC()
+	return &v1.MarketWindowSnapshot{WindowStart: timestamppb.New(start), WindowEnd: timestamppb.New(start.Add(p.WindowSize)), Symbols: acts}
+}
+
 // Bucket is the period bucket of t (the start bucket of the latest window
 // holding t).
 func Bucket(p Params, t time.Time) int64 { return floorDiv(t.UnixNano(), int64(p.WindowPeriod)) }

@@ -1,0 +1,241 @@
+// Package market is the Beam pipeline for stock-ticker trends (issue #13):
+// it reads MarketEvent records from the market topic with
+// transforms/kafkaio, aggregates each symbol's trades per sliding window,
+// scores every window against the symbol's own baseline with
+// internal/marketcalc, and writes one MarketWindowSnapshot per window to a
+// results topic. Its rankings equal marketcalc.Compute on the same trades
+// (pipelines/market tests check that on Prism).
+//
+// Shape:
+//
+//	Read → Decode (symbol, one-trade Stats; suspicious prints dropped)
+//	     → SlidingWindows → CombinePerKey(Stats.Merge)
+//	     → tag each aggregate with its window → GlobalWindows
+//	     → GroupByKey(symbol) → marketcalc.ScoreSymbol
+//	     → GroupByKey(window) → rank, top k → encode → Write
+//
+// The baseline needs a symbol's earlier windows, which the two global
+// GroupByKeys bring together: that fires once the input is complete, so
+// this version runs bounded (a replay of the topic up to the end offsets
+// seen at start). A streaming version needs per-symbol state with
+// event-time timers instead; it is not done (docs/market.md).
+package market
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"reflect"
+	"strconv"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/log"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/trendstream/trendstream/internal/kafkaconf"
+	"github.com/trendstream/trendstream/internal/marketcalc"
+	v1 "github.com/trendstream/trendstream/proto/trendstream/v1"
+	"github.com/trendstream/trendstream/transforms/kafkaio"
+)
+
+func init() {
+	beam.RegisterType(reflect.TypeOf((*marketcalc.Stats)(nil)).Elem())
+	beam.RegisterType(reflect.TypeOf((*WindowStats)(nil)).Elem())
+	register.DoFn3x0[context.Context, kafkaio.Record, func(string, marketcalc.Stats)](&decodeFn{})
+	register.Emitter2[string, marketcalc.Stats]()
+	register.Function2x1(mergeStats)
+	register.DoFn4x0[beam.Window, string, marketcalc.Stats, func(string, WindowStats)](&tagWindowFn{})
+	register.Emitter2[string, WindowStats]()
+	register.DoFn3x0[string, func(*WindowStats) bool, func(int64, *v1.SymbolActivity)](&scoreSymbolFn{})
+	register.Emitter2[int64, *v1.SymbolActivity]()
+	register.Iter1[*WindowStats]()
+	register.DoFn3x1[int64, func(**v1.SymbolActivity) bool, func(kafkaio.Message), error](&rankFn{})
+	register.Iter1[*v1.SymbolActivity]()
+	register.Emitter1[kafkaio.Message]()
+}
+
+// Options configure the pipeline. DefaultOptions holds the defaults.
+type Options struct {
+	Brokers      string
+	MarketTopic  string
+	ResultsTopic string
+	Start        kafkaio.Start
+	ReadBatch    int
+	// KafkaRetryFor bounds how long reads and writes retry while Kafka is
+	// unreachable.
+	KafkaRetryFor time.Duration
+	Score         marketcalc.Params
+}
+
+// DefaultOptions returns the defaults.
+func DefaultOptions() Options {
+	return Options{
+		Brokers:       "127.0.0.1:9092",
+		MarketTopic:   "trendstream.market",
+		ResultsTopic:  "trendstream.market.trends",
+		Start:         kafkaio.Start{Kind: kafkaio.StartEarliest},
+		ReadBatch:     2000,
+		KafkaRetryFor: kafkaio.DefaultRetryFor,
+		Score:         marketcalc.DefaultParams(),
+	}
+}
+
+// RegisterFlags binds o's fields to flags on fs, with o's current values
+// as defaults.
+func (o *Options) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&o.Brokers, "brokers", o.Brokers, "Kafka bootstrap brokers, comma-separated")
+	fs.StringVar(&o.MarketTopic, "market-topic", o.MarketTopic, "Kafka topic with protobuf trendstream.v1.MarketEvent records")
+	fs.StringVar(&o.ResultsTopic, "market-trends-topic", o.ResultsTopic, "Kafka topic for MarketWindowSnapshot results (key = window end, Unix ms)")
+	fs.IntVar(&o.ReadBatch, "read-batch", o.ReadBatch, "records a partition reader hands on per call")
+	fs.DurationVar(&o.KafkaRetryFor, "kafka-retry-for", o.KafkaRetryFor, "how long reads and writes retry while Kafka is unreachable")
+	fs.DurationVar(&o.Score.WindowSize, "window-size", o.Score.WindowSize, "sliding window length (a multiple of -window-period)")
+	fs.DurationVar(&o.Score.WindowPeriod, "window-period", o.Score.WindowPeriod, "sliding window period")
+	fs.IntVar(&o.Score.BaselineWindows, "baseline-windows", o.Score.BaselineWindows, "past windows of a symbol its baseline uses")
+	fs.IntVar(&o.Score.MinBaseline, "min-baseline", o.Score.MinBaseline, "past windows a symbol needs before it is scored")
+	fs.Float64Var(&o.Score.MinScore, "min-score", o.Score.MinScore, "z-score from which activity is unusual")
+	fs.Float64Var(&o.Score.StdFloorFraction, "std-floor", o.Score.StdFloorFraction, "the baseline deviation is at least this fraction of its mean")
+	fs.IntVar(&o.Score.TopK, "top-k", o.Score.TopK, "symbols per window ranking")
+	fs.BoolVar(&o.Score.KeepSuspicious, "keep-suspicious", o.Score.KeepSuspicious, "count trades the feed flagged as suspicious")
+}
+
+// Validate reports options the pipeline cannot run with.
+func (o Options) Validate() error {
+	if _, err := kafkaconf.SplitBrokers(o.Brokers); err != nil {
+		return err
+	}
+	switch {
+	case o.MarketTopic == "" || o.ResultsTopic == "":
+		return fmt.Errorf("market: -market-topic and -market-trends-topic must be set")
+	case o.ReadBatch <= 0:
+		return fmt.Errorf("market: -read-batch must be positive, got %d", o.ReadBatch)
+	case o.KafkaRetryFor <= 0:
+		return fmt.Errorf("market: -kafka-retry-for must be positive, got %v", o.KafkaRetryFor)
+	}
+	return o.Score.Validate()
+}
+
+// Build constructs the (bounded) pipeline.
+func Build(o Options) (*beam.Pipeline, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	brokers, _ := kafkaconf.SplitBrokers(o.Brokers)
+	p, s := beam.NewPipelineWithRoot()
+	records := kafkaio.Read(s, brokers, o.MarketTopic,
+		kafkaio.ReadStart(o.Start),
+		kafkaio.ReadBounded(),
+		kafkaio.ReadMaxRecords(o.ReadBatch),
+		kafkaio.ReadRetryFor(o.KafkaRetryFor))
+	trades := beam.ParDo(s.Scope("Decode"), &decodeFn{KeepSuspicious: o.Score.KeepSuspicious}, records)
+	windowed := beam.WindowInto(s, window.NewSlidingWindows(o.Score.WindowPeriod, o.Score.WindowSize), trades)
+	perWindow := beam.CombinePerKey(s.Scope("StatsPerSymbolWindow"), mergeStats, windowed)
+	tagged := beam.ParDo(s.Scope("TagWindow"), &tagWindowFn{PeriodNanos: int64(o.Score.WindowPeriod)}, perWindow)
+	global := beam.WindowInto(s, window.NewGlobalWindows(), tagged)
+	bySymbol := beam.GroupByKey(s.Scope("BySymbol"), global)
+	scores := beam.ParDo(s.Scope("ScoreSymbol"), &scoreSymbolFn{Params: o.Score}, bySymbol)
+	byWindow := beam.GroupByKey(s.Scope("ByWindow"), scores)
+	msgs := beam.ParDo(s.Scope("Rank"), &rankFn{Params: o.Score}, byWindow)
+	kafkaio.Write(s, brokers, o.ResultsTopic, msgs, kafkaio.WriteRetryFor(o.KafkaRetryFor))
+	return p, nil
+}
+
+var malformed = beam.NewCounter("market", "malformed_events")
+
+// decodeFn turns a record into (symbol, one-trade Stats). A record that is
+// not a valid MarketEvent is counted and logged, not fatal: the ingest
+// dead-letters bad input, so this is another producer's bug.
+type decodeFn struct {
+	KeepSuspicious bool
+}
+
+func (fn *decodeFn) ProcessElement(ctx context.Context, r kafkaio.Record, emit func(string, marketcalc.Stats)) {
+	var ev v1.MarketEvent
+	if err := proto.Unmarshal(r.Value, &ev); err != nil || ev.GetSymbol() == "" || ev.GetEventTime() == nil {
+		malformed.Inc(ctx, 1)
+		log.Warnf(ctx, "market: skipping malformed record %s/%d@%d: %v", r.Topic, r.Partition, r.Offset, err)
+		return
+	}
+	if ev.GetSuspicious() && !fn.KeepSuspicious {
+		return
+	}
+	var st marketcalc.Stats
+	st.Add(marketcalc.FromEvent(&ev))
+	emit(ev.GetSymbol(), st)
+}
+
+func mergeStats(a, b marketcalc.Stats) marketcalc.Stats { return a.Merge(b) }
+
+// WindowStats is a symbol's aggregate in the window starting at bucket
+// Window (start = Window × period since the epoch).
+type WindowStats struct {
+	Window int64
+	Stats  marketcalc.Stats
+}
+
+type tagWindowFn struct {
+	PeriodNanos int64
+}
+
+func (fn *tagWindowFn) ProcessElement(w beam.Window, sym string, st marketcalc.Stats, emit func(string, WindowStats)) {
+	iw := w.(window.IntervalWindow)
+	startNanos := int64(iw.Start) * int64(time.Millisecond)
+	emit(sym, WindowStats{Window: startNanos / fn.PeriodNanos, Stats: st})
+}
+
+// scoreSymbolFn scores all windows of one symbol. It emits one element per
+// window the symbol traded in (a nil-score marker when not unusual), so a
+// window with trades but no unusual symbol still gets its (empty) ranking,
+// as in the reference.
+type scoreSymbolFn struct {
+	Params marketcalc.Params
+}
+
+func (fn *scoreSymbolFn) ProcessElement(sym string, iter func(*WindowStats) bool, emit func(int64, *v1.SymbolActivity)) {
+	wins := map[int64]marketcalc.Stats{}
+	var ws WindowStats
+	for iter(&ws) {
+		wins[ws.Window] = wins[ws.Window].Merge(ws.Stats)
+	}
+	unusual := map[int64]bool{}
+	for _, sc := range marketcalc.ScoreSymbol(fn.Params, sym, wins) {
+		unusual[sc.Window] = true
+		emit(sc.Window, marketcalc.Snapshot(marketcalc.Ranking{Symbols: []marketcalc.Score{sc.Score}}).GetSymbols()[0])
+	}
+	for w := range wins {
+		if !unusual[w] {
+			emit(w, &v1.SymbolActivity{}) // marker: the window exists
+		}
+	}
+}
+
+// rankFn ranks one window and encodes its snapshot for the results topic,
+// keyed by the window end (Unix ms) so a compacted topic keeps one per
+// window.
+type rankFn struct {
+	Params marketcalc.Params
+}
+
+func (fn *rankFn) ProcessElement(w int64, iter func(**v1.SymbolActivity) bool, emit func(kafkaio.Message)) error {
+	var acts []*v1.SymbolActivity
+	var a *v1.SymbolActivity
+	for iter(&a) {
+		if a.GetSymbol() != "" {
+			acts = append(acts, a)
+		}
+	}
+	snap := marketcalc.RankActivities(fn.Params, w, acts)
+	b, err := proto.Marshal(snap)
+	if err != nil {
+		return fmt.Errorf("market: encode snapshot: %w", err)
+	}
+	emit(kafkaio.Message{Key: []byte(SnapshotKey(snap)), Value: b, Timestamp: snap.GetWindowEnd().AsTime()})
+	return nil
+}
+
+// SnapshotKey is the results-topic key: the window end in Unix ms.
+func SnapshotKey(s *v1.MarketWindowSnapshot) string {
+	return strconv.FormatInt(s.GetWindowEnd().AsTime().UnixMilli(), 10)
+}
