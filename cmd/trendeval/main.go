@@ -38,27 +38,23 @@ import (
 
 // options are the program's flags.
 type options struct {
-	replay       evaluate.Config
-	strengths    string
-	topN         int
-	earlyAuthors int
-	prism        bool
-	timeout      time.Duration
-	out, plot    string
-	termOpts     terms.Options
-	score        trendscore.Params
+	replay        evaluate.Config
+	volumes       string
+	strengths     string
+	topN          int
+	targetAuthors int
+	targetShare   float64
+	prism         bool
+	prismMaxRate  float64
+	timeout       time.Duration
+	out, plot     string
+	termOpts      terms.Options
+	score         trendscore.Params
 }
 
-// EvalParams are the scorer defaults the evaluation runs with. They differ
-// from trendscore.DefaultParams where the replay's volume (hundreds of posts
-// per window, not the whole firehose) needs it; see EVAL.md.
-func EvalParams() trendscore.Params {
-	p := trendscore.DefaultParams()
-	p.NoiseFloor = 3
-	p.HalfLife = 60
-	p.WarmUp = 20 * time.Minute
-	return p
-}
+// EvalParams are the scorer parameters the evaluation runs with: the
+// product's defaults, which are meant to work at every volume.
+func EvalParams() trendscore.Params { return trendscore.DefaultParams() }
 
 func (o *options) register(fs *flag.FlagSet) {
 	r := &o.replay
@@ -68,7 +64,9 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.DurationVar(&r.Size, "window-size", r.Size, "sliding window length")
 	fs.DurationVar(&r.Period, "window-period", r.Period, "sliding window period")
 	fs.DurationVar(&r.Quiet, "quiet", r.Quiet, "time after the replay start before the first burst (at least warm-up + window)")
-	fs.StringVar(&o.strengths, "strengths", o.strengths, "burst strengths: distinct authors per period at full intensity, comma-separated")
+	fs.StringVar(&o.volumes, "volumes", o.volumes, "background volumes to replay, in posts/s, comma-separated")
+	fs.StringVar(&o.strengths, "strengths", o.strengths, "burst strengths at full intensity, comma-separated SHARE%≥AUTHORS: a share of a period's posts, at least AUTHORS distinct authors per period")
+	fs.IntVar(&r.ThinLangBursts, "thin-lang-bursts", r.ThinLangBursts, "pulses in the smallest burst language, sized by that language's posts")
 	fs.IntVar(&r.BurstsPerCell, "bursts-per-cell", r.BurstsPerCell, "bursts per (shape, strength)")
 	fs.IntVar(&r.PulsePeriods, "pulse-periods", r.PulsePeriods, "pulse duration, in periods")
 	fs.IntVar(&r.ShiftPeriods, "shift-periods", r.ShiftPeriods, "mean-shift duration, in periods")
@@ -79,8 +77,11 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.IntVar(&r.StopwordAuthorsPerPeriod, "stopword-authors", r.StopwordAuthorsPerPeriod, "stopword control: authors per period")
 	fs.IntVar(&r.StopwordPeriods, "stopword-periods", r.StopwordPeriods, "stopword control: duration, in periods")
 	fs.IntVar(&o.topN, "top-n", o.topN, "list length judged (and the pipeline's -top-k)")
-	fs.IntVar(&o.earlyAuthors, "early-authors", o.earlyAuthors, "target group: bursts with at least this many distinct authors in their first 2 periods")
+	fs.IntVar(&o.targetAuthors, "target-authors", o.targetAuthors, "target group: bursts with at least this many distinct authors in their first 3 periods")
+	fs.Float64Var(&o.targetShare, "target-share", o.targetShare, "target group: bursts with at least this share of a period's posts in one of their first 3 periods")
+	fs.Float64Var(&r.ControlShare, "control-share", r.ControlShare, "negative controls: at least this share of the background's posts per period")
 	fs.BoolVar(&o.prism, "prism", o.prism, "run the real pipeline on Prism (false: the reference calculator only)")
+	fs.Float64Var(&o.prismMaxRate, "prism-max-volume", o.prismMaxRate, "run Prism only for volumes up to this many posts/s (higher ones: the reference calculator)")
 	fs.DurationVar(&o.timeout, "timeout", o.timeout, "give up on the Prism run after this long")
 	fs.StringVar(&o.out, "out", o.out, "Markdown report to write (empty: stdout only)")
 	fs.StringVar(&o.plot, "plot", o.plot, "PNG plot of score over time to write (empty: none)")
@@ -90,8 +91,9 @@ func (o *options) register(fs *flag.FlagSet) {
 
 func main() {
 	o := options{
-		replay: evaluate.DefaultConfig(), strengths: "5,10,20", topN: 10, earlyAuthors: 20,
-		prism: true, timeout: 9 * time.Minute, out: "EVAL.md", plot: "docs/eval.png",
+		replay: evaluate.DefaultConfig(), volumes: "0.05,0.5,5,50", strengths: "5%≥4,10%≥10,20%≥10", topN: 10,
+		targetAuthors: 10, targetShare: 0.05,
+		prism: true, prismMaxRate: 50, timeout: 9 * time.Minute, out: "EVAL.md", plot: "docs/eval.png",
 		termOpts: terms.DefaultOptions(), score: EvalParams(),
 	}
 	o.register(flag.CommandLine)
@@ -110,20 +112,37 @@ func main() {
 	}
 }
 
-func parseInts(s string) ([]int, error) {
-	var out []int
+// parseStrengths reads "5%≥5,10%≥5" (">=" for "≥" too).
+func parseStrengths(s string) ([]evaluate.Strength, error) {
+	var out []evaluate.Strength
 	for _, f := range strings.Split(s, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n <= 0 {
-			return nil, fmt.Errorf("strength %q: want a positive integer", f)
+		f = strings.ReplaceAll(strings.TrimSpace(f), ">=", "≥")
+		share, floor, ok := strings.Cut(f, "≥")
+		pct, err1 := strconv.ParseFloat(strings.TrimSuffix(share, "%"), 64)
+		n, err2 := strconv.Atoi(floor)
+		if !ok || err1 != nil || err2 != nil || !(pct > 0 && pct < 100) || n < 0 {
+			return nil, fmt.Errorf("strength %q: want SHARE%%≥AUTHORS, such as 5%%≥5", f)
 		}
-		out = append(out, n)
+		out = append(out, evaluate.Strength{Share: pct / 100, Floor: n})
 	}
 	return out, nil
 }
 
-// outcome is everything the report shows.
+func parseVolumes(s string) ([]float64, error) {
+	var out []float64
+	for _, f := range strings.Split(s, ",") {
+		v, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		if err != nil || !(v > 0) {
+			return nil, fmt.Errorf("volume %q: want posts/s above zero", f)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// outcome is everything the report shows of one volume.
 type outcome struct {
+	rate       float64
 	rep        *evaluate.Replay
 	ours, base evaluate.Result
 	// ref is the reference calculator judged on the same replay, when
@@ -139,62 +158,80 @@ type outcome struct {
 
 func run(ctx context.Context, o options) error {
 	var err error
-	if o.replay.Strengths, err = parseInts(o.strengths); err != nil {
+	if o.replay.Strengths, err = parseStrengths(o.strengths); err != nil {
+		return err
+	}
+	volumes, err := parseVolumes(o.volumes)
+	if err != nil {
 		return err
 	}
 	if err := o.score.Validate(); err != nil {
 		return fmt.Errorf("score flags: %w", err)
 	}
-	res, err := evaluateReplay(ctx, o)
-	if err != nil {
-		return err
+	var all []*outcome
+	tables := map[*outcome]string{}
+	for _, v := range volumes {
+		cfg := o.replay
+		cfg.Rate = v
+		res, err := evaluateReplay(ctx, o, cfg, o.plot != "" && v == volumes[len(volumes)/2])
+		if err != nil {
+			return fmt.Errorf("volume %g posts/s: %w", v, err)
+		}
+		var buf bytes.Buffer
+		evaluate.WriteTable(&buf, res.ours, res.base, res.params)
+		tables[res] = buf.String()
+		fmt.Printf("\n## %g posts/s (%d posts)\n\n%s", v, len(res.rep.Posts), buf.String())
+		fmt.Printf("\nrankings from %s; pipeline vs reference: %d of %d (window, language) rankings differ; %s\n",
+			res.engine, res.differ, res.compared, res.elapsed.Round(time.Second))
+		for _, d := range res.diffs {
+			fmt.Println("  " + d)
+		}
+		if res.ref != nil {
+			fmt.Println(refLine(*res.ref))
+		}
+		all = append(all, res)
 	}
-	var buf bytes.Buffer
-	evaluate.WriteTable(&buf, res.ours, res.base, res.params)
-	fmt.Print(buf.String())
-	fmt.Printf("\nrankings from %s; pipeline vs reference: %d of %d (window, language) rankings differ; %s\n",
-		res.engine, res.differ, res.compared, res.elapsed.Round(time.Second))
-	for _, d := range res.diffs {
-		fmt.Println("  " + d)
-	}
-	if res.ref != nil {
-		fmt.Println(refLine(*res.ref))
-	}
+	var sum bytes.Buffer
+	summary(&sum, all)
+	fmt.Printf("\n## Summary\n\n%s", sum.String())
+	plotted := all[len(volumes)/2]
 	if o.plot != "" {
-		if err := writePlot(o, res); err != nil {
+		if err := writePlot(o, plotted); err != nil {
 			return err
 		}
 	}
 	if o.out != "" {
-		if err := os.WriteFile(o.out, []byte(report(o, res, buf.String())), 0o644); err != nil {
+		if err := os.WriteFile(o.out, []byte(report(o, all, tables, sum.String(), plotted)), 0o644); err != nil {
 			return fmt.Errorf("trendeval: %w", err)
 		}
 	}
 	return nil
 }
 
-func evaluateReplay(ctx context.Context, o options) (*outcome, error) {
+func evaluateReplay(ctx context.Context, o options, rc evaluate.Config, plot bool) (*outcome, error) {
 	began := time.Now()
-	rep, err := evaluate.Generate(o.replay)
+	rep, err := evaluate.Generate(rc)
 	if err != nil {
 		return nil, err
 	}
+	slog.Info("trendeval: replay", "posts/s", rc.Rate, "posts", len(rep.Posts))
 	score := o.score.StartingAt(rep.Start)
 	cfg := trendcalc.Config{
-		Size: o.replay.Size, Period: o.replay.Period, TopK: o.topN,
+		Size: rc.Size, Period: rc.Period, TopK: o.topN,
 		Terms: o.termOpts, Score: score, Source: tsv1.Source_SOURCE_BLUESKY,
 	}
-	runs := evaluate.Reference(rep, cfg)
+	runs := evaluate.Reference(rep, cfg, plot)
 	ref, raw, all := runs.Ours, runs.Raw, runs.All
 
-	out := &outcome{rep: rep, engine: "the reference calculator (internal/trendcalc)", all: all}
+	out := &outcome{rate: rc.Rate, rep: rep, engine: "the reference calculator (internal/trendcalc)", all: all}
 	ours := ref
-	if o.prism {
+	prism := o.prism && rc.Rate <= o.prismMaxRate
+	if prism {
 		slog.Info("trendeval: running the pipeline on Prism", "posts", len(rep.Posts))
 		pctx, cancel := context.WithTimeout(ctx, o.timeout)
 		defer cancel()
 		po := trending.DefaultOptions()
-		po.WindowSize, po.WindowPeriod, po.TopK = o.replay.Size, o.replay.Period, o.topN
+		po.WindowSize, po.WindowPeriod, po.TopK = rc.Size, rc.Period, o.topN
 		po.Terms, po.Score, po.StreamStart = o.termOpts, o.score, rep.Start
 		ours, err = runPrism(pctx, rep.Posts, po)
 		if err != nil {
@@ -204,12 +241,14 @@ func evaluateReplay(ctx context.Context, o options) (*outcome, error) {
 		out.compared, out.differ, out.diffs = evaluate.Mismatch(ours, ref)
 	}
 	out.params = evaluate.Params{
-		TopN: o.topN, Period: o.replay.Period, Size: o.replay.Size,
-		ScoredFrom: score.WarmUpUntil, EarlyAuthors: o.earlyAuthors,
+		TopN: o.topN, Period: rc.Period, Size: rc.Size,
+		ScoredFrom: score.WarmUpUntil, TargetAuthors: o.targetAuthors, TargetShare: o.targetShare,
 	}
-	oracle := evaluate.NewOracle(rep.Posts, o.termOpts, o.replay.Period, o.replay.Size, rep.Start, rep.End)
+	// Only the listed terms need counting: a replay can be millions of
+	// posts.
+	oracle := evaluate.NewOracle(rep.Posts, o.termOpts, rc.Period, rc.Size, rep.Start, rep.End, evaluate.Listed(ours, ref, raw))
 	out.ours = evaluate.Evaluate("ours", rep, ours, oracle, out.params)
-	if o.prism {
+	if prism {
 		r := evaluate.Evaluate("reference", rep, ref, oracle, out.params)
 		out.ref = &r
 	}
@@ -221,8 +260,8 @@ func evaluateReplay(ctx context.Context, o options) (*outcome, error) {
 // refLine summarises the reference calculator's figures on the replay the
 // pipeline ran, so a difference between the two is visible in the figures.
 func refLine(r evaluate.Result) string {
-	return fmt.Sprintf("reference calculator, same replay and parameters: recall ≤2 periods %.2f (%d/%d), precision %.2f (%d TP, %d FP, %d neither, %d entries)",
-		r.Recall2(), r.TargetWithin2, r.Target, r.Precision(), r.TP, r.FP, r.Neither, r.Entries)
+	return fmt.Sprintf("reference calculator, same replay and parameters: recall %.2f (%d/%d), precision %.2f (%d TP, %d FP, %d neither, %d entries)",
+		r.Recall(), r.TargetEver, r.Target, r.Precision(), r.TP, r.FP, r.Neither, r.Entries)
 }
 
 // plotted picks the strongest burst of each shape and the always-frequent
@@ -233,12 +272,12 @@ func plotted(res *outcome) []evaluate.Series {
 		var best *evaluate.Burst
 		for i := range res.rep.Bursts {
 			b := &res.rep.Bursts[i]
-			if b.Shape == shape && b.Lang == "en" && (best == nil || b.Strength > best.Strength) {
+			if b.Shape == shape && !b.ThinLang && b.Lang == "en" && (best == nil || b.Strength.Share > best.Strength.Share) {
 				best = b
 			}
 		}
 		if best != nil {
-			out = append(out, evaluate.Series{Name: fmt.Sprintf("#%s (%s, %d authors/period, onset %s)", best.Term, shape, best.Strength, best.Onset.Format("15:04")), Onset: best.Onset})
+			out = append(out, evaluate.Series{Name: fmt.Sprintf("#%s (%s, %s, onset %s)", best.Term, shape, best.Strength, best.Onset.Format("15:04")), Onset: best.Onset})
 		}
 	}
 	out = append(out, evaluate.Series{Name: "#" + res.rep.Controls.Frequent + " (always frequent)"})

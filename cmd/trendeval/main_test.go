@@ -33,7 +33,7 @@ func TestPrismMatchesReference(t *testing.T) {
 	cfg.Span = 40 * time.Minute
 	cfg.Size = 5 * time.Minute
 	cfg.Quiet = 12 * time.Minute
-	cfg.Strengths = []int{20}
+	cfg.Strengths = []evaluate.Strength{{Share: 0.2, Floor: 5}}
 	cfg.BurstsPerCell = 1
 	cfg.ShiftPeriods = 8
 	cfg.RampPeriods = 6
@@ -61,7 +61,7 @@ func TestPrismMatchesReference(t *testing.T) {
 	want := evaluate.Reference(rep, trendcalc.Config{
 		Size: cfg.Size, Period: cfg.Period, TopK: 10, Terms: terms.DefaultOptions(),
 		Score: score.StartingAt(rep.Start), Source: tsv1.Source_SOURCE_BLUESKY,
-	}).Ours
+	}, false).Ours
 	compared, differ, diffs := evaluate.Mismatch(got, want)
 	// The pipeline and the reference are the same computation: every
 	// ranking must agree.
@@ -69,10 +69,10 @@ func TestPrismMatchesReference(t *testing.T) {
 		t.Errorf("%d of %d (window, language) rankings differ between Prism and the reference:\n%s", differ, compared, strings.Join(diffs, "\n"))
 	}
 
-	p := evaluate.Params{TopN: 10, Period: cfg.Period, Size: cfg.Size, ScoredFrom: score.StartingAt(rep.Start).WarmUpUntil, EarlyAuthors: 20}
+	p := evaluate.Params{TopN: 10, Period: cfg.Period, Size: cfg.Size, ScoredFrom: score.StartingAt(rep.Start).WarmUpUntil, TargetAuthors: 10, TargetShare: 0.05}
 	res := evaluate.Evaluate("prism", rep, got, nil, p)
-	if res.Target == 0 || res.TargetWithin2 != res.Target {
-		t.Errorf("Prism detected %d of %d target bursts within 2 periods", res.TargetWithin2, res.Target)
+	if res.Target == 0 || res.TargetEver != res.Target {
+		t.Errorf("Prism detected %d of %d target bursts", res.TargetEver, res.Target)
 	}
 	if res.SpamWindows+res.StopwordWindows+res.FrequentWindows != 0 {
 		t.Errorf("controls listed: flood %d, stopwords %d, frequent %d windows", res.SpamWindows, res.StopwordWindows, res.FrequentWindows)

@@ -24,9 +24,9 @@ func BenchmarkDefaultReplay(b *testing.B) {
 		runs := Reference(rep, trendcalc.Config{
 			Size: cfg.Size, Period: cfg.Period, TopK: 10, Terms: terms.DefaultOptions(),
 			Score: score, Source: tsv1.Source_SOURCE_BLUESKY,
-		})
-		p := Params{TopN: 10, Period: cfg.Period, Size: cfg.Size, ScoredFrom: score.WarmUpUntil, EarlyAuthors: 20}
-		oracle := NewOracle(rep.Posts, terms.DefaultOptions(), cfg.Period, cfg.Size, rep.Start, rep.End)
+		}, false)
+		p := Params{TopN: 10, Period: cfg.Period, Size: cfg.Size, ScoredFrom: score.WarmUpUntil, TargetAuthors: 10, TargetShare: 0.05}
+		oracle := NewOracle(rep.Posts, terms.DefaultOptions(), cfg.Period, cfg.Size, rep.Start, rep.End, nil)
 		Evaluate("ours", rep, runs.Ours, oracle, p)
 		Evaluate("raw count", rep, runs.Raw, oracle, p)
 	}

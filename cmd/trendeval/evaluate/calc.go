@@ -93,9 +93,10 @@ type Runs struct {
 	All []*tsv1.WindowSnapshot
 }
 
-// Reference runs rep through the reference calculator three ways. cfg.Score
-// must already be started (trendscore.Params.StartingAt).
-func Reference(rep *Replay, cfg trendcalc.Config) Runs {
+// Reference runs rep through the reference calculator three ways (two
+// without all: All is for plots). cfg.Score must already be started
+// (trendscore.Params.StartingAt).
+func Reference(rep *Replay, cfg trendcalc.Config, all bool) Runs {
 	var r Runs
 	r.Ours = Calc(rep, cfg)
 	raw := cfg
@@ -105,8 +106,10 @@ func Reference(rep *Replay, cfg trendcalc.Config) Runs {
 	raw.Score.MinAuthors = 0
 	raw.Rank = func(es []trendcalc.Entry) []trendcalc.Entry { return trendcalc.RankRawCount(es, cfg.TopK) }
 	r.Raw = Calc(rep, raw)
-	all := cfg
-	all.Rank = RankAll
-	r.All = Calc(rep, all)
+	if all {
+		every := cfg
+		every.Rank = RankAll
+		r.All = Calc(rep, every)
+	}
 	return r
 }

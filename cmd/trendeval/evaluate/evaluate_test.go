@@ -2,6 +2,7 @@ package evaluate
 
 import (
 	"bytes"
+	"fmt"
 	"image/png"
 	"math"
 	"testing"
@@ -25,7 +26,7 @@ func smallConfig() Config {
 		Period:                   time.Minute,
 		Size:                     10 * time.Minute,
 		Quiet:                    30 * time.Minute,
-		Strengths:                []int{5, 20},
+		Strengths:                []Strength{{0.05, 5}, {0.2, 5}},
 		BurstsPerCell:            2,
 		PulsePeriods:             3,
 		ShiftPeriods:             20,
@@ -38,18 +39,13 @@ func smallConfig() Config {
 	}
 }
 
-// smallParams are cmd/trendeval's default scorer parameters.
-func smallParams() trendscore.Params {
-	p := trendscore.DefaultParams()
-	p.NoiseFloor = 3
-	p.HalfLife = 60
-	p.WarmUp = 20 * time.Minute
-	return p
-}
+// smallParams are the product's defaults, which cmd/trendeval runs with.
+func smallParams() trendscore.Params { return trendscore.DefaultParams() }
 
-func evalSmall(t *testing.T) (Result, Result, *Replay) {
+// evalAt runs `make eval`'s replay at one volume through the reference
+// calculator and judges ours and the raw-count ranking.
+func evalAt(t *testing.T, cfg Config) (Result, Result, *Replay) {
 	t.Helper()
-	cfg := smallConfig()
 	rep, err := Generate(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -58,45 +54,67 @@ func evalSmall(t *testing.T) (Result, Result, *Replay) {
 	runs := Reference(rep, trendcalc.Config{
 		Size: cfg.Size, Period: cfg.Period, TopK: 10, Terms: terms.DefaultOptions(),
 		Score: score, Source: tsv1.Source_SOURCE_BLUESKY,
-	})
-	p := Params{TopN: 10, Period: cfg.Period, Size: cfg.Size, ScoredFrom: score.WarmUpUntil, EarlyAuthors: 20}
-	oracle := NewOracle(rep.Posts, terms.DefaultOptions(), cfg.Period, cfg.Size, rep.Start, rep.End)
+	}, false)
+	p := Params{TopN: 10, Period: cfg.Period, Size: cfg.Size, ScoredFrom: score.WarmUpUntil, TargetAuthors: 10, TargetShare: 0.05}
+	oracle := NewOracle(rep.Posts, terms.DefaultOptions(), cfg.Period, cfg.Size, rep.Start, rep.End, Listed(runs.Ours, runs.Raw))
 	return Evaluate("ours", rep, runs.Ours, oracle, p), Evaluate("raw count", rep, runs.Raw, oracle, p), rep
 }
 
-// TestRegression replays a small fixed-seed version of `make eval` through
-// the reference calculator and fails if our figures drop below the ones
-// recorded when the harness was written, or if the negative controls leak.
+// TestRegression replays `make eval`'s replay (another seed) at a thin, a
+// small and a mid volume through the reference calculator, with the
+// product's defaults, and holds the issue's targets: precision ≥ 0.95, no
+// control ever listed, recall ≥ 0.9 on the target group, and every
+// shape's median time to detect at most the raw count's — except at the
+// thin volumes, where the raw count lists anything with a few posts in its
+// first window and ours needs a fifth of the noise floor's authors more:
+// there it may be one period later (EVAL.md).
 func TestRegression(t *testing.T) {
-	ours, raw, rep := evalSmall(t)
-	var buf bytes.Buffer
-	WriteTable(&buf, ours, raw, Params{TopN: 10, EarlyAuthors: 20})
-	t.Logf("small replay: %d posts, %d bursts\n%s", len(rep.Posts), len(rep.Bursts), buf.String())
-
-	// Recorded on seed 7 (see EVAL.md for the full replay).
-	const (
-		recordedRecall2   = 1.0
-		recordedPrecision = 0.93
-	)
-	if ours.Target == 0 {
-		t.Fatal("no burst in the target group: the replay no longer tests recall")
+	if testing.Short() {
+		t.Skip("minutes of replay")
 	}
-	if got := ours.Recall2(); !(got >= recordedRecall2) {
-		t.Errorf("recall ≤2 periods = %.3f (%d/%d), recorded %.3f", got, ours.TargetWithin2, ours.Target, recordedRecall2)
-	}
-	if got := ours.Precision(); !(got >= recordedPrecision) {
-		t.Errorf("precision = %.3f (%d TP, %d FP), recorded %.3f", got, ours.TP, ours.FP, recordedPrecision)
-	}
-	if ours.SpamWindows != 0 || ours.StopwordWindows != 0 || ours.FrequentWindows != 0 {
-		t.Errorf("controls in our top 10: flood %d, stopwords %d, frequent %d windows", ours.SpamWindows, ours.StopwordWindows, ours.FrequentWindows)
-	}
-	// The comparison must stay meaningful: the baseline lists the flood
-	// and the always-frequent term, and its precision is far below ours.
-	if raw.SpamWindows == 0 || raw.FrequentWindows == 0 {
-		t.Errorf("raw-count baseline never listed the flood (%d) or the frequent term (%d): controls too weak", raw.SpamWindows, raw.FrequentWindows)
-	}
-	if !(raw.Precision() < ours.Precision()) {
-		t.Errorf("raw-count precision %.3f not below ours %.3f", raw.Precision(), ours.Precision())
+	for _, tt := range []struct {
+		rate  float64
+		slack float64 // periods our median TTD may trail the raw count's
+	}{
+		{0.05, 1},
+		{0.5, 1},
+		{5, 0},
+	} {
+		t.Run(fmt.Sprintf("%gposts/s", tt.rate), func(t *testing.T) {
+			cfg := DefaultConfig()
+			cfg.Seed = 7
+			cfg.Rate = tt.rate
+			ours, raw, rep := evalAt(t, cfg)
+			var buf bytes.Buffer
+			WriteTable(&buf, ours, raw, Params{TopN: 10, TargetAuthors: 10, TargetShare: 0.05})
+			t.Logf("%d posts, %d bursts\n%s", len(rep.Posts), len(rep.Bursts), buf.String())
+			if ours.Target < 10 {
+				t.Fatalf("%d bursts in the target group: the replay no longer tests recall", ours.Target)
+			}
+			if got := ours.Recall(); !(got >= 0.9) {
+				t.Errorf("recall = %.3f (%d/%d), want ≥ 0.9", got, ours.TargetEver, ours.Target)
+			}
+			if got := ours.Precision(); !(got >= 0.95) {
+				t.Errorf("precision = %.3f (%d TP, %d FP), want ≥ 0.95", got, ours.TP, ours.FP)
+			}
+			if ours.SpamWindows != 0 || ours.StopwordWindows != 0 || ours.FrequentWindows != 0 {
+				t.Errorf("controls in our top 10: flood %d, stopwords %d, frequent %d windows", ours.SpamWindows, ours.StopwordWindows, ours.FrequentWindows)
+			}
+			for _, l := range ShapeLabels(ours) {
+				if o, r := ours.ShapeTTD[l], raw.ShapeTTD[l]; !(o <= r+tt.slack) {
+					t.Errorf("%s: median TTD %v, raw count %v (slack %v)", l, o, r, tt.slack)
+				}
+			}
+			// The comparison must stay meaningful: the baseline lists the
+			// flood and the always-frequent term, and its precision is
+			// far below ours.
+			if raw.SpamWindows == 0 || raw.FrequentWindows == 0 {
+				t.Errorf("raw-count baseline never listed the flood (%d) or the frequent term (%d): controls too weak", raw.SpamWindows, raw.FrequentWindows)
+			}
+			if !(raw.Precision() < ours.Precision()) {
+				t.Errorf("raw-count precision %.3f not below ours %.3f", raw.Precision(), ours.Precision())
+			}
+		})
 	}
 }
 
@@ -136,9 +154,15 @@ func TestReplayGroundTruth(t *testing.T) {
 		if got := len(authors[b.Term]); got != b.Authors {
 			t.Errorf("%s: %d distinct authors in the posts, ground truth says %d", b.Term, got, b.Authors)
 		}
-		want := map[Shape]float64{Pulse: 2, MeanShift: 2, RampUp: 0.4}[b.Shape] * float64(b.Strength)
-		if math.Abs(float64(b.EarlyAuthors)-want) > 0.5*want+3 {
-			t.Errorf("%s %s strength %d: %d early authors, want about %.0f", b.Term, b.Shape, b.Strength, b.EarlyAuthors, want)
+		if b.ThinLang {
+			continue
+		}
+		// Every shape has three periods' worth of full strength in its
+		// first three periods (a ramp-up is weighted like a pulse).
+		perPeriod := float64(rep.Background) * cfg.Period.Seconds() / cfg.Span.Seconds()
+		want := EarlyPeriods * full(b.Strength, perPeriod)
+		if math.Abs(float64(b.EarlyAuthors)-want) > 0.25*want+3 {
+			t.Errorf("%s %s strength %s: %d early authors, want about %.0f", b.Term, b.Shape, b.Strength, b.EarlyAuthors, want)
 		}
 	}
 }

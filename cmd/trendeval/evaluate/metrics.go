@@ -18,15 +18,18 @@ type Params struct {
 	// ScoredFrom excludes windows ending at or before it (the warm-up)
 	// from precision.
 	ScoredFrom time.Time
-	// EarlyAuthors is the target group's threshold: bursts with at least
-	// this many distinct authors in their first two periods.
-	EarlyAuthors int
+	// TargetAuthors and TargetShare define the target group: bursts with
+	// at least TargetAuthors distinct authors in their first EarlyPeriods
+	// periods, in one of which they had at least TargetShare of the posts.
+	TargetAuthors int
+	TargetShare   float64
 }
 
 // Cell is one (shape, strength) row of the report.
 type Cell struct {
 	Shape    Shape
-	Strength int
+	Strength Strength
+	ThinLang bool
 	Bursts   int
 	// Within2 counts bursts listed in a window ending within two periods
 	// of onset; Ever those listed before the burst's last window closed.
@@ -36,13 +39,25 @@ type Cell struct {
 	MedianTTD float64
 }
 
+// Label names the cell's shape as the report does.
+func (c Cell) Label() string {
+	if c.ThinLang {
+		return c.Shape.String() + " (thin language)"
+	}
+	return c.Shape.String()
+}
+
 // Result is one ranking's score on one replay.
 type Result struct {
 	Name  string
 	Cells []Cell
-	// Target and TargetWithin2: bursts with at least Params.EarlyAuthors
-	// early authors, and how many were detected within two periods.
-	Target, TargetWithin2 int
+	// Target: bursts in the target group (Params.TargetAuthors,
+	// TargetShare); TargetEver how many were detected while they lasted,
+	// TargetWithin2 how many within two periods.
+	Target, TargetEver, TargetWithin2 int
+	// ShapeTTD is the median time to detect per shape label (Cell.Label),
+	// over every burst of it, an undetected one counting as +Inf.
+	ShapeTTD map[string]float64
 	// Top-N entries over the scored windows of the overall ranking:
 	// injected bursts during or just after the burst (TP), organic
 	// background bursts (Neither), everything else (FP).
@@ -56,6 +71,9 @@ type Result struct {
 
 // Recall2 is the fraction of the target group detected within two periods.
 func (r Result) Recall2() float64 { return ratio(r.TargetWithin2, r.Target) }
+
+// Recall is the fraction of the target group detected while it lasted.
+func (r Result) Recall() float64 { return ratio(r.TargetEver, r.Target) }
 
 // Precision is TP / (TP + FP): organic background bursts count as neither.
 func (r Result) Precision() float64 { return ratio(r.TP, r.TP+r.FP) }
@@ -142,46 +160,75 @@ func Evaluate(name string, rep *Replay, snaps []*tsv1.WindowSnapshot, oracle *Or
 	}
 	res.FrequentWindows, res.SpamWindows, res.StopwordWindows = len(frequent), len(spam), len(stop)
 
-	for _, shape := range Shapes {
-		strengths := map[int]*Cell{}
-		var order []int
-		ttds := map[int][]float64{}
-		for i := range rep.Bursts {
-			b := &rep.Bursts[i]
-			if b.Shape != shape {
-				continue
-			}
-			c := strengths[b.Strength]
-			if c == nil {
-				c = &Cell{Shape: shape, Strength: b.Strength}
-				strengths[b.Strength] = c
-				order = append(order, b.Strength)
-			}
-			c.Bursts++
-			target := b.EarlyAuthors >= p.EarlyAuthors
+	type ck struct {
+		shape    Shape
+		strength Strength
+		thin     bool
+	}
+	cells := map[ck]*Cell{}
+	var order []ck
+	ttds := map[ck][]float64{}
+	shapeTTDs := map[string][]float64{}
+	for i := range rep.Bursts {
+		b := &rep.Bursts[i]
+		k := ck{b.Shape, b.Strength, b.ThinLang}
+		c := cells[k]
+		if c == nil {
+			c = &Cell{Shape: b.Shape, Strength: b.Strength, ThinLang: b.ThinLang}
+			cells[k] = c
+			order = append(order, k)
+		}
+		c.Bursts++
+		target := b.EarlyAuthors >= p.TargetAuthors && b.EarlyShare >= p.TargetShare
+		if target {
+			res.Target++
+		}
+		e, ok := first[b]
+		if !ok || e.After(b.End.Add(p.Size)) {
+			// Undetected counts as never in the shape's median, so a
+			// ranking cannot look fast by missing the slow ones.
+			shapeTTDs[c.Label()] = append(shapeTTDs[c.Label()], math.Inf(1))
+			continue
+		}
+		c.Ever++
+		w := math.Ceil(float64(e.Sub(b.Onset)) / float64(p.Period))
+		ttds[k] = append(ttds[k], w)
+		shapeTTDs[c.Label()] = append(shapeTTDs[c.Label()], w)
+		if target {
+			res.TargetEver++
+		}
+		if w <= 2 {
+			c.Within2++
 			if target {
-				res.Target++
-			}
-			e, ok := first[b]
-			if !ok || e.After(b.End.Add(p.Size)) {
-				continue
-			}
-			c.Ever++
-			w := math.Ceil(float64(e.Sub(b.Onset)) / float64(p.Period))
-			ttds[b.Strength] = append(ttds[b.Strength], w)
-			if w <= 2 {
-				c.Within2++
-				if target {
-					res.TargetWithin2++
-				}
+				res.TargetWithin2++
 			}
 		}
-		slices.Sort(order)
-		for _, s := range order {
-			c := strengths[s]
-			c.MedianTTD = median(ttds[s])
-			res.Cells = append(res.Cells, *c)
+	}
+	slices.SortFunc(order, func(a, b ck) int {
+		switch {
+		case a.thin != b.thin:
+			if a.thin {
+				return 1
+			}
+			return -1
+		case a.shape != b.shape:
+			return int(a.shape) - int(b.shape)
+		case a.strength.Share != b.strength.Share:
+			if a.strength.Share < b.strength.Share {
+				return -1
+			}
+			return 1
 		}
+		return a.strength.Floor - b.strength.Floor
+	})
+	for _, k := range order {
+		c := cells[k]
+		c.MedianTTD = median(ttds[k])
+		res.Cells = append(res.Cells, *c)
+	}
+	res.ShapeTTD = map[string]float64{}
+	for l, xs := range shapeTTDs {
+		res.ShapeTTD[l] = median(xs)
 	}
 	return res
 }

@@ -1,6 +1,7 @@
 package evaluate
 
 import (
+	"strings"
 	"time"
 
 	"github.com/trendstream/trendstream/internal/terms"
@@ -16,8 +17,12 @@ type Oracle struct {
 	windows      float64
 	buckets      map[terms.Term]map[int64]map[string]struct{} // bucket end → authors
 	series       map[terms.Term]map[int64]int                 // window end → distinct authors
+	carried      map[terms.Term]map[int64]int                 // window end → distinct burst authors
 	mean         map[terms.Term]float64
 }
+
+// burstAuthor reports whether a DID is an injected burst's author.
+func burstAuthor(did string) bool { return strings.HasPrefix(did, burstDIDPrefix) }
 
 // Organic thresholds: at least OrganicMinAuthors distinct authors in the
 // window and at least OrganicFactor × the term's replay-wide mean per window
@@ -28,13 +33,16 @@ const (
 	OrganicSlack      = 3
 )
 
-// NewOracle counts every term of posts (extracted with opts) per period.
-func NewOracle(posts []*tsv1.Post, opts terms.Options, period, size time.Duration, start, end time.Time) *Oracle {
+// NewOracle counts every term of posts (extracted with opts) per period,
+// or only those for which want is true (nil: all): a replay of millions of
+// posts needs only the terms some ranking listed (Listed).
+func NewOracle(posts []*tsv1.Post, opts terms.Options, period, size time.Duration, start, end time.Time, want func(terms.Term) bool) *Oracle {
 	o := &Oracle{
 		period: period.Milliseconds(), size: size.Milliseconds(),
 		windows: float64(end.Sub(start)/period) + float64(size/period) - 1,
 		buckets: map[terms.Term]map[int64]map[string]struct{}{},
 		series:  map[terms.Term]map[int64]int{},
+		carried: map[terms.Term]map[int64]int{},
 		mean:    map[terms.Term]float64{},
 	}
 	ex := terms.New(opts)
@@ -45,6 +53,9 @@ func NewOracle(posts []*tsv1.Post, opts terms.Options, period, size time.Duratio
 		ts := p.GetObservedAt().AsTime().UnixMilli()
 		b := ts - ts%o.period + o.period
 		for _, t := range ex.Extract(p) {
+			if want != nil && !want(t) {
+				continue
+			}
 			m := o.buckets[t]
 			if m == nil {
 				m = map[int64]map[string]struct{}{}
@@ -66,11 +77,25 @@ func (o *Oracle) Authors(t terms.Term, end time.Time) int {
 	return o.load(t)[end.UnixMilli()]
 }
 
-// Organic reports whether t is genuinely bursty in the window ending at end.
+// Organic reports whether t is genuinely bursty in the window ending at
+// end, or was in one ending up to a window size before it: a trend is
+// listed while it fades, as an injected burst counts as found up to a
+// window size after its last post. A term carried by the injected bursts
+// (at least half its authors in the window are burst authors, whose posts
+// carry real text) is bursty because of them, and counts as organic too.
 func (o *Oracle) Organic(t terms.Term, end time.Time) bool {
 	s := o.load(t)
-	a := float64(s[end.UnixMilli()])
-	return a >= OrganicMinAuthors && a >= OrganicFactor*o.mean[t]+OrganicSlack
+	c := o.carried[t]
+	for e := end.UnixMilli(); e >= end.UnixMilli()-o.size; e -= o.period {
+		a := float64(s[e])
+		if a < OrganicMinAuthors {
+			continue
+		}
+		if a >= OrganicFactor*o.mean[t]+OrganicSlack || 2*c[e] >= s[e] {
+			return true
+		}
+	}
+	return false
 }
 
 func (o *Oracle) load(t terms.Term) map[int64]int {
@@ -92,14 +117,34 @@ func (o *Oracle) load(t terms.Term) map[int64]int {
 		}
 	}
 	s := make(map[int64]int, len(sets))
+	c := map[int64]int{}
 	total := 0
 	for e, w := range sets {
 		s[e] = len(w)
 		total += len(w)
+		for a := range w {
+			if burstAuthor(a) {
+				c[e]++
+			}
+		}
 	}
 	o.series[t] = s
+	o.carried[t] = c
 	if o.windows > 0 {
 		o.mean[t] = float64(total) / o.windows
 	}
 	return s
+}
+
+// Listed returns a filter for NewOracle: the terms in any of the rankings.
+func Listed(runs ...[]*tsv1.WindowSnapshot) func(terms.Term) bool {
+	set := map[terms.Term]bool{}
+	for _, snaps := range runs {
+		for _, s := range snaps {
+			for _, t := range s.GetTerms() {
+				set[terms.Term{Text: t.GetTerm(), Kind: t.GetKind(), Lang: t.GetLang()}] = true
+			}
+		}
+	}
+	return func(t terms.Term) bool { return set[t] }
 }

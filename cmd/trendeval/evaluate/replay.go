@@ -6,11 +6,13 @@ package evaluate
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
 	"time"
 
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/trendstream/trendstream/internal/corpus"
@@ -46,22 +48,46 @@ func (s Shape) String() string {
 	return fmt.Sprintf("Shape(%d)", int(s))
 }
 
+// Strength is a burst's intensity at full strength: a share of all the
+// posts of a period, and at least Floor distinct new authors per period.
+type Strength struct {
+	Share float64
+	Floor int
+}
+
+// String is how the report and the flags write a strength: "5%≥5".
+func (s Strength) String() string {
+	return fmt.Sprintf("%g%%≥%d", 100*s.Share, s.Floor)
+}
+
 // Config sizes the replay. Durations in periods are in window periods.
 type Config struct {
 	Seed  uint64
 	Start time.Time
 	// Span is the event time the background posts are spread over.
 	Span time.Duration
-	// BackgroundPosts caps the real posts used (0: the whole corpus).
+	// Rate is the background's posts per second. Up to the corpus's size
+	// the background is an evenly spaced subsample of it in created_at
+	// order, with its real authors (and its real news, which the Oracle
+	// recognises); beyond, corpus posts drawn at random, each from an
+	// author of a synthetic pool (a stationary background: no organic
+	// bursts). Zero: BackgroundPosts over Span.
+	Rate float64
+	// BackgroundPosts caps the real posts used when Rate is zero (0: the
+	// whole corpus).
 	BackgroundPosts int
 	Period, Size    time.Duration
 	// Quiet is the time after Start before the first onset: warm-up plus a
 	// full window, so baselines exist when bursts begin.
 	Quiet time.Duration
-	// Strengths are the burst strengths: distinct authors per period at
-	// full intensity.
-	Strengths     []int
+	// Strengths are the burst strengths at full intensity.
+	Strengths     []Strength
 	BurstsPerCell int
+	// ThinLangBursts are pulses in the corpus's smallest burst language,
+	// each at a tenth of that language's posts per period and at least
+	// ThinLangFloor authors per period: bursts that matter in their
+	// language's ranking, not overall.
+	ThinLangBursts, ThinLangFloor int
 	// Durations of each shape, in periods. A ramp rises over RampPeriods
 	// and holds for half as long again.
 	PulsePeriods, ShiftPeriods, RampPeriods int
@@ -74,6 +100,10 @@ type Config struct {
 	// StopwordAuthorsPerPeriod and StopwordPeriods size the stopword
 	// control: many authors posting nothing but stopwords.
 	StopwordAuthorsPerPeriod, StopwordPeriods int
+	// ControlShare scales the controls with the volume: each is at least
+	// this share of the background posts per period (the frequent term's
+	// posts, the flood's posts, the stopword authors).
+	ControlShare float64
 }
 
 // DefaultConfig is the default replay of `make eval`.
@@ -88,8 +118,10 @@ func DefaultConfig() Config {
 		Period:                   time.Minute,
 		Size:                     10 * time.Minute,
 		Quiet:                    30 * time.Minute,
-		Strengths:                []int{5, 10, 20},
+		Strengths:                []Strength{{0.05, 4}, {0.1, 10}, {0.2, 10}},
 		BurstsPerCell:            2,
+		ThinLangBursts:           2,
+		ThinLangFloor:            10,
 		PulsePeriods:             3,
 		ShiftPeriods:             10,
 		RampPeriods:              8,
@@ -98,6 +130,7 @@ func DefaultConfig() Config {
 		SpamPeriods:              10,
 		StopwordAuthorsPerPeriod: 10,
 		StopwordPeriods:          5,
+		ControlShare:             0.03,
 	}
 }
 
@@ -106,13 +139,25 @@ type Burst struct {
 	Term     string // normalised hashtag text, as rankings report it
 	Lang     string
 	Shape    Shape
-	Strength int
+	Strength Strength
+	// ThinLang marks a burst sized by its language's posts, not all posts.
+	ThinLang bool
 	// Onset is on the period grid; End is after the last post.
 	Onset, End time.Time
 	// Authors is the distinct authors overall, EarlyAuthors those in the
-	// first two periods, [Onset, Onset+2·period).
+	// first three periods, [Onset, Onset+3·period).
 	Authors, EarlyAuthors int
+	// EarlyShare is the burst's largest share of all posts of one of its
+	// first three periods (of its language's posts, for ThinLang).
+	EarlyShare float64
 }
+
+// burstDIDPrefix starts every burst author's DID.
+const burstDIDPrefix = "did:plc:evalburst-"
+
+// EarlyPeriods is how many periods after onset EarlyAuthors and EarlyShare
+// look at.
+const EarlyPeriods = 3
 
 // Controls names the negative controls' terms.
 type Controls struct {
@@ -129,8 +174,10 @@ type Replay struct {
 	Posts    []*tsv1.Post
 	Bursts   []Burst
 	Controls Controls
-	// Background is how many posts are real.
+	// Background is how many posts are the background, Real whether they
+	// are a subsample of the corpus in order (else resampled).
 	Background int
+	Real       bool
 	Start, End time.Time
 }
 
@@ -147,44 +194,151 @@ func generate(all []*tsv1.Post, cfg Config) (*Replay, error) {
 	if cfg.Period <= 0 || cfg.Span <= 0 {
 		return nil, fmt.Errorf("evaluate: period and span must be positive")
 	}
-	bg := all
-	if cfg.BackgroundPosts > 0 && cfg.BackgroundPosts < len(bg) {
-		bg = bg[:cfg.BackgroundPosts]
-	}
+	rng := rand.New(rand.NewPCG(cfg.Seed, 0x7e7d))
+	bg, real := background(all, cfg, rng)
 	rate := float64(len(bg)) / cfg.Span.Seconds()
 	rep := &Replay{
 		Posts:      corpus.Retime(bg, cfg.Start, rate),
 		Background: len(bg),
+		Real:       real,
 		Start:      cfg.Start,
 		End:        cfg.Start.Add(cfg.Span),
 	}
-	rng := rand.New(rand.NewPCG(cfg.Seed, 0x7e7d))
-	g := &gen{cfg: cfg, rng: rng, rep: rep, byLang: map[string][]*tsv1.Post{}, used: map[string]bool{}}
-	for _, p := range bg {
+	// Retime spreads evenly; jitter within the step keeps a resampled
+	// background from being a metronome.
+	step := time.Duration(float64(time.Second) / rate)
+	if !real && step > 0 {
+		for _, p := range rep.Posts {
+			p.ObservedAt = timestamppb.New(p.GetObservedAt().AsTime().Add(time.Duration(rng.Int64N(int64(step)))))
+		}
+	}
+	g := &gen{cfg: cfg, rng: rng, rep: rep, byLang: map[string][]*tsv1.Post{}, bgLang: map[string]int{}, used: map[string]bool{}}
+	// Filler comes from the whole corpus: drawn from a thin background's
+	// few posts, it would repeat their words so often that they burst too.
+	for _, p := range all {
 		l := lang(p)
 		g.byLang[l] = append(g.byLang[l], p)
+	}
+	for _, p := range bg {
+		g.bgLang[lang(p)]++
+	}
+	g.perPeriod = rate * cfg.Period.Seconds()
+	g.langs = burstLangs
+	if cfg.ThinLangBursts > 0 {
+		// The thin language has only its own bursts: the scenario is a
+		// small burst in a small language, not one under a big burst's
+		// co-trending words.
+		g.thin = g.thinLang()
+		g.langs = slices.DeleteFunc(slices.Clone(burstLangs), func(l string) bool { return l == g.thin })
 	}
 	g.controls()
 	for _, shape := range Shapes {
 		for _, s := range cfg.Strengths {
 			for range cfg.BurstsPerCell {
-				g.burst(shape, s)
+				g.burst(shape, s, false)
 			}
 		}
+	}
+	for range cfg.ThinLangBursts {
+		g.burst(Pulse, Strength{Share: 0.1, Floor: cfg.ThinLangFloor}, true)
 	}
 	slices.SortStableFunc(rep.Posts, func(a, b *tsv1.Post) int {
 		return a.GetObservedAt().AsTime().Compare(b.GetObservedAt().AsTime())
 	})
+	rep.measure(cfg.Period)
 	return rep, nil
 }
 
+// background picks the background posts: an evenly spaced subsample of
+// the corpus in its order (real is true), or, above the corpus's size,
+// random corpus posts from a synthetic pool of authors.
+func background(all []*tsv1.Post, cfg Config, rng *rand.Rand) ([]*tsv1.Post, bool) {
+	if cfg.Rate <= 0 {
+		bg := all
+		if cfg.BackgroundPosts > 0 && cfg.BackgroundPosts < len(bg) {
+			bg = bg[:cfg.BackgroundPosts]
+		}
+		return bg, true
+	}
+	n := max(1, int(cfg.Rate*cfg.Span.Seconds()+0.5))
+	if n <= len(all) {
+		bg := make([]*tsv1.Post, n)
+		for i := range bg {
+			bg[i] = all[i*len(all)/n]
+		}
+		return bg, true
+	}
+	// Three posts per author on average over the span.
+	pool := n/3 + 1
+	bg := make([]*tsv1.Post, n)
+	for i := range bg {
+		c := proto.Clone(all[rng.IntN(len(all))]).(*tsv1.Post)
+		c.AuthorDid = fmt.Sprintf("did:plc:evalbg-%07d", rng.IntN(pool))
+		c.Rkey = fmt.Sprintf("bg%08d", i)
+		c.Uri = fmt.Sprintf("at://%s/app.bsky.feed.post/%s", c.AuthorDid, c.Rkey)
+		bg[i] = c
+	}
+	return bg, false
+}
+
+// measure fills each burst's early authors and share from the posts.
+func (rep *Replay) measure(period time.Duration) {
+	type pk struct {
+		end  int64
+		lang string
+	}
+	per := period.Milliseconds()
+	all := map[pk]int{}
+	byTag := map[string]map[int64]int{}
+	authors := map[string]map[string]bool{}
+	bursts := map[string]*Burst{}
+	for i := range rep.Bursts {
+		bursts[rep.Bursts[i].Term] = &rep.Bursts[i]
+	}
+	for _, p := range rep.Posts {
+		ts := p.GetObservedAt().AsTime().UnixMilli()
+		end := ts - ts%per + per
+		all[pk{end, ""}]++
+		all[pk{end, lang(p)}]++
+		for _, h := range p.GetHashtags() {
+			b := bursts[h]
+			if b == nil || ts >= b.Onset.Add(EarlyPeriods*period).UnixMilli() || ts < b.Onset.UnixMilli() {
+				continue
+			}
+			if byTag[h] == nil {
+				byTag[h], authors[h] = map[int64]int{}, map[string]bool{}
+			}
+			byTag[h][end]++
+			authors[h][p.GetAuthorDid()] = true
+		}
+	}
+	for h, b := range bursts {
+		b.EarlyAuthors = len(authors[h])
+		b.EarlyShare = 0
+		for end, n := range byTag[h] {
+			l := ""
+			if b.ThinLang {
+				l = b.Lang
+			}
+			if tot := all[pk{end, l}]; tot > 0 {
+				b.EarlyShare = max(b.EarlyShare, float64(n)/float64(tot))
+			}
+		}
+	}
+}
+
 type gen struct {
-	cfg    Config
-	rng    *rand.Rand
-	rep    *Replay
-	byLang map[string][]*tsv1.Post
-	used   map[string]bool
-	seq    int
+	// perPeriod is the background's posts per period.
+	perPeriod float64
+	cfg       Config
+	rng       *rand.Rand
+	rep       *Replay
+	langs     []string                // languages of the bursts
+	thin      string                  // the thin language
+	byLang    map[string][]*tsv1.Post // corpus posts by language, for filler
+	bgLang    map[string]int          // background posts by language
+	used      map[string]bool
+	seq       int
 }
 
 func lang(p *tsv1.Post) string {
@@ -250,12 +404,22 @@ func (g *gen) within(t time.Time, i int) time.Time {
 	return t.Add(time.Duration(i)*g.cfg.Period + time.Duration(g.rng.Int64N(int64(g.cfg.Period))))
 }
 
-// rate is a shape's distinct new authors in period i, before rounding.
-func (g *gen) rate(shape Shape, strength, i int) float64 {
-	if shape == RampUp && i < g.cfg.RampPeriods {
-		return float64(strength) * (float64(i) + 0.5) / float64(g.cfg.RampPeriods)
+// full is a strength's distinct new authors per period: its share of all
+// the posts of a period (the background's per-period posts are the rest),
+// or its floor. base is the posts per period it is a share of.
+func full(s Strength, base float64) float64 {
+	return math.Max(float64(s.Floor), s.Share/(1-s.Share)*base)
+}
+
+// rate is a shape's distinct new authors in period i, before rounding, at
+// full strength f. A ramp-up is weighted like a pulse: it rises linearly
+// so that its first three periods together hold a pulse's authors (½, 1,
+// 1½ × f), and goes on rising to 2 × f, where it holds.
+func (g *gen) rate(shape Shape, f float64, i int) float64 {
+	if shape == RampUp {
+		return f * float64(min(i+1, 4)) / 2
 	}
-	return float64(strength)
+	return f
 }
 
 func (g *gen) periods(shape Shape) int {
@@ -268,7 +432,7 @@ func (g *gen) periods(shape Shape) int {
 	return g.cfg.RampPeriods + g.cfg.RampPeriods/2
 }
 
-func (g *gen) burst(shape Shape, strength int) {
+func (g *gen) burst(shape Shape, strength Strength, thin bool) {
 	n := g.periods(shape)
 	dur := time.Duration(n) * g.cfg.Period
 	lo := g.rep.Start.Add(g.cfg.Quiet)
@@ -278,18 +442,23 @@ func (g *gen) burst(shape Shape, strength int) {
 		slots = 1
 	}
 	onset := lo.Add(time.Duration(g.rng.IntN(slots)) * g.cfg.Period).Truncate(g.cfg.Period)
-	b := Burst{Term: g.name(), Lang: burstLangs[g.rng.IntN(len(burstLangs))], Shape: shape, Strength: strength, Onset: onset}
+	b := Burst{Term: g.name(), Lang: g.langs[g.rng.IntN(len(g.langs))], Shape: shape, Strength: strength, Onset: onset, ThinLang: thin}
+	base := g.perPeriod
+	if thin {
+		b.Lang = g.thin
+		base = g.perPeriod * float64(g.bgLang[b.Lang]) / float64(max(1, g.rep.Background))
+	}
+	f := full(strength, base)
 	var authors []string
-	early := map[string]bool{}
 	last := onset
 	for i := range n {
-		r := g.rate(shape, strength, i)
+		r := g.rate(shape, f, i)
 		k := int(r)
 		if g.rng.Float64() < r-float64(k) {
 			k++
 		}
 		for range k {
-			a := fmt.Sprintf("did:plc:evalburst-%s-%04d", b.Term, len(authors))
+			a := fmt.Sprintf("%s%s-%04d", burstDIDPrefix, b.Term, len(authors))
 			authors = append(authors, a)
 			posts := []string{a}
 			// Some authors post twice, as real ones do.
@@ -299,17 +468,34 @@ func (g *gen) burst(shape Shape, strength int) {
 			for _, who := range posts {
 				at := g.within(onset, i)
 				g.post(who, g.filler(b.Lang)+" #"+b.Term, b.Lang, []string{b.Term}, at)
-				if at.Before(onset.Add(2 * g.cfg.Period)) {
-					early[who] = true
-				}
 				if at.After(last) {
 					last = at
 				}
 			}
 		}
 	}
-	b.Authors, b.EarlyAuthors, b.End = len(authors), len(early), last
+	b.Authors, b.End = len(authors), last
 	g.rep.Bursts = append(g.rep.Bursts, b)
+}
+
+// thinLang is the burst language with the fewest background posts (at
+// least one).
+func (g *gen) thinLang() string {
+	best := ""
+	for _, l := range burstLangs {
+		if n := g.bgLang[l]; n > 0 && (best == "" || n < g.bgLang[best]) {
+			best = l
+		}
+	}
+	if best == "" {
+		return "en"
+	}
+	return best
+}
+
+// scaled is n, or share of the background's posts per period if more.
+func (g *gen) scaled(n int) int {
+	return max(n, int(math.Round(g.cfg.ControlShare*g.perPeriod)))
 }
 
 func (g *gen) controls() {
@@ -318,9 +504,10 @@ func (g *gen) controls() {
 
 	// Always frequent: a steady stream from a pool of regulars.
 	c.Frequent = g.name()
-	pool := 10 * g.cfg.FrequentPerPeriod
+	frequent := g.scaled(g.cfg.FrequentPerPeriod)
+	pool := 10 * frequent
 	for i := 0; i < span && g.cfg.FrequentPerPeriod > 0; i++ {
-		for range g.cfg.FrequentPerPeriod {
+		for range frequent {
 			a := fmt.Sprintf("did:plc:evalregular-%04d", g.rng.IntN(pool))
 			g.post(a, g.filler("en")+" #"+c.Frequent, "en", []string{c.Frequent}, g.within(g.rep.Start, i))
 		}
@@ -333,8 +520,9 @@ func (g *gen) controls() {
 		first := g.rep.Start.Add(g.cfg.Quiet)
 		slots := max(1, int(g.rep.End.Sub(first)/g.cfg.Period)-g.cfg.SpamPeriods)
 		at0 := first.Add(time.Duration(g.rng.IntN(slots)) * g.cfg.Period)
-		for j := range g.cfg.SpamPosts {
-			i := j * g.cfg.SpamPeriods / g.cfg.SpamPosts
+		posts := max(g.cfg.SpamPosts, g.scaled(0)*g.cfg.SpamPeriods)
+		for j := range posts {
+			i := j * g.cfg.SpamPeriods / posts
 			text := fmt.Sprintf("#%s %s %s now", coin, coin, deal)
 			g.post("did:plc:evalspammer", text, "en", []string{coin}, g.within(at0, i))
 		}
@@ -348,7 +536,7 @@ func (g *gen) controls() {
 		at0 := first.Add(time.Duration(g.rng.IntN(slots)) * g.cfg.Period)
 		n := 0
 		for i := range g.cfg.StopwordPeriods {
-			for range g.cfg.StopwordAuthorsPerPeriod {
+			for range g.scaled(g.cfg.StopwordAuthorsPerPeriod) {
 				n++
 				g.post(fmt.Sprintf("did:plc:evalstop-%04d", n), "lol the and you just this", "en", nil, g.within(at0, i))
 			}
