@@ -11,7 +11,9 @@ import (
 	"github.com/trendstream/trendstream/ingest/market"
 	"github.com/trendstream/trendstream/ingest/market/alpaca"
 	"github.com/trendstream/trendstream/ingest/market/lean"
+	"github.com/trendstream/trendstream/internal/beamrun"
 	"github.com/trendstream/trendstream/internal/kafkaconf"
+	marketpipe "github.com/trendstream/trendstream/pipelines/market"
 )
 
 func init() {
@@ -116,5 +118,34 @@ func setupMarketIngest(fs *flag.FlagSet) func(context.Context) error {
 		}
 		// On SIGINT ctx ends the source; Run still flushes what was read.
 		return market.Run(ctx, src, sink)
+	}
+}
+
+func init() {
+	register(command{
+		name:    "market-trends",
+		summary: "rank unusual trading per symbol (trades, volume, price move against the symbol's own baseline) over the market topic as it is now (bounded), on in-process Prism",
+		setup:   setupMarketTrends,
+	})
+}
+
+func setupMarketTrends(fs *flag.FlagSet) func(context.Context) error {
+	o := marketpipe.DefaultOptions()
+	o.RegisterFlags(fs)
+	return func(ctx context.Context) error {
+		p, err := marketpipe.Build(o)
+		if err != nil {
+			return err
+		}
+		pr, err := beamrun.StartPrism(ctx, 0)
+		if err != nil {
+			return err
+		}
+		slog.Info("market-trends: running", "market_topic", o.MarketTopic, "results_topic", o.ResultsTopic)
+		if err := pr.Run(ctx, p); err != nil {
+			return fmt.Errorf("market-trends: %w", err)
+		}
+		slog.Info("market-trends: done", "results_topic", o.ResultsTopic)
+		return nil
 	}
 }

@@ -12,8 +12,12 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"google.golang.org/protobuf/proto"
 
+	"github.com/trendstream/trendstream/internal/marketcalc"
 	"github.com/trendstream/trendstream/internal/testenv"
+	marketpipe "github.com/trendstream/trendstream/pipelines/market"
+	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 )
 
 const leanExcerpt = "lean:../../ingest/market/lean/testdata/aig_20131007_trade.zip"
@@ -53,11 +57,13 @@ func TestMarketIngestFlags(t *testing.T) {
 }
 
 // TestMarketIngestLean replays the recorded AIG day through the command:
-// it ends by itself with exit 0 and every trade is on the topic.
+// it ends by itself with exit 0 and every trade is on the topic; then
+// market-trends ranks the topic exactly as the reference does.
 func TestMarketIngestLean(t *testing.T) {
 	testenv.ForEachKafka(t, func(t *testing.T, kind testenv.KafkaKind) {
 		topic, dlq := testenv.Topic(t, "trendstream.market"), testenv.Topic(t, "trendstream.market.deadletter")
-		k := kind.New(t, 2, topic, dlq)
+		results := testenv.Topic(t, "trendstream.market.trends")
+		k := kind.New(t, 2, topic, dlq, results)
 		var errb bytes.Buffer
 		args := []string{"market-ingest", "-source", leanExcerpt, "-brokers", strings.Join(k.Addrs(), ","), "-topic", topic, "-dead-letter-topic", dlq}
 		if code := run(args, io.Discard, &errb); code != 0 {
@@ -68,6 +74,43 @@ func TestMarketIngestLean(t *testing.T) {
 		}
 		if !strings.Contains(errb.String(), "trades=25351 bad_inputs=0") {
 			t.Errorf("stderr lacks the final counts:\n%s", errb.String())
+		}
+
+		// market-trends ranks what is on the topic: the same windows as
+		// the reference over the same trades.
+		errb.Reset()
+		args = []string{"market-trends", "-brokers", strings.Join(k.Addrs(), ","), "-market-topic", topic, "-market-trends-topic", results}
+		if code := run(args, io.Discard, &errb); code != 0 {
+			t.Fatalf("market-trends exit %d; stderr:\n%s", code, errb.String())
+		}
+		var trades []marketcalc.Trade
+		for _, r := range testenv.ReadTopic(t, k.Addrs(), topic) {
+			var ev tsv1.MarketEvent
+			if err := proto.Unmarshal(r.Value, &ev); err != nil {
+				t.Fatal(err)
+			}
+			trades = append(trades, marketcalc.FromEvent(&ev))
+		}
+		ref, err := marketcalc.Compute(marketcalc.DefaultParams(), trades)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]*tsv1.MarketWindowSnapshot{}
+		for _, r := range testenv.ReadTopic(t, k.Addrs(), results) {
+			var snap tsv1.MarketWindowSnapshot
+			if err := proto.Unmarshal(r.Value, &snap); err != nil {
+				t.Fatal(err)
+			}
+			got[string(r.Key)] = &snap
+		}
+		if len(got) != len(ref) {
+			t.Fatalf("%d window rankings, reference %d", len(got), len(ref))
+		}
+		for _, r := range ref {
+			w := marketcalc.Snapshot(r)
+			if g := got[marketpipe.SnapshotKey(w)]; !proto.Equal(g, w) {
+				t.Fatalf("window %v:\n got  %v\n want %v", r.Start, g, w)
+			}
 		}
 	})
 }
