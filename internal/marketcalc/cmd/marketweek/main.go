@@ -5,6 +5,11 @@
 // made:
 //
 //	go run ./internal/marketcalc/cmd/marketweek -dir /work/shared/data/stocks/lean-tick-trades
+//
+// With -pipeline it also puts the trades on an in-process Kafka-protocol
+// cluster (kfake) through the real ingest sink, runs pipelines/market on
+// in-process Prism, checks that every window ranking equals the
+// reference, and prints the pipeline's throughput.
 package main
 
 import (
@@ -14,12 +19,20 @@ import (
 	"log/slog"
 	"os"
 	"sort"
+	"strings"
 	"time"
+
+	"github.com/IBM/sarama"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/trendstream/trendstream/ingest/market"
 	"github.com/trendstream/trendstream/ingest/market/lean"
+	"github.com/trendstream/trendstream/internal/beamrun"
 	"github.com/trendstream/trendstream/internal/envflag"
+	"github.com/trendstream/trendstream/internal/kafkaconf"
+	"github.com/trendstream/trendstream/internal/kafkalocal"
 	"github.com/trendstream/trendstream/internal/marketcalc"
+	marketpipe "github.com/trendstream/trendstream/pipelines/market"
 	v1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 )
 
@@ -43,6 +56,7 @@ func main() {
 	fs := flag.NewFlagSet("marketweek", flag.ExitOnError)
 	dir := fs.String("dir", "ingest/market/lean/testdata", "LEAN trade zip, CSV, or directory of them")
 	top := fs.Int("top", 12, "strongest entries to print")
+	pipeline := fs.Bool("pipeline", false, "also run the trades through Kafka (in-process kfake) and pipelines/market on Prism, and compare with the reference")
 	p := marketcalc.DefaultParams()
 	fs.DurationVar(&p.WindowSize, "window-size", p.WindowSize, "sliding window length")
 	fs.DurationVar(&p.WindowPeriod, "window-period", p.WindowPeriod, "sliding window period")
@@ -52,13 +66,13 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
-	if err := run(*dir, *top, p); err != nil {
+	if err := run(*dir, *top, p, *pipeline); err != nil {
 		fmt.Fprintln(os.Stderr, "marketweek:", err)
 		os.Exit(1)
 	}
 }
 
-func run(dir string, top int, p marketcalc.Params) error {
+func run(dir string, top int, p marketcalc.Params, pipeline bool) error {
 	r, err := lean.New(lean.Config{Path: dir})
 	if err != nil {
 		return err
@@ -105,5 +119,106 @@ func run(dir string, top int, p marketcalc.Params) error {
 		fmt.Printf("  window from %s ET  %-4s score %7.1f (%s)  trades %5d  volume %7d  move %5.1f bps\n",
 			e.start.In(lean.Eastern).Format("2006-01-02 15:04"), e.s.Symbol, e.s.Score, e.s.Reason, e.s.Stats.Trades, e.s.Stats.Volume, e.s.Stats.MoveBps())
 	}
+	if pipeline {
+		return runPipeline(r, p, rk)
+	}
 	return nil
+}
+
+// runPipeline replays r into kfake, runs the pipeline and compares its
+// rankings with want.
+func runPipeline(r *lean.Replay, p marketcalc.Params, want []marketcalc.Ranking) error {
+	const in, out = "trendstream.market", "trendstream.market.trends"
+	kc, err := kafkalocal.Start(kafkalocal.Topics(3, in), kafkalocal.Topics(1, out))
+	if err != nil {
+		return err
+	}
+	defer kc.Close()
+	sink, err := market.NewKafkaSink(market.SinkConfig{Brokers: kc.Addrs(), Topic: in, DeadLetterTopic: "-", Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	if err := market.Run(context.Background(), r, sink); err != nil {
+		return err
+	}
+	n := sink.Stats().Trades
+	took := time.Since(start)
+	fmt.Printf("ingest to kfake: %d trades, %v (%.0f trades/s)\n", n, took.Round(time.Millisecond), float64(n)/took.Seconds())
+	o := marketpipe.DefaultOptions()
+	o.Brokers = strings.Join(kc.Addrs(), ",")
+	o.MarketTopic, o.ResultsTopic, o.Score = in, out, p
+	pl, err := marketpipe.Build(o)
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	pr, err := beamrun.StartPrism(ctx, 0)
+	if err != nil {
+		return err
+	}
+	start = time.Now()
+	if err := pr.Run(ctx, pl); err != nil {
+		return err
+	}
+	took = time.Since(start)
+	fmt.Printf("pipeline on Prism: %v (%.0f trades/s)\n", took.Round(time.Millisecond), float64(n)/took.Seconds())
+	got, err := readSnapshots(kc.Addrs(), out)
+	if err != nil {
+		return err
+	}
+	diff := 0
+	for _, w := range want {
+		ws := marketcalc.Snapshot(w)
+		if g, ok := got[marketpipe.SnapshotKey(ws)]; !ok || !proto.Equal(g, ws) {
+			diff++
+		}
+	}
+	fmt.Printf("pipeline vs reference: %d windows from the pipeline, %d from the reference, %d differ or are missing\n", len(got), len(want), diff)
+	if diff > 0 || len(got) != len(want) {
+		return fmt.Errorf("pipeline rankings differ from the reference")
+	}
+	return nil
+}
+
+// readSnapshots reads the one-partition results topic from start to end.
+func readSnapshots(brokers []string, topic string) (map[string]*v1.MarketWindowSnapshot, error) {
+	client, err := sarama.NewClient(brokers, kafkaconf.Consumer("marketweek"))
+	if err != nil {
+		return nil, err
+	}
+	defer client.Close()
+	end, err := client.GetOffset(topic, 0, sarama.OffsetNewest)
+	if err != nil {
+		return nil, err
+	}
+	cons, err := sarama.NewConsumerFromClient(client)
+	if err != nil {
+		return nil, err
+	}
+	defer cons.Close()
+	pc, err := cons.ConsumePartition(topic, 0, sarama.OffsetOldest)
+	if err != nil {
+		return nil, err
+	}
+	defer pc.Close()
+	out := map[string]*v1.MarketWindowSnapshot{}
+	for end > 0 {
+		select {
+		case m := <-pc.Messages():
+			var s v1.MarketWindowSnapshot
+			if err := proto.Unmarshal(m.Value, &s); err != nil {
+				return nil, err
+			}
+			out[string(m.Key)] = &s
+			if m.Offset+1 >= end {
+				return out, nil
+			}
+		case err := <-pc.Errors():
+			return nil, err
+		case <-time.After(30 * time.Second):
+			return nil, fmt.Errorf("reading %s: stalled", topic)
+		}
+	}
+	return out, nil
 }
