@@ -128,8 +128,9 @@ func run(dir string, top int, p marketcalc.Params, pipeline bool) error {
 // runPipeline replays r into kfake, runs the pipeline and compares its
 // rankings with want.
 func runPipeline(r *lean.Replay, p marketcalc.Params, want []marketcalc.Ranking) error {
-	const in, out = "trendstream.market", "trendstream.market.trends"
-	kc, err := kafkalocal.Start(kafkalocal.Topics(3, in), kafkalocal.Topics(1, out))
+	const in, out, partitions = "trendstream.market", "trendstream.market.trends", 3
+	// One partition count for both topics (kafkalocal takes one).
+	kc, err := kafkalocal.Start(kafkalocal.Topics(partitions, in, out))
 	if err != nil {
 		return err
 	}
@@ -181,44 +182,55 @@ func runPipeline(r *lean.Replay, p marketcalc.Params, want []marketcalc.Ranking)
 	return nil
 }
 
-// readSnapshots reads the one-partition results topic from start to end.
+// readSnapshots reads every partition of the results topic from start to
+// end.
 func readSnapshots(brokers []string, topic string) (map[string]*v1.MarketWindowSnapshot, error) {
 	client, err := sarama.NewClient(brokers, kafkaconf.Consumer("marketweek"))
 	if err != nil {
 		return nil, err
 	}
 	defer client.Close()
-	end, err := client.GetOffset(topic, 0, sarama.OffsetNewest)
-	if err != nil {
-		return nil, err
-	}
 	cons, err := sarama.NewConsumerFromClient(client)
 	if err != nil {
 		return nil, err
 	}
 	defer cons.Close()
-	pc, err := cons.ConsumePartition(topic, 0, sarama.OffsetOldest)
+	parts, err := client.Partitions(topic)
 	if err != nil {
 		return nil, err
 	}
-	defer pc.Close()
 	out := map[string]*v1.MarketWindowSnapshot{}
-	for end > 0 {
-		select {
-		case m := <-pc.Messages():
-			var s v1.MarketWindowSnapshot
-			if err := proto.Unmarshal(m.Value, &s); err != nil {
-				return nil, err
-			}
-			out[string(m.Key)] = &s
-			if m.Offset+1 >= end {
-				return out, nil
-			}
-		case err := <-pc.Errors():
+	for _, part := range parts {
+		end, err := client.GetOffset(topic, part, sarama.OffsetNewest)
+		if err != nil {
 			return nil, err
-		case <-time.After(30 * time.Second):
-			return nil, fmt.Errorf("reading %s: stalled", topic)
 		}
+		if end == 0 {
+			continue
+		}
+		pc, err := cons.ConsumePartition(topic, part, sarama.OffsetOldest)
+		if err != nil {
+			return nil, err
+		}
+		for done := false; !done; {
+			select {
+			case m := <-pc.Messages():
+				var s v1.MarketWindowSnapshot
+				if err := proto.Unmarshal(m.Value, &s); err != nil {
+					pc.Close()
+					return nil, err
+				}
+				out[string(m.Key)] = &s
+				done = m.Offset+1 >= end
+			case err := <-pc.Errors():
+				pc.Close()
+				return nil, err
+			case <-time.After(30 * time.Second):
+				pc.Close()
+				return nil, fmt.Errorf("reading %s/%d: stalled", topic, part)
+			}
+		}
+		pc.Close()
 	}
 	return out, nil
 }
