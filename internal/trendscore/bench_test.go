@@ -9,7 +9,7 @@ import (
 // BenchmarkUpdate is one term's per-window scoring step, as the stateful
 // DoFn runs it for every (term, window).
 func BenchmarkUpdate(b *testing.B) {
-	p := DefaultParams()
+	p := DefaultParams().ForWindow(10 * period) // lagged, as in the pipeline
 	series := slidingAuthors(1, func(int) float64 { return 50 }, 4096)
 	var st State
 	b.ReportAllocs()

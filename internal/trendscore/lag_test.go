@@ -134,30 +134,39 @@ func TestNoiseFloorIsScaleFree(t *testing.T) {
 }
 
 func TestPendingEncoding(t *testing.T) {
-	for _, ps := range [][]pending{
-		nil,
-		{{end: 1_700_000_000_000, value: 3}},
-		{{end: 60_000, value: 0}, {end: 120_000, value: 1e6}, {end: 600_000, value: 17}},
-	} {
-		s := encodePending(ps)
-		got := decodePending(s, nil)
-		if len(got) != len(ps) {
-			t.Fatalf("%v: decoded %v", ps, got)
-		}
-		for i := range ps {
-			if got[i] != ps[i] {
-				t.Errorf("%v: decoded %v", ps, got)
+	var st State
+	ends := []int64{1_700_000_000_000, 1_700_000_060_000, 1_700_000_180_000}
+	last := int64(0)
+	for i, e := range ends {
+		appendPending(&st, last, e, float64(10*i))
+		last = e
+	}
+	read := func(st State) (out []int64) {
+		it := pendingIter{s: st.Pending, end: st.PendingFrom}
+		for {
+			e, _, ok := it.next()
+			if !ok {
+				return out
 			}
+			out = append(out, e)
 		}
 	}
-	s := appendPending(appendPending("", 60_000, 4), 120_000, 5)
-	if got := dropLast(s, 120_000); got != appendPending("", 60_000, 4) {
-		t.Errorf("dropLast gave %q", got)
+	if got := read(st); len(got) != 3 || got[0] != ends[0] || got[2] != ends[2] {
+		t.Fatalf("pending ends %v, want %v", got, ends)
 	}
-	if got := dropLast(s, 60_000); got != s {
-		t.Errorf("dropLast of an older end changed the queue")
+	if m := maxPending(st); m != 20 {
+		t.Errorf("maxPending = %v, want 20", m)
 	}
-	if m := maxPending(s); m != 5 {
-		t.Errorf("maxPending = %v", m)
+	older := st
+	if got := dropLast(&older, ends[1]); got != ends[2] || older != st {
+		t.Errorf("dropLast of an older end changed the queue (newest %d)", got)
+	}
+	dropped := st
+	if got := dropLast(&dropped, ends[2]); got != ends[1] || len(read(dropped)) != 2 {
+		t.Errorf("dropLast: newest left %d, records %v", got, read(dropped))
+	}
+	appendPending(&dropped, ends[1], ends[2], 20)
+	if dropped != st {
+		t.Errorf("drop and re-append differ from the original")
 	}
 }

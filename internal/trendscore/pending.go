@@ -5,83 +5,92 @@ import (
 	"math"
 )
 
-// pending is a window scored but not yet folded into the baseline.
-type pending struct {
-	end   int64 // window end, Unix ms
-	value float64
-}
-
 // State.Pending is a string, not a slice, so that State stays comparable
 // and copies of it (Beam state, the pipeline's settled and current
 // baselines) never share a backing array that one of them could overwrite.
-// The encoding, oldest window first:
+// It holds one record per window, oldest first:
 //
-//	first window: uvarint(end) | uvarint(value)
-//	every later:  uvarint(end − previous end) | uvarint(value)
+//	uvarint(end − previous end) | uvarint(value)
 //
-// Values are counts (distinct authors or posts), so whole and
+// where the previous end of the first record is State.PendingFrom. Folding
+// the oldest windows only slices the string (PendingFrom becomes the last
+// folded end), and adding a window appends to it, so neither decodes the
+// rest. Values are counts (distinct authors or posts), whole and
 // non-negative; a lagged baseline of 10-minute windows sliding by a minute
-// holds at most 10 of them, about 40 bytes.
+// holds at most 10 records, about 40 bytes.
 
-func decodePending(s string, buf []pending) []pending {
-	var prev int64
-	for len(s) > 0 {
-		d, n := uvarintString(s)
-		if n <= 0 {
+// pendingIter walks the records of a Pending string.
+type pendingIter struct {
+	s   string
+	off int
+	end int64
+}
+
+// next returns the next record's end and value, and the offset after it.
+func (it *pendingIter) next() (end int64, value float64, ok bool) {
+	d, n := uvarintString(it.s[it.off:])
+	if n <= 0 {
+		return 0, 0, false
+	}
+	v, m := uvarintString(it.s[it.off+n:])
+	if m <= 0 {
+		return 0, 0, false
+	}
+	it.off += n + m
+	it.end += int64(d)
+	return it.end, float64(v), true
+}
+
+// appendPending adds the window ending at end with value x as the newest;
+// last is the end of the current newest record (unused when there is
+// none).
+func appendPending(st *State, last, end int64, x float64) {
+	if st.Pending == "" {
+		st.PendingFrom, last = end, end
+	}
+	var buf [2 * binary.MaxVarintLen64]byte
+	b := binary.AppendUvarint(buf[:0], uint64(end-last))
+	b = binary.AppendUvarint(b, countOf(x))
+	st.Pending += string(b)
+}
+
+// dropLast removes the newest record if it ends at end, and returns the
+// end of the newest record left (0 if none).
+func dropLast(st *State, end int64) int64 {
+	it := pendingIter{s: st.Pending, end: st.PendingFrom}
+	lastOff := 0
+	var prevEnd, lastEnd int64
+	for {
+		before := it.off
+		e, _, ok := it.next()
+		if !ok {
 			break
 		}
-		s = s[n:]
-		v, m := uvarintString(s)
-		if m <= 0 {
-			break
-		}
-		s = s[m:]
-		prev += int64(d)
-		buf = append(buf, pending{end: prev, value: float64(v)})
+		prevEnd = lastEnd
+		lastOff, lastEnd = before, e
 	}
-	return buf
-}
-
-func encodePending(ps []pending) string {
-	if len(ps) == 0 {
-		return ""
+	if st.Pending == "" || lastEnd != end {
+		return lastEnd
 	}
-	b := make([]byte, 0, 8+4*len(ps))
-	var prev int64
-	for _, p := range ps {
-		b = binary.AppendUvarint(b, uint64(p.end-prev))
-		b = binary.AppendUvarint(b, countOf(p.value))
-		prev = p.end
+	st.Pending = st.Pending[:lastOff]
+	if lastOff == 0 {
+		st.PendingFrom = 0
+		return 0
 	}
-	return string(b)
-}
-
-// appendPending returns s with the window ending at end and its value x
-// added as the newest.
-func appendPending(s string, end int64, x float64) string {
-	var buf [16]pending
-	ps := decodePending(s, buf[:0])
-	return encodePending(append(ps, pending{end: end, value: float64(countOf(x))}))
-}
-
-// dropLast returns s without its newest window if that window ends at end.
-func dropLast(s string, end int64) string {
-	var buf [16]pending
-	ps := decodePending(s, buf[:0])
-	if n := len(ps); n > 0 && ps[n-1].end == end {
-		return encodePending(ps[:n-1])
-	}
-	return s
+	return prevEnd
 }
 
 // maxPending is the largest pending value (0 with none).
-func maxPending(s string) float64 {
-	var buf [16]pending
+func maxPending(st State) float64 {
+	it := pendingIter{s: st.Pending, end: st.PendingFrom}
 	m := 0.0
-	for _, p := range decodePending(s, buf[:0]) {
-		m = math.Max(m, p.value)
+	for {
+		_, v, ok := it.next()
+		if !ok {
+			return m
+		}
+		m = math.Max(m, v)
 	}
-	return m
 }
 
 func countOf(x float64) uint64 {

@@ -85,9 +85,11 @@ type State struct {
 	EWMA, EWMVar float64
 	FoldedEnd    int64
 	// Pending holds the windows scored but not yet folded in, oldest first
-	// (encoded; see pending.go): with a lag, a window joins the baseline
-	// only once the windows it overlaps have been scored.
-	Pending string
+	// (encoded; see pending.go, with PendingFrom the end its first record
+	// counts from): with a lag, a window joins the baseline only once the
+	// windows it overlaps have been scored.
+	Pending     string
+	PendingFrom int64
 	// LastWindowEnd is the end (Unix ms) of the last window observed.
 	LastWindowEnd int64
 	// Windows counts the windows observed.
@@ -304,9 +306,10 @@ func (p Params) Update(st *State, obs Observation, period time.Duration) Result 
 		}
 		return res
 	}
+	last := st.LastWindowEnd // the newest pending window's end, if any
 	if st.Windows > 0 && end == st.LastWindowEnd {
 		st.Trending, st.StartedAt = st.PrevTrending, st.PrevStartedAt
-		st.Pending = dropLast(st.Pending, end)
+		last = dropLast(st, end)
 	} else {
 		if st.Windows > 0 && missedWindows(end-st.LastWindowEnd, period) > 0 {
 			// The term had zero in the missed windows, which scores below
@@ -328,7 +331,7 @@ func (p Params) Update(st *State, obs Observation, period time.Duration) Result 
 		// make common terms look like bursts for hours. Poisson variance
 		// (= mean) is the prior.
 		st.EWMA, st.EWMVar = x, x
-		st.FoldedEnd, st.Pending = end, ""
+		st.FoldedEnd, st.Pending, st.PendingFrom = end, "", 0
 	default:
 		if eligible && res.Score >= p.threshold(st.Trending) {
 			if !st.Trending {
@@ -338,7 +341,7 @@ func (p Params) Update(st *State, obs Observation, period time.Duration) Result 
 		} else {
 			st.Trending, st.StartedAt = false, 0
 		}
-		st.Pending = appendPending(st.Pending, end, x)
+		appendPending(st, last, end, x)
 	}
 	st.LastWindowEnd = end
 	res.Trending = st.Trending
@@ -358,19 +361,25 @@ func (p Params) lagMs(period time.Duration) int64 {
 // zeros.
 func (p Params) advance(st *State, to int64, period time.Duration) {
 	per := period.Milliseconds()
-	if st.Pending != "" {
-		var buf [16]pending
-		ps := decodePending(st.Pending, buf[:0])
-		i := 0
-		for ; i < len(ps) && ps[i].end <= to; i++ {
-			if st.FoldedEnd != 0 {
-				p.decay(st, missedWindows(ps[i].end-st.FoldedEnd, period))
-			}
-			p.fold(st, ps[i].value)
-			st.FoldedEnd = ps[i].end
+	it := pendingIter{s: st.Pending, end: st.PendingFrom}
+	done := 0
+	for {
+		end, v, ok := it.next()
+		if !ok || end > to {
+			break
 		}
-		if i > 0 {
-			st.Pending = encodePending(ps[i:])
+		if st.FoldedEnd != 0 {
+			p.decay(st, missedWindows(end-st.FoldedEnd, period))
+		}
+		p.fold(st, v)
+		st.FoldedEnd = end
+		done = it.off
+		st.PendingFrom = end
+	}
+	if done > 0 {
+		st.Pending = st.Pending[done:]
+		if st.Pending == "" {
+			st.PendingFrom = 0
 		}
 	}
 	if st.FoldedEnd == 0 || per <= 0 {
@@ -486,7 +495,7 @@ func (p Params) Negligible(obs Observation) bool {
 // applies the same rule to a state it is given, so a pipeline that drops
 // state after ForgetAfter scores exactly like one that keeps it forever.
 func (p Params) ForgetAfter(st State, period time.Duration) time.Duration {
-	m := math.Max(st.EWMA, maxPending(st.Pending))
+	m := math.Max(st.EWMA, maxPending(st))
 	dev := math.Sqrt(st.EWMVar + m*m) // the m² term of a decaying variance halves only every 2 half-lives
 	halfLives := max(1, math.Log2(10*m/p.NoiseFloor), 2*math.Log2(10*dev/p.NoiseFloor))
 	d := math.Ceil(p.HalfLife*halfLives)*float64(period) + float64(p.lagMs(period))*float64(time.Millisecond)

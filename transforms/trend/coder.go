@@ -70,9 +70,9 @@ func (bl Baselines) clone() Baselines {
 }
 
 // stateSize is the encoded size of one trendscore.State's fixed part: two
-// float64s, five int64s and a flags byte; the pending windows follow as a
+// float64s, six int64s and a flags byte; the pending windows follow as a
 // uvarint length and their bytes.
-const stateSize = 2*8 + 5*8 + 1
+const stateSize = 2*8 + 6*8 + 1
 
 func encodeBaselines(bl Baselines) ([]byte, error) {
 	buf := make([]byte, 0, 1+binary.MaxVarintLen64+len(bl.Terms)*(stateSize+24))
@@ -87,7 +87,7 @@ func encodeBaselines(bl Baselines) ([]byte, error) {
 		for _, f := range []float64{st.EWMA, st.EWMVar} {
 			buf = binary.LittleEndian.AppendUint64(buf, math.Float64bits(f))
 		}
-		for _, n := range []int64{st.FoldedEnd, st.LastWindowEnd, st.Windows, st.StartedAt, st.PrevStartedAt} {
+		for _, n := range []int64{st.FoldedEnd, st.PendingFrom, st.LastWindowEnd, st.Windows, st.StartedAt, st.PrevStartedAt} {
 			buf = binary.LittleEndian.AppendUint64(buf, uint64(n))
 		}
 		var flags byte
@@ -153,9 +153,9 @@ func decodeBaselines(data []byte) (Baselines, error) {
 		u := func(i int) uint64 { return binary.LittleEndian.Uint64(data[8*i:]) }
 		st := trendscore.State{
 			EWMA: math.Float64frombits(u(0)), EWMVar: math.Float64frombits(u(1)),
-			FoldedEnd: int64(u(2)), LastWindowEnd: int64(u(3)), Windows: int64(u(4)),
-			StartedAt: int64(u(5)), PrevStartedAt: int64(u(6)),
-			Trending: data[56]&1 != 0, PrevTrending: data[56]&2 != 0,
+			FoldedEnd: int64(u(2)), PendingFrom: int64(u(3)), LastWindowEnd: int64(u(4)),
+			Windows: int64(u(5)), StartedAt: int64(u(6)), PrevStartedAt: int64(u(7)),
+			Trending: data[64]&1 != 0, PrevTrending: data[64]&2 != 0,
 		}
 		data = data[stateSize:]
 		var ok4 bool
