@@ -175,38 +175,66 @@ func WallClock(day time.Time, ms int64) time.Time {
 	return time.Date(y, mo, d, int(ms/3_600_000), int(ms/60_000%60), int(ms/1000%60), int(ms%1000)*int(time.Millisecond), Eastern)
 }
 
+// MaxRowBytes bounds one CSV row; a longer one is a bad row (reported
+// with its first bytes), and the rows after it are still read.
+const MaxRowBytes = 4096
+
 // Reader decodes one LEAN CSV stream row by row.
 type Reader struct {
 	fi   FileInfo
-	sc   *bufio.Scanner
+	br   *bufio.Reader
 	line int
 }
 
 // NewReader reads the CSV in r, described by fi.
 func NewReader(fi FileInfo, r io.Reader) *Reader {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 4096), 64<<10)
-	return &Reader{fi: fi, sc: sc}
+	return &Reader{fi: fi, br: bufio.NewReaderSize(r, 64<<10)}
 }
 
 // Next returns the next row: a trade, or a *RowError with the raw row (the
 // caller reports it and calls Next again), or io.EOF at the end, or another
 // error when the stream itself fails (truncated zip, I/O error).
 func (r *Reader) Next() (ev *v1.MarketEvent, raw []byte, err error) {
-	for r.sc.Scan() {
-		r.line++
-		raw = r.sc.Bytes()
-		if len(bytes.TrimSpace(raw)) == 0 {
-			continue // a trailing newline is not a row
+	for {
+		row, tooLong, rerr := r.readRow()
+		if row != nil || tooLong {
+			r.line++
+			switch {
+			case tooLong:
+				return nil, row, &RowError{Line: r.line, Err: fmt.Errorf("longer than %d bytes", MaxRowBytes)}
+			case len(bytes.TrimSpace(row)) > 0: // a trailing newline is not a row
+				ev, err = DecodeRow(r.fi, r.line, row)
+				return ev, row, err
+			}
 		}
-		raw = append([]byte(nil), raw...)
-		ev, err = DecodeRow(r.fi, r.line, raw)
-		return ev, raw, err
+		if rerr == io.EOF {
+			return nil, nil, io.EOF
+		}
+		if rerr != nil {
+			return nil, nil, fmt.Errorf("lean: read after line %d: %w", r.line, rerr)
+		}
 	}
-	if err := r.sc.Err(); err != nil {
-		return nil, nil, fmt.Errorf("lean: read after line %d: %w", r.line, err)
+}
+
+// readRow reads up to the next newline. A row longer than MaxRowBytes is
+// read to its end and dropped but for its first MaxRowBytes bytes.
+func (r *Reader) readRow() (row []byte, tooLong bool, err error) {
+	for {
+		chunk, err := r.br.ReadSlice('\n')
+		if !tooLong {
+			row = append(row, chunk...)
+			if len(row) > MaxRowBytes {
+				row, tooLong = row[:MaxRowBytes], true
+			}
+		}
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		if err == nil || (err == io.EOF && (len(row) > 0 || tooLong)) {
+			return bytes.TrimRight(row, "\n"), tooLong, nil
+		}
+		return nil, false, err
 	}
-	return nil, nil, io.EOF
 }
 
 // OpenZip opens the one CSV of a LEAN zip and says what its name means.

@@ -3,6 +3,7 @@ package lean
 import (
 	"context"
 	"errors"
+	"io"
 	"os"
 	"strings"
 	"sync"
@@ -361,5 +362,40 @@ func writeFile(t *testing.T, path, s string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestReaderLongRowAndNoFinalNewline: a row far longer than any real one
+// is one bad row and the rows after it still arrive, and a last row
+// without a newline is a row.
+func TestReaderLongRowAndNoFinalNewline(t *testing.T) {
+	long := "34200000," + strings.Repeat("9", 200_000) + ",1,Q,0,0"
+	in := "34200000,10000,1,Q,0,0\n" + long + "\n\n34200001,10001,2,Q,0,0\r\n34200002,10002,3,Q,0,0"
+	rd := NewReader(FileInfo{Symbol: "ABC", Day: time.Date(2013, 10, 7, 0, 0, 0, 0, Eastern)}, strings.NewReader(in))
+	var prices []int64
+	var bad []*RowError
+	for {
+		ev, raw, err := rd.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		var re *RowError
+		if errors.As(err, &re) {
+			if len(raw) != MaxRowBytes {
+				t.Errorf("bad row raw is %d bytes, want the first %d", len(raw), MaxRowBytes)
+			}
+			bad = append(bad, re)
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		prices = append(prices, ev.GetPrice())
+	}
+	if len(prices) != 3 || prices[0] != 10000 || prices[1] != 10001 || prices[2] != 10002 {
+		t.Errorf("prices %v, want [10000 10001 10002]", prices)
+	}
+	if len(bad) != 1 || bad[0].Line != 2 || !strings.Contains(bad[0].Error(), "longer than 4096 bytes") {
+		t.Errorf("bad rows %v, want line 2 too long", bad)
 	}
 }
