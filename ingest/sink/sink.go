@@ -484,7 +484,35 @@ func (k *Kafka) Err() error {
 	return k.err
 }
 
-// Close implements Sink. It returns the first delivery error, if any.
+// closeDrainTimeout bounds how long Close waits for the messages in flight:
+// longer than the producer's own retries (kafkaconf.Producer: 10 × 250 ms).
+const closeDrainTimeout = 30 * time.Second
+
+// drain waits until every message sent is resolved, the sink fails, or
+// within passes. sarama's AsyncClose fails the messages that still need a
+// retry with ErrShuttingDown ("message received by producer in process of
+// shutting down"), e.g. right after a topic's creation, before its leader
+// is known, seen on the real broker in CI: a clean stop then reported a
+// delivery error for a post a moment from being delivered.
+func (k *Kafka) drain(within time.Duration) {
+	deadline := time.NewTimer(within)
+	defer deadline.Stop()
+	poll := time.NewTicker(50 * time.Millisecond) // a Send may take the wake-up
+	defer poll.Stop()
+	for k.InFlight() > 0 {
+		select {
+		case <-k.wake:
+		case <-poll.C:
+		case <-k.failed:
+			return
+		case <-deadline.C:
+			return
+		}
+	}
+}
+
+// Close implements Sink. It waits for the messages in flight (at most
+// closeDrainTimeout) and returns the first delivery error, if any.
 func (k *Kafka) Close() error {
 	k.mu.Lock()
 	if k.closed {
@@ -493,6 +521,7 @@ func (k *Kafka) Close() error {
 	}
 	k.closed = true
 	k.mu.Unlock()
+	k.drain(closeDrainTimeout)
 	k.p.AsyncClose()
 	k.wg.Wait()
 	_ = k.client.Close()
