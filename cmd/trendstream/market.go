@@ -37,6 +37,7 @@ type marketIngestConfig struct {
 	BackoffMin      time.Duration
 	BackoffMax      time.Duration
 	StallTimeout    time.Duration
+	MetricsAddr     string
 }
 
 // defaultMarketIngestConfig holds every default in one place.
@@ -49,6 +50,7 @@ func defaultMarketIngestConfig() marketIngestConfig {
 		BackoffMin:      alpaca.DefaultBackoffMin,
 		BackoffMax:      alpaca.DefaultBackoffMax,
 		StallTimeout:    alpaca.DefaultStallTimeout,
+		MetricsAddr:     market.DefaultMetricsAddr,
 	}
 }
 
@@ -100,6 +102,7 @@ func setupMarketIngest(fs *flag.FlagSet) func(context.Context) error {
 	fs.DurationVar(&c.BackoffMin, "backoff-min", c.BackoffMin, "alpaca: first redial delay (doubles, with jitter)")
 	fs.DurationVar(&c.BackoffMax, "backoff-max", c.BackoffMax, "alpaca: largest redial delay")
 	fs.DurationVar(&c.StallTimeout, "stall-timeout", c.StallTimeout, "alpaca: redial when the socket delivers nothing, not even a pong, for this long")
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", c.MetricsAddr, "serve /metrics (trades, bad inputs, dead letters) and /healthz here; empty disables")
 	return func(ctx context.Context) error {
 		if err := c.validate(); err != nil {
 			return err
@@ -115,6 +118,16 @@ func setupMarketIngest(fs *flag.FlagSet) func(context.Context) error {
 		sink, err := market.NewKafkaSink(market.SinkConfig{Brokers: brokers, Topic: c.Topic, DeadLetterTopic: c.DeadLetterTopic, Logger: slog.Default()})
 		if err != nil {
 			return err
+		}
+		if c.MetricsAddr != "" {
+			mctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+			// Serve until the ingest has flushed, so the final counts can
+			// still be scraped during shutdown.
+			defer stop()
+			if err := market.ServeMetrics(mctx, c.MetricsAddr, market.Registry(src.Name(), sink), slog.Default()); err != nil {
+				_ = sink.Close()
+				return err
+			}
 		}
 		// On SIGINT ctx ends the source; Run still flushes what was read.
 		return market.Run(ctx, src, sink)

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -14,6 +15,7 @@ import (
 	"github.com/gorilla/websocket"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/trendstream/trendstream/internal/freeport"
 	"github.com/trendstream/trendstream/internal/marketcalc"
 	"github.com/trendstream/trendstream/internal/testenv"
 	marketpipe "github.com/trendstream/trendstream/pipelines/market"
@@ -32,6 +34,7 @@ func TestMarketIngestFlags(t *testing.T) {
 	}{
 		{name: "help lists flags with env twins", args: []string{"market-ingest", "-h"}, wantErr: "(default trendstream.market)\n    \t[$TRENDSTREAM_TOPIC]"},
 		{name: "help lists the alpaca secret twin", args: []string{"market-ingest", "-h"}, wantErr: "[$TRENDSTREAM_ALPACA_SECRET]"},
+		{name: "help lists the metrics address", args: []string{"market-ingest", "-h"}, wantErr: "(default 127.0.0.1:9102)\n    \t[$TRENDSTREAM_METRICS_ADDR]"},
 		{name: "no source", args: []string{"market-ingest"}, wantCode: 1, wantErr: "want lean:PATH or alpaca[:URL]"},
 		{name: "negative speed", args: []string{"market-ingest", "-source", leanExcerpt, "-speed", "-1"}, wantCode: 1, wantErr: "-speed -1"},
 		{name: "missing file", args: []string{"market-ingest", "-source", "lean:/nonexistent"}, wantCode: 1, wantErr: "/nonexistent"},
@@ -65,7 +68,7 @@ func TestMarketIngestLean(t *testing.T) {
 		results := testenv.Topic(t, "trendstream.market.trends")
 		k := kind.New(t, 2, topic, dlq, results)
 		var errb bytes.Buffer
-		args := []string{"market-ingest", "-source", leanExcerpt, "-brokers", strings.Join(k.Addrs(), ","), "-topic", topic, "-dead-letter-topic", dlq}
+		args := []string{"market-ingest", "-source", leanExcerpt, "-brokers", strings.Join(k.Addrs(), ","), "-topic", topic, "-dead-letter-topic", dlq, "-metrics-addr", ""}
 		if code := run(args, io.Discard, &errb); code != 0 {
 			t.Fatalf("exit %d; stderr:\n%s", code, errb.String())
 		}
@@ -153,8 +156,13 @@ func TestMarketIngestAlpacaSIGINT(t *testing.T) {
 	k := testenv.FakeKafka(t, 1, topic, dlq)
 	t.Setenv("TRENDSTREAM_ALPACA_KEY", "k")
 	t.Setenv("TRENDSTREAM_ALPACA_SECRET", "s")
+	port, err := freeport.One()
+	if err != nil {
+		t.Fatal(err)
+	}
+	metricsAddr := "127.0.0.1:" + strconv.Itoa(port)
 	args := []string{"market-ingest", "-source", "alpaca:ws" + strings.TrimPrefix(srv.URL, "http") + "/v2/iex", "-symbols", "aapl",
-		"-brokers", strings.Join(k.Addrs(), ","), "-topic", topic, "-dead-letter-topic", dlq}
+		"-brokers", strings.Join(k.Addrs(), ","), "-topic", topic, "-dead-letter-topic", dlq, "-metrics-addr", metricsAddr}
 	var errb bytes.Buffer
 	done := make(chan int)
 	go func() { done <- run(args, io.Discard, &errb) }()
@@ -172,6 +180,31 @@ func TestMarketIngestAlpacaSIGINT(t *testing.T) {
 			t.Fatalf("trades never reached Kafka; stderr:\n%s", errb.String())
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	// The counters follow the producer's acknowledgements, which may trail
+	// the records' visibility a moment.
+	wantMetrics := []string{
+		`trendstream_market_trades_total{source="alpaca:` + strings.TrimPrefix(args[2], "alpaca:") + `"} 2`,
+		`trendstream_market_bad_inputs_total{source="alpaca:` + strings.TrimPrefix(args[2], "alpaca:") + `"} 1`,
+		`trendstream_market_dead_lettered_total{source="alpaca:` + strings.TrimPrefix(args[2], "alpaca:") + `"} 1`,
+	}
+	for body := ""; ; time.Sleep(20 * time.Millisecond) {
+		resp, err := http.Get("http://" + metricsAddr + "/metrics")
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			body = string(b)
+		}
+		missing := false
+		for _, m := range wantMetrics {
+			missing = missing || !strings.Contains(body, m)
+		}
+		if !missing {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("metrics lack %v:\n%s", wantMetrics, body)
+		}
 	}
 	if err := syscall.Kill(syscall.Getpid(), syscall.SIGINT); err != nil {
 		t.Fatal(err)
