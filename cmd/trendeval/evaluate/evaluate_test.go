@@ -69,9 +69,6 @@ func evalAt(t *testing.T, cfg Config) (Result, Result, *Replay) {
 // first window and ours needs a fifth of the noise floor's authors more:
 // there it may be one period later (EVAL.md).
 func TestRegression(t *testing.T) {
-	if testing.Short() {
-		t.Skip("minutes of replay")
-	}
 	for _, tt := range []struct {
 		rate  float64
 		slack float64 // periods our median TTD may trail the raw count's
