@@ -12,7 +12,6 @@ import (
 
 	ingestmarket "github.com/trendstream/trendstream/ingest/market"
 	"github.com/trendstream/trendstream/ingest/market/lean"
-	"github.com/trendstream/trendstream/internal/beamrun"
 	"github.com/trendstream/trendstream/internal/marketcalc"
 	"github.com/trendstream/trendstream/internal/testenv"
 	v1 "github.com/trendstream/trendstream/proto/trendstream/v1"
@@ -60,17 +59,7 @@ func runPipeline(t testing.TB, o Options) time.Duration {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	pr, err := beamrun.StartPrism(ctx, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	start := time.Now()
-	if err := pr.Run(ctx, p); err != nil {
-		t.Fatalf("pipeline: %v", err)
-	}
-	return time.Since(start)
+	return testenv.RunOnPrism(t, p)
 }
 
 // TestPipelineEqualsReference replays a real trading day through Kafka and

@@ -13,7 +13,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/trendstream/trendstream/internal/beamrun"
 	"github.com/trendstream/trendstream/internal/replaytest"
 	"github.com/trendstream/trendstream/internal/store"
 	"github.com/trendstream/trendstream/internal/testenv"
@@ -124,15 +123,7 @@ func run(t testing.TB, o Options) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	pr, err := beamrun.StartPrism(ctx, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := pr.Run(ctx, p); err != nil {
-		t.Fatalf("pipeline: %v", err)
-	}
+	testenv.RunOnPrism(t, p)
 }
 
 func compareSnapshots(t *testing.T, got, want map[string]*tsv1.WindowSnapshot) {
