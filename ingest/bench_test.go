@@ -12,6 +12,7 @@ import (
 
 	"github.com/trendstream/trendstream/ingest"
 	"github.com/trendstream/trendstream/ingest/internal/relaytest"
+	"github.com/trendstream/trendstream/ingest/source/firehose"
 	"github.com/trendstream/trendstream/internal/testenv"
 )
 
@@ -44,7 +45,7 @@ func BenchmarkFirehoseToKafka(b *testing.B) {
 			// A short cursor interval lets the clock stop soon after the
 			// last ack (the committed cursor is published when persisted);
 			// it costs 100 cursor writes/s, more than the default 1/s.
-			Source: "firehose", Relay: relay.WSURL(), Brokers: k.Addrs(), Registry: reg, CursorInterval: 10 * time.Millisecond,
+			Source: &firehose.Source{Relay: relay.WSURL()}, Brokers: k.Addrs(), Registry: reg, CursorInterval: 10 * time.Millisecond,
 			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		})
 	}()

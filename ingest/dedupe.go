@@ -66,12 +66,12 @@ func refOf(pos int64, p *v1.Post) postRef {
 // Posts of an earlier session beyond that point (left by a failure) are
 // then not seen and are sent again: a duplicate, not a loss.
 func (r *runner) delivered(ctx context.Context, k *sink.Kafka, from int64) (map[postRef]bool, error) {
-	// Jetstream is resumed before its cursor and is slightly out of order:
-	// what it sends again reaches back JetstreamRewind.
+	// A source resumed before its cursor (Jetstream, which is also
+	// slightly out of order) sends again what lies up to its rewind back.
 	collectAbove, stopAt := from, from
-	if _, ok := r.src.(*source.Jetstream); ok {
-		collectAbove = from - source.JetstreamRewind.Microseconds()
-		stopAt = collectAbove - source.JetstreamRewind.Microseconds()
+	if rw, ok := r.src.(source.Rewinding); ok {
+		collectAbove = from - rw.Rewind()
+		stopAt = collectAbove - rw.Rewind()
 	}
 	key := r.src.Key()
 	seen := map[postRef]bool{}

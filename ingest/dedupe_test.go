@@ -15,6 +15,7 @@ import (
 	"github.com/trendstream/trendstream/ingest"
 	"github.com/trendstream/trendstream/ingest/frame"
 	"github.com/trendstream/trendstream/ingest/internal/relaytest"
+	"github.com/trendstream/trendstream/ingest/source/file"
 	"github.com/trendstream/trendstream/internal/testenv"
 	v1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 )
@@ -80,7 +81,7 @@ func testNoDoubleAfterRestart(t *testing.T, kind testenv.KafkaKind) {
 				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 				defer cancel()
 				err := ingest.Run(ctx, ingest.Config{
-					Source: "file:" + path, Brokers: k.Addrs(), Topic: topic, CursorTopic: testenv.Topic(t, "cursors"),
+					Source: &file.Source{Path: path}, Brokers: k.Addrs(), Topic: topic, CursorTopic: testenv.Topic(t, "cursors"),
 					Cursor: cursor, Registry: reg, Logger: testLogger(t),
 				})
 				if err != nil || ctx.Err() != nil {

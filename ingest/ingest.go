@@ -31,7 +31,6 @@ import (
 	"net/http"
 	"os"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -46,17 +45,16 @@ import (
 	"github.com/trendstream/trendstream/ingest/frame"
 	"github.com/trendstream/trendstream/ingest/sink"
 	"github.com/trendstream/trendstream/ingest/source"
+	"github.com/trendstream/trendstream/ingest/source/rawtopic"
 	v1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 )
 
 // Defaults used by the command and by Run for zero Config fields.
 const (
-	DefaultRelay        = "wss://bsky.network"
-	DefaultJetstreamURL = "wss://jetstream2.us-east.bsky.network/subscribe"
-	DefaultTopic        = "trendstream.posts"
-	DefaultRawTopic     = "trendstream.raw"
-	DefaultMetricsAddr  = "127.0.0.1:9101" // loopback: expose with -metrics-addr :9101
-	DefaultMaxInFlight  = 10000
+	DefaultTopic       = "trendstream.posts"
+	DefaultRawTopic    = "trendstream.raw"
+	DefaultMetricsAddr = "127.0.0.1:9101" // loopback: expose with -metrics-addr :9101
+	DefaultMaxInFlight = 10000
 	// DefaultWatermarkInterval is how often a source-watermark marker is
 	// written when the watermark advanced.
 	DefaultWatermarkInterval = time.Second
@@ -68,10 +66,10 @@ const (
 
 // Config configures Run. Zero fields take the defaults above.
 type Config struct {
-	// Source is "firehose", "jetstream" or "file:PATH".
-	Source       string
-	Relay        string
-	JetstreamURL string
+	// Source is what is read: a firehose, Jetstream, a recording or the
+	// raw-frame topic (the packages below ingest/source). Required; the
+	// command builds it.
+	Source source.Source
 	// Sink is "kafka" or "stdout".
 	Sink    string
 	Brokers []string
@@ -93,10 +91,6 @@ type Config struct {
 	// (sink.DefaultMaxInFlightBytes); a single larger message still goes,
 	// alone.
 	MaxInFlightBytes int64
-	// MaxFrame bounds one frame in bytes (frame.DefaultMaxBytes).
-	MaxFrame int
-	// StallTimeout is the websocket watchdog (1m).
-	StallTimeout time.Duration
 	// CursorInterval is how often the committed cursor is persisted (1s).
 	CursorInterval time.Duration
 	// WatermarkInterval is how often a source-watermark marker goes to
@@ -139,9 +133,6 @@ func (c *Config) defaults() {
 			*s = v
 		}
 	}
-	def(&c.Source, "firehose")
-	def(&c.Relay, DefaultRelay)
-	def(&c.JetstreamURL, DefaultJetstreamURL)
 	def(&c.Sink, "kafka")
 	def(&c.Topic, DefaultTopic)
 	def(&c.CursorTopic, cursor.DefaultTopic)
@@ -155,15 +146,11 @@ func (c *Config) defaults() {
 	if c.MaxInFlightBytes <= 0 {
 		c.MaxInFlightBytes = sink.DefaultMaxInFlightBytes
 	}
-	if c.MaxFrame <= 0 {
-		c.MaxFrame = frame.DefaultMaxBytes
-	}
 	dur := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {
 			*d = v
 		}
 	}
-	dur(&c.StallTimeout, time.Minute)
 	dur(&c.CursorInterval, time.Second)
 	if c.WatermarkInterval == 0 {
 		c.WatermarkInterval = DefaultWatermarkInterval
@@ -180,24 +167,6 @@ func (c *Config) defaults() {
 	if c.Registry == nil {
 		c.Registry = NewRegistry()
 	}
-}
-
-// NewSource builds the configured source.
-func NewSource(c Config) (source.Source, error) {
-	ws := source.WSOptions{MaxFrame: c.MaxFrame, StallTimeout: c.StallTimeout}
-	switch {
-	case c.Source == "firehose":
-		return &source.Firehose{Relay: c.Relay, WSOptions: ws}, nil
-	case c.Source == "jetstream":
-		return &source.Jetstream{URL: c.JetstreamURL, WSOptions: ws}, nil
-	case strings.HasPrefix(c.Source, "file:"):
-		p := strings.TrimPrefix(c.Source, "file:")
-		if p == "" {
-			return nil, errors.New("ingest: -source file: needs a path (file:PATH)")
-		}
-		return &source.File{Path: p, MaxFrame: c.MaxFrame}, nil
-	}
-	return nil, fmt.Errorf("ingest: unknown source %q (firehose, jetstream or file:PATH)", c.Source)
 }
 
 // runner is one Run call's state.
@@ -247,9 +216,9 @@ type runner struct {
 // are retried.
 func Run(ctx context.Context, cfg Config) error {
 	cfg.defaults()
-	src, err := NewSource(cfg)
-	if err != nil {
-		return err
+	src := cfg.Source
+	if src == nil {
+		return errors.New("ingest: no source (Config.Source)")
 	}
 	switch cfg.Sink {
 	case "kafka", "stdout":
@@ -504,7 +473,7 @@ func (r *runner) session(ctx context.Context, from int64, has bool) (int64, bool
 	err := r.src.Run(sctx, from, has, func(ctx context.Context, it *source.Item) error { return r.handle(ctx, tr, sk, seen, it) })
 	r.connected.Store(false)
 	r.m.connected.Set(0)
-	if err == nil && kafka != nil && r.wm.interval > 0 && sourceKind(r.cfg.Source) == "file" {
+	if err == nil && kafka != nil && r.wm.interval > 0 && r.src.Bounded() {
 		err = r.finalMarker(sctx, tr, kafka)
 	}
 	if cause := context.Cause(sctx); cause != nil && errors.Is(cause, errSink) {
@@ -583,7 +552,7 @@ func (s *wmSchedule) done(now, t time.Time) {
 // topic. A failure is counted and logged, never fatal: the posts have their
 // own acknowledgements, and the next round covers the same ground.
 func (r *runner) writeMarkers(ctx context.Context, k *sink.Kafka, t time.Time) error {
-	if err := k.Markers(ctx, r.cfg.Topic, sourceKind(r.cfg.Source), t); err != nil {
+	if err := k.Markers(ctx, r.cfg.Topic, r.src.Kind(), t); err != nil {
 		if ctx.Err() == nil {
 			r.m.wmErrors.Inc()
 			r.log.Warn("cannot write watermark markers (the next round retries)", "watermark", t, "err", err)
@@ -625,14 +594,6 @@ func (r *runner) finalMarker(ctx context.Context, tr *cursor.Tracker, k *sink.Ka
 	}
 	r.log.Info("recording delivered; final watermark marker written", "watermark", t)
 	return nil
-}
-
-// sourceKind is firehose, jetstream or file: the writer name in markers.
-func sourceKind(src string) string {
-	if strings.HasPrefix(src, "file:") {
-		return "file"
-	}
-	return src
 }
 
 // progress marks health progress if the committed cursor passed every
@@ -717,6 +678,12 @@ func (r *runner) persist(ctx context.Context, tr *cursor.Tracker) {
 // sink is at its in-flight bound, which stops the source's read loop.
 func (r *runner) handle(ctx context.Context, tr *cursor.Tracker, sk sink.Sink, seen map[postRef]bool, it *source.Item) error {
 	now := time.Now()
+	// received stands in for an event time the source did not give
+	// (below): now, or the original receive time of a reprocessed frame.
+	received := now
+	if !it.Received.IsZero() {
+		received = it.Received
+	}
 	if !r.connected.Load() {
 		// File sources have no connection; reading counts as connected.
 		r.onConnect(r.src.Key())
@@ -759,7 +726,7 @@ func (r *runner) handle(ctx context.Context, tr *cursor.Tracker, sk sink.Sink, s
 	}
 	// The event's time as the source gave it, for the watermark.
 	wmTime := ev.Time
-	if bad := ev.Time.Before(minEventTime) || ev.Time.After(now.Add(time.Hour)); bad || ev.Time.IsZero() {
+	if bad := ev.Time.Before(minEventTime) || ev.Time.After(received.Add(time.Hour)); bad || ev.Time.IsZero() {
 		if bad && !ev.Time.IsZero() {
 			// The decoder reports a missing or unparsable time itself.
 			r.m.problems.WithLabelValues(event.ReasonBadTime).Inc()
@@ -775,11 +742,11 @@ func (r *runner) handle(ctx context.Context, tr *cursor.Tracker, sk sink.Sink, s
 		// a recording's one bad frame would otherwise put the watermark at
 		// today and every later post of the recording behind it.
 		wmTime = time.Time{}
-		ev.Time = now
+		ev.Time = received
 		for _, p := range ev.Posts {
-			p.ObservedAt = timestamppb.New(now)
+			p.ObservedAt = timestamppb.New(received)
 			if p.Operation == v1Create {
-				ca, _ := event.ClampCreatedAt(p.CreatedAtRaw, now)
+				ca, _ := event.ClampCreatedAt(p.CreatedAtRaw, received)
 				p.CreatedAt = timestamppb.New(ca)
 			}
 		}
@@ -830,7 +797,10 @@ func (r *runner) handle(ctx context.Context, tr *cursor.Tracker, sk sink.Sink, s
 	}
 	if raw {
 		i := len(ev.Posts)
-		m := &sink.Message{Topic: r.cfg.RawTopic, Key: strconv.FormatInt(ev.Cursor, 10), Raw: bytes.Clone(it.Raw), Time: ev.Time, Token: tok, Pos: it.Pos, Index: i}
+		// The receive time goes along, so that reprocessing (rawtopic)
+		// gives an event without a usable time of its own the same one.
+		rh := []sarama.RecordHeader{{Key: []byte(rawtopic.HeaderReceived), Value: strconv.AppendInt(nil, received.UnixNano(), 10)}}
+		m := &sink.Message{Topic: r.cfg.RawTopic, Key: strconv.FormatInt(ev.Cursor, 10), Raw: bytes.Clone(it.Raw), Headers: rh, Time: ev.Time, Token: tok, Pos: it.Pos, Index: i}
 		m.Alone = r.takeSuspect(msgRef{it.Pos, i})
 		if err := sk.Send(ctx, m); err != nil {
 			return err

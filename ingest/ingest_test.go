@@ -27,6 +27,8 @@ import (
 	"github.com/trendstream/trendstream/ingest/event"
 	"github.com/trendstream/trendstream/ingest/frame"
 	"github.com/trendstream/trendstream/ingest/internal/relaytest"
+	"github.com/trendstream/trendstream/ingest/source/file"
+	"github.com/trendstream/trendstream/ingest/source/firehose"
 	"github.com/trendstream/trendstream/internal/kafkaconf"
 	"github.com/trendstream/trendstream/internal/testenv"
 	"github.com/trendstream/trendstream/internal/watermark"
@@ -164,7 +166,7 @@ func testReplayFileToKafka(t *testing.T, kind testenv.KafkaKind) {
 	want := expectedFromFrames(t, frames)
 	reg := prometheus.NewRegistry()
 	cfg := ingest.Config{
-		Source: "file:" + corpus, Brokers: k.Addrs(), Topic: topic, RawTopic: rawTopic, CursorTopic: cursorTopic,
+		Source: &file.Source{Path: corpus}, Brokers: k.Addrs(), Topic: topic, RawTopic: rawTopic, CursorTopic: cursorTopic,
 		Registry: reg, Logger: testLogger(t),
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -198,7 +200,7 @@ func testReplayFileToKafka(t *testing.T, kind testenv.KafkaKind) {
 	if c := metricValue(t, reg, "trendstream_ingest_events_total", map[string]string{"kind": "commit"}); c != 148 {
 		t.Errorf("events_total{commit} = %v, want 148", c)
 	}
-	src, _ := ingest.NewSource(cfg)
+	src := cfg.Source
 	pos, ok, err := cursor.NewKafkaStore(k.Addrs(), cursorTopic, src.Key()).Load(ctx)
 	if err != nil || !ok || pos != 150 {
 		t.Fatalf("stored cursor = %d,%v,%v; want record 150", pos, ok, err)
@@ -249,7 +251,7 @@ func TestBadInputNeverStopsTheStream(t *testing.T) {
 	var out bytes.Buffer
 	reg := prometheus.NewRegistry()
 	err = ingest.Run(context.Background(), ingest.Config{
-		Source: "file:" + path, Sink: "stdout", Stdout: &out, MaxFrame: 256 << 10,
+		Source: &file.Source{Path: path, MaxFrame: 256 << 10}, Sink: "stdout", Stdout: &out,
 		Registry: reg, Logger: slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil)),
 	})
 	if err != nil {
@@ -416,7 +418,7 @@ func testKafkaOutage(t *testing.T, kind testenv.KafkaKind) {
 // from within seconds.
 func outageConfig(t *testing.T, brokers []string, relay, topic string) ingest.Config {
 	return ingest.Config{
-		Source: "firehose", Relay: relay, Brokers: brokers, Topic: topic, CursorTopic: testenv.Topic(t, "cursors"),
+		Source: &firehose.Source{Relay: relay}, Brokers: brokers, Topic: topic, CursorTopic: testenv.Topic(t, "cursors"),
 		BackoffMin: 100 * time.Millisecond, BackoffMax: time.Second,
 		CursorInterval: 200 * time.Millisecond, Registry: prometheus.NewRegistry(), Logger: testLogger(t),
 		ProducerConfig: func() *sarama.Config {
@@ -595,7 +597,7 @@ func testFutureCursorAndHealth(t *testing.T, kind testenv.KafkaKind) {
 	done := make(chan error, 1)
 	go func() {
 		done <- ingest.Run(ctx, ingest.Config{
-			Source: "firehose", Relay: relay.WSURL(), Brokers: k.Addrs(), Topic: topic, CursorTopic: testenv.Topic(t, "cursors"),
+			Source: &firehose.Source{Relay: relay.WSURL()}, Brokers: k.Addrs(), Topic: topic, CursorTopic: testenv.Topic(t, "cursors"),
 			Cursor:     strconv.FormatInt(stream.Seq(1_000_000), 10),
 			BackoffMin: 50 * time.Millisecond, MetricsAddr: "127.0.0.1:0", OnListen: func(a string) { addrc <- a },
 			Registry: reg, Logger: testLogger(t),

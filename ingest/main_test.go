@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/trendstream/trendstream/ingest"
+	"github.com/trendstream/trendstream/ingest/source"
+	"github.com/trendstream/trendstream/ingest/source/firehose"
 	"github.com/trendstream/trendstream/internal/testenv"
 )
 
@@ -30,8 +32,7 @@ func runChild() int {
 	defer stop()
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, nil)))
 	err := ingest.Run(ctx, ingest.Config{
-		Source:         "firehose",
-		Relay:          os.Getenv("CHILD_RELAY"),
+		Source:         &firehose.Source{Relay: os.Getenv("CHILD_RELAY"), WSOptions: source.WSOptions{StallTimeout: 20e9}},
 		Brokers:        strings.Split(os.Getenv("CHILD_BROKERS"), ","),
 		Cursor:         os.Getenv("CHILD_CURSOR"),
 		Topic:          os.Getenv("CHILD_TOPIC"),        // "": the default
@@ -40,7 +41,6 @@ func runChild() int {
 		BackoffMin:     100e6,
 		BackoffMax:     1e9,
 		CursorInterval: 200e6,
-		StallTimeout:   20e9,
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child:", err)

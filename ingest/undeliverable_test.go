@@ -27,6 +27,7 @@ import (
 	"github.com/trendstream/trendstream/ingest/internal/relaytest"
 	"github.com/trendstream/trendstream/ingest/jetstream"
 	"github.com/trendstream/trendstream/ingest/sink"
+	"github.com/trendstream/trendstream/ingest/source/file"
 	"github.com/trendstream/trendstream/internal/kafkaconf"
 	"github.com/trendstream/trendstream/internal/testenv"
 	v1 "github.com/trendstream/trendstream/proto/trendstream/v1"
@@ -161,7 +162,7 @@ func testUndeliverable(t *testing.T, kind testenv.KafkaKind) {
 			}
 			reg := prometheus.NewRegistry()
 			cfg := ingest.Config{
-				Source: "file:" + path, Brokers: k.Addrs(), Topic: topic, CursorTopic: testenv.Topic(t, "cursors"),
+				Source: &file.Source{Path: path}, Brokers: k.Addrs(), Topic: topic, CursorTopic: testenv.Topic(t, "cursors"),
 				DeadLetterTopic: dlTopic, BackoffMin: 50 * time.Millisecond, BackoffMax: 200 * time.Millisecond,
 				Registry: reg, Logger: testLogger(t),
 			}
@@ -177,7 +178,7 @@ func testUndeliverable(t *testing.T, kind testenv.KafkaKind) {
 			if ctx.Err() != nil {
 				t.Fatalf("the ingest did not get past the bad event in 60 s (reconnects %v)", metricValue(t, reg, "trendstream_ingest_reconnects_total", nil))
 			}
-			src, _ := ingest.NewSource(cfg)
+			src := cfg.Source
 			pos, ok, err := cursor.NewKafkaStore(k.Addrs(), cfg.CursorTopic, src.Key()).Load(ctx)
 			if err != nil || !ok || pos != int64(len(recs)) {
 				t.Errorf("stored cursor = %d,%v,%v; want the last record, %d", pos, ok, err, len(recs))

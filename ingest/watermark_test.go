@@ -11,6 +11,7 @@ import (
 	"github.com/trendstream/trendstream/ingest"
 	"github.com/trendstream/trendstream/ingest/frame"
 	"github.com/trendstream/trendstream/ingest/internal/relaytest"
+	"github.com/trendstream/trendstream/ingest/source/file"
 	"github.com/trendstream/trendstream/internal/testenv"
 )
 
@@ -58,7 +59,7 @@ func testWatermarkMarkers(t *testing.T, kind testenv.KafkaKind) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	err = ingest.Run(ctx, ingest.Config{
-		Source: "file:" + corpus, Brokers: k.Addrs(), Topic: topic, CursorTopic: testenv.Topic(t, "cursors"),
+		Source: &file.Source{Path: corpus}, Brokers: k.Addrs(), Topic: topic, CursorTopic: testenv.Topic(t, "cursors"),
 		MaxInFlight: 1, WatermarkInterval: 2 * time.Millisecond,
 		Registry: reg, Logger: testLogger(t),
 	})

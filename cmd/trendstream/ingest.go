@@ -3,13 +3,14 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
 	"log/slog"
 	"os"
 
 	"github.com/trendstream/trendstream/ingest"
 	"github.com/trendstream/trendstream/ingest/cursor"
-	"github.com/trendstream/trendstream/ingest/frame"
 	"github.com/trendstream/trendstream/ingest/sink"
+	"github.com/trendstream/trendstream/ingest/source/rawtopic"
 	"github.com/trendstream/trendstream/internal/kafkaconf"
 )
 
@@ -24,9 +25,8 @@ func init() {
 func setupIngest(fs *flag.FlagSet) func(context.Context) error {
 	var c ingest.Config
 	brokers := fs.String("brokers", "127.0.0.1:9092", "Kafka bootstrap brokers, comma-separated")
-	fs.StringVar(&c.Source, "source", "firehose", "where events come from: firehose (relay subscribeRepos), jetstream, or file:PATH (Jetstream JSONL or [u32 LE length][frame] records, optionally zstd)")
-	fs.StringVar(&c.Relay, "relay", ingest.DefaultRelay, "relay or PDS base URL for -source firehose")
-	fs.StringVar(&c.JetstreamURL, "jetstream-url", ingest.DefaultJetstreamURL, "Jetstream subscribe URL for -source jetstream")
+	src := defaultSourceFlags()
+	src.register(fs)
 	fs.StringVar(&c.Sink, "sink", "kafka", "kafka, or stdout (one protojson line per Post)")
 	fs.StringVar(&c.Topic, "posts-topic", ingest.DefaultTopic, "Kafka topic for Post messages (key = author DID)")
 	fs.StringVar(&c.Topic, "topic", ingest.DefaultTopic, "alias of -posts-topic")
@@ -36,8 +36,6 @@ func setupIngest(fs *flag.FlagSet) func(context.Context) error {
 	fs.StringVar(&c.Cursor, "cursor", "", "start position: empty = the stored cursor, live = the live tip (or start of a file), or a number (seq, time_us, or record number)")
 	fs.IntVar(&c.MaxInFlight, "max-in-flight", ingest.DefaultMaxInFlight, "unacknowledged messages at which reading the source pauses (backpressure)")
 	fs.Int64Var(&c.MaxInFlightBytes, "max-in-flight-bytes", sink.DefaultMaxInFlightBytes, "unacknowledged record bytes at which reading the source pauses, too (a post can be 1 MB); one larger message still goes, alone")
-	fs.IntVar(&c.MaxFrame, "max-frame-bytes", frame.DefaultMaxBytes, "larger frames are skipped and counted as oversized")
-	fs.DurationVar(&c.StallTimeout, "stall-timeout", 60e9, "reconnect when the socket delivers nothing for this long (watchdog)")
 	fs.DurationVar(&c.CursorInterval, "cursor-interval", 1e9, "how often the committed cursor is persisted")
 	wm := fs.Duration("watermark-interval", ingest.DefaultWatermarkInterval, "how often a source-watermark marker goes to every partition of the posts topic when the watermark advanced (and every 10 intervals regardless); 0 disables markers")
 	fs.DurationVar(&c.BackoffMin, "backoff-min", 500e6, "first reconnect delay (doubles, with jitter)")
@@ -49,6 +47,12 @@ func setupIngest(fs *flag.FlagSet) func(context.Context) error {
 			return err
 		}
 		c.Brokers = b
+		if c.Source, err = src.build(b); err != nil {
+			return err
+		}
+		if rt, ok := c.Source.(*rawtopic.Source); ok && rt.Topic == c.RawTopic {
+			return fmt.Errorf("-raw-topic %s is the topic being reprocessed", c.RawTopic)
+		}
 		c.WatermarkInterval = *wm
 		if *wm == 0 {
 			c.WatermarkInterval = -1 // Config's zero means the default

@@ -42,9 +42,7 @@ type runConfig struct {
 	kafkaPort      int
 	kafkaRetention time.Duration
 	pgPort         int
-	source         string
-	relay          string
-	jetstreamURL   string
+	source         sourceFlags
 	addr           string
 	metricsAddr    string
 	retention      time.Duration
@@ -54,16 +52,14 @@ type runConfig struct {
 }
 
 func setupRun(fs *flag.FlagSet) func(context.Context) error {
-	c := runConfig{pipeline: trending.DefaultOptions()}
+	c := runConfig{pipeline: trending.DefaultOptions(), source: defaultSourceFlags()}
 	// Empty brokers and database mean "embedded" here.
 	c.pipeline.Brokers = ""
 	fs.StringVar(&c.dataDir, "data-dir", "data", "directory for the embedded Kafka log and PostgreSQL cluster (kept across restarts)")
 	fs.IntVar(&c.kafkaPort, "kafka-port", 9092, "port of the embedded Kafka-protocol broker on 127.0.0.1 (with empty -brokers)")
 	fs.DurationVar(&c.kafkaRetention, "kafka-retention", 72*time.Hour, "how long the embedded broker keeps posts for replay")
 	fs.IntVar(&c.pgPort, "pg-port", 55432, "port of the private PostgreSQL cluster on 127.0.0.1 (without -database-url or DATABASE_URL)")
-	fs.StringVar(&c.source, "source", "firehose", "where posts come from: firehose, jetstream or file:PATH (a recording; replayed, then served)")
-	fs.StringVar(&c.relay, "relay", "wss://bsky.network", "relay for -source firehose")
-	fs.StringVar(&c.jetstreamURL, "jetstream-url", "wss://jetstream2.us-east.bsky.network/subscribe", "Jetstream endpoint for -source jetstream")
+	c.source.register(fs)
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "listen address of the API and dashboard (loopback only by default; :8080 listens on every interface)")
 	fs.StringVar(&c.metricsAddr, "metrics-addr", "127.0.0.1:9101", "listen address of the ingest's /metrics and /healthz (loopback only by default; :9101 listens on every interface); empty disables")
 	fs.DurationVar(&c.retention, "retention", 24*time.Hour, "delete trend windows that ended this long before the newest window of their source from PostgreSQL (event time: a replayed recording keeps its results); 0 keeps everything")
@@ -164,9 +160,13 @@ func runAll(ctx context.Context, c runConfig) error {
 	// offsets also count the ingest's watermark markers (one per partition
 	// per second), which made a thin stream look busier than it was.
 	ingestMetrics := ingest.NewRegistry()
+	src, err := c.source.build(brokers)
+	if err != nil {
+		return err
+	}
 	icfg := ingest.Config{
-		Source: c.source, Relay: c.relay, JetstreamURL: c.jetstreamURL,
-		Sink: "kafka", Brokers: brokers, Topic: o.PostsTopic, MetricsAddr: c.metricsAddr, Logger: log,
+		Source: src,
+		Sink:   "kafka", Brokers: brokers, Topic: o.PostsTopic, MetricsAddr: c.metricsAddr, Logger: log,
 		Registry: ingestMetrics,
 	}
 	pr, err := beamrun.StartPrism(ctx, 0)
@@ -180,11 +180,11 @@ func runAll(ctx context.Context, c runConfig) error {
 		}
 		return pr.Run(ctx, p)
 	}
-	if strings.HasPrefix(c.source, "file:") {
+	if src.Bounded() {
 		// A recording is replayed whole, then windowed as a bounded job: an
 		// unbounded reader would move idle partitions' watermarks to the
 		// wall clock and drop the recording's old posts as late.
-		log.Info("replaying recording into Kafka", "source", c.source)
+		log.Info("replaying recording into Kafka", "source", src.Key())
 		if err := ingest.Run(ctx, icfg); err != nil {
 			return err
 		}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/trendstream/trendstream/ingest"
+	"github.com/trendstream/trendstream/ingest/source/file"
 	"github.com/trendstream/trendstream/internal/corpus"
 	"github.com/trendstream/trendstream/internal/envflag"
 	"github.com/trendstream/trendstream/internal/pglocal"
@@ -236,7 +237,7 @@ func TestPostsProduced(t *testing.T) {
 		t.Fatalf("before the ingest: %d posts, want 0", got)
 	}
 	err := ingest.Run(context.Background(), ingest.Config{
-		Source: "file:" + rec, Sink: "kafka", Brokers: k.Addrs(), Topic: topic, Registry: reg,
+		Source: &file.Source{Path: rec}, Sink: "kafka", Brokers: k.Addrs(), Topic: topic, Registry: reg,
 		Logger: slog.New(slog.DiscardHandler),
 	})
 	if err != nil {

@@ -7,17 +7,16 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gorilla/websocket"
 
-	"github.com/trendstream/trendstream/ingest/event"
 	"github.com/trendstream/trendstream/ingest/frame"
-	"github.com/trendstream/trendstream/ingest/jetstream"
 )
+
+// DefaultStallTimeout is the websocket watchdog's default.
+const DefaultStallTimeout = time.Minute
 
 // WSOptions are shared by the websocket sources.
 type WSOptions struct {
@@ -35,115 +34,23 @@ type WSOptions struct {
 // state for the health check.
 func (o *WSOptions) SetOnConnect(fn func(url string)) { o.OnConnect = fn }
 
-func (o *WSOptions) defaults() {
+// Defaults fills zero fields: frame.DefaultMaxBytes, a one-minute watchdog.
+func (o *WSOptions) Defaults() {
 	if o.MaxFrame <= 0 {
 		o.MaxFrame = frame.DefaultMaxBytes
 	}
 	if o.StallTimeout <= 0 {
-		o.StallTimeout = time.Minute
+		o.StallTimeout = DefaultStallTimeout
 	}
-}
-
-// Firehose reads com.atproto.sync.subscribeRepos from a relay or PDS.
-type Firehose struct {
-	// Relay is the service base URL (wss://bsky.network); the XRPC path is
-	// appended unless the URL already names it.
-	Relay string
-	WSOptions
-}
-
-// Key implements Source.
-func (f *Firehose) Key() string { return "firehose:" + f.endpoint() }
-
-func (f *Firehose) endpoint() string {
-	u := strings.TrimRight(f.Relay, "/")
-	if !strings.HasSuffix(u, "/xrpc/com.atproto.sync.subscribeRepos") {
-		u += "/xrpc/com.atproto.sync.subscribeRepos"
-	}
-	return u
-}
-
-// Run implements Source. With hasFrom it asks the relay to replay from the
-// cursor and drops anything at or before it, because relays differ on
-// whether the cursor is inclusive.
-func (f *Firehose) Run(ctx context.Context, from int64, hasFrom bool, emit Emit) error {
-	f.defaults()
-	u := f.endpoint()
-	if hasFrom {
-		u += "?cursor=" + strconv.FormatInt(from, 10)
-	}
-	return runWS(ctx, u, f.WSOptions, websocket.BinaryMessage, func(ctx context.Context, b []byte, bad error) error {
-		if bad != nil {
-			return emit(ctx, &Item{Err: bad})
-		}
-		ev, err := frame.Decode(b, frame.Options{MaxBytes: f.MaxFrame})
-		var ef *frame.ErrorFrame
-		if errors.As(err, &ef) {
-			if ef.Name == "FutureCursor" {
-				return fmt.Errorf("%w: %s", ErrFutureCursor, ef)
-			}
-			return &Disconnect{Reason: "error_frame", Err: ef}
-		}
-		if err != nil {
-			return emit(ctx, &Item{Raw: b, Err: err})
-		}
-		if hasFrom && ev.Cursor > 0 && ev.Cursor <= from {
-			return nil
-		}
-		return emit(ctx, &Item{Pos: ev.Cursor, Raw: b, Event: ev})
-	})
-}
-
-// Jetstream reads Jetstream v1 JSON events, posts only.
-type Jetstream struct {
-	// URL is the subscribe endpoint, e.g.
-	// wss://jetstream2.us-east.bsky.network/subscribe.
-	URL string
-	WSOptions
-}
-
-// Key implements Source.
-func (j *Jetstream) Key() string { return "jetstream:" + j.URL }
-
-// JetstreamRewind is subtracted from a Jetstream resume cursor. Jetstream
-// emits events slightly out of time_us order, so an event older than the
-// committed one may still have been unacknowledged; its README recommends
-// rewinding a few seconds for gapless playback.
-const JetstreamRewind = 3 * time.Second
-
-// Run implements Source. Jetstream cursors are time_us and inclusive; with
-// the rewind, events of the last seconds before the cursor arrive again.
-func (j *Jetstream) Run(ctx context.Context, from int64, hasFrom bool, emit Emit) error {
-	j.defaults()
-	pu, err := url.Parse(j.URL)
-	if err != nil {
-		return fmt.Errorf("jetstream url: %w", err)
-	}
-	q := pu.Query()
-	q.Set("wantedCollections", event.PostCollection)
-	if hasFrom {
-		q.Set("cursor", strconv.FormatInt(max(from-JetstreamRewind.Microseconds(), 0), 10))
-	}
-	pu.RawQuery = q.Encode()
-	return runWS(ctx, pu.String(), j.WSOptions, websocket.TextMessage, func(ctx context.Context, b []byte, bad error) error {
-		if bad != nil {
-			return emit(ctx, &Item{Err: bad})
-		}
-		ev, err := jetstream.Decode(b)
-		if err != nil {
-			return emit(ctx, &Item{Raw: b, Err: err})
-		}
-		return emit(ctx, &Item{Pos: ev.Cursor, Event: ev})
-	})
 }
 
 // ErrWrongMessageType marks a text frame on a binary stream or vice versa.
 var ErrWrongMessageType = errors.New("unexpected websocket message type")
 
-// runWS dials u and calls handle for every message until an error.
+// RunWS dials u and calls handle for every message until an error.
 // handle gets each message, or a per-message defect (bad != nil) that
 // must be reported without stopping the stream.
-func runWS(ctx context.Context, u string, o WSOptions, wantType int, handle func(ctx context.Context, b []byte, bad error) error) error {
+func RunWS(ctx context.Context, u string, o WSOptions, wantType int, handle func(ctx context.Context, b []byte, bad error) error) error {
 	d := websocket.Dialer{HandshakeTimeout: 30 * time.Second, Proxy: http.ProxyFromEnvironment}
 	conn, resp, err := d.DialContext(ctx, u, http.Header{"User-Agent": {"trendstream-ingest"}})
 	if err != nil {

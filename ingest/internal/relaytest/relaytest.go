@@ -14,8 +14,10 @@ import (
 	"net/http/httptest"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"testing"
 	"time"
 
 	comatproto "github.com/bluesky-social/indigo/api/atproto"
@@ -274,4 +276,51 @@ func errorFrame(name, msg string) []byte {
 	ef := events.ErrorFrame{Error: name, Message: msg}
 	_ = ef.MarshalCBOR(&b)
 	return b.Bytes()
+}
+
+// Script is what a Scripted server does on each websocket connection.
+type Script func(c *websocket.Conn, r *http.Request)
+
+// Scripted starts a websocket server that runs s on every connection and
+// returns its ws:// URL; the test's cleanup stops it. Source tests use it
+// to play a relay that misbehaves in one particular way.
+func Scripted(t testing.TB, s Script) string {
+	t.Helper()
+	up := websocket.Upgrader{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		s(c, r)
+	}))
+	t.Cleanup(srv.Close)
+	return "ws" + strings.TrimPrefix(srv.URL, "http")
+}
+
+// EditCommit returns a #commit frame re-encoded after edit changed its
+// body (its time, say); a frame of another type is an error.
+func EditCommit(frame []byte, edit func(*comatproto.SyncSubscribeRepos_Commit)) ([]byte, error) {
+	cr := cbg.NewCborReader(bytes.NewReader(frame))
+	var h events.EventHeader
+	if err := h.UnmarshalCBOR(cr); err != nil {
+		return nil, err
+	}
+	if h.MsgType != "#commit" {
+		return nil, fmt.Errorf("relaytest: a %s frame, not #commit", h.MsgType)
+	}
+	var c comatproto.SyncSubscribeRepos_Commit
+	if err := c.UnmarshalCBOR(cr); err != nil {
+		return nil, err
+	}
+	edit(&c)
+	var buf bytes.Buffer
+	if err := h.MarshalCBOR(&buf); err != nil {
+		return nil, err
+	}
+	if err := c.MarshalCBOR(&buf); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }

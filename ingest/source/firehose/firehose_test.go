@@ -1,4 +1,4 @@
-package source_test
+package firehose_test
 
 import (
 	"bytes"
@@ -6,9 +6,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/http/httptest"
-	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -17,7 +14,9 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/trendstream/trendstream/ingest/frame"
+	"github.com/trendstream/trendstream/ingest/internal/relaytest"
 	"github.com/trendstream/trendstream/ingest/source"
+	"github.com/trendstream/trendstream/ingest/source/firehose"
 )
 
 // frameOf encodes a firehose frame: header then body.
@@ -38,25 +37,7 @@ func identity(t *testing.T, seq int64) []byte {
 	return frameOf(t, events.EvtKindMessage, "#identity", &comatproto.SyncSubscribeRepos_Identity{Did: "did:plc:test", Seq: seq, Time: "2026-07-04T14:38:06.928Z"})
 }
 
-// script is what the fake server does on each connection.
-type script func(c *websocket.Conn, r *http.Request)
-
-func server(t *testing.T, s script) string {
-	t.Helper()
-	up := websocket.Upgrader{}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := up.Upgrade(w, r, nil)
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		s(c, r)
-	}))
-	t.Cleanup(srv.Close)
-	return "ws" + strings.TrimPrefix(srv.URL, "http")
-}
-
-func collect(ctx context.Context, f *source.Firehose, from int64, has bool) ([]*source.Item, error) {
+func collect(ctx context.Context, f *firehose.Source, from int64, has bool) ([]*source.Item, error) {
 	var items []*source.Item
 	err := f.Run(ctx, from, has, func(_ context.Context, it *source.Item) error {
 		items = append(items, it)
@@ -69,7 +50,7 @@ func TestFirehoseFailures(t *testing.T) {
 	info := "cursor too old"
 	tests := []struct {
 		name   string
-		script script
+		script relaytest.Script
 		from   int64
 		has    bool
 		check  func(t *testing.T, items []*source.Item, err error)
@@ -153,59 +134,9 @@ func TestFirehoseFailures(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			f := &source.Firehose{Relay: server(t, tt.script), WSOptions: source.WSOptions{StallTimeout: 300 * time.Millisecond, MaxFrame: 4096}}
+			f := &firehose.Source{Relay: relaytest.Scripted(t, tt.script), WSOptions: source.WSOptions{StallTimeout: 300 * time.Millisecond, MaxFrame: 4096}}
 			items, err := collect(ctx, f, tt.from, tt.has)
 			tt.check(t, items, err)
 		})
 	}
-}
-
-// TestJetstreamSource streams the production Jetstream recording over a
-// websocket and checks the query (posts only, cursor rewound 3 s) and the
-// decoded posts.
-func TestJetstreamSource(t *testing.T) {
-	lines, err := readLines("../frame/testdata/expected_v1.jsonl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	url := server(t, func(c *websocket.Conn, r *http.Request) {
-		q := r.URL.Query()
-		if q.Get("wantedCollections") != "app.bsky.feed.post" || q.Get("cursor") != "1783175885085434" {
-			t.Errorf("query = %q", r.URL.RawQuery)
-		}
-		for _, l := range lines {
-			_ = c.WriteMessage(websocket.TextMessage, l)
-		}
-		_ = c.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "bye"))
-		time.Sleep(100 * time.Millisecond)
-	})
-	j := &source.Jetstream{URL: url + "/subscribe"}
-	var posts, items int
-	err = j.Run(context.Background(), 1783175888085434, true, func(_ context.Context, it *source.Item) error {
-		if it.Err != nil {
-			t.Errorf("item error: %v", it.Err)
-			return nil
-		}
-		items++
-		posts += len(it.Event.Posts)
-		if it.Pos != it.Event.Cursor {
-			t.Errorf("pos %d != time_us %d", it.Pos, it.Event.Cursor)
-		}
-		return nil
-	})
-	var d *source.Disconnect
-	if !errors.As(err, &d) || d.Code != websocket.CloseGoingAway {
-		t.Errorf("err = %v, want going-away close", err)
-	}
-	if items != len(lines) || posts != 18 {
-		t.Errorf("items %d (want %d), posts %d (want 18)", items, len(lines), posts)
-	}
-}
-
-func readLines(path string) ([][]byte, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	return bytes.Split(bytes.TrimSpace(b), []byte("\n")), nil
 }

@@ -1,4 +1,6 @@
-package source
+// Package file is the source for recordings: Jetstream JSONL or
+// length-prefixed raw firehose frames, optionally zstd-compressed.
+package file
 
 import (
 	"context"
@@ -11,19 +13,20 @@ import (
 	"github.com/trendstream/trendstream/ingest/frame"
 	"github.com/trendstream/trendstream/ingest/jetstream"
 	"github.com/trendstream/trendstream/ingest/replay"
+	"github.com/trendstream/trendstream/ingest/source"
 )
 
-// File replays a recording: Jetstream JSONL or length-prefixed raw frames,
+// Source replays a recording: Jetstream JSONL or length-prefixed raw frames,
 // optionally zstd-compressed. Positions are 1-based record numbers, so a
 // resumed replay skips what was already delivered.
-type File struct {
+type Source struct {
 	Path string
 	// MaxFrame bounds one record (default frame.DefaultMaxBytes).
 	MaxFrame int
 }
 
-// Key implements Source.
-func (f *File) Key() string {
+// Key implements source.Source.
+func (f *Source) Key() string {
 	p, err := filepath.Abs(f.Path)
 	if err != nil {
 		p = f.Path
@@ -31,8 +34,8 @@ func (f *File) Key() string {
 	return "file:" + p
 }
 
-// Run implements Source. It returns nil at the end of the file.
-func (f *File) Run(ctx context.Context, from int64, hasFrom bool, emit Emit) error {
+// Run implements source.Source. It returns nil at the end of the file.
+func (f *Source) Run(ctx context.Context, from int64, hasFrom bool, emit source.Emit) error {
 	max := f.MaxFrame
 	if max <= 0 {
 		max = frame.DefaultMaxBytes
@@ -56,7 +59,7 @@ func (f *File) Run(ctx context.Context, from int64, hasFrom bool, emit Emit) err
 			return nil
 		}
 		if errors.Is(err, replay.ErrTooLarge) {
-			if err := emit(ctx, &Item{Pos: pos, Err: fmt.Errorf("%w: %v", frame.ErrOversized, err)}); err != nil {
+			if err := emit(ctx, &source.Item{Pos: pos, Err: fmt.Errorf("%w: %v", frame.ErrOversized, err)}); err != nil {
 				return err
 			}
 			continue
@@ -67,7 +70,7 @@ func (f *File) Run(ctx context.Context, from int64, hasFrom bool, emit Emit) err
 		if hasFrom && pos <= from {
 			continue
 		}
-		it := &Item{Pos: pos}
+		it := &source.Item{Pos: pos}
 		if r.Format() == replay.Frames {
 			it.Raw = b
 			it.Event, it.Err = frame.Decode(b, frame.Options{MaxBytes: max})
@@ -82,3 +85,11 @@ func (f *File) Run(ctx context.Context, from int64, hasFrom bool, emit Emit) err
 		}
 	}
 }
+
+// Kind implements source.Source.
+func (f *Source) Kind() string { return "file" }
+
+// Bounded implements source.Source: a recording ends.
+func (f *Source) Bounded() bool { return true }
+
+var _ source.Source = (*Source)(nil)
