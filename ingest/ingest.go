@@ -23,6 +23,7 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -31,6 +32,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -46,6 +48,7 @@ import (
 	"github.com/trendstream/trendstream/ingest/sink"
 	"github.com/trendstream/trendstream/ingest/source"
 	"github.com/trendstream/trendstream/ingest/source/rawtopic"
+	"github.com/trendstream/trendstream/internal/kafkaconf"
 	v1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 )
 
@@ -127,37 +130,126 @@ type Config struct {
 	DeadLetterTopic string
 }
 
+// DefaultConfig is the ingest's defaults, the one place they are written:
+// the command's flags register from it (RegisterFlags) and Run fills a zero
+// field of its Config from it.
+func DefaultConfig() Config {
+	return Config{
+		Sink:              "kafka",
+		Brokers:           []string{kafkaconf.DefaultBrokers},
+		Topic:             DefaultTopic,
+		CursorTopic:       cursor.DefaultTopic,
+		DeadLetterTopic:   sink.DefaultDeadLetterTopic,
+		MaxInFlight:       DefaultMaxInFlight,
+		MaxInFlightBytes:  sink.DefaultMaxInFlightBytes,
+		CursorInterval:    time.Second,
+		WatermarkInterval: DefaultWatermarkInterval,
+		BackoffMin:        500 * time.Millisecond,
+		BackoffMax:        30 * time.Second,
+		MetricsAddr:       DefaultMetricsAddr,
+		HealthWindow:      2 * time.Minute,
+	}
+}
+
+// RegisterFlags registers the ingest's flags on fs with c's values as
+// defaults (start from DefaultConfig). The source is not among them: the
+// command builds it (cmd/trendstream/source.go). Brokers are a
+// comma-separated flag; -watermark-interval 0 disables the markers.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.Func("brokers", "Kafka bootstrap brokers, comma-separated (default "+strings.Join(c.Brokers, ",")+")", func(v string) error {
+		b, err := kafkaconf.SplitBrokers(v)
+		c.Brokers = b
+		return err
+	})
+	fs.StringVar(&c.Sink, "sink", c.Sink, "kafka, or stdout (one protojson line per Post)")
+	fs.StringVar(&c.Topic, "posts-topic", c.Topic, "Kafka topic for Post messages (key = author DID)")
+	fs.StringVar(&c.Topic, "topic", c.Topic, "alias of -posts-topic")
+	fs.StringVar(&c.RawTopic, "raw-topic", c.RawTopic, "if set, also store every raw #commit frame here, keyed by seq, for reprocessing with -source rawtopic:TOPIC (e.g. "+DefaultRawTopic+")")
+	fs.StringVar(&c.DeadLetterTopic, "dead-letter-topic", c.DeadLetterTopic, "topic for what cannot be delivered (too large, not marshalable, refused by the broker on its own), with headers saying why; the cursor moves past it. - disables it: such a message then stops the ingest")
+	fs.StringVar(&c.CursorTopic, "cursor-topic", c.CursorTopic, "compacted Kafka topic holding the resume cursor per source; - disables persistence")
+	fs.StringVar(&c.Cursor, "cursor", c.Cursor, "start position: empty = the stored cursor, live = the live tip (or start of a file), or a number (seq, time_us, or record number)")
+	fs.IntVar(&c.MaxInFlight, "max-in-flight", c.MaxInFlight, "unacknowledged messages at which reading the source pauses (backpressure)")
+	fs.Int64Var(&c.MaxInFlightBytes, "max-in-flight-bytes", c.MaxInFlightBytes, "unacknowledged record bytes at which reading the source pauses, too (a post can be 1 MB); one larger message still goes, alone")
+	fs.DurationVar(&c.CursorInterval, "cursor-interval", c.CursorInterval, "how often the committed cursor is persisted")
+	fs.Var((*markerInterval)(&c.WatermarkInterval), "watermark-interval", "how often a source-watermark marker goes to every partition of the posts topic when the watermark advanced (and every 10 intervals regardless); 0 disables markers (a `duration`)")
+	fs.DurationVar(&c.BackoffMin, "backoff-min", c.BackoffMin, "first reconnect delay (doubles, with jitter)")
+	fs.DurationVar(&c.BackoffMax, "backoff-max", c.BackoffMax, "largest reconnect delay")
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", c.MetricsAddr, "serve /metrics and /healthz here; empty disables")
+}
+
+// markerInterval is -watermark-interval: a duration whose 0 disables the
+// markers, which Config spells as negative (its zero means the default).
+type markerInterval time.Duration
+
+func (m *markerInterval) String() string {
+	if *m < 0 {
+		return "0s"
+	}
+	return time.Duration(*m).String()
+}
+
+func (m *markerInterval) Set(v string) error {
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return err
+	}
+	if d == 0 {
+		d = -1
+	}
+	*m = markerInterval(d)
+	return nil
+}
+
+// Validate reports a Config that cannot run: no source, an unknown sink.
+func (c *Config) Validate() error {
+	if c.Source == nil {
+		return errors.New("ingest: no source (Config.Source)")
+	}
+	switch c.Sink {
+	case "", "kafka", "stdout":
+	default:
+		return fmt.Errorf("ingest: unknown sink %q (kafka or stdout)", c.Sink)
+	}
+	if c.BackoffMin > 0 && c.BackoffMax > 0 && c.BackoffMin > c.BackoffMax {
+		return fmt.Errorf("ingest: -backoff-min %s is above -backoff-max %s", c.BackoffMin, c.BackoffMax)
+	}
+	return nil
+}
+
+// defaults fills zero fields from DefaultConfig. MetricsAddr is not
+// filled: empty means no metrics server.
 func (c *Config) defaults() {
+	d := DefaultConfig()
 	def := func(s *string, v string) {
 		if *s == "" {
 			*s = v
 		}
 	}
-	def(&c.Sink, "kafka")
-	def(&c.Topic, DefaultTopic)
-	def(&c.CursorTopic, cursor.DefaultTopic)
-	def(&c.DeadLetterTopic, sink.DefaultDeadLetterTopic)
+	def(&c.Sink, d.Sink)
+	def(&c.Topic, d.Topic)
+	def(&c.CursorTopic, d.CursorTopic)
+	def(&c.DeadLetterTopic, d.DeadLetterTopic)
 	if len(c.Brokers) == 0 {
-		c.Brokers = []string{"127.0.0.1:9092"}
+		c.Brokers = d.Brokers
 	}
 	if c.MaxInFlight <= 0 {
-		c.MaxInFlight = DefaultMaxInFlight
+		c.MaxInFlight = d.MaxInFlight
 	}
 	if c.MaxInFlightBytes <= 0 {
-		c.MaxInFlightBytes = sink.DefaultMaxInFlightBytes
+		c.MaxInFlightBytes = d.MaxInFlightBytes
 	}
-	dur := func(d *time.Duration, v time.Duration) {
-		if *d <= 0 {
-			*d = v
+	dur := func(p *time.Duration, v time.Duration) {
+		if *p <= 0 {
+			*p = v
 		}
 	}
-	dur(&c.CursorInterval, time.Second)
+	dur(&c.CursorInterval, d.CursorInterval)
 	if c.WatermarkInterval == 0 {
-		c.WatermarkInterval = DefaultWatermarkInterval
+		c.WatermarkInterval = d.WatermarkInterval
 	}
-	dur(&c.BackoffMin, 500*time.Millisecond)
-	dur(&c.BackoffMax, 30*time.Second)
-	dur(&c.HealthWindow, 2*time.Minute)
+	dur(&c.BackoffMin, d.BackoffMin)
+	dur(&c.BackoffMax, d.BackoffMax)
+	dur(&c.HealthWindow, d.HealthWindow)
 	if c.Stdout == nil {
 		c.Stdout = os.Stdout
 	}
@@ -215,16 +307,11 @@ type runner struct {
 // configuration or a failing metrics listener; stream and broker failures
 // are retried.
 func Run(ctx context.Context, cfg Config) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
 	cfg.defaults()
 	src := cfg.Source
-	if src == nil {
-		return errors.New("ingest: no source (Config.Source)")
-	}
-	switch cfg.Sink {
-	case "kafka", "stdout":
-	default:
-		return fmt.Errorf("ingest: unknown sink %q (kafka or stdout)", cfg.Sink)
-	}
 	r := &runner{cfg: cfg, log: cfg.Logger.With("component", "ingest", "source", src.Key()), m: newMetrics(cfg.Registry), src: src}
 	r.wm.interval = cfg.WatermarkInterval
 	r.srcKey = []byte(src.Key())

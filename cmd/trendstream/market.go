@@ -43,7 +43,7 @@ type marketIngestConfig struct {
 // defaultMarketIngestConfig holds every default in one place.
 func defaultMarketIngestConfig() marketIngestConfig {
 	return marketIngestConfig{
-		Brokers:         "127.0.0.1:9092",
+		Brokers:         kafkaconf.DefaultBrokers,
 		Topic:           market.DefaultTopic,
 		DeadLetterTopic: market.DefaultDeadLetterTopic,
 		Speed:           lean.DefaultSpeed,

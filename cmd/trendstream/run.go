@@ -43,16 +43,14 @@ type runConfig struct {
 	kafkaRetention time.Duration
 	pgPort         int
 	source         sourceFlags
-	addr           string
+	serve          serveOptions
 	metricsAddr    string
-	retention      time.Duration
-	streams        *streamOptions
 	progress       time.Duration
 	pipeline       trending.Options
 }
 
 func setupRun(fs *flag.FlagSet) func(context.Context) error {
-	c := runConfig{pipeline: trending.DefaultOptions(), source: defaultSourceFlags()}
+	c := runConfig{pipeline: trending.DefaultOptions(), source: defaultSourceFlags(), serve: defaultServeOptions()}
 	// Empty brokers and database mean "embedded" here.
 	c.pipeline.Brokers = ""
 	fs.StringVar(&c.dataDir, "data-dir", "data", "directory for the embedded Kafka log and PostgreSQL cluster (kept across restarts)")
@@ -60,10 +58,8 @@ func setupRun(fs *flag.FlagSet) func(context.Context) error {
 	fs.DurationVar(&c.kafkaRetention, "kafka-retention", 72*time.Hour, "how long the embedded broker keeps posts for replay")
 	fs.IntVar(&c.pgPort, "pg-port", 55432, "port of the private PostgreSQL cluster on 127.0.0.1 (without -database-url or DATABASE_URL)")
 	c.source.register(fs)
-	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "listen address of the API and dashboard (loopback only by default; :8080 listens on every interface)")
-	fs.StringVar(&c.metricsAddr, "metrics-addr", "127.0.0.1:9101", "listen address of the ingest's /metrics and /healthz (loopback only by default; :9101 listens on every interface); empty disables")
-	fs.DurationVar(&c.retention, "retention", 24*time.Hour, "delete trend windows that ended this long before the newest window of their source from PostgreSQL (event time: a replayed recording keeps its results); 0 keeps everything")
-	c.streams = streamFlags(fs)
+	c.serve.register(fs)
+	fs.StringVar(&c.metricsAddr, "metrics-addr", ingest.DefaultMetricsAddr, "listen address of the ingest's /metrics and /healthz (loopback only by default; :9101 listens on every interface); empty disables")
 	fs.DurationVar(&c.progress, "progress", 15*time.Second, "how often to print progress (posts/s, lag, top terms); 0 disables")
 	c.pipeline.RegisterFlags(fs)
 	return func(ctx context.Context) error { return runAll(ctx, c) }
@@ -132,8 +128,8 @@ func runAll(ctx context.Context, c runConfig) error {
 	defer st.Close()
 
 	// API and dashboard.
-	srv := api.New(st, c.streams.options(log))
-	ln, err := net.Listen("tcp", c.addr)
+	srv := api.New(st, c.serve.streams.options(log))
+	ln, err := net.Listen("tcp", c.serve.addr)
 	if err != nil {
 		return fmt.Errorf("run: API listen: %w", err)
 	}
@@ -152,8 +148,8 @@ func runAll(ctx context.Context, c runConfig) error {
 	defer cancel()
 	spawn("api", func() error { return srv.Serve(ctx, ln) })
 	spawn("trends feed", func() error { return api.ConsumeTrends(ctx, brokers, o.TrendsTopic, srv, api.FeedLogger(log)) })
-	if c.retention > 0 {
-		go pruneLoop(ctx, st, c.retention)
+	if c.serve.retention > 0 {
+		go pruneLoop(ctx, st, c.serve.retention)
 	}
 
 	// The progress lines read the ingest's own counters: the posts topic's

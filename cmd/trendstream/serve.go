@@ -28,19 +28,18 @@ func init() {
 const pruneInterval = 5 * time.Minute
 
 func setupServe(fs *flag.FlagSet) func(context.Context) error {
-	addr := fs.String("addr", "127.0.0.1:8080", "listen address for the API and dashboard (loopback only by default; :8080 listens on every interface)")
+	so := defaultServeOptions()
+	so.register(fs)
 	dbURL := fs.String("database-url", "", "PostgreSQL URL of the read model (default $DATABASE_URL)")
-	brokers := fs.String("brokers", "127.0.0.1:9092", "Kafka bootstrap brokers, comma-separated; empty disables live push")
-	topic := fs.String("trends-topic", "trendstream.trends", "Kafka topic of WindowSnapshot results pushed to dashboards")
-	streams := streamFlags(fs)
-	retention := fs.Duration("retention", 24*time.Hour, "delete windows that ended this long before the newest window of their source (event time, so replays keep their results); 0 keeps everything")
+	brokers := fs.String("brokers", kafkaconf.DefaultBrokers, "Kafka bootstrap brokers, comma-separated; empty disables live push")
+	topic := fs.String("trends-topic", kafkaconf.DefaultTrendsTopic, "Kafka topic of WindowSnapshot results pushed to dashboards")
 	return func(ctx context.Context) error {
 		st, err := openStore(ctx, *dbURL)
 		if err != nil {
 			return err
 		}
 		defer st.Close()
-		srv := api.New(st, streams.options(slog.Default()))
+		srv := api.New(st, so.streams.options(slog.Default()))
 
 		if *brokers != "" {
 			bs, err := kafkaconf.SplitBrokers(*brokers)
@@ -52,20 +51,37 @@ func setupServe(fs *flag.FlagSet) func(context.Context) error {
 				_ = api.ConsumeTrends(ctx, bs, *topic, srv, api.FeedLogger(slog.Default()))
 			}()
 		}
-		if *retention > 0 {
-			go pruneLoop(ctx, st, *retention)
+		if so.retention > 0 {
+			go pruneLoop(ctx, st, so.retention)
 		}
-		ln, err := net.Listen("tcp", *addr)
+		ln, err := net.Listen("tcp", so.addr)
 		if err != nil {
 			return fmt.Errorf("serve: %w", err)
 		}
-		slog.Info("serving API and dashboard", "addr", ln.Addr().String(), "trends_topic", *topic, "retention", *retention)
+		slog.Info("serving API and dashboard", "addr", ln.Addr().String(), "trends_topic", *topic, "retention", so.retention)
 		return srv.Serve(ctx, ln)
 	}
 }
 
-// streamOptions are the limits of the API's event stream, as flags shared by
-// serve and run.
+// serveOptions are the read side's flags, shared by serve and run: where
+// the API listens, how long windows are kept, the event stream's limits.
+type serveOptions struct {
+	addr      string
+	retention time.Duration
+	streams   *streamOptions
+}
+
+func defaultServeOptions() serveOptions {
+	return serveOptions{addr: api.DefaultAddr, retention: store.DefaultRetention}
+}
+
+func (o *serveOptions) register(fs *flag.FlagSet) {
+	fs.StringVar(&o.addr, "addr", o.addr, "listen address of the API and dashboard (loopback only by default; :8080 listens on every interface)")
+	fs.DurationVar(&o.retention, "retention", o.retention, "delete trend windows that ended this long before the newest window of their source from PostgreSQL (event time: a replayed recording keeps its results); 0 keeps everything")
+	o.streams = streamFlags(fs)
+}
+
+// streamOptions are the limits of the API's event stream.
 type streamOptions struct {
 	maxStreams   int
 	writeTimeout time.Duration

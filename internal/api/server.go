@@ -59,8 +59,10 @@ type Options struct {
 	MaxStreams int
 }
 
-// Defaults of the stream options, shared with the command-line flags.
+// Defaults of the server's options, shared with the command-line flags.
 const (
+	// DefaultAddr is loopback only: exposing the API is a decision.
+	DefaultAddr         = "127.0.0.1:8080"
 	DefaultKeepAlive    = 15 * time.Second
 	DefaultWriteTimeout = 10 * time.Second
 	DefaultMaxStreams   = 1000

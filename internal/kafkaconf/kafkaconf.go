@@ -11,6 +11,13 @@ import (
 	"github.com/IBM/sarama"
 )
 
+// Where every command looks for Kafka, and the topics, unless told.
+const (
+	DefaultBrokers     = "127.0.0.1:9092"
+	DefaultPostsTopic  = "trendstream.posts"
+	DefaultTrendsTopic = "trendstream.trends"
+)
+
 // Version is the Kafka protocol version spoken. It matches the broker in
 // docker-compose.yml and is accepted by the in-process kfake cluster
 // (which needs at least 0.11 for record batch v2).

@@ -264,6 +264,10 @@ func (s *Store) Prune(ctx context.Context, olderThan time.Time) (int64, error) {
 	return tag.RowsAffected(), nil
 }
 
+// DefaultRetention is how long before its source's newest window a window
+// is kept (serve and run -retention).
+const DefaultRetention = 24 * time.Hour
+
 // PruneRetention deletes, for each source, the windows that ended more than
 // retention before that source's newest window, and returns how many it
 // removed.

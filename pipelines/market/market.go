@@ -73,7 +73,7 @@ type Options struct {
 // DefaultOptions returns the defaults.
 func DefaultOptions() Options {
 	return Options{
-		Brokers:       "127.0.0.1:9092",
+		Brokers:       kafkaconf.DefaultBrokers,
 		MarketTopic:   "trendstream.market",
 		ResultsTopic:  "trendstream.market.trends",
 		Start:         kafkaio.Start{Kind: kafkaio.StartEarliest},
