@@ -436,75 +436,15 @@ func (r *runner) session(ctx context.Context, from int64, has bool) (int64, bool
 	r.floor.Store(r.commitHigh)
 	r.floorOK.Store(r.hasHigh)
 	r.mu.Unlock()
-	var errLogged atomic.Bool
-	var sk sink.Sink
-	var kafka *sink.Kafka
+	sk, kafka, err := r.openSink(tr)
+	if err != nil {
+		return from, has, fmt.Errorf("%w: %w", errSink, err)
+	}
 	var seen map[postRef]bool
-	if r.cfg.Sink == "stdout" {
-		sk = sink.NewWriter(r.cfg.Stdout, func(tok cursor.Token) {
-			tr.Ack(tok)
-			r.progress(tr)
-		})
-	} else {
-		var pc *sarama.Config
-		if r.cfg.ProducerConfig != nil {
-			pc = r.cfg.ProducerConfig()
-		}
-		dl := sink.DeadLetterOptions{Source: r.src.Key()}
-		if r.cfg.DeadLetterTopic != "-" {
-			dl.Topic = r.cfg.DeadLetterTopic
-		}
-		k, err := sink.NewKafka(sink.KafkaOptions{
-			Brokers: r.cfg.Brokers, ClientID: "trendstream-ingest", Ack: tr.Ack, Config: pc,
-			MaxInFlight: r.cfg.MaxInFlight, MaxInFlightBytes: r.cfg.MaxInFlightBytes,
-			DeadLetter: dl,
-			Hooks: sink.Hooks{
-				InFlight: func(n int, b int64) {
-					r.m.inFlight.Set(float64(n))
-					r.m.inFlightBytes.Set(float64(b))
-				},
-				Acked: func(m *sink.Message) {
-					r.m.acked.WithLabelValues(m.Topic).Inc()
-					r.progress(tr)
-				},
-				DeadLettered: func(m *sink.Message, reason string, cause error) {
-					r.m.deadLetters.WithLabelValues(reason, m.Topic).Inc()
-					r.log.Warn("undeliverable message sent to the dead-letter topic; moving on", "dead_letter_topic", r.cfg.DeadLetterTopic,
-						"reason", reason, "topic", m.Topic, "key", m.Key, "pos", m.Pos, "err", cause)
-					r.progress(tr)
-				},
-				Error: func(m *sink.Message, err error) {
-					r.m.produceErrs.Inc()
-					if sink.MessageScoped(err) {
-						r.suspect(msgRef{m.Pos, m.Index})
-					}
-					// The first failure ends the session; the rest of the
-					// batch fails the same way and would only add noise.
-					if errLogged.CompareAndSwap(false, true) {
-						r.log.Warn("produce failed; ending session, unacknowledged events will be re-read", "topic", m.Topic, "key", m.Key, "err", err)
-					}
-				},
-			},
-		})
-		if err != nil {
-			return from, has, fmt.Errorf("%w: %w", errSink, err)
-		}
-		sk, kafka = k, k
-		if has {
-			rctx, rcancel := context.WithTimeout(ctx, time.Minute)
-			seen, err = r.delivered(rctx, k, from)
-			rcancel()
-			if err != nil {
-				if ctx.Err() != nil {
-					_ = k.Close()
-					return from, has, ctx.Err()
-				}
-				// Without it the session only risks duplicates, as before.
-				r.log.Warn("cannot read back the posts topic; posts written after the cursor may be written again", "topic", r.cfg.Topic, "err", err)
-				seen = nil
-			} else if len(seen) > 0 {
-				r.log.Info("posts after the cursor already in the topic will not be written again", "posts", len(seen), "cursor", from)
-			}
+	if kafka != nil && has {
+		if seen, err = r.readBack(ctx, kafka, from); err != nil {
+			_ = kafka.Close()
+			return from, has, err
 		}
 	}
 	sctx, cancel := context.WithCancelCause(ctx)
@@ -516,50 +456,13 @@ func (r *runner) session(ctx context.Context, from int64, has bool) (int64, bool
 		case <-sctx.Done():
 		}
 	}()
-
-	// Persist the committed cursor periodically while the session runs.
 	var wg sync.WaitGroup
 	if kafka != nil && r.wm.interval > 0 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			t := time.NewTicker(r.wm.interval)
-			defer t.Stop()
-			for {
-				select {
-				case <-t.C:
-					r.wm.round.Lock()
-					if at, ok := r.wm.due(time.Now(), tr); ok {
-						_ = r.writeMarkers(sctx, kafka, at)
-					}
-					r.wm.round.Unlock()
-				case <-sctx.Done():
-					return
-				}
-			}
-		}()
+		r.every(sctx, &wg, r.wm.interval, func() { r.markerRound(sctx, tr, kafka) })
 	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(r.cfg.CursorInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-t.C:
-				r.persist(sctx, tr)
-			case <-sctx.Done():
-				return
-			}
-		}
-	}()
+	r.every(sctx, &wg, r.cfg.CursorInterval, func() { r.persist(sctx, tr) })
 
-	if ws, ok := r.src.(interface{ SetOnConnect(func(string)) }); ok {
-		ws.SetOnConnect(r.onConnect)
-	}
-	err := r.src.Run(sctx, from, has, func(ctx context.Context, it *source.Item) error { return r.handle(ctx, tr, sk, seen, it) })
-	r.connected.Store(false)
-	r.m.connected.Set(0)
+	err = r.read(sctx, from, has, tr, sk, seen)
 	if err == nil && kafka != nil && r.wm.interval > 0 && r.src.Bounded() {
 		err = r.finalMarker(sctx, tr, kafka)
 	}
@@ -572,9 +475,134 @@ func (r *runner) session(ctx context.Context, from int64, has bool) (int64, bool
 	}
 	cancel(nil)
 	wg.Wait()
-	// Wait for the outcome of everything in flight, then save what is
-	// committed. A failed sink's unacked messages keep the cursor back, so
-	// the next session re-reads them.
+	return r.endSession(ctx, tr, sk, err)
+}
+
+// openSink opens the session's sink: the writer for -sink stdout, else a
+// Kafka producer (returned twice, as the sink and as what only Kafka
+// does: read-back, markers).
+func (r *runner) openSink(tr *cursor.Tracker) (sink.Sink, *sink.Kafka, error) {
+	if r.cfg.Sink == "stdout" {
+		return sink.NewWriter(r.cfg.Stdout, func(tok cursor.Token) {
+			tr.Ack(tok)
+			r.progress(tr)
+		}), nil, nil
+	}
+	var pc *sarama.Config
+	if r.cfg.ProducerConfig != nil {
+		pc = r.cfg.ProducerConfig()
+	}
+	dl := sink.DeadLetterOptions{Source: r.src.Key()}
+	if r.cfg.DeadLetterTopic != "-" {
+		dl.Topic = r.cfg.DeadLetterTopic
+	}
+	k, err := sink.NewKafka(sink.KafkaOptions{
+		Brokers: r.cfg.Brokers, ClientID: "trendstream-ingest", Ack: tr.Ack, Config: pc,
+		MaxInFlight: r.cfg.MaxInFlight, MaxInFlightBytes: r.cfg.MaxInFlightBytes,
+		DeadLetter: dl,
+		Hooks:      r.kafkaHooks(tr),
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return k, k, nil
+}
+
+// kafkaHooks report a session's producer to the metrics, the health check
+// and the log.
+func (r *runner) kafkaHooks(tr *cursor.Tracker) sink.Hooks {
+	var errLogged atomic.Bool
+	return sink.Hooks{
+		InFlight: func(n int, b int64) {
+			r.m.inFlight.Set(float64(n))
+			r.m.inFlightBytes.Set(float64(b))
+		},
+		Acked: func(m *sink.Message) {
+			r.m.acked.WithLabelValues(m.Topic).Inc()
+			r.progress(tr)
+		},
+		DeadLettered: func(m *sink.Message, reason string, cause error) {
+			r.m.deadLetters.WithLabelValues(reason, m.Topic).Inc()
+			r.log.Warn("undeliverable message sent to the dead-letter topic; moving on", "dead_letter_topic", r.cfg.DeadLetterTopic,
+				"reason", reason, "topic", m.Topic, "key", m.Key, "pos", m.Pos, "err", cause)
+			r.progress(tr)
+		},
+		Error: func(m *sink.Message, err error) {
+			r.m.produceErrs.Inc()
+			if sink.MessageScoped(err) {
+				r.suspect(msgRef{m.Pos, m.Index})
+			}
+			// The first failure ends the session; the rest of the
+			// batch fails the same way and would only add noise.
+			if errLogged.CompareAndSwap(false, true) {
+				r.log.Warn("produce failed; ending session, unacknowledged events will be re-read", "topic", m.Topic, "key", m.Key, "err", err)
+			}
+		},
+	}
+}
+
+// readBack finds the posts after the cursor that the topic already holds
+// (delivered). Failing that, the session only risks duplicates, as before
+// the read-back existed; only a cancelled ctx is an error.
+func (r *runner) readBack(ctx context.Context, k *sink.Kafka, from int64) (map[postRef]bool, error) {
+	rctx, rcancel := context.WithTimeout(ctx, time.Minute)
+	seen, err := r.delivered(rctx, k, from)
+	rcancel()
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return nil, ctx.Err()
+	case err != nil:
+		r.log.Warn("cannot read back the posts topic; posts written after the cursor may be written again", "topic", r.cfg.Topic, "err", err)
+		return nil, nil
+	case len(seen) > 0:
+		r.log.Info("posts after the cursor already in the topic will not be written again", "posts", len(seen), "cursor", from)
+	}
+	return seen, nil
+}
+
+// every runs fn every interval until ctx ends, in a goroutine wg tracks.
+func (r *runner) every(ctx context.Context, wg *sync.WaitGroup, interval time.Duration, fn func()) {
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				fn()
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+}
+
+// markerRound writes the watermark markers if they are due.
+func (r *runner) markerRound(ctx context.Context, tr *cursor.Tracker, k *sink.Kafka) {
+	r.wm.round.Lock()
+	defer r.wm.round.Unlock()
+	if at, ok := r.wm.due(time.Now(), tr); ok {
+		_ = r.writeMarkers(ctx, k, at)
+	}
+}
+
+// read runs the source until it ends or fails, handing every item to the
+// sink.
+func (r *runner) read(ctx context.Context, from int64, has bool, tr *cursor.Tracker, sk sink.Sink, seen map[postRef]bool) error {
+	if ws, ok := r.src.(interface{ SetOnConnect(func(string)) }); ok {
+		ws.SetOnConnect(r.onConnect)
+	}
+	err := r.src.Run(ctx, from, has, func(ctx context.Context, it *source.Item) error { return r.handle(ctx, tr, sk, seen, it) })
+	r.connected.Store(false)
+	r.m.connected.Set(0)
+	return err
+}
+
+// endSession waits for the outcome of everything in flight, then saves
+// what is committed. A failed sink's unacked messages keep the cursor
+// back, so the next session re-reads them.
+func (r *runner) endSession(ctx context.Context, tr *cursor.Tracker, sk sink.Sink, err error) (int64, bool, error) {
 	if cerr := sk.Close(); cerr != nil && err == nil && ctx.Err() == nil {
 		err = fmt.Errorf("%w: %w", errSink, cerr)
 	}
