@@ -13,6 +13,7 @@ import (
 	"flag"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -79,6 +80,14 @@ type Options struct {
 	ReadBatch int
 	Terms     terms.Options
 	Score     trendscore.Params
+	// Source is the source whose posts are ranked (Post.source), and the
+	// source every result names. The pipeline ranks one source: posts of
+	// another in the topic are skipped and counted
+	// (trending/posts_other_source), so a second producer writing into the
+	// topic cannot leak into this ranking (docs/extending.md, "One
+	// pipeline per source topic"). A post that names no source counts as
+	// this one's.
+	Source tsv1.Source
 	// StreamStart is the event time the read begins at, which ends the
 	// scorer's warm-up Score.WarmUp later. Zero: Build asks Kafka for the
 	// timestamp of the first record it will read.
@@ -112,6 +121,7 @@ func DefaultOptions() Options {
 		ReadBatch:         2000,
 		Terms:             terms.DefaultOptions(),
 		Score:             trendscore.DefaultParams(),
+		Source:            tsv1.Source_SOURCE_BLUESKY,
 	}
 }
 
@@ -136,8 +146,37 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.KafkaRetryFor, "kafka-retry-for", o.KafkaRetryFor, "how long the pipeline keeps retrying while Kafka is unreachable (a broker restart), at start-up, when reading and when writing results, before it fails")
 	fs.DurationVar(&o.SinkRetryFor, "sink-retry-for", o.SinkRetryFor, "how long a PostgreSQL write retries while the database is unreachable (a restart) before the pipeline fails")
 	fs.IntVar(&o.ReadBatch, "read-batch", o.ReadBatch, "records a partition reader hands on per call: smaller lets later stages start sooner (replays: ~1000-2500 measured best)")
+	fs.Var((*sourceFlag)(&o.Source), "post-source", "the source whose posts are ranked ("+sourceNames()+"); posts of another source in the topic are skipped and counted")
 	o.Terms.RegisterFlags(fs)
 	o.Score.RegisterFlags(fs)
+}
+
+// sourceFlag is -post-source: a Source by its lower-case name ("bluesky").
+type sourceFlag tsv1.Source
+
+func (f *sourceFlag) String() string {
+	return strings.ToLower(strings.TrimPrefix(tsv1.Source(*f).String(), "SOURCE_"))
+}
+
+func (f *sourceFlag) Set(v string) error {
+	n, ok := tsv1.Source_value["SOURCE_"+strings.ToUpper(v)]
+	if !ok || n == int32(tsv1.Source_SOURCE_UNSPECIFIED) {
+		return fmt.Errorf("unknown source %q (%s)", v, sourceNames())
+	}
+	*f = sourceFlag(n)
+	return nil
+}
+
+// sourceNames lists the sources -post-source takes.
+func sourceNames() string {
+	var names []string
+	for n := int32(1); ; n++ {
+		name, ok := tsv1.Source_name[n]
+		if !ok {
+			return strings.Join(names, ", ")
+		}
+		names = append(names, strings.ToLower(strings.TrimPrefix(name, "SOURCE_")))
+	}
 }
 
 // Validate reports options the pipeline cannot run with.
@@ -154,6 +193,9 @@ func (o Options) Validate() error {
 	if o.KafkaRetryFor <= 0 {
 		return fmt.Errorf("trending: -kafka-retry-for must be positive, got %v", o.KafkaRetryFor)
 	}
+	if o.Source == tsv1.Source_SOURCE_UNSPECIFIED {
+		return fmt.Errorf("trending: no -post-source")
+	}
 	if o.TrendsTopic == "" && o.DatabaseURL == "" {
 		return fmt.Errorf("trending: neither -trends-topic nor -database-url is set: results would go nowhere")
 	}
@@ -163,7 +205,7 @@ func (o Options) Validate() error {
 func (o Options) trendConfig() trend.Config {
 	return trend.Config{
 		Size: o.WindowSize, Period: o.WindowPeriod, TopK: o.TopK, Shards: o.Shards, AllowedLateness: o.AllowedLateness,
-		Terms: o.Terms, Score: o.Score.StartingAt(o.StreamStart), Source: tsv1.Source_SOURCE_BLUESKY,
+		Terms: o.Terms, Score: o.Score.StartingAt(o.StreamStart), Source: o.Source,
 	}
 }
 
@@ -194,7 +236,7 @@ func Build(o Options) (*beam.Pipeline, error) {
 		ropts = append(ropts, kafkaio.ReadBounded())
 	}
 	records := kafkaio.Read(s, brokers, o.PostsTopic, ropts...)
-	posts := beam.ParDo(s.Scope("DecodePosts"), &decodePostFn{}, records)
+	posts := beam.ParDo(s.Scope("DecodePosts"), &decodePostFn{Source: int32(o.Source)}, records)
 	snaps := trend.Trends(s, posts, o.trendConfig())
 	if !o.EmitFrom.IsZero() {
 		snaps = beam.ParDo(s.Scope("DropPartialWindows"), &dropPartialFn{FromMs: o.EmitFrom.UnixMilli()}, snaps)
@@ -209,17 +251,38 @@ func Build(o Options) (*beam.Pipeline, error) {
 	return p, nil
 }
 
-var malformedPosts = beam.NewCounter("trending", "malformed_posts")
+var (
+	malformedPosts   = beam.NewCounter("trending", "malformed_posts")
+	otherSourcePosts = beam.NewCounter("trending", "posts_other_source")
+)
 
-// decodePostFn parses posts-topic records. A record that is not a Post is
-// counted and logged, not fatal: one bad producer must not stop the trends.
-type decodePostFn struct{}
+// decodePostFn parses posts-topic records and keeps the posts of Source. A
+// record that is not a Post is counted and logged, not fatal: one bad
+// producer must not stop the trends. A post of another source is counted
+// and logged once per bundle: it stays in the topic for the pipeline of
+// its own source.
+type decodePostFn struct {
+	Source int32
 
-func (decodePostFn) ProcessElement(ctx context.Context, r kafkaio.Record, emit func(*tsv1.Post)) {
+	warned bool
+}
+
+func (fn *decodePostFn) StartBundle(context.Context, func(*tsv1.Post)) { fn.warned = false }
+
+func (fn *decodePostFn) ProcessElement(ctx context.Context, r kafkaio.Record, emit func(*tsv1.Post)) {
 	var p tsv1.Post
 	if err := proto.Unmarshal(r.Value, &p); err != nil {
 		malformedPosts.Inc(ctx, 1)
 		log.Warnf(ctx, "trending: skipping malformed record %s/%d@%d: %v", r.Topic, r.Partition, r.Offset, err)
+		return
+	}
+	if s := int32(p.GetSource()); s != fn.Source && s != int32(tsv1.Source_SOURCE_UNSPECIFIED) {
+		otherSourcePosts.Inc(ctx, 1)
+		if !fn.warned {
+			fn.warned = true
+			log.Warnf(ctx, "trending: skipping posts of source %v in %s (this pipeline ranks %v), e.g. %s/%d@%d",
+				p.GetSource(), r.Topic, tsv1.Source(fn.Source), r.Topic, r.Partition, r.Offset)
+		}
 		return
 	}
 	emit(&p)
