@@ -47,7 +47,7 @@ func migrationsFS() (fs.FS, error) {
 	for n := 1; n < highest; n++ {
 		if !have[n] {
 			out[fmt.Sprintf("%03d_reserved.sql", n)] = &fstest.MapFile{
-				Data: []byte("-- placeholder: this build has no migration " + strconv.Itoa(n) + " (see migrationsFS)\n"),
+				Data: []byte("-- placeholder: this build has no migration " + strconv.Itoa(n) + " (see migrationsFS)\nSELECT 1;\n\n---- create above / drop below ----\n\nSELECT 1;\n"),
 				Mode: 0o444,
 			}
 		}

@@ -199,26 +199,6 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (alert_id) DO NOTHING`,
 	return rs[0], nil
 }
 
-// MarkAlertPublished records that the alert is on the alerts topic.
-func (s *Store) MarkAlertPublished(ctx context.Context, id string) error {
-	if _, err := s.pool.Exec(ctx, `UPDATE watchlist_alerts SET published_at = now() WHERE alert_id = $1 AND published_at IS NULL`, id); err != nil {
-		return fmt.Errorf("store: mark alert %s published: %w", id, err)
-	}
-	return nil
-}
-
-// RecordDelivery records a webhook delivery try of attempts attempts:
-// delivered, or the last error.
-func (s *Store) RecordDelivery(ctx context.Context, id string, attempts int, delivered bool, lastErr string) error {
-	if _, err := s.pool.Exec(ctx, `
-UPDATE watchlist_alerts SET webhook_attempts = webhook_attempts + $2, webhook_error = $4,
-  delivered_at = CASE WHEN $3 AND delivered_at IS NULL THEN now() ELSE delivered_at END
-WHERE alert_id = $1`, id, attempts, delivered, lastErr); err != nil {
-		return fmt.Errorf("store: record delivery of alert %s: %w", id, err)
-	}
-	return nil
-}
-
 // AlertFilter selects alerts: of one entry (or all), at most Limit, newest
 // window first.
 type AlertFilter struct {
@@ -235,11 +215,12 @@ func (s *Store) Alerts(ctx context.Context, f AlertFilter) ([]AlertRecord, error
 WHERE $1 = '' OR entry_id = $1 ORDER BY window_end DESC, alert_id LIMIT $2`, f.EntryID, f.Limit)
 }
 
-// UndeliveredAlerts returns alerts the webhook has not accepted yet,
-// oldest first: what a restarted alert sink delivers before anything new.
-func (s *Store) UndeliveredAlerts(ctx context.Context, limit int) ([]AlertRecord, error) {
+// PendingAlerts returns alerts not yet published (with published) or not
+// yet delivered (with delivered), oldest window first: what a restarted
+// alert sink sends before anything new.
+func (s *Store) PendingAlerts(ctx context.Context, published, delivered bool, limit int) ([]AlertRecord, error) {
 	return s.queryAlerts(ctx, `SELECT `+alertColumns+` FROM watchlist_alerts
-WHERE delivered_at IS NULL ORDER BY window_end, alert_id LIMIT $1`, limit)
+WHERE ($1 AND published_at IS NULL) OR ($2 AND delivered_at IS NULL) ORDER BY window_end, alert_id LIMIT $3`, published, delivered, limit)
 }
 
 func (s *Store) queryAlerts(ctx context.Context, sql string, args ...any) ([]AlertRecord, error) {
@@ -259,4 +240,58 @@ func (s *Store) queryAlerts(ctx context.Context, sql string, args ...any) ([]Ale
 		return nil, fmt.Errorf("store: alerts: %w", err)
 	}
 	return out, nil
+}
+
+// AlertStep is a delivery step that must happen once per alert.
+type AlertStep int
+
+// The steps of an alert's delivery.
+const (
+	// StepPublish is writing the alert to the alerts topic (published_at).
+	StepPublish AlertStep = iota
+	// StepDeliver is the webhook accepting it (delivered_at).
+	StepDeliver
+)
+
+// Once runs do for alert id unless step is recorded as done, holding the
+// alert's row lock meanwhile, so concurrent sinks (two workers, a pipeline
+// and a redelivery) do the step once between them. do returns the
+// attempts it made and whether the step succeeded; its error is recorded
+// (for the webhook) and returned. Once reports whether the step is done
+// now, by this call or an earlier one.
+func (s *Store) Once(ctx context.Context, id string, step AlertStep, do func(context.Context) (attempts int, err error)) (bool, error) {
+	col := "published_at"
+	if step == StepDeliver {
+		col = "delivered_at"
+	}
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return false, fmt.Errorf("store: alert %s: begin: %w", id, err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
+	var done bool
+	if err := tx.QueryRow(ctx, `SELECT `+col+` IS NOT NULL FROM watchlist_alerts WHERE alert_id = $1 FOR UPDATE`, id).Scan(&done); err != nil {
+		return false, fmt.Errorf("store: alert %s: lock: %w", id, err)
+	}
+	if done {
+		return true, tx.Commit(ctx)
+	}
+	attempts, doErr := do(ctx)
+	msg := ""
+	if doErr != nil {
+		msg = doErr.Error()
+	}
+	if step == StepDeliver {
+		_, err = tx.Exec(ctx, `UPDATE watchlist_alerts SET webhook_attempts = webhook_attempts + $2, webhook_error = $3,
+  delivered_at = CASE WHEN $4 THEN now() END WHERE alert_id = $1`, id, attempts, msg, doErr == nil)
+	} else if doErr == nil {
+		_, err = tx.Exec(ctx, `UPDATE watchlist_alerts SET published_at = now() WHERE alert_id = $1`, id)
+	}
+	if err != nil {
+		return false, fmt.Errorf("store: alert %s: record: %w", id, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return false, fmt.Errorf("store: alert %s: commit: %w", id, err)
+	}
+	return doErr == nil, doErr
 }

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"time"
 
+	"google.golang.org/protobuf/types/known/timestamppb"
+
 	"github.com/trendstream/trendstream/internal/terms"
 	"github.com/trendstream/trendstream/internal/trendscore"
 	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
@@ -205,4 +207,13 @@ func Compute(c Config, entries []Entry, posts []*tsv1.Post) ([]Status, []Alert, 
 		}
 	}
 	return statuses, alerts, nil
+}
+
+// Proto returns the alerts-topic message of a, an alert of entry e.
+func (a Alert) Proto(e Entry) *tsv1.WatchlistAlert {
+	return &tsv1.WatchlistAlert{
+		AlertId: a.ID, EntryId: a.EntryID, Watchlist: e.Watchlist, Kind: string(e.Kind), Text: e.Text,
+		WindowStart: timestamppb.New(time.UnixMilli(a.WindowStart)), WindowEnd: timestamppb.New(time.UnixMilli(a.WindowEnd)),
+		Count: a.Count, UniqueAuthors: a.Authors, Score: a.Score, Baseline: a.Baseline, EnterThreshold: a.Enter,
+	}
 }

@@ -140,33 +140,6 @@ func testConfig() watchlist.Config {
 	return watchlist.Config{Size: 10 * time.Minute, Period: time.Minute, Terms: terms.DefaultOptions(), Score: trendscore.DefaultParams(), StreamStart: t0}
 }
 
-// CheckSurgeAlerts is the must-show on real posts: every injected surge
-// alerts exactly once, for its entry, in a window that ends during the
-// surge, and nothing else alerts.
-func checkSurgeAlerts(t *testing.T, alerts []watchlist.Alert) {
-	t.Helper()
-	surges := watchtest.Surges()
-	used := make([]bool, len(alerts))
-	for _, s := range surges {
-		var hits []watchlist.Alert
-		for i, a := range alerts {
-			end := time.UnixMilli(a.WindowEnd)
-			if a.EntryID == s.EntryID && end.After(t0.Add(s.At)) && !end.After(t0.Add(s.At+s.Spread+time.Minute)) {
-				hits = append(hits, a)
-				used[i] = true
-			}
-		}
-		if len(hits) != 1 {
-			t.Errorf("surge of %s at +%v: %d alerts, want 1: %+v", s.EntryID, s.At, len(hits), hits)
-		}
-	}
-	for i, a := range alerts {
-		if !used[i] {
-			t.Errorf("alert without a surge: %+v", a)
-		}
-	}
-}
-
 func TestReferenceSurgesAlertOnce(t *testing.T) {
 	posts, err := watchtest.Scenario(t0)
 	if err != nil {
@@ -176,7 +149,7 @@ func TestReferenceSurgesAlertOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkSurgeAlerts(t, alerts)
+	watchtest.CheckSurgeAlerts(t, t0, time.Minute, alerts)
 
 	// The real posts alone: the entries they mention are counted in
 	// windows all along, not trending, and nothing alerts.

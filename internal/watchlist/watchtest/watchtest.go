@@ -9,6 +9,7 @@ package watchtest
 import (
 	"fmt"
 	"slices"
+	"testing"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -115,4 +116,31 @@ func Scenario(t0 time.Time) ([]*tsv1.Post, error) {
 		return a.GetObservedAt().AsTime().Compare(b.GetObservedAt().AsTime())
 	})
 	return posts, nil
+}
+
+// CheckSurgeAlerts fails t unless every injected surge alerted exactly
+// once, for its entry, in a window that ends during the surge (or the
+// period after it), and nothing else alerted: the must-show of issue #13
+// on real posts.
+func CheckSurgeAlerts(t testing.TB, t0 time.Time, period time.Duration, alerts []watchlist.Alert) {
+	t.Helper()
+	used := make([]bool, len(alerts))
+	for _, s := range Surges() {
+		var hits []watchlist.Alert
+		for i, a := range alerts {
+			end := time.UnixMilli(a.WindowEnd)
+			if a.EntryID == s.EntryID && end.After(t0.Add(s.At)) && !end.After(t0.Add(s.At+s.Spread+period)) {
+				hits = append(hits, a)
+				used[i] = true
+			}
+		}
+		if len(hits) != 1 {
+			t.Errorf("surge of %s at +%v: %d alerts, want 1: %+v", s.EntryID, s.At, len(hits), hits)
+		}
+	}
+	for i, a := range alerts {
+		if !used[i] {
+			t.Errorf("alert without a surge: %+v", a)
+		}
+	}
 }
