@@ -180,6 +180,9 @@ func (d *Dispatcher) DeliverPending(ctx context.Context) (int, error) {
 // DeliverPending runs Dispatcher.DeliverPending for o: what the watchlist
 // command does before it starts the pipeline.
 func DeliverPending(ctx context.Context, o Options) (int, error) {
+	if o.DatabaseURL == "" || (o.AlertsTopic == "" && o.Webhook.URL == "") {
+		return 0, nil // no record of what is pending, or nowhere to send it
+	}
 	entries, err := watchlist.EncodeEntries(o.Entries)
 	if err != nil {
 		return 0, err
