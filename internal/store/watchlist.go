@@ -21,6 +21,9 @@ func (s *Store) PutEntries(ctx context.Context, es []watchlist.Entry) error {
 	if err := watchlist.ValidateAll(es); err != nil {
 		return err
 	}
+	if len(es) == 0 {
+		return nil
+	}
 	b := &pgx.Batch{}
 	for _, e := range es {
 		b.Queue(`
