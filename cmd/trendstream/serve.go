@@ -86,6 +86,8 @@ type streamOptions struct {
 	maxStreams   int
 	writeTimeout time.Duration
 	keepAlive    time.Duration
+	// watchlistToken allows changing watchlist entries through the API.
+	watchlistToken string
 }
 
 func streamFlags(fs *flag.FlagSet) *streamOptions {
@@ -96,6 +98,8 @@ func streamFlags(fs *flag.FlagSet) *streamOptions {
 		"disconnect a /api/stream client when one write to it does not complete within this (it stopped reading)")
 	fs.DurationVar(&o.keepAlive, "stream-keep-alive", api.DefaultKeepAlive,
 		"interval of keep-alive comments on idle /api/stream connections, so proxies do not cut healthy clients")
+	fs.StringVar(&o.watchlistToken, "watchlist-token", "",
+		"bearer token that allows creating, changing and deleting watchlist entries through the API (prefer the environment twin); empty keeps them read-only")
 	return o
 }
 
@@ -104,7 +108,7 @@ func (o *streamOptions) options(log *slog.Logger) api.Options {
 	if maxStreams <= 0 {
 		maxStreams = -1 // no cap; 0 would mean the default to api.Options
 	}
-	return api.Options{Logger: log, MaxStreams: maxStreams, WriteTimeout: o.writeTimeout, KeepAlive: o.keepAlive}
+	return api.Options{Logger: log, MaxStreams: maxStreams, WriteTimeout: o.writeTimeout, KeepAlive: o.keepAlive, WatchlistToken: o.watchlistToken}
 }
 
 // databaseURLOrEnv returns the -database-url value, falling back to

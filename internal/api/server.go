@@ -57,6 +57,9 @@ type Options struct {
 	// answers 503 with Retry-After. 0 means DefaultMaxStreams, negative
 	// means no cap.
 	MaxStreams int
+	// WatchlistToken, if set, is the bearer token that allows changing
+	// watchlist entries through the API; empty keeps them read-only.
+	WatchlistToken string
 }
 
 // Defaults of the server's options, shared with the command-line flags.
@@ -89,12 +92,14 @@ type Server struct {
 	// one blocked writing to a client that stopped reading: the gauge
 	// and the cap must see exactly those.
 	streams atomic.Int64
+	// watchlistToken guards the watchlist's write routes (watchlist.go).
+	watchlistToken string
 }
 
 // New returns a Server reading from st.
 func New(st *store.Store, o Options) *Server {
 	s := &Server{store: st, log: o.Logger, reg: o.Registry, keepAlive: o.KeepAlive,
-		writeTimeout: o.WriteTimeout, maxStreams: int64(o.MaxStreams)}
+		writeTimeout: o.WriteTimeout, maxStreams: int64(o.MaxStreams), watchlistToken: o.WatchlistToken}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -194,6 +199,7 @@ func (s *Server) routes() http.Handler {
 	// A term's page: the term is read from the path by term.js.
 	handle("GET /term/{term}", "/term/{term}", serveAsset("term.html"))
 	handle("GET /static/{file}", "/static", s.static)
+	s.watchlistRoutes(handle)
 	return securityHeaders(mux)
 }
 

@@ -135,3 +135,12 @@ func recordTime(consumer sarama.Consumer, topic string, p int32, off int64) (tim
 		return time.Time{}, errors.New("trending: timed out reading the first record of " + topic)
 	}
 }
+
+// StreamStart tells another pipeline over the posts topic
+// (pipelines/watchlist) where a read from start begins in event time, which
+// starts its warm-up as it starts this one's, and where the windows it sees
+// whole begin (zero from the start of the topic).
+func StreamStart(brokers []string, topic string, start kafkaio.Start, group string, retryFor time.Duration) (stream, complete time.Time, err error) {
+	rs, err := streamStart(brokers, topic, start, group, retryFor)
+	return rs.Stream, rs.Complete, err
+}

@@ -1,0 +1,527 @@
+// Package watchlist is the watchlist pipeline (issue #13, part 3, and
+// docs/watchlists.md): it reads the posts topic as the trending pipeline
+// does, counts every post that matches a watchlist entry in the same
+// sliding event-time windows, scores each entry against its own baseline,
+// and sends an alert when an entry's score crosses its rule: to the
+// alerts topic, PostgreSQL and an optional webhook, once per crossing
+// across re-runs and restarts. Its statuses and alerts equal the
+// single-process reference, internal/watchlist.Compute (tests check that
+// on Prism).
+//
+// Shape:
+//
+//	Read → DecodeMatch (KV<entry id, author> per matching post)
+//	     → SlidingWindows → GroupByKey → Tally (KV<entry id, Window>)
+//	     → GlobalWindows → Score: per entry, keyed state (a Bag of windows
+//	       not yet scored, a Value with the baseline) and an event-time
+//	       timer that scores them in window order once the watermark has
+//	       passed them → statuses and alerts
+//	statuses → PostgreSQL (watchlist_windows)
+//	alerts   → Dispatch: PostgreSQL upsert on the alert id, then the
+//	           alerts topic and the webhook, each done once (store.Once)
+//
+// Only Bag and Value state and event-time timers are used: what Flink's
+// portable runner supports.
+package watchlist
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"slices"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/state"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/timers"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/log"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/trendstream/trendstream/internal/kafkaconf"
+	"github.com/trendstream/trendstream/internal/store"
+	"github.com/trendstream/trendstream/internal/terms"
+	"github.com/trendstream/trendstream/internal/trendscore"
+	"github.com/trendstream/trendstream/internal/watchlist"
+	"github.com/trendstream/trendstream/internal/webhook"
+	"github.com/trendstream/trendstream/pipelines/trending"
+	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
+	"github.com/trendstream/trendstream/transforms/kafkaio"
+	"github.com/trendstream/trendstream/transforms/pgsink"
+)
+
+func init() {
+	for _, t := range []reflect.Type{
+		reflect.TypeOf((*watchlist.Window)(nil)).Elem(),
+		reflect.TypeOf((*watchlist.Status)(nil)).Elem(),
+		reflect.TypeOf((*watchlist.Alert)(nil)).Elem(),
+		reflect.TypeOf((*Progress)(nil)).Elem(),
+	} {
+		beam.RegisterType(t)
+	}
+	register.DoFn3x1[context.Context, kafkaio.Record, func(string, string), error](&decodeMatchFn{})
+	register.Emitter2[string, string]()
+	register.DoFn4x0[beam.Window, string, func(*string) bool, func(string, watchlist.Window)](&tallyFn{})
+	register.Iter1[string]()
+	register.Emitter2[string, watchlist.Window]()
+	register.DoFn7x1[context.Context, state.Provider, timers.Provider, string, watchlist.Window, func(watchlist.Status), func(watchlist.Alert), error](&scoreFn{})
+	register.Emitter1[watchlist.Status]()
+	register.Emitter1[watchlist.Alert]()
+	register.DoFn2x1[context.Context, watchlist.Status, error](&statusSinkFn{})
+	register.DoFn2x1[context.Context, watchlist.Alert, error](&alertSinkFn{})
+}
+
+// Options configure the pipeline. Start from DefaultOptions.
+type Options struct {
+	Brokers     string
+	PostsTopic  string
+	AlertsTopic string
+	DatabaseURL string
+	// WatchlistFile is a watchlist file (docs/watchlists.md) whose entries
+	// are watched together with those stored in the database (the file's
+	// win on the same id). Entries resolves both.
+	WatchlistFile string
+	// Entries are the entries watched; Resolve fills them from the file
+	// and the database.
+	Entries      []watchlist.Entry
+	WindowSize   time.Duration
+	WindowPeriod time.Duration
+	Start        kafkaio.Start
+	Group        string
+	Bounded      bool
+	// MaxOutOfOrder, IdleWatermark, TopicFaultTimeout, KafkaRetryFor,
+	// SinkRetryFor and ReadBatch mean what they mean for the trending
+	// pipeline (pipelines/trending.Options).
+	MaxOutOfOrder     time.Duration
+	IdleWatermark     kafkaio.IdlePolicy
+	TopicFaultTimeout time.Duration
+	KafkaRetryFor     time.Duration
+	SinkRetryFor      time.Duration
+	ReadBatch         int
+	Terms             terms.Options
+	Score             trendscore.Params
+	Webhook           webhook.Config
+	// StreamStart is the event time the read begins at (the warm-up counts
+	// from it); zero: Build asks Kafka, as the trending pipeline does.
+	StreamStart time.Time
+}
+
+// DefaultOptions returns the defaults: the trending pipeline's for
+// everything the two share (brokers, posts topic, windows, reading,
+// extraction, scoring), so the watchlist counts in the same windows.
+func DefaultOptions() Options {
+	t := trending.DefaultOptions()
+	return Options{
+		Brokers:           t.Brokers,
+		PostsTopic:        t.PostsTopic,
+		AlertsTopic:       "trendstream.watchlist.alerts",
+		WindowSize:        t.WindowSize,
+		WindowPeriod:      t.WindowPeriod,
+		Start:             kafkaio.Start{Kind: kafkaio.StartEarliest},
+		Group:             "trendstream-watchlist",
+		MaxOutOfOrder:     t.MaxOutOfOrder,
+		IdleWatermark:     t.IdleWatermark,
+		TopicFaultTimeout: t.TopicFaultTimeout,
+		KafkaRetryFor:     t.KafkaRetryFor,
+		SinkRetryFor:      t.SinkRetryFor,
+		ReadBatch:         t.ReadBatch,
+		Terms:             t.Terms,
+		Score:             t.Score,
+		Webhook:           webhook.DefaultConfig(),
+	}
+}
+
+// RegisterFlags binds o's fields to flags on fs, with o's current values
+// as defaults.
+func (o *Options) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&o.Brokers, "brokers", o.Brokers, "Kafka bootstrap brokers, comma-separated")
+	fs.StringVar(&o.PostsTopic, "posts-topic", o.PostsTopic, "Kafka topic with protobuf trendstream.v1.Post records")
+	fs.StringVar(&o.AlertsTopic, "alerts-topic", o.AlertsTopic, "Kafka topic for WatchlistAlert messages (key = alert id); empty disables")
+	fs.StringVar(&o.DatabaseURL, "database-url", o.DatabaseURL, "PostgreSQL URL: watchlist entries, per-window counts, alerts and their delivery record (needed for once-only delivery across restarts); empty disables")
+	fs.StringVar(&o.WatchlistFile, "watchlist-file", o.WatchlistFile, "YAML or JSON watchlist file (docs/watchlists.md); its entries are stored in -database-url if set and watched with those already stored")
+	fs.DurationVar(&o.WindowSize, "window-size", o.WindowSize, "sliding window length (a multiple of -window-period)")
+	fs.DurationVar(&o.WindowPeriod, "window-period", o.WindowPeriod, "sliding window period")
+	fs.Var(&o.Start, "start", "where to start reading: earliest (a restart re-reads and re-derives every alert, which the database deduplicates), committed, latest or an RFC 3339 time")
+	fs.StringVar(&o.Group, "group", o.Group, "Kafka consumer group whose offsets are committed")
+	fs.BoolVar(&o.Bounded, "bounded", o.Bounded, "read up to the end offsets seen at start, then stop (replay)")
+	fs.DurationVar(&o.MaxOutOfOrder, "max-out-of-order", o.MaxOutOfOrder, "how far a post may trail the newest one in its partition and still be on time")
+	fs.Var(&o.IdleWatermark, "idle-watermark", "how a caught-up partition's watermark moves: source, wallclock or hold (as for the trending pipeline)")
+	fs.DurationVar(&o.TopicFaultTimeout, "topic-fault-timeout", o.TopicFaultTimeout, "how long the posts topic may be deleted, re-created or truncated before the pipeline fails")
+	fs.DurationVar(&o.KafkaRetryFor, "kafka-retry-for", o.KafkaRetryFor, "how long reads and alert writes retry while Kafka is unreachable")
+	fs.DurationVar(&o.SinkRetryFor, "sink-retry-for", o.SinkRetryFor, "how long a PostgreSQL write retries while the database is unreachable")
+	fs.IntVar(&o.ReadBatch, "read-batch", o.ReadBatch, "records a partition reader hands on per call")
+	fs.StringVar(&o.Webhook.URL, "webhook-url", o.Webhook.URL, "POST each alert as JSON here (Idempotency-Key: the alert id); empty disables")
+	fs.IntVar(&o.Webhook.Attempts, "webhook-attempts", o.Webhook.Attempts, "requests per webhook delivery at most (retried on network errors, 408, 429, 5xx)")
+	fs.DurationVar(&o.Webhook.FirstBackoff, "webhook-backoff", o.Webhook.FirstBackoff, "wait after the first failed webhook request; doubles up to -webhook-max-backoff")
+	fs.DurationVar(&o.Webhook.MaxBackoff, "webhook-max-backoff", o.Webhook.MaxBackoff, "longest wait between webhook requests")
+	fs.DurationVar(&o.Webhook.Timeout, "webhook-timeout", o.Webhook.Timeout, "timeout of one webhook request")
+	o.Terms.RegisterFlags(fs)
+	o.Score.RegisterFlags(fs)
+}
+
+// Validate reports options the pipeline cannot run with.
+func (o Options) Validate() error {
+	if _, err := kafkaconf.SplitBrokers(o.Brokers); err != nil {
+		return err
+	}
+	switch {
+	case o.PostsTopic == "":
+		return fmt.Errorf("watchlist: -posts-topic is empty")
+	case o.AlertsTopic == "" && o.DatabaseURL == "":
+		return fmt.Errorf("watchlist: neither -alerts-topic nor -database-url is set: alerts would go nowhere")
+	case o.ReadBatch <= 0:
+		return fmt.Errorf("watchlist: -read-batch must be positive, got %d", o.ReadBatch)
+	case o.KafkaRetryFor <= 0 || o.SinkRetryFor <= 0:
+		return fmt.Errorf("watchlist: -kafka-retry-for and -sink-retry-for must be positive")
+	case len(o.Entries) == 0:
+		return fmt.Errorf("watchlist: no entries to watch (-watchlist-file, or entries stored through the API)")
+	}
+	if o.Webhook.URL != "" {
+		if err := o.Webhook.Validate(); err != nil {
+			return err
+		}
+	}
+	if err := watchlist.ValidateAll(o.Entries); err != nil {
+		return err
+	}
+	return o.Reference().Validate()
+}
+
+// Reference returns the configuration of the single-process reference
+// (watchlist.Compute) that computes what the pipeline o configures does.
+func (o Options) Reference() watchlist.Config {
+	return watchlist.Config{Size: o.WindowSize, Period: o.WindowPeriod, Terms: o.Terms, Score: o.Score, StreamStart: o.StreamStart}
+}
+
+// Resolve loads o.WatchlistFile, stores its entries in the database (when
+// there is one) and sets o.Entries to the file's entries merged over the
+// stored ones.
+func (o *Options) Resolve(ctx context.Context) error {
+	var file []watchlist.Entry
+	if o.WatchlistFile != "" {
+		var err error
+		if file, err = watchlist.Load(o.WatchlistFile); err != nil {
+			return err
+		}
+	}
+	var stored []watchlist.Entry
+	if o.DatabaseURL != "" {
+		st, err := store.Open(ctx, o.DatabaseURL)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		if err := st.PutEntries(ctx, file); err != nil {
+			return err
+		}
+		if stored, err = st.WatchEntries(ctx); err != nil {
+			return err
+		}
+	}
+	o.Entries = watchlist.Merge(stored, append(o.Entries, file...))
+	return nil
+}
+
+// Build constructs the pipeline over o.Entries.
+func Build(o Options) (*beam.Pipeline, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	brokers, _ := kafkaconf.SplitBrokers(o.Brokers)
+	if o.StreamStart.IsZero() {
+		stream, _, err := trending.StreamStart(brokers, o.PostsTopic, o.Start, o.Group, o.KafkaRetryFor)
+		if err != nil {
+			return nil, err
+		}
+		o.StreamStart = stream
+	}
+	entries, err := watchlist.EncodeEntries(o.Entries)
+	if err != nil {
+		return nil, err
+	}
+	p, s := beam.NewPipelineWithRoot()
+	ropts := []kafkaio.ReadOption{
+		kafkaio.ReadStart(o.Start),
+		kafkaio.ReadGroup(o.Group),
+		kafkaio.ReadOutOfOrder(o.MaxOutOfOrder),
+		kafkaio.ReadMaxRecords(o.ReadBatch),
+		kafkaio.ReadIdle(o.IdleWatermark),
+		kafkaio.ReadTopicFaultTimeout(o.TopicFaultTimeout),
+		kafkaio.ReadRetryFor(o.KafkaRetryFor),
+	}
+	if o.Bounded {
+		ropts = append(ropts, kafkaio.ReadBounded())
+	}
+	records := kafkaio.Read(s, brokers, o.PostsTopic, ropts...)
+	hits := beam.ParDo(s.Scope("DecodeMatch"), &decodeMatchFn{Entries: entries, Terms: o.Terms}, records)
+	windowed := beam.WindowInto(s, window.NewSlidingWindows(o.WindowPeriod, o.WindowSize), hits)
+	grouped := beam.GroupByKey(s.Scope("ByEntryWindow"), windowed)
+	counts := beam.ParDo(s.Scope("Tally"), &tallyFn{}, grouped)
+	global := beam.WindowInto(s, window.NewGlobalWindows(), counts)
+	statuses, alerts := beam.ParDo2(s.Scope("Score"), newScoreFn(o.Reference(), entries), global)
+	if o.DatabaseURL != "" {
+		beam.ParDo0(s.Scope("WriteStatuses"), &statusSinkFn{DatabaseURL: o.DatabaseURL, RetryFor: o.SinkRetryFor}, statuses)
+	}
+	beam.ParDo0(s.Scope("DispatchAlerts"), &alertSinkFn{Config: o.dispatchConfig(entries)}, alerts)
+	return p, nil
+}
+
+func (o Options) dispatchConfig(entries string) DispatchConfig {
+	return DispatchConfig{
+		DatabaseURL: o.DatabaseURL, Brokers: o.Brokers, AlertsTopic: o.AlertsTopic,
+		KafkaRetryFor: o.KafkaRetryFor, SinkRetryFor: o.SinkRetryFor, Webhook: o.Webhook, Entries: entries,
+	}
+}
+
+var (
+	malformedPosts = beam.NewCounter("watchlist", "malformed_posts")
+	matches        = beam.NewCounter("watchlist", "matches")
+	latePanes      = beam.NewCounter("watchlist", "late_windows_dropped")
+	alertsFired    = beam.NewCounter("watchlist", "alerts")
+)
+
+// decodeMatchFn parses posts and emits (entry id, author) for every entry
+// a post matches.
+type decodeMatchFn struct {
+	Entries string // EncodeEntries
+	Terms   terms.Options
+
+	m *watchlist.Matcher
+}
+
+func (fn *decodeMatchFn) Setup() error {
+	es, err := watchlist.DecodeEntries(fn.Entries)
+	if err != nil {
+		return err
+	}
+	fn.m = watchlist.NewMatcher(es, fn.Terms)
+	return nil
+}
+
+func (fn *decodeMatchFn) ProcessElement(ctx context.Context, r kafkaio.Record, emit func(string, string)) error {
+	var p tsv1.Post
+	if err := proto.Unmarshal(r.Value, &p); err != nil {
+		// One bad producer must not stop the alerts (as in trending).
+		malformedPosts.Inc(ctx, 1)
+		log.Warnf(ctx, "watchlist: skipping malformed record %s/%d@%d: %v", r.Topic, r.Partition, r.Offset, err)
+		return nil
+	}
+	for _, i := range fn.m.Match(&p) {
+		matches.Inc(ctx, 1)
+		emit(fn.m.Entries()[i].ID, p.GetAuthorDid())
+	}
+	return nil
+}
+
+// tallyFn counts one entry's matches in one window.
+type tallyFn struct{}
+
+func (tallyFn) ProcessElement(w beam.Window, id string, authors func(*string) bool, emit func(string, watchlist.Window)) {
+	iw := w.(window.IntervalWindow)
+	var as []string
+	var a string
+	for authors(&a) {
+		as = append(as, a)
+	}
+	emit(id, watchlist.Tally(iw.Start.Milliseconds(), iw.End.Milliseconds(), as))
+}
+
+// Progress is an entry's scoring state: its baseline and the time the
+// release timer is set for (Unix ms, 0: not set).
+type Progress struct {
+	State trendscore.State
+	Fire  int64
+}
+
+// scoreFn runs each entry's windows through watchlist.Step in window order.
+// Windows arrive as the watermark passes their end, in any order within a
+// bundle; they wait in Pending until the release timer, set for the
+// earliest pending end, fires: by then the watermark has passed that end,
+// so every window ending at or before it is there.
+type scoreFn struct {
+	Config  watchlist.Config
+	Entries string
+
+	Pending  state.Bag[watchlist.Window]
+	Progress state.Value[Progress]
+	Release  timers.EventTime
+
+	entries map[string]watchlist.Entry
+}
+
+func newScoreFn(c watchlist.Config, entries string) *scoreFn {
+	return &scoreFn{
+		Config: c, Entries: entries,
+		Pending:  state.MakeBagState[watchlist.Window]("pending"),
+		Progress: state.MakeValueState[Progress]("progress"),
+		Release:  timers.InEventTime("release"),
+	}
+}
+
+func (fn *scoreFn) Setup() error {
+	es, err := watchlist.DecodeEntries(fn.Entries)
+	if err != nil {
+		return err
+	}
+	fn.entries = make(map[string]watchlist.Entry, len(es))
+	for _, e := range es {
+		fn.entries[e.ID] = e
+	}
+	return nil
+}
+
+func (fn *scoreFn) ProcessElement(ctx context.Context, sp state.Provider, tp timers.Provider, id string, w watchlist.Window, _ func(watchlist.Status), _ func(watchlist.Alert)) error {
+	pr, _, err := fn.Progress.Read(sp)
+	if err != nil {
+		return err
+	}
+	if pr.State.Windows > 0 && w.End <= pr.State.LastWindowEnd {
+		// A late pane of a window already scored: the alert rule does not
+		// go back (docs/watchlists.md, "Late posts").
+		latePanes.Inc(ctx, 1)
+		return nil
+	}
+	if err := fn.Pending.Add(sp, w); err != nil {
+		return err
+	}
+	if pr.Fire == 0 || w.End < pr.Fire {
+		pr.Fire = w.End
+		fn.Release.Set(tp, time.UnixMilli(w.End))
+	}
+	return fn.Progress.Write(sp, pr)
+}
+
+func (fn *scoreFn) OnTimer(ctx context.Context, _ beam.EventTime, sp state.Provider, tp timers.Provider, id string, _ timers.Context, emitStatus func(watchlist.Status), emitAlert func(watchlist.Alert)) error {
+	pr, _, err := fn.Progress.Read(sp)
+	if err != nil {
+		return err
+	}
+	ws, _, err := fn.Pending.Read(sp)
+	if err != nil {
+		return err
+	}
+	slices.SortFunc(ws, func(a, b watchlist.Window) int { return int(a.End - b.End) })
+	p := fn.Config.ParamsFor(fn.entries[id])
+	var rest []watchlist.Window
+	for _, w := range ws {
+		if w.End > pr.Fire {
+			rest = append(rest, w)
+			continue
+		}
+		s, a := watchlist.Step(p, &pr.State, id, w, fn.Config.Period)
+		emitStatus(s)
+		if a != nil {
+			alertsFired.Inc(ctx, 1)
+			emitAlert(*a)
+		}
+	}
+	if err := fn.Pending.Clear(sp); err != nil {
+		return err
+	}
+	pr.Fire = 0
+	for _, w := range rest {
+		if err := fn.Pending.Add(sp, w); err != nil {
+			return err
+		}
+		if pr.Fire == 0 || w.End < pr.Fire {
+			pr.Fire = w.End
+		}
+	}
+	if pr.Fire != 0 {
+		fn.Release.Set(tp, time.UnixMilli(pr.Fire))
+	}
+	return fn.Progress.Write(sp, pr)
+}
+
+// statusSinkFn writes statuses to watchlist_windows, a bundle at a time.
+type statusSinkFn struct {
+	DatabaseURL string
+	RetryFor    time.Duration
+
+	st  *store.Store
+	buf []watchlist.Status
+}
+
+func (fn *statusSinkFn) Setup(ctx context.Context) error {
+	return retry(ctx, fn.RetryFor, "connect", func() error {
+		st, err := store.Open(ctx, fn.DatabaseURL)
+		fn.st = st
+		return err
+	})
+}
+
+func (fn *statusSinkFn) ProcessElement(_ context.Context, s watchlist.Status) error {
+	fn.buf = append(fn.buf, s)
+	return nil
+}
+
+func (fn *statusSinkFn) FinishBundle(ctx context.Context) error {
+	if len(fn.buf) == 0 {
+		return nil
+	}
+	if err := retry(ctx, fn.RetryFor, "write statuses", func() error { return fn.st.WriteWatchStatuses(ctx, fn.buf) }); err != nil {
+		return fmt.Errorf("watchlist: %w", err)
+	}
+	fn.buf = fn.buf[:0]
+	return nil
+}
+
+func (fn *statusSinkFn) Teardown() {
+	if fn.st != nil {
+		fn.st.Close()
+	}
+}
+
+// alertSinkFn dispatches each alert (Dispatcher).
+type alertSinkFn struct {
+	Config DispatchConfig
+
+	d *Dispatcher
+}
+
+func (fn *alertSinkFn) Setup(ctx context.Context) error {
+	d, err := NewDispatcher(ctx, fn.Config)
+	fn.d = d
+	return err
+}
+
+func (fn *alertSinkFn) ProcessElement(ctx context.Context, a watchlist.Alert) error {
+	return fn.d.Dispatch(ctx, a)
+}
+
+func (fn *alertSinkFn) Teardown() {
+	if fn.d != nil {
+		fn.d.Close()
+	}
+}
+
+// retry runs op until it succeeds, ctx ends or retryFor has passed,
+// backing off from 100 ms to 5 s, as pgsink rides out a PostgreSQL
+// restart: Prism fails the job on a failed bundle, and every write here is
+// an idempotent upsert.
+func retry(ctx context.Context, retryFor time.Duration, what string, op func() error) error {
+	if retryFor <= 0 {
+		retryFor = pgsink.DefaultRetryFor
+	}
+	deadline := time.Now().Add(retryFor)
+	backoff := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := op()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil || time.Now().Add(backoff).After(deadline) {
+			return fmt.Errorf("%s: %w (after %d attempts)", what, err, attempt)
+		}
+		slog.WarnContext(ctx, "watchlist: PostgreSQL write failed, retrying", "op", what, "attempt", attempt, "backoff", backoff, "err", err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: %w (after %d attempts)", what, err, attempt)
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
