@@ -296,7 +296,12 @@ func MergeBuckets(a, b Bucket) Bucket {
 
 // mergeAuthors merges two sorted, unique author lists into a new one.
 func mergeAuthors(a, b []AuthorPosts) []AuthorPosts {
-	out := make([]AuthorPosts, 0, len(a)+len(b))
+	return appendMergedAuthors(make([]AuthorPosts, 0, len(a)+len(b)), a, b)
+}
+
+// appendMergedAuthors appends the merge of two sorted, unique author lists
+// to out, which must not overlap them, summing an author's posts.
+func appendMergedAuthors(out, a, b []AuthorPosts) []AuthorPosts {
 	i, j := 0, 0
 	for i < len(a) && j < len(b) {
 		switch {
@@ -336,12 +341,13 @@ func Merge(buckets []Bucket, minPosts func(volume int64) int64) []Activity {
 	}
 	var out []Activity
 	var group []int // buckets whose next term is the current one
-	var authors []AuthorPosts
+	var authors, run, merged []AuthorPosts
 	// Volume keys sort first, so every language's volume is known before
 	// its terms; terms are grouped by language, so its minimum is looked
 	// up once.
 	var volume map[string]int64
 	var lang []byte
+	var langStr string // lang, shared by the keys of its terms
 	floor := int64(0) // the current language's minPosts
 	langDone := false
 	for len(live) > 0 {
@@ -367,20 +373,26 @@ func Merge(buckets []Bucket, minPosts func(volume int64) int64) []Activity {
 			}
 			volume[string(least[2:])] = posts
 		} else if l := keyLang(least); !langDone || !bytes.Equal(l, lang) {
-			lang, langDone = l, true
+			lang, langStr, langDone = l, string(l), true
 			floor = 0
 			if minPosts != nil {
 				floor = minPosts(volume[string(l)])
 			}
 		}
 		if vk || (posts >= floor && posts > 0) {
-			a := Activity{Key: decodeKey(least), Posts: posts}
-			authors = authors[:0]
-			for _, i := range group {
-				authors = rs[i].rec.appendAuthors(authors)
+			a := Activity{Posts: posts}
+			if vk {
+				a.Key = decodeKey(least)
+			} else {
+				a.Key = decodeKeyIn(least, langStr)
 			}
-			if len(group) > 1 {
-				authors = compactAuthors(authors)
+			// Each bucket's authors are sorted and unique: merging the
+			// runs is linear, where sorting their concatenation was not.
+			authors = rs[group[0]].rec.appendAuthors(authors[:0])
+			for _, i := range group[1:] {
+				run = rs[i].rec.appendAuthors(run[:0])
+				merged = appendMergedAuthors(merged[:0], authors, run)
+				authors, merged = merged, authors
 			}
 			a.Authors = int64(len(authors))
 			for _, ap := range authors {
