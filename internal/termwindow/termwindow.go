@@ -348,7 +348,7 @@ func Merge(buckets []Bucket, minPosts func(volume int64) int64) []Activity {
 	var volume map[string]int64
 	var lang []byte
 	var langStr string // lang, shared by the keys of its terms
-	floor := int64(0) // the current language's minPosts
+	floor := int64(0)  // the current language's minPosts
 	langDone := false
 	for len(live) > 0 {
 		group = append(group[:0], live[0])
