@@ -62,7 +62,7 @@ func BenchmarkMerge(b *testing.B) {
 	b.ReportAllocs()
 	var kept int
 	for b.Loop() {
-		kept = len(Merge(buckets, 5))
+		kept = len(Merge(buckets, atLeast(5)))
 	}
 	b.ReportMetric(float64(kept), "terms-kept")
 }

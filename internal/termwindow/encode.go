@@ -237,6 +237,14 @@ func decodeKey(kb []byte) Key {
 	return Key{Lang: string(lang), Kind: tsv1.TermKind(kind), Term: string(kb[k+int(ll)+k2:])}
 }
 
+// decodeKeyIn is decodeKey for a key whose language is already known as
+// lang: its terms share the string.
+func decodeKeyIn(kb []byte, lang string) Key {
+	ll, k := binary.Uvarint(kb)
+	kind, k2 := binary.Uvarint(kb[k+int(ll):])
+	return Key{Lang: lang, Kind: tsv1.TermKind(kind), Term: string(kb[k+int(ll)+k2:])}
+}
+
 // Terms decodes every term of b, in storage order.
 func (b Bucket) Terms() []TermActivity {
 	out := make([]TermActivity, 0, b.n)

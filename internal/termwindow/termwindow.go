@@ -296,7 +296,12 @@ func MergeBuckets(a, b Bucket) Bucket {
 
 // mergeAuthors merges two sorted, unique author lists into a new one.
 func mergeAuthors(a, b []AuthorPosts) []AuthorPosts {
-	out := make([]AuthorPosts, 0, len(a)+len(b))
+	return appendMergedAuthors(make([]AuthorPosts, 0, len(a)+len(b)), a, b)
+}
+
+// appendMergedAuthors appends the merge of two sorted, unique author lists
+// to out, which must not overlap them, summing an author's posts.
+func appendMergedAuthors(out, a, b []AuthorPosts) []AuthorPosts {
 	i, j := 0, 0
 	for i < len(a) && j < len(b) {
 		switch {
@@ -317,10 +322,13 @@ func mergeAuthors(a, b []AuthorPosts) []AuthorPosts {
 }
 
 // Merge sums buckets into a window and returns the activity of every term
-// with at least minPosts posts in it, and of every VolumeKey, ordered by
-// encoded key (the same order in every process: volume keys first). Terms
-// below minPosts are counted, but their keys and authors are never decoded.
-func Merge(buckets []Bucket, minPosts int64) []Activity {
+// with at least minPosts(v) posts in it, where v is the posts of the
+// term's language in the window (its VolumeKey's; 0 without one), and of
+// every VolumeKey, ordered by encoded key (the same order in every process:
+// volume keys first). Terms below their minimum are counted, but their keys
+// and authors are never decoded. minPosts is called once per language; nil
+// keeps every term.
+func Merge(buckets []Bucket, minPosts func(volume int64) int64) []Activity {
 	rs := make([]reader, len(buckets))
 	// live lists the buckets with terms left. Windows hold a handful of
 	// buckets, so a linear scan for the smallest key beats a heap.
@@ -333,7 +341,15 @@ func Merge(buckets []Bucket, minPosts int64) []Activity {
 	}
 	var out []Activity
 	var group []int // buckets whose next term is the current one
-	var authors []AuthorPosts
+	var authors, run, merged []AuthorPosts
+	// Volume keys sort first, so every language's volume is known before
+	// its terms; terms are grouped by language, so its minimum is looked
+	// up once.
+	var volume map[string]int64
+	var lang []byte
+	var langStr string // lang, shared by the keys of its terms
+	floor := int64(0)  // the current language's minPosts
+	langDone := false
 	for len(live) > 0 {
 		group = append(group[:0], live[0])
 		least := rs[live[0]].rec.key
@@ -350,14 +366,33 @@ func Merge(buckets []Bucket, minPosts int64) []Activity {
 		for _, i := range group {
 			posts += rs[i].rec.posts
 		}
-		if (posts >= minPosts && posts > 0) || isVolumeKey(least) {
-			a := Activity{Key: decodeKey(least), Posts: posts}
-			authors = authors[:0]
-			for _, i := range group {
-				authors = rs[i].rec.appendAuthors(authors)
+		vk := isVolumeKey(least)
+		if vk {
+			if volume == nil {
+				volume = map[string]int64{}
 			}
-			if len(group) > 1 {
-				authors = compactAuthors(authors)
+			volume[string(least[2:])] = posts
+		} else if l := keyLang(least); !langDone || !bytes.Equal(l, lang) {
+			lang, langStr, langDone = l, string(l), true
+			floor = 0
+			if minPosts != nil {
+				floor = minPosts(volume[string(l)])
+			}
+		}
+		if vk || (posts >= floor && posts > 0) {
+			a := Activity{Posts: posts}
+			if vk {
+				a.Key = decodeKey(least)
+			} else {
+				a.Key = decodeKeyIn(least, langStr)
+			}
+			// Each bucket's authors are sorted and unique: merging the
+			// runs is linear, where sorting their concatenation was not.
+			authors = rs[group[0]].rec.appendAuthors(authors[:0])
+			for _, i := range group[1:] {
+				run = rs[i].rec.appendAuthors(run[:0])
+				merged = appendMergedAuthors(merged[:0], authors, run)
+				authors, merged = merged, authors
 			}
 			a.Authors = int64(len(authors))
 			for _, ap := range authors {
@@ -376,6 +411,12 @@ func Merge(buckets []Bucket, minPosts int64) []Activity {
 		}
 	}
 	return out
+}
+
+// keyLang returns the language of an encoded key, without copying.
+func keyLang(enc []byte) []byte {
+	ll, k := binary.Uvarint(enc)
+	return enc[k : k+int(ll)]
 }
 
 // isVolumeKey reports whether an encoded key is a VolumeKey's: an empty

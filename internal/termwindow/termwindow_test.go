@@ -19,11 +19,14 @@ type hit struct {
 	author string
 }
 
+// atLeast is a minPosts for Merge that ignores the volume.
+func atLeast(n int64) func(int64) int64 { return func(int64) int64 { return n } }
+
 func TestMerge(t *testing.T) {
 	for _, tt := range []struct {
 		name     string
 		hits     []hit
-		minPosts int64
+		minPosts func(volume int64) int64
 		want     []Activity
 	}{
 		{
@@ -42,8 +45,28 @@ func TestMerge(t *testing.T) {
 		{
 			name:     "pruned below minPosts, kept at it",
 			hits:     []hit{{0, word("a"), "x"}, {1, word("a"), "y"}, {0, word("b"), "x"}},
-			minPosts: 2,
+			minPosts: atLeast(2),
 			want:     []Activity{{Key: word("a"), Posts: 2, Authors: 2, TopAuthorPosts: 1}},
+		},
+		{
+			// A language's minimum follows its volume, as the scorer's
+			// noise floor does: two posts matter in the thin language,
+			// not in the busy one.
+			name: "minimum per language, from its volume",
+			hits: []hit{
+				{0, VolumeKey("de"), ""}, {0, VolumeKey("de"), ""},
+				{0, VolumeKey("en"), ""}, {0, VolumeKey("en"), ""}, {0, VolumeKey("en"), ""}, {0, VolumeKey("en"), ""},
+				{0, Key{"de", tsv1.TermKind_TERM_KIND_WORD, "a"}, "x"}, {1, Key{"de", tsv1.TermKind_TERM_KIND_WORD, "a"}, "y"},
+				{0, word("a"), "x"}, {1, word("a"), "y"},
+				{0, word("b"), "x"}, {1, word("b"), "y"}, {2, word("b"), "z"},
+			},
+			minPosts: func(v int64) int64 { return v - 1 }, // de: 1, en: 3
+			want: []Activity{
+				{Key: VolumeKey("de"), Posts: 2, Authors: 1, TopAuthorPosts: 2},
+				{Key: VolumeKey("en"), Posts: 4, Authors: 1, TopAuthorPosts: 4},
+				{Key: Key{"de", tsv1.TermKind_TERM_KIND_WORD, "a"}, Posts: 2, Authors: 2, TopAuthorPosts: 1},
+				{Key: word("b"), Posts: 3, Authors: 3, TopAuthorPosts: 1},
+			},
 		},
 		{
 			name: "same text, different language or kind, is another term",
@@ -158,7 +181,7 @@ func TestMergeRealPosts(t *testing.T) {
 					}
 					window = append(window, shardBuckets[b][s])
 				}
-				got = append(got, Merge(window, minPosts)...)
+				got = append(got, Merge(window, atLeast(minPosts))...)
 			}
 			slices.SortFunc(got, func(a, b Activity) int { return a.Key.Compare(b.Key) })
 			want := naive(hits, in, minPosts)
@@ -246,7 +269,7 @@ func FuzzBucketDecode(f *testing.F) {
 		}
 		b.Terms()
 		m := MergeBuckets(b, b)
-		if got := Merge([]Bucket{b, m}, 0); len(got) != b.Len() {
+		if got := Merge([]Bucket{b, m}, nil); len(got) != b.Len() {
 			t.Fatalf("merging a bucket of %d terms with itself gave %d", b.Len(), len(got))
 		}
 	})
@@ -297,7 +320,7 @@ func TestVolumeKeys(t *testing.T) {
 	terms := 0
 	for s, sb := range shards {
 		got := map[string]int64{}
-		for _, a := range Merge([]Bucket{sb, sb}, 100) { // minPosts far above every count
+		for _, a := range Merge([]Bucket{sb, sb}, atLeast(100)) { // minPosts far above every count
 			if !a.Key.IsVolume() {
 				t.Errorf("shard %d: term %v returned below minPosts", s, a.Key)
 				continue

@@ -80,6 +80,9 @@ func (c *Calculator) Add(p *tsv1.Post) {
 		b = &termwindow.Builder{}
 		c.buckets[end] = b
 	}
+	// As the pipeline does, the language's volume travels with the terms,
+	// so that Merge skips what is negligible at that volume.
+	b.Add(termwindow.VolumeKey(lang), 0, 1)
 	author := termwindow.AuthorID(p.GetAuthorDid())
 	for _, t := range c.ex.Extract(p) {
 		b.Add(termwindow.Key{Lang: t.Lang, Kind: t.Kind, Term: t.Text}, author, 1)
@@ -131,7 +134,6 @@ func (c *Calculator) Snapshots() []*tsv1.WindowSnapshot {
 
 	states := map[termwindow.Key]*trendscore.State{}
 	entries := map[string]map[int64][]Entry{} // ranking lang → window end → entries
-	minPosts := c.cfg.Score.MinPosts()
 	for _, end := range ends {
 		var window []termwindow.Bucket
 		for i := int64(0); i < n; i++ {
@@ -139,7 +141,10 @@ func (c *Calculator) Snapshots() []*tsv1.WindowSnapshot {
 				window = append(window, b)
 			}
 		}
-		for _, a := range termwindow.Merge(window, minPosts) {
+		for _, a := range termwindow.Merge(window, c.cfg.Score.MinPosts) {
+			if a.Key.IsVolume() {
+				continue // counted in postsPerWindow
+			}
 			obs := trendscore.Observation{
 				WindowStart: time.UnixMilli(end - c.cfg.Size.Milliseconds()),
 				WindowEnd:   time.UnixMilli(end), Count: a.Posts, Authors: a.Authors, TopAuthorPosts: a.TopAuthorPosts,

@@ -479,13 +479,14 @@ func start(obs Observation) time.Time {
 }
 
 // Negligible reports whether a window's activity can neither make the term
-// eligible (too few authors) nor rise above the noise floor. Such a window
-// moves a baseline that the floor already dominates by less than the floor
-// itself, so callers treat it as an empty window: pipelines drop it before
-// keyed state, which keeps state proportional to the terms that can trend
-// rather than to every word ever written.
+// eligible (too few authors) nor rise above its noise floor β (which is
+// relative to the volume of the term's language, Observation.Volume). Such
+// a window moves a baseline that the floor already dominates by less than
+// the floor itself, so callers treat it as an empty window: pipelines drop
+// it before keyed state, which keeps state proportional to the terms that
+// can trend rather than to every word ever written.
 func (p Params) Negligible(obs Observation) bool {
-	return obs.Authors < p.MinAuthors && p.value(obs) < p.NoiseFloor
+	return obs.Authors < p.MinAuthors && p.value(obs) < p.floor(obs)
 }
 
 // ForgetAfter is how long after its last window a term's state may be
@@ -505,13 +506,18 @@ func (p Params) ForgetAfter(st State, period time.Duration) time.Duration {
 	return time.Duration(d)
 }
 
-// MinPosts is the fewest posts a window can hold for a term and not be
-// Negligible: authors and the scored value never exceed the posts, so a
-// window with fewer is negligible whoever wrote them. Counting stages use it
-// to skip merging the authors of the long tail of rare terms.
-func (p Params) MinPosts() int64 {
-	if !(p.NoiseFloor < float64(p.MinAuthors)) {
+// MinPosts is the fewest posts a window can hold for a term whose language
+// has volume posts in it and not be Negligible: authors and the scored
+// value never exceed the posts, so a window with fewer is negligible
+// whoever wrote them. Counting stages use it (termwindow.Merge) to skip
+// merging the authors of the long tail of rare terms. It depends on the
+// language's volume because β does: a term of two posts matters in a
+// 300-post language, not in the firehose's English, where the floor is
+// MinAuthors.
+func (p Params) MinPosts(volume int64) int64 {
+	beta := p.floor(Observation{Volume: volume})
+	if !(beta < float64(p.MinAuthors)) {
 		return max(p.MinAuthors, 0)
 	}
-	return max(int64(math.Ceil(p.NoiseFloor)), 0)
+	return max(int64(math.Ceil(beta)), 0)
 }

@@ -407,6 +407,11 @@ func TestNegligible(t *testing.T) {
 	if p.Negligible(Observation{Count: 40, Authors: 4}) {
 		t.Error("40 posts by 4 authors is above a count noise floor of 5")
 	}
+	// β follows the language's volume: 40 posts are below β = 60 in a
+	// language of 30,000 posts.
+	if !p.Negligible(Observation{Count: 40, Authors: 4, Volume: 30_000}) {
+		t.Error("40 posts by 4 authors are not negligible under β = 60")
+	}
 }
 
 func TestForgetAfterLongGap(t *testing.T) {
@@ -438,36 +443,44 @@ func TestForgetAfterLongGap(t *testing.T) {
 	}
 }
 
-// TestMinPosts checks MinPosts is exact: every window below it is
-// Negligible whatever its authors, and one at it can be significant.
+// TestMinPosts checks MinPosts is exact at every volume: every window
+// below it is Negligible whatever its authors, and one at it can be
+// significant.
 func TestMinPosts(t *testing.T) {
 	for _, tt := range []struct {
 		minAuthors int64
 		floor      float64
+		volume     int64 // of the term's language; β = max(floor, 0.002 × volume)
 		value      Value
 		want       int64
 	}{
-		{5, 5, ValueAuthors, 5},
-		{5, 4.5, ValueAuthors, 5},
-		{5, 3.2, ValueCount, 4},
-		{2, 10, ValueAuthors, 2},
-		{0, 5, ValueCount, 0},
-		{7, 1e300, ValueAuthors, 7},
+		{5, 5, 0, ValueAuthors, 5},
+		{5, 4.5, 0, ValueAuthors, 5},
+		{5, 3.2, 0, ValueCount, 4},
+		{2, 10, 0, ValueAuthors, 2},
+		{0, 5, 0, ValueCount, 0},
+		{7, 1e300, 0, ValueAuthors, 7},
+		{5, 2, 300, ValueAuthors, 2},     // a thin language: β = 2
+		{5, 2, 1600, ValueAuthors, 4},    // β = 3.2
+		{5, 2, 1600, ValueCount, 4},      // β = 3.2
+		{5, 2, 30_000, ValueAuthors, 5},  // β = 60: the author gate rules
+		{50, 2, 20_000, ValueCount, 40},  // β = 40 below the author gate
+		{5, 2, 1 << 62, ValueAuthors, 5}, // no overflow
 	} {
 		p := DefaultParams()
 		p.MinAuthors, p.NoiseFloor, p.Value = tt.minAuthors, tt.floor, tt.value
-		got := p.MinPosts()
+		got := p.MinPosts(tt.volume)
 		if got != tt.want {
-			t.Errorf("MinPosts(minAuthors=%d, floor=%v) = %d, want %d", tt.minAuthors, tt.floor, got, tt.want)
+			t.Errorf("MinPosts(minAuthors=%d, floor=%v, volume=%d) = %d, want %d", tt.minAuthors, tt.floor, tt.volume, got, tt.want)
 		}
 		for n := int64(0); n < got; n++ {
 			for a := int64(0); a <= n; a++ {
-				if obs := (Observation{Count: n, Authors: a, TopAuthorPosts: n - a}); !p.Negligible(obs) {
+				if obs := (Observation{Count: n, Authors: a, TopAuthorPosts: n - a, Volume: tt.volume}); !p.Negligible(obs) {
 					t.Errorf("MinPosts %d, but %+v is not negligible", got, obs)
 				}
 			}
 		}
-		if got > 0 && p.Negligible(Observation{Count: got, Authors: got, TopAuthorPosts: 1}) {
+		if got > 0 && p.Negligible(Observation{Count: got, Authors: got, TopAuthorPosts: 1, Volume: tt.volume}) {
 			t.Errorf("MinPosts %d too high: %d posts by %d authors are negligible", got, got, got)
 		}
 	}

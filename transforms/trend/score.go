@@ -409,7 +409,7 @@ func (fn *scoreFn) scoreWindow(ctx context.Context, sh *shardState, bl *Baseline
 		lists[AllLanguages] = &TrendList{}
 	}
 	var volume map[string]int64 // language → posts in the window
-	for _, a := range termwindow.Merge(buckets, fn.Params.MinPosts()) {
+	for _, a := range termwindow.Merge(buckets, fn.Params.MinPosts) {
 		if a.Key.IsVolume() { // they come first
 			if volume == nil {
 				volume = map[string]int64{}

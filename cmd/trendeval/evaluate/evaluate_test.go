@@ -65,9 +65,12 @@ func evalAt(t *testing.T, cfg Config) (Result, Result, *Replay) {
 // product's defaults, and holds the issue's targets: precision ≥ 0.95, no
 // control ever listed, recall ≥ 0.9 on the target group, and every
 // shape's median time to detect at most the raw count's — except at the
-// thin volumes, where the raw count lists anything with a few posts in its
-// first window and ours needs a fifth of the noise floor's authors more:
-// there it may be one period later (EVAL.md).
+// thin volumes, where it may be one period later: there the raw count
+// lists anything with a few posts in its first window, while a burst at
+// the author floor scores exactly Enter in its first window and is
+// outranked by the bursts under way and the words of their posts, and a
+// ramp-up's half-strength first period cannot trend (docs/eval.md, "Where
+// the issue's targets stand").
 func TestRegression(t *testing.T) {
 	for _, tt := range []struct {
 		rate  float64
