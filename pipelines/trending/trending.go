@@ -22,10 +22,12 @@ import (
 
 	"github.com/trendstream/trendstream/internal/kafkaconf"
 	"github.com/trendstream/trendstream/internal/terms"
+	"github.com/trendstream/trendstream/internal/topics"
 	"github.com/trendstream/trendstream/internal/trendscore"
 	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 	"github.com/trendstream/trendstream/transforms/kafkaio"
 	"github.com/trendstream/trendstream/transforms/pgsink"
+	topicstage "github.com/trendstream/trendstream/transforms/topics"
 	"github.com/trendstream/trendstream/transforms/trend"
 )
 
@@ -79,6 +81,9 @@ type Options struct {
 	ReadBatch int
 	Terms     terms.Options
 	Score     trendscore.Params
+	// Topics groups each ranking's terms into topics and picks example
+	// posts (transforms/topics); SamplePosts 0 turns it off.
+	Topics topics.Config
 	// StreamStart is the event time the read begins at, which ends the
 	// scorer's warm-up Score.WarmUp later. Zero: Build asks Kafka for the
 	// timestamp of the first record it will read.
@@ -112,6 +117,7 @@ func DefaultOptions() Options {
 		ReadBatch:         2000,
 		Terms:             terms.DefaultOptions(),
 		Score:             trendscore.DefaultParams(),
+		Topics:            topics.DefaultConfig(),
 	}
 }
 
@@ -138,6 +144,7 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&o.ReadBatch, "read-batch", o.ReadBatch, "records a partition reader hands on per call: smaller lets later stages start sooner (replays: ~1000-2500 measured best)")
 	o.Terms.RegisterFlags(fs)
 	o.Score.RegisterFlags(fs)
+	o.Topics.RegisterFlags(fs)
 }
 
 // Validate reports options the pipeline cannot run with.
@@ -156,6 +163,9 @@ func (o Options) Validate() error {
 	}
 	if o.TrendsTopic == "" && o.DatabaseURL == "" {
 		return fmt.Errorf("trending: neither -trends-topic nor -database-url is set: results would go nowhere")
+	}
+	if err := o.Topics.Validate(); err != nil {
+		return fmt.Errorf("trending: %w", err)
 	}
 	return o.trendConfig().Validate()
 }
@@ -196,6 +206,7 @@ func Build(o Options) (*beam.Pipeline, error) {
 	records := kafkaio.Read(s, brokers, o.PostsTopic, ropts...)
 	posts := beam.ParDo(s.Scope("DecodePosts"), &decodePostFn{}, records)
 	snaps := trend.Trends(s, posts, o.trendConfig())
+	snaps = topicstage.Enrich(s, posts, snaps, o.topicsConfig())
 	if !o.EmitFrom.IsZero() {
 		snaps = beam.ParDo(s.Scope("DropPartialWindows"), &dropPartialFn{FromMs: o.EmitFrom.UnixMilli()}, snaps)
 	}
