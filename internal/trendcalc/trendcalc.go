@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/trendstream/trendstream/internal/terms"
-	"github.com/trendstream/trendstream/internal/topics"
 	"github.com/trendstream/trendstream/internal/termwindow"
+	"github.com/trendstream/trendstream/internal/topics"
 	"github.com/trendstream/trendstream/internal/trendscore"
 	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 	"google.golang.org/protobuf/types/known/timestamppb"
