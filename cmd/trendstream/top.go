@@ -55,6 +55,7 @@ type topOptions struct {
 	dbURL, apiURL string
 	filter        store.Filter
 	asJSON        bool
+	topics        bool
 }
 
 func setupTop(fs *flag.FlagSet) func(context.Context) error {
@@ -70,13 +71,15 @@ func setupTopWith(fs *flag.FlagSet, o *topOptions) func(context.Context) error {
 	fs.StringVar(&o.filter.Source, "source", "", "only this source (e.g. bluesky); empty is every source")
 	fs.IntVar(&o.filter.Limit, "limit", store.DefaultLimit, "terms per ranking")
 	fs.Var(timeFlag{&o.filter.At}, "at", "show the window that ended at or before this time (RFC 3339, or 2006-01-02T15:04 in UTC) instead of the newest")
-	fs.BoolVar(&o.asJSON, "json", false, "print JSON (the /api/trends response shape) instead of a table")
+	fs.BoolVar(&o.asJSON, "json", false, "print JSON (the /api/trends response shape; /api/topics with -topics) instead of a table")
+	fs.BoolVar(&o.topics, "topics", false, "print the ranked terms grouped into topics, with an example post each")
 	return func(ctx context.Context) error { return runTop(ctx, *o, os.Stdout, time.Now()) }
 }
 
 // topSource is where top reads from: the store or a running server.
 type topSource interface {
 	CurrentTrends(context.Context, store.Filter) ([]store.Window, error)
+	Topics(context.Context, store.Filter) ([]store.TopicWindow, error)
 	Timeline(context.Context, store.TimelineFilter) (*store.Timeline, error)
 }
 
@@ -98,6 +101,9 @@ func runTop(ctx context.Context, o topOptions, w io.Writer, now time.Time) error
 		}
 		defer st.Close()
 		src = st
+	}
+	if o.topics {
+		return runTopTopics(ctx, src, f, o.asJSON, w, now)
 	}
 	ws, err := src.CurrentTrends(ctx, f)
 	if err != nil {

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/trendstream/trendstream/internal/store"
@@ -74,4 +75,14 @@ func (s *Server) termExamples(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, ExamplesResponse{Term: term, Lang: f.Lang, Examples: ex})
+}
+
+// Topics asks GET /api/topics for what store.Store.Topics would return
+// with f (f.At included).
+func (c *Client) Topics(ctx context.Context, f store.Filter) ([]store.TopicWindow, error) {
+	var resp TopicsResponse
+	if err := c.get(ctx, "/api/topics?"+filterQuery(f).Encode(), &resp); err != nil {
+		return nil, err
+	}
+	return resp.Windows, nil
 }
