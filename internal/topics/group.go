@@ -94,6 +94,9 @@ func linked(a, b []int, c Config) bool {
 
 func topic(lang string, ranked []*tsv1.TrendingTerm, members []int, in [][]int, posts []Post, c Config) *tsv1.Topic {
 	tp := &tsv1.Topic{Lang: lang}
+	// The label is the best-ranked member: the one most surprising against
+	// its own baseline, so the story's own term rather than a common word
+	// that joined it (a count would pick "tonight" over "#aurora").
 	label, anchor := ranked[members[0]], ranked[members[0]]
 	hits := map[int]int{} // sampled post → members it holds
 	for _, m := range members {
@@ -105,9 +108,6 @@ func topic(lang string, ranked []*tsv1.TrendingTerm, members []int, in [][]int, 
 		tp.Mentions += t.GetCount()
 		tp.UniqueAuthors = max(tp.UniqueAuthors, t.GetUniqueAuthors())
 		tp.Score = max(tp.Score, t.GetScore())
-		if t.GetCount() > label.GetCount() {
-			label = t
-		}
 		if older(t, anchor) {
 			anchor = t
 		}

@@ -416,8 +416,8 @@ type Topic struct {
 	// trending longest (earliest first_seen, then kind and term), so the id
 	// stays the same in every window in which that term keeps trending.
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	// The most representative member: the one in the most posts (then the
-	// best rank).
+	// The most representative member: the best-ranked one (the most
+	// surprising against its own baseline).
 	Label     string   `protobuf:"bytes,2,opt,name=label,proto3" json:"label,omitempty"`
 	LabelKind TermKind `protobuf:"varint,3,opt,name=label_kind,json=labelKind,proto3,enum=trendstream.v1.TermKind" json:"label_kind,omitempty"`
 	// Language of the members' posts (TrendingTerm.lang).
