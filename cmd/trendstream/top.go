@@ -142,6 +142,17 @@ func writeTopJSON(w io.Writer, ws []store.Window) error {
 	return enc.Encode(api.TrendsResponse{Windows: ws})
 }
 
+// windowHeading prints a ranking's heading: source, language, window, its
+// age as of now and its posts, then suffix.
+func windowHeading(w io.Writer, source, lang string, start, end, now time.Time, posts int64, suffix string) {
+	if lang == "" {
+		lang = "all languages"
+	}
+	fmt.Fprintf(w, "%s · %s · window %s–%s UTC (%s ago) · %d posts%s\n",
+		terminalSafe(source), terminalSafe(lang), start.UTC().Format("2006-01-02 15:04"),
+		end.UTC().Format("15:04"), shortDuration(now.Sub(end)), posts, suffix)
+}
+
 // writeTopTable prints each ranking as a heading and an aligned table.
 // now dates the "age" of each window. trending holds, for a ranking
 // (source NUL lang) whose window is empty, the end of its newest window
@@ -155,13 +166,7 @@ func writeTopTable(w io.Writer, ws []store.Window, now time.Time, trending map[s
 		if i > 0 {
 			fmt.Fprintln(w)
 		}
-		lang := win.Lang
-		if lang == "" {
-			lang = "all languages"
-		}
-		fmt.Fprintf(w, "%s · %s · window %s–%s UTC (%s ago) · %d posts\n",
-			terminalSafe(win.Source), terminalSafe(lang), win.Start.UTC().Format("2006-01-02 15:04"),
-			win.End.UTC().Format("15:04"), shortDuration(now.Sub(win.End)), win.Posts)
+		windowHeading(w, win.Source, win.Lang, win.Start, win.End, now, win.Posts, "")
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		// The overall ranking mixes languages and may rank one word once
 		// per language, so it shows each term's language; a language's

@@ -50,13 +50,7 @@ func writeTopicsTable(w io.Writer, ws []store.TopicWindow, now time.Time) error 
 		if i > 0 {
 			fmt.Fprintln(w)
 		}
-		lang := win.Lang
-		if lang == "" {
-			lang = "all languages"
-		}
-		fmt.Fprintf(w, "%s · %s · window %s–%s UTC (%s ago) · %d posts · topics\n",
-			terminalSafe(win.Source), terminalSafe(lang), win.Start.UTC().Format("2006-01-02 15:04"),
-			win.End.UTC().Format("15:04"), shortDuration(now.Sub(win.End)), win.Posts)
+		windowHeading(w, win.Source, win.Lang, win.Start, win.End, now, win.Posts, " · topics")
 		if len(win.Topics) == 0 {
 			fmt.Fprintln(w, "no topic in this window")
 			continue
