@@ -55,6 +55,7 @@ type topOptions struct {
 	dbURL, apiURL string
 	filter        store.Filter
 	asJSON        bool
+	topics        bool
 }
 
 func setupTop(fs *flag.FlagSet) func(context.Context) error {
@@ -70,13 +71,15 @@ func setupTopWith(fs *flag.FlagSet, o *topOptions) func(context.Context) error {
 	fs.StringVar(&o.filter.Source, "source", "", "only this source (e.g. bluesky); empty is every source")
 	fs.IntVar(&o.filter.Limit, "limit", store.DefaultLimit, "terms per ranking")
 	fs.Var(timeFlag{&o.filter.At}, "at", "show the window that ended at or before this time (RFC 3339, or 2006-01-02T15:04 in UTC) instead of the newest")
-	fs.BoolVar(&o.asJSON, "json", false, "print JSON (the /api/trends response shape) instead of a table")
+	fs.BoolVar(&o.asJSON, "json", false, "print JSON (the /api/trends response shape; /api/topics with -topics) instead of a table")
+	fs.BoolVar(&o.topics, "topics", false, "print the ranked terms grouped into topics, with an example post each")
 	return func(ctx context.Context) error { return runTop(ctx, *o, os.Stdout, time.Now()) }
 }
 
 // topSource is where top reads from: the store or a running server.
 type topSource interface {
 	CurrentTrends(context.Context, store.Filter) ([]store.Window, error)
+	Topics(context.Context, store.Filter) ([]store.TopicWindow, error)
 	Timeline(context.Context, store.TimelineFilter) (*store.Timeline, error)
 }
 
@@ -98,6 +101,9 @@ func runTop(ctx context.Context, o topOptions, w io.Writer, now time.Time) error
 		}
 		defer st.Close()
 		src = st
+	}
+	if o.topics {
+		return runTopTopics(ctx, src, f, o.asJSON, w, now)
 	}
 	ws, err := src.CurrentTrends(ctx, f)
 	if err != nil {
@@ -136,6 +142,17 @@ func writeTopJSON(w io.Writer, ws []store.Window) error {
 	return enc.Encode(api.TrendsResponse{Windows: ws})
 }
 
+// windowHeading prints a ranking's heading: source, language, window, its
+// age as of now and its posts, then suffix.
+func windowHeading(w io.Writer, source, lang string, start, end, now time.Time, posts int64, suffix string) {
+	if lang == "" {
+		lang = "all languages"
+	}
+	fmt.Fprintf(w, "%s · %s · window %s–%s UTC (%s ago) · %d posts%s\n",
+		terminalSafe(source), terminalSafe(lang), start.UTC().Format("2006-01-02 15:04"),
+		end.UTC().Format("15:04"), shortDuration(now.Sub(end)), posts, suffix)
+}
+
 // writeTopTable prints each ranking as a heading and an aligned table.
 // now dates the "age" of each window. trending holds, for a ranking
 // (source NUL lang) whose window is empty, the end of its newest window
@@ -149,13 +166,7 @@ func writeTopTable(w io.Writer, ws []store.Window, now time.Time, trending map[s
 		if i > 0 {
 			fmt.Fprintln(w)
 		}
-		lang := win.Lang
-		if lang == "" {
-			lang = "all languages"
-		}
-		fmt.Fprintf(w, "%s · %s · window %s–%s UTC (%s ago) · %d posts\n",
-			terminalSafe(win.Source), terminalSafe(lang), win.Start.UTC().Format("2006-01-02 15:04"),
-			win.End.UTC().Format("15:04"), shortDuration(now.Sub(win.End)), win.Posts)
+		windowHeading(w, win.Source, win.Lang, win.Start, win.End, now, win.Posts, "")
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		// The overall ranking mixes languages and may rank one word once
 		// per language, so it shows each term's language; a language's

@@ -33,7 +33,7 @@ func serveAsset(name string) http.HandlerFunc {
 
 func (s *Server) static(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("file")
-	if name == "index.html" || name == "term.html" || name == "watchlist.html" {
+	if name == "index.html" || name == "term.html" || name == "watchlist.html" || name == "topic.html" {
 		http.NotFound(w, r)
 		return
 	}

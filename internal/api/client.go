@@ -33,6 +33,15 @@ func NewClient(baseURL string, hc *http.Client) *Client {
 // CurrentTrends asks GET /api/trends for what store.Store.CurrentTrends
 // would return with f (f.At included).
 func (c *Client) CurrentTrends(ctx context.Context, f store.Filter) ([]store.Window, error) {
+	var resp TrendsResponse
+	if err := c.get(ctx, "/api/trends?"+filterQuery(f).Encode(), &resp); err != nil {
+		return nil, err
+	}
+	return resp.Windows, nil
+}
+
+// filterQuery is f as /api/trends and /api/topics take it.
+func filterQuery(f store.Filter) url.Values {
 	q := url.Values{}
 	if f.Source != "" {
 		q.Set("source", f.Source)
@@ -51,11 +60,7 @@ func (c *Client) CurrentTrends(ctx context.Context, f store.Filter) ([]store.Win
 	if !f.At.IsZero() {
 		q.Set("at", f.At.UTC().Format(time.RFC3339Nano))
 	}
-	var resp TrendsResponse
-	if err := c.get(ctx, "/api/trends?"+q.Encode(), &resp); err != nil {
-		return nil, err
-	}
-	return resp.Windows, nil
+	return q
 }
 
 func (c *Client) get(ctx context.Context, path string, v any) error {

@@ -192,12 +192,16 @@ func (s *Server) routes() http.Handler {
 	handle("GET /api/terms/{term}/history", "/api/terms/{term}/history", s.termHistory)
 	handle("GET /api/windows", "/api/windows", s.windows)
 	handle("GET /api/timeline", "/api/timeline", s.timeline)
+	handle("GET /api/terms/{term}/examples", "/api/terms/{term}/examples", s.termExamples)
+	handle("GET /api/topics", "/api/topics", s.topics)
+	handle("GET /api/topics/{id}", "/api/topics/{id}", s.topicHistory)
 	handle("GET /api/stream", "/api/stream", s.stream)
 	handle("GET /healthz", "/healthz", s.health)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
 	handle("GET /{$}", "/", serveAsset("index.html"))
 	// A term's page: the term is read from the path by term.js.
 	handle("GET /term/{term}", "/term/{term}", serveAsset("term.html"))
+	handle("GET /topic/{id}", "/topic/{id}", serveAsset("topic.html"))
 	handle("GET /static/{file}", "/static", s.static)
 	s.watchlistRoutes(handle)
 	return securityHeaders(mux)
@@ -310,19 +314,25 @@ type HistoryResponse struct {
 	Points   []store.Point `json:"points"`
 }
 
-func (s *Server) termHistory(w http.ResponseWriter, r *http.Request) {
+// historyFilter parses the parameters of a term's or topic's history:
+// source, lang, kind, term_lang, windows, from and until.
+func historyFilter(r *http.Request) (store.HistoryFilter, error) {
 	q := r.URL.Query()
 	f := store.HistoryFilter{Source: q.Get("source"), Lang: q.Get("lang"), Kind: q.Get("kind"), TermLang: q.Get("term_lang")}
 	var err error
 	if f.Windows, err = intParam(q.Get("windows"), "windows"); err != nil {
-		s.fail(w, r, err)
-		return
+		return f, err
 	}
 	if f.From, err = timeParam(q, "from"); err != nil {
-		s.fail(w, r, err)
-		return
+		return f, err
 	}
-	if f.Until, err = timeParam(q, "until"); err != nil {
+	f.Until, err = timeParam(q, "until")
+	return f, err
+}
+
+func (s *Server) termHistory(w http.ResponseWriter, r *http.Request) {
+	f, err := historyFilter(r)
+	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -550,9 +560,9 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 }
 
 // nonNil makes an empty result encode as [] rather than null.
-func nonNil(ws []store.Window) []store.Window {
+func nonNil[T any](ws []T) []T {
 	if ws == nil {
-		return []store.Window{}
+		return []T{}
 	}
 	return ws
 }

@@ -215,6 +215,9 @@ SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[
 			return fmt.Errorf("store: write snapshots: insert terms: %w", err)
 		}
 	}
+	if err := writeTopics(ctx, tx, snaps, written); err != nil {
+		return err
+	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("store: write snapshots: commit: %w", err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/trendstream/trendstream/internal/terms"
 	"github.com/trendstream/trendstream/internal/termwindow"
+	"github.com/trendstream/trendstream/internal/topics"
 	"github.com/trendstream/trendstream/internal/trendscore"
 	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -28,6 +29,9 @@ type Config struct {
 	// Rank chooses the ranking; nil ranks trending terms by score, as the
 	// pipeline does. The evaluation swaps in a raw-count ranking.
 	Rank func([]Entry) []Entry
+	// Topics groups each snapshot's terms into topics and picks example
+	// posts, as the pipeline does; zero (SamplePosts 0) leaves them out.
+	Topics topics.Config
 }
 
 // Entry is one term's activity and score in one window.
@@ -53,6 +57,7 @@ type Calculator struct {
 	ex      *terms.Extractor
 	buckets map[int64]*termwindow.Builder // bucket end (Unix ms) → activity
 	posts   map[string]map[int64]int64    // lang → bucket end → posts
+	sample  *topics.Sampler
 }
 
 // New returns an empty Calculator.
@@ -63,6 +68,7 @@ func New(cfg Config) *Calculator {
 		ex:      terms.New(cfg.Terms),
 		buckets: map[int64]*termwindow.Builder{},
 		posts:   map[string]map[int64]int64{},
+		sample:  topics.NewSampler(cfg.Topics.SamplePosts),
 	}
 }
 
@@ -84,8 +90,12 @@ func (c *Calculator) Add(p *tsv1.Post) {
 	// so that Merge skips what is negligible at that volume.
 	b.Add(termwindow.VolumeKey(lang), 0, 1)
 	author := termwindow.AuthorID(p.GetAuthorDid())
-	for _, t := range c.ex.Extract(p) {
+	found := c.ex.Extract(p)
+	for _, t := range found {
 		b.Add(termwindow.Key{Lang: t.Lang, Kind: t.Kind, Term: t.Text}, author, 1)
+	}
+	if c.cfg.Topics.Enabled() {
+		c.sample.Add(topics.SampleKey{Lang: lang, End: end}, topics.NewPost(p, found))
 	}
 	for _, l := range []string{"", lang} {
 		m := c.posts[l]
@@ -199,6 +209,12 @@ func (c *Calculator) Snapshots() []*tsv1.WindowSnapshot {
 				snap.Terms = append(snap.Terms, t)
 			}
 			out = append(out, snap)
+		}
+	}
+	if c.cfg.Topics.Enabled() {
+		samples := c.sample.Samples()
+		for i, s := range out {
+			out[i] = topics.Enrich(s, samples, c.cfg.Topics)
 		}
 	}
 	sort.Slice(out, func(i, j int) bool {

@@ -206,7 +206,7 @@ func BenchmarkReference(b *testing.B) {
 		values[i] = v
 	}
 	o := benchOptions([]string{"127.0.0.1:9092"}, "")
-	cfg := o.trendConfig().Reference()
+	cfg := o.Reference()
 	ranked := 0
 	for b.Loop() {
 		c := trendcalc.New(cfg)

@@ -8,4 +8,8 @@ import "github.com/trendstream/trendstream/internal/trendcalc"
 // warm-up counted from o.StreamStart. Harnesses outside this package
 // (cmd/trendchaos) build their expectation from it, so it cannot drift
 // from the options the pipeline ran with.
-func (o Options) Reference() trendcalc.Config { return o.trendConfig().Reference() }
+func (o Options) Reference() trendcalc.Config {
+	c := o.trendConfig().Reference()
+	c.Topics = o.Topics
+	return c
+}

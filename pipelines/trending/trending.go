@@ -23,10 +23,12 @@ import (
 
 	"github.com/trendstream/trendstream/internal/kafkaconf"
 	"github.com/trendstream/trendstream/internal/terms"
+	"github.com/trendstream/trendstream/internal/topics"
 	"github.com/trendstream/trendstream/internal/trendscore"
 	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 	"github.com/trendstream/trendstream/transforms/kafkaio"
 	"github.com/trendstream/trendstream/transforms/pgsink"
+	topicstage "github.com/trendstream/trendstream/transforms/topics"
 	"github.com/trendstream/trendstream/transforms/trend"
 )
 
@@ -88,6 +90,9 @@ type Options struct {
 	// pipeline per source topic"). A post that names no source counts as
 	// this one's.
 	Source tsv1.Source
+	// Topics groups each ranking's terms into topics and picks example
+	// posts (transforms/topics); SamplePosts 0 turns it off.
+	Topics topics.Config
 	// StreamStart is the event time the read begins at, which ends the
 	// scorer's warm-up Score.WarmUp later. Zero: Build asks Kafka for the
 	// timestamp of the first record it will read.
@@ -122,6 +127,7 @@ func DefaultOptions() Options {
 		Terms:             terms.DefaultOptions(),
 		Score:             trendscore.DefaultParams(),
 		Source:            tsv1.Source_SOURCE_BLUESKY,
+		Topics:            topics.DefaultConfig(),
 	}
 }
 
@@ -149,6 +155,7 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.Var((*sourceFlag)(&o.Source), "post-source", "the source whose posts are ranked ("+sourceNames()+"); posts of another source in the topic are skipped and counted")
 	o.Terms.RegisterFlags(fs)
 	o.Score.RegisterFlags(fs)
+	o.Topics.RegisterFlags(fs)
 }
 
 // sourceFlag is -post-source: a Source by its lower-case name ("bluesky").
@@ -199,6 +206,9 @@ func (o Options) Validate() error {
 	if o.TrendsTopic == "" && o.DatabaseURL == "" {
 		return fmt.Errorf("trending: neither -trends-topic nor -database-url is set: results would go nowhere")
 	}
+	if err := o.Topics.Validate(); err != nil {
+		return fmt.Errorf("trending: %w", err)
+	}
 	return o.trendConfig().Validate()
 }
 
@@ -238,6 +248,7 @@ func Build(o Options) (*beam.Pipeline, error) {
 	records := kafkaio.Read(s, brokers, o.PostsTopic, ropts...)
 	posts := beam.ParDo(s.Scope("DecodePosts"), &decodePostFn{Source: int32(o.Source)}, records)
 	snaps := trend.Trends(s, posts, o.trendConfig())
+	snaps = topicstage.Enrich(s, posts, snaps, o.topicsConfig())
 	if !o.EmitFrom.IsZero() {
 		snaps = beam.ParDo(s.Scope("DropPartialWindows"), &dropPartialFn{FromMs: o.EmitFrom.UnixMilli()}, snaps)
 	}

@@ -53,7 +53,7 @@ func expected(t testing.TB, posts []*tsv1.Post, o Options) map[string]*tsv1.Wind
 	if o.StreamStart.IsZero() {
 		o.StreamStart = t0
 	}
-	c := trendcalc.New(o.trendConfig().Reference())
+	c := trendcalc.New(o.Reference())
 	for _, p := range posts {
 		c.Add(p)
 	}

@@ -91,6 +91,18 @@
     missing.hidden = true;
     const body = await res.json();
     render(body.points);
+    await loadExamples(q);
+  }
+
+  // loadExamples shows the term's example posts in the newest window of
+  // the stretch that has any (examples.js).
+  async function loadExamples(q) {
+    const res = await fetch('/api/terms/' + encodeURIComponent(term) + '/examples?' + q);
+    if (!res.ok) throw new Error(`GET examples: ${res.status}`);
+    const body = await res.json();
+    const box = document.getElementById('examples');
+    if (body.examples.length) box.replaceChildren(window.trendstreamExamples.list(body.examples));
+    document.body.dataset.examples = String(body.examples.length);
   }
 
   function render(points) {

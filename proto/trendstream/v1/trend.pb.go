@@ -112,8 +112,11 @@ type TrendingTerm struct {
 	Rank int32 `protobuf:"varint,10,opt,name=rank,proto3" json:"rank,omitempty"`
 	// Start of the first window in the current run of windows where the term
 	// has been trending (Bluesky's trendView startedAt).
-	FirstSeen     *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=first_seen,json=firstSeen,proto3" json:"first_seen,omitempty"`
-	Source        Source                 `protobuf:"varint,12,opt,name=source,proto3,enum=trendstream.v1.Source" json:"source,omitempty"`
+	FirstSeen *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=first_seen,json=firstSeen,proto3" json:"first_seen,omitempty"`
+	Source    Source                 `protobuf:"varint,12,opt,name=source,proto3,enum=trendstream.v1.Source" json:"source,omitempty"`
+	// A few posts of the window that contain the term (see ExamplePost for
+	// how they are chosen). Added in schema version 5; empty before.
+	Examples      []*ExamplePost `protobuf:"bytes,13,rep,name=examples,proto3" json:"examples,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -232,6 +235,317 @@ func (x *TrendingTerm) GetSource() Source {
 	return Source_SOURCE_UNSPECIFIED
 }
 
+func (x *TrendingTerm) GetExamples() []*ExamplePost {
+	if x != nil {
+		return x.Examples
+	}
+	return nil
+}
+
+// ExamplePost is a post shown as an example of a trending term or topic.
+//
+// The pipeline keeps, per (term language, period), a sample of at most
+// -topic-sample posts: those whose URI hashes lowest (a deterministic,
+// uniform sample). A term's examples are the window's sampled posts that
+// contain it, one per author first, earliest first (then by hash), at most
+// -topic-examples of them; a topic's examples prefer posts containing more
+// of its members. The bsky.app link is derived from the at:// URI.
+type ExamplePost struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// at://<author_did>/app.bsky.feed.post/<rkey>.
+	Uri       string `protobuf:"bytes,1,opt,name=uri,proto3" json:"uri,omitempty"`
+	AuthorDid string `protobuf:"bytes,2,opt,name=author_did,json=authorDid,proto3" json:"author_did,omitempty"`
+	// Post text, cut to at most 300 characters.
+	Text string `protobuf:"bytes,3,opt,name=text,proto3" json:"text,omitempty"`
+	// Event time of the post (Post.observed_at).
+	ObservedAt    *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=observed_at,json=observedAt,proto3" json:"observed_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExamplePost) Reset() {
+	*x = ExamplePost{}
+	mi := &file_trendstream_v1_trend_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExamplePost) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExamplePost) ProtoMessage() {}
+
+func (x *ExamplePost) ProtoReflect() protoreflect.Message {
+	mi := &file_trendstream_v1_trend_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExamplePost.ProtoReflect.Descriptor instead.
+func (*ExamplePost) Descriptor() ([]byte, []int) {
+	return file_trendstream_v1_trend_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ExamplePost) GetUri() string {
+	if x != nil {
+		return x.Uri
+	}
+	return ""
+}
+
+func (x *ExamplePost) GetAuthorDid() string {
+	if x != nil {
+		return x.AuthorDid
+	}
+	return ""
+}
+
+func (x *ExamplePost) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
+func (x *ExamplePost) GetObservedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ObservedAt
+	}
+	return nil
+}
+
+// TopicMember is one trending term of a topic.
+type TopicMember struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Term          string                 `protobuf:"bytes,1,opt,name=term,proto3" json:"term,omitempty"`
+	Kind          TermKind               `protobuf:"varint,2,opt,name=kind,proto3,enum=trendstream.v1.TermKind" json:"kind,omitempty"`
+	Count         int64                  `protobuf:"varint,3,opt,name=count,proto3" json:"count,omitempty"`
+	UniqueAuthors int64                  `protobuf:"varint,4,opt,name=unique_authors,json=uniqueAuthors,proto3" json:"unique_authors,omitempty"`
+	Score         float64                `protobuf:"fixed64,5,opt,name=score,proto3" json:"score,omitempty"`
+	// The term's rank in the snapshot's ranking.
+	Rank          int32 `protobuf:"varint,6,opt,name=rank,proto3" json:"rank,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TopicMember) Reset() {
+	*x = TopicMember{}
+	mi := &file_trendstream_v1_trend_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TopicMember) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TopicMember) ProtoMessage() {}
+
+func (x *TopicMember) ProtoReflect() protoreflect.Message {
+	mi := &file_trendstream_v1_trend_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TopicMember.ProtoReflect.Descriptor instead.
+func (*TopicMember) Descriptor() ([]byte, []int) {
+	return file_trendstream_v1_trend_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *TopicMember) GetTerm() string {
+	if x != nil {
+		return x.Term
+	}
+	return ""
+}
+
+func (x *TopicMember) GetKind() TermKind {
+	if x != nil {
+		return x.Kind
+	}
+	return TermKind_TERM_KIND_UNSPECIFIED
+}
+
+func (x *TopicMember) GetCount() int64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *TopicMember) GetUniqueAuthors() int64 {
+	if x != nil {
+		return x.UniqueAuthors
+	}
+	return 0
+}
+
+func (x *TopicMember) GetScore() float64 {
+	if x != nil {
+		return x.Score
+	}
+	return 0
+}
+
+func (x *TopicMember) GetRank() int32 {
+	if x != nil {
+		return x.Rank
+	}
+	return 0
+}
+
+// Topic groups the trending terms of one window and term language that
+// occur together in the same posts: one story told with several terms.
+// Every ranked term is a member of exactly one topic (possibly alone).
+type Topic struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Stable while the story lasts: derived from the member that has been
+	// trending longest (earliest first_seen, then kind and term), so the id
+	// stays the same in every window in which that term keeps trending.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The most representative member: the best-ranked one (the most
+	// surprising against its own baseline).
+	Label     string   `protobuf:"bytes,2,opt,name=label,proto3" json:"label,omitempty"`
+	LabelKind TermKind `protobuf:"varint,3,opt,name=label_kind,json=labelKind,proto3,enum=trendstream.v1.TermKind" json:"label_kind,omitempty"`
+	// Language of the members' posts (TrendingTerm.lang).
+	Lang string `protobuf:"bytes,4,opt,name=lang,proto3" json:"lang,omitempty"`
+	// Members in rank order.
+	Members []*TopicMember `protobuf:"bytes,5,rep,name=members,proto3" json:"members,omitempty"`
+	// Sum of the members' counts (a post with two members counts twice).
+	Mentions int64 `protobuf:"varint,6,opt,name=mentions,proto3" json:"mentions,omitempty"`
+	// The most distinct authors of any member: a lower bound of the topic's.
+	UniqueAuthors int64 `protobuf:"varint,7,opt,name=unique_authors,json=uniqueAuthors,proto3" json:"unique_authors,omitempty"`
+	// The best member's score.
+	Score float64 `protobuf:"fixed64,8,opt,name=score,proto3" json:"score,omitempty"`
+	// 1-based rank among the snapshot's topics, by their best member's rank.
+	Rank int32 `protobuf:"varint,9,opt,name=rank,proto3" json:"rank,omitempty"`
+	// first_seen of the member the id derives from.
+	FirstSeen     *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=first_seen,json=firstSeen,proto3" json:"first_seen,omitempty"`
+	Examples      []*ExamplePost         `protobuf:"bytes,11,rep,name=examples,proto3" json:"examples,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Topic) Reset() {
+	*x = Topic{}
+	mi := &file_trendstream_v1_trend_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Topic) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Topic) ProtoMessage() {}
+
+func (x *Topic) ProtoReflect() protoreflect.Message {
+	mi := &file_trendstream_v1_trend_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Topic.ProtoReflect.Descriptor instead.
+func (*Topic) Descriptor() ([]byte, []int) {
+	return file_trendstream_v1_trend_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *Topic) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Topic) GetLabel() string {
+	if x != nil {
+		return x.Label
+	}
+	return ""
+}
+
+func (x *Topic) GetLabelKind() TermKind {
+	if x != nil {
+		return x.LabelKind
+	}
+	return TermKind_TERM_KIND_UNSPECIFIED
+}
+
+func (x *Topic) GetLang() string {
+	if x != nil {
+		return x.Lang
+	}
+	return ""
+}
+
+func (x *Topic) GetMembers() []*TopicMember {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
+func (x *Topic) GetMentions() int64 {
+	if x != nil {
+		return x.Mentions
+	}
+	return 0
+}
+
+func (x *Topic) GetUniqueAuthors() int64 {
+	if x != nil {
+		return x.UniqueAuthors
+	}
+	return 0
+}
+
+func (x *Topic) GetScore() float64 {
+	if x != nil {
+		return x.Score
+	}
+	return 0
+}
+
+func (x *Topic) GetRank() int32 {
+	if x != nil {
+		return x.Rank
+	}
+	return 0
+}
+
+func (x *Topic) GetFirstSeen() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FirstSeen
+	}
+	return nil
+}
+
+func (x *Topic) GetExamples() []*ExamplePost {
+	if x != nil {
+		return x.Examples
+	}
+	return nil
+}
+
 // WindowSnapshot is the full ranking of one window for one language.
 type WindowSnapshot struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
@@ -253,14 +567,18 @@ type WindowSnapshot struct {
 	// so a later run (a replay) supersedes an earlier one; the low 20 bits
 	// count the inputs the snapshot was built from, which only grow within a
 	// run. 0: unknown (written before revisions existed).
-	Revision      int64 `protobuf:"varint,8,opt,name=revision,proto3" json:"revision,omitempty"`
+	Revision int64 `protobuf:"varint,8,opt,name=revision,proto3" json:"revision,omitempty"`
+	// The ranked terms grouped into topics, in rank order. Added in schema
+	// version 5; empty before and when the pipeline runs with
+	// -topic-sample 0.
+	Topics        []*Topic `protobuf:"bytes,9,rep,name=topics,proto3" json:"topics,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *WindowSnapshot) Reset() {
 	*x = WindowSnapshot{}
-	mi := &file_trendstream_v1_trend_proto_msgTypes[1]
+	mi := &file_trendstream_v1_trend_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -272,7 +590,7 @@ func (x *WindowSnapshot) String() string {
 func (*WindowSnapshot) ProtoMessage() {}
 
 func (x *WindowSnapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_trendstream_v1_trend_proto_msgTypes[1]
+	mi := &file_trendstream_v1_trend_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -285,7 +603,7 @@ func (x *WindowSnapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WindowSnapshot.ProtoReflect.Descriptor instead.
 func (*WindowSnapshot) Descriptor() ([]byte, []int) {
-	return file_trendstream_v1_trend_proto_rawDescGZIP(), []int{1}
+	return file_trendstream_v1_trend_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *WindowSnapshot) GetSource() Source {
@@ -344,11 +662,18 @@ func (x *WindowSnapshot) GetRevision() int64 {
 	return 0
 }
 
+func (x *WindowSnapshot) GetTopics() []*Topic {
+	if x != nil {
+		return x.Topics
+	}
+	return nil
+}
+
 var File_trendstream_v1_trend_proto protoreflect.FileDescriptor
 
 const file_trendstream_v1_trend_proto_rawDesc = "" +
 	"\n" +
-	"\x1atrendstream/v1/trend.proto\x12\x0etrendstream.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19trendstream/v1/post.proto\"\xcc\x03\n" +
+	"\x1atrendstream/v1/trend.proto\x12\x0etrendstream.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19trendstream/v1/post.proto\"\x85\x04\n" +
 	"\fTrendingTerm\x12\x12\n" +
 	"\x04term\x18\x01 \x01(\tR\x04term\x12,\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x18.trendstream.v1.TermKindR\x04kind\x12\x12\n" +
@@ -364,7 +689,37 @@ const file_trendstream_v1_trend_proto_rawDesc = "" +
 	" \x01(\x05R\x04rank\x129\n" +
 	"\n" +
 	"first_seen\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\tfirstSeen\x12.\n" +
-	"\x06source\x18\f \x01(\x0e2\x16.trendstream.v1.SourceR\x06source\"\xef\x02\n" +
+	"\x06source\x18\f \x01(\x0e2\x16.trendstream.v1.SourceR\x06source\x127\n" +
+	"\bexamples\x18\r \x03(\v2\x1b.trendstream.v1.ExamplePostR\bexamples\"\x8f\x01\n" +
+	"\vExamplePost\x12\x10\n" +
+	"\x03uri\x18\x01 \x01(\tR\x03uri\x12\x1d\n" +
+	"\n" +
+	"author_did\x18\x02 \x01(\tR\tauthorDid\x12\x12\n" +
+	"\x04text\x18\x03 \x01(\tR\x04text\x12;\n" +
+	"\vobserved_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"observedAt\"\xb6\x01\n" +
+	"\vTopicMember\x12\x12\n" +
+	"\x04term\x18\x01 \x01(\tR\x04term\x12,\n" +
+	"\x04kind\x18\x02 \x01(\x0e2\x18.trendstream.v1.TermKindR\x04kind\x12\x14\n" +
+	"\x05count\x18\x03 \x01(\x03R\x05count\x12%\n" +
+	"\x0eunique_authors\x18\x04 \x01(\x03R\runiqueAuthors\x12\x14\n" +
+	"\x05score\x18\x05 \x01(\x01R\x05score\x12\x12\n" +
+	"\x04rank\x18\x06 \x01(\x05R\x04rank\"\x92\x03\n" +
+	"\x05Topic\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
+	"\x05label\x18\x02 \x01(\tR\x05label\x127\n" +
+	"\n" +
+	"label_kind\x18\x03 \x01(\x0e2\x18.trendstream.v1.TermKindR\tlabelKind\x12\x12\n" +
+	"\x04lang\x18\x04 \x01(\tR\x04lang\x125\n" +
+	"\amembers\x18\x05 \x03(\v2\x1b.trendstream.v1.TopicMemberR\amembers\x12\x1a\n" +
+	"\bmentions\x18\x06 \x01(\x03R\bmentions\x12%\n" +
+	"\x0eunique_authors\x18\a \x01(\x03R\runiqueAuthors\x12\x14\n" +
+	"\x05score\x18\b \x01(\x01R\x05score\x12\x12\n" +
+	"\x04rank\x18\t \x01(\x05R\x04rank\x129\n" +
+	"\n" +
+	"first_seen\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\tfirstSeen\x127\n" +
+	"\bexamples\x18\v \x03(\v2\x1b.trendstream.v1.ExamplePostR\bexamples\"\x9e\x03\n" +
 	"\x0eWindowSnapshot\x12.\n" +
 	"\x06source\x18\x01 \x01(\x0e2\x16.trendstream.v1.SourceR\x06source\x12\x12\n" +
 	"\x04lang\x18\x02 \x01(\tR\x04lang\x12=\n" +
@@ -375,7 +730,8 @@ const file_trendstream_v1_trend_proto_rawDesc = "" +
 	"\x05terms\x18\x06 \x03(\v2\x1c.trendstream.v1.TrendingTermR\x05terms\x129\n" +
 	"\n" +
 	"emitted_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\temittedAt\x12\x1a\n" +
-	"\brevision\x18\b \x01(\x03R\brevision*f\n" +
+	"\brevision\x18\b \x01(\x03R\brevision\x12-\n" +
+	"\x06topics\x18\t \x03(\v2\x15.trendstream.v1.TopicR\x06topics*f\n" +
 	"\bTermKind\x12\x19\n" +
 	"\x15TERM_KIND_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11TERM_KIND_HASHTAG\x10\x01\x12\x12\n" +
@@ -395,30 +751,41 @@ func file_trendstream_v1_trend_proto_rawDescGZIP() []byte {
 }
 
 var file_trendstream_v1_trend_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_trendstream_v1_trend_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_trendstream_v1_trend_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
 var file_trendstream_v1_trend_proto_goTypes = []any{
 	(TermKind)(0),                 // 0: trendstream.v1.TermKind
 	(*TrendingTerm)(nil),          // 1: trendstream.v1.TrendingTerm
-	(*WindowSnapshot)(nil),        // 2: trendstream.v1.WindowSnapshot
-	(*timestamppb.Timestamp)(nil), // 3: google.protobuf.Timestamp
-	(Source)(0),                   // 4: trendstream.v1.Source
+	(*ExamplePost)(nil),           // 2: trendstream.v1.ExamplePost
+	(*TopicMember)(nil),           // 3: trendstream.v1.TopicMember
+	(*Topic)(nil),                 // 4: trendstream.v1.Topic
+	(*WindowSnapshot)(nil),        // 5: trendstream.v1.WindowSnapshot
+	(*timestamppb.Timestamp)(nil), // 6: google.protobuf.Timestamp
+	(Source)(0),                   // 7: trendstream.v1.Source
 }
 var file_trendstream_v1_trend_proto_depIdxs = []int32{
 	0,  // 0: trendstream.v1.TrendingTerm.kind:type_name -> trendstream.v1.TermKind
-	3,  // 1: trendstream.v1.TrendingTerm.window_start:type_name -> google.protobuf.Timestamp
-	3,  // 2: trendstream.v1.TrendingTerm.window_end:type_name -> google.protobuf.Timestamp
-	3,  // 3: trendstream.v1.TrendingTerm.first_seen:type_name -> google.protobuf.Timestamp
-	4,  // 4: trendstream.v1.TrendingTerm.source:type_name -> trendstream.v1.Source
-	4,  // 5: trendstream.v1.WindowSnapshot.source:type_name -> trendstream.v1.Source
-	3,  // 6: trendstream.v1.WindowSnapshot.window_start:type_name -> google.protobuf.Timestamp
-	3,  // 7: trendstream.v1.WindowSnapshot.window_end:type_name -> google.protobuf.Timestamp
-	1,  // 8: trendstream.v1.WindowSnapshot.terms:type_name -> trendstream.v1.TrendingTerm
-	3,  // 9: trendstream.v1.WindowSnapshot.emitted_at:type_name -> google.protobuf.Timestamp
-	10, // [10:10] is the sub-list for method output_type
-	10, // [10:10] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	6,  // 1: trendstream.v1.TrendingTerm.window_start:type_name -> google.protobuf.Timestamp
+	6,  // 2: trendstream.v1.TrendingTerm.window_end:type_name -> google.protobuf.Timestamp
+	6,  // 3: trendstream.v1.TrendingTerm.first_seen:type_name -> google.protobuf.Timestamp
+	7,  // 4: trendstream.v1.TrendingTerm.source:type_name -> trendstream.v1.Source
+	2,  // 5: trendstream.v1.TrendingTerm.examples:type_name -> trendstream.v1.ExamplePost
+	6,  // 6: trendstream.v1.ExamplePost.observed_at:type_name -> google.protobuf.Timestamp
+	0,  // 7: trendstream.v1.TopicMember.kind:type_name -> trendstream.v1.TermKind
+	0,  // 8: trendstream.v1.Topic.label_kind:type_name -> trendstream.v1.TermKind
+	3,  // 9: trendstream.v1.Topic.members:type_name -> trendstream.v1.TopicMember
+	6,  // 10: trendstream.v1.Topic.first_seen:type_name -> google.protobuf.Timestamp
+	2,  // 11: trendstream.v1.Topic.examples:type_name -> trendstream.v1.ExamplePost
+	7,  // 12: trendstream.v1.WindowSnapshot.source:type_name -> trendstream.v1.Source
+	6,  // 13: trendstream.v1.WindowSnapshot.window_start:type_name -> google.protobuf.Timestamp
+	6,  // 14: trendstream.v1.WindowSnapshot.window_end:type_name -> google.protobuf.Timestamp
+	1,  // 15: trendstream.v1.WindowSnapshot.terms:type_name -> trendstream.v1.TrendingTerm
+	6,  // 16: trendstream.v1.WindowSnapshot.emitted_at:type_name -> google.protobuf.Timestamp
+	4,  // 17: trendstream.v1.WindowSnapshot.topics:type_name -> trendstream.v1.Topic
+	18, // [18:18] is the sub-list for method output_type
+	18, // [18:18] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_trendstream_v1_trend_proto_init() }
@@ -433,7 +800,7 @@ func file_trendstream_v1_trend_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trendstream_v1_trend_proto_rawDesc), len(file_trendstream_v1_trend_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   2,
+			NumMessages:   5,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

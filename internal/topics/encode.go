@@ -1,0 +1,126 @@
+package topics
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
+)
+
+// The sample is the topic stages' large value, so it has a compact binary
+// form (Beam's reflective row coder is slow on nested slices): lang, end,
+// then each post's hash, URI, author, text, time and terms, as varints and
+// length-prefixed strings.
+
+// AppendBinary appends s's encoding to b.
+func (s Sample) AppendBinary(b []byte) []byte {
+	b = appendString(b, s.Lang)
+	b = binary.AppendVarint(b, s.End)
+	b = binary.AppendUvarint(b, uint64(len(s.Posts)))
+	for _, p := range s.Posts {
+		b = binary.LittleEndian.AppendUint64(b, p.Hash)
+		b = appendString(b, p.URI)
+		b = appendString(b, p.Author)
+		b = appendString(b, p.Text)
+		b = binary.AppendVarint(b, p.At)
+		b = binary.AppendUvarint(b, uint64(len(p.Terms)))
+		for _, t := range p.Terms {
+			b = binary.AppendUvarint(b, uint64(t.Kind))
+			b = appendString(b, t.Text)
+		}
+	}
+	return b
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+var errMalformed = errors.New("topics: malformed sample encoding")
+
+type reader struct {
+	b   []byte
+	err error
+}
+
+func (r *reader) uvarint() uint64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.err = errMalformed
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) varint() int64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(r.b)
+	if n <= 0 {
+		r.err = errMalformed
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) string() string {
+	n := r.uvarint()
+	if r.err != nil || n > uint64(len(r.b)) {
+		r.err = errMalformed
+		return ""
+	}
+	s := string(r.b[:n])
+	r.b = r.b[n:]
+	return s
+}
+
+func (r *reader) uint64() uint64 {
+	if r.err != nil || len(r.b) < 8 {
+		r.err = errMalformed
+		return 0
+	}
+	v := binary.LittleEndian.Uint64(r.b)
+	r.b = r.b[8:]
+	return v
+}
+
+// DecodeSample decodes one sample from the front of b and returns the
+// rest of b.
+func DecodeSample(b []byte) (Sample, []byte, error) {
+	r := &reader{b: b}
+	s := Sample{Lang: r.string(), End: r.varint()}
+	n := r.uvarint()
+	if r.err == nil && n > uint64(len(r.b)) {
+		r.err = errMalformed
+	}
+	if r.err == nil && n > 0 {
+		s.Posts = make([]Post, n)
+	}
+	for i := range s.Posts {
+		p := &s.Posts[i]
+		p.Hash, p.URI, p.Author, p.Text, p.At = r.uint64(), r.string(), r.string(), r.string(), r.varint()
+		nt := r.uvarint()
+		if r.err != nil || nt > uint64(len(r.b)) {
+			r.err = errMalformed
+			break
+		}
+		if nt > 0 {
+			p.Terms = make([]Term, nt)
+		}
+		for j := range p.Terms {
+			p.Terms[j] = Term{Kind: tsv1.TermKind(r.uvarint()), Text: r.string()}
+		}
+	}
+	if r.err != nil {
+		return Sample{}, nil, fmt.Errorf("%w (%d bytes)", r.err, len(b))
+	}
+	return s, r.b, nil
+}

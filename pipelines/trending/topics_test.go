@@ -1,0 +1,161 @@
+package trending
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/trendstream/trendstream/internal/replaytest"
+	"github.com/trendstream/trendstream/internal/testenv"
+	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
+)
+
+// storyPosts plants two stories told with several terms each at minutes
+// 12-13 of the test replay: a lunar eclipse (two hashtags and words) and a
+// football final, by distinct authors, in English.
+func storyPosts() []*tsv1.Post {
+	var out []*tsv1.Post
+	add := func(kind string, i int, text string, tags ...string) {
+		did := fmt.Sprintf("did:plc:%s%02d", kind, i)
+		out = append(out, &tsv1.Post{
+			Uri: fmt.Sprintf("at://%s/app.bsky.feed.post/%s%d", did, kind, i), AuthorDid: did,
+			Text: text, Hashtags: tags, Langs: []string{"en"},
+			ObservedAt: timestamppb.New(t0.Add(12*time.Minute + time.Duration(i*4)*time.Second)),
+			Source:     tsv1.Source_SOURCE_BLUESKY, Operation: tsv1.Operation_OPERATION_CREATE,
+		})
+	}
+	for i := range 12 {
+		add("moon", i, fmt.Sprintf("#LunarEclipse #BloodMoon totality, photo %d", i), "LunarEclipse", "BloodMoon")
+	}
+	for i := range 10 {
+		add("cup", i, fmt.Sprintf("#WorldCup penalty shootout, what a final %d", i), "WorldCup")
+	}
+	return out
+}
+
+// TestTopicsMatchReference runs the pipeline on Prism over a replay with
+// two multi-term stories and checks that every snapshot's topics and
+// example posts, in the results topic and in PostgreSQL, are exactly the
+// single-process reference's, and that the stories come out as two topics.
+func TestTopicsMatchReference(t *testing.T) {
+	const postsTopic, trendsTopic = "trendstream.posts", "trendstream.trends"
+	kc := testenv.Kafka(t, 4, postsTopic, trendsTopic)
+	db := testenv.Postgres(t)
+	posts := append(replaytest.MustScenario(t, t0), storyPosts()...)
+	slices.SortStableFunc(posts, func(a, b *tsv1.Post) int {
+		return a.GetObservedAt().AsTime().Compare(b.GetObservedAt().AsTime())
+	})
+	replaytest.MustProduce(t, kc.Addrs(), postsTopic, posts)
+
+	o := testOptions(kc.Addrs(), db)
+	o.TopK = 10
+	run(t, o)
+
+	want := expected(t, posts, o)
+	got := readSnapshots(t, kc.Addrs(), trendsTopic)
+	compareSnapshots(t, got, want)
+
+	// In the window ending at minute 14 the eclipse's terms form one topic
+	// and the final's another, each with examples.
+	s := got[fmt.Sprintf("1|en|%d", t0.Add(14*time.Minute).UnixMilli())]
+	if s == nil {
+		t.Fatal("no English ranking for the window ending at minute 14")
+	}
+	topicOf := map[string]*tsv1.Topic{}
+	for _, tp := range s.GetTopics() {
+		for _, m := range tp.GetMembers() {
+			topicOf[m.GetTerm()] = tp
+		}
+	}
+	moon, cup := topicOf["lunareclipse"], topicOf["worldcup"]
+	switch {
+	case moon == nil || cup == nil:
+		t.Fatalf("topics %v: want lunareclipse and worldcup", s.GetTopics())
+	case moon == cup:
+		t.Errorf("the two stories are one topic: %v", moon)
+	case topicOf["bloodmoon"] != moon || topicOf["penalty"] != cup:
+		t.Errorf("topics %v: bloodmoon should join lunareclipse, penalty worldcup", s.GetTopics())
+	case len(moon.GetExamples()) != 3 || len(cup.GetExamples()) != 3:
+		t.Errorf("examples: %d and %d, want 3 each", len(moon.GetExamples()), len(cup.GetExamples()))
+	}
+	// The id holds while the story lasts.
+	next := got[fmt.Sprintf("1|en|%d", t0.Add(15*time.Minute).UnixMilli())]
+	for _, tp := range next.GetTopics() {
+		if slices.ContainsFunc(tp.GetMembers(), func(m *tsv1.TopicMember) bool { return m.GetTerm() == "lunareclipse" }) && tp.GetId() != moon.GetId() {
+			t.Errorf("the eclipse's topic id changed from %s to %s", moon.GetId(), tp.GetId())
+		}
+	}
+
+	rows := dumpTopics(t, db)
+	t.Logf("%d topic and example rows; window ending at minute 14: %v", len(rows), s.GetTopics())
+	if len(rows) == 0 {
+		t.Fatal("no topics in PostgreSQL")
+	}
+	if d := diffRows(rows, topicRowsOf(want)); d != "" {
+		t.Errorf("PostgreSQL topics differ from the reference:\n%s", d)
+	}
+}
+
+// dumpTopics lists the read model's topics and examples as strings.
+func dumpTopics(t *testing.T, url string) []string {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var out []string
+	for _, q := range []string{
+		`SELECT format('p|%s|%s|%s|%s|%s|%s|%s', lang, window_end, id, rank, label, mentions,
+		       (SELECT string_agg(m->>'term', ',' ORDER BY (m->>'rank')::int) FROM jsonb_array_elements(members) m))
+		   FROM topics`,
+		`SELECT format('e|%s|%s|%s|%s|%s|%s|%s', lang, window_end, subject, key, ord, uri, text) FROM example_posts`,
+	} {
+		rows, err := conn.Query(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var s string
+			if err := rows.Scan(&s); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, s)
+		}
+		rows.Close()
+	}
+	return out
+}
+
+func topicRowsOf(snaps map[string]*tsv1.WindowSnapshot) []string {
+	var out []string
+	pgt := func(ts *timestamppb.Timestamp) string {
+		return ts.AsTime().UTC().Format("2006-01-02 15:04:05+00")
+	}
+	for _, s := range snaps {
+		end := pgt(s.GetWindowEnd())
+		for _, tp := range s.GetTopics() {
+			var ms []string
+			for _, m := range tp.GetMembers() {
+				ms = append(ms, m.GetTerm())
+			}
+			out = append(out, fmt.Sprintf("p|%s|%s|%s|%d|%s|%d|%s", s.GetLang(), end, tp.GetId(), tp.GetRank(), tp.GetLabel(), tp.GetMentions(), strings.Join(ms, ",")))
+			for i, e := range tp.GetExamples() {
+				out = append(out, fmt.Sprintf("e|%s|%s|topic|%s|%d|%s|%s", s.GetLang(), end, tp.GetId(), i, e.GetUri(), e.GetText()))
+			}
+		}
+		for _, tt := range s.GetTerms() {
+			for i, e := range tt.GetExamples() {
+				out = append(out, fmt.Sprintf("e|%s|%s|term|%s|%d|%s|%s", s.GetLang(), end, tt.GetTerm(), i, e.GetUri(), e.GetText()))
+			}
+		}
+	}
+	return out
+}

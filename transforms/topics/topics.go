@@ -1,0 +1,179 @@
+// Package topics holds the Beam stages that group each ranking's trending
+// terms into topics and attach example posts (internal/topics has the
+// logic):
+//
+//  1. Sample: every bundle keeps, per (term language, period), the posts
+//     whose URI hashes lowest (internal/topics.Sampler), with their terms;
+//     a combine in fixed windows merges the bundles' samples of a period.
+//  2. Join, keyed by term language: keeps the periods' samples in bag
+//     state; each ranking's snapshot asks (one request per term language
+//     in it) for its window, and an event-time timer at the window's end,
+//     which fires once every sample of the window is in, answers with the
+//     language's part: its terms' examples and topics.
+//  3. Gather, keyed by (source, ranking, window): waits for the snapshot
+//     and the part of each of its term languages, of the same revision,
+//     and emits the snapshot with its topics and examples.
+//
+// State is Bag and Value only, timers event-time only, as Flink's portable
+// runner requires.
+package topics
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"strconv"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/mtime"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/trendstream/trendstream/internal/terms"
+	"github.com/trendstream/trendstream/internal/termwindow"
+	grouping "github.com/trendstream/trendstream/internal/topics"
+	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
+)
+
+func init() {
+	beam.RegisterCoder(reflect.TypeOf(grouping.Sample{}), encodeSample, decodeSample)
+	register.Function1x2(encodeSample)
+	register.Function1x2(decodeSample)
+	beam.RegisterType(reflect.TypeOf((*JoinIn)(nil)).Elem())
+	beam.RegisterType(reflect.TypeOf((*GatherIn)(nil)).Elem())
+	register.DoFn4x0[context.Context, beam.EventTime, *tsv1.Post, func(beam.EventTime, string, grouping.Sample)](&sampleFn{})
+	register.Emitter3[beam.EventTime, string, grouping.Sample]()
+	register.Combiner1[grouping.Sample](&mergeSampleFn{})
+	register.Function2x2(sampleIn)
+	register.DoFn4x1[context.Context, *tsv1.WindowSnapshot, func(string, JoinIn), func(string, GatherIn), error](&requestFn{})
+	register.Emitter2[string, JoinIn]()
+	register.Emitter2[string, GatherIn]()
+}
+
+// Config sets the topic stages.
+type Config struct {
+	Topics grouping.Config
+	// Terms must be the options the ranking's terms were extracted with.
+	Terms terms.Options
+	// Size and Period of the ranking's windows, and its allowed lateness.
+	Size, Period, Lateness time.Duration
+}
+
+func encodeSample(s grouping.Sample) ([]byte, error) { return s.AppendBinary(nil), nil }
+
+func decodeSample(b []byte) (grouping.Sample, error) {
+	s, _, err := grouping.DecodeSample(b)
+	return s, err
+}
+
+var sampledPosts = beam.NewCounter("topics", "posts_sampled")
+
+// sampleFn keeps each bundle's bottom-k sample per (term language, period)
+// and emits it when the bundle ends, timestamped at the period's last
+// instant. Terms are extracted only for posts that can enter a sample.
+type sampleFn struct {
+	Terms    terms.Options
+	PeriodMs int64
+	K        int
+
+	ex *terms.Extractor
+	s  *grouping.Sampler
+}
+
+func (fn *sampleFn) Setup() {
+	fn.ex = terms.New(fn.Terms)
+	fn.s = grouping.NewSampler(fn.K)
+}
+
+func (fn *sampleFn) StartBundle(context.Context, func(beam.EventTime, string, grouping.Sample)) {
+	fn.s.Reset()
+}
+
+func (fn *sampleFn) ProcessElement(ctx context.Context, ts beam.EventTime, p *tsv1.Post, _ func(beam.EventTime, string, grouping.Sample)) {
+	if p.GetOperation() == tsv1.Operation_OPERATION_DELETE {
+		return
+	}
+	key := grouping.SampleKey{Lang: terms.Language(p.GetLangs()), End: termwindow.PeriodEnd(int64(ts), fn.PeriodMs)}
+	if !fn.s.Admits(key, grouping.Hash(p.GetUri())) {
+		return
+	}
+	sampledPosts.Inc(ctx, 1)
+	fn.s.Add(key, grouping.NewPost(p, fn.ex.Extract(p)))
+}
+
+func (fn *sampleFn) FinishBundle(emit func(beam.EventTime, string, grouping.Sample)) {
+	for _, s := range fn.s.Samples() {
+		emit(mtime.FromMilliseconds(s.End-1), s.Lang, s)
+	}
+	fn.s.Reset()
+}
+
+// mergeSampleFn merges the bundles' samples of one period.
+type mergeSampleFn struct{ K int }
+
+func (fn *mergeSampleFn) MergeAccumulators(a, b grouping.Sample) grouping.Sample {
+	return grouping.Sample{Lang: a.Lang, End: max(a.End, b.End), Posts: grouping.Merge(a.Posts, b.Posts, fn.K)}
+}
+
+// JoinIn is the join's input: a period's sample or a request (a snapshot
+// with one language's terms, marshalled).
+type JoinIn struct {
+	Sample  []byte
+	Request []byte
+}
+
+// GatherIn is the gather's input: the snapshot or one language's part,
+// marshalled.
+type GatherIn struct {
+	Part bool
+	Msg  []byte
+}
+
+func sampleIn(lang string, s grouping.Sample) (string, JoinIn) {
+	return lang, JoinIn{Sample: s.AppendBinary(nil)}
+}
+
+// requestFn sends each snapshot to the gather and one request per term
+// language to the join.
+type requestFn struct{}
+
+func (requestFn) ProcessElement(_ context.Context, snap *tsv1.WindowSnapshot, join func(string, JoinIn), gather func(string, GatherIn)) error {
+	b, err := proto.Marshal(snap)
+	if err != nil {
+		return fmt.Errorf("topics: marshal snapshot: %w", err)
+	}
+	gather(gatherKey(snap), GatherIn{Msg: b})
+	for _, lang := range grouping.Langs(snap) {
+		r, err := proto.Marshal(grouping.Only(snap, lang))
+		if err != nil {
+			return fmt.Errorf("topics: marshal request: %w", err)
+		}
+		join(lang, JoinIn{Request: r})
+	}
+	return nil
+}
+
+// gatherKey keys a ranking's window: "<source>|<ranking lang>|<end, Unix ms>".
+func gatherKey(s *tsv1.WindowSnapshot) string {
+	return strconv.Itoa(int(s.GetSource())) + "|" + s.GetLang() + "|" + strconv.FormatInt(s.GetWindowEnd().AsTime().UnixMilli(), 10)
+}
+
+// Enrich returns snaps with topics and example posts, computed from posts
+// (timestamped at their event time). With c.Topics disabled it returns
+// snaps as they are.
+func Enrich(s beam.Scope, posts, snaps beam.PCollection, c Config) beam.PCollection {
+	if !c.Topics.Enabled() {
+		return snaps
+	}
+	s = s.Scope("Topics")
+	k := c.Topics.SamplePosts
+	partial := beam.ParDo(s, &sampleFn{Terms: c.Terms, PeriodMs: c.Period.Milliseconds(), K: k}, posts)
+	fixed := beam.WindowInto(s, window.NewFixedWindows(c.Period), partial, beam.AllowedLateness(c.Lateness))
+	samples := beam.ParDo(s, sampleIn, beam.CombinePerKey(s, &mergeSampleFn{K: k}, fixed))
+	global := window.NewGlobalWindows()
+	reqs, whole := beam.ParDo2(s, &requestFn{}, beam.WindowInto(s, global, snaps))
+	parts := join(s, beam.Flatten(s, beam.WindowInto(s, global, samples), reqs), c)
+	return gather(s, beam.Flatten(s, whole, parts), c)
+}
