@@ -33,7 +33,7 @@ func serveAsset(name string) http.HandlerFunc {
 
 func (s *Server) static(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("file")
-	if name == "index.html" || name == "term.html" {
+	if name == "index.html" || name == "term.html" || name == "symbol.html" {
 		http.NotFound(w, r)
 		return
 	}

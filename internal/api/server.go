@@ -191,6 +191,7 @@ func (s *Server) routes() http.Handler {
 	handle("GET /{$}", "/", serveAsset("index.html"))
 	// A term's page: the term is read from the path by term.js.
 	handle("GET /term/{term}", "/term/{term}", serveAsset("term.html"))
+	s.marketRoutes(handle)
 	handle("GET /static/{file}", "/static", s.static)
 	return securityHeaders(mux)
 }

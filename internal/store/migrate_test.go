@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"io/fs"
 	"strings"
 	"testing"
 
@@ -30,7 +29,7 @@ func TestUpgradeFromVersion1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sub, _ := fs.Sub(migrationFiles, "migrations")
+	sub, _ := migrationsFS()
 	if err := m.LoadMigrations(sub); err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +95,7 @@ func TestUpgradeToTermLang(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sub, _ := fs.Sub(migrationFiles, "migrations")
+		sub, _ := migrationsFS()
 		if err := m.LoadMigrations(sub); err != nil {
 			t.Fatal(err)
 		}

@@ -11,7 +11,6 @@ import (
 	"context"
 	"embed"
 	"fmt"
-	"io/fs"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgtype"
@@ -75,7 +74,7 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	if err != nil {
 		return fmt.Errorf("store: migrate: %w", err)
 	}
-	sub, err := fs.Sub(migrationFiles, "migrations")
+	sub, err := migrationsFS()
 	if err != nil {
 		return fmt.Errorf("store: migrate: %w", err)
 	}
@@ -90,7 +89,7 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 
 // SchemaVersion is the number of migrations the embedded schema has.
 func SchemaVersion() (int32, error) {
-	sub, err := fs.Sub(migrationFiles, "migrations")
+	sub, err := migrationsFS()
 	if err != nil {
 		return 0, err
 	}
