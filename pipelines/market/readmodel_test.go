@@ -210,6 +210,23 @@ func TestReadModelAndSymbolPage(t *testing.T) {
 	if p.Heading != "$AIG" || p.Activity != len(hist) || p.Unusual != unusual || fmt.Sprint(p.Mentions) != "[42]" || strings.ReplaceAll(p.First, ",", "") != fmt.Sprint(newest.Trades) {
 		t.Errorf("symbol page shows %+v; want $AIG, %d windows (%d unusual), mentions [42], newest window %d trades", p, len(hist), unusual, newest.Trades)
 	}
+	if inert, err := dashtest.Inert(bctx); err != nil || inert.Pwned || inert.Injected != 0 {
+		t.Errorf("symbol page: %+v (%v)", inert, err)
+	}
+	// A hostile symbol in the address stays text (and is too long: 400).
+	if err := chromedp.Do(bctx,
+		chromedp.Navigate(base+"/symbol/%3Cimg%20src=x%20onerror=window.pwned=1%3E"),
+		chromedp.WaitVisible(chromedp.CSS(`#symbol`)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	// The heading is set from the address before anything is fetched.
+	if h, err := chromedp.Run(bctx, chromedp.Evaluate[string](`document.getElementById('symbol').textContent`)); err != nil || h != "$<IMG SRC=X ONERROR=WINDOW.PWNED=1>" {
+		t.Errorf("hostile symbol heading %q (%v)", h, err)
+	}
+	if inert, err := dashtest.Inert(bctx); err != nil || inert.Pwned || inert.Injected != 0 {
+		t.Errorf("hostile symbol page: %+v (%v)", inert, err)
+	}
 }
 
 func getJSON(t *testing.T, url string, v any) {
