@@ -137,7 +137,7 @@ func setupMarketIngest(fs *flag.FlagSet) func(context.Context) error {
 func init() {
 	register(command{
 		name:    "market-trends",
-		summary: "rank unusual trading per symbol (trades, volume, price move against the symbol's own baseline) over the market topic as it is now (bounded), on in-process Prism",
+		summary: "rank unusual trading per symbol (trades, volume, price move against the symbol's own baseline) over the market topic as it is now (bounded), on in-process Prism, into the results topic and, with -database-url, the read model",
 		setup:   setupMarketTrends,
 	})
 }
@@ -154,7 +154,7 @@ func setupMarketTrends(fs *flag.FlagSet) func(context.Context) error {
 		if err != nil {
 			return err
 		}
-		slog.Info("market-trends: running", "market_topic", o.MarketTopic, "results_topic", o.ResultsTopic)
+		slog.Info("market-trends: running", "market_topic", o.MarketTopic, "results_topic", o.ResultsTopic, "read_model", o.DatabaseURL != "")
 		if err := pr.Run(ctx, p); err != nil {
 			return fmt.Errorf("market-trends: %w", err)
 		}

@@ -180,10 +180,7 @@ func writeTopTable(w io.Writer, ws []store.Window, now time.Time, trending map[s
 		}
 		fmt.Fprintln(tw, "RANK\tTERM\t"+langCol("LANG")+"KIND\tPOSTS\tAUTHORS\tBASELINE\tSCORE\tTRENDING FOR\t")
 		for _, t := range win.Terms {
-			term := t.Term
-			if t.Kind == "hashtag" {
-				term = "#" + term
-			}
+			term := store.DisplayTerm(t.Kind, t.Term)
 			since := ""
 			if t.FirstSeen != nil {
 				since = shortDuration(win.End.Sub(*t.FirstSeen))

@@ -5,6 +5,7 @@ import (
 	"embed"
 	"net/http"
 	"path"
+	"strings"
 	"time"
 )
 
@@ -33,7 +34,8 @@ func serveAsset(name string) http.HandlerFunc {
 
 func (s *Server) static(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("file")
-	if name == "index.html" || name == "term.html" || name == "watchlist.html" || name == "topic.html" {
+	// Pages are served by their own routes (with the path the page reads).
+	if strings.HasSuffix(name, ".html") {
 		http.NotFound(w, r)
 		return
 	}

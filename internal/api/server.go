@@ -202,6 +202,7 @@ func (s *Server) routes() http.Handler {
 	// A term's page: the term is read from the path by term.js.
 	handle("GET /term/{term}", "/term/{term}", serveAsset("term.html"))
 	handle("GET /topic/{id}", "/topic/{id}", serveAsset("topic.html"))
+	s.marketRoutes(handle)
 	handle("GET /static/{file}", "/static", s.static)
 	s.watchlistRoutes(handle)
 	return securityHeaders(mux)

@@ -80,12 +80,24 @@ func SourceName(s tsv1.Source) string {
 }
 
 // KindName is the read model's name for a term kind ("hashtag", "word",
-// "phrase").
+// "phrase", "cashtag").
 func KindName(k tsv1.TermKind) string {
 	if _, ok := tsv1.TermKind_name[int32(k)]; !ok {
 		return "kind_" + k.String()
 	}
 	return strings.ToLower(strings.TrimPrefix(k.String(), "TERM_KIND_"))
+}
+
+// DisplayTerm is how a term is shown to people: hashtags with '#', cashtags
+// with '$' ("$AAPL"), words and phrases as they are. kind is a KindName.
+func DisplayTerm(kind, term string) string {
+	switch kind {
+	case "hashtag":
+		return "#" + term
+	case "cashtag":
+		return "$" + term
+	}
+	return term
 }
 
 // FromSnapshot converts a pipeline snapshot to the read model's shape, as

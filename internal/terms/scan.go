@@ -93,6 +93,9 @@ func (e *Extractor) scan(x *extraction, s string) {
 		if sc.start < 0 || (sc.cls != clsWord && r < utf8.RuneSelf) {
 			if n := sc.skip(i, r); n > 0 {
 				sc.endGlued(i)
+				if r == '$' {
+					sc.x.add(asciiUpper(s[i+1:i+n]), tsv1.TermKind_TERM_KIND_CASHTAG)
+				}
 				sc.prev = ""
 				i += n
 				continue
@@ -158,10 +161,14 @@ func (sc *scanner) letterAt(i int) bool {
 	return unicode.IsLetter(r)
 }
 
-// skip returns how many bytes at i are a mention, a URL or a '#tag' already
-// counted from facets, or 0 if none starts there.
+// skip returns how many bytes at i are a mention, a URL, a '#tag' already
+// counted from facets or a cashtag, or 0 if none starts there.
 func (sc *scanner) skip(i int, r rune) int {
 	switch {
+	case r == '$':
+		if n := cashtagLen(sc.s[i+1:]); n > 0 {
+			return 1 + n
+		}
 	case r == '@':
 		n := 1 + handleLen(sc.s[i+1:])
 		if n > 1 {
@@ -286,6 +293,70 @@ func handleLen(s string) int {
 		break
 	}
 	return n
+}
+
+// Cashtag limits: US tickers have 1 to 5 letters, and a share class is one
+// more letter after a dot (BRK.B, BF.A).
+const (
+	maxCashtagLetters = 5
+	maxClassLetters   = 1
+)
+
+// cashtagLen is the length of the stock symbol after a '$' ("aapl" in
+// "$aapl,", "brk.b" in "$brk.b"), or 0 when what follows is not one: a money
+// amount ("$5", "$5.99"), a longer word ("$aaplx", "$hello"), or letters
+// glued to digits or other letters ("$aapl5", "$café"). The '$' must start a
+// token, which the scanner ensures, so "a$ap" or "us$" are no cashtags. The
+// text is already case-folded, so "$AAPL" and "$aapl" are one symbol.
+func cashtagLen(s string) int {
+	n := asciiLetters(s, maxCashtagLetters+1)
+	if n == 0 || n > maxCashtagLetters {
+		return 0
+	}
+	if n < len(s) && s[n] == '.' {
+		// A class suffix only when exactly that many letters follow and
+		// then a boundary; "$aapl." ends a sentence, "$aapl.com" is no
+		// symbol with a class (the cashtag is then "aapl" before the dot).
+		if k := asciiLetters(s[n+1:], maxClassLetters+1); k > 0 && k <= maxClassLetters && cashtagEnds(s[n+1+k:]) {
+			return n + 1 + k
+		}
+	}
+	if !cashtagEnds(s[n:]) {
+		return 0
+	}
+	return n
+}
+
+// asciiLetters counts the ASCII letters at the start of s, up to limit.
+func asciiLetters(s string, limit int) int {
+	n := 0
+	for n < len(s) && n < limit && ('a' <= s[n] && s[n] <= 'z' || 'A' <= s[n] && s[n] <= 'Z') {
+		n++
+	}
+	return n
+}
+
+// cashtagEnds reports whether a symbol may end before s: at the end of the
+// text or at anything but '_', a combining mark, or a letter or digit of a
+// space-delimited script. CJK text needs no space, so $AAPLが ends at が.
+func cashtagEnds(s string) bool {
+	if s == "" {
+		return true
+	}
+	r, _ := utf8.DecodeRuneInString(s)
+	return r != '_' && classOf(r) != clsWord && !unicode.IsMark(r)
+}
+
+// asciiUpper upper-cases the ASCII letters of s: a symbol is spelled in
+// capitals (AAPL), as the market feeds spell it.
+func asciiUpper(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'a' <= c && c <= 'z' {
+			b[i] = c - 'a' + 'A'
+		}
+	}
+	return string(b)
 }
 
 // tagLen is the length of a hashtag body after '#': letters, digits, marks,

@@ -1,5 +1,5 @@
 // Package terms turns a post into the terms that trends are counted over:
-// hashtags, single words (or CJK segments) and two-word phrases, each tagged
+// hashtags, cashtags ($AAPL), single words (or CJK segments) and two-word phrases, each tagged
 // with its kind and the post's language.
 //
 // It is pure logic, with no I/O, so the pipeline's DoFns and the offline
@@ -24,7 +24,8 @@ type Term struct {
 	// Text is the normalised term: NFKC, case-folded, hashtags without '#',
 	// phrases as two words joined by one space.
 	Text string
-	// Kind says whether Text is a hashtag, a word or a phrase.
+	// Kind says whether Text is a hashtag, a word, a phrase or a cashtag
+	// (a stock symbol, upper-cased and without its '$': "AAPL", "BRK.B").
 	Kind tsv1.TermKind
 	// Lang is the post's primary language subtag ("en", "ja"), or "und".
 	Lang string

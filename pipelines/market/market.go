@@ -26,6 +26,7 @@ import (
 	"flag"
 	"fmt"
 	"reflect"
+	"sort"
 	"strconv"
 	"time"
 
@@ -39,6 +40,7 @@ import (
 	"github.com/trendstream/trendstream/internal/marketcalc"
 	v1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 	"github.com/trendstream/trendstream/transforms/kafkaio"
+	"github.com/trendstream/trendstream/transforms/pgsink"
 )
 
 func init() {
@@ -52,7 +54,8 @@ func init() {
 	register.DoFn3x0[string, func(*WindowStats) bool, func(int64, *v1.SymbolActivity)](&scoreSymbolFn{})
 	register.Emitter2[int64, *v1.SymbolActivity]()
 	register.Iter1[*WindowStats]()
-	register.DoFn3x1[int64, func(**v1.SymbolActivity) bool, func(kafkaio.Message), error](&rankFn{})
+	register.DoFn4x1[int64, func(**v1.SymbolActivity) bool, func(kafkaio.Message), func(*v1.MarketWindowSnapshot, *v1.MarketWindowSnapshot), error](&rankFn{})
+	register.Emitter2[*v1.MarketWindowSnapshot, *v1.MarketWindowSnapshot]()
 	register.Iter1[*v1.SymbolActivity]()
 	register.Emitter1[kafkaio.Message]()
 }
@@ -67,7 +70,13 @@ type Options struct {
 	// KafkaRetryFor bounds how long reads and writes retry while Kafka is
 	// unreachable.
 	KafkaRetryFor time.Duration
-	Score         marketcalc.Params
+	// DatabaseURL is the PostgreSQL read model the windows are written to
+	// (internal/store, migration 007); empty writes only the results topic.
+	DatabaseURL string
+	// SinkRetryFor is how long a PostgreSQL write keeps retrying while the
+	// database is unreachable.
+	SinkRetryFor time.Duration
+	Score        marketcalc.Params
 }
 
 // DefaultOptions returns the defaults.
@@ -79,6 +88,7 @@ func DefaultOptions() Options {
 		Start:         kafkaio.Start{Kind: kafkaio.StartEarliest},
 		ReadBatch:     2000,
 		KafkaRetryFor: kafkaio.DefaultRetryFor,
+		SinkRetryFor:  pgsink.DefaultRetryFor,
 		Score:         marketcalc.DefaultParams(),
 	}
 }
@@ -91,6 +101,8 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.ResultsTopic, "market-trends-topic", o.ResultsTopic, "Kafka topic for MarketWindowSnapshot results (key = window end, Unix ms)")
 	fs.IntVar(&o.ReadBatch, "read-batch", o.ReadBatch, "records a partition reader hands on per call")
 	fs.DurationVar(&o.KafkaRetryFor, "kafka-retry-for", o.KafkaRetryFor, "how long reads and writes retry while Kafka is unreachable")
+	fs.StringVar(&o.DatabaseURL, "database-url", o.DatabaseURL, "PostgreSQL URL of the read model the market windows are written to; empty disables")
+	fs.DurationVar(&o.SinkRetryFor, "sink-retry-for", o.SinkRetryFor, "how long a PostgreSQL write retries while the database is unreachable before the pipeline fails")
 	fs.DurationVar(&o.Score.WindowSize, "window-size", o.Score.WindowSize, "sliding window length (a multiple of -window-period)")
 	fs.DurationVar(&o.Score.WindowPeriod, "window-period", o.Score.WindowPeriod, "sliding window period")
 	fs.IntVar(&o.Score.BaselineWindows, "baseline-windows", o.Score.BaselineWindows, "past windows of a symbol its baseline uses")
@@ -113,6 +125,8 @@ func (o Options) Validate() error {
 		return fmt.Errorf("market: -read-batch must be positive, got %d", o.ReadBatch)
 	case o.KafkaRetryFor <= 0:
 		return fmt.Errorf("market: -kafka-retry-for must be positive, got %v", o.KafkaRetryFor)
+	case o.SinkRetryFor <= 0:
+		return fmt.Errorf("market: -sink-retry-for must be positive, got %v", o.SinkRetryFor)
 	}
 	return o.Score.Validate()
 }
@@ -137,8 +151,11 @@ func Build(o Options) (*beam.Pipeline, error) {
 	bySymbol := beam.GroupByKey(s.Scope("BySymbol"), global)
 	scores := beam.ParDo(s.Scope("ScoreSymbol"), &scoreSymbolFn{Params: o.Score}, bySymbol)
 	byWindow := beam.GroupByKey(s.Scope("ByWindow"), scores)
-	msgs := beam.ParDo(s.Scope("Rank"), &rankFn{Params: o.Score}, byWindow)
+	msgs, rows := beam.ParDo2(s.Scope("Rank"), &rankFn{Params: o.Score}, byWindow)
 	kafkaio.Write(s, brokers, o.ResultsTopic, msgs, kafkaio.WriteRetryFor(o.KafkaRetryFor))
+	if o.DatabaseURL != "" {
+		pgsink.WriteMarket(s, o.DatabaseURL, rows, o.SinkRetryFor)
+	}
 	return p, nil
 }
 
@@ -186,9 +203,10 @@ func (fn *tagWindowFn) ProcessElement(w beam.Window, sym string, st marketcalc.S
 }
 
 // scoreSymbolFn scores all windows of one symbol. It emits one element per
-// window the symbol traded in (a nil-score marker when not unusual), so a
-// window with trades but no unusual symbol still gets its (empty) ranking,
-// as in the reference.
+// window the symbol traded in (its activity without a reason or score when
+// not unusual), so a window with trades but no unusual symbol still gets its
+// (empty) ranking, as in the reference, and the read model gets every
+// window's activity of the symbol.
 type scoreSymbolFn struct {
 	Params marketcalc.Params
 }
@@ -204,25 +222,28 @@ func (fn *scoreSymbolFn) ProcessElement(sym string, iter func(*WindowStats) bool
 		unusual[sc.Window] = true
 		emit(sc.Window, marketcalc.Snapshot(marketcalc.Ranking{Symbols: []marketcalc.Score{sc.Score}}).GetSymbols()[0])
 	}
-	for w := range wins {
+	for w, st := range wins {
 		if !unusual[w] {
-			emit(w, &v1.SymbolActivity{}) // marker: the window exists
+			// Activity only: no Reason marks it as not ranked.
+			emit(w, marketcalc.Snapshot(marketcalc.Ranking{Symbols: []marketcalc.Score{{Symbol: sym, Stats: st}}}).GetSymbols()[0])
 		}
 	}
 }
 
 // rankFn ranks one window and encodes its snapshot for the results topic,
 // keyed by the window end (Unix ms) so a compacted topic keeps one per
-// window.
+// window. For the read model it also emits the snapshot with every symbol's
+// activity in the window (ranked or not, by symbol).
 type rankFn struct {
 	Params marketcalc.Params
 }
 
-func (fn *rankFn) ProcessElement(w int64, iter func(**v1.SymbolActivity) bool, emit func(kafkaio.Message)) error {
-	var acts []*v1.SymbolActivity
+func (fn *rankFn) ProcessElement(w int64, iter func(**v1.SymbolActivity) bool, emit func(kafkaio.Message), emitRow func(*v1.MarketWindowSnapshot, *v1.MarketWindowSnapshot)) error {
+	var acts, all []*v1.SymbolActivity
 	var a *v1.SymbolActivity
 	for iter(&a) {
-		if a.GetSymbol() != "" {
+		all = append(all, a)
+		if a.GetReason() != "" {
 			acts = append(acts, a)
 		}
 	}
@@ -232,6 +253,8 @@ func (fn *rankFn) ProcessElement(w int64, iter func(**v1.SymbolActivity) bool, e
 		return fmt.Errorf("market: encode snapshot: %w", err)
 	}
 	emit(kafkaio.Message{Key: []byte(SnapshotKey(snap)), Value: b, Timestamp: snap.GetWindowEnd().AsTime()})
+	sort.Slice(all, func(i, j int) bool { return all[i].GetSymbol() < all[j].GetSymbol() })
+	emitRow(snap, &v1.MarketWindowSnapshot{WindowStart: snap.GetWindowStart(), WindowEnd: snap.GetWindowEnd(), Symbols: all})
 	return nil
 }
 

@@ -179,9 +179,13 @@
     return '/term/' + encodeURIComponent(t.term) + '?' + q;
   }
 
+  // shownTerm is a term as people write it: #tag, $AAPL, words as they are.
+  const shownTerm = (kind, term) => (kind === 'hashtag' ? '#' : kind === 'cashtag' ? '$' : '') + term;
+
   function termLink(w, t) {
-    const a = el('a', 'term-link', t.kind === 'hashtag' ? '#' + t.term : t.term);
-    a.href = termHref(w, t); // a same-origin path: the term is percent-encoded
+    const a = el('a', 'term-link', shownTerm(t.kind, t.term));
+    // A cashtag opens its symbol page: market activity beside its mentions.
+    a.href = t.kind === 'cashtag' ? '/symbol/' + encodeURIComponent(t.term) : termHref(w, t); // same-origin, percent-encoded
     return a;
   }
   const fmtNum = (n) => Number(n).toLocaleString('en-US');

@@ -48,7 +48,7 @@
     return '/' + (s ? '?' + s : '');
   }
 
-  const shown = kind === 'hashtag' ? '#' + term : term;
+  const shown = (kind === 'hashtag' ? '#' : kind === 'cashtag' ? '$' : '') + term;
   document.getElementById('term').textContent = shown;
   document.title = `${shown} — trendstream`;
   document.getElementById('term-meta').textContent = [

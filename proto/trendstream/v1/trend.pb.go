@@ -32,6 +32,7 @@ const (
 	TermKind_TERM_KIND_HASHTAG     TermKind = 1 // from a tag facet or the tags field
 	TermKind_TERM_KIND_WORD        TermKind = 2 // a single normalised word (or CJK segment)
 	TermKind_TERM_KIND_PHRASE      TermKind = 3 // two adjacent words
+	TermKind_TERM_KIND_CASHTAG     TermKind = 4 // a stock symbol written as $AAPL or $BRK.B; the term is the upper-cased symbol without '$'
 )
 
 // Enum value maps for TermKind.
@@ -41,12 +42,14 @@ var (
 		1: "TERM_KIND_HASHTAG",
 		2: "TERM_KIND_WORD",
 		3: "TERM_KIND_PHRASE",
+		4: "TERM_KIND_CASHTAG",
 	}
 	TermKind_value = map[string]int32{
 		"TERM_KIND_UNSPECIFIED": 0,
 		"TERM_KIND_HASHTAG":     1,
 		"TERM_KIND_WORD":        2,
 		"TERM_KIND_PHRASE":      3,
+		"TERM_KIND_CASHTAG":     4,
 	}
 )
 
@@ -731,12 +734,13 @@ const file_trendstream_v1_trend_proto_rawDesc = "" +
 	"\n" +
 	"emitted_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\temittedAt\x12\x1a\n" +
 	"\brevision\x18\b \x01(\x03R\brevision\x12-\n" +
-	"\x06topics\x18\t \x03(\v2\x15.trendstream.v1.TopicR\x06topics*f\n" +
+	"\x06topics\x18\t \x03(\v2\x15.trendstream.v1.TopicR\x06topics*}\n" +
 	"\bTermKind\x12\x19\n" +
 	"\x15TERM_KIND_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11TERM_KIND_HASHTAG\x10\x01\x12\x12\n" +
 	"\x0eTERM_KIND_WORD\x10\x02\x12\x14\n" +
-	"\x10TERM_KIND_PHRASE\x10\x03BGZEgithub.com/trendstream/trendstream/proto/trendstream/v1;trendstreamv1b\x06proto3"
+	"\x10TERM_KIND_PHRASE\x10\x03\x12\x15\n" +
+	"\x11TERM_KIND_CASHTAG\x10\x04BGZEgithub.com/trendstream/trendstream/proto/trendstream/v1;trendstreamv1b\x06proto3"
 
 var (
 	file_trendstream_v1_trend_proto_rawDescOnce sync.Once

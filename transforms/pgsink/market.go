@@ -1,0 +1,77 @@
+package pgsink
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+
+	"github.com/trendstream/trendstream/internal/store"
+	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
+)
+
+func init() {
+	register.DoFn3x1[context.Context, *tsv1.MarketWindowSnapshot, *tsv1.MarketWindowSnapshot, error](&marketWriteFn{})
+}
+
+var marketWindowsWritten = beam.NewCounter("pgsink", "market_windows_written")
+
+// marketWriteFn writes market windows (pipelines/market) to the read model,
+// with the same connect and retry behaviour as writeFn.
+type marketWriteFn struct {
+	DatabaseURL string
+	RetryFor    time.Duration
+
+	w   *writeFn // connection and retry
+	buf []store.MarketWrite
+}
+
+func (fn *marketWriteFn) Setup(ctx context.Context) error {
+	fn.w = &writeFn{DatabaseURL: fn.DatabaseURL, RetryFor: fn.RetryFor}
+	return fn.w.Setup(ctx)
+}
+
+func (fn *marketWriteFn) StartBundle(context.Context) { fn.buf = fn.buf[:0] }
+
+func (fn *marketWriteFn) ProcessElement(ctx context.Context, ranked, all *tsv1.MarketWindowSnapshot) error {
+	fn.buf = append(fn.buf, store.MarketWrite{Snapshot: ranked, Activity: all.GetSymbols()})
+	if len(fn.buf) >= maxBuffered {
+		return fn.flush(ctx)
+	}
+	return nil
+}
+
+func (fn *marketWriteFn) FinishBundle(ctx context.Context) error { return fn.flush(ctx) }
+
+func (fn *marketWriteFn) flush(ctx context.Context) error {
+	if len(fn.buf) == 0 {
+		return nil
+	}
+	if err := fn.w.retry(ctx, "write market", func() error { return fn.w.st.WriteMarketWindows(ctx, fn.buf) }); err != nil {
+		return fmt.Errorf("pgsink: write %d market windows: %w", len(fn.buf), err)
+	}
+	marketWindowsWritten.Inc(ctx, int64(len(fn.buf)))
+	fn.buf = fn.buf[:0]
+	return nil
+}
+
+func (fn *marketWriteFn) Teardown() {
+	if fn.w != nil {
+		fn.w.Teardown()
+	}
+}
+
+// WriteMarket stores the market pipeline's windows in the read model at
+// databaseURL: col holds KV(ranking snapshot, snapshot of every symbol's
+// activity in the window). Writes are idempotent upserts
+// (store.WriteMarketWindows); while PostgreSQL is unreachable each write
+// retries for up to retryFor (DefaultRetryFor if 0).
+func WriteMarket(s beam.Scope, databaseURL string, col beam.PCollection, retryFor time.Duration) {
+	s = s.Scope("pgsink.WriteMarket")
+	if retryFor <= 0 {
+		retryFor = DefaultRetryFor
+	}
+	beam.ParDo0(s, &marketWriteFn{DatabaseURL: databaseURL, RetryFor: retryFor}, col)
+}
