@@ -128,7 +128,7 @@ func runAll(ctx context.Context, c runConfig) error {
 	defer st.Close()
 
 	// API and dashboard.
-	srv := api.New(st, c.serve.streams.options(log))
+	srv := api.New(st, c.serve.apiOptions(log))
 	ln, err := net.Listen("tcp", c.serve.addr)
 	if err != nil {
 		return fmt.Errorf("run: API listen: %w", err)

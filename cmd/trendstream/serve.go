@@ -39,7 +39,7 @@ func setupServe(fs *flag.FlagSet) func(context.Context) error {
 			return err
 		}
 		defer st.Close()
-		srv := api.New(st, so.streams.options(slog.Default()))
+		srv := api.New(st, so.apiOptions(slog.Default()))
 
 		if *brokers != "" {
 			bs, err := kafkaconf.SplitBrokers(*brokers)
@@ -69,6 +69,8 @@ type serveOptions struct {
 	addr      string
 	retention time.Duration
 	streams   *streamOptions
+	// watchlistToken allows changing watchlist entries through the API.
+	watchlistToken string
 }
 
 func defaultServeOptions() serveOptions {
@@ -79,6 +81,15 @@ func (o *serveOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.addr, "addr", o.addr, "listen address of the API and dashboard (loopback only by default; :8080 listens on every interface)")
 	fs.DurationVar(&o.retention, "retention", o.retention, "delete trend windows that ended this long before the newest window of their source from PostgreSQL (event time: a replayed recording keeps its results); 0 keeps everything")
 	o.streams = streamFlags(fs)
+	fs.StringVar(&o.watchlistToken, "watchlist-token", o.watchlistToken,
+		"bearer token that allows creating, changing and deleting watchlist entries through the API (prefer the environment twin); empty keeps them read-only")
+}
+
+// apiOptions are the API server's options.
+func (o *serveOptions) apiOptions(log *slog.Logger) api.Options {
+	ao := o.streams.options(log)
+	ao.WatchlistToken = o.watchlistToken
+	return ao
 }
 
 // streamOptions are the limits of the API's event stream.
@@ -86,8 +97,6 @@ type streamOptions struct {
 	maxStreams   int
 	writeTimeout time.Duration
 	keepAlive    time.Duration
-	// watchlistToken allows changing watchlist entries through the API.
-	watchlistToken string
 }
 
 func streamFlags(fs *flag.FlagSet) *streamOptions {
@@ -98,8 +107,6 @@ func streamFlags(fs *flag.FlagSet) *streamOptions {
 		"disconnect a /api/stream client when one write to it does not complete within this (it stopped reading)")
 	fs.DurationVar(&o.keepAlive, "stream-keep-alive", api.DefaultKeepAlive,
 		"interval of keep-alive comments on idle /api/stream connections, so proxies do not cut healthy clients")
-	fs.StringVar(&o.watchlistToken, "watchlist-token", "",
-		"bearer token that allows creating, changing and deleting watchlist entries through the API (prefer the environment twin); empty keeps them read-only")
 	return o
 }
 
@@ -108,7 +115,7 @@ func (o *streamOptions) options(log *slog.Logger) api.Options {
 	if maxStreams <= 0 {
 		maxStreams = -1 // no cap; 0 would mean the default to api.Options
 	}
-	return api.Options{Logger: log, MaxStreams: maxStreams, WriteTimeout: o.writeTimeout, KeepAlive: o.keepAlive, WatchlistToken: o.watchlistToken}
+	return api.Options{Logger: log, MaxStreams: maxStreams, WriteTimeout: o.writeTimeout, KeepAlive: o.keepAlive}
 }
 
 // databaseURLOrEnv returns the -database-url value, falling back to
