@@ -55,7 +55,7 @@ func TestCommittedResumeKeepsCompleteWindows(t *testing.T) {
 	resumed := o
 	resumed.TrendsTopic, resumed.Group = trendsResumed, group
 	resumed.Start = kafkaio.Start{Kind: kafkaio.StartCommitted}
-	rs, err := streamStart(kc.Addrs(), postsTopic, resumed.Start, group, time.Minute)
+	rs, err := kafkaio.StreamStart(kc.Addrs(), postsTopic, resumed.Start, group, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -226,7 +226,7 @@ func Build(o Options) (*beam.Pipeline, error) {
 	}
 	brokers, _ := kafkaconf.SplitBrokers(o.Brokers)
 	if o.StreamStart.IsZero() {
-		rs, err := streamStart(brokers, o.PostsTopic, o.Start, o.Group, o.KafkaRetryFor)
+		rs, err := kafkaio.StreamStart(brokers, o.PostsTopic, o.Start, o.Group, o.KafkaRetryFor)
 		if err != nil {
 			return nil, err
 		}

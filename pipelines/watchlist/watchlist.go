@@ -232,11 +232,11 @@ func Build(o Options) (*beam.Pipeline, error) {
 	}
 	brokers, _ := kafkaconf.SplitBrokers(o.Brokers)
 	if o.StreamStart.IsZero() {
-		stream, _, err := trending.StreamStart(brokers, o.PostsTopic, o.Start, o.Group, o.KafkaRetryFor)
+		rs, err := kafkaio.StreamStart(brokers, o.PostsTopic, o.Start, o.Group, o.KafkaRetryFor)
 		if err != nil {
 			return nil, err
 		}
-		o.StreamStart = stream
+		o.StreamStart = rs.Stream
 	}
 	entries, err := watchlist.EncodeEntries(o.Entries)
 	if err != nil {

@@ -1,4 +1,4 @@
-package trending
+package kafkaio
 
 import (
 	"context"
@@ -14,7 +14,6 @@ import (
 	"github.com/trendstream/trendstream/internal/kafkaconf"
 	"github.com/trendstream/trendstream/internal/kafkaoffsets"
 	"github.com/trendstream/trendstream/internal/testenv"
-	"github.com/trendstream/trendstream/transforms/kafkaio"
 )
 
 // TestStreamStartFromCommits finds the stream start of a committed read
@@ -32,7 +31,7 @@ func TestStreamStartFromCommits(t *testing.T) {
 		down    time.Duration   // the broker is down this long when the lookup begins
 		commits map[int32]int64 // instead of {0: 3, 1: 5}
 		want    time.Time
-		// wantComplete is readStart.Complete; zero: partition 1's record 5
+		// wantComplete is StreamPosition.Complete; zero: partition 1's record 5
 		// with commits, none without.
 		wantComplete time.Time
 		wantErr      error // instead of want
@@ -104,11 +103,11 @@ func TestStreamStartFromCommits(t *testing.T) {
 					k.Start()
 				}()
 			}
-			rs, err := streamStart(k.Addrs(), topic, kafkaio.Start{Kind: kafkaio.StartCommitted}, group, time.Minute)
+			rs, err := StreamStart(k.Addrs(), topic, Start{Kind: StartCommitted}, group, time.Minute)
 			got := rs.Stream
 			if tt.wantErr != nil {
 				if !errors.Is(err, tt.wantErr) {
-					t.Fatalf("streamStart = %v, %v; want error %v", got, err, tt.wantErr)
+					t.Fatalf("StreamStart = %v, %v; want error %v", got, err, tt.wantErr)
 				}
 				if h.Hits() != 1 {
 					t.Errorf("a fatal error was asked %d times", h.Hits())
@@ -119,7 +118,7 @@ func TestStreamStartFromCommits(t *testing.T) {
 				t.Fatal(err)
 			}
 			if !got.Equal(tt.want) {
-				t.Errorf("streamStart = %v, want %v", got, tt.want)
+				t.Errorf("StreamStart = %v, want %v", got, tt.want)
 			}
 			// Commits past the earliest offsets resume inside the topic:
 			// windows are whole from the later partition's first unread

@@ -1,4 +1,4 @@
-package trending
+package kafkaio
 
 import (
 	"context"
@@ -11,11 +11,12 @@ import (
 	"github.com/trendstream/trendstream/internal/kafkaconf"
 	"github.com/trendstream/trendstream/internal/kafkaoffsets"
 	"github.com/trendstream/trendstream/internal/kafkaretry"
-	"github.com/trendstream/trendstream/transforms/kafkaio"
 )
 
-// readStart says where in event time a read begins.
-type readStart struct {
+// StreamPosition says where in event time a read begins. Pipelines that
+// keep a per-key baseline (pipelines/trending, pipelines/watchlist) use it
+// to start their warm-up and to know which windows they see whole.
+type StreamPosition struct {
 	// Stream is the earliest timestamp among the first records each
 	// partition will deliver. The scorer's warm-up counts from it, so a
 	// replay of last week's log warms up on last week's data, not on the
@@ -31,7 +32,7 @@ type readStart struct {
 	Complete time.Time
 }
 
-// streamStart finds where a read from start begins.
+// StreamStart finds where a read of topic from start begins.
 //
 // Build has no context (Beam builds pipelines without one), so the offset
 // lookups run under kafkaoffsets' own retry budget. A group whose commits
@@ -40,44 +41,44 @@ type readStart struct {
 // policy), and a warm-up counted from the earliest record would be wrong.
 // An unreachable cluster is retried for retryFor: a pipeline restarted while
 // a broker restarts waits for it instead of exiting.
-func streamStart(brokers []string, topic string, start kafkaio.Start, group string, retryFor time.Duration) (readStart, error) {
+func StreamStart(brokers []string, topic string, start Start, group string, retryFor time.Duration) (StreamPosition, error) {
 	switch start.Kind {
-	case kafkaio.StartAtTime:
-		return readStart{Stream: start.Time, Complete: start.Time}, nil
-	case kafkaio.StartLatest:
+	case StartAtTime:
+		return StreamPosition{Stream: start.Time, Complete: start.Time}, nil
+	case StartLatest:
 		now := time.Now()
-		return readStart{Stream: now, Complete: now}, nil
+		return StreamPosition{Stream: now, Complete: now}, nil
 	}
 	ctx := context.Background()
-	client, err := kafkaretry.Connect(ctx, brokers, kafkaconf.Consumer("trendstream-trending-start"), retryFor)
+	client, err := kafkaretry.Connect(ctx, brokers, kafkaconf.Consumer("trendstream-stream-start"), retryFor)
 	if err != nil {
-		return readStart{}, fmt.Errorf("trending: %w", err)
+		return StreamPosition{}, fmt.Errorf("kafkaio: %w", err)
 	}
 	defer client.Close()
 	parts, err := client.Partitions(topic)
 	if err != nil {
-		return readStart{}, fmt.Errorf("trending: list partitions of %s: %w", topic, err)
+		return StreamPosition{}, fmt.Errorf("kafkaio: list partitions of %s: %w", topic, err)
 	}
 	oldest, err := kafkaoffsets.Earliest(ctx, client, topic)
 	if err != nil {
-		return readStart{}, fmt.Errorf("trending: %w", err)
+		return StreamPosition{}, fmt.Errorf("kafkaio: %w", err)
 	}
 	newest, err := kafkaoffsets.End(ctx, client, topic)
 	if err != nil {
-		return readStart{}, fmt.Errorf("trending: %w", err)
+		return StreamPosition{}, fmt.Errorf("kafkaio: %w", err)
 	}
 	var committed map[int32]int64
-	if start.Kind == kafkaio.StartCommitted && group != "" {
+	if start.Kind == StartCommitted && group != "" {
 		if committed, err = kafkaoffsets.Committed(ctx, client, group, topic, parts); err != nil {
-			return readStart{}, fmt.Errorf("trending: %w", err)
+			return StreamPosition{}, fmt.Errorf("kafkaio: %w", err)
 		}
 	}
 	consumer, err := sarama.NewConsumerFromClient(client)
 	if err != nil {
-		return readStart{}, fmt.Errorf("trending: %w", err)
+		return StreamPosition{}, fmt.Errorf("kafkaio: %w", err)
 	}
 	defer consumer.Close()
-	var rs readStart
+	var rs StreamPosition
 	midStream := false
 	for _, p := range parts {
 		off := oldest[p]
@@ -89,20 +90,20 @@ func streamStart(brokers []string, topic string, start kafkaio.Start, group stri
 				// Read to the end before: its last record bounds Complete.
 				t, err := recordTime(consumer, topic, p, newest[p]-1)
 				if err != nil {
-					return readStart{}, err
+					return StreamPosition{}, err
 				}
-				rs.Complete = latest(rs.Complete, t)
+				rs.Complete = later(rs.Complete, t)
 			}
 			continue
 		}
 		t, err := recordTime(consumer, topic, p, off)
 		if err != nil {
-			return readStart{}, err
+			return StreamPosition{}, err
 		}
 		if rs.Stream.IsZero() || t.Before(rs.Stream) {
 			rs.Stream = t
 		}
-		rs.Complete = latest(rs.Complete, t)
+		rs.Complete = later(rs.Complete, t)
 	}
 	if rs.Stream.IsZero() {
 		rs.Stream = time.Now()
@@ -113,7 +114,7 @@ func streamStart(brokers []string, topic string, start kafkaio.Start, group stri
 	return rs, nil
 }
 
-func latest(a, b time.Time) time.Time {
+func later(a, b time.Time) time.Time {
 	if b.After(a) {
 		return b
 	}
@@ -123,24 +124,15 @@ func latest(a, b time.Time) time.Time {
 func recordTime(consumer sarama.Consumer, topic string, p int32, off int64) (time.Time, error) {
 	pc, err := consumer.ConsumePartition(topic, p, off)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("trending: read %s/%d@%d: %w", topic, p, off, err)
+		return time.Time{}, fmt.Errorf("kafkaio: read %s/%d@%d: %w", topic, p, off, err)
 	}
 	defer pc.AsyncClose()
 	select {
 	case m := <-pc.Messages():
 		return m.Timestamp, nil
 	case err := <-pc.Errors():
-		return time.Time{}, fmt.Errorf("trending: read %s/%d@%d: %w", topic, p, off, err)
+		return time.Time{}, fmt.Errorf("kafkaio: read %s/%d@%d: %w", topic, p, off, err)
 	case <-time.After(10 * time.Second):
-		return time.Time{}, errors.New("trending: timed out reading the first record of " + topic)
+		return time.Time{}, errors.New("kafkaio: timed out reading the first record of " + topic)
 	}
-}
-
-// StreamStart tells another pipeline over the posts topic
-// (pipelines/watchlist) where a read from start begins in event time, which
-// starts its warm-up as it starts this one's, and where the windows it sees
-// whole begin (zero from the start of the topic).
-func StreamStart(brokers []string, topic string, start kafkaio.Start, group string, retryFor time.Duration) (stream, complete time.Time, err error) {
-	rs, err := streamStart(brokers, topic, start, group, retryFor)
-	return rs.Stream, rs.Complete, err
 }
