@@ -124,11 +124,11 @@ func TestDeletesRetract(t *testing.T) {
 		want    want
 	}{
 		{"none", true, nil, want{13, 13, 12}},
-		{"off", false, []*tsv1.Post{deleteOf(posts[1], t0.Add(2 * time.Minute))}, want{13, 13, 12}},
+		{"off", false, []*tsv1.Post{deleteOf(posts[1], t0.Add(2*time.Minute))}, want{13, 13, 12}},
 		// a0 still has a post with the term: it counts once, as before.
-		{"one of two", true, []*tsv1.Post{deleteOf(second, t0.Add(110 * time.Second))}, want{12, 12, 12}},
-		{"within lateness", true, []*tsv1.Post{deleteOf(posts[1], t0.Add(150*time.Second - time.Millisecond))}, want{12, 12, 11}},
-		{"after lateness", true, []*tsv1.Post{deleteOf(posts[1], t0.Add(150 * time.Second))}, want{13, 13, 12}},
+		{"one of two", true, []*tsv1.Post{deleteOf(second, t0.Add(110*time.Second))}, want{12, 12, 12}},
+		{"within lateness", true, []*tsv1.Post{deleteOf(posts[1], t0.Add(150*time.Second-time.Millisecond))}, want{12, 12, 11}},
+		{"after lateness", true, []*tsv1.Post{deleteOf(posts[1], t0.Add(150*time.Second))}, want{13, 13, 12}},
 		{"wrong author", true, []*tsv1.Post{{Uri: posts[1].Uri, AuthorDid: "did:other", ObservedAt: timestamppb.New(t0.Add(2 * time.Minute)), Operation: tsv1.Operation_OPERATION_DELETE}}, want{13, 13, 12}},
 		{"twice", true, []*tsv1.Post{deleteOf(posts[1], t0.Add(2*time.Minute)), deleteOf(posts[1], t0.Add(2*time.Minute))}, want{12, 12, 11}},
 		// A burst mostly deleted while open does not trend: 3 authors are
