@@ -143,11 +143,14 @@ type builderTerm struct {
 	sorted  int           // authors[:sorted] is sorted and unique
 }
 
-// Add counts n posts by author with term k.
+// Add counts n posts by author with term k. n may be negative: a deleted
+// post's retraction (docs/pipeline.md, "Deletes"). An author whose posts sum
+// to zero drops out of the bucket, and a term with no authors left with it.
 func (b *Builder) Add(k Key, author uint64, n int64) {
 	t := b.term(k)
 	switch {
-	case t.posts == 0:
+	case t.authors == nil && t.one.Posts == 0:
+		// A new term, or one whose only author was retracted (n < 0).
 		t.one = AuthorPosts{author, n}
 	case t.authors == nil && t.one.Author == author:
 		t.one.Posts += n
@@ -198,6 +201,8 @@ func compactAuthors(as []AuthorPosts) []AuthorPosts {
 		}
 		out = append(out, a)
 	}
+	// Retractions (negative posts) can leave an author with none.
+	out = slices.DeleteFunc(out, func(a AuthorPosts) bool { return a.Posts == 0 })
 	return out
 }
 
@@ -221,6 +226,9 @@ func (b *Builder) Bucket(n int) []Bucket {
 		t := &b.terms[i]
 		if t.sorted < len(t.authors) {
 			t.compact()
+		}
+		if t.authors == nil && t.one.Posts == 0 || t.authors != nil && len(t.authors) == 0 {
+			continue // every post retracted
 		}
 		at := len(keys)
 		keys = appendKey(keys, t.key)
@@ -394,8 +402,12 @@ func Merge(buckets []Bucket, minPosts func(volume int64) int64) []Activity {
 				merged = appendMergedAuthors(merged[:0], authors, run)
 				authors, merged = merged, authors
 			}
-			a.Authors = int64(len(authors))
 			for _, ap := range authors {
+				// An author whose posts and retractions sum to zero, in
+				// buckets summed here, no longer counts.
+				if ap.Posts != 0 {
+					a.Authors++
+				}
 				a.TopAuthorPosts = max(a.TopAuthorPosts, ap.Posts)
 			}
 			out = append(out, a)

@@ -341,3 +341,38 @@ func TestVolumeKeys(t *testing.T) {
 		}
 	}
 }
+
+// TestRetractions checks that negative counts (a deleted post's
+// retraction) take an author out when its posts sum to zero, in a Builder
+// and across the buckets of a window, and a term out when no author is left.
+func TestRetractions(t *testing.T) {
+	eclipse := Key{Lang: "en", Kind: tsv1.TermKind_TERM_KIND_HASHTAG, Term: "eclipse"}
+	gone := Key{Lang: "en", Kind: tsv1.TermKind_TERM_KIND_HASHTAG, Term: "gone"}
+	var b Builder
+	for a := uint64(1); a <= 20; a++ {
+		b.Add(eclipse, a, 1)
+	}
+	b.Add(eclipse, 1, 1) // author 1's second post
+	b.Add(gone, 7, 1)
+	b.Add(gone, 7, -1)
+	b.Add(eclipse, 1, -1) // one of author 1's two: it still counts
+	b.Add(eclipse, 2, -1) // author 2's only post
+	got := Merge(b.Bucket(1), nil)
+	if len(got) != 1 || got[0].Key != eclipse || got[0].Posts != 19 || got[0].Authors != 19 || got[0].TopAuthorPosts != 1 {
+		t.Errorf("builder with retractions: %+v, want only eclipse with 19 posts by 19 authors", got)
+	}
+	// A term whose only author was retracted takes a new author.
+	b.Add(gone, 8, 1)
+	if got := Merge(b.Bucket(1), nil); len(got) != 2 || got[1].Key != gone || got[1].Authors != 1 || got[1].Posts != 1 {
+		t.Errorf("term re-added after its retraction: %+v", got)
+	}
+	// Across buckets: a bucket of retractions cancels another's posts.
+	var pos, neg Builder
+	pos.Add(eclipse, 1, 1)
+	pos.Add(eclipse, 2, 1)
+	neg.Add(eclipse, 2, -1)
+	got = Merge([]Bucket{pos.Bucket(1)[0], neg.Bucket(1)[0]}, nil)
+	if len(got) != 1 || got[0].Posts != 1 || got[0].Authors != 1 {
+		t.Errorf("window with a bucket of retractions: %+v, want 1 post by 1 author", got)
+	}
+}

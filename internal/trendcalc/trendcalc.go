@@ -32,6 +32,15 @@ type Config struct {
 	// Topics groups each snapshot's terms into topics and picks example
 	// posts, as the pipeline does; zero (SamplePosts 0) leaves them out.
 	Topics topics.Config
+	// RetractDeletes makes a delete retract the post it deletes, by the
+	// rule in docs/pipeline.md ("Deletes"): a delete at event time td of a
+	// post counted at event time tc retracts it from every window holding
+	// tc's period if td < PeriodEnd(tc) + Lateness, and changes nothing
+	// later. Off, deletes are ignored and no post is remembered.
+	RetractDeletes bool
+	// Lateness is the pipeline's allowed lateness: how long past its
+	// period's end a post's bucket still takes corrections.
+	Lateness time.Duration
 }
 
 // Entry is one term's activity and score in one window.
@@ -58,6 +67,17 @@ type Calculator struct {
 	buckets map[int64]*termwindow.Builder // bucket end (Unix ms) → activity
 	posts   map[string]map[int64]int64    // lang → bucket end → posts
 	sample  *topics.Sampler
+	// recent remembers each counted post's contribution by URI, so that a
+	// delete, which carries no text, can retract it (RetractDeletes only).
+	recent map[string]counted
+}
+
+// counted is what one post added to its bucket.
+type counted struct {
+	author uint64
+	end    int64 // period end, Unix ms
+	lang   string
+	keys   []termwindow.Key
 }
 
 // New returns an empty Calculator.
@@ -69,41 +89,74 @@ func New(cfg Config) *Calculator {
 		buckets: map[int64]*termwindow.Builder{},
 		posts:   map[string]map[int64]int64{},
 		sample:  topics.NewSampler(cfg.Topics.SamplePosts),
+		recent:  map[string]counted{},
 	}
 }
 
-// Add counts one post at its event time (observed_at).
+// Add counts one post at its event time (observed_at). A delete retracts
+// the post it deletes if RetractDeletes and the rule allow (Config).
 func (c *Calculator) Add(p *tsv1.Post) {
+	ts := p.GetObservedAt().AsTime().UnixMilli()
 	if p.GetOperation() == tsv1.Operation_OPERATION_DELETE {
+		if c.cfg.RetractDeletes {
+			c.retract(p.GetUri(), termwindow.AuthorID(p.GetAuthorDid()), ts)
+		}
 		return
 	}
-	ts := p.GetObservedAt().AsTime().UnixMilli()
 	per := c.cfg.Period.Milliseconds()
 	end := termwindow.PeriodEnd(ts, per)
 	lang := terms.Language(p.GetLangs())
-	b := c.buckets[end]
-	if b == nil {
-		b = &termwindow.Builder{}
-		c.buckets[end] = b
-	}
-	// As the pipeline does, the language's volume travels with the terms,
-	// so that Merge skips what is negligible at that volume.
-	b.Add(termwindow.VolumeKey(lang), 0, 1)
 	author := termwindow.AuthorID(p.GetAuthorDid())
 	found := c.ex.Extract(p)
-	for _, t := range found {
-		b.Add(termwindow.Key{Lang: t.Lang, Kind: t.Kind, Term: t.Text}, author, 1)
+	keys := make([]termwindow.Key, len(found))
+	for i, t := range found {
+		keys[i] = termwindow.Key{Lang: t.Lang, Kind: t.Kind, Term: t.Text}
+	}
+	rec := counted{author: author, end: end, lang: lang, keys: keys}
+	c.count(rec, 1)
+	if c.cfg.RetractDeletes && p.GetUri() != "" {
+		c.recent[p.GetUri()] = rec
 	}
 	if c.cfg.Topics.Enabled() {
 		c.sample.Add(topics.SampleKey{Lang: lang, End: end}, topics.NewPost(p, found))
 	}
-	for _, l := range []string{"", lang} {
+}
+
+// retract removes the contribution of the post uri by author, deleted at
+// event time ts, if its bucket still takes corrections then. A delete of a
+// post not counted (or already retracted) changes nothing.
+func (c *Calculator) retract(uri string, author uint64, ts int64) {
+	rec, ok := c.recent[uri]
+	if !ok || rec.author != author || ts >= rec.end+c.cfg.Lateness.Milliseconds() {
+		return
+	}
+	delete(c.recent, uri)
+	c.count(rec, -1)
+}
+
+// count adds n (1, or −1 to retract) of one post's contribution to its
+// bucket and post counts.
+func (c *Calculator) count(rec counted, n int64) {
+	b := c.buckets[rec.end]
+	if b == nil {
+		b = &termwindow.Builder{}
+		c.buckets[rec.end] = b
+	}
+	// As the pipeline does, the language's volume travels with the terms,
+	// so that Merge skips what is negligible at that volume.
+	b.Add(termwindow.VolumeKey(rec.lang), 0, n)
+	for _, k := range rec.keys {
+		b.Add(k, rec.author, n)
+	}
+	for _, l := range []string{"", rec.lang} {
 		m := c.posts[l]
 		if m == nil {
 			m = map[int64]int64{}
 			c.posts[l] = m
 		}
-		m[end]++
+		if m[rec.end] += n; m[rec.end] == 0 {
+			delete(m, rec.end) // every post retracted: no window to rank
+		}
 	}
 }
 
