@@ -157,7 +157,7 @@ type outcome struct {
 	// groups is how ours grouped the injected stories into topics;
 	// topicsCompared and topicsDiffer the pipeline's topics against the
 	// reference's.
-	groups                        evaluate.Grouping
+	groups                       evaluate.Grouping
 	topicsCompared, topicsDiffer int
 }
 
