@@ -154,6 +154,11 @@ type outcome struct {
 	diffs            []string
 	elapsed          time.Duration
 	all              []*tsv1.WindowSnapshot
+	// groups is how ours grouped the injected stories into topics;
+	// topicsCompared and topicsDiffer the pipeline's topics against the
+	// reference's.
+	groups                       evaluate.Grouping
+	topicsCompared, topicsDiffer int
 }
 
 func run(ctx context.Context, o options) error {
@@ -179,6 +184,11 @@ func run(ctx context.Context, o options) error {
 		}
 		var buf bytes.Buffer
 		evaluate.WriteTable(&buf, res.ours, res.base, res.params)
+		buf.WriteString("\nTopics (ours):\n\n")
+		evaluate.WriteGrouping(&buf, res.groups, res.params)
+		if res.ref != nil {
+			fmt.Fprintf(&buf, "\nTopics of the pipeline vs the reference: %d of %d (window, language) snapshots differ.\n", res.topicsDiffer, res.topicsCompared)
+		}
 		tables[res] = buf.String()
 		fmt.Printf("\n## %g posts/s (%d posts)\n\n%s", v, len(res.rep.Posts), buf.String())
 		fmt.Printf("\nrankings from %s; pipeline vs reference: %d of %d (window, language) rankings differ; %s\n",
@@ -219,6 +229,8 @@ func evaluateReplay(ctx context.Context, o options, rc evaluate.Config, plot boo
 	cfg := trendcalc.Config{
 		Size: rc.Size, Period: rc.Period, TopK: o.topN,
 		Terms: o.termOpts, Score: score, Source: tsv1.Source_SOURCE_BLUESKY,
+		// Topics as the pipeline computes them, so every volume has them.
+		Topics: trending.DefaultOptions().Topics,
 	}
 	runs := evaluate.Reference(rep, cfg, plot)
 	ref, raw, all := runs.Ours, runs.Raw, runs.All
@@ -239,6 +251,7 @@ func evaluateReplay(ctx context.Context, o options, rc evaluate.Config, plot boo
 		}
 		out.engine = "the real pipeline on Prism (bounded)"
 		out.compared, out.differ, out.diffs = evaluate.Mismatch(ours, ref)
+		out.topicsCompared, out.topicsDiffer = evaluate.TopicMismatch(ours, ref)
 	}
 	out.params = evaluate.Params{
 		TopN: o.topN, Period: rc.Period, Size: rc.Size,
@@ -253,6 +266,7 @@ func evaluateReplay(ctx context.Context, o options, rc evaluate.Config, plot boo
 		out.ref = &r
 	}
 	out.base = evaluate.Evaluate("raw count", rep, raw, oracle, out.params)
+	out.groups = evaluate.Group(rep, ours, out.params)
 	out.elapsed = time.Since(began)
 	return out, nil
 }

@@ -38,6 +38,17 @@ func summary(w io.Writer, all []*outcome) {
 		}
 		fmt.Fprintf(w, " %d |\n", r.ours.SpamWindows+r.ours.StopwordWindows+r.ours.FrequentWindows)
 	}
+	fmt.Fprintf(w, "\nTopics: how our topics group the injected stories (definitions below).\n\n")
+	fmt.Fprintf(w, "| posts/s | stories with ≥2 terms ranked | observations | completeness | purity | exactly one topic (observations) | stories one topic in every window | pipeline topics differ from reference |\n")
+	fmt.Fprintf(w, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	for _, r := range all {
+		g, differ := r.groups, "–"
+		if r.ref != nil {
+			differ = fmt.Sprintf("%d of %d", r.topicsDiffer, r.topicsCompared)
+		}
+		fmt.Fprintf(w, "| %g | %d | %d | %s | %s | %s (%d/%d) | %d/%d | %s |\n", r.rate, g.Stories, g.Observations,
+			f2(g.Completeness), f2(g.Purity), f2(g.OneShare()), g.One, g.Observations, g.AlwaysOne, g.Stories, differ)
+	}
 }
 
 func f2(f float64) string {
@@ -73,7 +84,7 @@ func report(o options, all []*outcome, tables map[*outcome]string, sum string, p
 		elapsed += res.elapsed.Seconds()
 	}
 	w("- Wall time of the evaluation (replays, pipeline, scoring): %.0f s.\n\n", elapsed)
-	w("Bursts are hashtags that cannot occur in real text (pronounceable nonsense ending in `x`), each in one language (4 in 7 English, the rest de, ja, pt). Every burst post carries the text of a random real post in that language plus the hashtag, from its own synthetic author DID; 15%% of authors post twice.\n\n")
+	w("Bursts are hashtags that cannot occur in real text (pronounceable nonsense ending in `x`), each in one language (4 in 7 English, the rest de, ja, pt). Every burst post carries the text of a random real post in that language plus the hashtag, from its own synthetic author DID; 15%% of authors post twice. Each burst is a *story* told with 2–4 terms: its hashtag, in every post, and 1–3 companion nonsense hashtags or plain words, each in a post with probability %g, drawn per post.\n\n", evaluate.CompanionShare)
 	w("| shape | how it unfolds |\n| --- | --- |\n")
 	w("| pulse | full strength for %d periods, then nothing |\n", r.PulsePeriods)
 	w("| mean-shift | steps to full strength and stays for %d periods |\n", r.ShiftPeriods)
@@ -85,6 +96,8 @@ func report(o options, all []*outcome, tables map[*outcome]string, sum string, p
 	w("- **Recall ≤2 periods** counts bursts detected with TTD ≤ 2. **Recall ever** counts those detected before the burst's last window closed (last post + window size). A cell's median TTD is over the bursts detected at all.\n")
 	w("- The **target group** is the bursts with at least %d distinct authors in their first %d periods, in one of which they had at least %g%% of all the posts (of their language's posts, for a thin-language burst), measured on the generated posts. The targets: recall ≥ 0.9 on it, precision ≥ 0.95, every shape's median TTD at most the raw count's, no control in a top 10.\n", o.targetAuthors, evaluate.EarlyPeriods, 100*o.targetShare)
 	w("- **Precision** is over every top-%d entry of the overall ranking in every window after the scorer's warm-up. An entry is a true positive when it is an injected burst's hashtag in a window ending after its onset and at most one window size after its last post. Real posts contain real news, so a background term that is genuinely bursty counts as *neither*: it has ≥ %d distinct authors in the window and ≥ %d × its replay-wide mean per window + %d, or at least half its authors there are injected burst authors (burst posts carry real text, so a big burst makes its filler words burst too), in that window or one ending up to a window size before (a trend is listed while it fades), judged with hindsight by counting the replay directly (no scorer, no tuned parameter). Everything else — a common word, a control, a burst outside its burst — is a false positive. **Strict precision** counts the *neither* entries as false positives too.\n", o.topN, evaluate.OrganicMinAuthors, evaluate.OrganicFactor, evaluate.OrganicSlack)
+	w("- A story's companion terms are true positives in precision on the same terms as its hashtag (so is a phrase containing one of its words); detection and TTD judge the hashtag only.\n")
+	w("- **Topics**: in each scored overall window, a story with at least 2 of its terms in the top %d is an *observation*. Its topic is the one holding the most of its ranked terms. **Completeness** is the share of the story's ranked terms in that topic, **purity** the share of that topic's members that belong to the story (its terms, or phrases containing its words); both are averaged over the observations. An observation is **exactly one topic** when both are 1. Topics come from the rankings judged: the pipeline's on Prism, the reference calculator's (same topic parameters) above.\n", o.topN)
 	w("- Our lists hold only trending terms, so they can be shorter than %d; the raw-count list is always full. Precision is per entry listed, so an empty list neither helps nor hurts it; recall is what an over-cautious scorer loses.\n\n", o.topN)
 	w("## Results per volume\n\n")
 	for _, res := range all {

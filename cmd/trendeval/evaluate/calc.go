@@ -3,8 +3,10 @@ package evaluate
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
+	"github.com/trendstream/trendstream/internal/topics"
 	"github.com/trendstream/trendstream/internal/trendcalc"
 	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 )
@@ -75,6 +77,40 @@ func Mismatch(got, want []*tsv1.WindowSnapshot) (compared, differ int, diffs []s
 	return compared, differ, diffs
 }
 
+// TopicMismatch compares two runs' topics window by window and language by
+// language (each topic's id, label and members in order) and returns how
+// many (window, language) snapshots were compared and how many differ.
+func TopicMismatch(got, want []*tsv1.WindowSnapshot) (compared, differ int) {
+	type wk struct {
+		lang string
+		end  int64
+	}
+	idx := map[wk]string{}
+	for _, s := range want {
+		idx[wk{s.GetLang(), s.GetWindowEnd().AsTime().UnixMilli()}] = topicNames(s)
+	}
+	for _, s := range got {
+		compared++
+		w, ok := idx[wk{s.GetLang(), s.GetWindowEnd().AsTime().UnixMilli()}]
+		if !ok || w != topicNames(s) {
+			differ++
+		}
+	}
+	return compared, differ
+}
+
+func topicNames(s *tsv1.WindowSnapshot) string {
+	var b strings.Builder
+	for _, tp := range s.GetTopics() {
+		fmt.Fprintf(&b, "%s %s/%s:", tp.GetId(), tp.GetLang(), tp.GetLabel())
+		for _, m := range tp.GetMembers() {
+			fmt.Fprintf(&b, " %s/%s", m.GetKind(), m.GetTerm())
+		}
+		b.WriteString(";")
+	}
+	return b.String()
+}
+
 func names(s *tsv1.WindowSnapshot) []string {
 	out := make([]string, len(s.GetTerms()))
 	for i, t := range s.GetTerms() {
@@ -104,11 +140,13 @@ func Reference(rep *Replay, cfg trendcalc.Config, all bool) Runs {
 	// before their ranking (Negligible needs Authors < MinAuthors), so the
 	// spam flood competes too.
 	raw.Score.MinAuthors = 0
+	raw.Topics = topics.Config{} // only ours is judged on topics
 	raw.Rank = func(es []trendcalc.Entry) []trendcalc.Entry { return trendcalc.RankRawCount(es, cfg.TopK) }
 	r.Raw = Calc(rep, raw)
 	if all {
 		every := cfg
 		every.Rank = RankAll
+		every.Topics = topics.Config{}
 		r.All = Calc(rep, every)
 	}
 	return r

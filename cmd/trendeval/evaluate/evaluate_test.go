@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"image/png"
 	"math"
+	"reflect"
 	"testing"
 	"time"
 
@@ -132,7 +133,7 @@ func TestReplayGroundTruth(t *testing.T) {
 		}
 	}
 	again, _ := Generate(cfg)
-	if len(again.Posts) != len(rep.Posts) || again.Bursts[0] != rep.Bursts[0] {
+	if len(again.Posts) != len(rep.Posts) || !reflect.DeepEqual(again.Bursts[0], rep.Bursts[0]) {
 		t.Error("same seed, different replay")
 	}
 	ex := terms.New(terms.DefaultOptions())

@@ -118,6 +118,7 @@ func Evaluate(name string, rep *Replay, snaps []*tsv1.WindowSnapshot, oracle *Or
 		b := &rep.Bursts[i]
 		bursts[key{b.Term, b.Lang, tsv1.TermKind_TERM_KIND_HASHTAG}] = b
 	}
+	story := storyIndex(rep)
 	first := map[*Burst]time.Time{}
 	frequent, spam, stop := map[time.Time]bool{}, map[time.Time]bool{}, map[time.Time]bool{}
 	for _, l := range lists {
@@ -147,10 +148,15 @@ func Evaluate(name string, rep *Replay, snaps []*tsv1.WindowSnapshot, oracle *Or
 				continue
 			}
 			res.Entries++
+			// A story's other terms are as true as its hashtag.
+			sb := b
+			if sb == nil {
+				sb = story.of(t)
+			}
 			switch {
-			case b != nil && l.end.After(b.Onset) && !l.end.After(b.End.Add(p.Size)):
+			case sb != nil && l.end.After(sb.Onset) && !l.end.After(sb.End.Add(p.Size)):
 				res.TP++
-			case b == nil && oracle != nil && !isControl(t.GetTerm(), append([]string{rep.Controls.Frequent}, rep.Controls.SpamTerms...)) &&
+			case sb == nil && oracle != nil && !isControl(t.GetTerm(), append([]string{rep.Controls.Frequent}, rep.Controls.SpamTerms...)) &&
 				oracle.Organic(terms.Term{Text: t.GetTerm(), Kind: t.GetKind(), Lang: t.GetLang()}, l.end):
 				res.Neither++
 			default:
@@ -255,4 +261,160 @@ func median(xs []float64) float64 {
 		return xs[n/2]
 	}
 	return (xs[n/2-1] + xs[n/2]) / 2
+}
+
+// stories finds the injected story a ranked term belongs to.
+type stories struct {
+	terms map[key]*Burst
+	// words are the stories' plain words in their language, for phrases.
+	words map[string][]*Burst
+}
+
+func storyIndex(rep *Replay) stories {
+	s := stories{terms: map[key]*Burst{}, words: map[string][]*Burst{}}
+	for i := range rep.Bursts {
+		b := &rep.Bursts[i]
+		for _, st := range b.Story() {
+			s.terms[key{st.Text, b.Lang, st.Kind}] = b
+			if st.Kind == tsv1.TermKind_TERM_KIND_WORD {
+				s.words[b.Lang] = append(s.words[b.Lang], b)
+			}
+		}
+	}
+	return s
+}
+
+// of is the story t is a term of: one of its terms exactly, or a phrase
+// that contains one of its words (nonsense words occur nowhere else).
+func (s stories) of(t *tsv1.TrendingTerm) *Burst {
+	if b := s.terms[key{t.GetTerm(), t.GetLang(), t.GetKind()}]; b != nil {
+		return b
+	}
+	if t.GetKind() != tsv1.TermKind_TERM_KIND_PHRASE {
+		return nil
+	}
+	for _, b := range s.words[t.GetLang()] {
+		for _, c := range b.Companions {
+			if c.Kind == tsv1.TermKind_TERM_KIND_WORD && slices.Contains(strings.Fields(t.GetTerm()), c.Text) {
+				return b
+			}
+		}
+	}
+	return nil
+}
+
+// Grouping is how the injected stories come out as topics in one
+// ranking's overall lists (see docs/eval.md, "Topics").
+type Grouping struct {
+	// Stories is how many stories had at least two of their terms in the
+	// top N of a scored overall window; Observations how many (story,
+	// window) pairs that is.
+	Stories, Observations int
+	// Completeness and Purity are means over the observations.
+	Completeness, Purity float64
+	// One is how many observations came out as exactly one topic: every
+	// ranked term of the story in one topic, and nothing else in it.
+	One int
+	// AlwaysOne is how many stories were exactly one topic in every
+	// window they were observed in.
+	AlwaysOne int
+	// Untopiced counts observations in windows that carried no topics at
+	// all (topics off): then the figures mean nothing.
+	Untopiced int
+}
+
+// OneShare is the share of observations that came out as exactly one topic.
+func (g Grouping) OneShare() float64 { return ratio(g.One, g.Observations) }
+
+// Group measures, in every scored overall window of snaps, how each story
+// with at least two of its terms in the top N is grouped into topics.
+// For such a story the topic is the one holding the most of its ranked
+// terms (ties: the first in the snapshot's order); completeness is the
+// share of the story's ranked terms in that topic, purity the share of
+// that topic's members that belong to the story (its own terms, or phrases
+// of its words).
+func Group(rep *Replay, snaps []*tsv1.WindowSnapshot, p Params) Grouping {
+	var g Grouping
+	idx := storyIndex(rep)
+	seen := map[*Burst]bool{}
+	notOne := map[*Burst]bool{}
+	var comp, pur float64
+	for _, s := range snaps {
+		if s.GetLang() != "" || !s.GetWindowEnd().AsTime().After(p.ScoredFrom) {
+			continue
+		}
+		top := s.GetTerms()
+		if len(top) > p.TopN {
+			top = top[:p.TopN]
+		}
+		ranked := map[*Burst]map[key]bool{}
+		for _, t := range top {
+			if b := idx.terms[key{t.GetTerm(), t.GetLang(), t.GetKind()}]; b != nil {
+				if ranked[b] == nil {
+					ranked[b] = map[key]bool{}
+				}
+				ranked[b][key{t.GetTerm(), t.GetLang(), t.GetKind()}] = true
+			}
+		}
+		for i := range rep.Bursts {
+			b := &rep.Bursts[i]
+			rk := ranked[b]
+			if len(rk) < 2 {
+				continue
+			}
+			g.Observations++
+			seen[b] = true
+			if len(s.GetTopics()) == 0 {
+				g.Untopiced++
+				notOne[b] = true
+				continue
+			}
+			var best *tsv1.Topic
+			bestIn := 0
+			for _, tp := range s.GetTopics() {
+				in := 0
+				for _, m := range tp.GetMembers() {
+					if rk[key{m.GetTerm(), tp.GetLang(), m.GetKind()}] {
+						in++
+					}
+				}
+				if in > bestIn {
+					best, bestIn = tp, in
+				}
+			}
+			own := 0
+			if best != nil {
+				for _, m := range best.GetMembers() {
+					if idx.of(&tsv1.TrendingTerm{Term: m.GetTerm(), Kind: m.GetKind(), Lang: best.GetLang()}) == b {
+						own++
+					}
+				}
+			}
+			c := float64(bestIn) / float64(len(rk))
+			pu := 0.0
+			if best != nil && len(best.GetMembers()) > 0 {
+				pu = float64(own) / float64(len(best.GetMembers()))
+			}
+			comp += c
+			pur += pu
+			if bestIn == len(rk) && best != nil && own == len(best.GetMembers()) {
+				g.One++
+			} else {
+				notOne[b] = true
+			}
+		}
+	}
+	g.Stories = len(seen)
+	for b := range seen {
+		if !notOne[b] {
+			g.AlwaysOne++
+		}
+	}
+	if g.Observations > 0 {
+		g.Completeness = comp / float64(g.Observations)
+		g.Purity = pur / float64(g.Observations)
+	} else {
+		g.Completeness, g.Purity = math.NaN(), math.NaN()
+	}
+	return g
 }

@@ -150,7 +150,26 @@ type Burst struct {
 	// EarlyShare is the burst's largest share of all posts of one of its
 	// first three periods (of its language's posts, for ThinLang).
 	EarlyShare float64
+	// Companions are the story's other terms (1 to 3 nonsense hashtags
+	// or words): each is in a share CompanionShare of the story's posts,
+	// drawn per post, beside the hashtag Term that every post carries.
+	Companions []StoryTerm
 }
+
+// StoryTerm is one term of an injected story, as rankings report it.
+type StoryTerm struct {
+	Text string
+	Kind tsv1.TermKind
+}
+
+// Story lists every term of the burst's story: its hashtag first.
+func (b *Burst) Story() []StoryTerm {
+	return append([]StoryTerm{{b.Term, tsv1.TermKind_TERM_KIND_HASHTAG}}, b.Companions...)
+}
+
+// CompanionShare is the chance that a story post carries a given companion
+// term.
+const CompanionShare = 0.6
 
 // burstDIDPrefix starts every burst author's DID.
 const burstDIDPrefix = "did:plc:evalburst-"
@@ -212,7 +231,7 @@ func generate(all []*tsv1.Post, cfg Config) (*Replay, error) {
 			p.ObservedAt = timestamppb.New(p.GetObservedAt().AsTime().Add(time.Duration(rng.Int64N(int64(step)))))
 		}
 	}
-	g := &gen{cfg: cfg, rng: rng, rep: rep, byLang: map[string][]*tsv1.Post{}, bgLang: map[string]int{}, used: map[string]bool{}}
+	g := &gen{cfg: cfg, rng: rng, story: rand.New(rand.NewPCG(cfg.Seed, 0x5707)), rep: rep, byLang: map[string][]*tsv1.Post{}, bgLang: map[string]int{}, used: map[string]bool{}}
 	// Filler comes from the whole corpus: drawn from a thin background's
 	// few posts, it would repeat their words so often that they burst too.
 	for _, p := range all {
@@ -332,13 +351,16 @@ type gen struct {
 	perPeriod float64
 	cfg       Config
 	rng       *rand.Rand
-	rep       *Replay
-	langs     []string                // languages of the bursts
-	thin      string                  // the thin language
-	byLang    map[string][]*tsv1.Post // corpus posts by language, for filler
-	bgLang    map[string]int          // background posts by language
-	used      map[string]bool
-	seq       int
+	// story draws the companions and which posts carry them, apart from
+	// rng, so the bursts' timing and authors do not depend on them.
+	story  *rand.Rand
+	rep    *Replay
+	langs  []string                // languages of the bursts
+	thin   string                  // the thin language
+	byLang map[string][]*tsv1.Post // corpus posts by language, for filler
+	bgLang map[string]int          // background posts by language
+	used   map[string]bool
+	seq    int
 }
 
 func lang(p *tsv1.Post) string {
@@ -354,13 +376,15 @@ var burstLangs = []string{"en", "en", "en", "en", "de", "ja", "pt"}
 
 // name makes a term that cannot occur in real text: a pronounceable
 // nonsense word, unique within the replay.
-func (g *gen) name() string {
+func (g *gen) name() string { return g.nameFrom(g.rng) }
+
+func (g *gen) nameFrom(rng *rand.Rand) string {
 	cons, vows := "bdfgklmnprstvz", "aeiou"
 	for {
 		var b strings.Builder
 		for range 4 {
-			b.WriteByte(cons[g.rng.IntN(len(cons))])
-			b.WriteByte(vows[g.rng.IntN(len(vows))])
+			b.WriteByte(cons[rng.IntN(len(cons))])
+			b.WriteByte(vows[rng.IntN(len(vows))])
 		}
 		b.WriteString("x")
 		if s := b.String(); !g.used[s] {
@@ -448,6 +472,14 @@ func (g *gen) burst(shape Shape, strength Strength, thin bool) {
 		b.Lang = g.thin
 		base = g.perPeriod * float64(g.bgLang[b.Lang]) / float64(max(1, g.rep.Background))
 	}
+	// The story's companions: 1 to 3, each a hashtag or a plain word.
+	for range 1 + g.story.IntN(3) {
+		k := tsv1.TermKind_TERM_KIND_HASHTAG
+		if g.story.IntN(2) == 0 {
+			k = tsv1.TermKind_TERM_KIND_WORD
+		}
+		b.Companions = append(b.Companions, StoryTerm{g.nameFrom(g.story), k})
+	}
 	f := full(strength, base)
 	var authors []string
 	last := onset
@@ -467,7 +499,19 @@ func (g *gen) burst(shape Shape, strength Strength, thin bool) {
 			}
 			for _, who := range posts {
 				at := g.within(onset, i)
-				g.post(who, g.filler(b.Lang)+" #"+b.Term, b.Lang, []string{b.Term}, at)
+				text, tags := g.filler(b.Lang)+" #"+b.Term, []string{b.Term}
+				for _, c := range b.Companions {
+					if g.story.Float64() >= CompanionShare {
+						continue
+					}
+					if c.Kind == tsv1.TermKind_TERM_KIND_HASHTAG {
+						text += " #" + c.Text
+						tags = append(tags, c.Text)
+					} else {
+						text += " " + c.Text
+					}
+				}
+				g.post(who, text, b.Lang, tags, at)
 				if at.After(last) {
 					last = at
 				}

@@ -73,3 +73,14 @@ func num(f float64) string {
 	}
 	return fmt.Sprintf("%.2f", f)
 }
+
+// WriteGrouping writes how the injected stories come out as topics.
+func WriteGrouping(w io.Writer, g Grouping, p Params) {
+	fmt.Fprintf(w, "| stories with ≥2 terms in a top %d | (story, window) observations | completeness | purity | observations exactly one topic | stories exactly one topic in every window |\n", p.TopN)
+	fmt.Fprintln(w, "| ---: | ---: | ---: | ---: | ---: | ---: |")
+	fmt.Fprintf(w, "| %d | %d | %s | %s | %s (%d/%d) | %d/%d |\n", g.Stories, g.Observations, num(g.Completeness), num(g.Purity),
+		num(g.OneShare()), g.One, g.Observations, g.AlwaysOne, g.Stories)
+	if g.Untopiced > 0 {
+		fmt.Fprintf(w, "\n%d observations in windows without topics.\n", g.Untopiced)
+	}
+}
