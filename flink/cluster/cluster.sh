@@ -25,14 +25,16 @@
 #   FLINK_REST_PORT       JobManager REST API and web UI (8081)
 #   FLINK_RPC_PORT        JobManager RPC (6123)
 #   FLINK_TM_SLOTS        TaskManager slots (4)
-#   FLINK_JM_MEMORY, FLINK_TM_MEMORY   process sizes (896m, 1536m)
+#   FLINK_JM_MEMORY, FLINK_TM_MEMORY   process sizes (896m, 2048m)
+#   FLINK_TM_OFFHEAP      task off-heap memory, the SDK harnesses' gRPC
+#                         buffers (512m)
 #   FLINK_CHECKPOINT_INTERVAL          (10s)
 #   FLINK_HEARTBEAT_INTERVAL, FLINK_HEARTBEAT_TIMEOUT  (10s, 50s)
 #   BEAM_JOB_PORT, BEAM_ARTIFACT_PORT  Beam job server (8099, 8098)
-#   BEAM_FLINK_JOB_SERVER_JAR          use this job server jar instead of
-#                                      downloading one
-#   MAVEN_REPO            where the job server jar is downloaded from
-#                         (default https://repo.maven.apache.org/maven2)
+#   BEAM_FLINK_JOB_SERVER_JAR          use this fat job server jar instead of
+#                                      the jars Maven resolves from
+#                                      jobserver/pom.xml
+#   MVN                   Maven (mvn); its settings.xml chooses the repository
 #   CLUSTER_JOB_SERVER=0, CLUSTER_WORKER_POOL=0, CLUSTER_KAFKA=0
 #                         leave that part out
 #   UP_TIMEOUT, DOWN_TIMEOUT           seconds (180, 20)
@@ -43,17 +45,29 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 
 # --- pins -------------------------------------------------------------------
-FLINK_VERSION=2.2.1
+# Flink 1.19 because it is the only Flink whose Beam runner Maven Central
+# serves these machines: org.apache.beam:beam-runners-flink-1.19 at 2.62.0
+# and 2.70.0, and beam-runners-java-job-service (FlinkJobServerDriver's base)
+# at 2.62.0 but not 2.70.0. Every beam-runners-flink-*-job-server fat jar,
+# and the runners for Flink 1.20 and 2.x, answer 404 (docs/local-cluster.md).
+# The job server is therefore assembled from those jars by Maven
+# (jobserver/pom.xml) instead of downloaded as one jar.
+FLINK_VERSION=1.19.3
 FLINK_MINOR=${FLINK_VERSION%.*}
-# The job server and the Go boot program follow the Beam Go SDK in go.mod.
+# The Go SDK (go.mod, 2.77.0) is newer than the job server: the Job and Fn
+# API protos are versioned and the Go SDK's Flink test filters are the same
+# for both; see docs/local-cluster.md for what that mismatch means.
+BEAM_JOB_SERVER_VERSION=2.62.0
+# The Go boot program follows the Beam Go SDK in go.mod.
 BEAM_VERSION=$(awk '$1 == "github.com/apache/beam/sdks/v2" { sub(/^v/, "", $2); print $2; exit }' "$repo/go.mod")
 [ -n "$BEAM_VERSION" ] || { echo "cluster: cannot read the Beam version from $repo/go.mod" >&2; exit 1; }
-JOB_SERVER_ARTIFACT=beam-runners-flink-$FLINK_MINOR-job-server
-JOB_SERVER_COORDS=org.apache.beam:$JOB_SERVER_ARTIFACT:$BEAM_VERSION
-# Wheels are fetched for this interpreter tag and platform whatever the local
-# Python is: only their files (scripts and jars) are used, never imported,
-# so the same two files, and the sums in flink-$FLINK_VERSION.sha256, fit
-# every machine.
+JOB_SERVER_COORDS=org.apache.beam:beam-runners-flink-$FLINK_MINOR:$BEAM_JOB_SERVER_VERSION
+JOB_SERVER_MAIN=org.apache.beam.runners.flink.FlinkJobServerDriver
+# The apache-flink wheel is fetched for this interpreter tag and platform
+# whatever the local Python is: only its files (scripts and config) are used,
+# never imported, so the same files, and the sums in
+# flink-$FLINK_VERSION.sha256, fit every machine. apache-flink-libraries
+# (the jars) is a source archive for 1.19, the same for every platform.
 WHEEL_PYTHON=3.11
 WHEEL_PLATFORM=manylinux2014_x86_64
 
@@ -64,9 +78,11 @@ FLINK_HOME=$FLINK_DIR/flink
 WHEELS=$FLINK_DIR/wheels
 SUMS=$here/flink-$FLINK_VERSION.sha256
 BEAM_DIR=$CACHE/beam-$BEAM_VERSION
-JOB_SERVER_JAR=${BEAM_FLINK_JOB_SERVER_JAR:-$BEAM_DIR/$JOB_SERVER_ARTIFACT-$BEAM_VERSION.jar}
 BOOT=$BEAM_DIR/boot
-MAVEN_REPO=${MAVEN_REPO:-https://repo.maven.apache.org/maven2}
+# The job server's jars (jobserver/pom.xml's dependencies), or one fat jar.
+JOB_SERVER_DIR=$CACHE/beam-flink-$FLINK_MINOR-job-server-$BEAM_JOB_SERVER_VERSION
+JOB_SERVER_POM=$here/jobserver/pom.xml
+MVN=${MVN:-mvn}
 
 STATE=${FLINK_CLUSTER_DIR:-$CACHE/cluster/flink}
 CONF=$STATE/conf
@@ -77,7 +93,8 @@ REST_PORT=${FLINK_REST_PORT:-8081}
 RPC_PORT=${FLINK_RPC_PORT:-6123}
 SLOTS=${FLINK_TM_SLOTS:-4}
 JM_MEMORY=${FLINK_JM_MEMORY:-896m}
-TM_MEMORY=${FLINK_TM_MEMORY:-1536m}
+TM_MEMORY=${FLINK_TM_MEMORY:-2048m}
+TM_OFFHEAP=${FLINK_TM_OFFHEAP:-512m}
 CHECKPOINT_INTERVAL=${FLINK_CHECKPOINT_INTERVAL:-10s}
 HEARTBEAT_INTERVAL=${FLINK_HEARTBEAT_INTERVAL:-10s}
 HEARTBEAT_TIMEOUT=${FLINK_HEARTBEAT_TIMEOUT:-50s}
@@ -160,12 +177,17 @@ fetch_flink() {
     return
   fi
   if ! wheels_ok; then
-    say "Flink $FLINK_VERSION: downloading apache-flink and apache-flink-libraries $FLINK_VERSION from PyPI (~315 MB)"
+    say "Flink $FLINK_VERSION: downloading apache-flink and apache-flink-libraries $FLINK_VERSION from PyPI (~235 MB)"
     mkdir -p "$WHEELS"
     "$PYTHON" -m pip download --quiet --no-deps --no-cache-dir --disable-pip-version-check \
       --only-binary=:all: --python-version "$WHEEL_PYTHON" --platform "$WHEEL_PLATFORM" \
-      --dest "$WHEELS" "apache-flink==$FLINK_VERSION" "apache-flink-libraries==$FLINK_VERSION" ||
-      die "pip download of apache-flink==$FLINK_VERSION apache-flink-libraries==$FLINK_VERSION failed (see above)"
+      --dest "$WHEELS" "apache-flink==$FLINK_VERSION" ||
+      die "pip download of apache-flink==$FLINK_VERSION failed (see above)"
+    # Only downloaded, never built or installed: its files are read below.
+    "$PYTHON" -m pip download --quiet --no-deps --no-cache-dir --disable-pip-version-check \
+      --no-binary=:all: --no-build-isolation \
+      --dest "$WHEELS" "apache-flink-libraries==$FLINK_VERSION" ||
+      die "pip download of apache-flink-libraries==$FLINK_VERSION failed (see above)"
   fi
   local sum name got
   while read -r sum name; do
@@ -179,38 +201,44 @@ fetch_flink() {
   done <"$SUMS"
   say "Flink $FLINK_VERSION: wheels verified against $(basename "$SUMS"); unpacking into $FLINK_HOME"
   rm -rf "$FLINK_HOME.tmp"
-  # FLINK_HOME is the wheels' pyflink folder: apache-flink brings bin/ and
-  # conf/, apache-flink-libraries lib/, opt/, plugins/ and
+  # FLINK_HOME is the distribution's layout: the apache-flink wheel's
+  # pyflink/ brings bin/ and conf/, the apache-flink-libraries archive's
+  # deps/ (pyflink/ in its 2.x wheels) lib/, opt/, plugins/ and
   # bin/bash-java-utils.jar. Nothing Python is unpacked.
   "$PYTHON" - "$FLINK_HOME.tmp" "$WHEELS" <<'EOF'
-import os, sys, zipfile
+import os, shutil, sys, tarfile, zipfile
 dest, wheels = sys.argv[1], sys.argv[2]
 keep = ("bin/", "conf/", "lib/", "opt/", "plugins/")
 n = 0
+
+def members(path):
+    """(name inside the distribution, mode, open()) of every file."""
+    if path.endswith(".whl"):
+        with zipfile.ZipFile(path) as z:
+            for info in z.infolist():
+                if info.is_dir() or not info.filename.startswith("pyflink/"):
+                    continue
+                yield info.filename[len("pyflink/"):], (info.external_attr >> 16) & 0o777, lambda i=info: z.open(i)
+    elif path.endswith(".tar.gz"):
+        with tarfile.open(path) as t:
+            for info in t:
+                parts = info.name.split("/", 2)
+                if not info.isfile() or len(parts) < 3 or parts[1] != "deps":
+                    continue
+                yield parts[2], info.mode & 0o777, lambda i=info: t.extractfile(i)
+
 for w in sorted(os.listdir(wheels)):
-    if not w.endswith(".whl"):
-        continue
-    with zipfile.ZipFile(os.path.join(wheels, w)) as z:
-        for info in z.infolist():
-            name = info.filename
-            if not name.startswith("pyflink/") or info.is_dir():
-                continue
-            rel = name[len("pyflink/"):]
-            if not rel.startswith(keep):
-                continue
-            out = os.path.join(dest, rel)
-            os.makedirs(os.path.dirname(out), exist_ok=True)
-            with z.open(info) as src, open(out, "wb") as dst:
-                while True:
-                    b = src.read(1 << 20)
-                    if not b:
-                        break
-                    dst.write(b)
-            mode = (info.external_attr >> 16) & 0o777
-            if rel.startswith("bin/") and not rel.endswith((".jar", ".bat")):
-                mode |= 0o755
-            os.chmod(out, mode or 0o644)
-            n += 1
+    for rel, mode, opener in members(os.path.join(wheels, w)):
+        if not rel.startswith(keep) or ".." in rel.split("/"):
+            continue
+        out = os.path.join(dest, rel)
+        os.makedirs(os.path.dirname(out), exist_ok=True)
+        with opener() as src, open(out, "wb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+        if rel.startswith("bin/") and not rel.endswith((".jar", ".bat")):
+            mode |= 0o755
+        os.chmod(out, mode or 0o644)
+        n += 1
 os.makedirs(os.path.join(dest, "log"), exist_ok=True)
 print(f"cluster: unpacked {n} files")
 EOF
@@ -223,42 +251,45 @@ EOF
   unlock
 }
 
-# fetch_job_server: the jar from BEAM_FLINK_JOB_SERVER_JAR, the cache, or
-# Maven; returns 1 (after saying why) when there is none.
+# fetch_job_server: the job server from BEAM_FLINK_JOB_SERVER_JAR (one fat
+# jar), or its jars resolved by Maven from jobserver/pom.xml into
+# JOB_SERVER_DIR/lib; returns 1 (after saying why) when there is none.
 fetch_job_server() {
   if [ -n "${BEAM_FLINK_JOB_SERVER_JAR:-}" ]; then
     [ -f "$BEAM_FLINK_JOB_SERVER_JAR" ] || { warn "BEAM_FLINK_JOB_SERVER_JAR=$BEAM_FLINK_JOB_SERVER_JAR does not exist"; return 1; }
     say "Beam job server: $BEAM_FLINK_JOB_SERVER_JAR (BEAM_FLINK_JOB_SERVER_JAR)"
     return 0
   fi
-  if [ -f "$JOB_SERVER_JAR" ]; then
-    say "Beam job server: $JOB_SERVER_JAR (cached)"
+  local stamp
+  stamp=$(sha256 "$JOB_SERVER_POM")
+  if [ -f "$JOB_SERVER_DIR/.built-from" ] && [ "$(cat "$JOB_SERVER_DIR/.built-from")" = "$stamp" ]; then
+    say "Beam job server: $JOB_SERVER_DIR (cached)"
     return 0
   fi
-  command -v curl >/dev/null 2>&1 || { warn "Beam job server: curl not found, cannot download $JOB_SERVER_COORDS"; return 1; }
-  mkdir -p "$BEAM_DIR"
-  local path url code want got
-  path=org/apache/beam/$JOB_SERVER_ARTIFACT/$BEAM_VERSION/$JOB_SERVER_ARTIFACT-$BEAM_VERSION.jar
-  url=$MAVEN_REPO/$path
-  say "Beam job server: downloading $JOB_SERVER_COORDS"
-  code=$(curl -sS -L --retry 2 --connect-timeout 20 -o "$JOB_SERVER_JAR.part" -w '%{http_code}' "$url" 2>"$BEAM_DIR/curl.err") || code="failed: $(tr '\n' ' ' <"$BEAM_DIR/curl.err")"
-  if [ "$code" != 200 ]; then
-    rm -f "$JOB_SERVER_JAR.part"
-    warn "Beam job server NOT available: GET $url -> HTTP $code."
-    warn "  $JOB_SERVER_COORDS (Beam's Flink $FLINK_MINOR job server, main class org.apache.beam.runners.flink.FlinkJobServerDriver) is not served by this Maven repository."
-    warn "  Point BEAM_FLINK_JOB_SERVER_JAR at a copy of that jar (or MAVEN_REPO at a repository that has it)."
-    warn "  Flink, the Go worker pool and Kafka start without it; Beam pipelines cannot be submitted to Flink until it runs."
+  command -v "$MVN" >/dev/null 2>&1 || { warn "Beam job server: $MVN not found, cannot resolve $JOB_SERVER_COORDS (apt-get install maven, or set MVN)"; return 1; }
+  mkdir -p "$JOB_SERVER_DIR"
+  lock "$JOB_SERVER_DIR/.lock"
+  say "Beam job server: resolving $JOB_SERVER_COORDS and its dependencies from Maven (~150 MB)"
+  rm -rf "$JOB_SERVER_DIR/lib.tmp"
+  # -C: fail on a checksum mismatch instead of warning.
+  if ! "$MVN" -q -B -C -f "$JOB_SERVER_POM" dependency:copy-dependencies \
+    -DincludeScope=runtime -DoutputDirectory="$JOB_SERVER_DIR/lib.tmp" >"$JOB_SERVER_DIR/mvn.log" 2>&1; then
+    unlock
+    warn "Beam job server NOT available: Maven could not resolve $JOB_SERVER_COORDS (log: $JOB_SERVER_DIR/mvn.log):"
+    tail -n 15 "$JOB_SERVER_DIR/mvn.log" >&2 || true
+    warn "  Point BEAM_FLINK_JOB_SERVER_JAR at Beam's beam-runners-flink-$FLINK_MINOR-job-server jar instead."
     return 1
   fi
-  want=$(curl -sS -L --connect-timeout 20 "$url.sha1" 2>/dev/null | cut -c1-40 || true)
-  got=$(sha1sum "$JOB_SERVER_JAR.part" 2>/dev/null | cut -d' ' -f1 || shasum -a 1 "$JOB_SERVER_JAR.part" | cut -d' ' -f1)
-  if [ -z "$want" ] || [ "$want" != "$got" ]; then
-    rm -f "$JOB_SERVER_JAR.part"
-    warn "Beam job server: sha1 of the download is $got, but $url.sha1 says '${want:-nothing}'; discarded"
-    return 1
-  fi
-  mv "$JOB_SERVER_JAR.part" "$JOB_SERVER_JAR"
-  say "Beam job server: $JOB_SERVER_JAR (sha1 verified)"
+  rm -rf "$JOB_SERVER_DIR/lib"
+  mv "$JOB_SERVER_DIR/lib.tmp" "$JOB_SERVER_DIR/lib"
+  echo "$stamp" >"$JOB_SERVER_DIR/.built-from"
+  unlock
+  say "Beam job server: $(ls "$JOB_SERVER_DIR/lib" | wc -l) jars in $JOB_SERVER_DIR/lib"
+}
+
+job_server_fetched() {
+  [ -n "${BEAM_FLINK_JOB_SERVER_JAR:-}" ] && [ -f "$BEAM_FLINK_JOB_SERVER_JAR" ] && return 0
+  [ -f "$JOB_SERVER_DIR/.built-from" ]
 }
 
 # fetch_boot: Beam's Go SDK container entrypoint (the program in
@@ -431,7 +462,14 @@ tm_registered() {
   o=$(overview)
   [ -n "$o" ] && set -- $o && [ "$1" -ge 1 ] && [ "$2" -ge "$SLOTS" ]
 }
-jm_up() { [ -n "$(overview)" ]; }
+# jm_up: the REST API answers; fails the wait at once when the JobManager
+# process has exited (a bad config ends it within seconds).
+jm_up() {
+  # The pid, not running(): until the start script execs java, its command
+  # line does not name the state dir.
+  alive "$(cat "$(pidfile jobmanager)" 2>/dev/null)" || { warn "the JobManager exited"; JM_DEAD=1; return 0; }
+  [ -n "$(overview)" ]
+}
 
 flink_env() {
   export FLINK_CONF_DIR=$CONF FLINK_LOG_DIR=$LOGS FLINK_PID_DIR=$PIDS/flink STD_REDIRECT_TO_FILE=true
@@ -447,6 +485,18 @@ dist_java_opts() {
   o=$(grep -v '^ *#' "$FLINK_HOME/conf/config.yaml" | sed -n 's/^ *all: *//p' | head -n 1)
   [ -n "$o" ] || die "no env.java.opts.all in $FLINK_HOME/conf/config.yaml"
   echo "$o"
+}
+
+# millis DURATION: 1500ms, 10s, 2min or a plain number of milliseconds, as
+# milliseconds.
+millis() {
+  case $1 in
+    *ms) echo "${1%ms}" ;;
+    *min) echo $((${1%min} * 60000)) ;;
+    *s) echo $((${1%s} * 1000)) ;;
+    *[!0-9]* | '') die "cannot read '$1' as a duration (use 1500ms, 10s or 2min)" ;;
+    *) echo "$1" ;;
+  esac
 }
 
 write_config() {
@@ -473,6 +523,13 @@ taskmanager.numberOfTaskSlots: $SLOTS
 taskmanager.memory.process.size: $TM_MEMORY
 # hashmap state lives on the heap; little managed memory is needed.
 taskmanager.memory.managed.fraction: 0.1
+# Beam's portable runner talks to the Go SDK harnesses over gRPC, whose
+# Netty buffers are direct memory counted against task off-heap. Flink's
+# default (0) left about 240 MB of direct memory in all, and the data
+# channels of one trending job exhausted it ("OutOfMemoryError: Cannot
+# reserve 2097152 bytes of direct buffer memory"), failing the job in a
+# loop.
+taskmanager.memory.task.off-heap.size: $TM_OFFHEAP
 
 rest.address: 127.0.0.1
 rest.bind-address: 127.0.0.1
@@ -481,8 +538,10 @@ web.upload.dir: $STATE/tmp/web-upload
 
 parallelism.default: 1
 
-heartbeat.interval: $HEARTBEAT_INTERVAL
-heartbeat.timeout: $HEARTBEAT_TIMEOUT
+# Milliseconds: Flink 1.19 reads these two as plain numbers ("10s" fails
+# the JobManager's start with a NumberFormatException).
+heartbeat.interval: $(millis "$HEARTBEAT_INTERVAL")
+heartbeat.timeout: $(millis "$HEARTBEAT_TIMEOUT")
 
 execution.checkpointing.interval: $CHECKPOINT_INTERVAL
 execution.checkpointing.mode: EXACTLY_ONCE
@@ -491,9 +550,11 @@ execution.checkpointing.min-pause: 1s
 execution.checkpointing.max-concurrent-checkpoints: 1
 execution.checkpointing.tolerable-failed-checkpoints: 3
 execution.checkpointing.externalized-checkpoint-retention: RETAIN_ON_CANCELLATION
-execution.checkpointing.num-retained: 3
-execution.checkpointing.dir: file://$STATE/checkpoints
-execution.checkpointing.savepoint-dir: file://$STATE/savepoints
+# Flink 1.19's names; 2.x calls these execution.checkpointing.dir,
+# .savepoint-dir and .num-retained.
+state.checkpoints.num-retained: 3
+state.checkpoints.dir: file://$STATE/checkpoints
+state.savepoints.dir: file://$STATE/savepoints
 state.backend.type: hashmap
 
 restart-strategy.type: exponential-delay
@@ -519,7 +580,10 @@ start_jobmanager() {
   need_port "$REST_PORT" "Flink REST API and web UI" FLINK_REST_PORT
   need_port "$RPC_PORT" "Flink JobManager RPC" FLINK_RPC_PORT
   flink_env
-  start_bg jobmanager bash "$FLINK_HOME/bin/jobmanager.sh" start-foreground
+  # -D trendstream.cluster: the state dir on the command line from the first
+  # instant (pid_of), not only once the script has execed java; Flink keeps
+  # it as an unused configuration key.
+  start_bg jobmanager bash "$FLINK_HOME/bin/jobmanager.sh" start-foreground -D "trendstream.cluster=$STATE"
   say "jobmanager started (pid $(cat "$(pidfile jobmanager)")), log in $LOGS"
 }
 
@@ -529,7 +593,7 @@ start_taskmanager() {
     return
   fi
   flink_env
-  start_bg taskmanager bash "$FLINK_HOME/bin/taskmanager.sh" start-foreground
+  start_bg taskmanager bash "$FLINK_HOME/bin/taskmanager.sh" start-foreground -D "trendstream.cluster=$STATE"
   say "taskmanager started (pid $(cat "$(pidfile taskmanager)")), $SLOTS slots"
 }
 
@@ -554,7 +618,10 @@ start_job_server() {
   # The job server embeds Flink's client, so it gets Flink's JVM options.
   local java_opts
   read -ra java_opts <<<"$(dist_java_opts)"
-  start_bg job-server "$JAVA" -Xmx512m "${java_opts[@]}" "-Dtrendstream.cluster=$STATE" -jar "$JOB_SERVER_JAR" \
+  # The class path wildcard is quoted: it is for java, not for the shell.
+  local main=(-cp "$JOB_SERVER_DIR/lib/*" "$JOB_SERVER_MAIN")
+  [ -z "${BEAM_FLINK_JOB_SERVER_JAR:-}" ] || main=(-jar "$BEAM_FLINK_JOB_SERVER_JAR")
+  start_bg job-server "$JAVA" -Xmx512m "${java_opts[@]}" "-Dtrendstream.cluster=$STATE" "${main[@]}" \
     --flink-master "127.0.0.1:$REST_PORT" --job-host 127.0.0.1 \
     --job-port "$JOB_PORT" --artifact-port "$ARTIFACT_PORT" --expansion-port -1 \
     --flink-conf-dir "$CONF" --artifacts-dir "$STATE/artifacts"
@@ -600,7 +667,8 @@ cmd_up() {
   # The TaskManager starts at once and retries until the JobManager's RPC
   # answers: both JVMs start in parallel.
   start_taskmanager
-  if ! wait_for "jobmanager" "$UP_TIMEOUT" jm_up; then
+  JM_DEAD=0
+  if ! wait_for "jobmanager" "$UP_TIMEOUT" jm_up || [ "$JM_DEAD" = 1 ]; then
     warn "the JobManager's REST API did not answer on http://127.0.0.1:$REST_PORT within ${UP_TIMEOUT}s; log:"
     tail -n 30 "$LOGS"/*standalonesession*.log 2>/dev/null >&2 || cat "$LOGS/jobmanager.out" >&2 || true
     exit 1
@@ -658,7 +726,7 @@ cmd_status() {
   pid=$(running job-server)
   if [ -n "$pid" ]; then
     printf '%-16s running, pid %s, job service 127.0.0.1:%s, artifacts 127.0.0.1:%s\n' beam-job-server "$pid" "$JOB_PORT" "$ARTIFACT_PORT"
-  elif [ -f "$JOB_SERVER_JAR" ]; then
+  elif job_server_fetched; then
     printf '%-16s not running\n' beam-job-server
   else
     printf '%-16s not running (no jar: %s)\n' beam-job-server "$JOB_SERVER_COORDS"

@@ -173,3 +173,38 @@ func MustProduce(tb testing.TB, brokers []string, topic string, posts []*tsv1.Po
 		tb.Fatal(err)
 	}
 }
+
+// ProduceLive writes posts to topic one at a time, each when the wall clock
+// reaches its observed time (posts in that order), as a live ingest would,
+// and calls sent(i) after post i is acknowledged. It returns when all are
+// written or ctx ends.
+func ProduceLive(ctx context.Context, brokers []string, topic string, posts []*tsv1.Post, sent func(i int)) error {
+	prod, err := sarama.NewSyncProducer(brokers, kafkaconf.Producer("replaytest-live"))
+	if err != nil {
+		return fmt.Errorf("replaytest: producer: %w", err)
+	}
+	defer prod.Close()
+	for i, p := range posts {
+		at := p.GetObservedAt().AsTime()
+		if d := time.Until(at); d > 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(d):
+			}
+		}
+		b, err := proto.Marshal(p)
+		if err != nil {
+			return fmt.Errorf("replaytest: %w", err)
+		}
+		if _, _, err := prod.SendMessage(&sarama.ProducerMessage{
+			Topic: topic, Key: sarama.StringEncoder(p.GetAuthorDid()), Value: sarama.ByteEncoder(b), Timestamp: at,
+		}); err != nil {
+			return fmt.Errorf("replaytest: produce post %d to %s: %w", i, topic, err)
+		}
+		if sent != nil {
+			sent(i)
+		}
+	}
+	return nil
+}

@@ -47,7 +47,8 @@ func init() {
 	register.Emitter3[beam.EventTime, string, grouping.Sample]()
 	register.Combiner1[grouping.Sample](&mergeSampleFn{})
 	register.Function2x2(sampleIn)
-	register.DoFn4x1[context.Context, *tsv1.WindowSnapshot, func(string, JoinIn), func(string, GatherIn), error](&requestFn{})
+	register.DoFn3x1[context.Context, *tsv1.WindowSnapshot, func(string, JoinIn), error](&requestFn{})
+	register.DoFn3x1[context.Context, *tsv1.WindowSnapshot, func(string, GatherIn), error](&wholeFn{})
 	register.Emitter2[string, JoinIn]()
 	register.Emitter2[string, GatherIn]()
 }
@@ -135,16 +136,18 @@ func sampleIn(lang string, s grouping.Sample) (string, JoinIn) {
 	return lang, JoinIn{Sample: s.AppendBinary(nil)}
 }
 
-// requestFn sends each snapshot to the gather and one request per term
-// language to the join.
+// requestFn sends one request per term language of each snapshot to the
+// join.
+//
+// It and wholeFn are two single-output DoFns over the same snapshots, not
+// one DoFn with two outputs: on Flink's portable runner (Beam 2.62) a
+// multi-output stage whose outputs each feed a Flatten sent records that
+// the downstream task could not read ("java.io.IOException: Corrupt stream,
+// found tag: -128" in the join's input), failing the job in a loop; see
+// docs/local-cluster.md.
 type requestFn struct{}
 
-func (requestFn) ProcessElement(_ context.Context, snap *tsv1.WindowSnapshot, join func(string, JoinIn), gather func(string, GatherIn)) error {
-	b, err := proto.Marshal(snap)
-	if err != nil {
-		return fmt.Errorf("topics: marshal snapshot: %w", err)
-	}
-	gather(gatherKey(snap), GatherIn{Msg: b})
+func (requestFn) ProcessElement(_ context.Context, snap *tsv1.WindowSnapshot, join func(string, JoinIn)) error {
 	for _, lang := range grouping.Langs(snap) {
 		r, err := proto.Marshal(grouping.Only(snap, lang))
 		if err != nil {
@@ -152,6 +155,18 @@ func (requestFn) ProcessElement(_ context.Context, snap *tsv1.WindowSnapshot, jo
 		}
 		join(lang, JoinIn{Request: r})
 	}
+	return nil
+}
+
+// wholeFn sends each snapshot to the gather.
+type wholeFn struct{}
+
+func (wholeFn) ProcessElement(_ context.Context, snap *tsv1.WindowSnapshot, gather func(string, GatherIn)) error {
+	b, err := proto.Marshal(snap)
+	if err != nil {
+		return fmt.Errorf("topics: marshal snapshot: %w", err)
+	}
+	gather(gatherKey(snap), GatherIn{Msg: b})
 	return nil
 }
 
@@ -173,7 +188,9 @@ func Enrich(s beam.Scope, posts, snaps beam.PCollection, c Config) beam.PCollect
 	fixed := beam.WindowInto(s, window.NewFixedWindows(c.Period), partial, beam.AllowedLateness(c.Lateness))
 	samples := beam.ParDo(s, sampleIn, beam.CombinePerKey(s, &mergeSampleFn{K: k}, fixed))
 	global := window.NewGlobalWindows()
-	reqs, whole := beam.ParDo2(s, &requestFn{}, beam.WindowInto(s, global, snaps))
+	globalSnaps := beam.WindowInto(s, global, snaps)
+	reqs := beam.ParDo(s, &requestFn{}, globalSnaps)
+	whole := beam.ParDo(s, &wholeFn{}, globalSnaps)
 	parts := join(s, beam.Flatten(s, beam.WindowInto(s, global, samples), reqs), c)
 	return gather(s, beam.Flatten(s, whole, parts), c)
 }

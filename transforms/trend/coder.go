@@ -14,6 +14,7 @@ import (
 	"github.com/trendstream/trendstream/internal/termwindow"
 	"github.com/trendstream/trendstream/internal/trendscore"
 	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
+	"github.com/trendstream/trendstream/transforms/gorow"
 )
 
 // Buckets and baselines are the pipeline's two large values; Beam's
@@ -23,6 +24,18 @@ func init() {
 	beam.RegisterCoder(reflect.TypeOf(termwindow.Bucket{}), encodeBucket, decodeBucket)
 	beam.RegisterCoder(reflect.TypeOf(Baselines{}), encodeBaselines, decodeBaselines)
 	beam.RegisterCoder(reflect.TypeOf(ShardEvent{}), encodeShardEvent, decodeShardEvent)
+	// The other elements that cross stages carry the Go row encoding as
+	// opaque bytes, so that a Java runner does not decode them
+	// (transforms/gorow says why).
+	beam.RegisterCoder(reflect.TypeOf(PeriodPosts{}), encodePeriodPosts, decodePeriodPosts)
+	beam.RegisterCoder(reflect.TypeOf(RankInput{}), encodeRankInput, decodeRankInput)
+	beam.RegisterCoder(reflect.TypeOf(TrendList{}), encodeTrendList, decodeTrendList)
+	register.Function1x2(encodePeriodPosts)
+	register.Function1x2(decodePeriodPosts)
+	register.Function1x2(encodeRankInput)
+	register.Function1x2(decodeRankInput)
+	register.Function1x2(encodeTrendList)
+	register.Function1x2(decodeTrendList)
 	// Generated callers: the SDK calls coders by reflection otherwise.
 	register.Function1x2(encodeBucket)
 	register.Function1x2(decodeBucket)
@@ -31,6 +44,13 @@ func init() {
 	register.Function1x2(encodeShardEvent)
 	register.Function1x2(decodeShardEvent)
 }
+
+func encodePeriodPosts(v PeriodPosts) ([]byte, error) { return gorow.Encode(v) }
+func decodePeriodPosts(b []byte) (PeriodPosts, error) { return gorow.Decode[PeriodPosts](b) }
+func encodeRankInput(v RankInput) ([]byte, error)     { return gorow.Encode(v) }
+func decodeRankInput(b []byte) (RankInput, error)     { return gorow.Decode[RankInput](b) }
+func encodeTrendList(v TrendList) ([]byte, error)     { return gorow.Encode(v) }
+func decodeTrendList(b []byte) (TrendList, error)     { return gorow.Decode[TrendList](b) }
 
 func encodeBucket(b termwindow.Bucket) ([]byte, error) { return b.MarshalBinary() }
 

@@ -1,0 +1,482 @@
+package portable
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/jackc/pgx/v5"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/trendstream/trendstream/internal/api/dashtest"
+	"github.com/trendstream/trendstream/internal/freeport"
+	"github.com/trendstream/trendstream/internal/replaytest"
+	"github.com/trendstream/trendstream/internal/store"
+	"github.com/trendstream/trendstream/internal/testenv"
+	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
+)
+
+// flinkCluster is a Flink session cluster (JobManager with the web UI, a
+// separate TaskManager) and Beam's Flink job server, started by
+// flink/cluster/cluster.sh for one test on free loopback ports.
+type flinkCluster struct {
+	t          *testing.T
+	state      string
+	rest, jobs int
+	env        []string
+}
+
+func startFlink(t *testing.T) *flinkCluster {
+	t.Helper()
+	ports, err := freeport.Loopback(4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &flinkCluster{t: t, state: t.TempDir(), rest: ports[0], jobs: ports[2]}
+	c.env = append(hermeticEnv(),
+		"FLINK_CLUSTER_DIR="+c.state,
+		"FLINK_REST_PORT="+strconv.Itoa(ports[0]),
+		"FLINK_RPC_PORT="+strconv.Itoa(ports[1]),
+		"BEAM_JOB_PORT="+strconv.Itoa(ports[2]),
+		"BEAM_ARTIFACT_PORT="+strconv.Itoa(ports[3]),
+		"FLINK_TM_SLOTS=2",
+		// Checkpoints every 2 s, so a killed TaskManager costs a few
+		// seconds of replay; a short heartbeat notices the kill quickly.
+		"FLINK_CHECKPOINT_INTERVAL=2s",
+		"FLINK_HEARTBEAT_INTERVAL=1s",
+		"FLINK_HEARTBEAT_TIMEOUT=6s",
+		// The harnesses run as PROCESS environments started by the
+		// TaskManager: the worker pool's port 50000 is hard-coded and
+		// taken by this package's Prism test. Kafka is the test's own.
+		"CLUSTER_WORKER_POOL=0",
+		"CLUSTER_KAFKA=0",
+	)
+	t.Cleanup(func() {
+		if t.Failed() {
+			c.dumpLogs()
+		}
+		if out, err := c.sh("down"); err != nil {
+			t.Errorf("cluster.sh down: %v\n%s", err, out)
+		}
+	})
+	if out, err := c.sh("up"); err != nil {
+		t.Fatalf("cluster.sh up: %v\n%s", err, out)
+	}
+	return c
+}
+
+// sh runs cluster.sh with the cluster's settings.
+func (c *flinkCluster) sh(args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "bash", append([]string{filepath.Join("..", "cluster", "cluster.sh")}, args...)...)
+	cmd.Env = c.env
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	c.t.Logf("cluster.sh %s (%.1fs):\n%s", strings.Join(args, " "), time.Since(start).Seconds(), out)
+	return string(out), err
+}
+
+func (c *flinkCluster) url(path string) string {
+	return fmt.Sprintf("http://127.0.0.1:%d%s", c.rest, path)
+}
+
+// dumpLogs logs the end of every log of the cluster.
+func (c *flinkCluster) dumpLogs() {
+	files, _ := filepath.Glob(filepath.Join(c.state, "log", "*"))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil || len(b) == 0 {
+			continue
+		}
+		if len(b) > 6000 {
+			b = b[len(b)-6000:]
+		}
+		c.t.Logf("--- %s (end):\n%s", filepath.Base(f), b)
+	}
+}
+
+// submitArgs are the submitter's flags for a job on c: the Flink runner
+// through the job server, each SDK harness a PROCESS the TaskManager
+// starts from Beam's boot program.
+func (c *flinkCluster) submitArgs(bins binaries, name string) []string {
+	env := fmt.Sprintf(`{"command":%q}`, bins.boot)
+	return []string{
+		"--runner=flink",
+		"--endpoint=127.0.0.1:" + strconv.Itoa(c.jobs),
+		"--environment_type=PROCESS",
+		"--environment_config=" + env,
+		"--worker_binary=" + bins.pipeline,
+		"--job_name=" + name,
+	}
+}
+
+// TestTrendingOnFlink runs the real trending pipeline on a real Flink
+// session cluster through Beam's Flink job server, reading a real Kafka
+// broker and writing PostgreSQL and the results topic:
+//
+//   - replay: a bounded replay of real posts, whose results must equal
+//     internal/trendcalc's reference window by window;
+//   - live: an unbounded job fed posts stamped with the wall clock at about
+//     20 posts/s, whose TaskManager is killed with SIGKILL and restarted
+//     mid-stream. Every window must still equal the reference (nothing
+//     lost, nothing counted twice), and the delay from a window's end to
+//     its row in PostgreSQL is measured. The web UI must list the job as
+//     RUNNING.
+func TestTrendingOnFlink(t *testing.T) {
+	for _, tool := range []string{"bash", "java", "python3", "mvn"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s not found: flink/cluster/cluster.sh needs it to start Flink and Beam's job server (make deps)", tool)
+		}
+	}
+	dir := t.TempDir()
+	buildCtx, cancelBuild := context.WithTimeout(context.Background(), 8*time.Minute)
+	bins := buildBinaries(buildCtx, t, dir)
+	cancelBuild()
+	before := bootLeftovers()
+	t.Cleanup(func() { cleanupBootFiles(t, before, bins.pipeline) })
+
+	fc := startFlink(t)
+	t.Run("replay", func(t *testing.T) { flinkReplay(t, fc, bins, dir) })
+	t.Run("live", func(t *testing.T) { flinkLive(t, fc, bins, dir) })
+}
+
+func flinkReplay(t *testing.T, fc *flinkCluster, bins binaries, dir string) {
+	const postsTopic, trendsTopic = "replay.posts", "replay.trends"
+	kc := testenv.RealKafka(t, 4, postsTopic, trendsTopic)
+	db := testenv.Postgres(t)
+	posts := replaytest.MustScenario(t, t0)
+	replaytest.MustProduce(t, kc.Addrs(), postsTopic, posts)
+	sc := testScenario()
+
+	args := append(fc.submitArgs(bins, "trendstream-flink-replay"),
+		"-brokers="+strings.Join(kc.Addrs(), ","),
+		"-posts-topic="+postsTopic,
+		"-trends-topic="+trendsTopic,
+		"-database-url="+db,
+		"-start=earliest",
+		"-group=trendstream-flink-replay",
+		"-bounded",
+	)
+	args = append(args, sc.flags()...)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	started := time.Now()
+	submit := startProc(t, "submitter-replay", dir, bins.pipeline, args...)
+	select {
+	case <-submit.done:
+	case <-ctx.Done():
+		t.Fatalf("the replay did not finish on Flink within 6 minutes\nsubmitter:\n%s", submit.logTail(4000))
+	}
+	if submit.err != nil {
+		t.Fatalf("submitter: %v\n%s", submit.err, submit.logFrom("pipeline failed", 4000))
+	}
+	t.Logf("the replay ran on Flink in %v", time.Since(started).Round(time.Millisecond))
+
+	want := sc.reference(posts)
+	gotDB := readDB(ctx, t, db)
+	if d := diffWindows(gotDB, want); d != "" {
+		t.Errorf("PostgreSQL differs from the reference:\n%s", d)
+	}
+	if d := diffWindows(readTopic(t, kc.Addrs(), trendsTopic), want); d != "" {
+		t.Errorf("results topic differs from the reference:\n%s", d)
+	}
+	burstEnd := t0.Add(13 * time.Minute)
+	w := gotDB[windowKey{Source: "bluesky", Lang: "", End: burstEnd}]
+	if len(w.Terms) == 0 || w.Terms[0].Term != "solareclipse" {
+		t.Errorf("window ending %v: terms %+v, want hashtag solareclipse on top", burstEnd, w.Terms)
+	}
+	t.Logf("%d windows equal the reference", len(want))
+}
+
+// liveSpeed compresses the replay scenario's 20 minutes of event time into
+// 30 s of wall clock: about 22 posts/s.
+const liveSpeed = 40
+
+// liveScenario is testScenario with its durations divided by liveSpeed.
+func liveScenario() scenarioConfig {
+	sc := testScenario()
+	sc.Size /= liveSpeed
+	sc.Period /= liveSpeed
+	sc.Score.WarmUp /= liveSpeed
+	return sc
+}
+
+func flinkLive(t *testing.T, fc *flinkCluster, bins binaries, dir string) {
+	const postsTopic, trendsTopic = "live.posts", "live.trends"
+	kc := testenv.RealKafka(t, 4, postsTopic, trendsTopic)
+	db := testenv.Postgres(t)
+	sc := liveScenario()
+
+	// The scenario's posts, re-stamped onto the wall clock from a few
+	// seconds ahead, produced each at its time.
+	orig := replaytest.MustScenario(t, t0)
+	start := time.Now().Add(20 * time.Second).Truncate(time.Second)
+	posts := make([]*tsv1.Post, len(orig))
+	for i, p := range orig {
+		q := proto.Clone(p).(*tsv1.Post)
+		shift := func(ts *timestamppb.Timestamp) *timestamppb.Timestamp {
+			if ts == nil {
+				return nil
+			}
+			return timestamppb.New(start.Add(ts.AsTime().Sub(t0) / liveSpeed))
+		}
+		q.ObservedAt, q.CreatedAt = shift(q.ObservedAt), shift(q.CreatedAt)
+		posts[i] = q
+	}
+
+	args := append(fc.submitArgs(bins, "trendstream-flink-live"),
+		"-brokers="+strings.Join(kc.Addrs(), ","),
+		"-posts-topic="+postsTopic,
+		"-trends-topic="+trendsTopic,
+		"-database-url="+db,
+		// The first post's time: the warm-up then ends where the
+		// reference's does (it counts from the first post).
+		"-start="+posts[0].GetObservedAt().AsTime().Format(time.RFC3339Nano),
+		"-group=trendstream-flink-live",
+		// A caught-up partition's watermark follows the wall clock: the
+		// test's producer writes no watermark markers.
+		"-idle-watermark=wallclock",
+		"--async",
+	)
+	args = append(args, sc.flags()...)
+	submit := startProc(t, "submitter-live", dir, bins.pipeline, args...)
+	select {
+	case <-submit.done:
+		if submit.err != nil {
+			t.Fatalf("submitter: %v\n%s", submit.err, submit.logTail(4000))
+		}
+	case <-time.After(3 * time.Minute):
+		t.Fatalf("the live job was not submitted within 3 minutes:\n%s", submit.logTail(4000))
+	}
+	jobID := fc.waitRunning(t, "trendstream0flink0live", 2*time.Minute)
+	t.Cleanup(func() { fc.cancel(t, jobID) })
+
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	seen := newArrivals(ctx, t, db)
+
+	// Produce in real time; kill the TaskManager once 40 % are out.
+	killAt := len(posts) * 2 / 5
+	produced := make(chan error, 1)
+	killed := make(chan struct{})
+	go func() {
+		produced <- replaytest.ProduceLive(ctx, kc.Addrs(), postsTopic, posts, func(i int) {
+			if i == killAt {
+				close(killed)
+			}
+		})
+	}()
+	select {
+	case <-killed:
+	case err := <-produced:
+		t.Fatalf("producer ended before the kill: %v", err)
+	}
+	fc.screenshotJob(t, "trendstream0flink0live")
+	if out, err := fc.sh("taskmanager-kill"); err != nil {
+		t.Fatalf("taskmanager-kill: %v\n%s", err, out)
+	}
+	if out, err := fc.sh("taskmanager-start"); err != nil {
+		t.Fatalf("taskmanager-start: %v\n%s", err, out)
+	}
+	if err := <-produced; err != nil {
+		t.Fatal(err)
+	}
+	last := posts[len(posts)-1].GetObservedAt().AsTime()
+
+	// Every window holding a post is final once the watermark passes its
+	// end plus the allowed lateness: wait for the reference's last one.
+	want := sc.reference(posts)
+	var lastEnd time.Time
+	for k := range want {
+		if k.End.After(lastEnd) {
+			lastEnd = k.End
+		}
+	}
+	deadline := time.Now().Add(3 * time.Minute)
+	var got map[windowKey]store.Window
+	for {
+		got = readDB(ctx, t, db)
+		if d := diffWindows(got, want); d == "" {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("PostgreSQL still differs from the reference 3 minutes after the last post (%v; last window ends %v):\n%s", last, lastEnd, d)
+		}
+		time.Sleep(time.Second)
+	}
+	if d := diffWindows(readTopic(t, kc.Addrs(), trendsTopic), want); d != "" {
+		t.Errorf("results topic differs from the reference:\n%s", d)
+	}
+	restored := fc.restores(t, jobID)
+	if restored < 1 {
+		t.Errorf("the job shows no restore from a checkpoint after the TaskManager was killed")
+	}
+	delays := seen.delays(want)
+	t.Logf("live on Flink: %d windows equal the reference after a TaskManager SIGKILL (%d restore(s)); window end → PostgreSQL row: %s",
+		len(want), restored, delays)
+}
+
+// flinkJob is a job of GET /jobs/overview.
+type flinkJob struct {
+	ID    string `json:"jid"`
+	Name  string `json:"name"`
+	State string `json:"state"`
+}
+
+func (c *flinkCluster) getJSON(path string, v any) error {
+	resp, err := http.Get(c.url(path))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", path, resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+// waitRunning waits for a RUNNING job whose name holds name (the job
+// server turns a job name's '-' into '0') and returns its id.
+func (c *flinkCluster) waitRunning(t *testing.T, name string, timeout time.Duration) string {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		var o struct{ Jobs []flinkJob }
+		if err := c.getJSON("/jobs/overview", &o); err == nil {
+			for _, j := range o.Jobs {
+				if strings.Contains(j.Name, name) && j.State == "RUNNING" {
+					return j.ID
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no RUNNING job named *%s* on Flink after %v (jobs: %+v)", name, timeout, o.Jobs)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// cancel cancels job id, as `make cluster-cancel` does through REST.
+func (c *flinkCluster) cancel(t *testing.T, id string) {
+	req, _ := http.NewRequest(http.MethodPatch, c.url("/jobs/"+id+"?mode=cancel"), nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Logf("cancel job %s: %v", id, err)
+		return
+	}
+	resp.Body.Close()
+}
+
+// restores is how often job id was restored from a checkpoint.
+func (c *flinkCluster) restores(t *testing.T, id string) int {
+	t.Helper()
+	var cp struct {
+		Counts struct {
+			Restored int `json:"restored"`
+		} `json:"counts"`
+	}
+	if err := c.getJSON("/jobs/"+id+"/checkpoints", &cp); err != nil {
+		t.Fatal(err)
+	}
+	return cp.Counts.Restored
+}
+
+// screenshotJob opens the web UI's list of running jobs in Chromium and
+// waits for the job named *name* to show as RUNNING; UPDATE_SCREENSHOT=1
+// saves the page as docs/flink-trending-job.png.
+func (c *flinkCluster) screenshotJob(t *testing.T, name string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	bctx := dashtest.Browser(t, ctx)
+	if err := chromedp.Do(bctx, chromedp.Navigate(c.url("/#/job/running"))); err != nil {
+		t.Fatalf("load the Flink web UI: %v", err)
+	}
+	cond := fmt.Sprintf(`(() => { const t = document.body.innerText; return t.includes(%q) && t.includes("RUNNING"); })()`, name)
+	if _, err := chromedp.Run(bctx, chromedp.Poll[bool](cond,
+		chromedp.WithPollingInterval(250*time.Millisecond), chromedp.WithPollingTimeout(60*time.Second))); err != nil {
+		text, _ := chromedp.Run(bctx, chromedp.Evaluate[string](`document.body.innerText`))
+		t.Fatalf("the web UI never listed job *%s* as RUNNING: %v\npage text:\n%s", name, err, text)
+	}
+	if os.Getenv("UPDATE_SCREENSHOT") == "1" {
+		png, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := filepath.Join("..", "..", "docs", "flink-trending-job.png")
+		if err := os.WriteFile(out, png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("wrote %s (%d bytes)", out, len(png))
+	}
+}
+
+// arrivals records when each window's row first appears in PostgreSQL.
+type arrivals struct {
+	mu    sync.Mutex
+	first map[windowKey]time.Time
+}
+
+// newArrivals polls the windows table every 100 ms until ctx ends.
+func newArrivals(ctx context.Context, t *testing.T, url string) *arrivals {
+	t.Helper()
+	a := &arrivals{first: map[windowKey]time.Time{}}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		defer conn.Close(context.Background())
+		for ctx.Err() == nil {
+			rows, err := conn.Query(ctx, `SELECT source, lang, window_end FROM windows`)
+			if err == nil {
+				now := time.Now()
+				for rows.Next() {
+					var k windowKey
+					if rows.Scan(&k.Source, &k.Lang, &k.End) == nil {
+						k.End = k.End.UTC()
+						a.mu.Lock()
+						if _, ok := a.first[k]; !ok {
+							a.first[k] = now
+						}
+						a.mu.Unlock()
+					}
+				}
+				rows.Close()
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
+	return a
+}
+
+// delays summarises, over the windows of want, the time from a window's end
+// to its row's first appearance.
+func (a *arrivals) delays(want map[windowKey]store.Window) string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var ds []time.Duration
+	for k := range want {
+		if at, ok := a.first[k]; ok {
+			ds = append(ds, at.Sub(k.End))
+		}
+	}
+	if len(ds) == 0 {
+		return "no windows seen"
+	}
+	slices.Sort(ds)
+	q := func(p float64) time.Duration { return ds[int(p*float64(len(ds)-1))].Round(10 * time.Millisecond) }
+	return fmt.Sprintf("p50 %v, p95 %v, max %v over %d windows", q(0.5), q(0.95), ds[len(ds)-1].Round(10*time.Millisecond), len(ds))
+}

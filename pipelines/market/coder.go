@@ -1,0 +1,28 @@
+package market
+
+import (
+	"reflect"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+
+	"github.com/trendstream/trendstream/internal/marketcalc"
+	"github.com/trendstream/trendstream/transforms/gorow"
+)
+
+// The elements that cross stages carry the Go row encoding as opaque bytes,
+// so that a Java runner does not decode them (transforms/gorow says why).
+// marketcalc is plain logic without Beam, so its Stats get their coder here.
+func init() {
+	beam.RegisterCoder(reflect.TypeOf(marketcalc.Stats{}), encodeStats, decodeStats)
+	beam.RegisterCoder(reflect.TypeOf(WindowStats{}), encodeWindowStats, decodeWindowStats)
+	register.Function1x2(encodeStats)
+	register.Function1x2(decodeStats)
+	register.Function1x2(encodeWindowStats)
+	register.Function1x2(decodeWindowStats)
+}
+
+func encodeStats(v marketcalc.Stats) ([]byte, error)  { return gorow.Encode(v) }
+func decodeStats(b []byte) (marketcalc.Stats, error)  { return gorow.Decode[marketcalc.Stats](b) }
+func encodeWindowStats(v WindowStats) ([]byte, error) { return gorow.Encode(v) }
+func decodeWindowStats(b []byte) (WindowStats, error) { return gorow.Decode[WindowStats](b) }

@@ -1,0 +1,34 @@
+package watchlist
+
+import (
+	"reflect"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+
+	"github.com/trendstream/trendstream/internal/watchlist"
+	"github.com/trendstream/trendstream/transforms/gorow"
+)
+
+// The elements that cross stages carry the Go row encoding as opaque bytes,
+// so that a Java runner does not decode them (transforms/gorow says why).
+// internal/watchlist is plain logic without Beam, so its types get their
+// coders here.
+func init() {
+	beam.RegisterCoder(reflect.TypeOf(watchlist.Window{}), encodeWindow, decodeWindow)
+	beam.RegisterCoder(reflect.TypeOf(watchlist.Status{}), encodeStatus, decodeStatus)
+	beam.RegisterCoder(reflect.TypeOf(watchlist.Alert{}), encodeAlert, decodeAlert)
+	register.Function1x2(encodeWindow)
+	register.Function1x2(decodeWindow)
+	register.Function1x2(encodeStatus)
+	register.Function1x2(decodeStatus)
+	register.Function1x2(encodeAlert)
+	register.Function1x2(decodeAlert)
+}
+
+func encodeWindow(v watchlist.Window) ([]byte, error) { return gorow.Encode(v) }
+func decodeWindow(b []byte) (watchlist.Window, error) { return gorow.Decode[watchlist.Window](b) }
+func encodeStatus(v watchlist.Status) ([]byte, error) { return gorow.Encode(v) }
+func decodeStatus(b []byte) (watchlist.Status, error) { return gorow.Decode[watchlist.Status](b) }
+func encodeAlert(v watchlist.Alert) ([]byte, error)   { return gorow.Encode(v) }
+func decodeAlert(b []byte) (watchlist.Alert, error)   { return gorow.Decode[watchlist.Alert](b) }
