@@ -161,10 +161,10 @@ func runAll(ctx context.Context, c runConfig) error {
 		return err
 	}
 	icfg := ingest.Config{
-		Source: src,
-		Sink:   "kafka", Brokers: brokers, Topic: o.PostsTopic, MetricsAddr: c.metricsAddr, Logger: log,
+		Source: src, Brokers: brokers, Topic: o.PostsTopic, MetricsAddr: c.metricsAddr, Logger: log,
 		Registry: ingestMetrics,
 	}
+	icfg.Sink = icfg.KafkaSink()
 	pr, err := beamrun.StartPrism(ctx, 0)
 	if err != nil {
 		return err
