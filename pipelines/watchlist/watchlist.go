@@ -41,7 +41,6 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/trendstream/trendstream/internal/kafkaconf"
 	"github.com/trendstream/trendstream/internal/store"
 	"github.com/trendstream/trendstream/internal/terms"
 	"github.com/trendstream/trendstream/internal/trendscore"
@@ -76,8 +75,10 @@ func init() {
 
 // Options configure the pipeline. Start from DefaultOptions.
 type Options struct {
-	Brokers     string
-	PostsTopic  string
+	// ReadConfig is the read of the posts topic (Topic), the same options
+	// as the trending pipeline's (kafkaio.ReadConfig); KafkaRetryFor also
+	// bounds the alert writes.
+	kafkaio.ReadConfig
 	AlertsTopic string
 	DatabaseURL string
 	// WatchlistFile is a watchlist file (docs/watchlists.md) whose entries
@@ -89,21 +90,12 @@ type Options struct {
 	Entries      []watchlist.Entry
 	WindowSize   time.Duration
 	WindowPeriod time.Duration
-	Start        kafkaio.Start
-	Group        string
-	Bounded      bool
-	// MaxOutOfOrder, IdleWatermark, TopicFaultTimeout, KafkaRetryFor,
-	// SinkRetryFor and ReadBatch mean what they mean for the trending
-	// pipeline (pipelines/trending.Options).
-	MaxOutOfOrder     time.Duration
-	IdleWatermark     kafkaio.IdlePolicy
-	TopicFaultTimeout time.Duration
-	KafkaRetryFor     time.Duration
-	SinkRetryFor      time.Duration
-	ReadBatch         int
-	Terms             terms.Options
-	Score             trendscore.Params
-	Webhook           webhook.Config
+	// SinkRetryFor means what it means for the trending pipeline
+	// (pipelines/trending.Options).
+	SinkRetryFor time.Duration
+	Terms        terms.Options
+	Score        trendscore.Params
+	Webhook      webhook.Config
 	// StreamStart is the event time the read begins at (the warm-up counts
 	// from it); zero: Build asks Kafka, as the trending pipeline does.
 	StreamStart time.Time
@@ -114,45 +106,34 @@ type Options struct {
 // extraction, scoring), so the watchlist counts in the same windows.
 func DefaultOptions() Options {
 	t := trending.DefaultOptions()
+	read := t.ReadConfig
+	read.Start = kafkaio.Start{Kind: kafkaio.StartEarliest}
+	read.Group = "trendstream-watchlist"
 	return Options{
-		Brokers:           t.Brokers,
-		PostsTopic:        t.PostsTopic,
-		AlertsTopic:       "trendstream.watchlist.alerts",
-		WindowSize:        t.WindowSize,
-		WindowPeriod:      t.WindowPeriod,
-		Start:             kafkaio.Start{Kind: kafkaio.StartEarliest},
-		Group:             "trendstream-watchlist",
-		MaxOutOfOrder:     t.MaxOutOfOrder,
-		IdleWatermark:     t.IdleWatermark,
-		TopicFaultTimeout: t.TopicFaultTimeout,
-		KafkaRetryFor:     t.KafkaRetryFor,
-		SinkRetryFor:      t.SinkRetryFor,
-		ReadBatch:         t.ReadBatch,
-		Terms:             t.Terms,
-		Score:             t.Score,
-		Webhook:           webhook.DefaultConfig(),
+		ReadConfig:   read,
+		AlertsTopic:  "trendstream.watchlist.alerts",
+		WindowSize:   t.WindowSize,
+		WindowPeriod: t.WindowPeriod,
+		SinkRetryFor: t.SinkRetryFor,
+		Terms:        t.Terms,
+		Score:        t.Score,
+		Webhook:      webhook.DefaultConfig(),
 	}
 }
 
 // RegisterFlags binds o's fields to flags on fs, with o's current values
 // as defaults.
 func (o *Options) RegisterFlags(fs *flag.FlagSet) {
-	fs.StringVar(&o.Brokers, "brokers", o.Brokers, "Kafka bootstrap brokers, comma-separated")
-	fs.StringVar(&o.PostsTopic, "posts-topic", o.PostsTopic, "Kafka topic with protobuf trendstream.v1.Post records")
+	o.ReadConfig.RegisterFlags(fs, kafkaio.ReadFlags{
+		Topic: "posts-topic", TopicUsage: "Kafka topic with protobuf trendstream.v1.Post records",
+		StartUsage: "where to start reading: earliest (a restart re-reads and re-derives every alert, which the database deduplicates), committed, latest or an RFC 3339 time",
+	})
 	fs.StringVar(&o.AlertsTopic, "alerts-topic", o.AlertsTopic, "Kafka topic for WatchlistAlert messages (key = alert id); empty disables")
 	fs.StringVar(&o.DatabaseURL, "database-url", o.DatabaseURL, "PostgreSQL URL: watchlist entries, per-window counts, alerts and their delivery record (needed for once-only delivery across restarts); empty disables")
 	fs.StringVar(&o.WatchlistFile, "watchlist-file", o.WatchlistFile, "YAML or JSON watchlist file (docs/watchlists.md); its entries are stored in -database-url if set and watched with those already stored")
 	fs.DurationVar(&o.WindowSize, "window-size", o.WindowSize, "sliding window length (a multiple of -window-period)")
 	fs.DurationVar(&o.WindowPeriod, "window-period", o.WindowPeriod, "sliding window period")
-	fs.Var(&o.Start, "start", "where to start reading: earliest (a restart re-reads and re-derives every alert, which the database deduplicates), committed, latest or an RFC 3339 time")
-	fs.StringVar(&o.Group, "group", o.Group, "Kafka consumer group whose offsets are committed")
-	fs.BoolVar(&o.Bounded, "bounded", o.Bounded, "read up to the end offsets seen at start, then stop (replay)")
-	fs.DurationVar(&o.MaxOutOfOrder, "max-out-of-order", o.MaxOutOfOrder, "how far a post may trail the newest one in its partition and still be on time")
-	fs.Var(&o.IdleWatermark, "idle-watermark", "how a caught-up partition's watermark moves: source, wallclock or hold (as for the trending pipeline)")
-	fs.DurationVar(&o.TopicFaultTimeout, "topic-fault-timeout", o.TopicFaultTimeout, "how long the posts topic may be deleted, re-created or truncated before the pipeline fails")
-	fs.DurationVar(&o.KafkaRetryFor, "kafka-retry-for", o.KafkaRetryFor, "how long reads and alert writes retry while Kafka is unreachable")
 	fs.DurationVar(&o.SinkRetryFor, "sink-retry-for", o.SinkRetryFor, "how long a PostgreSQL write retries while the database is unreachable")
-	fs.IntVar(&o.ReadBatch, "read-batch", o.ReadBatch, "records a partition reader hands on per call")
 	fs.StringVar(&o.Webhook.URL, "webhook-url", o.Webhook.URL, "POST each alert as JSON here (Idempotency-Key: the alert id); empty disables")
 	fs.IntVar(&o.Webhook.Attempts, "webhook-attempts", o.Webhook.Attempts, "requests per webhook delivery at most (retried on network errors, 408, 429, 5xx)")
 	fs.DurationVar(&o.Webhook.FirstBackoff, "webhook-backoff", o.Webhook.FirstBackoff, "wait after the first failed webhook request; doubles up to -webhook-max-backoff")
@@ -164,18 +145,14 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 
 // Validate reports options the pipeline cannot run with.
 func (o Options) Validate() error {
-	if _, err := kafkaconf.SplitBrokers(o.Brokers); err != nil {
-		return err
+	if err := o.ReadConfig.Validate(); err != nil {
+		return fmt.Errorf("watchlist: %w", err)
 	}
 	switch {
-	case o.PostsTopic == "":
-		return fmt.Errorf("watchlist: -posts-topic is empty")
 	case o.AlertsTopic == "" && o.DatabaseURL == "":
 		return fmt.Errorf("watchlist: neither -alerts-topic nor -database-url is set: alerts would go nowhere")
-	case o.ReadBatch <= 0:
-		return fmt.Errorf("watchlist: -read-batch must be positive, got %d", o.ReadBatch)
-	case o.KafkaRetryFor <= 0 || o.SinkRetryFor <= 0:
-		return fmt.Errorf("watchlist: -kafka-retry-for and -sink-retry-for must be positive")
+	case o.SinkRetryFor <= 0:
+		return fmt.Errorf("watchlist: -sink-retry-for must be positive, got %v", o.SinkRetryFor)
 	case len(o.Entries) == 0:
 		return fmt.Errorf("watchlist: no entries to watch (-watchlist-file, or entries stored through the API)")
 	}
@@ -230,9 +207,9 @@ func Build(o Options) (*beam.Pipeline, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	brokers, _ := kafkaconf.SplitBrokers(o.Brokers)
+	brokers := o.BrokerList()
 	if o.StreamStart.IsZero() {
-		rs, err := kafkaio.StreamStart(brokers, o.PostsTopic, o.Start, o.Group, o.KafkaRetryFor)
+		rs, err := kafkaio.StreamStart(brokers, o.Topic, o.Start, o.Group, o.KafkaRetryFor)
 		if err != nil {
 			return nil, err
 		}
@@ -243,19 +220,7 @@ func Build(o Options) (*beam.Pipeline, error) {
 		return nil, err
 	}
 	p, s := beam.NewPipelineWithRoot()
-	ropts := []kafkaio.ReadOption{
-		kafkaio.ReadStart(o.Start),
-		kafkaio.ReadGroup(o.Group),
-		kafkaio.ReadOutOfOrder(o.MaxOutOfOrder),
-		kafkaio.ReadMaxRecords(o.ReadBatch),
-		kafkaio.ReadIdle(o.IdleWatermark),
-		kafkaio.ReadTopicFaultTimeout(o.TopicFaultTimeout),
-		kafkaio.ReadRetryFor(o.KafkaRetryFor),
-	}
-	if o.Bounded {
-		ropts = append(ropts, kafkaio.ReadBounded())
-	}
-	records := kafkaio.Read(s, brokers, o.PostsTopic, ropts...)
+	records := kafkaio.Read(s, brokers, o.Topic, o.ReadConfig.Options()...)
 	hits := beam.ParDo(s.Scope("DecodeMatch"), &decodeMatchFn{Entries: entries, Terms: o.Terms}, records)
 	windowed := beam.WindowInto(s, window.NewSlidingWindows(o.WindowPeriod, o.WindowSize), hits)
 	grouped := beam.GroupByKey(s.Scope("ByEntryWindow"), windowed)
