@@ -28,7 +28,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"log/slog"
 	"reflect"
 	"slices"
 	"time"
@@ -410,12 +409,9 @@ type statusSinkFn struct {
 	buf []watchlist.Status
 }
 
-func (fn *statusSinkFn) Setup(ctx context.Context) error {
-	return retry(ctx, fn.RetryFor, "connect", func() error {
-		st, err := store.Open(ctx, fn.DatabaseURL)
-		fn.st = st
-		return err
-	})
+func (fn *statusSinkFn) Setup(ctx context.Context) (err error) {
+	fn.st, err = pgsink.Connect(ctx, fn.DatabaseURL, fn.RetryFor)
+	return err
 }
 
 func (fn *statusSinkFn) ProcessElement(_ context.Context, s watchlist.Status) error {
@@ -427,8 +423,8 @@ func (fn *statusSinkFn) FinishBundle(ctx context.Context) error {
 	if len(fn.buf) == 0 {
 		return nil
 	}
-	if err := retry(ctx, fn.RetryFor, "write statuses", func() error { return fn.st.WriteWatchStatuses(ctx, fn.buf) }); err != nil {
-		return fmt.Errorf("watchlist: %w", err)
+	if err := pgsink.Retry(ctx, fn.RetryFor, "write statuses", func() error { return fn.st.WriteWatchStatuses(ctx, fn.buf) }); err != nil {
+		return fmt.Errorf("watchlist: write statuses: %w", err)
 	}
 	fn.buf = fn.buf[:0]
 	return nil
@@ -460,33 +456,5 @@ func (fn *alertSinkFn) ProcessElement(ctx context.Context, a watchlist.Alert) er
 func (fn *alertSinkFn) Teardown() {
 	if fn.d != nil {
 		fn.d.Close()
-	}
-}
-
-// retry runs op until it succeeds, ctx ends or retryFor has passed,
-// backing off from 100 ms to 5 s, as pgsink rides out a PostgreSQL
-// restart: Prism fails the job on a failed bundle, and every write here is
-// an idempotent upsert.
-func retry(ctx context.Context, retryFor time.Duration, what string, op func() error) error {
-	if retryFor <= 0 {
-		retryFor = pgsink.DefaultRetryFor
-	}
-	deadline := time.Now().Add(retryFor)
-	backoff := 100 * time.Millisecond
-	for attempt := 1; ; attempt++ {
-		err := op()
-		if err == nil {
-			return nil
-		}
-		if ctx.Err() != nil || time.Now().Add(backoff).After(deadline) {
-			return fmt.Errorf("%s: %w (after %d attempts)", what, err, attempt)
-		}
-		slog.WarnContext(ctx, "watchlist: PostgreSQL write failed, retrying", "op", what, "attempt", attempt, "backoff", backoff, "err", err)
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%s: %w (after %d attempts)", what, err, attempt)
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, 5*time.Second)
 	}
 }
