@@ -16,7 +16,6 @@ import (
 	"github.com/trendstream/trendstream/internal/topics"
 	"github.com/trendstream/trendstream/internal/trendscore"
 	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
-	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // Config mirrors the pipeline's windowing and ranking options.
@@ -261,25 +260,15 @@ func (c *Calculator) Snapshots() []*tsv1.WindowSnapshot {
 	var out []*tsv1.WindowSnapshot
 	for lang, ws := range postsPerWindow {
 		for end, posts := range ws {
-			snap := &tsv1.WindowSnapshot{
-				Source:      c.cfg.Source,
-				Lang:        lang,
-				WindowStart: timestamppb.New(time.UnixMilli(end - c.cfg.Size.Milliseconds())),
-				WindowEnd:   timestamppb.New(time.UnixMilli(end)),
-				Posts:       posts,
-			}
 			ranked := c.rank(entries[lang][end])
+			terms := make([]trendscore.Ranked, len(ranked))
 			for i, e := range ranked {
-				t := &tsv1.TrendingTerm{
-					Term: e.Term, Kind: e.Kind, Lang: e.Lang,
-					WindowStart: snap.WindowStart, WindowEnd: snap.WindowEnd,
-					Count: e.Count, UniqueAuthors: e.Authors, Baseline: e.Baseline, Score: e.Score,
-					Rank: int32(i + 1), Source: c.cfg.Source,
-				}
-				t.FirstSeen = timestamppb.New(e.StartedAt)
-				snap.Terms = append(snap.Terms, t)
+				terms[i] = e.ranked()
 			}
-			out = append(out, snap)
+			out = append(out, trendscore.Window{
+				Source: c.cfg.Source, Lang: lang,
+				Start: time.UnixMilli(end - c.cfg.Size.Milliseconds()), End: time.UnixMilli(end), Posts: posts,
+			}.Snapshot(terms))
 		}
 	}
 	if c.cfg.Topics.Enabled() {
@@ -329,7 +318,7 @@ func RankRawCount(es []Entry, k int) []Entry {
 
 func (e Entry) ranked() trendscore.Ranked {
 	return trendscore.Ranked{
-		Term: e.Term, Kind: e.Kind, Lang: e.Lang, Score: e.RankBy,
+		Term: e.Term, Kind: e.Kind, Lang: e.Lang, Score: e.RankBy, Shown: e.Score,
 		Count: e.Count, Authors: e.Authors, Baseline: e.Baseline, StartedAt: e.StartedAt,
 	}
 }
