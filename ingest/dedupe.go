@@ -65,7 +65,7 @@ func refOf(pos int64, p *v1.Post) postRef {
 // the scan: everything before it is older or from an earlier session.
 // Posts of an earlier session beyond that point (left by a failure) are
 // then not seen and are sent again: a duplicate, not a loss.
-func (r *runner) delivered(ctx context.Context, k *sink.Kafka, from int64) (map[postRef]bool, error) {
+func (r *runner) delivered(ctx context.Context, k sink.BackScanner, from int64) (map[postRef]bool, error) {
 	// A source resumed before its cursor (Jetstream, which is also
 	// slightly out of order) sends again what lies up to its rewind back.
 	collectAbove, stopAt := from, from

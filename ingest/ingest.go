@@ -25,12 +25,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
+
 	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"os"
+
 	"strconv"
 	"strings"
 	"sync"
@@ -46,6 +46,7 @@ import (
 	"github.com/trendstream/trendstream/ingest/event"
 	"github.com/trendstream/trendstream/ingest/frame"
 	"github.com/trendstream/trendstream/ingest/sink"
+	"github.com/trendstream/trendstream/ingest/sink/kafkasink"
 	"github.com/trendstream/trendstream/ingest/source"
 	"github.com/trendstream/trendstream/ingest/source/rawtopic"
 	"github.com/trendstream/trendstream/internal/kafkaconf"
@@ -73,25 +74,31 @@ type Config struct {
 	// raw-frame topic (the packages below ingest/source). Required; the
 	// command builds it.
 	Source source.Source
-	// Sink is "kafka" or "stdout".
-	Sink    string
+	// Sink is where the posts go (ingest/sink/kafkasink,
+	// ingest/sink/stdoutsink); the command builds it from -sink
+	// (cmd/trendstream/sink.go). Nil means the Kafka sink on Brokers with
+	// the settings below (KafkaSink).
+	Sink sink.Sink
+	// Brokers are the Kafka brokers of the default sink and of the cursor
+	// store.
 	Brokers []string
 	Topic   string
 	// RawTopic, if set, also receives every raw #commit frame keyed by seq.
 	RawTopic string
 	// CursorTopic is the compacted topic cursors are persisted in
-	// (cursor.DefaultTopic); "-" disables persistence. Only the Kafka sink
-	// persists.
+	// (cursor.DefaultTopic); "-" disables persistence. Only a durable sink
+	// (sink.Sink.Durable: Kafka) persists.
 	CursorTopic string
 	// Cursor overrides the stored start position: "" uses the stored
 	// cursor, "live" starts at the live tip (or the start of a file), a
 	// number starts there.
 	Cursor string
 	// MaxInFlight bounds unacknowledged messages; at the bound the source
-	// is not read.
+	// is not read. It, MaxInFlightBytes, DeadLetterTopic and
+	// ProducerConfig configure the Kafka sink (KafkaSink).
 	MaxInFlight int
 	// MaxInFlightBytes bounds their size in bytes the same way
-	// (sink.DefaultMaxInFlightBytes); a single larger message still goes,
+	// (kafkasink.DefaultMaxInFlightBytes); a single larger message still goes,
 	// alone.
 	MaxInFlightBytes int64
 	// CursorInterval is how often the committed cursor is persisted (1s).
@@ -99,8 +106,8 @@ type Config struct {
 	// WatermarkInterval is how often a source-watermark marker goes to
 	// every partition of Topic when the watermark advanced (and at least
 	// every 10 intervals regardless); zero means
-	// DefaultWatermarkInterval, negative disables markers. Only the Kafka
-	// sink writes them.
+	// DefaultWatermarkInterval, negative disables markers. Only a sink
+	// whose sessions are a sink.Marker (Kafka) writes them.
 	WatermarkInterval time.Duration
 	// BackoffMin and BackoffMax bound the reconnect delay (500ms, 30s).
 	BackoffMin, BackoffMax time.Duration
@@ -113,9 +120,7 @@ type Config struct {
 	// Registry receives the metrics (default: a fresh registry with the Go
 	// and process collectors, served on MetricsAddr).
 	Registry *prometheus.Registry
-	// Stdout is where the stdout sink writes (os.Stdout).
-	Stdout io.Writer
-	Logger *slog.Logger
+	Logger   *slog.Logger
 	// ProducerConfig overrides the sarama producer configuration
 	// (kafkaconf.Producer); tests use it to shorten retries.
 	ProducerConfig func() *sarama.Config
@@ -124,7 +129,7 @@ type Config struct {
 	// DeadLetterTopic receives what cannot be delivered (a record too
 	// large for the producer, a Post that does not marshal, a message the
 	// broker refuses on its own), with headers saying why and where from;
-	// the cursor moves past it. Empty means sink.DefaultDeadLetterTopic,
+	// the cursor moves past it. Empty means kafkasink.DefaultDeadLetterTopic,
 	// "-" disables it: such a message then stops the ingest, which retries
 	// it forever.
 	DeadLetterTopic string
@@ -135,13 +140,12 @@ type Config struct {
 // field of its Config from it.
 func DefaultConfig() Config {
 	return Config{
-		Sink:              "kafka",
 		Brokers:           []string{kafkaconf.DefaultBrokers},
 		Topic:             DefaultTopic,
 		CursorTopic:       cursor.DefaultTopic,
-		DeadLetterTopic:   sink.DefaultDeadLetterTopic,
+		DeadLetterTopic:   kafkasink.DefaultDeadLetterTopic,
 		MaxInFlight:       DefaultMaxInFlight,
-		MaxInFlightBytes:  sink.DefaultMaxInFlightBytes,
+		MaxInFlightBytes:  kafkasink.DefaultMaxInFlightBytes,
 		CursorInterval:    time.Second,
 		WatermarkInterval: DefaultWatermarkInterval,
 		BackoffMin:        500 * time.Millisecond,
@@ -152,8 +156,9 @@ func DefaultConfig() Config {
 }
 
 // RegisterFlags registers the ingest's flags on fs with c's values as
-// defaults (start from DefaultConfig). The source is not among them: the
-// command builds it (cmd/trendstream/source.go). Brokers are a
+// defaults (start from DefaultConfig). The source and the sink are not
+// among them: the command builds them (cmd/trendstream/source.go and
+// sink.go). Brokers are a
 // comma-separated flag; -watermark-interval 0 disables the markers.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Func("brokers", "Kafka bootstrap brokers, comma-separated (default "+strings.Join(c.Brokers, ",")+")", func(v string) error {
@@ -161,7 +166,6 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 		c.Brokers = b
 		return err
 	})
-	fs.StringVar(&c.Sink, "sink", c.Sink, "kafka, or stdout (one protojson line per Post)")
 	fs.StringVar(&c.Topic, "posts-topic", c.Topic, "Kafka topic for Post messages (key = author DID)")
 	fs.StringVar(&c.Topic, "topic", c.Topic, "alias of -posts-topic")
 	fs.StringVar(&c.RawTopic, "raw-topic", c.RawTopic, "if set, also store every raw #commit frame here, keyed by seq, for reprocessing with -source rawtopic:TOPIC (e.g. "+DefaultRawTopic+")")
@@ -200,15 +204,11 @@ func (m *markerInterval) Set(v string) error {
 	return nil
 }
 
-// Validate reports a Config that cannot run: no source, an unknown sink.
+// Validate reports a Config that cannot run: no source, backoff bounds
+// the wrong way round.
 func (c *Config) Validate() error {
 	if c.Source == nil {
 		return errors.New("ingest: no source (Config.Source)")
-	}
-	switch c.Sink {
-	case "", "kafka", "stdout":
-	default:
-		return fmt.Errorf("ingest: unknown sink %q (kafka or stdout)", c.Sink)
 	}
 	if c.BackoffMin > 0 && c.BackoffMax > 0 && c.BackoffMin > c.BackoffMax {
 		return fmt.Errorf("ingest: -backoff-min %s is above -backoff-max %s", c.BackoffMin, c.BackoffMax)
@@ -225,7 +225,6 @@ func (c *Config) defaults() {
 			*s = v
 		}
 	}
-	def(&c.Sink, d.Sink)
 	def(&c.Topic, d.Topic)
 	def(&c.CursorTopic, d.CursorTopic)
 	def(&c.DeadLetterTopic, d.DeadLetterTopic)
@@ -250,8 +249,8 @@ func (c *Config) defaults() {
 	dur(&c.BackoffMin, d.BackoffMin)
 	dur(&c.BackoffMax, d.BackoffMax)
 	dur(&c.HealthWindow, d.HealthWindow)
-	if c.Stdout == nil {
-		c.Stdout = os.Stdout
+	if c.Sink == nil {
+		c.Sink = c.KafkaSink()
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -259,6 +258,24 @@ func (c *Config) defaults() {
 	if c.Registry == nil {
 		c.Registry = NewRegistry()
 	}
+}
+
+// KafkaSink is the Kafka sink on c's Brokers, with c's MaxInFlight,
+// MaxInFlightBytes, DeadLetterTopic and ProducerConfig: what -sink kafka
+// builds, and what a nil Sink means.
+func (c *Config) KafkaSink() *kafkasink.Sink {
+	dl := c.DeadLetterTopic
+	switch dl {
+	case "":
+		dl = kafkasink.DefaultDeadLetterTopic
+	case "-":
+		dl = "" // disabled
+	}
+	return kafkasink.New(kafkasink.Options{
+		Brokers: c.Brokers, ClientID: kafkasink.ClientID,
+		MaxInFlight: c.MaxInFlight, MaxInFlightBytes: c.MaxInFlightBytes,
+		DeadLetterTopic: dl, ProducerConfig: c.ProducerConfig,
+	})
 }
 
 // runner is one Run call's state.
@@ -315,7 +332,7 @@ func Run(ctx context.Context, cfg Config) error {
 	r := &runner{cfg: cfg, log: cfg.Logger.With("component", "ingest", "source", src.Key()), m: newMetrics(cfg.Registry), src: src}
 	r.wm.interval = cfg.WatermarkInterval
 	r.srcKey = []byte(src.Key())
-	if cfg.Sink == "kafka" && cfg.CursorTopic != "-" {
+	if cfg.Sink.Durable() && cfg.CursorTopic != "-" {
 		r.store = cursor.NewKafkaStore(cfg.Brokers, cfg.CursorTopic, src.Key())
 		defer r.store.Close()
 	}
@@ -333,7 +350,7 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		return err
 	}
-	r.log.Info("ingest starting", "sink", cfg.Sink, "topic", cfg.Topic, "from", from, "has_from", has)
+	r.log.Info("ingest starting", "sink", cfg.Sink.Name(), "topic", cfg.Topic, "from", from, "has_from", has)
 	backoff := cfg.BackoffMin
 	for {
 		started := time.Now()
@@ -436,14 +453,25 @@ func (r *runner) session(ctx context.Context, from int64, has bool) (int64, bool
 	r.floor.Store(r.commitHigh)
 	r.floorOK.Store(r.hasHigh)
 	r.mu.Unlock()
-	sk, kafka, err := r.openSink(tr)
+	sk, err := r.cfg.Sink.Open(ctx, sink.OpenOptions{
+		Source: r.src.Key(),
+		Ack: func(tok cursor.Token) {
+			tr.Ack(tok)
+			r.progress(tr)
+		},
+		Hooks: r.hooks(tr),
+	})
 	if err != nil {
 		return from, has, fmt.Errorf("%w: %w", errSink, err)
 	}
+	// What only some sinks do (Kafka): read back what an earlier session
+	// delivered, and write watermark markers.
+	scanner, _ := sk.(sink.BackScanner)
+	marker, _ := sk.(markerSession)
 	var seen map[postRef]bool
-	if kafka != nil && has {
-		if seen, err = r.readBack(ctx, kafka, from); err != nil {
-			_ = kafka.Close()
+	if scanner != nil && has {
+		if seen, err = r.readBack(ctx, scanner, from); err != nil {
+			_ = sk.Close()
 			return from, has, err
 		}
 	}
@@ -457,14 +485,14 @@ func (r *runner) session(ctx context.Context, from int64, has bool) (int64, bool
 		}
 	}()
 	var wg sync.WaitGroup
-	if kafka != nil && r.wm.interval > 0 {
-		r.every(sctx, &wg, r.wm.interval, func() { r.markerRound(sctx, tr, kafka) })
+	if marker != nil && r.wm.interval > 0 {
+		r.every(sctx, &wg, r.wm.interval, func() { r.markerRound(sctx, tr, marker) })
 	}
 	r.every(sctx, &wg, r.cfg.CursorInterval, func() { r.persist(sctx, tr) })
 
 	err = r.read(sctx, from, has, tr, sk, seen)
-	if err == nil && kafka != nil && r.wm.interval > 0 && r.src.Bounded() {
-		err = r.finalMarker(sctx, tr, kafka)
+	if err == nil && marker != nil && r.wm.interval > 0 && r.src.Bounded() {
+		err = r.finalMarker(sctx, tr, marker)
 	}
 	if cause := context.Cause(sctx); cause != nil && errors.Is(cause, errSink) {
 		err = cause
@@ -478,39 +506,15 @@ func (r *runner) session(ctx context.Context, from int64, has bool) (int64, bool
 	return r.endSession(ctx, tr, sk, err)
 }
 
-// openSink opens the session's sink: the writer for -sink stdout, else a
-// Kafka producer (returned twice, as the sink and as what only Kafka
-// does: read-back, markers).
-func (r *runner) openSink(tr *cursor.Tracker) (sink.Sink, *sink.Kafka, error) {
-	if r.cfg.Sink == "stdout" {
-		return sink.NewWriter(r.cfg.Stdout, func(tok cursor.Token) {
-			tr.Ack(tok)
-			r.progress(tr)
-		}), nil, nil
-	}
-	var pc *sarama.Config
-	if r.cfg.ProducerConfig != nil {
-		pc = r.cfg.ProducerConfig()
-	}
-	dl := sink.DeadLetterOptions{Source: r.src.Key()}
-	if r.cfg.DeadLetterTopic != "-" {
-		dl.Topic = r.cfg.DeadLetterTopic
-	}
-	k, err := sink.NewKafka(sink.KafkaOptions{
-		Brokers: r.cfg.Brokers, ClientID: "trendstream-ingest", Ack: tr.Ack, Config: pc,
-		MaxInFlight: r.cfg.MaxInFlight, MaxInFlightBytes: r.cfg.MaxInFlightBytes,
-		DeadLetter: dl,
-		Hooks:      r.kafkaHooks(tr),
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	return k, k, nil
+// markerSession is a session that writes watermark markers.
+type markerSession interface {
+	sink.Session
+	sink.Marker
 }
 
-// kafkaHooks report a session's producer to the metrics, the health check
+// hooks report a session's deliveries to the metrics, the health check
 // and the log.
-func (r *runner) kafkaHooks(tr *cursor.Tracker) sink.Hooks {
+func (r *runner) hooks(tr *cursor.Tracker) sink.Hooks {
 	var errLogged atomic.Bool
 	return sink.Hooks{
 		InFlight: func(n int, b int64) {
@@ -527,11 +531,9 @@ func (r *runner) kafkaHooks(tr *cursor.Tracker) sink.Hooks {
 				"reason", reason, "topic", m.Topic, "key", m.Key, "pos", m.Pos, "err", cause)
 			r.progress(tr)
 		},
+		Suspect: func(m *sink.Message) { r.suspect(msgRef{m.Pos, m.Index}) },
 		Error: func(m *sink.Message, err error) {
 			r.m.produceErrs.Inc()
-			if sink.MessageScoped(err) {
-				r.suspect(msgRef{m.Pos, m.Index})
-			}
 			// The first failure ends the session; the rest of the
 			// batch fails the same way and would only add noise.
 			if errLogged.CompareAndSwap(false, true) {
@@ -544,7 +546,7 @@ func (r *runner) kafkaHooks(tr *cursor.Tracker) sink.Hooks {
 // readBack finds the posts after the cursor that the topic already holds
 // (delivered). Failing that, the session only risks duplicates, as before
 // the read-back existed; only a cancelled ctx is an error.
-func (r *runner) readBack(ctx context.Context, k *sink.Kafka, from int64) (map[postRef]bool, error) {
+func (r *runner) readBack(ctx context.Context, k sink.BackScanner, from int64) (map[postRef]bool, error) {
 	rctx, rcancel := context.WithTimeout(ctx, time.Minute)
 	seen, err := r.delivered(rctx, k, from)
 	rcancel()
@@ -579,7 +581,7 @@ func (r *runner) every(ctx context.Context, wg *sync.WaitGroup, interval time.Du
 }
 
 // markerRound writes the watermark markers if they are due.
-func (r *runner) markerRound(ctx context.Context, tr *cursor.Tracker, k *sink.Kafka) {
+func (r *runner) markerRound(ctx context.Context, tr *cursor.Tracker, k sink.Marker) {
 	r.wm.round.Lock()
 	defer r.wm.round.Unlock()
 	if at, ok := r.wm.due(time.Now(), tr); ok {
@@ -589,7 +591,7 @@ func (r *runner) markerRound(ctx context.Context, tr *cursor.Tracker, k *sink.Ka
 
 // read runs the source until it ends or fails, handing every item to the
 // sink.
-func (r *runner) read(ctx context.Context, from int64, has bool, tr *cursor.Tracker, sk sink.Sink, seen map[postRef]bool) error {
+func (r *runner) read(ctx context.Context, from int64, has bool, tr *cursor.Tracker, sk sink.Session, seen map[postRef]bool) error {
 	if ws, ok := r.src.(interface{ SetOnConnect(func(string)) }); ok {
 		ws.SetOnConnect(r.onConnect)
 	}
@@ -602,7 +604,7 @@ func (r *runner) read(ctx context.Context, from int64, has bool, tr *cursor.Trac
 // endSession waits for the outcome of everything in flight, then saves
 // what is committed. A failed sink's unacked messages keep the cursor
 // back, so the next session re-reads them.
-func (r *runner) endSession(ctx context.Context, tr *cursor.Tracker, sk sink.Sink, err error) (int64, bool, error) {
+func (r *runner) endSession(ctx context.Context, tr *cursor.Tracker, sk sink.Session, err error) (int64, bool, error) {
 	if cerr := sk.Close(); cerr != nil && err == nil && ctx.Err() == nil {
 		err = fmt.Errorf("%w: %w", errSink, cerr)
 	}
@@ -666,7 +668,7 @@ func (s *wmSchedule) done(now, t time.Time) {
 // writeMarkers writes a marker with time t to every partition of the posts
 // topic. A failure is counted and logged, never fatal: the posts have their
 // own acknowledgements, and the next round covers the same ground.
-func (r *runner) writeMarkers(ctx context.Context, k *sink.Kafka, t time.Time) error {
+func (r *runner) writeMarkers(ctx context.Context, k sink.Marker, t time.Time) error {
 	if err := k.Markers(ctx, r.cfg.Topic, r.src.Kind(), t); err != nil {
 		if ctx.Err() == nil {
 			r.m.wmErrors.Inc()
@@ -686,7 +688,7 @@ func (r *runner) writeMarkers(ctx context.Context, k *sink.Kafka, t time.Time) e
 // windows until posts newer than them arrived, which for a recording is
 // never. Its failure fails the session, so Run tries again (the next
 // session reads nothing and comes back here).
-func (r *runner) finalMarker(ctx context.Context, tr *cursor.Tracker, k *sink.Kafka) error {
+func (r *runner) finalMarker(ctx context.Context, tr *cursor.Tracker, k markerSession) error {
 	for tr.Pending() > 0 {
 		select {
 		case <-k.Failed():
@@ -791,7 +793,7 @@ func (r *runner) persist(ctx context.Context, tr *cursor.Tracker) {
 
 // handle turns one source item into messages. It blocks in Send while the
 // sink is at its in-flight bound, which stops the source's read loop.
-func (r *runner) handle(ctx context.Context, tr *cursor.Tracker, sk sink.Sink, seen map[postRef]bool, it *source.Item) error {
+func (r *runner) handle(ctx context.Context, tr *cursor.Tracker, sk sink.Session, seen map[postRef]bool, it *source.Item) error {
 	now := time.Now()
 	// received stands in for an event time the source did not give
 	// (below): now, or the original receive time of a reprocessed frame.
@@ -873,7 +875,7 @@ func (r *runner) handle(ctx context.Context, tr *cursor.Tracker, sk sink.Sink, s
 		return nil
 	}
 	r.m.readPos.Set(float64(it.Pos))
-	raw := r.cfg.RawTopic != "" && it.Raw != nil && ev.Kind == event.KindCommit && r.cfg.Sink == "kafka"
+	raw := r.cfg.RawTopic != "" && it.Raw != nil && ev.Kind == event.KindCommit && r.cfg.Sink.Durable()
 	// Posts a crashed predecessor already wrote are not written again
 	// (delivered says why that is safe).
 	send := make([]bool, len(ev.Posts))

@@ -27,6 +27,7 @@ import (
 	"github.com/trendstream/trendstream/ingest/event"
 	"github.com/trendstream/trendstream/ingest/frame"
 	"github.com/trendstream/trendstream/ingest/internal/relaytest"
+	"github.com/trendstream/trendstream/ingest/sink/stdoutsink"
 	"github.com/trendstream/trendstream/ingest/source/file"
 	"github.com/trendstream/trendstream/ingest/source/firehose"
 	"github.com/trendstream/trendstream/internal/kafkaconf"
@@ -251,7 +252,7 @@ func TestBadInputNeverStopsTheStream(t *testing.T) {
 	var out bytes.Buffer
 	reg := prometheus.NewRegistry()
 	err = ingest.Run(context.Background(), ingest.Config{
-		Source: &file.Source{Path: path, MaxFrame: 256 << 10}, Sink: "stdout", Stdout: &out,
+		Source: &file.Source{Path: path, MaxFrame: 256 << 10}, Sink: stdoutsink.New(&out),
 		Registry: reg, Logger: slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil)),
 	})
 	if err != nil {

@@ -26,7 +26,7 @@ import (
 	"github.com/trendstream/trendstream/ingest/frame"
 	"github.com/trendstream/trendstream/ingest/internal/relaytest"
 	"github.com/trendstream/trendstream/ingest/jetstream"
-	"github.com/trendstream/trendstream/ingest/sink"
+	"github.com/trendstream/trendstream/ingest/sink/kafkasink"
 	"github.com/trendstream/trendstream/ingest/source/file"
 	"github.com/trendstream/trendstream/internal/kafkaconf"
 	"github.com/trendstream/trendstream/internal/testenv"
@@ -240,21 +240,21 @@ func checkDeadLetter(t *testing.T, dead []*sarama.ConsumerMessage, rec []byte, t
 	d := dead[0]
 	h := headerMap(d)
 	for k, v := range map[string]string{
-		sink.HeaderReason: tc.deadReason, sink.HeaderValue: tc.deadValue, sink.HeaderSource: source,
-		sink.HeaderCursor: strconv.FormatInt(pos, 10), sink.HeaderTopic: topic,
+		kafkasink.HeaderReason: tc.deadReason, kafkasink.HeaderValue: tc.deadValue, kafkasink.HeaderSource: source,
+		kafkasink.HeaderCursor: strconv.FormatInt(pos, 10), kafkasink.HeaderTopic: topic,
 	} {
 		if h[k] != v {
 			t.Errorf("dead letter header %s = %q, want %q", k, h[k], v)
 		}
 	}
-	if h[sink.HeaderError] == "" {
+	if h[kafkasink.HeaderError] == "" {
 		t.Errorf("dead letter without an error header: %v", h)
 	}
 	switch tc.deadValue {
 	case "raw":
-		if h[sink.HeaderTruncated] != strconv.Itoa(len(rec)) || !bytes.Equal(d.Value, rec[:sink.DeadLetterMaxValue]) {
+		if h[kafkasink.HeaderTruncated] != strconv.Itoa(len(rec)) || !bytes.Equal(d.Value, rec[:kafkasink.DeadLetterMaxValue]) {
 			t.Errorf("dead letter value: %d bytes, truncated header %q; want the frame's first %d bytes and its length %d",
-				len(d.Value), h[sink.HeaderTruncated], sink.DeadLetterMaxValue, len(rec))
+				len(d.Value), h[kafkasink.HeaderTruncated], kafkasink.DeadLetterMaxValue, len(rec))
 		}
 	case "post":
 		var p v1.Post

@@ -32,7 +32,7 @@ func runPrism(ctx context.Context, posts []*tsv1.Post, o trending.Options) ([]*t
 		return nil, err
 	}
 	o.Brokers = strings.Join(kc.Addrs(), ",")
-	o.PostsTopic, o.TrendsTopic, o.DatabaseURL = postsTopic, trendsTopic, ""
+	o.Topic, o.TrendsTopic, o.DatabaseURL = postsTopic, trendsTopic, ""
 	o.Bounded = true
 	o.Start = kafkaio.Start{Kind: kafkaio.StartEarliest}
 	p, err := trending.Build(o)

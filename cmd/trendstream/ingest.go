@@ -24,15 +24,19 @@ func setupIngest(fs *flag.FlagSet) func(context.Context) error {
 	c.RegisterFlags(fs)
 	src := defaultSourceFlags()
 	src.register(fs)
+	snk := defaultSinkFlags()
+	snk.register(fs)
 	return func(ctx context.Context) error {
 		var err error
 		if c.Source, err = src.build(c.Brokers); err != nil {
 			return err
 		}
+		if c.Sink, err = snk.build(&c, os.Stdout); err != nil {
+			return err
+		}
 		if rt, ok := c.Source.(*rawtopic.Source); ok && rt.Topic == c.RawTopic {
 			return fmt.Errorf("-raw-topic %s is the topic being reprocessed", c.RawTopic)
 		}
-		c.Stdout = os.Stdout
 		c.Logger = slog.Default()
 		return ingest.Run(ctx, c)
 	}

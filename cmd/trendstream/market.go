@@ -154,7 +154,7 @@ func setupMarketTrends(fs *flag.FlagSet) func(context.Context) error {
 		if err != nil {
 			return err
 		}
-		slog.Info("market-trends: running", "market_topic", o.MarketTopic, "results_topic", o.ResultsTopic, "read_model", o.DatabaseURL != "")
+		slog.Info("market-trends: running", "market_topic", o.Topic, "results_topic", o.ResultsTopic, "read_model", o.DatabaseURL != "")
 		if err := pr.Run(ctx, p); err != nil {
 			return fmt.Errorf("market-trends: %w", err)
 		}

@@ -83,7 +83,7 @@ func runAll(ctx context.Context, c runConfig) error {
 	o := c.pipeline
 	if o.Brokers == "" {
 		kc, err := kafkalocal.Start(kafkalocal.Port(c.kafkaPort), kafkalocal.DataDir(filepath.Join(c.dataDir, "kafka")),
-			kafkalocal.Retention(c.kafkaRetention), kafkalocal.Topics(4, o.PostsTopic, o.TrendsTopic))
+			kafkalocal.Retention(c.kafkaRetention), kafkalocal.Topics(4, o.Topic, o.TrendsTopic))
 		if err != nil {
 			return fmt.Errorf("run: embedded Kafka on port %d (is another broker running? use -kafka-port or -brokers): %w", c.kafkaPort, err)
 		}
@@ -95,7 +95,7 @@ func runAll(ctx context.Context, c runConfig) error {
 	if err != nil {
 		return err
 	}
-	if err := ensureTopics(brokers, 4, o.PostsTopic, o.TrendsTopic); err != nil {
+	if err := ensureTopics(brokers, 4, o.Topic, o.TrendsTopic); err != nil {
 		return err
 	}
 
@@ -161,10 +161,10 @@ func runAll(ctx context.Context, c runConfig) error {
 		return err
 	}
 	icfg := ingest.Config{
-		Source: src,
-		Sink:   "kafka", Brokers: brokers, Topic: o.PostsTopic, MetricsAddr: c.metricsAddr, Logger: log,
+		Source: src, Brokers: brokers, Topic: o.Topic, MetricsAddr: c.metricsAddr, Logger: log,
 		Registry: ingestMetrics,
 	}
+	icfg.Sink = icfg.KafkaSink()
 	pr, err := beamrun.StartPrism(ctx, 0)
 	if err != nil {
 		return err

@@ -237,7 +237,7 @@ func TestPostsProduced(t *testing.T) {
 		t.Fatalf("before the ingest: %d posts, want 0", got)
 	}
 	err := ingest.Run(context.Background(), ingest.Config{
-		Source: &file.Source{Path: rec}, Sink: "kafka", Brokers: k.Addrs(), Topic: topic, Registry: reg,
+		Source: &file.Source{Path: rec}, Brokers: k.Addrs(), Topic: topic, Registry: reg,
 		Logger: slog.New(slog.DiscardHandler),
 	})
 	if err != nil {

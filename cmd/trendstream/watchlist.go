@@ -45,7 +45,7 @@ func setupWatchlist(fs *flag.FlagSet) func(context.Context) error {
 		if err != nil {
 			return err
 		}
-		slog.Info("watchlist: running", "entries", len(o.Entries), "posts_topic", o.PostsTopic, "alerts_topic", o.AlertsTopic, "webhook", o.Webhook.URL != "")
+		slog.Info("watchlist: running", "entries", len(o.Entries), "posts_topic", o.Topic, "alerts_topic", o.AlertsTopic, "webhook", o.Webhook.URL != "")
 		if err := pr.Run(ctx, p); err != nil {
 			return fmt.Errorf("watchlist: %w", err)
 		}

@@ -1,34 +1,25 @@
-// Package sink delivers the ingest's messages: to Kafka through sarama's
-// asynchronous idempotent producer, or to a writer as protojson lines.
+// Package sink defines where the ingest delivers its messages: a Sink,
+// which ingest.Run opens once per session, and the Session it opens, which
+// takes messages and acknowledges each one through a callback, so the
+// caller advances its cursor only over what was delivered.
 //
-// Delivery is acknowledged per message through a callback, so the caller can
-// advance its cursor only over what the broker has confirmed. The Kafka sink
-// bounds the unacknowledged messages, by count and by bytes: Send blocks
-// when either bound is reached, which stops the caller from reading its
-// source. That is the backpressure path from a slow or absent broker to the
-// websocket.
-//
-// The Kafka sink also writes the source-watermark markers
-// (internal/watermark): one per partition, through the same producer as the
-// posts, so each lands behind the posts already written to its partition.
+// Each sink is a package of its own below this one, as the sources are
+// below ingest/source (and indigo keeps its event schedulers in
+// events/schedulers/{sequential,parallel}): kafkasink (the posts topic,
+// through sarama's idempotent producer, with dead letters, watermark
+// markers and read-back) and stdoutsink (protojson lines, for inspection
+// and pipes). The command builds one from -sink (cmd/trendstream/sink.go)
+// and passes it to ingest.Run; docs/extending.md walks through adding
+// another.
 package sink
 
 import (
-	"bufio"
 	"context"
-	"errors"
-	"fmt"
-	"io"
-	"sync"
 	"time"
 
 	"github.com/IBM/sarama"
-	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/trendstream/trendstream/ingest/cursor"
-	"github.com/trendstream/trendstream/internal/kafkaconf"
-	"github.com/trendstream/trendstream/internal/watermark"
 	v1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 )
 
@@ -38,7 +29,7 @@ type Message struct {
 	Key   string
 	Post  *v1.Post
 	Raw   []byte
-	// Time becomes the Kafka record timestamp (the event time).
+	// Time becomes the record timestamp (the event time).
 	Time time.Time
 	// Token is handed back to the ack callback once delivered.
 	Token cursor.Token
@@ -48,22 +39,62 @@ type Message struct {
 	Pos   int64
 	Index int
 	// Alone sends the message on its own: Send waits until nothing else is
-	// in flight, sends it, and waits for its outcome. A message that
-	// failed in a batch with a message-scoped error (MessageScoped) is
-	// sent alone next time, so the broker's answer is about it alone and
-	// the partition's order is kept; if it fails alone, it goes to the
-	// dead-letter topic.
+	// in flight, sends it, and waits for its outcome. A message the
+	// Suspect hook named is sent alone next time, so the answer is about
+	// it alone and the order is kept (kafkasink dead-letters it if it
+	// fails alone). Sinks without batches ignore it.
 	Alone bool
 
 	// Headers go onto the record as they are.
 	Headers []sarama.RecordHeader
-
-	done chan struct{} // closed when an Alone message is resolved
-	size int           // bytes it holds in flight
 }
 
-// Sink delivers messages.
+// Sink is a configured destination. It holds no connection: Open makes one
+// per ingest session, and a failed session's Session is closed and a new
+// one opened.
 type Sink interface {
+	// Name is the kind of sink (kafka, stdout), for the log.
+	Name() string
+	// Durable says what the sink delivers is kept where the ingest can
+	// find it again (Kafka): only then is the ingest's cursor persisted,
+	// and only then are raw frames (-raw-topic) sent. A sink that is not
+	// durable (stdout) starts from -cursor or the live tip every time.
+	Durable() bool
+	// Open starts a session's delivery. It fails when the destination
+	// cannot be reached; the ingest retries with backoff.
+	Open(ctx context.Context, o OpenOptions) (Session, error)
+}
+
+// OpenOptions are what a session's delivery reports to.
+type OpenOptions struct {
+	// Source is the source key (firehose:URL, jetstream:URL, file:PATH),
+	// written into dead letters.
+	Source string
+	// Ack is called once per delivered (or dead-lettered) message with its
+	// token.
+	Ack   func(cursor.Token)
+	Hooks Hooks
+}
+
+// Hooks observe deliveries; nil fields are ignored. They are called from
+// the sink's goroutines and from Send.
+type Hooks struct {
+	Acked func(m *Message)
+	Error func(m *Message, err error)
+	// Suspect is called, before Error, for a message that failed with an
+	// error about the message itself rather than the destination (see
+	// kafkasink.MessageScoped): the next session should send it Alone.
+	Suspect func(m *Message)
+	// DeadLettered is called after m went to the dead-letter topic
+	// instead of its own; its token has been acknowledged.
+	DeadLettered func(m *Message, reason string, cause error)
+	// InFlight is called with the new totals whenever the messages in
+	// flight change (under the sink's lock: keep it cheap).
+	InFlight func(messages int, bytes int64)
+}
+
+// Session delivers messages for one ingest session.
+type Session interface {
 	// Send queues m, blocking while the sink is at its in-flight bound. It
 	// fails once the sink has failed or ctx is done.
 	Send(ctx context.Context, m *Message) error
@@ -75,523 +106,25 @@ type Sink interface {
 	Close() error
 }
 
-// Hooks observe deliveries; nil fields are ignored. They are called from
-// the sink's goroutines and from Send.
-type Hooks struct {
-	Acked func(m *Message)
-	Error func(m *Message, err error)
-	// DeadLettered is called after m went to the dead-letter topic
-	// instead of its own; its token has been acknowledged.
-	DeadLettered func(m *Message, reason string, cause error)
-	// InFlight is called with the new totals whenever the messages in
-	// flight change (under the sink's lock: keep it cheap).
-	InFlight func(messages int, bytes int64)
+// Marker is a Session that can write source-watermark markers
+// (internal/watermark) into every partition of a topic, behind the
+// messages already sent there. The ingest writes them only through a
+// Session that is one (kafkasink).
+type Marker interface {
+	// Markers writes a marker with timestamp t, written by writer (the
+	// source kind), to every partition of topic and waits until all are
+	// acknowledged. The caller passes only a t up to which every message
+	// is acknowledged. A failed marker does not fail the session.
+	Markers(ctx context.Context, topic, writer string, t time.Time) error
 }
 
-// KafkaOptions configure the Kafka sink.
-type KafkaOptions struct {
-	Brokers  []string
-	ClientID string
-	// MaxInFlight bounds messages sent but not yet acknowledged.
-	MaxInFlight int
-	// MaxInFlightBytes bounds their size (the record size sarama counts:
-	// key, value, headers and record overhead). A post can be up to 1 MB
-	// and a raw frame 4 MiB, so the message bound alone lets memory run to
-	// gigabytes. One message larger than the bound is still sent, alone.
-	// Zero means DefaultMaxInFlightBytes.
-	MaxInFlightBytes int64
-	// Ack is called once per delivered (or dead-lettered) message with its
-	// token.
-	Ack   func(cursor.Token)
-	Hooks Hooks
-	// Config overrides the producer configuration (default
-	// kafkaconf.Producer); tests use it to shorten retries.
-	Config *sarama.Config
-	// DeadLetter receives what cannot be delivered; an empty Topic
-	// disables it, and such a message fails the sink instead.
-	DeadLetter DeadLetterOptions
-}
-
-// Kafka is the Kafka sink.
-type Kafka struct {
-	client sarama.Client
-	p      sarama.AsyncProducer
-	opt    KafkaOptions
-	wg     sync.WaitGroup
-	// maxRecord and version are what sarama checks a record's size with.
-	maxRecord, version int
-	dl                 *deadLetters // nil: disabled
-
-	flightMu      sync.Mutex
-	inFlight      int
-	inFlightBytes int64
-	wake          chan struct{} // a release since the blocked Send last looked
-
-	failOnce sync.Once
-	failed   chan struct{}
-	mu       sync.Mutex
-	err      error
-	closed   bool
-}
-
-// NewKafka connects the producer. It fails when no broker answers.
-func NewKafka(o KafkaOptions) (*Kafka, error) {
-	cfg := o.Config
-	if cfg == nil {
-		cfg = kafkaconf.Producer(o.ClientID)
-	}
-	if o.MaxInFlight <= 0 {
-		o.MaxInFlight = 10000
-	}
-	if o.MaxInFlightBytes <= 0 {
-		o.MaxInFlightBytes = DefaultMaxInFlightBytes
-	}
-	// A copy, so the caller's config keeps its partitioner; markers need
-	// the one below.
-	c := *cfg
-	cfg = &c
-	cfg.Producer.Partitioner = presetPartitioner(cfg.Producer.Partitioner)
-	// ScanBack reads with this client; closing a partition consumer waits
-	// out its pending fetch, so keep that short.
-	cfg.Consumer.MaxWaitTime = 20 * time.Millisecond
-	// Our own client, so Markers can ask for the topic's partitions.
-	client, err := sarama.NewClient(o.Brokers, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("sink: kafka client: %w", err)
-	}
-	p, err := sarama.NewAsyncProducerFromClient(client)
-	if err != nil {
-		_ = client.Close()
-		return nil, fmt.Errorf("sink: kafka producer: %w", err)
-	}
-	k := &Kafka{
-		client: client, p: p, opt: o, maxRecord: cfg.Producer.MaxMessageBytes, version: 1,
-		wake: make(chan struct{}, 1), failed: make(chan struct{}),
-	}
-	if cfg.Version.IsAtLeast(sarama.V0_11_0_0) {
-		k.version = 2
-	}
-	if o.DeadLetter.Topic != "" {
-		k.dl = newDeadLetters(o.Brokers, cfg, o.DeadLetter)
-	}
-	k.wg.Add(2)
-	go k.successes()
-	go k.errors()
-	return k, nil
-}
-
-func (k *Kafka) successes() {
-	defer k.wg.Done()
-	for pm := range k.p.Successes() {
-		if mk, ok := pm.Metadata.(*marker); ok {
-			mk.done <- nil
-			continue
-		}
-		m := pm.Metadata.(*Message)
-		if k.opt.Ack != nil {
-			k.opt.Ack(m.Token)
-		}
-		if k.opt.Hooks.Acked != nil {
-			k.opt.Hooks.Acked(m)
-		}
-		k.release(m)
-		if m.done != nil {
-			close(m.done)
-		}
-	}
-}
-
-func (k *Kafka) errors() {
-	defer k.wg.Done()
-	for pe := range k.p.Errors() {
-		if mk, ok := pe.Msg.Metadata.(*marker); ok {
-			// A lost marker loses no post: the next one covers the same
-			// ground. It does not fail the sink.
-			mk.done <- pe.Err
-			continue
-		}
-		m := pe.Msg.Metadata.(*Message)
-		if m.Alone && k.dl != nil && MessageScoped(pe.Err) {
-			// Refused on its own: it will never be delivered.
-			var value []byte
-			if pe.Msg.Value != nil {
-				value, _ = pe.Msg.Value.Encode()
-			}
-			_ = k.deadLetter(m, value, valueKind(m), pe.Err)
-		} else {
-			if k.opt.Hooks.Error != nil {
-				k.opt.Hooks.Error(m, pe.Err)
-			}
-			k.fail(fmt.Errorf("sink: produce to %s: %w", m.Topic, pe.Err))
-		}
-		k.release(m)
-		if m.done != nil {
-			close(m.done)
-		}
-	}
-}
-
-func (k *Kafka) fail(err error) {
-	k.failOnce.Do(func() {
-		k.mu.Lock()
-		k.err = err
-		k.mu.Unlock()
-		close(k.failed)
-	})
-}
-
-// DefaultMaxInFlightBytes is the default byte bound on unacknowledged
-// messages.
-const DefaultMaxInFlightBytes = 64 << 20
-
-// reserve takes a place in flight for a message of size bytes, waiting
-// while either bound would be passed (or, alone, until nothing is in
-// flight). A message larger than the byte bound goes when nothing else is
-// in flight, so it can never wait forever.
-func (k *Kafka) reserve(ctx context.Context, size int, alone bool) error {
-	for {
-		k.flightMu.Lock()
-		ok := k.inFlight == 0 ||
-			!alone && k.inFlight < k.opt.MaxInFlight && k.inFlightBytes+int64(size) <= k.opt.MaxInFlightBytes
-		if ok {
-			k.inFlight++
-			k.inFlightBytes += int64(size)
-			k.reportLocked()
-			k.flightMu.Unlock()
-			return nil
-		}
-		k.flightMu.Unlock()
-		select {
-		case <-k.wake:
-		case <-k.failed:
-			return k.Err()
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-}
-
-func (k *Kafka) release(m *Message) {
-	k.flightMu.Lock()
-	k.inFlight--
-	k.inFlightBytes -= int64(m.size)
-	k.reportLocked()
-	k.flightMu.Unlock()
-	select {
-	case k.wake <- struct{}{}:
-	default:
-	}
-}
-
-func (k *Kafka) reportLocked() {
-	if k.opt.Hooks.InFlight != nil {
-		k.opt.Hooks.InFlight(k.inFlight, k.inFlightBytes)
-	}
-}
-
-// epoch is the earliest record timestamp sarama can encode: it fails the
-// whole produce request on an earlier one (Timestamp.encode returns a
-// PacketEncodingError), taking every message batched with it down.
-var epoch = time.Unix(0, 0)
-
-// Send implements Sink. A message that cannot be delivered at all — its
-// Post does not marshal, or the record is larger than the producer
-// accepts — goes to the dead-letter topic at once and counts as
-// delivered; Send fails only if that write fails.
-func (k *Kafka) Send(ctx context.Context, m *Message) error {
-	select {
-	case <-k.failed:
-		return k.Err()
-	default:
-	}
-	t := m.Time
-	if !t.IsZero() && t.Before(epoch) {
-		t = epoch // the runner repairs event times; this is the last guard
-	}
-	pm := &sarama.ProducerMessage{Topic: m.Topic, Key: sarama.StringEncoder(m.Key), Headers: m.Headers, Timestamp: t, Metadata: m}
-	if m.Post != nil {
-		b, err := proto.Marshal(m.Post)
-		if err != nil {
-			return k.deadLetter(m, sanitizedPost(m.Post), valuePostReplaced, fmt.Errorf("%w: %w", errMarshal, err))
-		}
-		pm.Value = sarama.ByteEncoder(b)
-	} else {
-		pm.Value = sarama.ByteEncoder(m.Raw)
-	}
-	// sarama refuses such a record itself, with an error that would end
-	// the session and come back with the event after every reconnect.
-	m.size = pm.ByteSize(k.version)
-	if m.size > k.maxRecord {
-		b, _ := pm.Value.Encode()
-		return k.deadLetter(m, b, valueKind(m), fmt.Errorf("%w: a record of %d bytes, the producer's limit is %d", sarama.ErrMessageSizeTooLarge, m.size, k.maxRecord))
-	}
-	if err := k.reserve(ctx, m.size, m.Alone); err != nil {
-		return err
-	}
-	if m.Alone {
-		m.done = make(chan struct{})
-	}
-	select {
-	case k.p.Input() <- pm:
-	case <-k.failed:
-		k.release(m)
-		return k.Err()
-	case <-ctx.Done():
-		k.release(m)
-		return ctx.Err()
-	}
-	if !m.Alone {
-		return nil
-	}
-	select {
-	case <-m.done:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	select {
-	case <-k.failed:
-		return k.Err()
-	default:
-		return nil
-	}
-}
-
-// deadLetter writes m to the dead-letter topic and acknowledges it; if the
-// topic is disabled or the write fails, the sink fails (nothing is dropped
-// silently) and the event is read again by the next session.
-func (k *Kafka) deadLetter(m *Message, value []byte, kind string, cause error) error {
-	if k.dl == nil {
-		err := fmt.Errorf("sink: %s (no dead-letter topic): %w", m.Topic, cause)
-		k.fail(err)
-		return err
-	}
-	reason := Reason(cause)
-	if err := k.dl.write(m, value, kind, reason, cause); err != nil {
-		if k.opt.Hooks.Error != nil {
-			k.opt.Hooks.Error(m, err)
-		}
-		err = fmt.Errorf("sink: %s undeliverable (%v) and the dead-letter write failed: %w", m.Topic, cause, err)
-		k.fail(err)
-		return err
-	}
-	if k.opt.Ack != nil {
-		k.opt.Ack(m.Token)
-	}
-	if k.opt.Hooks.DeadLettered != nil {
-		k.opt.Hooks.DeadLettered(m, reason, cause)
-	}
-	return nil
-}
-
-// marker is the producer metadata of a watermark marker.
-type marker struct {
-	partition int32
-	done      chan error // buffered: the answer never blocks the producer
-}
-
-// Markers writes a source-watermark marker with timestamp t to every
-// partition of topic and waits until all of them are acknowledged. The
-// caller must only pass a t up to which every message is acknowledged
-// (internal/watermark's contract). A failed marker does not fail the sink;
-// the error says how many partitions missed theirs.
-func (k *Kafka) Markers(ctx context.Context, topic, writer string, t time.Time) error {
-	parts, err := k.client.Partitions(topic)
-	if err != nil {
-		return fmt.Errorf("sink: partitions of %s: %w", topic, err)
-	}
-	done := make(chan error, len(parts))
-	for _, p := range parts {
-		pm := &sarama.ProducerMessage{
-			Topic: topic, Partition: p, Timestamp: t,
-			Headers:  []sarama.RecordHeader{{Key: []byte(watermark.Header), Value: []byte(writer)}},
-			Metadata: &marker{partition: p, done: done},
-		}
-		select {
-		case k.p.Input() <- pm:
-		case <-k.failed:
-			return k.Err()
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	var failed []error
-	for range parts {
-		select {
-		case err := <-done:
-			if err != nil {
-				failed = append(failed, err)
-			}
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	if len(failed) > 0 {
-		return fmt.Errorf("sink: %d of %d markers to %s failed: %w", len(failed), len(parts), topic, errors.Join(failed...))
-	}
-	return nil
-}
-
-// presetPartitioner wraps the configured partitioner: markers go to the
-// partition they name, everything else is partitioned as before (by key
-// hash, kafkaconf.Producer). sarama's manual partitioner would do for the
-// markers but not for the posts, and a producer has one partitioner.
-func presetPartitioner(base sarama.PartitionerConstructor) sarama.PartitionerConstructor {
-	if base == nil {
-		base = sarama.NewHashPartitioner
-	}
-	return func(topic string) sarama.Partitioner {
-		return &preset{base: base(topic)}
-	}
-}
-
-type preset struct{ base sarama.Partitioner }
-
-func (p *preset) Partition(m *sarama.ProducerMessage, n int32) (int32, error) {
-	if mk, ok := m.Metadata.(*marker); ok {
-		if mk.partition < 0 || mk.partition >= n {
-			return -1, sarama.ErrInvalidPartition
-		}
-		return mk.partition, nil
-	}
-	return p.base.Partition(m, n)
-}
-
-// RequiresConsistency is the base partitioner's: a marker's partition is
-// fixed anyway.
-func (p *preset) RequiresConsistency() bool { return p.base.RequiresConsistency() }
-
-// InFlight returns the number of messages sent and not yet resolved.
-func (k *Kafka) InFlight() int {
-	k.flightMu.Lock()
-	defer k.flightMu.Unlock()
-	return k.inFlight
-}
-
-// InFlightBytes returns the record bytes of those messages.
-func (k *Kafka) InFlightBytes() int64 {
-	k.flightMu.Lock()
-	defer k.flightMu.Unlock()
-	return k.inFlightBytes
-}
-
-// Failed implements Sink.
-func (k *Kafka) Failed() <-chan struct{} { return k.failed }
-
-// Err implements Sink.
-func (k *Kafka) Err() error {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	return k.err
-}
-
-// closeDrainTimeout bounds how long Close waits for the messages in flight:
-// longer than the producer's own retries (kafkaconf.Producer: 10 × 250 ms).
-const closeDrainTimeout = 30 * time.Second
-
-// drain waits until every message sent is resolved, the sink fails, or
-// within passes. sarama's AsyncClose fails the messages that still need a
-// retry with ErrShuttingDown ("message received by producer in process of
-// shutting down"), e.g. right after a topic's creation, before its leader
-// is known, seen on the real broker in CI: a clean stop then reported a
-// delivery error for a post a moment from being delivered.
-func (k *Kafka) drain(within time.Duration) {
-	deadline := time.NewTimer(within)
-	defer deadline.Stop()
-	poll := time.NewTicker(50 * time.Millisecond) // a Send may take the wake-up
-	defer poll.Stop()
-	for k.InFlight() > 0 {
-		select {
-		case <-k.wake:
-		case <-poll.C:
-		case <-k.failed:
-			return
-		case <-deadline.C:
-			return
-		}
-	}
-}
-
-// Close implements Sink. It waits for the messages in flight (at most
-// closeDrainTimeout) and returns the first delivery error, if any.
-func (k *Kafka) Close() error {
-	k.mu.Lock()
-	if k.closed {
-		k.mu.Unlock()
-		return k.Err()
-	}
-	k.closed = true
-	k.mu.Unlock()
-	k.drain(closeDrainTimeout)
-	k.p.AsyncClose()
-	k.wg.Wait()
-	_ = k.client.Close()
-	if k.dl != nil {
-		k.dl.close()
-	}
-	return k.Err()
-}
-
-// Writer writes each Post as one protojson line and acknowledges it at once.
-// Raw frames are not written: they are binary and meant for Kafka.
-type Writer struct {
-	mu  sync.Mutex
-	w   *bufio.Writer
-	ack func(cursor.Token)
-	opt protojson.MarshalOptions
-	err error
-	f   chan struct{}
-}
-
-// NewWriter returns a sink writing to w.
-func NewWriter(w io.Writer, ack func(cursor.Token)) *Writer {
-	return &Writer{w: bufio.NewWriter(w), ack: ack, f: make(chan struct{})}
-}
-
-// Send implements Sink.
-func (s *Writer) Send(ctx context.Context, m *Message) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.err != nil {
-		return s.err
-	}
-	if m.Post != nil {
-		b, err := s.opt.Marshal(m.Post)
-		if err == nil {
-			_, err = s.w.Write(append(b, '\n'))
-		}
-		if err == nil {
-			// Flush per line: the stdout sink is for inspection and pipes,
-			// where a line stuck in a buffer looks like a hang.
-			err = s.w.Flush()
-		}
-		if err != nil {
-			s.err = fmt.Errorf("sink: write: %w", err)
-			close(s.f)
-			return s.err
-		}
-	}
-	if s.ack != nil {
-		s.ack(m.Token)
-	}
-	return nil
-}
-
-// Failed implements Sink.
-func (s *Writer) Failed() <-chan struct{} { return s.f }
-
-// Err implements Sink.
-func (s *Writer) Err() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.err
-}
-
-// Close implements Sink.
-func (s *Writer) Close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.w.Flush(); err != nil && s.err == nil {
-		s.err = err
-	}
-	return s.err
+// BackScanner is a Session that can read back what a topic holds: the
+// ingest uses it at a session's start to skip posts an earlier session
+// already delivered (ingest/dedupe.go).
+type BackScanner interface {
+	// ScanBack reads every partition of topic backwards from its end, in
+	// chunks of records in offset order, newest chunk first, and hands
+	// each chunk to visit until visit returns false, the start is reached,
+	// or max records of the partition were read.
+	ScanBack(ctx context.Context, topic string, max int, visit func(partition int32, recs []*sarama.ConsumerMessage) bool) error
 }

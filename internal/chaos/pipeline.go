@@ -25,7 +25,7 @@ import (
 func PipelineOptions(c Config, brokers []string, databaseURL string) trending.Options {
 	o := trending.DefaultOptions()
 	o.Brokers = strings.Join(brokers, ",")
-	o.PostsTopic, o.TrendsTopic, o.DatabaseURL = PostsTopic, TrendsTopic, databaseURL
+	o.Topic, o.TrendsTopic, o.DatabaseURL = PostsTopic, TrendsTopic, databaseURL
 	o.Group = Group
 	o.Start = kafkaio.Start{Kind: kafkaio.StartEarliest}
 	o.WindowSize, o.WindowPeriod, o.TopK = c.WindowSize, c.WindowPeriod, c.TopK

@@ -16,7 +16,6 @@ import (
 	"github.com/trendstream/trendstream/internal/topics"
 	"github.com/trendstream/trendstream/internal/trendscore"
 	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
-	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // Config mirrors the pipeline's windowing and ranking options.
@@ -25,7 +24,12 @@ type Config struct {
 	TopK         int
 	Terms        terms.Options
 	Score        trendscore.Params
-	Source       tsv1.Source
+	// Source is the source ranked and named in every result. As in the
+	// pipeline (-post-source, counter trending/posts_other_source), Add
+	// skips posts of another source and counts them (OtherSource); a post
+	// that names no source counts as this one's. Unspecified (the
+	// evaluation's replays) ranks every post.
+	Source tsv1.Source
 	// Rank chooses the ranking; nil ranks trending terms by score, as the
 	// pipeline does. The evaluation swaps in a raw-count ranking.
 	Rank func([]Entry) []Entry
@@ -70,6 +74,8 @@ type Calculator struct {
 	// recent remembers each counted post's contribution by URI, so that a
 	// delete, which carries no text, can retract it (RetractDeletes only).
 	recent map[string]counted
+	// otherSource counts the posts of another source Add skipped.
+	otherSource int64
 }
 
 // counted is what one post added to its bucket.
@@ -96,6 +102,13 @@ func New(cfg Config) *Calculator {
 // Add counts one post at its event time (observed_at). A delete retracts
 // the post it deletes if RetractDeletes and the rule allow (Config).
 func (c *Calculator) Add(p *tsv1.Post) {
+	// The pipeline's decodePostFn skips these before anything else, deletes
+	// included; without the same here the reference ranked what the
+	// pipeline never sees (TestOtherSourceSkipped).
+	if s := p.GetSource(); c.cfg.Source != tsv1.Source_SOURCE_UNSPECIFIED && s != tsv1.Source_SOURCE_UNSPECIFIED && s != c.cfg.Source {
+		c.otherSource++
+		return
+	}
 	ts := p.GetObservedAt().AsTime().UnixMilli()
 	if p.GetOperation() == tsv1.Operation_OPERATION_DELETE {
 		if c.cfg.RetractDeletes {
@@ -121,6 +134,10 @@ func (c *Calculator) Add(p *tsv1.Post) {
 		c.sample.Add(topics.SampleKey{Lang: lang, End: end}, topics.NewPost(p, found))
 	}
 }
+
+// OtherSource is how many posts of another source than Config.Source Add
+// skipped: the pipeline's trending/posts_other_source.
+func (c *Calculator) OtherSource() int64 { return c.otherSource }
 
 // retract removes the contribution of the post uri by author, deleted at
 // event time ts, if its bucket still takes corrections then. A delete of a
@@ -243,25 +260,15 @@ func (c *Calculator) Snapshots() []*tsv1.WindowSnapshot {
 	var out []*tsv1.WindowSnapshot
 	for lang, ws := range postsPerWindow {
 		for end, posts := range ws {
-			snap := &tsv1.WindowSnapshot{
-				Source:      c.cfg.Source,
-				Lang:        lang,
-				WindowStart: timestamppb.New(time.UnixMilli(end - c.cfg.Size.Milliseconds())),
-				WindowEnd:   timestamppb.New(time.UnixMilli(end)),
-				Posts:       posts,
-			}
 			ranked := c.rank(entries[lang][end])
+			terms := make([]trendscore.Ranked, len(ranked))
 			for i, e := range ranked {
-				t := &tsv1.TrendingTerm{
-					Term: e.Term, Kind: e.Kind, Lang: e.Lang,
-					WindowStart: snap.WindowStart, WindowEnd: snap.WindowEnd,
-					Count: e.Count, UniqueAuthors: e.Authors, Baseline: e.Baseline, Score: e.Score,
-					Rank: int32(i + 1), Source: c.cfg.Source,
-				}
-				t.FirstSeen = timestamppb.New(e.StartedAt)
-				snap.Terms = append(snap.Terms, t)
+				terms[i] = e.ranked()
 			}
-			out = append(out, snap)
+			out = append(out, trendscore.Window{
+				Source: c.cfg.Source, Lang: lang,
+				Start: time.UnixMilli(end - c.cfg.Size.Milliseconds()), End: time.UnixMilli(end), Posts: posts,
+			}.Snapshot(terms))
 		}
 	}
 	if c.cfg.Topics.Enabled() {
@@ -311,7 +318,7 @@ func RankRawCount(es []Entry, k int) []Entry {
 
 func (e Entry) ranked() trendscore.Ranked {
 	return trendscore.Ranked{
-		Term: e.Term, Kind: e.Kind, Lang: e.Lang, Score: e.RankBy,
+		Term: e.Term, Kind: e.Kind, Lang: e.Lang, Score: e.RankBy, Shown: e.Score,
 		Count: e.Count, Authors: e.Authors, Baseline: e.Baseline, StartedAt: e.StartedAt,
 	}
 }

@@ -170,3 +170,59 @@ func TestDeletesRetract(t *testing.T) {
 		})
 	}
 }
+
+// TestOtherSourceSkipped: posts of another source than Config.Source are
+// skipped and counted, as the pipeline skips them (-post-source,
+// trending/posts_other_source); a post naming no source is the
+// configured one's, and a Config without Source ranks everything.
+func TestOtherSourceSkipped(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	p := trendscore.DefaultParams()
+	p.MinAuthors, p.NoiseFloor, p.WarmUp = 3, 2, 0
+	own, unnamed := tsv1.Source_SOURCE_BLUESKY, tsv1.Source_SOURCE_UNSPECIFIED
+	other := tsv1.Source(99) // a source this build does not know yet
+	var posts []*tsv1.Post
+	add := func(src tsv1.Source, n int, tag string) {
+		for i := range n {
+			q := post(fmt.Sprintf("did:%s%d-%d", tag, src, i), t0.Add(time.Minute+time.Duration(i)*time.Second), tag)
+			q.Source = src
+			posts = append(posts, q)
+		}
+	}
+	add(own, 6, "eclipse")
+	add(unnamed, 6, "eclipse")
+	add(other, 30, "burst")
+	// A delete of another source is skipped too, before anything else.
+	del := &tsv1.Post{AuthorDid: "did:burst99-0", ObservedAt: timestamppb.New(t0.Add(90 * time.Second)), Operation: tsv1.Operation_OPERATION_DELETE, Source: other}
+	posts = append(posts, del)
+
+	tests := []struct {
+		name      string
+		source    tsv1.Source
+		wantTop   string
+		wantPosts int64
+		wantOther int64
+	}{
+		{"own source", own, "eclipse", 12, 31},
+		{"no source configured", unnamed, "burst", 42, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := New(Config{Size: 2 * time.Minute, Period: time.Minute, TopK: 5, Terms: terms.DefaultOptions(), Score: p, Source: tt.source})
+			for _, q := range posts {
+				c.Add(q)
+			}
+			if got := c.OtherSource(); got != tt.wantOther {
+				t.Errorf("OtherSource() = %d, want %d", got, tt.wantOther)
+			}
+			snaps := c.Snapshots()
+			if len(snaps) == 0 {
+				t.Fatal("no snapshots")
+			}
+			s := snaps[0]
+			if s.Posts != tt.wantPosts || len(s.Terms) == 0 || s.Terms[0].Term != tt.wantTop || s.Source != tt.source {
+				t.Errorf("first snapshot: %d posts, source %v, terms %v; want %d posts led by %q", s.Posts, s.Source, s.Terms, tt.wantPosts, tt.wantTop)
+			}
+		})
+	}
+}

@@ -7,19 +7,62 @@ import (
 	"slices"
 	"time"
 
+	"google.golang.org/protobuf/types/known/timestamppb"
+
 	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 )
 
-// Ranked is one term of one window, ready to be ranked.
+// Ranked is one term of one window, ready to be ranked: the one
+// ranked-term type of the pipeline (transforms/trend) and the reference
+// (internal/trendcalc), which both build their snapshots from it
+// (Window.Snapshot).
 type Ranked struct {
-	Term      string
-	Kind      tsv1.TermKind
-	Lang      string
-	Score     float64
+	Term string
+	Kind tsv1.TermKind
+	Lang string
+	// Score is what the ranking orders by (Result.Rank).
+	Score float64
+	// Shown is the score a result shows (Result.Score): Score itself
+	// unless Params.RankByVolume weighs the order by volume.
+	Shown     float64
 	Count     int64
 	Authors   int64
 	Baseline  float64
 	StartedAt time.Time
+}
+
+// Window is one ranking's window: what its WindowSnapshot says besides
+// the terms.
+type Window struct {
+	Source     tsv1.Source
+	Lang       string
+	Start, End time.Time
+	Posts      int64
+}
+
+// Snapshot is w's WindowSnapshot with terms, which are in ranked order
+// (TopK): the one place the pipeline's rankFn and the reference's
+// Snapshots turn a ranking into results, so the two cannot drift apart
+// field by field. EmittedAt and Revision are the pipeline's to set.
+func (w Window) Snapshot(terms []Ranked) *tsv1.WindowSnapshot {
+	snap := &tsv1.WindowSnapshot{
+		Source:      w.Source,
+		Lang:        w.Lang,
+		WindowStart: timestamppb.New(w.Start),
+		WindowEnd:   timestamppb.New(w.End),
+		Posts:       w.Posts,
+	}
+	for i, r := range terms {
+		snap.Terms = append(snap.Terms, &tsv1.TrendingTerm{
+			Term: r.Term, Kind: r.Kind, Lang: r.Lang,
+			WindowStart: snap.WindowStart, WindowEnd: snap.WindowEnd,
+			Count: r.Count, UniqueAuthors: r.Authors,
+			Baseline: r.Baseline, Score: r.Shown, Rank: int32(i + 1),
+			FirstSeen: timestamppb.New(r.StartedAt),
+			Source:    w.Source,
+		})
+	}
+	return snap
 }
 
 // before is the ranking order: score descending (NaN last), then distinct

@@ -16,7 +16,7 @@ func BenchmarkPipeline(b *testing.B) {
 	trades := replay(b, k.Addrs(), in)
 	o := DefaultOptions()
 	o.Brokers = strings.Join(k.Addrs(), ",")
-	o.MarketTopic, o.ResultsTopic = in, out
+	o.Topic, o.ResultsTopic = in, out
 	b.ResetTimer()
 	var secs float64
 	for range b.N {

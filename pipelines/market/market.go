@@ -36,7 +36,6 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/trendstream/trendstream/internal/kafkaconf"
 	"github.com/trendstream/trendstream/internal/marketcalc"
 	v1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 	"github.com/trendstream/trendstream/transforms/kafkaio"
@@ -62,14 +61,14 @@ func init() {
 
 // Options configure the pipeline. DefaultOptions holds the defaults.
 type Options struct {
-	Brokers      string
-	MarketTopic  string
+	// ReadConfig is the read of the market topic (Topic), the options the
+	// other pipelines share (kafkaio.ReadConfig). The pipeline reads the
+	// topic as it is at start, from its beginning (Build makes the read
+	// bounded), so only -brokers, -market-topic, -read-batch and
+	// -kafka-retry-for are flags; KafkaRetryFor also bounds the results
+	// writes.
+	kafkaio.ReadConfig
 	ResultsTopic string
-	Start        kafkaio.Start
-	ReadBatch    int
-	// KafkaRetryFor bounds how long reads and writes retry while Kafka is
-	// unreachable.
-	KafkaRetryFor time.Duration
 	// DatabaseURL is the PostgreSQL read model the windows are written to
 	// (internal/store, migration 007); empty writes only the results topic.
 	DatabaseURL string
@@ -81,26 +80,25 @@ type Options struct {
 
 // DefaultOptions returns the defaults.
 func DefaultOptions() Options {
+	read := kafkaio.DefaultReadConfig()
+	read.Topic = "trendstream.market"
+	read.Bounded = true
+	// The market feed writes no source-watermark markers; the read is
+	// bounded anyway, and this is what the pipeline always read with.
+	read.IdleWatermark = kafkaio.IdleWallClock
 	return Options{
-		Brokers:       kafkaconf.DefaultBrokers,
-		MarketTopic:   "trendstream.market",
-		ResultsTopic:  "trendstream.market.trends",
-		Start:         kafkaio.Start{Kind: kafkaio.StartEarliest},
-		ReadBatch:     2000,
-		KafkaRetryFor: kafkaio.DefaultRetryFor,
-		SinkRetryFor:  pgsink.DefaultRetryFor,
-		Score:         marketcalc.DefaultParams(),
+		ReadConfig:   read,
+		ResultsTopic: "trendstream.market.trends",
+		SinkRetryFor: pgsink.DefaultRetryFor,
+		Score:        marketcalc.DefaultParams(),
 	}
 }
 
 // RegisterFlags binds o's fields to flags on fs, with o's current values
 // as defaults.
 func (o *Options) RegisterFlags(fs *flag.FlagSet) {
-	fs.StringVar(&o.Brokers, "brokers", o.Brokers, "Kafka bootstrap brokers, comma-separated")
-	fs.StringVar(&o.MarketTopic, "market-topic", o.MarketTopic, "Kafka topic with protobuf trendstream.v1.MarketEvent records")
+	o.ReadConfig.RegisterFlags(fs, kafkaio.ReadFlags{Topic: "market-topic", TopicUsage: "Kafka topic with protobuf trendstream.v1.MarketEvent records", Fixed: true})
 	fs.StringVar(&o.ResultsTopic, "market-trends-topic", o.ResultsTopic, "Kafka topic for MarketWindowSnapshot results (key = window end, Unix ms)")
-	fs.IntVar(&o.ReadBatch, "read-batch", o.ReadBatch, "records a partition reader hands on per call")
-	fs.DurationVar(&o.KafkaRetryFor, "kafka-retry-for", o.KafkaRetryFor, "how long reads and writes retry while Kafka is unreachable")
 	fs.StringVar(&o.DatabaseURL, "database-url", o.DatabaseURL, "PostgreSQL URL of the read model the market windows are written to; empty disables")
 	fs.DurationVar(&o.SinkRetryFor, "sink-retry-for", o.SinkRetryFor, "how long a PostgreSQL write retries while the database is unreachable before the pipeline fails")
 	fs.DurationVar(&o.Score.WindowSize, "window-size", o.Score.WindowSize, "sliding window length (a multiple of -window-period)")
@@ -115,16 +113,12 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 
 // Validate reports options the pipeline cannot run with.
 func (o Options) Validate() error {
-	if _, err := kafkaconf.SplitBrokers(o.Brokers); err != nil {
-		return err
+	if err := o.ReadConfig.Validate(); err != nil {
+		return fmt.Errorf("market: %w", err)
 	}
 	switch {
-	case o.MarketTopic == "" || o.ResultsTopic == "":
-		return fmt.Errorf("market: -market-topic and -market-trends-topic must be set")
-	case o.ReadBatch <= 0:
-		return fmt.Errorf("market: -read-batch must be positive, got %d", o.ReadBatch)
-	case o.KafkaRetryFor <= 0:
-		return fmt.Errorf("market: -kafka-retry-for must be positive, got %v", o.KafkaRetryFor)
+	case o.ResultsTopic == "":
+		return fmt.Errorf("market: -market-trends-topic must be set")
 	case o.SinkRetryFor <= 0:
 		return fmt.Errorf("market: -sink-retry-for must be positive, got %v", o.SinkRetryFor)
 	}
@@ -136,13 +130,13 @@ func Build(o Options) (*beam.Pipeline, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	brokers, _ := kafkaconf.SplitBrokers(o.Brokers)
+	brokers := o.BrokerList()
 	p, s := beam.NewPipelineWithRoot()
-	records := kafkaio.Read(s, brokers, o.MarketTopic,
-		kafkaio.ReadStart(o.Start),
-		kafkaio.ReadBounded(),
-		kafkaio.ReadMaxRecords(o.ReadBatch),
-		kafkaio.ReadRetryFor(o.KafkaRetryFor))
+	// Always bounded: the rankings need the whole input (see the package
+	// comment), whatever Options say.
+	read := o.ReadConfig
+	read.Bounded = true
+	records := kafkaio.Read(s, brokers, o.Topic, read.Options()...)
 	trades := beam.ParDo(s.Scope("Decode"), &decodeFn{KeepSuspicious: o.Score.KeepSuspicious}, records)
 	windowed := beam.WindowInto(s, window.NewSlidingWindows(o.Score.WindowPeriod, o.Score.WindowSize), trades)
 	perWindow := beam.CombinePerKey(s.Scope("StatsPerSymbolWindow"), mergeStats, windowed)

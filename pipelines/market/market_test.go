@@ -72,7 +72,7 @@ func TestPipelineEqualsReference(t *testing.T) {
 		trades := replay(t, k.Addrs(), in)
 		o := DefaultOptions()
 		o.Brokers = strings.Join(k.Addrs(), ",")
-		o.MarketTopic, o.ResultsTopic = in, out
+		o.Topic, o.ResultsTopic = in, out
 		took := runPipeline(t, o)
 		t.Logf("%d trades in %v: %.0f trades/s", len(trades), took, float64(len(trades))/took.Seconds())
 
@@ -128,7 +128,7 @@ func TestPipelineEqualsReference(t *testing.T) {
 func TestOptionsValidate(t *testing.T) {
 	for name, mut := range map[string]func(*Options){
 		"no brokers":  func(o *Options) { o.Brokers = " , " },
-		"no topic":    func(o *Options) { o.MarketTopic = "" },
+		"no topic":    func(o *Options) { o.Topic = "" },
 		"read batch":  func(o *Options) { o.ReadBatch = 0 },
 		"retry":       func(o *Options) { o.KafkaRetryFor = 0 },
 		"bad windows": func(o *Options) { o.Score.WindowSize = 90 * time.Second },

@@ -56,7 +56,7 @@ func TestReadModelAndSymbolPage(t *testing.T) {
 	trades := replay(t, k.Addrs(), in)
 	o := DefaultOptions()
 	o.Brokers = strings.Join(k.Addrs(), ",")
-	o.MarketTopic, o.ResultsTopic, o.DatabaseURL = in, out, db
+	o.Topic, o.ResultsTopic, o.DatabaseURL = in, out, db
 	runPipeline(t, o)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)

@@ -31,7 +31,7 @@ func TestCommittedResumeKeepsCompleteWindows(t *testing.T) {
 	replaytest.MustProduce(t, kc.Addrs(), postsTopic, posts)
 
 	o := testOptions(kc.Addrs(), db)
-	o.PostsTopic, o.TrendsTopic = postsTopic, trendsFirst
+	o.Topic, o.TrendsTopic = postsTopic, trendsFirst
 	run(t, o)
 	want := expected(t, posts, o)
 

@@ -21,7 +21,6 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/trendstream/trendstream/internal/kafkaconf"
 	"github.com/trendstream/trendstream/internal/terms"
 	"github.com/trendstream/trendstream/internal/topics"
 	"github.com/trendstream/trendstream/internal/trendscore"
@@ -42,8 +41,11 @@ func init() {
 // Options configure the pipeline. The zero value is not useful; start from
 // DefaultOptions or RegisterFlags.
 type Options struct {
-	Brokers      string
-	PostsTopic   string
+	// ReadConfig is the read of the posts topic (Topic), shared with the
+	// other pipelines: brokers, start, group, bounded, out-of-order bound,
+	// idle watermark, topic faults, Kafka retries (also of the results
+	// writer) and read batch.
+	kafkaio.ReadConfig
 	TrendsTopic  string
 	DatabaseURL  string
 	WindowSize   time.Duration
@@ -51,37 +53,15 @@ type Options struct {
 	TopK         int
 	// Shards is how many keys the scorer's state is split over, the
 	// parallelism of the scoring stage (trend.Config.Shards).
-	Shards  int
-	Start   kafkaio.Start
-	Group   string
-	Bounded bool
-	// MaxOutOfOrder is how far behind the newest record of a partition a
-	// record may be and still count as on time.
-	MaxOutOfOrder time.Duration
-	// IdleWatermark is how a caught-up partition's watermark moves
-	// (kafkaio.IdlePolicy): by default it follows the source-watermark
-	// markers the ingest writes, so a stalled source or an outage holds the
-	// windows instead of making the backlog late.
-	IdleWatermark kafkaio.IdlePolicy
+	Shards int
 	// AllowedLateness is how long after a window was released posts that
 	// arrive late still correct it (trend.Config.AllowedLateness).
 	AllowedLateness time.Duration
 	// SinkRetryFor is how long a PostgreSQL write keeps retrying while the
 	// database is unreachable before the pipeline fails.
 	SinkRetryFor time.Duration
-	// TopicFaultTimeout is how long the posts topic may be missing,
-	// re-created or truncated before the pipeline fails.
-	TopicFaultTimeout time.Duration
-	// KafkaRetryFor is how long the pipeline rides out an unreachable
-	// Kafka cluster (a broker restart) at start-up, in the reader and in
-	// the results writer before it fails.
-	KafkaRetryFor time.Duration
-	// ReadBatch is how many records a partition's reader hands on per
-	// call (kafkaio.ReadMaxRecords): smaller batches let windows close
-	// and later stages start sooner.
-	ReadBatch int
-	Terms     terms.Options
-	Score     trendscore.Params
+	Terms        terms.Options
+	Score        trendscore.Params
 	// Source is the source whose posts are ranked (Post.source), and the
 	// source every result names. The pipeline ranks one source: posts of
 	// another in the topic are skipped and counted
@@ -106,52 +86,40 @@ type Options struct {
 	EmitFrom time.Time
 }
 
-// DefaultOptions returns the documented defaults.
+// DefaultOptions returns the documented defaults: the shared read's
+// (kafkaio.DefaultReadConfig), resuming from the group's committed offsets.
 func DefaultOptions() Options {
+	read := kafkaio.DefaultReadConfig()
+	read.Start = kafkaio.Start{Kind: kafkaio.StartCommitted}
+	read.Group = "trendstream-trending"
 	return Options{
-		Brokers:           "127.0.0.1:9092",
-		PostsTopic:        "trendstream.posts",
-		TrendsTopic:       "trendstream.trends",
-		WindowSize:        10 * time.Minute,
-		WindowPeriod:      time.Minute,
-		TopK:              20,
-		Shards:            trend.DefaultShards,
-		Group:             "trendstream-trending",
-		MaxOutOfOrder:     5 * time.Second,
-		IdleWatermark:     kafkaio.IdleSourceWatermark,
-		AllowedLateness:   10 * time.Minute,
-		TopicFaultTimeout: kafkaio.DefaultTopicFaultTimeout,
-		KafkaRetryFor:     kafkaio.DefaultRetryFor,
-		SinkRetryFor:      pgsink.DefaultRetryFor,
-		ReadBatch:         2000,
-		Terms:             terms.DefaultOptions(),
-		Score:             trendscore.DefaultParams(),
-		Source:            tsv1.Source_SOURCE_BLUESKY,
-		Topics:            topics.DefaultConfig(),
+		ReadConfig:      read,
+		TrendsTopic:     "trendstream.trends",
+		WindowSize:      10 * time.Minute,
+		WindowPeriod:    time.Minute,
+		TopK:            20,
+		Shards:          trend.DefaultShards,
+		AllowedLateness: 10 * time.Minute,
+		SinkRetryFor:    pgsink.DefaultRetryFor,
+		Terms:           terms.DefaultOptions(),
+		Score:           trendscore.DefaultParams(),
+		Source:          tsv1.Source_SOURCE_BLUESKY,
+		Topics:          topics.DefaultConfig(),
 	}
 }
 
 // RegisterFlags binds o's fields to flags on fs, with o's current values as
 // defaults.
 func (o *Options) RegisterFlags(fs *flag.FlagSet) {
-	fs.StringVar(&o.Brokers, "brokers", o.Brokers, "Kafka bootstrap brokers, comma-separated")
-	fs.StringVar(&o.PostsTopic, "posts-topic", o.PostsTopic, "Kafka topic with protobuf trendstream.v1.Post records")
+	o.ReadConfig.RegisterFlags(fs, kafkaio.ReadFlags{Topic: "posts-topic", TopicUsage: "Kafka topic with protobuf trendstream.v1.Post records"})
 	fs.StringVar(&o.TrendsTopic, "trends-topic", o.TrendsTopic, "Kafka topic for WindowSnapshot results; empty disables")
 	fs.StringVar(&o.DatabaseURL, "database-url", o.DatabaseURL, "PostgreSQL URL of the read model; empty disables")
 	fs.DurationVar(&o.WindowSize, "window-size", o.WindowSize, "sliding window length (a multiple of -window-period)")
 	fs.DurationVar(&o.WindowPeriod, "window-period", o.WindowPeriod, "sliding window period: a ranking is emitted this often")
 	fs.IntVar(&o.TopK, "top-k", o.TopK, "terms per ranking")
 	fs.IntVar(&o.Shards, "shards", o.Shards, "keys the scoring state is split over: the scoring stage's parallelism (Flink: at least the job's parallelism)")
-	fs.Var(&o.Start, "start", "where to start reading: committed, earliest, latest or an RFC 3339 time")
-	fs.StringVar(&o.Group, "group", o.Group, "Kafka consumer group whose offsets are committed (for -start committed and lag monitoring)")
-	fs.BoolVar(&o.Bounded, "bounded", o.Bounded, "read up to the end offsets seen at start, then stop (replay)")
-	fs.DurationVar(&o.MaxOutOfOrder, "max-out-of-order", o.MaxOutOfOrder, "how far a post may trail the newest one in its partition and still be on time")
-	fs.Var(&o.IdleWatermark, "idle-watermark", "how a caught-up partition's watermark moves: source (follow the ingest's watermark markers), wallclock (now minus -max-out-of-order; for topics without markers) or hold")
 	fs.DurationVar(&o.AllowedLateness, "allowed-lateness", o.AllowedLateness, "how long after a window was emitted late posts still correct it (re-emitted to the results topic and PostgreSQL); 0 drops late posts")
-	fs.DurationVar(&o.TopicFaultTimeout, "topic-fault-timeout", o.TopicFaultTimeout, "how long the posts topic may be deleted, re-created or truncated behind the read position before the pipeline fails")
-	fs.DurationVar(&o.KafkaRetryFor, "kafka-retry-for", o.KafkaRetryFor, "how long the pipeline keeps retrying while Kafka is unreachable (a broker restart), at start-up, when reading and when writing results, before it fails")
 	fs.DurationVar(&o.SinkRetryFor, "sink-retry-for", o.SinkRetryFor, "how long a PostgreSQL write retries while the database is unreachable (a restart) before the pipeline fails")
-	fs.IntVar(&o.ReadBatch, "read-batch", o.ReadBatch, "records a partition reader hands on per call: smaller lets later stages start sooner (replays: ~1000-2500 measured best)")
 	fs.Var((*sourceFlag)(&o.Source), "post-source", "the source whose posts are ranked ("+sourceNames()+"); posts of another source in the topic are skipped and counted")
 	o.Terms.RegisterFlags(fs)
 	o.Score.RegisterFlags(fs)
@@ -188,17 +156,8 @@ func sourceNames() string {
 
 // Validate reports options the pipeline cannot run with.
 func (o Options) Validate() error {
-	if _, err := kafkaconf.SplitBrokers(o.Brokers); err != nil {
-		return err
-	}
-	if o.PostsTopic == "" {
-		return fmt.Errorf("trending: -posts-topic is empty")
-	}
-	if o.ReadBatch <= 0 {
-		return fmt.Errorf("trending: -read-batch must be positive, got %d", o.ReadBatch)
-	}
-	if o.KafkaRetryFor <= 0 {
-		return fmt.Errorf("trending: -kafka-retry-for must be positive, got %v", o.KafkaRetryFor)
+	if err := o.ReadConfig.Validate(); err != nil {
+		return fmt.Errorf("trending: %w", err)
 	}
 	if o.Source == tsv1.Source_SOURCE_UNSPECIFIED {
 		return fmt.Errorf("trending: no -post-source")
@@ -224,28 +183,16 @@ func Build(o Options) (*beam.Pipeline, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	brokers, _ := kafkaconf.SplitBrokers(o.Brokers)
+	brokers := o.BrokerList()
 	if o.StreamStart.IsZero() {
-		rs, err := kafkaio.StreamStart(brokers, o.PostsTopic, o.Start, o.Group, o.KafkaRetryFor)
+		rs, err := kafkaio.StreamStart(brokers, o.Topic, o.Start, o.Group, o.KafkaRetryFor)
 		if err != nil {
 			return nil, err
 		}
 		o.StreamStart, o.EmitFrom = rs.Stream, rs.Complete
 	}
 	p, s := beam.NewPipelineWithRoot()
-	ropts := []kafkaio.ReadOption{
-		kafkaio.ReadStart(o.Start),
-		kafkaio.ReadGroup(o.Group),
-		kafkaio.ReadOutOfOrder(o.MaxOutOfOrder),
-		kafkaio.ReadMaxRecords(o.ReadBatch),
-		kafkaio.ReadIdle(o.IdleWatermark),
-		kafkaio.ReadTopicFaultTimeout(o.TopicFaultTimeout),
-		kafkaio.ReadRetryFor(o.KafkaRetryFor),
-	}
-	if o.Bounded {
-		ropts = append(ropts, kafkaio.ReadBounded())
-	}
-	records := kafkaio.Read(s, brokers, o.PostsTopic, ropts...)
+	records := kafkaio.Read(s, brokers, o.Topic, o.ReadConfig.Options()...)
 	posts := beam.ParDo(s.Scope("DecodePosts"), &decodePostFn{Source: int32(o.Source)}, records)
 	snaps := trend.Trends(s, posts, o.trendConfig())
 	snaps = topicstage.Enrich(s, posts, snaps, o.topicsConfig())

@@ -30,7 +30,7 @@ func TestUnboundedEmitsWhileReading(t *testing.T) {
 
 	o := DefaultOptions()
 	o.Brokers = strings.Join(brokers, ",")
-	o.PostsTopic, o.TrendsTopic = postsTopic, trendsTopic
+	o.Topic, o.TrendsTopic = postsTopic, trendsTopic
 	o.WindowSize, o.WindowPeriod = 2*time.Second, time.Second
 	o.Start = kafkaio.Start{Kind: kafkaio.StartEarliest}
 	o.MaxOutOfOrder = 500 * time.Millisecond

@@ -15,6 +15,7 @@ import (
 	"github.com/trendstream/trendstream/internal/store"
 	"github.com/trendstream/trendstream/internal/watchlist"
 	"github.com/trendstream/trendstream/internal/webhook"
+	"github.com/trendstream/trendstream/transforms/pgsink"
 )
 
 // DispatchConfig says where alerts go.
@@ -52,11 +53,7 @@ func NewDispatcher(ctx context.Context, cfg DispatchConfig) (*Dispatcher, error)
 		d.entries[e.ID] = e
 	}
 	if cfg.DatabaseURL != "" {
-		if err := retry(ctx, cfg.SinkRetryFor, "connect", func() error {
-			st, err := store.Open(ctx, cfg.DatabaseURL)
-			d.st = st
-			return err
-		}); err != nil {
+		if d.st, err = pgsink.Connect(ctx, cfg.DatabaseURL, cfg.SinkRetryFor); err != nil {
 			return nil, fmt.Errorf("watchlist: alerts: %w", err)
 		}
 	}
@@ -111,11 +108,11 @@ func (d *Dispatcher) Dispatch(ctx context.Context, a watchlist.Alert) error {
 		}
 		return nil
 	}
-	if err := retry(ctx, d.cfg.SinkRetryFor, "store alert", func() error {
+	if err := pgsink.Retry(ctx, d.cfg.SinkRetryFor, "store alert", func() error {
 		_, err := d.st.UpsertAlert(ctx, a)
 		return err
 	}); err != nil {
-		return fmt.Errorf("watchlist: %w", err)
+		return fmt.Errorf("watchlist: store alert: %w", err)
 	}
 	if d.producer != nil {
 		if _, err := d.st.Once(ctx, a.ID, store.StepPublish, func(ctx context.Context) (int, error) {

@@ -28,7 +28,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"log/slog"
 	"reflect"
 	"slices"
 	"time"
@@ -41,7 +40,6 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/trendstream/trendstream/internal/kafkaconf"
 	"github.com/trendstream/trendstream/internal/store"
 	"github.com/trendstream/trendstream/internal/terms"
 	"github.com/trendstream/trendstream/internal/trendscore"
@@ -76,8 +74,10 @@ func init() {
 
 // Options configure the pipeline. Start from DefaultOptions.
 type Options struct {
-	Brokers     string
-	PostsTopic  string
+	// ReadConfig is the read of the posts topic (Topic), the same options
+	// as the trending pipeline's (kafkaio.ReadConfig); KafkaRetryFor also
+	// bounds the alert writes.
+	kafkaio.ReadConfig
 	AlertsTopic string
 	DatabaseURL string
 	// WatchlistFile is a watchlist file (docs/watchlists.md) whose entries
@@ -89,21 +89,12 @@ type Options struct {
 	Entries      []watchlist.Entry
 	WindowSize   time.Duration
 	WindowPeriod time.Duration
-	Start        kafkaio.Start
-	Group        string
-	Bounded      bool
-	// MaxOutOfOrder, IdleWatermark, TopicFaultTimeout, KafkaRetryFor,
-	// SinkRetryFor and ReadBatch mean what they mean for the trending
-	// pipeline (pipelines/trending.Options).
-	MaxOutOfOrder     time.Duration
-	IdleWatermark     kafkaio.IdlePolicy
-	TopicFaultTimeout time.Duration
-	KafkaRetryFor     time.Duration
-	SinkRetryFor      time.Duration
-	ReadBatch         int
-	Terms             terms.Options
-	Score             trendscore.Params
-	Webhook           webhook.Config
+	// SinkRetryFor means what it means for the trending pipeline
+	// (pipelines/trending.Options).
+	SinkRetryFor time.Duration
+	Terms        terms.Options
+	Score        trendscore.Params
+	Webhook      webhook.Config
 	// StreamStart is the event time the read begins at (the warm-up counts
 	// from it); zero: Build asks Kafka, as the trending pipeline does.
 	StreamStart time.Time
@@ -114,45 +105,34 @@ type Options struct {
 // extraction, scoring), so the watchlist counts in the same windows.
 func DefaultOptions() Options {
 	t := trending.DefaultOptions()
+	read := t.ReadConfig
+	read.Start = kafkaio.Start{Kind: kafkaio.StartEarliest}
+	read.Group = "trendstream-watchlist"
 	return Options{
-		Brokers:           t.Brokers,
-		PostsTopic:        t.PostsTopic,
-		AlertsTopic:       "trendstream.watchlist.alerts",
-		WindowSize:        t.WindowSize,
-		WindowPeriod:      t.WindowPeriod,
-		Start:             kafkaio.Start{Kind: kafkaio.StartEarliest},
-		Group:             "trendstream-watchlist",
-		MaxOutOfOrder:     t.MaxOutOfOrder,
-		IdleWatermark:     t.IdleWatermark,
-		TopicFaultTimeout: t.TopicFaultTimeout,
-		KafkaRetryFor:     t.KafkaRetryFor,
-		SinkRetryFor:      t.SinkRetryFor,
-		ReadBatch:         t.ReadBatch,
-		Terms:             t.Terms,
-		Score:             t.Score,
-		Webhook:           webhook.DefaultConfig(),
+		ReadConfig:   read,
+		AlertsTopic:  "trendstream.watchlist.alerts",
+		WindowSize:   t.WindowSize,
+		WindowPeriod: t.WindowPeriod,
+		SinkRetryFor: t.SinkRetryFor,
+		Terms:        t.Terms,
+		Score:        t.Score,
+		Webhook:      webhook.DefaultConfig(),
 	}
 }
 
 // RegisterFlags binds o's fields to flags on fs, with o's current values
 // as defaults.
 func (o *Options) RegisterFlags(fs *flag.FlagSet) {
-	fs.StringVar(&o.Brokers, "brokers", o.Brokers, "Kafka bootstrap brokers, comma-separated")
-	fs.StringVar(&o.PostsTopic, "posts-topic", o.PostsTopic, "Kafka topic with protobuf trendstream.v1.Post records")
+	o.ReadConfig.RegisterFlags(fs, kafkaio.ReadFlags{
+		Topic: "posts-topic", TopicUsage: "Kafka topic with protobuf trendstream.v1.Post records",
+		StartUsage: "where to start reading: earliest (a restart re-reads and re-derives every alert, which the database deduplicates), committed, latest or an RFC 3339 time",
+	})
 	fs.StringVar(&o.AlertsTopic, "alerts-topic", o.AlertsTopic, "Kafka topic for WatchlistAlert messages (key = alert id); empty disables")
 	fs.StringVar(&o.DatabaseURL, "database-url", o.DatabaseURL, "PostgreSQL URL: watchlist entries, per-window counts, alerts and their delivery record (needed for once-only delivery across restarts); empty disables")
 	fs.StringVar(&o.WatchlistFile, "watchlist-file", o.WatchlistFile, "YAML or JSON watchlist file (docs/watchlists.md); its entries are stored in -database-url if set and watched with those already stored")
 	fs.DurationVar(&o.WindowSize, "window-size", o.WindowSize, "sliding window length (a multiple of -window-period)")
 	fs.DurationVar(&o.WindowPeriod, "window-period", o.WindowPeriod, "sliding window period")
-	fs.Var(&o.Start, "start", "where to start reading: earliest (a restart re-reads and re-derives every alert, which the database deduplicates), committed, latest or an RFC 3339 time")
-	fs.StringVar(&o.Group, "group", o.Group, "Kafka consumer group whose offsets are committed")
-	fs.BoolVar(&o.Bounded, "bounded", o.Bounded, "read up to the end offsets seen at start, then stop (replay)")
-	fs.DurationVar(&o.MaxOutOfOrder, "max-out-of-order", o.MaxOutOfOrder, "how far a post may trail the newest one in its partition and still be on time")
-	fs.Var(&o.IdleWatermark, "idle-watermark", "how a caught-up partition's watermark moves: source, wallclock or hold (as for the trending pipeline)")
-	fs.DurationVar(&o.TopicFaultTimeout, "topic-fault-timeout", o.TopicFaultTimeout, "how long the posts topic may be deleted, re-created or truncated before the pipeline fails")
-	fs.DurationVar(&o.KafkaRetryFor, "kafka-retry-for", o.KafkaRetryFor, "how long reads and alert writes retry while Kafka is unreachable")
 	fs.DurationVar(&o.SinkRetryFor, "sink-retry-for", o.SinkRetryFor, "how long a PostgreSQL write retries while the database is unreachable")
-	fs.IntVar(&o.ReadBatch, "read-batch", o.ReadBatch, "records a partition reader hands on per call")
 	fs.StringVar(&o.Webhook.URL, "webhook-url", o.Webhook.URL, "POST each alert as JSON here (Idempotency-Key: the alert id); empty disables")
 	fs.IntVar(&o.Webhook.Attempts, "webhook-attempts", o.Webhook.Attempts, "requests per webhook delivery at most (retried on network errors, 408, 429, 5xx)")
 	fs.DurationVar(&o.Webhook.FirstBackoff, "webhook-backoff", o.Webhook.FirstBackoff, "wait after the first failed webhook request; doubles up to -webhook-max-backoff")
@@ -164,18 +144,14 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 
 // Validate reports options the pipeline cannot run with.
 func (o Options) Validate() error {
-	if _, err := kafkaconf.SplitBrokers(o.Brokers); err != nil {
-		return err
+	if err := o.ReadConfig.Validate(); err != nil {
+		return fmt.Errorf("watchlist: %w", err)
 	}
 	switch {
-	case o.PostsTopic == "":
-		return fmt.Errorf("watchlist: -posts-topic is empty")
 	case o.AlertsTopic == "" && o.DatabaseURL == "":
 		return fmt.Errorf("watchlist: neither -alerts-topic nor -database-url is set: alerts would go nowhere")
-	case o.ReadBatch <= 0:
-		return fmt.Errorf("watchlist: -read-batch must be positive, got %d", o.ReadBatch)
-	case o.KafkaRetryFor <= 0 || o.SinkRetryFor <= 0:
-		return fmt.Errorf("watchlist: -kafka-retry-for and -sink-retry-for must be positive")
+	case o.SinkRetryFor <= 0:
+		return fmt.Errorf("watchlist: -sink-retry-for must be positive, got %v", o.SinkRetryFor)
 	case len(o.Entries) == 0:
 		return fmt.Errorf("watchlist: no entries to watch (-watchlist-file, or entries stored through the API)")
 	}
@@ -230,9 +206,9 @@ func Build(o Options) (*beam.Pipeline, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	brokers, _ := kafkaconf.SplitBrokers(o.Brokers)
+	brokers := o.BrokerList()
 	if o.StreamStart.IsZero() {
-		rs, err := kafkaio.StreamStart(brokers, o.PostsTopic, o.Start, o.Group, o.KafkaRetryFor)
+		rs, err := kafkaio.StreamStart(brokers, o.Topic, o.Start, o.Group, o.KafkaRetryFor)
 		if err != nil {
 			return nil, err
 		}
@@ -243,19 +219,7 @@ func Build(o Options) (*beam.Pipeline, error) {
 		return nil, err
 	}
 	p, s := beam.NewPipelineWithRoot()
-	ropts := []kafkaio.ReadOption{
-		kafkaio.ReadStart(o.Start),
-		kafkaio.ReadGroup(o.Group),
-		kafkaio.ReadOutOfOrder(o.MaxOutOfOrder),
-		kafkaio.ReadMaxRecords(o.ReadBatch),
-		kafkaio.ReadIdle(o.IdleWatermark),
-		kafkaio.ReadTopicFaultTimeout(o.TopicFaultTimeout),
-		kafkaio.ReadRetryFor(o.KafkaRetryFor),
-	}
-	if o.Bounded {
-		ropts = append(ropts, kafkaio.ReadBounded())
-	}
-	records := kafkaio.Read(s, brokers, o.PostsTopic, ropts...)
+	records := kafkaio.Read(s, brokers, o.Topic, o.ReadConfig.Options()...)
 	hits := beam.ParDo(s.Scope("DecodeMatch"), &decodeMatchFn{Entries: entries, Terms: o.Terms}, records)
 	windowed := beam.WindowInto(s, window.NewSlidingWindows(o.WindowPeriod, o.WindowSize), hits)
 	grouped := beam.GroupByKey(s.Scope("ByEntryWindow"), windowed)
@@ -445,12 +409,9 @@ type statusSinkFn struct {
 	buf []watchlist.Status
 }
 
-func (fn *statusSinkFn) Setup(ctx context.Context) error {
-	return retry(ctx, fn.RetryFor, "connect", func() error {
-		st, err := store.Open(ctx, fn.DatabaseURL)
-		fn.st = st
-		return err
-	})
+func (fn *statusSinkFn) Setup(ctx context.Context) (err error) {
+	fn.st, err = pgsink.Connect(ctx, fn.DatabaseURL, fn.RetryFor)
+	return err
 }
 
 func (fn *statusSinkFn) ProcessElement(_ context.Context, s watchlist.Status) error {
@@ -462,8 +423,8 @@ func (fn *statusSinkFn) FinishBundle(ctx context.Context) error {
 	if len(fn.buf) == 0 {
 		return nil
 	}
-	if err := retry(ctx, fn.RetryFor, "write statuses", func() error { return fn.st.WriteWatchStatuses(ctx, fn.buf) }); err != nil {
-		return fmt.Errorf("watchlist: %w", err)
+	if err := pgsink.Retry(ctx, fn.RetryFor, "write statuses", func() error { return fn.st.WriteWatchStatuses(ctx, fn.buf) }); err != nil {
+		return fmt.Errorf("watchlist: write statuses: %w", err)
 	}
 	fn.buf = fn.buf[:0]
 	return nil
@@ -495,33 +456,5 @@ func (fn *alertSinkFn) ProcessElement(ctx context.Context, a watchlist.Alert) er
 func (fn *alertSinkFn) Teardown() {
 	if fn.d != nil {
 		fn.d.Close()
-	}
-}
-
-// retry runs op until it succeeds, ctx ends or retryFor has passed,
-// backing off from 100 ms to 5 s, as pgsink rides out a PostgreSQL
-// restart: Prism fails the job on a failed bundle, and every write here is
-// an idempotent upsert.
-func retry(ctx context.Context, retryFor time.Duration, what string, op func() error) error {
-	if retryFor <= 0 {
-		retryFor = pgsink.DefaultRetryFor
-	}
-	deadline := time.Now().Add(retryFor)
-	backoff := 100 * time.Millisecond
-	for attempt := 1; ; attempt++ {
-		err := op()
-		if err == nil {
-			return nil
-		}
-		if ctx.Err() != nil || time.Now().Add(backoff).After(deadline) {
-			return fmt.Errorf("%s: %w (after %d attempts)", what, err, attempt)
-		}
-		slog.WarnContext(ctx, "watchlist: PostgreSQL write failed, retrying", "op", what, "attempt", attempt, "backoff", backoff, "err", err)
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%s: %w (after %d attempts)", what, err, attempt)
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, 5*time.Second)
 	}
 }

@@ -71,7 +71,7 @@ func (r *receiver) setDown(down bool) {
 func testOptions(brokers []string, db, hook string) Options {
 	o := DefaultOptions()
 	o.Brokers = strings.Join(brokers, ",")
-	o.PostsTopic, o.AlertsTopic, o.DatabaseURL = postsTopic, alertsTopic, db
+	o.Topic, o.AlertsTopic, o.DatabaseURL = postsTopic, alertsTopic, db
 	o.Bounded = true
 	o.Start = kafkaio.Start{Kind: kafkaio.StartEarliest}
 	o.Entries = watchtest.Entries()
@@ -302,7 +302,7 @@ func TestRestartNeitherRepeatsNorLoses(t *testing.T) {
 func TestOptionsValidate(t *testing.T) {
 	for name, mut := range map[string]func(*Options){
 		"no brokers":     func(o *Options) { o.Brokers = " , " },
-		"no posts topic": func(o *Options) { o.PostsTopic = "" },
+		"no posts topic": func(o *Options) { o.Topic = "" },
 		"nowhere to go":  func(o *Options) { o.AlertsTopic, o.DatabaseURL = "", "" },
 		"no entries":     func(o *Options) { o.Entries = nil },
 		"bad entry":      func(o *Options) { o.Entries = []watchlist.Entry{{ID: "x", Kind: "x", Text: "x"}} },

@@ -19,18 +19,18 @@ func init() {
 var marketWindowsWritten = beam.NewCounter("pgsink", "market_windows_written")
 
 // marketWriteFn writes market windows (pipelines/market) to the read model,
-// with the same connect and retry behaviour as writeFn.
+// connecting and retrying as writeFn does (Connect, Retry).
 type marketWriteFn struct {
 	DatabaseURL string
 	RetryFor    time.Duration
 
-	w   *writeFn // connection and retry
+	st  *store.Store
 	buf []store.MarketWrite
 }
 
-func (fn *marketWriteFn) Setup(ctx context.Context) error {
-	fn.w = &writeFn{DatabaseURL: fn.DatabaseURL, RetryFor: fn.RetryFor}
-	return fn.w.Setup(ctx)
+func (fn *marketWriteFn) Setup(ctx context.Context) (err error) {
+	fn.st, err = Connect(ctx, fn.DatabaseURL, fn.RetryFor)
+	return err
 }
 
 func (fn *marketWriteFn) StartBundle(context.Context) { fn.buf = fn.buf[:0] }
@@ -49,7 +49,7 @@ func (fn *marketWriteFn) flush(ctx context.Context) error {
 	if len(fn.buf) == 0 {
 		return nil
 	}
-	if err := fn.w.retry(ctx, "write market", func() error { return fn.w.st.WriteMarketWindows(ctx, fn.buf) }); err != nil {
+	if err := Retry(ctx, fn.RetryFor, "write market", func() error { return fn.st.WriteMarketWindows(ctx, fn.buf) }); err != nil {
 		return fmt.Errorf("pgsink: write %d market windows: %w", len(fn.buf), err)
 	}
 	marketWindowsWritten.Inc(ctx, int64(len(fn.buf)))
@@ -58,8 +58,8 @@ func (fn *marketWriteFn) flush(ctx context.Context) error {
 }
 
 func (fn *marketWriteFn) Teardown() {
-	if fn.w != nil {
-		fn.w.Teardown()
+	if fn.st != nil {
+		fn.st.Close()
 	}
 }
 

@@ -9,7 +9,6 @@ package pgsink
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -46,46 +45,9 @@ type writeFn struct {
 	buf []*tsv1.WindowSnapshot
 }
 
-func (fn *writeFn) Setup(ctx context.Context) error {
-	return fn.retry(ctx, "connect", func() error {
-		st, err := store.Open(ctx, fn.DatabaseURL)
-		if err != nil {
-			return fmt.Errorf("pgsink: %w", err)
-		}
-		fn.st = st
-		return nil
-	})
-}
-
-// retry runs op until it succeeds, ctx ends or RetryFor has passed, backing
-// off from 100 ms to 5 s. A PostgreSQL restart must not fail the bundle:
-// Prism fails the whole job on a failed bundle, and a runner that retries
-// bundles (Flink) would only retry into the same outage. Blocking here holds
-// the pipeline back until the database is back, and every write is
-// idempotent, so a write that failed half-way is simply done again.
-func (fn *writeFn) retry(ctx context.Context, what string, op func() error) error {
-	deadline := time.Now().Add(fn.RetryFor)
-	backoff := 100 * time.Millisecond
-	for attempt := 1; ; attempt++ {
-		err := op()
-		if err == nil {
-			if attempt > 1 {
-				slog.InfoContext(ctx, "pgsink: PostgreSQL reachable again", "op", what, "attempts", attempt)
-			}
-			return nil
-		}
-		if ctx.Err() != nil || time.Now().Add(backoff).After(deadline) {
-			return fmt.Errorf("%w (after %d attempts)", err, attempt)
-		}
-		writeRetries.Inc(ctx, 1)
-		slog.WarnContext(ctx, "pgsink: write failed, retrying", "op", what, "attempt", attempt, "backoff", backoff, "err", err)
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%w (after %d attempts)", err, attempt)
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, 5*time.Second)
-	}
+func (fn *writeFn) Setup(ctx context.Context) (err error) {
+	fn.st, err = Connect(ctx, fn.DatabaseURL, fn.RetryFor)
+	return err
 }
 
 func (fn *writeFn) StartBundle(context.Context) { fn.buf = fn.buf[:0] }
@@ -106,7 +68,7 @@ func (fn *writeFn) flush(ctx context.Context) error {
 	if len(fn.buf) == 0 {
 		return nil
 	}
-	if err := fn.retry(ctx, "write", func() error { return fn.st.WriteSnapshots(ctx, fn.buf) }); err != nil {
+	if err := Retry(ctx, fn.RetryFor, "write", func() error { return fn.st.WriteSnapshots(ctx, fn.buf) }); err != nil {
 		return fmt.Errorf("pgsink: write %d snapshots: %w", len(fn.buf), err)
 	}
 	var rows int64

@@ -172,14 +172,6 @@ func (fn *rankFn) OnTimer(ctx context.Context, sp state.Provider, tp timers.Prov
 // snapshot builds the ranking's WindowSnapshot of window w.
 func (fn *rankFn) snapshot(ctx context.Context, w *RankWindow) *tsv1.WindowSnapshot {
 	end := w.End
-	snap := &tsv1.WindowSnapshot{
-		Source:      tsv1.Source(fn.SourceID),
-		Lang:        w.Lang,
-		WindowStart: timestamppb.New(time.UnixMilli(end - fn.SizeMs)),
-		WindowEnd:   timestamppb.New(time.UnixMilli(end)),
-		Posts:       w.Posts,
-		EmittedAt:   timestamppb.Now(),
-	}
 	// Each term comes from one shard.
 	best := map[termwindow.Key]Scored{}
 	for _, l := range w.Lists {
@@ -192,22 +184,16 @@ func (fn *rankFn) snapshot(ctx context.Context, w *RankWindow) *tsv1.WindowSnaps
 	items := make([]trendscore.Ranked, 0, len(best))
 	for _, sc := range best {
 		items = append(items, trendscore.Ranked{
-			Term: sc.Key.Term, Kind: sc.Key.Kind, Lang: sc.Key.Lang, Score: sc.RankBy,
+			Term: sc.Key.Term, Kind: sc.Key.Kind, Lang: sc.Key.Lang, Score: sc.RankBy, Shown: sc.Score,
 			Count: sc.Count, Authors: sc.Authors, Baseline: sc.Baseline,
 			StartedAt: time.UnixMilli(sc.StartedAt),
 		})
 	}
-	for i, r := range trendscore.TopK(items, fn.TopK) {
-		sc := best[termwindow.Key{Lang: r.Lang, Kind: r.Kind, Term: r.Term}]
-		snap.Terms = append(snap.Terms, &tsv1.TrendingTerm{
-			Term: r.Term, Kind: r.Kind, Lang: r.Lang,
-			WindowStart: snap.WindowStart, WindowEnd: snap.WindowEnd,
-			Count: r.Count, UniqueAuthors: r.Authors,
-			Baseline: r.Baseline, Score: sc.Score, Rank: int32(i + 1),
-			FirstSeen: timestamppb.New(r.StartedAt),
-			Source:    snap.Source,
-		})
-	}
+	snap := trendscore.Window{
+		Source: tsv1.Source(fn.SourceID), Lang: w.Lang,
+		Start: time.UnixMilli(end - fn.SizeMs), End: time.UnixMilli(end), Posts: w.Posts,
+	}.Snapshot(trendscore.TopK(items, fn.TopK))
+	snap.EmittedAt = timestamppb.Now()
 	w.Emits++
 	snap.Revision = revision(fn.RunEpoch, w.Emits)
 	snapshotsEmitted.Inc(ctx, 1)

@@ -148,7 +148,7 @@ func runPipeline(r *lean.Replay, p marketcalc.Params, want []marketcalc.Ranking)
 	fmt.Printf("ingest to kfake: %d trades, %v (%.0f trades/s)\n", n, took.Round(time.Millisecond), float64(n)/took.Seconds())
 	o := marketpipe.DefaultOptions()
 	o.Brokers = strings.Join(kc.Addrs(), ",")
-	o.MarketTopic, o.ResultsTopic, o.Score = in, out, p
+	o.Topic, o.ResultsTopic, o.Score = in, out, p
 	pl, err := marketpipe.Build(o)
 	if err != nil {
 		return err

@@ -1,4 +1,4 @@
-package sink_test
+package kafkasink_test
 
 import (
 	"bytes"
@@ -19,6 +19,7 @@ import (
 
 	"github.com/trendstream/trendstream/ingest/cursor"
 	"github.com/trendstream/trendstream/ingest/sink"
+	"github.com/trendstream/trendstream/ingest/sink/kafkasink"
 	"github.com/trendstream/trendstream/internal/kafkaconf"
 	"github.com/trendstream/trendstream/internal/testenv"
 	v1 "github.com/trendstream/trendstream/proto/trendstream/v1"
@@ -83,7 +84,7 @@ func slowBroker(t *testing.T, brokers []string, topic string, cfg *sarama.Config
 	var mu sync.Mutex
 	acked := map[cursor.Token]int{}
 	var inflight, maxIn atomic.Int64
-	s, err := sink.NewKafka(sink.KafkaOptions{
+	s, err := kafkasink.NewProducer(kafkasink.ProducerOptions{
 		Brokers: brokers, ClientID: cfg.ClientID, MaxInFlight: bound, Config: cfg,
 		Ack: func(tok cursor.Token) {
 			mu.Lock()
@@ -185,9 +186,9 @@ func TestDeadLetter(t *testing.T) {
 				bad:        &sink.Message{Topic: topic, Key: "123", Raw: bytes.Repeat([]byte{7}, 4<<20), Time: time.Now(), Pos: 42},
 				wantReason: "too_large", wantValue: "raw",
 				check: func(t *testing.T, d *sarama.ConsumerMessage) {
-					if len(d.Value) != sink.DeadLetterMaxValue || headers(d)[sink.HeaderTruncated] != strconv.Itoa(4<<20) {
+					if len(d.Value) != kafkasink.DeadLetterMaxValue || headers(d)[kafkasink.HeaderTruncated] != strconv.Itoa(4<<20) {
 						t.Errorf("dead letter value of %d bytes, truncated header %q; want the first %d bytes and the length %d",
-							len(d.Value), headers(d)[sink.HeaderTruncated], sink.DeadLetterMaxValue, 4<<20)
+							len(d.Value), headers(d)[kafkasink.HeaderTruncated], kafkasink.DeadLetterMaxValue, 4<<20)
 					}
 				},
 			},
@@ -214,7 +215,7 @@ func TestDeadLetter(t *testing.T) {
 				var mu sync.Mutex
 				acked := map[cursor.Token]int{}
 				var dead []string
-				o := sink.KafkaOptions{
+				o := kafkasink.ProducerOptions{
 					Brokers: k.Addrs(), ClientID: "sink-test",
 					Ack: func(tok cursor.Token) { mu.Lock(); acked[tok]++; mu.Unlock() },
 					Hooks: sink.Hooks{DeadLettered: func(m *sink.Message, reason string, _ error) {
@@ -224,9 +225,9 @@ func TestDeadLetter(t *testing.T) {
 					}},
 				}
 				if !tt.noDL {
-					o.DeadLetter = sink.DeadLetterOptions{Topic: dlTopic, Source: "test:source"}
+					o.DeadLetter = kafkasink.DeadLetterOptions{Topic: dlTopic, Source: "test:source"}
 				}
-				s, err := sink.NewKafka(o)
+				s, err := kafkasink.NewProducer(o)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -286,8 +287,8 @@ func TestDeadLetter(t *testing.T) {
 				}
 				h := headers(dl[0])
 				for k, v := range map[string]string{
-					sink.HeaderReason: tt.wantReason, sink.HeaderValue: tt.wantValue, sink.HeaderSource: "test:source",
-					sink.HeaderCursor: "42", sink.HeaderTopic: topic,
+					kafkasink.HeaderReason: tt.wantReason, kafkasink.HeaderValue: tt.wantValue, kafkasink.HeaderSource: "test:source",
+					kafkasink.HeaderCursor: "42", kafkasink.HeaderTopic: topic,
 				} {
 					if h[k] != v {
 						t.Errorf("header %s = %q, want %q", k, h[k], v)
@@ -334,7 +335,7 @@ func TestKafkaByteBound(t *testing.T) {
 		acked := map[cursor.Token]int{}
 		var maxBytes, overBound atomic.Int64
 		var maxMsgs atomic.Int64
-		s, err := sink.NewKafka(sink.KafkaOptions{
+		s, err := kafkasink.NewProducer(kafkasink.ProducerOptions{
 			Brokers: k.Addrs(), ClientID: "sink-byte-bound", MaxInFlightBytes: bound,
 			Ack: func(tok cursor.Token) { mu.Lock(); acked[tok]++; mu.Unlock() },
 			Hooks: sink.Hooks{InFlight: func(n int, b int64) {

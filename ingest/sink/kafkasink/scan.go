@@ -1,4 +1,4 @@
-package sink
+package kafkasink
 
 import (
 	"context"
@@ -16,7 +16,7 @@ const scanChunk = 2000
 // chunk to visit until visit returns false, the start of the log is
 // reached, or max records of the partition were read. It reads what the
 // broker has committed (below the high-water mark) when called.
-func (k *Kafka) ScanBack(ctx context.Context, topic string, max int, visit func(partition int32, recs []*sarama.ConsumerMessage) bool) error {
+func (k *Producer) ScanBack(ctx context.Context, topic string, max int, visit func(partition int32, recs []*sarama.ConsumerMessage) bool) error {
 	parts, err := k.client.Partitions(topic)
 	if err != nil {
 		return fmt.Errorf("sink: partitions of %s: %w", topic, err)

@@ -1,4 +1,4 @@
-package sink
+package kafkasink
 
 import (
 	"errors"
@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/trendstream/trendstream/ingest/sink"
 	v1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 )
 
@@ -53,7 +54,7 @@ const (
 	valuePostReplaced = "post-utf8-replaced"
 )
 
-func valueKind(m *Message) string {
+func valueKind(m *sink.Message) string {
 	if m.Post != nil {
 		return valuePost
 	}
@@ -157,7 +158,7 @@ func (d *deadLetters) open() error {
 	return nil
 }
 
-func (d *deadLetters) write(m *Message, value []byte, kind, reason string, cause error) error {
+func (d *deadLetters) write(m *sink.Message, value []byte, kind, reason string, cause error) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if err := d.open(); err != nil {

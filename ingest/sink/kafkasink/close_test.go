@@ -1,4 +1,4 @@
-package sink_test
+package kafkasink_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/trendstream/trendstream/ingest/cursor"
 	"github.com/trendstream/trendstream/ingest/sink"
+	"github.com/trendstream/trendstream/ingest/sink/kafkasink"
 	"github.com/trendstream/trendstream/internal/testenv"
 	v1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 )
@@ -28,7 +29,7 @@ func TestCloseWaitsForRetries(t *testing.T) {
 	h := k.Kfake().Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Topic: topic, Err: kerr.NotLeaderForPartition, Count: 3})
 	defer h.Remove()
 	acked := make(chan cursor.Token, 10)
-	s, err := sink.NewKafka(sink.KafkaOptions{Brokers: k.Addrs(), ClientID: "close-test", Ack: func(tok cursor.Token) { acked <- tok }})
+	s, err := kafkasink.NewProducer(kafkasink.ProducerOptions{Brokers: k.Addrs(), ClientID: "close-test", Ack: func(tok cursor.Token) { acked <- tok }})
 	if err != nil {
 		t.Fatal(err)
 	}
