@@ -138,17 +138,27 @@ func jsString(s string) string {
 	return string(b)
 }
 
-// WaitJS polls the boolean JavaScript expression expr in the page until it
-// holds, and fails the test with the page's address if it does not within
-// 20 s: the dashboard renders after its fetches, which no DOM event marks.
-func WaitJS(t testing.TB, bctx context.Context, expr string) {
-	t.Helper()
+// Poll evaluates the boolean JavaScript expression expr in the page until
+// it holds or 20 s pass, and says whether it held: the dashboard renders
+// after its fetches, which no DOM event marks. An evaluation error counts
+// as not yet, since a navigation replaces the page's context.
+func Poll(bctx context.Context, expr string) bool {
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
 		if ok, err := chromedp.Run(bctx, chromedp.Evaluate[bool](expr)); err == nil && ok {
-			return
+			return true
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+	return false
+}
+
+// WaitJS is Poll that fails the test, with the page's address and view,
+// if expr never holds.
+func WaitJS(t testing.TB, bctx context.Context, expr string) {
+	t.Helper()
+	if Poll(bctx, expr) {
+		return
 	}
 	got, _ := chromedp.Run(bctx, chromedp.Evaluate[string](`location.href + ' view=' + document.body.dataset.view`))
 	t.Fatalf("page never satisfied %s (at %s)", expr, got)
