@@ -57,6 +57,12 @@ lint: ## gofmt, go vet and staticcheck
 bench: ## run benchmarks (results are recorded in BENCHMARKS.md)
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./...
 
+# The pictures of the dashboard in docs/ are of a replay of the bundled real
+# posts, nothing planted (TestDashboardOfRealReplay, docs/api.md).
+.PHONY: screenshots
+screenshots: ## rewrite docs/timeline.png, topics.png, topic-page.png, term-page.png from a replay of real posts (needs chromium)
+	UPDATE_SCREENSHOT=1 $(GO) test -count=1 -timeout 15m -v -run '^TestDashboardOfRealReplay$$' ./pipelines/trending/
+
 .PHONY: eval
 eval: ## trend-quality evaluation: replay real posts + injected bursts through the pipeline on Prism; writes EVAL.md (ARGS for flags)
 	$(GO) run ./cmd/trendeval $(ARGS)

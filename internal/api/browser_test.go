@@ -5,7 +5,6 @@ import (
 	"context"
 	"math"
 	"net"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -149,17 +148,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Errorf("after update dashboard shows %q, want %q", shown, want)
 	}
 
-	if os.Getenv("UPDATE_SCREENSHOT") == "1" {
-		png, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatal(err)
-		}
-		out := filepath.Join("..", "..", "docs", "dashboard.png")
-		if err := os.WriteFile(out, png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("wrote %s (%d bytes)", out, len(png))
-	}
+	dashtest.Screenshot(t, bctx, filepath.Join("..", "..", "docs", "dashboard.png"))
 
 	// Language filter: the English ranking replaces the overall one.
 	if err := dashtest.SelectLang(bctx, "en"); err != nil {
@@ -190,23 +179,6 @@ func english(s *tsv1.WindowSnapshot) *tsv1.WindowSnapshot {
 		t.Lang = "en"
 	}
 	return s
-}
-
-// waitJS polls expr in the page until it is true, for up to 15 s.
-func waitJS(t *testing.T, bctx context.Context, expr string) bool {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		ok, err := chromedp.Run(bctx, chromedp.Evaluate[bool](expr))
-		if err != nil {
-			t.Fatalf("evaluate %s: %v", expr, err)
-		}
-		if ok {
-			return true
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return false
 }
 
 // TestDashboardAppliesCorrections: the pipeline re-emits windows when late
@@ -242,7 +214,7 @@ func TestDashboardAppliesCorrections(t *testing.T) {
 		t.Fatal(err)
 	}
 	const title = `((document.querySelector('#rankings section[data-lang=""] tr[data-term="coffee"] svg.spark title') || {}).textContent || '')`
-	if !waitJS(t, bctx, `document.body.dataset.loaded === 'true' && `+title+`.endsWith('count: 300, 300, 300')`) {
+	if !dashtest.Poll(bctx, `document.body.dataset.loaded === 'true' && `+title+`.endsWith('count: 300, 300, 300')`) {
 		got, _ := chromedp.Run(bctx, chromedp.Evaluate[string](title))
 		t.Fatalf("coffee's sparkline before the corrections: %q", got)
 	}
@@ -252,7 +224,7 @@ func TestDashboardAppliesCorrections(t *testing.T) {
 	corrected := english(snap("", t0.Add(-time.Minute), "rain", "coffee"))
 	corrected.EmittedAt = timestamppb.New(t0.Add(10 * time.Second))
 	srv.Publish(corrected)
-	if !waitJS(t, bctx, title+`.endsWith('count: 300, 280, 300')`) {
+	if !dashtest.Poll(bctx, title+`.endsWith('count: 300, 280, 300')`) {
 		got, _ := chromedp.Run(bctx, chromedp.Evaluate[string](title))
 		t.Errorf("after correcting an older window, coffee's sparkline is %q; want its middle point replaced", got)
 	}
@@ -276,7 +248,7 @@ func TestDashboardAppliesCorrections(t *testing.T) {
 	if want := []string{"gift/de", "gift/en", "coffee/en"}; !slices.Equal(rows, want) {
 		t.Errorf("after the newest window was re-emitted the table shows %q, want %q", rows, want)
 	}
-	if !waitJS(t, bctx, title+`.endsWith('last 3 windows — count: 300, 280, 260')`) {
+	if !dashtest.Poll(bctx, title+`.endsWith('last 3 windows — count: 300, 280, 260')`) {
 		got, _ := chromedp.Run(bctx, chromedp.Evaluate[string](title))
 		t.Errorf("coffee's sparkline after the re-emitted window: %q; want 3 windows, the last replaced", got)
 	}

@@ -58,7 +58,7 @@ func TestTimelineInBrowser(t *testing.T) {
 	}
 	// It opens on the newest window that ranked anything, not on the tail.
 	trending := tl.LatestTrending.Format(time.RFC3339Nano)
-	if !waitJS(t, bctx, `document.body.dataset.loaded === 'true' && document.body.dataset.view === `+jsStr(isoJS(*tl.LatestTrending))) {
+	if !dashtest.Poll(bctx, `document.body.dataset.loaded === 'true' && document.body.dataset.view === `+jsStr(isoJS(*tl.LatestTrending))) {
 		got, _ := chromedp.Run(bctx, chromedp.Evaluate[string](`document.body.dataset.view + ' opened ' + document.body.dataset.opened`))
 		t.Fatalf("the dashboard opened on %s, want the newest window with trends, %s", got, trending)
 	}
@@ -101,7 +101,7 @@ func TestTimelineInBrowser(t *testing.T) {
 	if err := slideTo(bctx, 1); err != nil {
 		t.Fatal(err)
 	}
-	if !waitJS(t, bctx, `document.body.dataset.view === `+jsStr(isoJS(mins(1)))) {
+	if !dashtest.Poll(bctx, `document.body.dataset.view === `+jsStr(isoJS(mins(1)))) {
 		t.Fatal("the slider did not move the view to 12:01")
 	}
 	if shown, err := dashtest.Terms(bctx, ""); err != nil || !slices.Equal(shown, trendsAt(mins(1))) {
@@ -121,7 +121,7 @@ func TestTimelineInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv.Publish(hail)
-	if !waitJS(t, bctx, `document.getElementById('slider').max === '8'`) {
+	if !dashtest.Poll(bctx, `document.getElementById('slider').max === '8'`) {
 		t.Error("a live window did not extend the slider")
 	}
 	if shown, _ := dashtest.Terms(bctx, ""); !slices.Equal(shown, trendsAt(mins(1))) {
@@ -131,7 +131,7 @@ func TestTimelineInBrowser(t *testing.T) {
 	if err := chromedp.Do(bctx, chromedp.Click(chromedp.CSS(`#latest`))); err != nil {
 		t.Fatal(err)
 	}
-	if !waitJS(t, bctx, `document.body.dataset.view === 'live'`) {
+	if !dashtest.Poll(bctx, `document.body.dataset.view === 'live'`) {
 		t.Fatal("latest did not return to the live view")
 	}
 	if err := dashtest.WaitTerm(bctx, "", "hail"); err != nil {
@@ -145,7 +145,7 @@ func TestTimelineInBrowser(t *testing.T) {
 	if err := slideTo(bctx, 4); err != nil {
 		t.Fatal(err)
 	}
-	if !waitJS(t, bctx, `document.body.dataset.view === `+jsStr(isoJS(mins(4)))) {
+	if !dashtest.Poll(bctx, `document.body.dataset.view === `+jsStr(isoJS(mins(4)))) {
 		t.Fatal("the slider did not move the view to 12:04")
 	}
 	cases := []struct{ term, kind, heading, href string }{{"rain", "word", "rain", ""}, {scriptTerm, "word", scriptTerm, ""}, {"snow", "hashtag", "#snow", ""}}
@@ -158,7 +158,7 @@ func TestTimelineInBrowser(t *testing.T) {
 		if err := chromedp.Do(bctx, chromedp.Navigate(tc.href)); err != nil {
 			t.Fatal(err)
 		}
-		if !waitJS(t, bctx, `document.body.dataset.loaded === 'true'`) {
+		if !dashtest.Poll(bctx, `document.body.dataset.loaded === 'true'`) {
 			t.Fatalf("the term page of %q never loaded", tc.term)
 		}
 		ps, err := st.TermHistory(ctx, tc.term, store.HistoryFilter{Kind: tc.kind, TermLang: "", Windows: 1440, From: mins(4).Add(-4 * time.Hour), Until: mins(4)})
@@ -196,7 +196,7 @@ func TestTimelineInBrowser(t *testing.T) {
 	if err := chromedp.Do(bctx, chromedp.Navigate(back)); err != nil {
 		t.Fatal(err)
 	}
-	if !waitJS(t, bctx, `document.body.dataset.loaded === 'true' && document.body.dataset.view === `+jsStr(isoJS(mins(4)))) {
+	if !dashtest.Poll(bctx, `document.body.dataset.loaded === 'true' && document.body.dataset.view === `+jsStr(isoJS(mins(4)))) {
 		got, _ := chromedp.Run(bctx, chromedp.Evaluate[string](`location.href + ' ' + document.body.dataset.view`))
 		t.Errorf("back from the term page: %s, want the dashboard at 12:04", got)
 	}
@@ -210,7 +210,7 @@ func TestTimelineInBrowser(t *testing.T) {
 	if err := chromedp.Do(bctx, chromedp.Navigate(base+"/?at="+mins(-600).Format(time.RFC3339))); err != nil {
 		t.Fatal(err)
 	}
-	if !waitJS(t, bctx, `document.body.dataset.loaded === 'true' && document.body.dataset.view === `+jsStr(isoJS(mins(-600)))) {
+	if !dashtest.Poll(bctx, `document.body.dataset.loaded === 'true' && document.body.dataset.view === `+jsStr(isoJS(mins(-600)))) {
 		got, _ := chromedp.Run(bctx, chromedp.Evaluate[string](`document.body.dataset.view`))
 		t.Fatalf("a link to 02:00 opened %s", got)
 	}
@@ -220,7 +220,7 @@ func TestTimelineInBrowser(t *testing.T) {
 	if err := chromedp.Do(bctx, chromedp.Click(chromedp.CSS(`#latest`))); err != nil {
 		t.Fatal(err)
 	}
-	if !waitJS(t, bctx, `document.body.dataset.view === 'live' && document.getElementById('slider').max === '8'`) {
+	if !dashtest.Poll(bctx, `document.body.dataset.view === 'live' && document.getElementById('slider').max === '8'`) {
 		got, _ := chromedp.Run(bctx, chromedp.Evaluate[string](`document.body.dataset.view + ' ' + document.getElementById('slider').max`))
 		t.Errorf("latest after an old window: %s, want live over the 9 windows of the last 6 hours", got)
 	}

@@ -31,6 +31,9 @@ var (
 	benchRate   = flag.Float64("trending.bench-rate", 10, "posts per second of event time in the benchmark replay")
 	benchShards = flag.Int("trending.bench-shards", 0, "scorer shards in the benchmark (0: the pipeline's default)")
 	benchLate   = flag.Duration("trending.bench-lateness", -1, "allowed lateness in the benchmark (negative: the pipeline's default)")
+	// Topics are measured against the same binary with them off, so a
+	// side-by-side run isolates their cost from every other change.
+	benchTopicSample = flag.Int("trending.bench-topic-sample", -1, "posts sampled per language and period for topics in the benchmark (-topic-sample; 0 turns topics off; negative: the pipeline's default)")
 )
 
 // benchT0 is the event time the benchmark replay starts at.
@@ -110,6 +113,9 @@ func benchOptions(brokers []string, dbURL string) Options {
 	}
 	if *benchLate >= 0 {
 		o.AllowedLateness = *benchLate
+	}
+	if *benchTopicSample >= 0 {
+		o.Topics.SamplePosts = *benchTopicSample
 	}
 	return o
 }

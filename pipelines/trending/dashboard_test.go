@@ -6,7 +6,6 @@ import (
 	"maps"
 	"net"
 	"net/url"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -131,17 +130,7 @@ func TestDashboardFedByPipeline(t *testing.T) {
 	}
 	// The screenshot in the README: the first run's ranking, hostile
 	// hashtags shown as text.
-	if os.Getenv("UPDATE_SCREENSHOT") == "1" {
-		png, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatal(err)
-		}
-		out := filepath.Join("..", "..", "docs", "dashboard.png")
-		if err := os.WriteFile(out, png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("wrote %s", out)
-	}
+	dashtest.Screenshot(t, bctx, filepath.Join("..", "..", "docs", "dashboard.png"))
 	if _, err := chromedp.Run(bctx, chromedp.Evaluate[int](`window.__noReload = 42`)); err != nil {
 		t.Fatal(err)
 	}
@@ -172,8 +161,8 @@ func TestDashboardFedByPipeline(t *testing.T) {
 // overview lists the terms that trended and when; a past window shows its
 // ranking; a term's page shows its history. Hostile hashtags stay text.
 //
-// UPDATE_SCREENSHOT=1 writes docs/timeline.png and docs/term-page.png from
-// this run.
+// The hostile bursts are planted, so the pictures in docs/ come from
+// TestDashboardOfRealReplay instead.
 func TestTimelineFedByPipeline(t *testing.T) {
 	const postsTopic, trendsTopic = "trendstream.posts", "trendstream.trends"
 	kc := testenv.Kafka(t, 2, postsTopic, trendsTopic)
@@ -254,39 +243,12 @@ func TestTimelineFedByPipeline(t *testing.T) {
 		}
 		return out
 	}
-	waitJS := func(bctx context.Context, expr string) {
-		t.Helper()
-		deadline := time.Now().Add(20 * time.Second)
-		for time.Now().Before(deadline) {
-			if ok, err := chromedp.Run(bctx, chromedp.Evaluate[bool](expr)); err == nil && ok {
-				return
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		got, _ := chromedp.Run(bctx, chromedp.Evaluate[string](`location.href + ' view=' + document.body.dataset.view`))
-		t.Fatalf("page never satisfied %s (at %s)", expr, got)
-	}
 	iso := func(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
-	screenshot := func(bctx context.Context, name string) {
-		if os.Getenv("UPDATE_SCREENSHOT") != "1" {
-			return
-		}
-		png, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatal(err)
-		}
-		out := filepath.Join("..", "..", "docs", name)
-		if err := os.WriteFile(out, png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("wrote %s", out)
-	}
-
 	bctx := dashtest.Browser(t, ctx)
 	if err := chromedp.Do(bctx, chromedp.Navigate(base+"/")); err != nil {
 		t.Fatal(err)
 	}
-	waitJS(bctx, `document.body.dataset.loaded === 'true' && document.body.dataset.view === '`+iso(*tl.LatestTrending)+`'`)
+	dashtest.WaitJS(t, bctx, `document.body.dataset.loaded === 'true' && document.body.dataset.view === '`+iso(*tl.LatestTrending)+`'`)
 	if shown, err := dashtest.Terms(bctx, ""); err != nil || !slices.Equal(shown, rankingAt(*tl.LatestTrending)) {
 		t.Errorf("the dashboard opened on %q (%v), want the read model's newest ranking with trends %q", shown, err, rankingAt(*tl.LatestTrending))
 	}
@@ -337,14 +299,13 @@ func TestTimelineFedByPipeline(t *testing.T) {
 		s.value = '%d'; s.dispatchEvent(new Event('input')); return s.dispatchEvent(new Event('change')); })()`, idx))); err != nil {
 		t.Fatal(err)
 	}
-	waitJS(bctx, `document.body.dataset.loaded === 'true' && document.body.dataset.view === '`+iso(at)+`'`)
+	dashtest.WaitJS(t, bctx, `document.body.dataset.loaded === 'true' && document.body.dataset.view === '`+iso(at)+`'`)
 	if shown, err := dashtest.Terms(bctx, ""); err != nil || !slices.Equal(shown, rankingAt(at)) {
 		t.Errorf("at %v the dashboard shows %q (%v), want %q", at, shown, err, rankingAt(at))
 	}
 	if inert, err := dashtest.Inert(bctx); err != nil || inert != (dashtest.Inertness{}) {
 		t.Errorf("hostile terms were interpreted as markup: %+v (%v)", inert, err)
 	}
-	screenshot(bctx, "timeline.png")
 
 	// The term page of the most persistent term, as linked from the
 	// overview, as of the window shown.
@@ -359,7 +320,7 @@ func TestTimelineFedByPipeline(t *testing.T) {
 		if err := chromedp.Do(bctx, chromedp.Navigate(href)); err != nil {
 			t.Fatal(err)
 		}
-		waitJS(bctx, `document.body.dataset.loaded === 'true'`)
+		dashtest.WaitJS(t, bctx, `document.body.dataset.loaded === 'true'`)
 		ps, err := st.TermHistory(ctx, term.Term, store.HistoryFilter{Source: term.Source, Kind: term.Kind, TermLang: term.TermLang,
 			Windows: store.MaxHistory, From: at.Add(-4 * time.Hour), Until: at})
 		if err != nil {
@@ -389,7 +350,6 @@ func TestTimelineFedByPipeline(t *testing.T) {
 		}
 	}
 	checkTermPage(href, top, at)
-	screenshot(bctx, "term-page.png")
 
 	// The hostile hashtag trended briefly in the second hour: a link to
 	// the window where it ranked best shows it as text, and so does its
@@ -412,7 +372,7 @@ func TestTimelineFedByPipeline(t *testing.T) {
 	if err := chromedp.Do(bctx, chromedp.Navigate(base+"/?at="+url.QueryEscape(atH.Format(time.RFC3339)))); err != nil {
 		t.Fatal(err)
 	}
-	waitJS(bctx, `document.body.dataset.loaded === 'true' && document.body.dataset.view === '`+iso(atH)+`'`)
+	dashtest.WaitJS(t, bctx, `document.body.dataset.loaded === 'true' && document.body.dataset.view === '`+iso(atH)+`'`)
 	shown, err := dashtest.Terms(bctx, "")
 	if err != nil || !slices.Equal(shown, rankingAt(atH)) || !slices.Contains(shown, "#"+scriptTag) {
 		t.Errorf("at %v the dashboard shows %q (%v), want %q with the hostile hashtag", atH, shown, err, rankingAt(atH))

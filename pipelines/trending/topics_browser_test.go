@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -52,7 +50,8 @@ func story(name string, authors int, at time.Time, tags []string, text string) [
 // topic's page shows its history, members and example posts, and that a
 // term's page shows its example posts. Post text stays text.
 //
-// UPDATE_SCREENSHOT=1 writes docs/topics.png and docs/topic-page.png.
+// The stories are planted, so the pictures in docs/ come from
+// TestDashboardOfRealReplay instead.
 func TestTopicsFedByPipeline(t *testing.T) {
 	const postsTopic, trendsTopic = "trendstream.posts", "trendstream.trends"
 	kc := testenv.Kafka(t, 2, postsTopic, trendsTopic)
@@ -109,32 +108,6 @@ func TestTopicsFedByPipeline(t *testing.T) {
 	}
 	go func() { _ = srv.Serve(ctx, ln) }()
 	base := "http://" + ln.Addr().String()
-	waitJS := func(bctx context.Context, expr string) {
-		t.Helper()
-		deadline := time.Now().Add(20 * time.Second)
-		for time.Now().Before(deadline) {
-			if ok, err := chromedp.Run(bctx, chromedp.Evaluate[bool](expr)); err == nil && ok {
-				return
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		got, _ := chromedp.Run(bctx, chromedp.Evaluate[string](`location.href`))
-		t.Fatalf("page never satisfied %s (at %s)", expr, got)
-	}
-	screenshot := func(bctx context.Context, name string) {
-		if os.Getenv("UPDATE_SCREENSHOT") != "1" {
-			return
-		}
-		png, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatal(err)
-		}
-		out := filepath.Join("..", "..", "docs", name)
-		if err := os.WriteFile(out, png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("wrote %s", out)
-	}
 	inert := func(bctx context.Context, page string) {
 		t.Helper()
 		if in, err := dashtest.Inert(bctx); err != nil || in != (dashtest.Inertness{}) {
@@ -148,7 +121,7 @@ func TestTopicsFedByPipeline(t *testing.T) {
 	if err := chromedp.Do(bctx, chromedp.Navigate(base+"/?at="+url.QueryEscape(at.Format(time.RFC3339)))); err != nil {
 		t.Fatal(err)
 	}
-	waitJS(bctx, `document.body.dataset.topics !== undefined && document.body.dataset.loaded === 'true'`)
+	dashtest.WaitJS(t, bctx, `document.body.dataset.topics !== undefined && document.body.dataset.loaded === 'true'`)
 	cards, err := chromedp.Run(bctx, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll('#topics article.topic')).map(a =>
 		a.dataset.id + ' ' + Array.from(a.querySelectorAll('a.member')).map(m => m.dataset.term).join(','))`))
 	if err != nil {
@@ -158,7 +131,6 @@ func TestTopicsFedByPipeline(t *testing.T) {
 		t.Errorf("topics view %q, want the read model's %q", cards, want)
 	}
 	inert(bctx, "dashboard")
-	screenshot(bctx, "topics.png")
 
 	// The topic's page, from its card.
 	href, err := chromedp.Run(bctx, chromedp.Evaluate[string](`document.querySelector('#topics article.topic[data-id="`+aurora.ID+`"] a.topic-link').href`))
@@ -168,7 +140,7 @@ func TestTopicsFedByPipeline(t *testing.T) {
 	if err := chromedp.Do(bctx, chromedp.Navigate(href)); err != nil {
 		t.Fatal(err)
 	}
-	waitJS(bctx, `document.body.dataset.loaded === 'true'`)
+	dashtest.WaitJS(t, bctx, `document.body.dataset.loaded === 'true'`)
 	page, err := st.TopicHistory(ctx, aurora.ID, store.HistoryFilter{Windows: 1440, From: at.Add(-4 * time.Hour), Until: at})
 	if err != nil || page == nil {
 		t.Fatalf("topic history: %v %v", page, err)
@@ -196,13 +168,12 @@ func TestTopicsFedByPipeline(t *testing.T) {
 		t.Errorf("%d bsky.app links on the topic page (%v), want %d", links, err, len(page.Examples))
 	}
 	inert(bctx, "topic page")
-	screenshot(bctx, "topic-page.png")
 
 	// A member's term page shows its example posts.
 	if err := chromedp.Do(bctx, chromedp.Navigate(base+"/term/aurora?kind=hashtag&at="+url.QueryEscape(at.Format(time.RFC3339)))); err != nil {
 		t.Fatal(err)
 	}
-	waitJS(bctx, `document.body.dataset.examples !== undefined`)
+	dashtest.WaitJS(t, bctx, `document.body.dataset.examples !== undefined`)
 	ex, err := st.TermExamples(ctx, "aurora", store.HistoryFilter{Kind: "hashtag", From: at.Add(-4 * time.Hour), Until: at})
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 )
@@ -135,4 +136,52 @@ func cssString(s string) string {
 func jsString(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
+}
+
+// Poll evaluates the boolean JavaScript expression expr in the page until
+// it holds or 20 s pass, and says whether it held: the dashboard renders
+// after its fetches, which no DOM event marks. An evaluation error counts
+// as not yet, since a navigation replaces the page's context.
+func Poll(bctx context.Context, expr string) bool {
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if ok, err := chromedp.Run(bctx, chromedp.Evaluate[bool](expr)); err == nil && ok {
+			return true
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return false
+}
+
+// WaitJS is Poll that fails the test, with the page's address and view,
+// if expr never holds.
+func WaitJS(t testing.TB, bctx context.Context, expr string) {
+	t.Helper()
+	if Poll(bctx, expr) {
+		return
+	}
+	got, _ := chromedp.Run(bctx, chromedp.Evaluate[string](`location.href + ' view=' + document.body.dataset.view`))
+	t.Fatalf("page never satisfied %s (at %s)", expr, got)
+}
+
+// UpdateScreenshots says whether the run should rewrite the pictures in
+// docs/ (UPDATE_SCREENSHOT=1): they are committed, so an ordinary test run
+// must not change them.
+func UpdateScreenshots() bool { return os.Getenv("UPDATE_SCREENSHOT") == "1" }
+
+// Screenshot writes a full-page PNG of the page to path when
+// UpdateScreenshots says so.
+func Screenshot(t testing.TB, bctx context.Context, path string) {
+	t.Helper()
+	if !UpdateScreenshots() {
+		return
+	}
+	png, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot %s: %v", path, err)
+	}
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("wrote %s (%d bytes)", path, len(png))
 }

@@ -7,12 +7,7 @@
 'use strict';
 
 window.trendstreamExamples = (() => {
-  function el(tag, cls, text) {
-    const e = document.createElement(tag);
-    if (cls) e.className = cls;
-    if (text !== undefined) e.textContent = String(text);
-    return e;
-  }
+  const { el } = window.trendstreamPage;
 
   // list returns an <ol class="examples"> of the posts.
   function list(examples) {
@@ -36,5 +31,6 @@ window.trendstreamExamples = (() => {
     return ol;
   }
 
+  // el is passed on for topics.js, which needs nothing else of page.js.
   return { el, list };
 })();

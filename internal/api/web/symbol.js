@@ -12,20 +12,9 @@
   const symbol = decodeURIComponent(location.pathname.replace(/^\/symbol\//, '')).replace(/^\$/, '').toUpperCase();
   const lang = params.get('lang') || '';
   const until = params.get('until') || '';
-  const hoursSel = document.getElementById('hours');
-  if (params.get('hours')) hoursSel.value = params.get('hours');
-
-  const fmtTime = (s) => new Date(s).toISOString().slice(11, 16);
-  const fmtDay = (s) => new Date(s).toISOString().slice(0, 10);
-  const fmtNum = (n) => Number(n).toLocaleString('en-US');
+  const { el, fmtTime, fmtDay, fmtNum, hoursSelect, start } = window.trendstreamPage;
+  const hoursSel = hoursSelect();
   const fmtWindow = (p) => `${fmtDay(p.window_start)} ${fmtTime(p.window_start)}–${fmtTime(p.window_end)}`;
-
-  function el(tag, cls, text) {
-    const e = document.createElement(tag);
-    if (cls) e.className = cls;
-    if (text !== undefined) e.textContent = String(text);
-    return e;
-  }
 
   document.getElementById('symbol').textContent = '$' + symbol;
   document.title = `$${symbol} — trendstream`;
@@ -94,11 +83,5 @@
     document.body.dataset.loaded = 'true';
   }
 
-  hoursSel.addEventListener('change', () => {
-    const q = new URLSearchParams(location.search);
-    q.set('hours', hoursSel.value);
-    history.replaceState(null, '', location.pathname + '?' + q);
-    load().catch((e) => (document.getElementById('market-summary').textContent = e.message));
-  });
-  load().catch((e) => (document.getElementById('market-summary').textContent = e.message));
+  start(hoursSel, load, document.getElementById('market-summary'));
 })();

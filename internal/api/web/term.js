@@ -9,7 +9,7 @@
 'use strict';
 
 (() => {
-  const SVG = 'http://www.w3.org/2000/svg';
+  const { el, svgEl, ms, iso, fmtTime, fmtDay, fmtNum, hoursSelect, start, newestEnd } = window.trendstreamPage;
   const params = new URLSearchParams(location.search);
   const term = decodeURIComponent(location.pathname.replace(/^\/term\//, ''));
   const lang = params.get('lang') || '';
@@ -17,27 +17,7 @@
   const termLang = params.get('term_lang') || '';
   const source = params.get('source') || '';
   const at = params.get('at') || '';
-  const hoursSel = document.getElementById('hours');
-  if (params.get('hours')) hoursSel.value = params.get('hours');
-
-  const ms = (s) => Date.parse(s);
-  const iso = (m) => new Date(m).toISOString();
-  const fmtTime = (s) => new Date(s).toISOString().slice(11, 16);
-  const fmtDay = (s) => new Date(s).toISOString().slice(0, 10);
-  const fmtNum = (n) => Number(n).toLocaleString('en-US');
-
-  function el(tag, cls, text) {
-    const e = document.createElement(tag);
-    if (cls) e.className = cls;
-    if (text !== undefined) e.textContent = String(text);
-    return e;
-  }
-
-  function svgEl(tag, attrs) {
-    const e = document.createElementNS(SVG, tag);
-    for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, String(v));
-    return e;
-  }
+  const hoursSel = hoursSelect();
 
   // dashboard is the dashboard's address showing the window ending at end.
   function dashboard(end) {
@@ -62,14 +42,7 @@
   // until is the end of the stretch: the window asked for, else the
   // ranking's newest window.
   async function until() {
-    if (at) return ms(at);
-    const q = new URLSearchParams({ current: 'true', lang });
-    if (source) q.set('source', source);
-    const res = await fetch('/api/windows?' + q);
-    if (!res.ok) throw new Error(`GET /api/windows: ${res.status}`);
-    const body = await res.json();
-    const ends = body.windows.map((w) => ms(w.window_end));
-    return ends.length ? Math.max(...ends) : Date.now();
+    return at ? ms(at) : newestEnd(lang, source);
   }
 
   async function load() {
@@ -204,11 +177,5 @@
     return svg;
   }
 
-  hoursSel.addEventListener('change', () => {
-    const q = new URLSearchParams(location.search);
-    q.set('hours', hoursSel.value);
-    history.replaceState(null, '', location.pathname + '?' + q);
-    load().catch((e) => (document.getElementById('summary').textContent = e.message));
-  });
-  load().catch((e) => (document.getElementById('summary').textContent = e.message));
+  start(hoursSel, load, document.getElementById('summary'));
 })();

@@ -7,21 +7,14 @@
 'use strict';
 
 (() => {
-  const { el, list } = window.trendstreamExamples;
-  const SVG = 'http://www.w3.org/2000/svg';
+  const { list } = window.trendstreamExamples;
+  const { el, svgEl, ms, iso, fmtTime, fmtDay, fmtNum, hoursSelect, start, newestEnd } = window.trendstreamPage;
   const params = new URLSearchParams(location.search);
   const id = decodeURIComponent(location.pathname.replace(/^\/topic\//, ''));
   const lang = params.get('lang') || '';
   const source = params.get('source') || '';
   const at = params.get('at') || '';
-  const hoursSel = document.getElementById('hours');
-  if (params.get('hours')) hoursSel.value = params.get('hours');
-
-  const ms = (s) => Date.parse(s);
-  const iso = (m) => new Date(m).toISOString();
-  const fmtTime = (s) => new Date(s).toISOString().slice(11, 16);
-  const fmtDay = (s) => new Date(s).toISOString().slice(0, 10);
-  const fmtNum = (n) => Number(n).toLocaleString('en-US');
+  const hoursSel = hoursSelect();
   const shown = (kind, term) => (kind === 'hashtag' ? '#' : '') + term;
 
   function href(path, extra) {
@@ -36,13 +29,7 @@
     .filter(Boolean).join(' · ');
 
   async function until() {
-    if (at) return ms(at);
-    const q = new URLSearchParams({ current: 'true', lang });
-    if (source) q.set('source', source);
-    const res = await fetch('/api/windows?' + q);
-    if (!res.ok) throw new Error(`GET /api/windows: ${res.status}`);
-    const ends = (await res.json()).windows.map((w) => ms(w.window_end));
-    return ends.length ? Math.max(...ends) : Date.now();
+    return at ? ms(at) : newestEnd(lang, source);
   }
 
   async function load() {
@@ -106,12 +93,6 @@
     document.body.dataset.loaded = 'true';
   }
 
-  function svgEl(tag, attrs) {
-    const e = document.createElementNS(SVG, tag);
-    for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, String(v));
-    return e;
-  }
-
   // chart draws mentions (left axis) and score (right axis) over the
   // windows in which the topic was ranked.
   function chart(points) {
@@ -146,11 +127,5 @@
     return svg;
   }
 
-  hoursSel.addEventListener('change', () => {
-    const q = new URLSearchParams(location.search);
-    q.set('hours', hoursSel.value);
-    history.replaceState(null, '', location.pathname + '?' + q);
-    load().catch((e) => (document.getElementById('summary').textContent = e.message));
-  });
-  load().catch((e) => (document.getElementById('summary').textContent = e.message));
+  start(hoursSel, load, document.getElementById('summary'));
 })();
