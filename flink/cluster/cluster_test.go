@@ -26,7 +26,7 @@ import (
 )
 
 // flinkVersion is what cluster.sh pins; the Compose stack's image must match.
-const flinkVersion = "2.2.1"
+const flinkVersion = "1.19.3"
 
 // The test cluster's knobs: two slots and small processes keep it lean on a
 // shared 2-core machine, a 1 s checkpoint interval lets a 15 s job take
@@ -227,7 +227,7 @@ func requireTools(t *testing.T) {
 	t.Helper()
 	need := map[string]string{
 		"bash":    "bash runs flink/cluster/cluster.sh",
-		"java":    "Flink 2.2 needs a Java 17 runtime (Debian: apt-get install openjdk-17-jdk-headless)",
+		"java":    "Flink 1.19 needs a Java 11 or 17 runtime (Debian: apt-get install openjdk-17-jdk-headless)",
 		"javac":   "the test compiles its Flink job with the JDK's javac (Debian: apt-get install openjdk-17-jdk-headless)",
 		"jar":     "the test packs its Flink job with the JDK's jar tool (Debian: apt-get install openjdk-17-jdk-headless)",
 		"python3": "cluster.sh fetches Flink from PyPI with python3 -m pip (Debian: apt-get install python3 python3-pip)",

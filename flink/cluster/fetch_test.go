@@ -1,148 +1,127 @@
 package cluster_test
 
 import (
-	"crypto/sha1"
-	"encoding/hex"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 )
 
-// beamVersion reads the Beam Go SDK version from go.mod, which cluster.sh
-// follows for the job server and the Go boot program.
-func beamVersion(t *testing.T) string {
-	t.Helper()
-	b, err := os.ReadFile("../../go.mod")
+// TestJobServerFetch runs "cluster.sh fetch-job-server" with a stand-in
+// for Maven: the job server is resolved from jobserver/pom.xml into the
+// cache (checksums enforced with -C), reused while the pom is unchanged,
+// resolved again when it changes; a refusal says which artifact is missing
+// and how to supply the job server without failing; and
+// BEAM_FLINK_JOB_SERVER_JAR skips Maven. The real resolution from Maven
+// Central runs in flink/portable's TestTrendingOnFlink.
+func TestJobServerFetch(t *testing.T) {
+	bin := t.TempDir()
+	calls := filepath.Join(bin, "calls")
+	// The stand-in writes two jars where -DoutputDirectory says, and logs
+	// its arguments, or fails like a refusing registry.
+	mvn := filepath.Join(bin, "mvn")
+	script := `#!/usr/bin/env bash
+echo "$*" >>"` + calls + `"
+if [ -n "${FAKE_MVN_FAIL:-}" ]; then
+  echo "[ERROR] Could not resolve dependencies: org.apache.beam:beam-runners-flink-1.19:jar:2.62.0 was not found" >&2
+  exit 1
+fi
+for a in "$@"; do
+  case $a in -DoutputDirectory=*) out=${a#-DoutputDirectory=} ;; esac
+done
+mkdir -p "$out" && echo jar >"$out/beam-runners-flink-1.19-2.62.0.jar" && echo jar >"$out/flink-runtime-1.19.0.jar"
+`
+	if err := os.WriteFile(mvn, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	pom, err := os.ReadFile(filepath.Join("jobserver", "pom.xml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := regexp.MustCompile(`(?m)^\s*github\.com/apache/beam/sdks/v2 v(\S+)`).FindSubmatch(b)
-	if m == nil {
-		t.Fatal("go.mod does not require github.com/apache/beam/sdks/v2")
-	}
-	return string(m[1])
-}
-
-// TestJobServerFetch runs "cluster.sh fetch-job-server" against a local
-// stand-in for a Maven repository: the request must name Beam's Flink job
-// server for the pinned Flink minor and the module's Beam version, a refusal
-// must say which artifact is missing and how to supply it without failing,
-// and a download must match the repository's .sha1 to be kept.
-func TestJobServerFetch(t *testing.T) {
-	if _, err := exec.LookPath("curl"); err != nil {
-		t.Fatal("curl not found: cluster.sh downloads the job server jar with curl (Debian: apt-get install curl)")
-	}
-	beam := beamVersion(t)
-	artifact := "beam-runners-flink-2.2-job-server"
-	coords := "org.apache.beam:" + artifact + ":" + beam
-	wantPath := "/org/apache/beam/" + artifact + "/" + beam + "/" + artifact + "-" + beam + ".jar"
-	jar := []byte("PK\x03\x04 not really a jar")
-	sum := sha1.Sum(jar)
-
-	var mu sync.Mutex
-	var asked []string
-	var serve func(w http.ResponseWriter, r *http.Request)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		asked = append(asked, r.URL.Path)
-		f := serve
-		mu.Unlock()
-		f(w, r)
-	}))
-	defer srv.Close()
-
-	run := func(t *testing.T, handler func(w http.ResponseWriter, r *http.Request), extraEnv ...string) (out, cache string) {
+	run := func(t *testing.T, cache string, extraEnv ...string) string {
 		t.Helper()
-		mu.Lock()
-		serve, asked = handler, nil
-		mu.Unlock()
-		cache = t.TempDir()
 		cmd := exec.Command("bash", "cluster.sh", "fetch-job-server")
-		cmd.Env = append(os.Environ(), append([]string{"TRENDSTREAM_CACHE=" + cache, "MAVEN_REPO=" + srv.URL, "BEAM_FLINK_JOB_SERVER_JAR="}, extraEnv...)...)
+		cmd.Env = append(os.Environ(), append([]string{"TRENDSTREAM_CACHE=" + cache, "MVN=" + mvn, "BEAM_FLINK_JOB_SERVER_JAR="}, extraEnv...)...)
 		b, err := cmd.CombinedOutput()
 		t.Logf("cluster.sh fetch-job-server:\n%s", b)
 		if err != nil {
 			t.Fatalf("fetch-job-server failed (%v); a missing job server must not fail it", err)
 		}
-		return string(b), cache
+		return string(b)
 	}
-	cached := func(cache string) string {
-		return filepath.Join(cache, "beam-"+beam, artifact+"-"+beam+".jar")
+	ncalls := func(t *testing.T) int {
+		b, err := os.ReadFile(calls)
+		if os.IsNotExist(err) {
+			return 0
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Count(string(b), "\n")
+	}
+	libs := func(cache string) []string {
+		m, _ := filepath.Glob(filepath.Join(cache, "beam-flink-1.19-job-server-2.62.0", "lib", "*.jar"))
+		return m
 	}
 
+	t.Run("resolved-then-cached", func(t *testing.T) {
+		_ = os.Remove(calls)
+		cache := t.TempDir()
+		out := run(t, cache)
+		if n := len(libs(cache)); n != 2 || !strings.Contains(out, "2 jars in") {
+			t.Fatalf("resolved %d jars, output %q; want the stand-in's 2", n, out)
+		}
+		b, _ := os.ReadFile(calls)
+		for _, want := range []string{"-C", "dependency:copy-dependencies", filepath.Join("jobserver", "pom.xml")} {
+			if !strings.Contains(string(b), want) {
+				t.Errorf("mvn was called with %q, which lacks %q", b, want)
+			}
+		}
+		out = run(t, cache)
+		if ncalls(t) != 1 || !strings.Contains(out, "(cached)") {
+			t.Errorf("a second fetch called mvn again (%d calls) or did not say cached", ncalls(t))
+		}
+		// A changed pom is resolved again.
+		stamp := filepath.Join(cache, "beam-flink-1.19-job-server-2.62.0", ".built-from")
+		if err := os.WriteFile(stamp, []byte("an older pom\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		run(t, cache)
+		if ncalls(t) != 2 {
+			t.Errorf("a changed pom was not resolved again (%d mvn calls, want 2)", ncalls(t))
+		}
+	})
+
 	t.Run("refused", func(t *testing.T) {
-		out, cache := run(t, http.NotFound)
-		for _, want := range []string{coords, "HTTP 404", srv.URL + wantPath, "BEAM_FLINK_JOB_SERVER_JAR"} {
+		cache := t.TempDir()
+		out := run(t, cache, "FAKE_MVN_FAIL=1")
+		for _, want := range []string{"org.apache.beam:beam-runners-flink-1.19:2.62.0", "NOT available", "was not found", "BEAM_FLINK_JOB_SERVER_JAR"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("output does not mention %q", want)
 			}
 		}
-		mu.Lock()
-		defer mu.Unlock()
-		if len(asked) != 1 || asked[0] != wantPath {
-			t.Errorf("asked the repository for %q, want only %q", asked, wantPath)
-		}
-		if _, err := os.Stat(cached(cache)); err == nil {
-			t.Error("a refused download left a jar in the cache")
-		}
-	})
-
-	t.Run("verified", func(t *testing.T) {
-		out, cache := run(t, func(w http.ResponseWriter, r *http.Request) {
-			switch r.URL.Path {
-			case wantPath:
-				_, _ = w.Write(jar)
-			case wantPath + ".sha1":
-				_, _ = w.Write([]byte(hex.EncodeToString(sum[:])))
-			default:
-				http.NotFound(w, r)
-			}
-		})
-		if !strings.Contains(out, "sha1 verified") {
-			t.Error("output does not say the download was verified")
-		}
-		if b, err := os.ReadFile(cached(cache)); err != nil || string(b) != string(jar) {
-			t.Errorf("cached jar: %q, %v; want the served bytes", b, err)
-		}
-	})
-
-	t.Run("bad-sha1", func(t *testing.T) {
-		out, cache := run(t, func(w http.ResponseWriter, r *http.Request) {
-			switch r.URL.Path {
-			case wantPath:
-				_, _ = w.Write(jar)
-			case wantPath + ".sha1":
-				_, _ = w.Write([]byte(strings.Repeat("0", 40)))
-			default:
-				http.NotFound(w, r)
-			}
-		})
-		if !strings.Contains(out, "discarded") {
-			t.Error("output does not say the download was discarded")
-		}
-		if _, err := os.Stat(cached(cache)); err == nil {
-			t.Error("a jar with a wrong sha1 was kept")
+		if len(libs(cache)) != 0 {
+			t.Error("a refused resolution left jars in the cache")
 		}
 	})
 
 	t.Run("local-jar", func(t *testing.T) {
+		_ = os.Remove(calls)
 		missing := filepath.Join(t.TempDir(), "nope.jar")
-		out, _ := run(t, http.NotFound, "BEAM_FLINK_JOB_SERVER_JAR="+missing)
+		out := run(t, t.TempDir(), "BEAM_FLINK_JOB_SERVER_JAR="+missing)
 		if !strings.Contains(out, missing+" does not exist") {
 			t.Error("output does not say the BEAM_FLINK_JOB_SERVER_JAR file is missing")
 		}
-		mu.Lock()
-		defer mu.Unlock()
-		if len(asked) != 0 {
-			t.Errorf("with BEAM_FLINK_JOB_SERVER_JAR set, the repository was still asked for %q", asked)
+		if ncalls(t) != 0 {
+			t.Error("with BEAM_FLINK_JOB_SERVER_JAR set, mvn was still called")
 		}
 	})
+
+	if !strings.Contains(string(pom), "<artifactId>beam-runners-flink-1.19</artifactId>") {
+		t.Error("jobserver/pom.xml does not depend on beam-runners-flink-1.19, the Flink minor cluster.sh runs")
+	}
 }
 
 // TestPins checks that the committed wheel sums name the pinned Flink
@@ -153,18 +132,24 @@ func TestPins(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	line := regexp.MustCompile(`^([0-9a-f]{64})  (\S+\.whl)$`)
-	names := map[string]bool{}
+	// apache-flink is a wheel; apache-flink-libraries is a source archive
+	// for Flink 1.19 (a wheel from 2.2 on).
+	line := regexp.MustCompile(`^([0-9a-f]{64})  (\S+\.(?:whl|tar\.gz))$`)
+	var names []string
 	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
 		m := line.FindStringSubmatch(l)
 		if m == nil {
 			t.Fatalf("malformed line in flink-%s.sha256: %q", flinkVersion, l)
 		}
-		names[strings.SplitN(m[2], "-", 3)[0]+"-"+strings.SplitN(m[2], "-", 3)[1]] = true
+		names = append(names, m[2])
 	}
-	for _, want := range []string{"apache_flink-" + flinkVersion, "apache_flink_libraries-" + flinkVersion} {
-		if !names[want] {
-			t.Errorf("flink-%s.sha256 has no %s wheel", flinkVersion, want)
+	for _, want := range []string{"apache_flink-" + flinkVersion + "-", "apache-flink-libraries-" + flinkVersion + ".tar.gz"} {
+		found := false
+		for _, n := range names {
+			found = found || strings.HasPrefix(n, want)
+		}
+		if !found {
+			t.Errorf("flink-%s.sha256 names no %s file", flinkVersion, want)
 		}
 	}
 	script, err := os.ReadFile("cluster.sh")

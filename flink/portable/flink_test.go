@@ -308,6 +308,15 @@ func flinkLive(t *testing.T, fc *flinkCluster, bins binaries, dir string) {
 	deadline := time.Now().Add(3 * time.Minute)
 	var got map[windowKey]store.Window
 	for {
+		if !readModelExists(ctx, t, db) {
+			// The pipeline's Postgres sink creates the tables with its
+			// first write.
+			if time.Now().After(deadline) {
+				t.Fatalf("no read model in PostgreSQL 3 minutes after the last post (%v)", last)
+			}
+			time.Sleep(time.Second)
+			continue
+		}
 		got = readDB(ctx, t, db)
 		if d := diffWindows(got, want); d == "" {
 			break
@@ -479,4 +488,20 @@ func (a *arrivals) delays(want map[windowKey]store.Window) string {
 	slices.Sort(ds)
 	q := func(p float64) time.Duration { return ds[int(p*float64(len(ds)-1))].Round(10 * time.Millisecond) }
 	return fmt.Sprintf("p50 %v, p95 %v, max %v over %d windows", q(0.5), q(0.95), ds[len(ds)-1].Round(10*time.Millisecond), len(ds))
+}
+
+// readModelExists reports whether the windows and trending_terms tables
+// exist yet.
+func readModelExists(ctx context.Context, t *testing.T, url string) bool {
+	t.Helper()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var ok bool
+	if err := conn.QueryRow(ctx, `SELECT to_regclass('windows') IS NOT NULL AND to_regclass('trending_terms') IS NOT NULL`).Scan(&ok); err != nil {
+		t.Fatal(err)
+	}
+	return ok
 }
