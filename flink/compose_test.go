@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -75,8 +76,8 @@ func TestComposeServices(t *testing.T) {
 	}
 }
 
-// exactVersion is a tag that names one release: 2.2.1-java17, v3.5.0,
-// 15.18 or 2.77.0, never latest or a floating minor like 2.2-java17.
+// exactVersion is a tag that names one release: 1.19.3-java17, v3.5.0,
+// 15.18 or 2.62.0, never latest or a floating minor like 1.19-java17.
 var exactVersion = regexp.MustCompile(`^v?\d+\.\d+(\.\d+)?([-_.][A-Za-z0-9_.-]+)?$`)
 
 func TestComposeImagesPinned(t *testing.T) {
@@ -127,30 +128,46 @@ func splitImage(image string) (repo, tag string, ok bool) {
 }
 
 // TestComposeVersionsMatch checks the version couplings the stack depends
-// on: the Flink cluster must run the Flink minor the Beam job server was
-// built for, and the job server and Go SDK worker pool must be the Beam
-// release the pipeline binary is built with (go.mod).
+// on. The compose stack runs what the local cluster (flink/cluster/cluster.sh)
+// tests end to end: the Flink image is cluster.sh's FLINK_VERSION, the job
+// server is Beam's job server for that Flink minor at cluster.sh's
+// BEAM_JOB_SERVER_VERSION, and the Go SDK worker pool is the Beam release
+// the pipeline binary is built with (go.mod), which may be newer than the job
+// server.
 func TestComposeVersionsMatch(t *testing.T) {
 	p := loadProject(t, "docker-compose.yml")
 	beam := goModVersion(t, "github.com/apache/beam/sdks/v2")
+	clusterFlink := clusterPin(t, "FLINK_VERSION")
+	clusterJobServer := clusterPin(t, "BEAM_JOB_SERVER_VERSION")
 
 	jm, tm := service(t, p, "jobmanager"), service(t, p, "taskmanager")
 	if jm.Image != tm.Image {
 		t.Errorf("jobmanager image %q != taskmanager image %q", jm.Image, tm.Image)
 	}
-	m := regexp.MustCompile(`^apache/beam_flink(\d+\.\d+)_job_server:(.+)$`).FindStringSubmatch(service(t, p, "beam-job-server").Image)
+	repo, tag, _ := splitImage(jm.Image)
+	flinkVersion, _, _ := strings.Cut(tag, "-")
+	if repo != "flink" || flinkVersion != clusterFlink {
+		t.Errorf("Flink image %q, want flink:%s-<java> (cluster.sh FLINK_VERSION)", jm.Image, clusterFlink)
+	}
+	if !strings.HasSuffix(tag, "-java17") {
+		t.Errorf("Flink image %q is not the Java 17 variant", jm.Image)
+	}
+	jsImage := service(t, p, "beam-job-server").Image
+	m := regexp.MustCompile(`^apache/beam_flink(\d+\.\d+)_job_server:(.+)$`).FindStringSubmatch(jsImage)
 	if m == nil {
-		t.Fatalf("beam-job-server image %q is not apache/beam_flink<minor>_job_server:<beam>", service(t, p, "beam-job-server").Image)
+		t.Fatalf("beam-job-server image %q is not apache/beam_flink<minor>_job_server:<beam>", jsImage)
 	}
 	flinkMinor, jobServerBeam := m[1], m[2]
-	if repo, tag, _ := splitImage(jm.Image); repo != "flink" || !strings.HasPrefix(tag, flinkMinor+".") {
-		t.Errorf("Flink image %q does not match job server Flink %s", jm.Image, flinkMinor)
+	if want := clusterFlink[:strings.LastIndex(clusterFlink, ".")]; flinkMinor != want {
+		t.Errorf("job server %q is built for Flink %s, the cluster runs Flink %s", jsImage, flinkMinor, clusterFlink)
 	}
-	if "v"+jobServerBeam != beam {
-		t.Errorf("job server Beam %s, go.mod Beam %s", jobServerBeam, beam)
+	if jobServerBeam != clusterJobServer {
+		t.Errorf("job server Beam %s, cluster.sh BEAM_JOB_SERVER_VERSION %s", jobServerBeam, clusterJobServer)
 	}
-	if !slices.Contains([]string{"1.19", "1.20", "2.0", "2.1", "2.2"}, flinkMinor) {
-		t.Errorf("Flink %s is not one Beam 2.77 publishes a job server for", flinkMinor)
+	// The job server may lag the Go SDK (the Job and Fn APIs are versioned),
+	// never lead it.
+	if compareVersions(jobServerBeam, strings.TrimPrefix(beam, "v")) > 0 {
+		t.Errorf("job server Beam %s is newer than go.mod Beam %s", jobServerBeam, beam)
 	}
 
 	froms := dockerfileFroms(t)
@@ -158,7 +175,7 @@ func TestComposeVersionsMatch(t *testing.T) {
 		t.Errorf("Dockerfile go-worker-pool stage FROM %q, want %q", froms["go-worker-pool"], want)
 	}
 	if _, tag, _ := splitImage(service(t, p, "go-worker-pool").Image); "v"+tag != beam {
-		t.Errorf("go-worker-pool image tag %q, want the Beam version %s", tag, beam)
+		t.Errorf("go-worker-pool image tag %q, want go.mod's Beam version %s", tag, beam)
 	}
 	goVersion := goModDirective(t)
 	if b := froms["build"]; !strings.HasPrefix(b, "golang:"+goVersion[:strings.LastIndex(goVersion, ".")]) {
@@ -169,6 +186,34 @@ func TestComposeVersionsMatch(t *testing.T) {
 			t.Errorf("Dockerfile stage %s FROM %q is not pinned", stage, from)
 		}
 	}
+}
+
+// clusterPin reads a NAME=value pin from flink/cluster/cluster.sh, the
+// script that starts the cluster `make test` runs the pipeline on.
+func clusterPin(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("cluster", "cluster.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + `=(\d+\.\d+\.\d+)$`).FindSubmatch(b)
+	if m == nil {
+		t.Fatalf("flink/cluster/cluster.sh has no %s=<x.y.z> line", name)
+	}
+	return string(m[1])
+}
+
+// compareVersions compares two x.y.z versions numerically.
+func compareVersions(a, b string) int {
+	as, bs := strings.Split(a, "."), strings.Split(b, ".")
+	for i := 0; i < len(as) && i < len(bs); i++ {
+		x, _ := strconv.Atoi(as[i])
+		y, _ := strconv.Atoi(bs[i])
+		if x != y {
+			return x - y
+		}
+	}
+	return len(as) - len(bs)
 }
 
 func goModVersion(t *testing.T, module string) string {
@@ -382,7 +427,10 @@ func TestComposeBeamOnFlink(t *testing.T) {
 		t.Errorf("--flink-conf-dir %q is not flink/conf mounted read-only: %+v", flags["--flink-conf-dir"], conf)
 	}
 
-	checkpointDir := strings.TrimPrefix(flinkConfig(t)["execution.checkpointing.dir"], "file://")
+	checkpointDir := strings.TrimPrefix(flinkConfig(t)["state.checkpoints.dir"], "file://")
+	if checkpointDir == "" {
+		t.Fatal("flink/conf/config.yaml sets no state.checkpoints.dir")
+	}
 	for _, name := range []string{"jobmanager", "taskmanager"} {
 		s := service(t, p, name)
 		v := volumeCovering(s, checkpointDir)
@@ -391,6 +439,14 @@ func TestComposeBeamOnFlink(t *testing.T) {
 		}
 		if c := volumeAt(s, "/opt/trendstream/flink-conf"); c == nil || !strings.HasSuffix(c.Source, filepath.Join("flink", "conf")) {
 			t.Errorf("%s does not mount flink/conf where start-flink.sh copies it from", name)
+		}
+	}
+	// The container's memory limit must cover the Flink process it runs.
+	flinkConf := flinkConfig(t)
+	for name, key := range map[string]string{"jobmanager": "jobmanager.memory.process.size", "taskmanager": "taskmanager.memory.process.size"} {
+		limit := service(t, p, name).Deploy.Resources.Limits.MemoryBytes
+		if process := megabytes(t, flinkConf, key); int64(limit) <= int64(process)<<20 {
+			t.Errorf("%s memory limit %d bytes does not exceed %s %dm", name, limit, key, process)
 		}
 	}
 }
