@@ -220,21 +220,26 @@ func flinkLive(t *testing.T, fc *flinkCluster, bins binaries, dir string) {
 	db := testenv.Postgres(t)
 	sc := liveScenario()
 
-	// The scenario's posts, re-stamped onto the wall clock from a few
-	// seconds ahead, produced each at its time.
+	// The scenario's posts, re-stamped onto the wall clock. The first is
+	// written before the job starts, so that the pipeline's stream start
+	// (the first record's time) is the reference's; the rest follow from
+	// a few seconds after the job runs, each at its time.
 	orig := replaytest.MustScenario(t, t0)
-	start := time.Now().Add(20 * time.Second).Truncate(time.Second)
 	posts := make([]*tsv1.Post, len(orig))
-	for i, p := range orig {
-		q := proto.Clone(p).(*tsv1.Post)
+	restamp := func(i int, at time.Time) {
+		q := proto.Clone(orig[i]).(*tsv1.Post)
 		shift := func(ts *timestamppb.Timestamp) *timestamppb.Timestamp {
 			if ts == nil {
 				return nil
 			}
-			return timestamppb.New(start.Add(ts.AsTime().Sub(t0) / liveSpeed))
+			return timestamppb.New(at.Add(ts.AsTime().Sub(orig[i].GetObservedAt().AsTime())))
 		}
 		q.ObservedAt, q.CreatedAt = shift(q.ObservedAt), shift(q.CreatedAt)
 		posts[i] = q
+	}
+	restamp(0, time.Now())
+	if err := replaytest.ProduceLive(context.Background(), kc.Addrs(), postsTopic, posts[:1], nil); err != nil {
+		t.Fatal(err)
 	}
 
 	args := append(fc.submitArgs(bins, "trendstream-flink-live"),
@@ -242,9 +247,7 @@ func flinkLive(t *testing.T, fc *flinkCluster, bins binaries, dir string) {
 		"-posts-topic="+postsTopic,
 		"-trends-topic="+trendsTopic,
 		"-database-url="+db,
-		// The first post's time: the warm-up then ends where the
-		// reference's does (it counts from the first post).
-		"-start="+posts[0].GetObservedAt().AsTime().Format(time.RFC3339Nano),
+		"-start=earliest",
 		"-group=trendstream-flink-live",
 		// A caught-up partition's watermark follows the wall clock: the
 		// test's producer writes no watermark markers.
@@ -263,6 +266,10 @@ func flinkLive(t *testing.T, fc *flinkCluster, bins binaries, dir string) {
 	}
 	jobID := fc.waitRunning(t, "trendstream0flink0live", 2*time.Minute)
 	t.Cleanup(func() { fc.cancel(t, jobID) })
+	base := time.Now().Add(3 * time.Second)
+	for i := 1; i < len(orig); i++ {
+		restamp(i, base.Add(orig[i].GetObservedAt().AsTime().Sub(t0)/liveSpeed))
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
@@ -273,8 +280,8 @@ func flinkLive(t *testing.T, fc *flinkCluster, bins binaries, dir string) {
 	produced := make(chan error, 1)
 	killed := make(chan struct{})
 	go func() {
-		produced <- replaytest.ProduceLive(ctx, kc.Addrs(), postsTopic, posts, func(i int) {
-			if i == killAt {
+		produced <- replaytest.ProduceLive(ctx, kc.Addrs(), postsTopic, posts[1:], func(i int) {
+			if i+1 == killAt {
 				close(killed)
 			}
 		})
