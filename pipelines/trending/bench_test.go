@@ -31,6 +31,10 @@ var (
 	benchRate   = flag.Float64("trending.bench-rate", 10, "posts per second of event time in the benchmark replay")
 	benchShards = flag.Int("trending.bench-shards", 0, "scorer shards in the benchmark (0: the pipeline's default)")
 	benchLate   = flag.Duration("trending.bench-lateness", -1, "allowed lateness in the benchmark (negative: the pipeline's default)")
+	// benchTopics isolates the topic stages' cost (0 turns them off), to
+	// tell it from the scorer's when comparing builds.
+	benchRetract = flag.String("trending.bench-retract", "", "retract deletes in the benchmark (true/false; empty: the pipeline's default)")
+	benchTopics  = flag.Int("trending.bench-topic-sample", -1, "posts sampled per language and period for topics in the benchmark (0: topics off; negative: the pipeline's default)")
 )
 
 // benchT0 is the event time the benchmark replay starts at.
@@ -110,6 +114,12 @@ func benchOptions(brokers []string, dbURL string) Options {
 	}
 	if *benchLate >= 0 {
 		o.AllowedLateness = *benchLate
+	}
+	if *benchRetract != "" {
+		o.RetractDeletes = *benchRetract == "true"
+	}
+	if *benchTopics >= 0 {
+		o.Topics.SamplePosts = *benchTopics
 	}
 	return o
 }
