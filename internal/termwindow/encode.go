@@ -21,6 +21,10 @@ import (
 //	            authors (uvarint) | per author, sorted by ID: ID (uint64,
 //	            little-endian) | posts (uvarint)
 //
+// Posts are signed, stored as the uvarint of their two's complement: a
+// partial bucket of retractions (docs/pipeline.md, "Deletes") holds
+// negative counts, in 10 bytes each, and never a zero.
+//
 // and a key is uvarint(len(lang)) | lang | uvarint(kind) | term. Keys are
 // compared as bytes. Lengths let a merge step over what it does not read.
 const encodingVersion = 3
@@ -129,7 +133,8 @@ func decode(data []byte) (Bucket, error) {
 		}
 		as := p[k1+k2+k3 : k1+k2+k3+int(al)]
 		p = p[k1+k2+k3+int(al):]
-		var sum, prevAuthor uint64
+		var sum int64
+		var prevAuthor uint64
 		for j := uint64(0); j < na; j++ {
 			if len(as) < 9 {
 				return Bucket{}, fmt.Errorf("term %d: %d authors do not fit", i, na)
@@ -139,17 +144,20 @@ func decode(data []byte) (Bucket, error) {
 				return Bucket{}, fmt.Errorf("term %d: authors out of order", i)
 			}
 			prevAuthor = a
+			// Posts are signed (two's complement): a retraction is
+			// negative. Zero never travels (Builder and MergeBuckets drop
+			// such authors).
 			np, k4 := binary.Uvarint(as[8:])
-			if k4 <= 0 || np == 0 || np > 1<<40 {
+			if v := int64(np); k4 <= 0 || v == 0 || v > 1<<40 || v < -(1<<40) {
 				return Bucket{}, fmt.Errorf("term %d: malformed author posts", i)
 			}
-			sum += np
+			sum += int64(np)
 			as = as[8+k4:]
 		}
 		if len(as) != 0 || na == 0 {
 			return Bucket{}, fmt.Errorf("term %d: author list of %d bytes holds %d authors", i, al, na)
 		}
-		if sum != posts {
+		if sum != int64(posts) {
 			return Bucket{}, fmt.Errorf("term %d: %d posts, authors have %d", i, posts, sum)
 		}
 	}

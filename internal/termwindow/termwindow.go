@@ -295,7 +295,13 @@ func MergeBuckets(a, b Bucket) Bucket {
 			okb = rb.next()
 		default:
 			authors := mergeAuthors(ra.rec.appendAuthors(nil), rb.rec.appendAuthors(nil))
-			w.add(ra.rec.key, ra.rec.posts+rb.rec.posts, authors)
+			// A bucket of retractions cancels posts: an author whose posts
+			// sum to zero drops out, and a term with no author left, as
+			// in Builder.Bucket.
+			authors = slices.DeleteFunc(authors, func(a AuthorPosts) bool { return a.Posts == 0 })
+			if len(authors) > 0 {
+				w.add(ra.rec.key, ra.rec.posts+rb.rec.posts, authors)
+			}
 			oka, okb = ra.next(), rb.next()
 		}
 	}

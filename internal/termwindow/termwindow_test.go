@@ -375,4 +375,39 @@ func TestRetractions(t *testing.T) {
 	if len(got) != 1 || got[0].Posts != 1 || got[0].Authors != 1 {
 		t.Errorf("window with a bucket of retractions: %+v, want 1 post by 1 author", got)
 	}
+	// A bucket of retractions travels between pipeline stages: its
+	// negative counts survive the encoding, and summed with the posts it
+	// retracts (the scorer's ring, the period's combine) it leaves no
+	// zero-post author or term behind.
+	neg.Add(gone, 9, -1)
+	enc, err := neg.Bucket(1)[0].MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Bucket
+	if err := back.UnmarshalBinary(enc); err != nil {
+		t.Fatalf("decode a bucket of retractions: %v", err)
+	}
+	if ts := back.Terms(); len(ts) != 2 || ts[0].Posts != -1 || ts[0].Authors[0] != (AuthorPosts{2, -1}) || ts[1].Posts != -1 {
+		t.Errorf("bucket of retractions decoded as %+v", ts)
+	}
+	var gonePost Builder
+	gonePost.Add(gone, 9, 1)
+	for _, tc := range []struct {
+		name string
+		a, b Bucket
+	}{
+		{"posts, retractions", MergeBuckets(pos.Bucket(1)[0], gonePost.Bucket(1)[0]), back},
+		{"retractions, posts", back, MergeBuckets(pos.Bucket(1)[0], gonePost.Bucket(1)[0])},
+	} {
+		sum := MergeBuckets(tc.a, tc.b)
+		enc, _ := sum.MarshalBinary()
+		if _, err := Decode(enc); err != nil {
+			t.Errorf("%s: the sum does not decode: %v", tc.name, err)
+		}
+		ts := sum.Terms()
+		if len(ts) != 1 || ts[0].Key != eclipse || ts[0].Posts != 1 || len(ts[0].Authors) != 1 || ts[0].Authors[0] != (AuthorPosts{1, 1}) {
+			t.Errorf("%s: summed to %+v, want eclipse with author 1's post only", tc.name, ts)
+		}
+	}
 }

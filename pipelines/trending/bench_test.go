@@ -34,6 +34,7 @@ var (
 	// Topics are measured against the same binary with them off, so a
 	// side-by-side run isolates their cost from every other change.
 	benchTopicSample = flag.Int("trending.bench-topic-sample", -1, "posts sampled per language and period for topics in the benchmark (-topic-sample; 0 turns topics off; negative: the pipeline's default)")
+	benchRetract     = flag.String("trending.bench-retract", "", "retract deletes in the benchmark (true/false; empty: the pipeline's default)")
 )
 
 // benchT0 is the event time the benchmark replay starts at.
@@ -113,6 +114,9 @@ func benchOptions(brokers []string, dbURL string) Options {
 	}
 	if *benchLate >= 0 {
 		o.AllowedLateness = *benchLate
+	}
+	if *benchRetract != "" {
+		o.RetractDeletes = *benchRetract == "true"
 	}
 	if *benchTopicSample >= 0 {
 		o.Topics.SamplePosts = *benchTopicSample

@@ -57,6 +57,13 @@ type Options struct {
 	// AllowedLateness is how long after a window was released posts that
 	// arrive late still correct it (trend.Config.AllowedLateness).
 	AllowedLateness time.Duration
+	// RetractDeletes makes a delete retract the post it deletes from the
+	// windows that still take corrections (trend.Config.RetractDeletes,
+	// docs/pipeline.md "Deletes"). Off by default: it costs every post a
+	// shuffle keyed by author and state writes, which on Prism cut the
+	// benchmark's throughput to about a quarter (BENCHMARKS.md, "Deletes
+	// retract").
+	RetractDeletes bool
 	// SinkRetryFor is how long a PostgreSQL write keeps retrying while the
 	// database is unreachable before the pipeline fails.
 	SinkRetryFor time.Duration
@@ -119,6 +126,7 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&o.TopK, "top-k", o.TopK, "terms per ranking")
 	fs.IntVar(&o.Shards, "shards", o.Shards, "keys the scoring state is split over: the scoring stage's parallelism (Flink: at least the job's parallelism)")
 	fs.DurationVar(&o.AllowedLateness, "allowed-lateness", o.AllowedLateness, "how long after a window was emitted late posts still correct it (re-emitted to the results topic and PostgreSQL); 0 drops late posts")
+	fs.BoolVar(&o.RetractDeletes, "retract-deletes", o.RetractDeletes, "a post deleted while its windows still take corrections (-allowed-lateness past its period) no longer counts in them: they are corrected and re-emitted (costs every post a shuffle by author and state writes); off, deletes are only counted")
 	fs.DurationVar(&o.SinkRetryFor, "sink-retry-for", o.SinkRetryFor, "how long a PostgreSQL write retries while the database is unreachable (a restart) before the pipeline fails")
 	fs.Var((*sourceFlag)(&o.Source), "post-source", "the source whose posts are ranked ("+sourceNames()+"); posts of another source in the topic are skipped and counted")
 	o.Terms.RegisterFlags(fs)
@@ -174,7 +182,8 @@ func (o Options) Validate() error {
 func (o Options) trendConfig() trend.Config {
 	return trend.Config{
 		Size: o.WindowSize, Period: o.WindowPeriod, TopK: o.TopK, Shards: o.Shards, AllowedLateness: o.AllowedLateness,
-		Terms: o.Terms, Score: o.Score.StartingAt(o.StreamStart), Source: o.Source,
+		RetractDeletes: o.RetractDeletes,
+		Terms:          o.Terms, Score: o.Score.StartingAt(o.StreamStart), Source: o.Source,
 	}
 }
 

@@ -14,7 +14,7 @@ import (
 )
 
 func init() {
-	register.DoFn5x0[context.Context, beam.EventTime, *tsv1.Post, func(beam.EventTime, int, termwindow.Bucket), func(beam.EventTime, string, int64)](&bucketFn{})
+	register.DoFn6x0[context.Context, beam.EventTime, *tsv1.Post, func(beam.EventTime, int, termwindow.Bucket), func(beam.EventTime, string, int64), func(string, PostMemo)](&bucketFn{})
 	register.Emitter3[beam.EventTime, int, termwindow.Bucket]()
 	register.Emitter3[beam.EventTime, string, int64]()
 }
@@ -41,6 +41,10 @@ type bucketFn struct {
 	Terms    terms.Options
 	PeriodMs int64
 	Shards   int
+	// Retract also emits a memo of every post and delete, keyed by
+	// author, for the retraction stage (Retractions): its terms are
+	// extracted here once.
+	Retract bool
 
 	ex      *terms.Extractor
 	buckets map[int64]*termwindow.Builder // period end (Unix ms) → terms
@@ -52,7 +56,7 @@ func (fn *bucketFn) Setup() { fn.ex = terms.New(fn.Terms) }
 
 // StartBundle takes the emitters because the SDK requires StartBundle and
 // FinishBundle to declare ProcessElement's outputs.
-func (fn *bucketFn) StartBundle(context.Context, func(beam.EventTime, int, termwindow.Bucket), func(beam.EventTime, string, int64)) {
+func (fn *bucketFn) StartBundle(context.Context, func(beam.EventTime, int, termwindow.Bucket), func(beam.EventTime, string, int64), func(string, PostMemo)) {
 	fn.reset()
 }
 
@@ -62,10 +66,14 @@ func (fn *bucketFn) reset() {
 	fn.hits = 0
 }
 
-func (fn *bucketFn) ProcessElement(ctx context.Context, ts beam.EventTime, p *tsv1.Post, emitTerms func(beam.EventTime, int, termwindow.Bucket), emitPosts func(beam.EventTime, string, int64)) {
+func (fn *bucketFn) ProcessElement(ctx context.Context, ts beam.EventTime, p *tsv1.Post, emitTerms func(beam.EventTime, int, termwindow.Bucket), emitPosts func(beam.EventTime, string, int64), emitMemo func(string, PostMemo)) {
 	if p.GetOperation() == tsv1.Operation_OPERATION_DELETE {
-		// Deletes are counted, not retracted: see docs/pipeline.md.
+		// Retracted by the retraction stage if Retract (docs/pipeline.md,
+		// "Deletes"), else only counted.
 		deletesSeen.Inc(ctx, 1)
+		if fn.Retract {
+			emitMemo(p.GetAuthorDid(), PostMemo{URI: p.GetUri(), At: int64(ts), Delete: true})
+		}
 		return
 	}
 	postsCounted.Inc(ctx, 1)
@@ -88,6 +96,13 @@ func (fn *bucketFn) ProcessElement(ctx context.Context, ts beam.EventTime, p *ts
 	for _, t := range found {
 		b.Add(termwindow.Key{Lang: t.Lang, Kind: t.Kind, Term: t.Text}, author, 1)
 	}
+	if fn.Retract && p.GetUri() != "" {
+		m := PostMemo{URI: p.GetUri(), At: int64(ts), End: end, Lang: lang, Terms: make([]string, len(found)), Kinds: make([]int32, len(found))}
+		for i, t := range found {
+			m.Terms[i], m.Kinds[i] = t.Text, int32(t.Kind)
+		}
+		emitMemo(p.GetAuthorDid(), m)
+	}
 	fn.hits += len(found)
 	pc := fn.posts[end]
 	if pc == nil {
@@ -101,7 +116,7 @@ func (fn *bucketFn) ProcessElement(ctx context.Context, ts beam.EventTime, p *ts
 	}
 }
 
-func (fn *bucketFn) FinishBundle(emitTerms func(beam.EventTime, int, termwindow.Bucket), emitPosts func(beam.EventTime, string, int64)) {
+func (fn *bucketFn) FinishBundle(emitTerms func(beam.EventTime, int, termwindow.Bucket), emitPosts func(beam.EventTime, string, int64), _ func(string, PostMemo)) {
 	fn.flush(emitTerms, emitPosts)
 }
 
@@ -131,8 +146,10 @@ const AllLanguages = ""
 // BucketTerms turns posts, timestamped at their event time, into partial
 // term buckets (KV<shard, termwindow.Bucket>) and partial post counts
 // (KV<ranking language, posts>, AllLanguages included), each timestamped at
-// the last instant of its period.
-func BucketTerms(s beam.Scope, posts beam.PCollection, opts terms.Options, period time.Duration, shards int) (buckets, postCounts beam.PCollection) {
+// the last instant of its period. With retract, memos
+// (KV<author DID, PostMemo>) of every post and delete for Retractions too;
+// without, memos is empty.
+func BucketTerms(s beam.Scope, posts beam.PCollection, opts terms.Options, period time.Duration, shards int, retract bool) (buckets, postCounts, memos beam.PCollection) {
 	s = s.Scope("BucketTerms")
-	return beam.ParDo2(s, &bucketFn{Terms: opts, PeriodMs: period.Milliseconds(), Shards: shards}, posts)
+	return beam.ParDo3(s, &bucketFn{Terms: opts, PeriodMs: period.Milliseconds(), Shards: shards, Retract: retract}, posts)
 }

@@ -21,8 +21,10 @@ func init() {
 	register.Combiner1[PeriodPosts](&mergePostsFn{})
 	register.DoFn4x0[beam.Window, int, PeriodPosts, func(int, PeriodPosts)](&stampPostsFn{})
 	register.Emitter2[int, PeriodPosts]()
-	register.DoFn6x1[context.Context, state.Provider, timers.Provider, int, PeriodPosts, func(beam.EventTime, string, int64), error](&slideCountsFn{})
+	beam.RegisterType(reflect.TypeOf((*WindowPosts)(nil)).Elem())
+	register.DoFn6x1[context.Context, state.Provider, timers.Provider, int, PeriodPosts, func(beam.EventTime, string, WindowPosts), error](&slideCountsFn{})
 	register.Emitter3[beam.EventTime, string, int64]()
+	register.Emitter3[beam.EventTime, string, WindowPosts]()
 }
 
 // latePostsDropped counts late post counts of periods whose windows had
@@ -63,6 +65,16 @@ func (p PeriodPosts) add(q PeriodPosts) PeriodPosts {
 type PostPeriods struct {
 	Clock   WindowClock
 	Periods []PeriodPosts
+	// Emits counts the counts emitted (WindowPosts.Rev).
+	Emits int64
+}
+
+// WindowPosts is a ranking's post count in one window. Rev grows with
+// every count the counter emits, so Rank keeps the latest of counts that
+// arrive out of order: a retraction lowers a count (docs/pipeline.md,
+// "Deletes"), so the largest is not always the latest.
+type WindowPosts struct {
+	Posts, Rev int64
 }
 
 // postsKey is the one key of the post counter: it handles one small
@@ -99,7 +111,7 @@ type slideCountsFn struct {
 	Release timers.EventTime
 }
 
-func (fn *slideCountsFn) ProcessElement(ctx context.Context, sp state.Provider, tp timers.Provider, _ int, pp PeriodPosts, emit func(beam.EventTime, string, int64)) error {
+func (fn *slideCountsFn) ProcessElement(ctx context.Context, sp state.Provider, tp timers.Provider, _ int, pp PeriodPosts, emit func(beam.EventTime, string, WindowPosts)) error {
 	st, _, err := fn.State.Read(sp)
 	if err != nil {
 		return err
@@ -120,29 +132,36 @@ func (fn *slideCountsFn) ProcessElement(ctx context.Context, sp state.Provider, 
 		st.Periods = append(st.Periods, pp)
 	}
 	if late && fn.LatenessMs > 0 {
-		// Emit the released windows it is in again: their counts only grow,
-		// and Rank keeps the largest.
+		// Emit the released windows it is in again, as later revisions.
 		for end := pp.End; end <= min(pp.End+fn.SizeMs-fn.PeriodMs, st.Clock.Through); end += fn.PeriodMs {
-			fn.emitWindow(st.Periods, end, emit)
+			fn.emitWindow(&st, end, true, emit)
 		}
 	}
 	return fn.State.Write(sp, st)
 }
 
 // emitWindow emits each ranking's post count in the window ending at end.
-func (fn *slideCountsFn) emitWindow(periods []PeriodPosts, end int64, emit func(beam.EventTime, string, int64)) {
+// A ranking whose posts were all retracted has no window, as in the
+// reference: it is not emitted, unless this is a correction of a released
+// window (released), which may have been ranked already, and then its
+// count of 0 withdraws that ranking (a snapshot of no posts and no terms).
+func (fn *slideCountsFn) emitWindow(st *PostPeriods, end int64, released bool, emit func(beam.EventTime, string, WindowPosts)) {
 	var sum PeriodPosts
-	for _, pp := range periods {
+	for _, pp := range st.Periods {
 		if pp.End > end-fn.SizeMs && pp.End <= end {
 			sum = sum.add(pp)
 		}
 	}
 	for i, lang := range sum.Langs {
-		emit(mtime.FromMilliseconds(end-1), lang, sum.Posts[i])
+		if sum.Posts[i] == 0 && !released {
+			continue
+		}
+		st.Emits++
+		emit(mtime.FromMilliseconds(end-1), lang, WindowPosts{Posts: sum.Posts[i], Rev: st.Emits})
 	}
 }
 
-func (fn *slideCountsFn) OnTimer(ctx context.Context, sp state.Provider, tp timers.Provider, _ int, _ timers.Context, emit func(beam.EventTime, string, int64)) error {
+func (fn *slideCountsFn) OnTimer(ctx context.Context, sp state.Provider, tp timers.Provider, _ int, _ timers.Context, emit func(beam.EventTime, string, WindowPosts)) error {
 	st, _, err := fn.State.Read(sp)
 	if err != nil {
 		return err
@@ -158,7 +177,7 @@ func (fn *slideCountsFn) OnTimer(ctx context.Context, sp state.Provider, tp time
 		return slices.ContainsFunc(st.Periods, func(pp PeriodPosts) bool { return inWindow(pp, end) })
 	})
 	for _, end := range due {
-		fn.emitWindow(st.Periods, end, emit)
+		fn.emitWindow(&st, end, false, emit)
 	}
 	st.Periods = slices.DeleteFunc(st.Periods, func(pp PeriodPosts) bool {
 		return pp.End <= st.Clock.Through-fn.LatenessMs+fn.PeriodMs-fn.SizeMs
@@ -172,7 +191,8 @@ func (fn *slideCountsFn) OnTimer(ctx context.Context, sp state.Provider, tp time
 
 // CountPosts turns partial post counts (KV<ranking language, posts>, as
 // BucketTerms makes them) into post counts per ranking and sliding window
-// (KV<ranking language, posts>), timestamped at the window's last instant.
+// (KV<ranking language, WindowPosts>), timestamped at the window's last
+// instant.
 func CountPosts(s beam.Scope, marks beam.PCollection, size, period, lateness time.Duration) beam.PCollection {
 	s = s.Scope("CountPosts")
 	keyed := beam.ParDo(s, toPeriodPosts, marks)

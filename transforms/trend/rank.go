@@ -39,19 +39,21 @@ var (
 // RankInput is one input of a ranking's window: its post count or one
 // shard's trending terms.
 type RankInput struct {
-	Lang    string
-	End     int64 // window end, Unix ms
-	Posts   int64
-	HasList bool
-	List    TrendList
+	Lang  string
+	End   int64 // window end, Unix ms
+	Posts int64
+	// PostsRev orders post counts (WindowPosts.Rev).
+	PostsRev int64
+	HasList  bool
+	List     TrendList
 }
 
 // rankKey keys Rank by (ranking, window): each key's state is one window.
 func rankKey(lang string, end int64) string { return lang + "|" + strconv.FormatInt(end, 10) }
 
-func postsInput(ts beam.EventTime, lang string, n int64) (string, RankInput) {
+func postsInput(ts beam.EventTime, lang string, n WindowPosts) (string, RankInput) {
 	end := int64(ts) + 1
-	return rankKey(lang, end), RankInput{Lang: lang, End: end, Posts: n}
+	return rankKey(lang, end), RankInput{Lang: lang, End: end, Posts: n.Posts, PostsRev: n.Rev}
 }
 
 func listInput(ts beam.EventTime, lang string, l TrendList) (string, RankInput) {
@@ -61,9 +63,10 @@ func listInput(ts beam.EventTime, lang string, l TrendList) (string, RankInput) 
 
 // RankWindow is what a ranking has received for one window.
 type RankWindow struct {
-	Lang  string
-	End   int64
-	Posts int64
+	Lang     string
+	End      int64
+	Posts    int64
+	PostsRev int64
 	// Lists holds each shard's latest revision.
 	Lists []TrendList
 	// Timers says the fire and forget timers are set; Fired that the
@@ -136,11 +139,14 @@ func (fn *rankFn) ProcessElement(ctx context.Context, sp state.Provider, tp time
 	return fn.State.Write(sp, w)
 }
 
-// add takes in: the post count only grows with late posts, and a shard's
-// lists of a higher revision replace its earlier ones.
+// add takes in: a post count of a higher revision replaces the count (late
+// posts raise it, retractions lower it), and a shard's lists of a higher
+// revision replace its earlier ones.
 func (w *RankWindow) add(in RankInput) {
 	if !in.HasList {
-		w.Posts = max(w.Posts, in.Posts)
+		if in.PostsRev >= w.PostsRev {
+			w.Posts, w.PostsRev = in.Posts, in.PostsRev
+		}
 		return
 	}
 	rev := in.List.Rev

@@ -392,9 +392,8 @@ func (fn *scoreFn) load(ctx context.Context, sp state.Provider, shard int, token
 // folds its terms into the baselines bl and returns the trending ones, one
 // TrendList per ranking they belong to: the overall one and their
 // language's. With complete, it also returns an empty list for every
-// ranking any of the window's terms belongs to: a correction must replace
-// whatever the shard emitted for the window before (late posts only add
-// terms, so these are all the rankings it can have emitted).
+// ranking any of the window's terms or posts belongs to: a correction must
+// replace whatever the shard emitted for the window before.
 func (fn *scoreFn) scoreWindow(ctx context.Context, sh *shardState, bl *Baselines, end int64, complete bool) map[string]*TrendList {
 	start := end - fn.SizeMs
 	var buckets []termwindow.Bucket
@@ -415,6 +414,12 @@ func (fn *scoreFn) scoreWindow(ctx context.Context, sh *shardState, bl *Baseline
 				volume = map[string]int64{}
 			}
 			volume[a.Key.Term] = a.Posts
+			// Every shard holds every language's volume key: a correction
+			// replaces the list of each language with posts in the window,
+			// also one whose terms a retraction took below the noise floor.
+			if complete && lists[a.Key.Term] == nil {
+				lists[a.Key.Term] = &TrendList{}
+			}
 			continue
 		}
 		if complete && lists[a.Key.Lang] == nil {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window"
 
 	"github.com/trendstream/trendstream/internal/terms"
 	"github.com/trendstream/trendstream/internal/trendcalc"
@@ -41,6 +42,12 @@ type Config struct {
 	// corrected and emitted again (and every window after them, whose
 	// baselines they change). Zero drops late posts.
 	AllowedLateness time.Duration
+	// RetractDeletes makes a delete of a post retract it from every window
+	// holding its period while that period's bucket still takes
+	// corrections (within AllowedLateness of its end): the rule of
+	// internal/trendcalc, Config.RetractDeletes, built as in
+	// docs/pipeline.md, "Deletes". Off, deletes are only counted.
+	RetractDeletes bool
 }
 
 // maxShards bounds Shards: every partial bucket is split this many ways.
@@ -83,7 +90,8 @@ func (c Config) Validate() error {
 // Reference returns the configuration of the single-process reference
 // (internal/trendcalc) that computes what Trends does with c.
 func (c Config) Reference() trendcalc.Config {
-	return trendcalc.Config{Size: c.Size, Period: c.Period, TopK: c.TopK, Terms: c.Terms, Score: c.Score, Source: c.Source}
+	return trendcalc.Config{Size: c.Size, Period: c.Period, TopK: c.TopK, Terms: c.Terms, Score: c.Score, Source: c.Source,
+		RetractDeletes: c.RetractDeletes, Lateness: c.AllowedLateness}
 }
 
 // Trends computes ranked trending terms from a PCollection of *tsv1.Post
@@ -92,7 +100,15 @@ func (c Config) Reference() trendcalc.Config {
 // snapshot for the overall ranking (Lang "") and one per language.
 func Trends(s beam.Scope, posts beam.PCollection, c Config) beam.PCollection {
 	s = s.Scope("Trends")
-	partials, postPartials := BucketTerms(s, posts, c.Terms, c.Period, c.shards())
+	partials, postPartials, memos := BucketTerms(s, posts, c.Terms, c.Period, c.shards(), c.RetractDeletes)
+	if c.RetractDeletes {
+		// Retractions join the posts' counts as late posts of their
+		// periods would.
+		negTerms, negPosts := Retractions(s, memos, c.Period, c.AllowedLateness, c.shards())
+		global := window.NewGlobalWindows()
+		partials = beam.Flatten(s, beam.WindowInto(s, global, partials), negTerms)
+		postPartials = beam.Flatten(s, beam.WindowInto(s, global, postPartials), negPosts)
+	}
 	buckets := SumBuckets(s, partials, c.Period, c.AllowedLateness)
 	trends := ScoreTerms(s, buckets, c.Score, c.Size, c.Period, c.AllowedLateness)
 	postCounts := CountPosts(s, postPartials, c.Size, c.Period, c.AllowedLateness)

@@ -1,0 +1,119 @@
+package trending
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/trendstream/trendstream/internal/replaytest"
+	"github.com/trendstream/trendstream/internal/testenv"
+	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
+)
+
+// TestDeletesRetractOnPrism runs the pipeline on Prism over the scenario
+// with deletes, as the ingest writes them into the posts topic, and checks
+// that the results topic holds exactly the rankings of the reference with
+// RetractDeletes: ten of the burst's fifteen posts deleted while its
+// windows are open (half before they are released, half after, through
+// the correction path), every 7th background post deleted a minute after
+// it was made, and deletes past the allowed lateness, which change
+// nothing. The deletes change the reference's rankings, so a pipeline that
+// only counted them would fail (checked by hand with -retract-deletes=false).
+func TestDeletesRetractOnPrism(t *testing.T) {
+	const postsTopic, trendsTopic = "trendstream.posts", "trendstream.trends"
+	kc := testenv.Kafka(t, 4, postsTopic, trendsTopic)
+	posts := replaytest.MustScenario(t, t0)
+	del := func(p *tsv1.Post, after time.Duration) *tsv1.Post {
+		return &tsv1.Post{
+			Uri: p.GetUri(), AuthorDid: p.GetAuthorDid(), Operation: tsv1.Operation_OPERATION_DELETE,
+			ObservedAt: timestamppb.New(p.GetObservedAt().AsTime().Add(after)), Source: p.GetSource(),
+		}
+	}
+	var deletes []*tsv1.Post
+	burst, n := 0, 0
+	for _, p := range posts {
+		if p.GetOperation() == tsv1.Operation_OPERATION_DELETE {
+			continue
+		}
+		switch {
+		case strings.HasPrefix(p.GetAuthorDid(), "did:plc:burst"):
+			switch burst++; {
+			case burst <= 5:
+				deletes = append(deletes, del(p, 20*time.Second))
+			case burst <= 10:
+				deletes = append(deletes, del(p, 3*time.Minute))
+			}
+		case p.GetUri() != "" && !strings.Contains(p.GetAuthorDid(), "spammer"):
+			if n++; n%7 == 0 {
+				deletes = append(deletes, del(p, time.Minute))
+			} else if n%11 == 0 {
+				deletes = append(deletes, del(p, 12*time.Minute)) // past the allowed lateness
+			}
+		}
+	}
+	posts = append(posts, deletes...)
+	sortByEventTime(posts)
+	replaytest.MustProduce(t, kc.Addrs(), postsTopic, posts)
+
+	o := testOptions(kc.Addrs(), "")
+	o.RetractDeletes = true
+	if o.AllowedLateness != 10*time.Minute {
+		t.Fatalf("default lateness changed to %v: the deletes above no longer test what they say", o.AllowedLateness)
+	}
+	want := expected(t, posts, o)
+	off := o
+	off.RetractDeletes = false
+	notRetracted := expected(t, posts, off)
+	if sameSnapshots(notRetracted, want) {
+		t.Fatal("the deletes change no ranking of the reference: the test would prove nothing")
+	}
+	run(t, o)
+	got := readSnapshots(t, kc.Addrs(), trendsTopic)
+	// A window ranked before all its language's posts in it were deleted
+	// is withdrawn by a snapshot of no posts and no terms; the reference
+	// has no such window.
+	for k, s := range got {
+		if s.GetPosts() == 0 && len(s.GetTerms()) == 0 && want[k] == nil {
+			delete(got, k)
+		}
+	}
+	compareSnapshots(t, got, want)
+
+	// Counted, the deleted burst would lead the overall ranking of the
+	// window ending at minute 14; retracted, five authors are left, too
+	// few to trend there.
+	key := fmt.Sprintf("1||%d", t0.Add(14*time.Minute).UnixMilli())
+	if s := notRetracted[key]; s == nil || len(s.GetTerms()) == 0 || s.GetTerms()[0].GetTerm() != "solareclipse" {
+		t.Fatalf("without retraction, the reference's window ending at minute 14 is %v: the burst no longer tests retraction", s.GetTerms())
+	}
+	for _, term := range got[key].GetTerms() {
+		if term.GetTerm() == "solareclipse" && term.GetUniqueAuthors() > 5 {
+			t.Errorf("window ending at minute 14: solareclipse by %d authors, 10 of its 15 posts were deleted", term.GetUniqueAuthors())
+		}
+	}
+}
+
+func sameSnapshots(a, b map[string]*tsv1.WindowSnapshot) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, s := range a {
+		if !proto.Equal(s, b[k]) {
+			return false
+		}
+	}
+	return true
+}
+
+// sortByEventTime orders posts as the ingest writes them.
+func sortByEventTime(posts []*tsv1.Post) {
+	for i := 1; i < len(posts); i++ {
+		for j := i; j > 0 && posts[j].GetObservedAt().AsTime().Before(posts[j-1].GetObservedAt().AsTime()); j-- {
+			posts[j], posts[j-1] = posts[j-1], posts[j]
+		}
+	}
+}
