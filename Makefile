@@ -113,7 +113,7 @@ logs: ## follow the Docker Compose stack's logs (SERVICE=<name> for one)
 # from PyPI, Beam's Flink job server, Beam's Go worker pool, Kafka
 # (deploy/kafka/broker.sh), as processes on 127.0.0.1.
 .PHONY: cluster-fetch
-cluster-fetch: ## download and verify Flink 2.2.1, try Beam's Flink job server jar, build Beam's Go boot program
+cluster-fetch: ## download and verify Flink 1.19.3, resolve Beam's Flink job server (2.62.0) with Maven, build Beam's Go boot program
 	GO="$(GO)" bash flink/cluster/cluster.sh fetch
 
 .PHONY: cluster-up

@@ -36,11 +36,15 @@ case "$TARGET" in
     PIPELINE_BROKERS=${PIPELINE_BROKERS:-kafka:9092}
     PIPELINE_DATABASE_URL=${PIPELINE_DATABASE_URL:-postgres://trendstream:trendstream@postgres:5432/trendstream?sslmode=disable}
     JOB_ENDPOINT=${JOB_ENDPOINT:-beam-job-server:8099}
+    # flink/conf/config.yaml's execution.checkpointing.interval.
+    CHECKPOINT_INTERVAL=${CHECKPOINT_INTERVAL:-30s}
     ;;
   local)
     PIPELINE_BROKERS=${PIPELINE_BROKERS:-127.0.0.1:${KAFKA_PORT:-9092}}
     PIPELINE_DATABASE_URL=${PIPELINE_DATABASE_URL:-${DATABASE_URL:-}}
     JOB_ENDPOINT=${JOB_ENDPOINT:-127.0.0.1:${BEAM_JOB_PORT:-8099}}
+    # flink/cluster/cluster.sh's execution.checkpointing.interval.
+    CHECKPOINT_INTERVAL=${CHECKPOINT_INTERVAL:-${FLINK_CHECKPOINT_INTERVAL:-10s}}
     ;;
   *)
     echo "submit: TARGET must be compose or local, not '$TARGET'" >&2
@@ -91,6 +95,7 @@ args=(
   -top-k="$TOP_K"
   -start="$START"
   -group="$GROUP"
+  -flink-checkpointing-interval="$CHECKPOINT_INTERVAL"
 )
 if [ "$TARGET" = local ]; then
   bin/linux_amd64/trending "${args[@]}"

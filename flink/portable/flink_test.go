@@ -93,8 +93,15 @@ func (c *flinkCluster) url(path string) string {
 	return fmt.Sprintf("http://127.0.0.1:%d%s", c.rest, path)
 }
 
-// dumpLogs logs the end of every log of the cluster.
+// dumpLogs logs the end of every log of the cluster and keeps a copy of
+// the logs, which the test's temporary directory would take with it.
 func (c *flinkCluster) dumpLogs() {
+	keep, err := os.MkdirTemp("", "trendstream-flink-logs-")
+	if err == nil {
+		if err := exec.Command("cp", "-r", filepath.Join(c.state, "log"), keep).Run(); err == nil {
+			c.t.Logf("the cluster's logs are kept in %s", keep)
+		}
+	}
 	files, _ := filepath.Glob(filepath.Join(c.state, "log", "*"))
 	for _, f := range files {
 		b, err := os.ReadFile(f)
@@ -120,6 +127,8 @@ func (c *flinkCluster) submitArgs(bins binaries, name string) []string {
 		"--environment_config=" + env,
 		"--worker_binary=" + bins.pipeline,
 		"--job_name=" + name,
+		// As the cluster's execution.checkpointing.interval.
+		"-flink-checkpointing-interval=2s",
 	}
 }
 
@@ -335,13 +344,14 @@ func flinkLive(t *testing.T, fc *flinkCluster, bins binaries, dir string) {
 	if d := diffWindows(readTopic(t, kc.Addrs(), trendsTopic), want); d != "" {
 		t.Errorf("results topic differs from the reference:\n%s", d)
 	}
-	restored := fc.restores(t, jobID)
+	cp := fc.checkpointCounts(t, jobID)
+	restored := cp.Restored
 	if restored < 1 {
 		t.Errorf("the job shows no restore from a checkpoint after the TaskManager was killed")
 	}
 	delays := seen.delays(want)
-	t.Logf("live on Flink: %d windows equal the reference after a TaskManager SIGKILL (%d restore(s)); window end → PostgreSQL row: %s",
-		len(want), restored, delays)
+	t.Logf("live on Flink: %d windows equal the reference after a TaskManager SIGKILL (checkpoints: %+v); window end → PostgreSQL row: %s",
+		len(want), cp, delays)
 }
 
 // flinkJob is a job of GET /jobs/overview.
@@ -395,18 +405,23 @@ func (c *flinkCluster) cancel(t *testing.T, id string) {
 	resp.Body.Close()
 }
 
-// restores is how often job id was restored from a checkpoint.
-func (c *flinkCluster) restores(t *testing.T, id string) int {
+// checkpointCounts are a job's checkpoint counts from the REST API.
+type checkpointCounts struct {
+	Restored   int `json:"restored"`
+	Completed  int `json:"completed"`
+	Failed     int `json:"failed"`
+	InProgress int `json:"in_progress"`
+}
+
+func (c *flinkCluster) checkpointCounts(t *testing.T, id string) checkpointCounts {
 	t.Helper()
 	var cp struct {
-		Counts struct {
-			Restored int `json:"restored"`
-		} `json:"counts"`
+		Counts checkpointCounts `json:"counts"`
 	}
 	if err := c.getJSON("/jobs/"+id+"/checkpoints", &cp); err != nil {
 		t.Fatal(err)
 	}
-	return cp.Counts.Restored
+	return cp.Counts
 }
 
 // screenshotJob opens the web UI's list of running jobs in Chromium and

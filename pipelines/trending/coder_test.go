@@ -12,13 +12,22 @@ import (
 // instead of decoding it with Java's row coder, which misreads the Go
 // SDK's nested rows (transforms/gorow).
 func TestNoNestedRowElements(t *testing.T) {
-	o := DefaultOptions()
-	o.StreamStart = time.Unix(1_700_000_000, 0)
-	p, err := Build(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rows := testenv.NestedRowElements(t, p); len(rows) > 0 {
-		t.Errorf("elements with the standard row coder (give them a gorow coder): %v", rows)
+	for name, set := range map[string]func(*Options){
+		"defaults":        func(*Options) {},
+		"retract deletes": func(o *Options) { o.RetractDeletes = true },
+		"no topics":       func(o *Options) { o.Topics.SamplePosts = 0 },
+	} {
+		t.Run(name, func(t *testing.T) {
+			o := DefaultOptions()
+			o.StreamStart = time.Unix(1_700_000_000, 0)
+			set(&o)
+			p, err := Build(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rows := testenv.NestedRowElements(t, p); len(rows) > 0 {
+				t.Errorf("elements with the standard row coder (give them a gorow coder): %v", rows)
+			}
+		})
 	}
 }
