@@ -597,11 +597,20 @@ start_taskmanager() {
   say "taskmanager started (pid $(cat "$(pidfile taskmanager)")), $SLOTS slots"
 }
 
+# tm_up: a TaskManager with its slots registered; fails the wait at once
+# when the TaskManager process has exited (a memory configuration that does
+# not add up ends it within seconds).
+tm_up() {
+  alive "$(cat "$(pidfile taskmanager)" 2>/dev/null)" || { warn "the TaskManager exited"; TM_DEAD=1; return 0; }
+  tm_registered
+}
+
 wait_taskmanager() {
-  if ! wait_for "taskmanager" "$UP_TIMEOUT" tm_registered; then
+  TM_DEAD=0
+  if ! wait_for "taskmanager" "$UP_TIMEOUT" tm_up || [ "$TM_DEAD" = 1 ]; then
     warn "no TaskManager with $SLOTS slots registered at http://127.0.0.1:$REST_PORT within ${UP_TIMEOUT}s (overview: $(overview))"
     warn "logs: $LOGS"
-    tail -n 20 "$LOGS"/*taskexecutor*.log 2>/dev/null >&2 || true
+    tail -n 20 "$LOGS"/*taskexecutor*.log "$LOGS/taskmanager.out" 2>/dev/null >&2 || true
     return 1
   fi
 }

@@ -63,6 +63,10 @@ func newCluster(t *testing.T) *cluster {
 		"FLINK_TM_SLOTS="+strconv.Itoa(testSlots),
 		"FLINK_JM_MEMORY=768m",
 		"FLINK_TM_MEMORY=1024m",
+		// The default 512m of task off-heap memory is for Beam's SDK
+		// harnesses; this test runs plain Flink jobs, and 512m of a 1024m
+		// TaskManager leaves too little for the rest (it would not start).
+		"FLINK_TM_OFFHEAP=64m",
 		"FLINK_CHECKPOINT_INTERVAL=1s",
 		"FLINK_HEARTBEAT_INTERVAL=1s",
 		"FLINK_HEARTBEAT_TIMEOUT="+heartbeatTime.String(),
