@@ -144,6 +144,12 @@ func (c *flinkCluster) submitArgs(bins binaries, name string) []string {
 //     lost, nothing counted twice), and the delay from a window's end to
 //     its row in PostgreSQL is measured. The web UI must list the job as
 //     RUNNING.
+//
+// Known defect, not covered here because it fails: the same live run
+// without the kill wrote no window to PostgreSQL within 3 minutes of the
+// last post (2026-12-02, checkpoints completing, their size constant: the
+// Kafka reader seems not to resume after its first read until a restore).
+// docs/local-cluster.md, "Not verified here", has the details.
 func TestTrendingOnFlink(t *testing.T) {
 	for _, tool := range []string{"bash", "java", "python3", "mvn"} {
 		if _, err := exec.LookPath(tool); err != nil {
