@@ -183,9 +183,13 @@ fetch_flink() {
       --only-binary=:all: --python-version "$WHEEL_PYTHON" --platform "$WHEEL_PLATFORM" \
       --dest "$WHEELS" "apache-flink==$FLINK_VERSION" ||
       die "pip download of apache-flink==$FLINK_VERSION failed (see above)"
-    # Only downloaded, never built or installed: its files are read below.
+    # A source archive for 1.19: only downloaded and read below, never
+    # installed. pip still prepares its metadata, in an isolated build
+    # environment it fetches from PyPI (setuptools and wheel);
+    # --no-build-isolation would need both installed here ("invalid
+    # command 'bdist_wheel'" on a fresh machine).
     "$PYTHON" -m pip download --quiet --no-deps --no-cache-dir --disable-pip-version-check \
-      --no-binary=:all: --no-build-isolation \
+      --no-binary=:all: \
       --dest "$WHEELS" "apache-flink-libraries==$FLINK_VERSION" ||
       die "pip download of apache-flink-libraries==$FLINK_VERSION failed (see above)"
   fi
