@@ -11,11 +11,11 @@ func TestOptions(t *testing.T) {
 		name    string
 		args    []string
 		wantErr bool
-		wantTop map[string]float64
+		wantTop map[string]any
 	}{
-		{name: "default", wantTop: map[string]float64{"checkpointing_interval": 10000}},
-		{name: "interval", args: []string{"-flink-checkpointing-interval=2s"}, wantTop: map[string]float64{"checkpointing_interval": 2000}},
-		{name: "off", args: []string{"-flink-checkpointing-interval=0"}, wantTop: map[string]float64{}},
+		{name: "default", wantTop: map[string]any{"checkpointing_interval": 10000.0, "finish_bundle_before_checkpointing": true}},
+		{name: "interval", args: []string{"-flink-checkpointing-interval=2s"}, wantTop: map[string]any{"checkpointing_interval": 2000.0, "finish_bundle_before_checkpointing": true}},
+		{name: "off", args: []string{"-flink-checkpointing-interval=0"}, wantTop: map[string]any{}},
 		{name: "negative", args: []string{"-flink-checkpointing-interval=-1s"}, wantErr: true},
 		{name: "too short", args: []string{"-flink-checkpointing-interval=1ms"}, wantErr: true},
 	}
@@ -38,7 +38,7 @@ func TestOptions(t *testing.T) {
 				t.Fatalf("top() = %v, want %v", top, tt.wantTop)
 			}
 			for k, v := range tt.wantTop {
-				if got := top[k].GetNumberValue(); got != v {
+				if got := top[k].AsInterface(); got != v {
 					t.Errorf("top()[%q] = %v, want %v", k, got, v)
 				}
 			}

@@ -82,7 +82,7 @@ func Read(s beam.Scope, brokers []string, topic string, opts ...ReadOption) beam
 	}, beam.Impulse(s))
 	return beam.ParDo(s, &readFn{
 		Brokers: brokers, Group: o.Group, ClientID: o.ClientID,
-		MaxRecords: o.MaxRecords, MaxDuration: o.MaxDuration, PollWait: o.PollWait,
+		MaxRecords: o.MaxRecords, MaxDuration: o.MaxDuration, PollWait: o.PollWait, PollInterval: o.PollInterval,
 		FetchBytes: o.FetchBytes, OutOfOrder: o.OutOfOrder, CommitInterval: o.CommitInterval,
 		Idle: o.Idle, FaultTimeout: o.FaultTimeout, RetryFor: o.RetryFor,
 	}, parts)
@@ -167,6 +167,7 @@ type readFn struct {
 	MaxRecords     int
 	MaxDuration    time.Duration
 	PollWait       time.Duration
+	PollInterval   time.Duration
 	FetchBytes     int32
 	OutOfOrder     time.Duration
 	CommitInterval time.Duration
@@ -390,12 +391,14 @@ func (fn *readFn) ProcessElement(ctx context.Context, we *watermarkEstimator, rt
 					return fn.topicFault(ctx, p, err)
 				}
 			}
+			// Caught up: poll again after PollInterval (see ReadPollInterval
+			// for why Flink needs a whole second). With no interval, a broker
+			// that ignores MaxWaitTime must still not make this a busy loop.
+			delay := fn.PollInterval
 			if len(res.records) == 0 && res.last < 0 {
-				// Nothing arrived during the broker-side wait. A broker that
-				// ignores MaxWaitTime must not turn this into a busy loop.
-				return sdf.ResumeProcessingIn(max(0, fn.PollWait-time.Since(began))), nil
+				delay = max(delay, fn.PollWait-time.Since(began))
 			}
-			return sdf.ResumeProcessingIn(0), nil
+			return sdf.ResumeProcessingIn(delay), nil
 		}
 		if n >= fn.MaxRecords || time.Now().After(deadline) {
 			return sdf.ResumeProcessingIn(0), nil

@@ -44,6 +44,9 @@ type ReadConfig struct {
 	// (ReadMaxRecords): smaller batches let windows close and later stages
 	// start sooner.
 	ReadBatch int
+	// PollInterval is how long a caught-up partition's reader waits before
+	// it polls again (ReadPollInterval); at least 1s on Flink.
+	PollInterval time.Duration
 }
 
 // DefaultReadConfig is the read of trendstream's posts topic: from the
@@ -60,6 +63,7 @@ func DefaultReadConfig() ReadConfig {
 		TopicFaultTimeout: DefaultTopicFaultTimeout,
 		KafkaRetryFor:     DefaultRetryFor,
 		ReadBatch:         2000,
+		PollInterval:      DefaultPollInterval,
 	}
 }
 
@@ -94,6 +98,7 @@ func (c *ReadConfig) RegisterFlags(fs *flag.FlagSet, f ReadFlags) {
 		fs.BoolVar(&c.Bounded, "bounded", c.Bounded, "read up to the end offsets seen at start, then stop (replay)")
 		fs.DurationVar(&c.MaxOutOfOrder, "max-out-of-order", c.MaxOutOfOrder, "how far a post may trail the newest one in its partition and still be on time")
 		fs.Var(&c.IdleWatermark, "idle-watermark", "how a caught-up partition's watermark moves: source (follow the ingest's watermark markers), wallclock (now minus -max-out-of-order; for topics without markers) or hold")
+		fs.DurationVar(&c.PollInterval, "read-poll-interval", c.PollInterval, "how long a caught-up partition waits before it polls Kafka again: at most this much added latency; keep it 1s or more on Flink, whose runner counts the delay in whole seconds and, below that, never moves the reader's watermark")
 		fs.DurationVar(&c.TopicFaultTimeout, "topic-fault-timeout", c.TopicFaultTimeout, "how long the topic read may be deleted, re-created or truncated behind the read position before the pipeline fails")
 	}
 	fs.DurationVar(&c.KafkaRetryFor, "kafka-retry-for", c.KafkaRetryFor, "how long the pipeline keeps retrying while Kafka is unreachable (a broker restart), at start-up, when reading and when writing results, before it fails")
@@ -112,6 +117,8 @@ func (c ReadConfig) Validate() error {
 		return fmt.Errorf("-read-batch must be positive, got %d", c.ReadBatch)
 	case c.KafkaRetryFor <= 0:
 		return fmt.Errorf("-kafka-retry-for must be positive, got %v", c.KafkaRetryFor)
+	case c.PollInterval < 0:
+		return fmt.Errorf("-read-poll-interval must not be negative, got %v", c.PollInterval)
 	}
 	return nil
 }
@@ -133,6 +140,7 @@ func (c ReadConfig) Options() []ReadOption {
 		ReadIdle(c.IdleWatermark),
 		ReadTopicFaultTimeout(c.TopicFaultTimeout),
 		ReadRetryFor(c.KafkaRetryFor),
+		ReadPollInterval(c.PollInterval),
 	}
 	if c.Bounded {
 		o = append(o, ReadBounded())

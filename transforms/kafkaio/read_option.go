@@ -10,6 +10,7 @@ const (
 	DefaultMaxRecords     = 10000
 	DefaultMaxDuration    = time.Second
 	DefaultPollWait       = 250 * time.Millisecond
+	DefaultPollInterval   = time.Second
 	DefaultFetchBytes     = 1 << 20
 	DefaultOutOfOrder     = 5 * time.Second
 	DefaultCommitInterval = 5 * time.Second
@@ -28,6 +29,7 @@ type readOptions struct {
 	MaxRecords     int
 	MaxDuration    time.Duration
 	PollWait       time.Duration
+	PollInterval   time.Duration
 	FetchBytes     int32
 	OutOfOrder     time.Duration
 	CommitInterval time.Duration
@@ -43,6 +45,7 @@ func defaultReadOptions() readOptions {
 		MaxRecords:     DefaultMaxRecords,
 		MaxDuration:    DefaultMaxDuration,
 		PollWait:       DefaultPollWait,
+		PollInterval:   DefaultPollInterval,
 		FetchBytes:     DefaultFetchBytes,
 		OutOfOrder:     DefaultOutOfOrder,
 		CommitInterval: DefaultCommitInterval,
@@ -67,6 +70,8 @@ func (o *readOptions) validate() error {
 		return errors.New("max duration per call must be positive")
 	case o.PollWait < 0:
 		return errors.New("poll wait must not be negative")
+	case o.PollInterval < 0:
+		return errors.New("poll interval must not be negative")
 	case o.FetchBytes <= 0:
 		return errors.New("fetch bytes must be positive")
 	case o.OutOfOrder < 0:
@@ -116,6 +121,20 @@ func ReadMaxDuration(d time.Duration) ReadOption { return func(o *readOptions) {
 // records when a partition is caught up (default DefaultPollWait). It bounds
 // the added latency for new records and the poll rate of idle partitions.
 func ReadPollWait(d time.Duration) ReadOption { return func(o *readOptions) { o.PollWait = d } }
+
+// ReadPollInterval is how long a caught-up partition's reader waits before
+// it polls again (default DefaultPollInterval): the delay of its
+// ResumeProcessingIn. It adds at most that much latency to a new record.
+//
+// On Flink keep it at 1 s or more. Beam's Flink runner (2.62) resumes a
+// self-checkpointed reader with a processing-time timer whose delay it
+// counts in whole seconds (BundleCheckpointHandlers drops the nanoseconds),
+// and it only moves the reader stage's output watermark when no bundle is
+// in progress (DoFnOperator.maybeEmitWatermark). A reader resumed "in 0 s"
+// starts its next bundle before the watermark callback runs, so the
+// watermark never left the reader and a live job emitted no window at all
+// (flink/portable TestTrendingOnFlink, docs/local-cluster.md).
+func ReadPollInterval(d time.Duration) ReadOption { return func(o *readOptions) { o.PollInterval = d } }
 
 // ReadFetchBytes is the maximum bytes fetched per request (default 1 MiB).
 // A single larger record batch is still returned whole by the broker.

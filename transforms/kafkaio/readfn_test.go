@@ -28,7 +28,7 @@ func TestReadFnContract(t *testing.T) {
 
 	fn := &readFn{
 		Brokers: kafka.Addrs(), ClientID: "kafkaio-test", MaxRecords: 4, MaxDuration: 10 * time.Second,
-		PollWait: 200 * time.Millisecond, FetchBytes: DefaultFetchBytes, OutOfOrder: time.Second,
+		PollWait: 200 * time.Millisecond, PollInterval: 700 * time.Millisecond, FetchBytes: DefaultFetchBytes, OutOfOrder: time.Second,
 		Group: "g-contract", CommitInterval: time.Nanosecond, Idle: IdleWallClock, FaultTimeout: time.Minute,
 	}
 	if err := fn.Setup(); err != nil {
@@ -102,9 +102,12 @@ func TestReadFnContract(t *testing.T) {
 
 	// Second call: 4 more; third call: the last 2 and caught up, so the
 	// watermark of this (now idle) partition moves to the wall clock.
-	_, res, _ = call(offsetrange.Restriction{Start: 8, End: math.MaxInt64})
-	if len(got) != 10 || res == nil || res.Start != 10 {
-		t.Fatalf("after draining the backlog: %d records, residual %+v", len(got), res)
+	// Caught up, it asks to be resumed after PollInterval, not at once: on
+	// Flink an at-once resume keeps the watermark from ever leaving the
+	// reader (ReadPollInterval).
+	pc, res, _ = call(offsetrange.Restriction{Start: 8, End: math.MaxInt64})
+	if len(got) != 10 || res == nil || res.Start != 10 || pc.ResumeDelay() != fn.PollInterval {
+		t.Fatalf("after draining the backlog: %d records, residual %+v, resume in %v", len(got), res, pc.ResumeDelay())
 	}
 	for i, r := range got {
 		if r.Offset != all[i].offset || string(r.Value) != all[i].val || !r.Timestamp.Equal(all[i].ts) {
@@ -118,8 +121,8 @@ func TestReadFnContract(t *testing.T) {
 	// Nothing new: the call long-polls for PollWait and resumes.
 	began := time.Now()
 	pc, res, _ = call(*res)
-	if took := time.Since(began); !pc.ShouldResume() || res.Start != 10 || took < 150*time.Millisecond {
-		t.Fatalf("idle call: continuation %+v residual %+v after %v", pc, res, took)
+	if took := time.Since(began); !pc.ShouldResume() || res.Start != 10 || took < 150*time.Millisecond || pc.ResumeDelay() != fn.PollInterval {
+		t.Fatalf("idle call: continuation %+v residual %+v after %v, resume in %v", pc, res, took, pc.ResumeDelay())
 	}
 
 	// Bounded ranges (ReadBounded, or the primary of a runner split) stop
