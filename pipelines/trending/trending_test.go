@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
-	"github.com/jackc/pgx/v5"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/trendstream/trendstream/internal/replaytest"
@@ -215,30 +214,13 @@ func termAt(s *tsv1.WindowSnapshot, i int) *tsv1.TrendingTerm {
 // dumpDB lists the read model's rows as comparable strings.
 func dumpDB(t testing.TB, url string) []string {
 	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
 	var out []string
-	q := func(sql string) {
-		rows, err := conn.Query(ctx, sql)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			vals, err := rows.Values()
-			if err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, fmtRow(vals))
-		}
+	for _, vals := range testenv.Rows(t, url,
+		`SELECT 'w', source, lang, window_start, window_end, posts FROM windows`,
+		`SELECT 't', source, lang, window_start, window_end, kind, term, rank, count, unique_authors,
+		        round(baseline::numeric, 6)::text, round(score::numeric, 6)::text, first_seen FROM trending_terms`) {
+		out = append(out, fmtRow(vals))
 	}
-	q(`SELECT 'w', source, lang, window_start, window_end, posts FROM windows`)
-	q(`SELECT 't', source, lang, window_start, window_end, kind, term, rank, count, unique_authors,
-	          round(baseline::numeric, 6)::text, round(score::numeric, 6)::text, first_seen FROM trending_terms`)
 	sort.Strings(out)
 	return out
 }
