@@ -60,7 +60,7 @@ bench: ## run benchmarks (results are recorded in BENCHMARKS.md)
 # The pictures of the dashboard in docs/ are of a replay of the bundled real
 # posts, nothing planted (TestDashboardOfRealReplay, docs/api.md).
 .PHONY: screenshots
-screenshots: ## rewrite docs/timeline.png, topics.png, topic-page.png, term-page.png from a replay of real posts (needs chromium)
+screenshots: ## rewrite docs/dashboard.png, timeline.png, topics.png, topic-page.png, term-page.png from a replay of real posts (needs chromium)
 	UPDATE_SCREENSHOT=1 $(GO) test -count=1 -timeout 15m -v -run '^TestDashboardOfRealReplay$$' ./pipelines/trending/
 
 .PHONY: eval

@@ -4,8 +4,6 @@ import (
 	"cmp"
 	"context"
 	"math"
-	"net"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -41,15 +39,7 @@ func vary(s *tsv1.WindowSnapshot, k int) *tsv1.WindowSnapshot {
 // termTexts is what the dashboard should show for a ranking, derived from
 // the snapshot the same way the read model stores it.
 func termTexts(s *tsv1.WindowSnapshot) []string {
-	var out []string
-	for _, t := range store.FromSnapshot(s).Terms {
-		if t.Kind == "hashtag" {
-			out = append(out, "#"+t.Term)
-		} else {
-			out = append(out, t.Term)
-		}
-	}
-	return out
+	return dashtest.TermTexts(store.FromSnapshot(s).Terms)
 }
 
 // TestDashboardInBrowser feeds rankings through the real path, PostgreSQL via
@@ -64,19 +54,8 @@ func TestDashboardInBrowser(t *testing.T) {
 	st := openStore(t)
 	k := testenv.Kafka(t, 1, topic)
 	srv := api.New(st, api.Options{})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ctx, ln) }()
-	ready := make(chan struct{})
-	go func() { _ = api.ConsumeTrends(ctx, k.Addrs(), topic, srv, api.OnReady(func() { close(ready) })) }()
-	select {
-	case <-ready:
-	case <-ctx.Done():
-		t.Fatal("trends feed never became ready")
-	}
+	base := dashtest.Serve(t, ctx, srv)
+	dashtest.Feed(t, ctx, srv, k.Addrs(), topic)
 	feed := func(snaps ...*tsv1.WindowSnapshot) {
 		t.Helper()
 		if err := st.WriteSnapshots(ctx, snaps); err != nil {
@@ -93,11 +72,8 @@ func TestDashboardInBrowser(t *testing.T) {
 	english := snap("en", t0, "coffee", "rain")
 	feed(current, english)
 
-	base := "http://" + ln.Addr().String() + "/"
 	bctx := dashtest.Browser(t, ctx)
-	if err := chromedp.Do(bctx, chromedp.Navigate(base)); err != nil {
-		t.Fatalf("load dashboard: %v", err)
-	}
+	dashtest.Open(t, bctx, base+"/")
 	if err := dashtest.WaitTerm(bctx, "", imgTerm); err != nil {
 		t.Fatalf("wait for the first ranking: %v", err)
 	}
@@ -148,8 +124,6 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Errorf("after update dashboard shows %q, want %q", shown, want)
 	}
 
-	dashtest.Screenshot(t, bctx, filepath.Join("..", "..", "docs", "dashboard.png"))
-
 	// Language filter: the English ranking replaces the overall one.
 	if err := dashtest.SelectLang(bctx, "en"); err != nil {
 		t.Fatalf("language filter: %v", err)
@@ -165,11 +139,6 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 	if inert, err := dashtest.Inert(bctx); err != nil || inert.Pwned {
 		t.Errorf("window.pwned set after updates: %+v (%v)", inert, err)
-	}
-
-	cancel()
-	if err := <-served; err != nil {
-		t.Errorf("Serve: %v", err)
 	}
 }
 
@@ -191,12 +160,7 @@ func TestDashboardAppliesCorrections(t *testing.T) {
 	defer cancel()
 	st := openStore(t)
 	srv := api.New(st, api.Options{})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ctx, ln) }()
+	base := dashtest.Serve(t, ctx, srv)
 
 	// Three windows in the read model; coffee leads each (count 300).
 	var history []*tsv1.WindowSnapshot
@@ -207,9 +171,7 @@ func TestDashboardAppliesCorrections(t *testing.T) {
 		t.Fatal(err)
 	}
 	bctx := dashtest.Browser(t, ctx)
-	if err := chromedp.Do(bctx, chromedp.Navigate("http://"+ln.Addr().String()+"/")); err != nil {
-		t.Fatalf("load dashboard: %v", err)
-	}
+	dashtest.Open(t, bctx, base+"/")
 	if err := dashtest.WaitTerm(bctx, "", "coffee"); err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +180,7 @@ func TestDashboardAppliesCorrections(t *testing.T) {
 		got, _ := chromedp.Run(bctx, chromedp.Evaluate[string](title))
 		t.Fatalf("coffee's sparkline before the corrections: %q", got)
 	}
-	waitStreams(t, "http://"+ln.Addr().String(), 1)
+	waitStreams(t, base, 1)
 
 	// The window before the newest, corrected: coffee fell to rank 2 (280).
 	corrected := english(snap("", t0.Add(-time.Minute), "rain", "coffee"))
@@ -254,9 +216,5 @@ func TestDashboardAppliesCorrections(t *testing.T) {
 	}
 	if inert, err := dashtest.Inert(bctx); err != nil || inert.Pwned {
 		t.Errorf("inertness: %+v (%v)", inert, err)
-	}
-	cancel()
-	if err := <-served; err != nil {
-		t.Errorf("Serve: %v", err)
 	}
 }

@@ -3,7 +3,6 @@ package api_test
 import (
 	"context"
 	"encoding/json"
-	"net"
 	"slices"
 	"strings"
 	"testing"
@@ -28,13 +27,7 @@ func TestTimelineInBrowser(t *testing.T) {
 	defer cancel()
 	st := replayed(t)
 	srv := api.New(st, api.Options{})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ctx, ln) }()
-	base := "http://" + ln.Addr().String()
+	base := dashtest.Serve(t, ctx, srv)
 	tl, err := st.Timeline(ctx, store.TimelineFilter{})
 	if err != nil {
 		t.Fatal(err)
@@ -45,11 +38,7 @@ func TestTimelineInBrowser(t *testing.T) {
 		if err != nil || len(ws) != 1 {
 			t.Fatalf("read model at %v: %d rankings (%v)", at, len(ws), err)
 		}
-		out := []string{}
-		for _, term := range ws[0].Terms {
-			out = append(out, strings.Repeat("#", b2i(term.Kind == "hashtag"))+term.Term)
-		}
-		return out
+		return dashtest.TermTexts(ws[0].Terms)
 	}
 
 	bctx := dashtest.Browser(t, ctx)
@@ -224,10 +213,6 @@ func TestTimelineInBrowser(t *testing.T) {
 		got, _ := chromedp.Run(bctx, chromedp.Evaluate[string](`document.body.dataset.view + ' ' + document.getElementById('slider').max`))
 		t.Errorf("latest after an old window: %s, want live over the 9 windows of the last 6 hours", got)
 	}
-	cancel()
-	if err := <-served; err != nil {
-		t.Errorf("Serve: %v", err)
-	}
 }
 
 // slideTo moves the dashboard's time slider to the i-th window as a user
@@ -249,11 +234,4 @@ func jsStr(s string) string {
 func itoa(n int32) string {
 	b, _ := json.Marshal(n)
 	return string(b)
-}
-
-func b2i(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }

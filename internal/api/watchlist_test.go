@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -149,13 +148,7 @@ func TestWatchlistPageInBrowser(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	st := watched(t)
-	srv := api.New(st, api.Options{})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(ctx, ln) }()
-	base := "http://" + ln.Addr().String()
+	base := dashtest.Serve(t, ctx, api.New(st, api.Options{}))
 	if _, h, _ := get(t, base, "/watchlist"); h.Get("Content-Security-Policy") != api.ContentSecurityPolicy {
 		t.Errorf("CSP of /watchlist: %q", h.Get("Content-Security-Policy"))
 	}

@@ -65,10 +65,17 @@ func Scenario(t0 time.Time) ([]*tsv1.Post, error) {
 		Uri: "at://did:plc:burst00/app.bsky.feed.post/b0", AuthorDid: "did:plc:burst00",
 		ObservedAt: at(13, 0), Operation: tsv1.Operation_OPERATION_DELETE, Source: tsv1.Source_SOURCE_BLUESKY,
 	})
+	SortByEventTime(posts)
+	return posts, nil
+}
+
+// SortByEventTime orders posts by event time, stably, as a recording
+// holds them and the ingest writes them: in a replay produced out of
+// order, a post after later ones would be late and dropped.
+func SortByEventTime(posts []*tsv1.Post) {
 	slices.SortStableFunc(posts, func(a, b *tsv1.Post) int {
 		return a.GetObservedAt().AsTime().Compare(b.GetObservedAt().AsTime())
 	})
-	return posts, nil
 }
 
 // Produce writes posts to topic as the ingest does: key = author DID,
@@ -154,6 +161,17 @@ func ReadSnapshots(brokers []string, topic string, timeout time.Duration) (map[s
 		pc.Close()
 	}
 	return out, nil
+}
+
+// MustCorpus returns the bundled corpus of real posts (corpus.Posts); an
+// unreadable corpus fails the test.
+func MustCorpus(tb testing.TB) []*tsv1.Post {
+	tb.Helper()
+	all, err := corpus.Posts()
+	if err != nil {
+		tb.Fatalf("replaytest: %v", err)
+	}
+	return all
 }
 
 // MustScenario is Scenario for tests: an error fails tb.

@@ -155,3 +155,36 @@ func redact(url string) string {
 	}
 	return fmt.Sprintf("%s@%s:%d/%s", cfg.User, cfg.Host, cfg.Port, cfg.Database)
 }
+
+// Rows runs each query on the database at url and returns every row's
+// values, the queries' rows in order: what a test compares the read model
+// by. A failing query fails the test.
+func Rows(t testing.TB, url string, queries ...string) [][]any {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatalf("testenv: connect to %s: %v", redact(url), err)
+	}
+	defer conn.Close(ctx)
+	var out [][]any
+	for _, q := range queries {
+		rows, err := conn.Query(ctx, q)
+		if err != nil {
+			t.Fatalf("testenv: %s: %v", q, err)
+		}
+		for rows.Next() {
+			vals, err := rows.Values()
+			if err != nil {
+				rows.Close()
+				t.Fatalf("testenv: %s: %v", q, err)
+			}
+			out = append(out, vals)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			t.Fatalf("testenv: %s: %v", q, err)
+		}
+	}
+	return out
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -142,13 +141,7 @@ func TestReadModelAndSymbolPage(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	srv := api.New(st, api.Options{})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(ctx, ln) }()
-	base := "http://" + ln.Addr().String()
+	base := dashtest.Serve(t, ctx, api.New(st, api.Options{}))
 	until := time.Date(2013, 10, 7, 15, 0, 0, 0, time.UTC)
 
 	var sym api.SymbolResponse

@@ -51,10 +51,7 @@ var benchT0 = time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC)
 // the way a story spreads; about 0.2 % of the posts.
 func benchPosts(tb testing.TB, n int, rate float64) []*tsv1.Post {
 	tb.Helper()
-	all, err := corpus.Posts()
-	if err != nil {
-		tb.Fatal(err)
-	}
+	all := replaytest.MustCorpus(tb)
 	src := make([]*tsv1.Post, n)
 	for i := range n {
 		p := all[i%len(all)]
@@ -146,10 +143,8 @@ func BenchmarkPipeline(b *testing.B) {
 			name = "sink=kafka+postgres"
 		}
 		b.Run(name, func(b *testing.B) {
-			const postsTopic, trendsTopic = "trendstream.posts", "trendstream.trends"
 			posts := benchPosts(b, *benchN, *benchRate)
-			kc := testenv.Kafka(b, 4, postsTopic, trendsTopic)
-			replaytest.MustProduce(b, kc.Addrs(), postsTopic, posts)
+			kc := testenv.Replay(b, 4, posts)
 			db := ""
 			if withDB {
 				db = testenv.Postgres(b)
@@ -164,7 +159,7 @@ func BenchmarkPipeline(b *testing.B) {
 			b.ReportMetric(rate, "posts/s")
 			// Logged as well: a failed check below hides the metric.
 			b.Logf("%d posts in %v: %.0f posts/s", len(posts)*b.N, b.Elapsed(), rate)
-			checkBench(b, kc.Addrs(), trendsTopic, posts, o)
+			checkBench(b, kc.Addrs(), testenv.TrendsTopic, posts, o)
 		})
 	}
 }

@@ -4,11 +4,8 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"net"
 	"net/url"
-	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -51,60 +48,33 @@ func burst(tag string, authors int, at time.Time) []*tsv1.Post {
 // dashboard shows the pipeline's trends, that a second pipeline run's
 // rankings arrive without a reload, and that hostile terms stay text.
 func TestDashboardFedByPipeline(t *testing.T) {
-	const postsTopic, trendsTopic = "trendstream.posts", "trendstream.trends"
-	kc := testenv.Kafka(t, 2, postsTopic, trendsTopic)
 	db := testenv.Postgres(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 
-	all, err := corpus.Posts()
-	if err != nil {
-		t.Fatal(err)
-	}
+	all := replaytest.MustCorpus(t)
 	// Phase 1: 12 minutes of real posts, then three bursts in minute 12.
 	phase1 := corpus.Retime(all[:360], t0, 0.5)
 	phase1 = append(phase1, burst("SolarEclipse", 30, t0.Add(12*time.Minute))...)
 	phase1 = append(phase1, burst(scriptTag, 20, t0.Add(12*time.Minute))...)
 	phase1 = append(phase1, burst(imgTag, 20, t0.Add(12*time.Minute))...)
-	replaytest.MustProduce(t, kc.Addrs(), postsTopic, phase1)
+	kc := testenv.Replay(t, 2, phase1)
 
 	o := testOptions(kc.Addrs(), db)
 	o.Start = kafkaio.Start{Kind: kafkaio.StartCommitted}
 	o.Score.Exit = 0.5 // keep the bursts listed while their windows slide on
 	run(t, o)
-
-	st, err := store.Open(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openStore(t, ctx, db)
 	srv := api.New(st, api.Options{})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(ctx, ln) }()
-	ready := make(chan struct{})
-	go func() { _ = api.ConsumeTrends(ctx, kc.Addrs(), trendsTopic, srv, api.OnReady(func() { close(ready) })) }()
-	select {
-	case <-ready:
-	case <-ctx.Done():
-		t.Fatal("trends feed never became ready")
-	}
+	base := dashtest.Serve(t, ctx, srv)
+	dashtest.Feed(t, ctx, srv, kc.Addrs(), testenv.TrendsTopic)
 
 	// What the read model says is current is what the page must show.
 	current, err := st.CurrentTrends(ctx, store.Filter{Limit: 20})
 	if err != nil || len(current) == 0 {
 		t.Fatalf("no current ranking after the pipeline ran (%v)", err)
 	}
-	var want []string
-	for _, term := range current[0].Terms {
-		if term.Kind == "hashtag" {
-			want = append(want, "#"+term.Term)
-		} else {
-			want = append(want, term.Term)
-		}
-	}
+	want := dashtest.TermTexts(current[0].Terms)
 	for _, tag := range []string{"#solareclipse", "#" + scriptTag, "#" + imgTag} {
 		if !slices.Contains(want, tag) {
 			t.Fatalf("the pipeline's current ranking %q lacks %q", want, tag)
@@ -112,9 +82,7 @@ func TestDashboardFedByPipeline(t *testing.T) {
 	}
 
 	bctx := dashtest.Browser(t, ctx)
-	if err := chromedp.Do(bctx, chromedp.Navigate("http://"+ln.Addr().String()+"/")); err != nil {
-		t.Fatalf("load dashboard: %v", err)
-	}
+	dashtest.Open(t, bctx, base+"/")
 	if err := dashtest.WaitTerm(bctx, "", "solareclipse"); err != nil {
 		t.Fatalf("dashboard never showed the pipeline's top term: %v", err)
 	}
@@ -125,12 +93,9 @@ func TestDashboardFedByPipeline(t *testing.T) {
 	if !slices.Equal(shown, want) {
 		t.Errorf("dashboard shows %q, want the read model's %q", shown, want)
 	}
-	if inert, err := dashtest.Inert(bctx); err != nil || inert != (dashtest.Inertness{}) {
-		t.Errorf("hostile terms were interpreted as markup: %+v (%v)", inert, err)
-	}
-	// The screenshot in the README: the first run's ranking, hostile
-	// hashtags shown as text.
-	dashtest.Screenshot(t, bctx, filepath.Join("..", "..", "docs", "dashboard.png"))
+	// The bursts are planted, so the pictures in docs/ come from
+	// TestDashboardOfRealReplay instead.
+	dashtest.CheckInert(t, bctx, "dashboard")
 	if _, err := chromedp.Run(bctx, chromedp.Evaluate[int](`window.__noReload = 42`)); err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +104,7 @@ func TestDashboardFedByPipeline(t *testing.T) {
 	// from the committed offsets and its rankings are pushed live.
 	phase2 := corpus.Retime(all[360:420], t0.Add(14*time.Minute), 0.5)
 	phase2 = append(phase2, burst("Aurora", 25, t0.Add(15*time.Minute))...)
-	replaytest.MustProduce(t, kc.Addrs(), postsTopic, phase2)
+	replaytest.MustProduce(t, kc.Addrs(), testenv.PostsTopic, phase2)
 	run(t, o)
 	if err := dashtest.WaitTerm(bctx, "", "aurora"); err != nil {
 		t.Fatalf("the second run's ranking never reached the open page: %v", err)
@@ -164,16 +129,10 @@ func TestDashboardFedByPipeline(t *testing.T) {
 // The hostile bursts are planted, so the pictures in docs/ come from
 // TestDashboardOfRealReplay instead.
 func TestTimelineFedByPipeline(t *testing.T) {
-	const postsTopic, trendsTopic = "trendstream.posts", "trendstream.trends"
-	kc := testenv.Kafka(t, 2, postsTopic, trendsTopic)
-	db := testenv.Postgres(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 
-	all, err := corpus.Posts()
-	if err != nil {
-		t.Fatal(err)
-	}
+	all := replaytest.MustCorpus(t)
 	// Four hours at one post every two seconds, then a recording's end: six
 	// more posts over ten minutes, too few to rank anything.
 	const dense = 4 * 3600 / 2
@@ -185,23 +144,8 @@ func TestTimelineFedByPipeline(t *testing.T) {
 	replay = append(replay, burst(imgTag, 20, t0.Add(90*time.Minute))...)
 	// In time order, as a recording is: posts produced after later ones
 	// would be late and dropped.
-	slices.SortStableFunc(replay, func(a, b *tsv1.Post) int { return a.ObservedAt.AsTime().Compare(b.ObservedAt.AsTime()) })
-	replaytest.MustProduce(t, kc.Addrs(), postsTopic, replay)
-
-	// The options of `trendstream run -source file:`: production windows
-	// and scoring, a bounded job.
-	o := DefaultOptions()
-	o.Brokers, o.DatabaseURL = strings.Join(kc.Addrs(), ","), db
-	o.Bounded, o.Start = true, kafkaio.Start{Kind: kafkaio.StartEarliest}
-	started := time.Now()
-	run(t, o)
-	t.Logf("pipeline over %d posts: %v", len(replay), time.Since(started).Round(time.Second))
-
-	st, err := store.Open(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	replaytest.SortByEventTime(replay)
+	st := runRecording(t, ctx, replay)
 	// The dashboard asks for the default stretch and 20 terms.
 	tl, err := st.Timeline(ctx, store.TimelineFilter{Terms: 20})
 	if err != nil {
@@ -218,37 +162,11 @@ func TestTimelineFedByPipeline(t *testing.T) {
 	t.Logf("%d windows from %v to %v, %d ranked entries, newest with trends %v; overview: %d terms",
 		len(tl.Windows), tl.Windows[0].End, *tl.Newest, entries, *tl.LatestTrending, len(tl.Terms))
 
-	srv := api.New(st, api.Options{})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(ctx, ln) }()
-	base := "http://" + ln.Addr().String()
-	shownTerm := func(kind, term string) string {
-		if kind == "hashtag" {
-			return "#" + term
-		}
-		return term
-	}
-	rankingAt := func(at time.Time) []string {
-		t.Helper()
-		ws, err := st.CurrentTrends(ctx, store.Filter{At: at, Limit: 20})
-		if err != nil || len(ws) == 0 {
-			t.Fatalf("the read model has no overall ranking at %v (%v)", at, err)
-		}
-		var out []string
-		for _, term := range ws[0].Terms {
-			out = append(out, shownTerm(term.Kind, term.Term))
-		}
-		return out
-	}
-	iso := func(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
+	base := dashtest.Serve(t, ctx, api.New(st, api.Options{}))
+	rankingAt := func(at time.Time) []string { return dashtest.Ranking(t, ctx, st, at) }
 	bctx := dashtest.Browser(t, ctx)
-	if err := chromedp.Do(bctx, chromedp.Navigate(base+"/")); err != nil {
-		t.Fatal(err)
-	}
-	dashtest.WaitJS(t, bctx, `document.body.dataset.loaded === 'true' && document.body.dataset.view === '`+iso(*tl.LatestTrending)+`'`)
+	dashtest.Open(t, bctx, base+"/")
+	dashtest.WaitView(t, bctx, *tl.LatestTrending)
 	if shown, err := dashtest.Terms(bctx, ""); err != nil || !slices.Equal(shown, rankingAt(*tl.LatestTrending)) {
 		t.Errorf("the dashboard opened on %q (%v), want the read model's newest ranking with trends %q", shown, err, rankingAt(*tl.LatestTrending))
 	}
@@ -270,7 +188,7 @@ func TestTimelineFedByPipeline(t *testing.T) {
 	}
 	var want []row
 	for _, term := range tl.Terms {
-		want = append(want, row{shownTerm(term.Kind, term.Term), term.Windows})
+		want = append(want, row{dashtest.Shown(term.Kind, term.Term), term.Windows})
 	}
 	if !slices.Equal(rows, want) {
 		t.Errorf("overview rows %+v, want the read model's %+v", rows, want)
@@ -299,13 +217,11 @@ func TestTimelineFedByPipeline(t *testing.T) {
 		s.value = '%d'; s.dispatchEvent(new Event('input')); return s.dispatchEvent(new Event('change')); })()`, idx))); err != nil {
 		t.Fatal(err)
 	}
-	dashtest.WaitJS(t, bctx, `document.body.dataset.loaded === 'true' && document.body.dataset.view === '`+iso(at)+`'`)
+	dashtest.WaitView(t, bctx, at)
 	if shown, err := dashtest.Terms(bctx, ""); err != nil || !slices.Equal(shown, rankingAt(at)) {
 		t.Errorf("at %v the dashboard shows %q (%v), want %q", at, shown, err, rankingAt(at))
 	}
-	if inert, err := dashtest.Inert(bctx); err != nil || inert != (dashtest.Inertness{}) {
-		t.Errorf("hostile terms were interpreted as markup: %+v (%v)", inert, err)
-	}
+	dashtest.CheckInert(t, bctx, "dashboard at "+dashtest.ISO(at))
 
 	// The term page of the most persistent term, as linked from the
 	// overview, as of the window shown.
@@ -317,37 +233,7 @@ func TestTimelineFedByPipeline(t *testing.T) {
 	}
 	checkTermPage := func(href string, term store.TimelineTerm, at time.Time) {
 		t.Helper()
-		if err := chromedp.Do(bctx, chromedp.Navigate(href)); err != nil {
-			t.Fatal(err)
-		}
-		dashtest.WaitJS(t, bctx, `document.body.dataset.loaded === 'true'`)
-		ps, err := st.TermHistory(ctx, term.Term, store.HistoryFilter{Source: term.Source, Kind: term.Kind, TermLang: term.TermLang,
-			Windows: store.MaxHistory, From: at.Add(-4 * time.Hour), Until: at})
-		if err != nil {
-			t.Fatal(err)
-		}
-		want := []string{shownTerm(term.Kind, term.Term), fmt.Sprint(len(ps))}
-		for _, p := range slices.Backward(ps) {
-			if p.Rank > 0 {
-				want = append(want, fmt.Sprintf("%s %d %d %.1f %.1f", iso(p.End), p.Rank, p.Count, p.Baseline, p.Score))
-			}
-		}
-		page, err := chromedp.Run(bctx, chromedp.Evaluate[[]string](`[document.getElementById('term').textContent, document.body.dataset.points,
-			...Array.from(document.querySelectorAll('#windows tbody tr')).map(tr => [new Date(tr.dataset.end).toISOString(),
-				tr.querySelector('.rank').textContent, tr.querySelector('.count').textContent.replaceAll(',', ''),
-				tr.querySelector('.baseline').textContent, tr.querySelector('.score').textContent].join(' '))]`))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !slices.Equal(page, want) {
-			t.Errorf("term page of %q shows\n%q\nwant the read model's\n%q", term.Term, page, want)
-		}
-		if lines, err := chromedp.Run(bctx, chromedp.Evaluate[int](`document.querySelectorAll('#history-chart polyline.count, #history-chart circle.count').length`)); err != nil || lines == 0 {
-			t.Errorf("term page of %q draws no count line (%v)", term.Term, err)
-		}
-		if inert, err := dashtest.Inert(bctx); err != nil || inert != (dashtest.Inertness{}) {
-			t.Errorf("term page of %q: interpreted as markup: %+v (%v)", term.Term, inert, err)
-		}
+		dashtest.CheckTermPage(t, ctx, bctx, st, href, term.Term, store.HistoryFilter{Source: term.Source, Kind: term.Kind, TermLang: term.TermLang}, at)
 	}
 	checkTermPage(href, top, at)
 
@@ -369,17 +255,13 @@ func TestTimelineFedByPipeline(t *testing.T) {
 			atH = p.End
 		}
 	}
-	if err := chromedp.Do(bctx, chromedp.Navigate(base+"/?at="+url.QueryEscape(atH.Format(time.RFC3339)))); err != nil {
-		t.Fatal(err)
-	}
-	dashtest.WaitJS(t, bctx, `document.body.dataset.loaded === 'true' && document.body.dataset.view === '`+iso(atH)+`'`)
+	dashtest.Open(t, bctx, base+"/?at="+url.QueryEscape(atH.Format(time.RFC3339)))
+	dashtest.WaitView(t, bctx, atH)
 	shown, err := dashtest.Terms(bctx, "")
 	if err != nil || !slices.Equal(shown, rankingAt(atH)) || !slices.Contains(shown, "#"+scriptTag) {
 		t.Errorf("at %v the dashboard shows %q (%v), want %q with the hostile hashtag", atH, shown, err, rankingAt(atH))
 	}
-	if inert, err := dashtest.Inert(bctx); err != nil || inert != (dashtest.Inertness{}) {
-		t.Errorf("hostile terms were interpreted as markup: %+v (%v)", inert, err)
-	}
+	dashtest.CheckInert(t, bctx, "dashboard at "+dashtest.ISO(atH))
 	href, err = chromedp.Run(bctx, chromedp.Evaluate[string](fmt.Sprintf(
 		`Array.from(document.querySelectorAll('#rankings tr')).find(r => r.dataset.term === %q).querySelector('a.term-link').href`, scriptTag)))
 	if err != nil {

@@ -2,9 +2,6 @@ package trending
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
-	"net"
 	"net/url"
 	"path/filepath"
 	"slices"
@@ -12,15 +9,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/chromedp"
-
 	"github.com/trendstream/trendstream/internal/api"
 	"github.com/trendstream/trendstream/internal/api/dashtest"
 	"github.com/trendstream/trendstream/internal/corpus"
 	"github.com/trendstream/trendstream/internal/replaytest"
 	"github.com/trendstream/trendstream/internal/store"
-	"github.com/trendstream/trendstream/internal/testenv"
-	"github.com/trendstream/trendstream/transforms/kafkaio"
 )
 
 // realReplayRate is the compressed clock of the real replay, in posts per
@@ -40,34 +33,18 @@ const realReplayRate = 1.0
 // holds. It needs real topics: the replay must group some ranked terms into
 // a topic of several terms, or the test fails.
 //
-// These are the pictures in docs/ (`make screenshots`, UPDATE_SCREENSHOT=1):
-// docs/timeline.png (the dashboard as a replay opens it), docs/topics.png
-// (the window with the most topics of several terms), docs/topic-page.png
-// (its best-ranked such topic) and docs/term-page.png (that topic's label).
+// These are the pictures of the dashboard in docs/ (`make screenshots`,
+// UPDATE_SCREENSHOT=1): docs/timeline.png (the dashboard as a replay opens
+// it), docs/topics.png (the window with the most topics of several terms),
+// docs/dashboard.png (the same for the windows that share none of those
+// topics: other stories), docs/topic-page.png (the best-ranked topic of
+// several terms of topics.png) and docs/term-page.png (that topic's
+// label).
 func TestDashboardOfRealReplay(t *testing.T) {
-	const postsTopic, trendsTopic = "trendstream.posts", "trendstream.trends"
-	kc := testenv.Kafka(t, 2, postsTopic, trendsTopic)
-	db := testenv.Postgres(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
 	defer cancel()
-	all, err := corpus.Posts()
-	if err != nil {
-		t.Fatal(err)
-	}
-	replaytest.MustProduce(t, kc.Addrs(), postsTopic, corpus.Retime(all, t0, realReplayRate))
-
-	o := DefaultOptions()
-	o.Brokers, o.DatabaseURL = strings.Join(kc.Addrs(), ","), db
-	o.Bounded, o.Start = true, kafkaio.Start{Kind: kafkaio.StartEarliest}
-	started := time.Now()
-	run(t, o)
-	t.Logf("pipeline over %d real posts: %v", len(all), time.Since(started).Round(time.Second))
-
-	st, err := store.Open(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	all := replaytest.MustCorpus(t)
+	st := runRecording(t, ctx, corpus.Retime(all, t0, realReplayRate))
 	tl, err := st.Timeline(ctx, store.TimelineFilter{Terms: 20})
 	if err != nil {
 		t.Fatal(err)
@@ -76,8 +53,9 @@ func TestDashboardOfRealReplay(t *testing.T) {
 		t.Fatal("nothing trended in the replay of real posts")
 	}
 
-	// The overall window with the most topics of several terms (then the
-	// most such members, then the earliest), and its best-ranked one.
+	// The overall windows with topics of several terms, those with the
+	// most such topics first (then the most such members, then the
+	// earliest).
 	multi := func(tw store.TopicWindow) (n, members int) {
 		for _, tp := range tw.Topics {
 			if len(tp.Members) > 1 {
@@ -86,7 +64,7 @@ func TestDashboardOfRealReplay(t *testing.T) {
 		}
 		return n, members
 	}
-	var best *store.TopicWindow
+	var windows []store.TopicWindow
 	seen := map[time.Time]bool{}
 	stories := map[string]string{}
 	for _, w := range tl.Windows {
@@ -101,6 +79,9 @@ func TestDashboardOfRealReplay(t *testing.T) {
 		if len(ws) != 1 || !ws[0].End.Equal(w.End) {
 			continue
 		}
+		if n, _ := multi(ws[0]); n > 0 {
+			windows = append(windows, ws[0])
+		}
 		for _, tp := range ws[0].Topics {
 			if len(tp.Members) > 1 {
 				var ms []string
@@ -110,85 +91,55 @@ func TestDashboardOfRealReplay(t *testing.T) {
 				stories[tp.ID] = strings.Join(ms, ",")
 			}
 		}
-		n, m := multi(ws[0])
-		if bn, bm := 0, 0; best != nil {
-			bn, bm = multi(*best)
-			if n < bn || n == bn && m <= bm {
-				continue
-			}
-		} else if n == 0 {
-			continue
-		}
-		best = &ws[0]
 	}
-	if best == nil {
+	if len(windows) == 0 {
 		t.Fatalf("no window of the replay of real posts has a topic of several terms (%d windows)", len(seen))
 	}
 	t.Logf("%d topics of several terms in the replay: %v", len(stories), stories)
+	slices.SortStableFunc(windows, func(a, b store.TopicWindow) int {
+		an, am := multi(a)
+		bn, bm := multi(b)
+		if an != bn {
+			return bn - an
+		}
+		return bm - am
+	})
+	// docs/topics.png: the first of them, and its best-ranked topic of
+	// several terms.
+	best := windows[0]
 	at := best.End
 	var topic store.Topic
+	shownTopics := map[string]bool{}
 	for _, tp := range best.Topics {
 		if len(tp.Members) > 1 {
-			topic = tp
-			break
+			if topic.ID == "" {
+				topic = tp
+			}
+			shownTopics[tp.ID] = true
 		}
 	}
-	want := cardsOf(*best)
-	t.Logf("topics at %v: %q", at, want)
+	t.Logf("topics at %v: %q", at, dashtest.CardsOf(best))
+	// docs/dashboard.png, the README's picture: the first window of other
+	// stories, none of its topics of several terms shown in topics.png, so
+	// the two pictures show two moments of the replay.
+	other := slices.IndexFunc(windows, func(tw store.TopicWindow) bool {
+		return !slices.ContainsFunc(tw.Topics, func(tp store.Topic) bool { return shownTopics[tp.ID] })
+	})
+	if other < 0 {
+		t.Fatalf("every window with topics of several terms shares one with the window at %v", at)
+	}
+	story := windows[other]
+	t.Logf("other stories at %v: %q", story.End, dashtest.CardsOf(story))
 
-	srv := api.New(st, api.Options{})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(ctx, ln) }()
-	base := "http://" + ln.Addr().String()
+	base := dashtest.Serve(t, ctx, api.New(st, api.Options{}))
 	docs := func(name string) string { return filepath.Join("..", "..", "docs", name) }
-	iso := func(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
-	shown := func(kind, term string) string {
-		if kind == "hashtag" {
-			return "#" + term
-		}
-		return term
-	}
-	// waitCards waits until the topics view shows the cards want (topic id
-	// and member terms, in order): it loads after the ranking, and again
-	// when the page pins the window it opens on.
-	waitCards := func(bctx context.Context, want []string) {
-		t.Helper()
-		// JSON of the JSON: a JavaScript string literal of the array's
-		// JSON, whatever the terms hold.
-		js, err := json.Marshal(want)
-		if err == nil {
-			js, err = json.Marshal(string(js))
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		dashtest.WaitJS(t, bctx, `document.body.dataset.topics !== undefined && JSON.stringify(Array.from(document.querySelectorAll('#topics article.topic')).map(a =>
-			a.dataset.id + ' ' + Array.from(a.querySelectorAll('a.member')).map(m => m.dataset.term).join(','))) === `+string(js))
-	}
-	inert := func(bctx context.Context, page string) {
-		t.Helper()
-		if in, err := dashtest.Inert(bctx); err != nil || in != (dashtest.Inertness{}) {
-			t.Errorf("%s: post text interpreted as markup: %+v (%v)", page, in, err)
-		}
-	}
+	atURL := func(at time.Time) string { return base + "/?at=" + url.QueryEscape(at.Format(time.RFC3339)) }
+	bctx := dashtest.Browser(t, ctx)
 
 	// The dashboard as a replay opens it: the last window with trends.
-	bctx := dashtest.Browser(t, ctx)
-	if err := chromedp.Do(bctx, chromedp.Navigate(base+"/")); err != nil {
-		t.Fatal(err)
-	}
-	dashtest.WaitJS(t, bctx, `document.body.dataset.loaded === 'true' && document.body.dataset.view === '`+iso(*tl.LatestTrending)+`'`)
-	latest, err := st.CurrentTrends(ctx, store.Filter{At: *tl.LatestTrending, Limit: 20})
-	if err != nil || len(latest) == 0 {
-		t.Fatalf("no overall ranking at %v (%v)", *tl.LatestTrending, err)
-	}
-	var ranking []string
-	for _, term := range latest[0].Terms {
-		ranking = append(ranking, shown(term.Kind, term.Term))
-	}
+	dashtest.Open(t, bctx, base+"/")
+	dashtest.WaitView(t, bctx, *tl.LatestTrending)
+	ranking := dashtest.Ranking(t, ctx, st, *tl.LatestTrending)
 	if got, err := dashtest.Terms(bctx, ""); err != nil || !slices.Equal(got, ranking) {
 		t.Errorf("the dashboard opened on %q (%v), want the read model's newest ranking with trends %q", got, err, ranking)
 	}
@@ -196,59 +147,36 @@ func TestDashboardOfRealReplay(t *testing.T) {
 	if err != nil || len(latestTopics) != 1 {
 		t.Fatalf("read model topics at %v: %v (%v)", *tl.LatestTrending, latestTopics, err)
 	}
-	waitCards(bctx, cardsOf(latestTopics[0]))
-	inert(bctx, "dashboard")
+	dashtest.WaitCards(t, bctx, dashtest.CardsOf(latestTopics[0]))
+	dashtest.CheckInert(t, bctx, "dashboard")
 	dashtest.Screenshot(t, bctx, docs("timeline.png"))
 
-	// The window with the most topics: the read model's topics, in order.
-	if err := chromedp.Do(bctx, chromedp.Navigate(base+"/?at="+url.QueryEscape(at.Format(time.RFC3339)))); err != nil {
-		t.Fatal(err)
+	// The window of other stories: its ranking and topics as the read
+	// model has them.
+	dashtest.Open(t, bctx, atURL(story.End))
+	dashtest.WaitView(t, bctx, story.End)
+	ranking = dashtest.Ranking(t, ctx, st, story.End)
+	if got, err := dashtest.Terms(bctx, ""); err != nil || !slices.Equal(got, ranking) {
+		t.Errorf("at %v the dashboard shows %q (%v), want the read model's %q", story.End, got, err, ranking)
 	}
-	dashtest.WaitJS(t, bctx, `document.body.dataset.loaded === 'true' && document.body.dataset.view === '`+iso(at)+`'`)
-	waitCards(bctx, want)
-	inert(bctx, "dashboard at "+iso(at))
+	dashtest.WaitCards(t, bctx, dashtest.CardsOf(story))
+	dashtest.CheckInert(t, bctx, "dashboard at "+dashtest.ISO(story.End))
+	dashtest.Screenshot(t, bctx, docs("dashboard.png"))
+
+	// The window with the most topics: the read model's topics, in order.
+	dashtest.Open(t, bctx, atURL(at))
+	dashtest.WaitView(t, bctx, at)
+	dashtest.WaitCards(t, bctx, dashtest.CardsOf(best))
+	dashtest.CheckInert(t, bctx, "dashboard at "+dashtest.ISO(at))
 	dashtest.Screenshot(t, bctx, docs("topics.png"))
 
 	// The topic's page, from its card: label, history, members and
 	// examples as the read model has them.
-	href, err := chromedp.Run(bctx, chromedp.Evaluate[string](`document.querySelector('#topics article.topic[data-id="`+topic.ID+`"] a.topic-link').href`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := chromedp.Do(bctx, chromedp.Navigate(href)); err != nil {
-		t.Fatal(err)
-	}
-	dashtest.WaitJS(t, bctx, `document.body.dataset.loaded === 'true'`)
-	page, err := st.TopicHistory(ctx, topic.ID, store.HistoryFilter{Windows: 1440, From: at.Add(-4 * time.Hour), Until: at})
-	if err != nil || page == nil || len(page.History) == 0 {
-		t.Fatalf("topic history of %s: %v %v", topic.ID, page, err)
-	}
-	last := page.History[len(page.History)-1]
-	var members []string
-	for _, m := range last.Members {
-		members = append(members, m.Term)
-	}
-	var exTexts []string
-	for _, e := range page.Examples {
-		exTexts = append(exTexts, e.Text)
-	}
-	got, err := chromedp.Run(bctx, chromedp.Evaluate[[]string](`[document.getElementById('label').textContent, document.body.dataset.points,
-		Array.from(document.querySelectorAll('#members tbody tr')).map(tr => tr.dataset.term).join(','),
-		...Array.from(document.querySelectorAll('#examples blockquote.post-text')).map(b => b.textContent)]`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if w := append([]string{last.Label, fmt.Sprint(len(page.History)), strings.Join(members, ",")}, exTexts...); !slices.Equal(got, w) {
-		t.Errorf("topic page %q, want %q", got, w)
-	}
-	if len(exTexts) == 0 {
-		t.Errorf("topic %s (%s) has no example posts", topic.ID, topic.Label)
-	}
-	inert(bctx, "topic page")
+	dashtest.CheckTopicPage(t, ctx, bctx, st, topic.ID, at)
 	dashtest.Screenshot(t, bctx, docs("topic-page.png"))
 
-	// The page of the topic's label term, from the topic's card: its
-	// history and example posts as the read model has them.
+	// The page of the topic's label term: its history and example posts as
+	// the read model has them.
 	var label store.TopicMember
 	for _, m := range topic.Members {
 		if m.Term == topic.Label && m.Kind == topic.LabelKind {
@@ -259,45 +187,10 @@ func TestDashboardOfRealReplay(t *testing.T) {
 		t.Fatalf("topic %s: label %q is none of its members %+v", topic.ID, topic.Label, topic.Members)
 	}
 	q := url.Values{"kind": {label.Kind}, "term_lang": {topic.TermLang}, "at": {at.Format(time.RFC3339)}}
-	if err := chromedp.Do(bctx, chromedp.Navigate(base+"/term/"+url.PathEscape(label.Term)+"?"+q.Encode())); err != nil {
-		t.Fatal(err)
+	ex := dashtest.CheckTermPage(t, ctx, bctx, st, base+"/term/"+url.PathEscape(label.Term)+"?"+q.Encode(), label.Term,
+		store.HistoryFilter{Kind: label.Kind, TermLang: topic.TermLang}, at)
+	if len(ex) == 0 {
+		t.Errorf("the label term %q of topic %s has no example posts", label.Term, topic.ID)
 	}
-	dashtest.WaitJS(t, bctx, `document.body.dataset.loaded === 'true' && document.body.dataset.examples !== undefined`)
-	hf := store.HistoryFilter{Kind: label.Kind, TermLang: topic.TermLang, Windows: store.MaxHistory, From: at.Add(-4 * time.Hour), Until: at}
-	ps, err := st.TermHistory(ctx, label.Term, hf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ex, err := st.TermExamples(ctx, label.Term, hf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	termPage, err := chromedp.Run(bctx, chromedp.Evaluate[[]string](`[document.getElementById('term').textContent, document.body.dataset.points,
-		...Array.from(document.querySelectorAll('#examples li.example blockquote.post-text')).map(b => b.textContent)]`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	wantTerm := []string{shown(label.Kind, label.Term), fmt.Sprint(len(ps))}
-	for _, e := range ex {
-		wantTerm = append(wantTerm, e.Text)
-	}
-	if !slices.Equal(termPage, wantTerm) || len(ex) == 0 {
-		t.Errorf("term page %q, want the read model's %q (with examples)", termPage, wantTerm)
-	}
-	inert(bctx, "term page")
 	dashtest.Screenshot(t, bctx, docs("term-page.png"))
-}
-
-// cardsOf is what the topics view shows of a window's topics: each topic's
-// id and member terms, in rank order.
-func cardsOf(tw store.TopicWindow) []string {
-	var out []string
-	for _, tp := range tw.Topics {
-		var ms []string
-		for _, m := range tp.Members {
-			ms = append(ms, m.Term)
-		}
-		out = append(out, tp.ID+" "+strings.Join(ms, ","))
-	}
-	return out
 }

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
-	"github.com/jackc/pgx/v5"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/trendstream/trendstream/internal/replaytest"
@@ -69,17 +68,11 @@ func expected(t testing.TB, posts []*tsv1.Post, o Options) map[string]*tsv1.Wind
 // Postgres hold exactly the rankings the single-process reference computes,
 // and that the planted burst and spam behave as trends should.
 func TestBoundedReplayMatchesReference(t *testing.T) {
-	const postsTopic, trendsTopic = "trendstream.posts", "trendstream.trends"
-	kc := testenv.Kafka(t, 4, postsTopic, trendsTopic)
 	db := testenv.Postgres(t)
 	posts := replaytest.MustScenario(t, t0)
-	replaytest.MustProduce(t, kc.Addrs(), postsTopic, posts)
-
-	o := testOptions(kc.Addrs(), db)
-	run(t, o)
-
+	o := testOptions(nil, db)
+	got := rankOnPrism(t, posts, &o)
 	want := expected(t, posts, o)
-	got := readSnapshots(t, kc.Addrs(), trendsTopic)
 	compareSnapshots(t, got, want)
 
 	// The planted burst leads the overall ranking in the first window that
@@ -126,6 +119,46 @@ func run(t testing.TB, o Options) {
 	testenv.RunOnPrism(t, p)
 }
 
+// runRecording runs the pipeline as `trendstream run -source file:` runs a
+// recording (production windows, scoring and topics, a bounded job from
+// the earliest offsets) over posts, replayed through a fresh Kafka, into a
+// fresh database, and returns that read model.
+func runRecording(t testing.TB, ctx context.Context, posts []*tsv1.Post) *store.Store {
+	t.Helper()
+	db := testenv.Postgres(t)
+	kc := testenv.Replay(t, 2, posts)
+	o := DefaultOptions()
+	o.Brokers, o.DatabaseURL = strings.Join(kc.Addrs(), ","), db
+	o.Bounded, o.Start = true, kafkaio.Start{Kind: kafkaio.StartEarliest}
+	started := time.Now()
+	run(t, o)
+	t.Logf("pipeline over %d posts: %v", len(posts), time.Since(started).Round(time.Second))
+	return openStore(t, ctx, db)
+}
+
+// openStore opens the read model at db, closed when the test ends.
+func openStore(t testing.TB, ctx context.Context, db string) *store.Store {
+	t.Helper()
+	st, err := store.Open(ctx, db)
+	if err != nil {
+		t.Fatalf("open the read model: %v", err)
+	}
+	t.Cleanup(st.Close)
+	return st
+}
+
+// rankOnPrism replays posts through a fresh Kafka (testenv.Replay), points
+// o at it, runs the pipeline o configures on Prism and returns the
+// rankings of the results topic: the set-up of every test that compares
+// the pipeline with the reference over one replay.
+func rankOnPrism(t testing.TB, posts []*tsv1.Post, o *Options) map[string]*tsv1.WindowSnapshot {
+	t.Helper()
+	kc := testenv.Replay(t, 4, posts)
+	o.Brokers = strings.Join(kc.Addrs(), ",")
+	run(t, *o)
+	return readSnapshots(t, kc.Addrs(), o.TrendsTopic)
+}
+
 func compareSnapshots(t *testing.T, got, want map[string]*tsv1.WindowSnapshot) {
 	t.Helper()
 	for k, w := range want {
@@ -157,6 +190,20 @@ func compareSnapshots(t *testing.T, got, want map[string]*tsv1.WindowSnapshot) {
 	}
 }
 
+// sameSnapshots says whether a and b hold the same rankings, to the
+// letter.
+func sameSnapshots(a, b map[string]*tsv1.WindowSnapshot) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, s := range a {
+		if !proto.Equal(s, b[k]) {
+			return false
+		}
+	}
+	return true
+}
+
 func termAt(s *tsv1.WindowSnapshot, i int) *tsv1.TrendingTerm {
 	if i < len(s.Terms) {
 		return s.Terms[i]
@@ -167,30 +214,13 @@ func termAt(s *tsv1.WindowSnapshot, i int) *tsv1.TrendingTerm {
 // dumpDB lists the read model's rows as comparable strings.
 func dumpDB(t testing.TB, url string) []string {
 	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
 	var out []string
-	q := func(sql string) {
-		rows, err := conn.Query(ctx, sql)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			vals, err := rows.Values()
-			if err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, fmtRow(vals))
-		}
+	for _, vals := range testenv.Rows(t, url,
+		`SELECT 'w', source, lang, window_start, window_end, posts FROM windows`,
+		`SELECT 't', source, lang, window_start, window_end, kind, term, rank, count, unique_authors,
+		        round(baseline::numeric, 6)::text, round(score::numeric, 6)::text, first_seen FROM trending_terms`) {
+		out = append(out, fmtRow(vals))
 	}
-	q(`SELECT 'w', source, lang, window_start, window_end, posts FROM windows`)
-	q(`SELECT 't', source, lang, window_start, window_end, kind, term, rank, count, unique_authors,
-	          round(baseline::numeric, 6)::text, round(score::numeric, 6)::text, first_seen FROM trending_terms`)
 	sort.Strings(out)
 	return out
 }
