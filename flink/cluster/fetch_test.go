@@ -15,7 +15,7 @@ import (
 // resolved again when it changes; a refusal says which artifact is missing
 // and how to supply the job server without failing; and
 // BEAM_FLINK_JOB_SERVER_JAR skips Maven. The real resolution from Maven
-// Central runs in flink/portable's TestTrendingOnFlink.
+// Central runs in flink/portable's TestPipelinesOnFlink.
 func TestJobServerFetch(t *testing.T) {
 	bin := t.TempDir()
 	calls := filepath.Join(bin, "calls")

@@ -120,23 +120,23 @@ func (c *flinkCluster) dumpLogs() {
 // submitArgs are the submitter's flags for a job on c: the Flink runner
 // through the job server, each SDK harness a PROCESS the TaskManager
 // starts from Beam's boot program.
-func (c *flinkCluster) submitArgs(bins binaries, name string) []string {
+func (c *flinkCluster) submitArgs(bins binaries, worker, name string) []string {
 	env := fmt.Sprintf(`{"command":%q}`, bins.boot)
 	return []string{
 		"--runner=flink",
 		"--endpoint=127.0.0.1:" + strconv.Itoa(c.jobs),
 		"--environment_type=PROCESS",
 		"--environment_config=" + env,
-		"--worker_binary=" + bins.pipeline,
+		"--worker_binary=" + worker,
 		"--job_name=" + name,
 		// As the cluster's execution.checkpointing.interval.
 		"-flink-checkpointing-interval=2s",
 	}
 }
 
-// TestTrendingOnFlink runs the real trending pipeline on a real Flink
-// session cluster through Beam's Flink job server, reading a real Kafka
-// broker and writing PostgreSQL and the results topic:
+// TestPipelinesOnFlink runs the real trending and watchlist pipelines on
+// a real Flink session cluster through Beam's Flink job server, reading a
+// real Kafka broker and writing PostgreSQL and their Kafka topics:
 //
 //   - replay: a bounded replay of real posts, whose results must equal
 //     internal/trendcalc's reference window by window;
@@ -147,8 +147,9 @@ func (c *flinkCluster) submitArgs(bins binaries, name string) []string {
 //     at all until a restore). Then its TaskManager is killed with SIGKILL
 //     and restarted mid-stream; every window must still equal the
 //     reference (nothing lost, nothing counted twice), and the job must
-//     have restored a checkpoint. The web UI must list the job as RUNNING.
-func TestTrendingOnFlink(t *testing.T) {
+//     have restored a checkpoint. The web UI must list the job as RUNNING;
+//   - watchlist: the watchlist pipeline (flinkWatchlist) on the same cluster.
+func TestPipelinesOnFlink(t *testing.T) {
 	for _, tool := range []string{"bash", "java", "python3", "mvn"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Fatalf("%s not found: flink/cluster/cluster.sh needs it to start Flink and Beam's job server (make deps)", tool)
@@ -159,11 +160,15 @@ func TestTrendingOnFlink(t *testing.T) {
 	bins := buildBinaries(buildCtx, t, dir)
 	cancelBuild()
 	before := bootLeftovers()
-	t.Cleanup(func() { cleanupBootFiles(t, before, bins.pipeline) })
+	t.Cleanup(func() {
+		cleanupBootFiles(t, before, bins.pipeline)
+		cleanupBootFiles(t, before, bins.watchlist)
+	})
 
 	fc := startFlink(t)
 	t.Run("replay", func(t *testing.T) { flinkReplay(t, fc, bins, dir) })
 	t.Run("live", func(t *testing.T) { flinkLive(t, fc, bins, dir) })
+	t.Run("watchlist", func(t *testing.T) { flinkWatchlist(t, fc, bins, dir) })
 }
 
 func flinkReplay(t *testing.T, fc *flinkCluster, bins binaries, dir string) {
@@ -174,7 +179,7 @@ func flinkReplay(t *testing.T, fc *flinkCluster, bins binaries, dir string) {
 	replaytest.MustProduce(t, kc.Addrs(), postsTopic, posts)
 	sc := testScenario()
 
-	args := append(fc.submitArgs(bins, "trendstream-flink-replay"),
+	args := append(fc.submitArgs(bins, bins.pipeline, "trendstream-flink-replay"),
 		"-brokers="+strings.Join(kc.Addrs(), ","),
 		"-posts-topic="+postsTopic,
 		"-trends-topic="+trendsTopic,
@@ -256,7 +261,7 @@ func flinkLive(t *testing.T, fc *flinkCluster, bins binaries, dir string) {
 		t.Fatal(err)
 	}
 
-	args := append(fc.submitArgs(bins, "trendstream-flink-live"),
+	args := append(fc.submitArgs(bins, bins.pipeline, "trendstream-flink-live"),
 		"-brokers="+strings.Join(kc.Addrs(), ","),
 		"-posts-topic="+postsTopic,
 		"-trends-topic="+trendsTopic,

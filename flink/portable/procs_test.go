@@ -36,7 +36,10 @@ func moduleRoot(t testing.TB, goBin string) string {
 
 // binaries are the three programs of a portable submission.
 type binaries struct {
-	prism, boot, pipeline string
+	prism, boot string
+	// pipeline is the trending pipeline's program, watchlist the watchlist
+	// pipeline's; each is also its own worker binary.
+	pipeline, watchlist string
 }
 
 // buildBinaries builds Prism's job server, Beam's Go container entrypoint
@@ -58,7 +61,8 @@ func buildBinaries(ctx context.Context, t testing.TB, dir string) binaries {
 	cmd := exec.CommandContext(ctx, goBin, "build", "-o", dir+string(filepath.Separator),
 		"github.com/apache/beam/sdks/v2/go/cmd/prism",
 		"github.com/apache/beam/sdks/v2/go/container",
-		"./pipelines/trending/cmd/trending")
+		"./pipelines/trending/cmd/trending",
+		"./pipelines/watchlist/cmd/watchlist")
 	cmd.Dir = root
 	cmd.Env = hermeticEnv()
 	var out bytes.Buffer
@@ -67,14 +71,18 @@ func buildBinaries(ctx context.Context, t testing.TB, dir string) binaries {
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out.String())
 	}
-	t.Logf("built prism, boot and trending in %v", time.Since(start).Round(time.Millisecond))
-	// A name of our own: boot stages the worker binary as
+	t.Logf("built prism, boot, trending and watchlist in %v", time.Since(start).Round(time.Millisecond))
+	// Names of our own: boot stages a worker binary as
 	// /tmp/staged/<n>-<basename>, which cleanupBootFiles must recognise.
-	pipeline := filepath.Join(dir, fmt.Sprintf("trending-portabletest-%d", os.Getpid()))
-	if err := os.Rename(filepath.Join(dir, "trending"), pipeline); err != nil {
-		t.Fatal(err)
+	rename := func(name string) string {
+		to := filepath.Join(dir, fmt.Sprintf("%s-portabletest-%d", name, os.Getpid()))
+		if err := os.Rename(filepath.Join(dir, name), to); err != nil {
+			t.Fatal(err)
+		}
+		return to
 	}
-	return binaries{prism: filepath.Join(dir, "prism"), boot: filepath.Join(dir, "container"), pipeline: pipeline}
+	return binaries{prism: filepath.Join(dir, "prism"), boot: filepath.Join(dir, "container"),
+		pipeline: rename("trending"), watchlist: rename("watchlist")}
 }
 
 // recordSources stats every Go source file of the module and its go.mod

@@ -25,7 +25,7 @@
 // partition listing) never gets another one: its final watermark passed,
 // and the partitions it had listed stayed in the buffer, so a live job read
 // nothing and emitted no window until a restore replayed the buffer
-// (2026-12-02, flink/portable TestTrendingOnFlink; REST showed the stage
+// (2026-12-02, flink/portable TestPipelinesOnFlink; REST showed the stage
 // with 1 record in, 0 out, and its output watermark at the maximum).
 package flinkrunner
 
@@ -34,6 +34,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/container/tools"
@@ -47,6 +48,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/options/jobopts"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners/universal/runnerlib"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/util/grpcx"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/x/beamx"
 	"google.golang.org/protobuf/types/known/structpb"
 )
 
@@ -81,6 +83,22 @@ func (o Options) Validate() error {
 func Selected() bool {
 	f := flag.Lookup("runner")
 	return f != nil && f.Value.String() == "flink"
+}
+
+// Run runs p on the runner the command line chose: through Execute with o
+// for --runner=flink, through beamx.Run (Prism, by default) otherwise. A
+// bounded read on Flink runs without checkpoints: while it checkpoints,
+// Beam's Flink runner keeps its sources alive for good, so a bounded replay
+// would never finish.
+func Run(ctx context.Context, p *beam.Pipeline, o Options, bounded bool) error {
+	if !Selected() {
+		return beamx.Run(ctx, p)
+	}
+	if bounded && o.CheckpointingInterval > 0 {
+		slog.InfoContext(ctx, "flinkrunner: a bounded read on Flink runs without checkpoints", "flink_checkpointing_interval", o.CheckpointingInterval)
+		o.CheckpointingInterval = 0
+	}
+	return Execute(ctx, p, o)
 }
 
 // Execute submits p to the job server at --endpoint, with the universal

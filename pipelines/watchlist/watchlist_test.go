@@ -1,18 +1,14 @@
 package watchlist
 
 import (
-	"cmp"
 	"context"
-	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/trendstream/trendstream/internal/replaytest"
 	"github.com/trendstream/trendstream/internal/store"
@@ -31,42 +27,6 @@ func TestMain(m *testing.M) {
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 const postsTopic, alertsTopic = "trendstream.posts", "trendstream.watchlist.alerts"
-
-// receiver is a local webhook endpoint. While down it answers 503; after
-// that it fails the first failFirst requests of each alert with 503, then
-// accepts. It records every request.
-type receiver struct {
-	mu        sync.Mutex
-	down      bool
-	failFirst int
-	tries     map[string]int // requests per Idempotency-Key
-	accepted  []string       // keys, in order
-	failed    int
-}
-
-func newReceiver(failFirst int) *receiver {
-	return &receiver{failFirst: failFirst, tries: map[string]int{}}
-}
-
-func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	key := req.Header.Get("Idempotency-Key")
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.tries[key]++
-	if r.down || r.tries[key] <= r.failFirst {
-		r.failed++
-		w.WriteHeader(http.StatusServiceUnavailable)
-		return
-	}
-	r.accepted = append(r.accepted, key)
-	w.WriteHeader(http.StatusOK)
-}
-
-func (r *receiver) setDown(down bool) {
-	r.mu.Lock()
-	r.down = down
-	r.mu.Unlock()
-}
 
 func testOptions(brokers []string, db, hook string) Options {
 	o := DefaultOptions()
@@ -102,99 +62,6 @@ func reference(t testing.TB, o Options, posts []*tsv1.Post) ([]watchlist.Status,
 	return st, al
 }
 
-func storedStatuses(t testing.TB, st *store.Store, entries []watchlist.Entry) []watchlist.Status {
-	t.Helper()
-	var out []watchlist.Status
-	for _, e := range entries {
-		ss, err := st.WatchWindows(context.Background(), e.ID, time.Unix(0, 0), t0.Add(24*time.Hour))
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, ss...)
-	}
-	slices.SortFunc(out, func(a, b watchlist.Status) int {
-		return cmp.Or(strings.Compare(a.EntryID, b.EntryID), cmp.Compare(a.WindowEnd, b.WindowEnd))
-	})
-	return out
-}
-
-func storedAlerts(t testing.TB, st *store.Store) []store.AlertRecord {
-	t.Helper()
-	rs, err := st.Alerts(context.Background(), store.AlertFilter{Limit: 1000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	slices.SortFunc(rs, func(a, b store.AlertRecord) int {
-		return cmp.Or(strings.Compare(a.EntryID, b.EntryID), cmp.Compare(a.WindowEnd, b.WindowEnd))
-	})
-	return rs
-}
-
-// topicAlerts reads the alerts topic: every record, repeats included.
-func topicAlerts(t testing.TB, brokers []string) []*tsv1.WatchlistAlert {
-	t.Helper()
-	var out []*tsv1.WatchlistAlert
-	for _, r := range testenv.ReadTopic(t, brokers, alertsTopic) {
-		var a tsv1.WatchlistAlert
-		if err := proto.Unmarshal(r.Value, &a); err != nil {
-			t.Fatal(err)
-		}
-		if string(r.Key) != a.GetAlertId() {
-			t.Errorf("record key %q, alert id %q", r.Key, a.GetAlertId())
-		}
-		out = append(out, &a)
-	}
-	return out
-}
-
-// checkAlerts compares everything alerts reached with want: PostgreSQL,
-// the topic (each exactly once) and the webhook (each accepted exactly
-// once).
-func checkAlerts(t *testing.T, st *store.Store, brokers []string, rcv *receiver, want []watchlist.Alert, entries []watchlist.Entry) {
-	t.Helper()
-	byID := map[string]watchlist.Entry{}
-	for _, e := range entries {
-		byID[e.ID] = e
-	}
-	got := storedAlerts(t, st)
-	if len(got) != len(want) {
-		t.Errorf("%d alerts stored, the reference has %d", len(got), len(want))
-	}
-	for i := range min(len(got), len(want)) {
-		if got[i].Alert != want[i] {
-			t.Errorf("alert %d:\n got  %+v\n want %+v", i, got[i].Alert, want[i])
-		}
-		if got[i].PublishedAt == nil || got[i].DeliveredAt == nil {
-			t.Errorf("alert %s: published %v, delivered %v (error %q)", got[i].ID, got[i].PublishedAt, got[i].DeliveredAt, got[i].WebhookError)
-		}
-	}
-	onTopic := map[string]int{}
-	for _, a := range topicAlerts(t, brokers) {
-		onTopic[a.GetAlertId()]++
-	}
-	for _, w := range want {
-		if onTopic[w.ID] != 1 {
-			t.Errorf("alert %s on the topic %d times, want once", w.ID, onTopic[w.ID])
-		}
-		delete(onTopic, w.ID)
-	}
-	for id, n := range onTopic {
-		t.Errorf("alert %s on the topic %d times: not in the reference", id, n)
-	}
-	var wantIDs []string
-	for _, w := range want {
-		wantIDs = append(wantIDs, w.ID)
-	}
-	rcv.mu.Lock()
-	accepted := slices.Clone(rcv.accepted)
-	rcv.mu.Unlock()
-	slices.Sort(accepted)
-	slices.Sort(wantIDs)
-	if !slices.Equal(accepted, wantIDs) {
-		t.Errorf("webhook accepted %v, want each of %v once", accepted, wantIDs)
-	}
-}
-
 // TestPipelineEqualsReference replays real posts with injected surges
 // through Kafka and the pipeline on Prism: every entry's per-window status
 // in PostgreSQL and every alert equal the single-process reference's, each
@@ -209,7 +76,7 @@ func TestPipelineEqualsReference(t *testing.T) {
 		t.Fatal(err)
 	}
 	replaytest.MustProduce(t, kc.Addrs(), postsTopic, posts)
-	rcv := newReceiver(2)
+	rcv := watchtest.NewReceiver(2)
 	hook := httptest.NewServer(rcv)
 	defer hook.Close()
 
@@ -223,21 +90,11 @@ func TestPipelineEqualsReference(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	gotStatuses := storedStatuses(t, st, o.Entries)
-	if len(gotStatuses) != len(wantStatuses) {
-		t.Errorf("%d statuses stored, the reference has %d", len(gotStatuses), len(wantStatuses))
+	watchtest.CheckStatuses(t, watchtest.StoredStatuses(t, st, o.Entries, t0.Add(24*time.Hour)), wantStatuses)
+	watchtest.CheckAlerts(t, st, kc.Addrs(), alertsTopic, rcv, wantAlerts)
+	if n := rcv.Failed(); n != 2*len(wantAlerts) {
+		t.Errorf("receiver failed %d requests, want 2 per alert (%d)", n, 2*len(wantAlerts))
 	}
-	for i := range min(len(gotStatuses), len(wantStatuses)) {
-		if gotStatuses[i] != wantStatuses[i] {
-			t.Fatalf("status %d:\n got  %+v\n want %+v", i, gotStatuses[i], wantStatuses[i])
-		}
-	}
-	checkAlerts(t, st, kc.Addrs(), rcv, wantAlerts, o.Entries)
-	rcv.mu.Lock()
-	if rcv.failed != 2*len(wantAlerts) {
-		t.Errorf("receiver failed %d requests, want 2 per alert (%d)", rcv.failed, 2*len(wantAlerts))
-	}
-	rcv.mu.Unlock()
 }
 
 // TestRestartNeitherRepeatsNorLoses stops the stream in the middle: the
@@ -258,8 +115,8 @@ func TestRestartNeitherRepeatsNorLoses(t *testing.T) {
 	i := slices.IndexFunc(posts, func(p *tsv1.Post) bool { return !p.GetObservedAt().AsTime().Before(cut) })
 	first, rest := posts[:i], posts[i:]
 
-	rcv := newReceiver(1)
-	rcv.setDown(true)
+	rcv := watchtest.NewReceiver(1)
+	rcv.SetDown(true)
 	hook := httptest.NewServer(rcv)
 	defer hook.Close()
 	o := testOptions(kc.Addrs(), db, hook.URL)
@@ -272,7 +129,7 @@ func TestRestartNeitherRepeatsNorLoses(t *testing.T) {
 	}
 	defer st.Close()
 	_, wantFirst := reference(t, o, first)
-	before := storedAlerts(t, st)
+	before := watchtest.StoredAlerts(t, st)
 	if len(wantFirst) < 3 || len(before) != len(wantFirst) {
 		t.Fatalf("first run: %d alerts stored, reference %d (want at least 3 to test a restart)", len(before), len(wantFirst))
 	}
@@ -283,7 +140,7 @@ func TestRestartNeitherRepeatsNorLoses(t *testing.T) {
 	}
 
 	// The restart.
-	rcv.setDown(false)
+	rcv.SetDown(false)
 	replaytest.MustProduce(t, kc.Addrs(), postsTopic, rest)
 	n, err := DeliverPending(context.Background(), o)
 	if err != nil {
@@ -296,7 +153,7 @@ func TestRestartNeitherRepeatsNorLoses(t *testing.T) {
 
 	_, want := reference(t, o, posts)
 	watchtest.CheckSurgeAlerts(t, t0, o.WindowPeriod, want)
-	checkAlerts(t, st, kc.Addrs(), rcv, want, o.Entries)
+	watchtest.CheckAlerts(t, st, kc.Addrs(), alertsTopic, rcv, want)
 }
 
 func TestOptionsValidate(t *testing.T) {

@@ -133,7 +133,7 @@ func ReadPollWait(d time.Duration) ReadOption { return func(o *readOptions) { o.
 // in progress (DoFnOperator.maybeEmitWatermark). A reader resumed "in 0 s"
 // starts its next bundle before the watermark callback runs, so the
 // watermark never left the reader and a live job emitted no window at all
-// (flink/portable TestTrendingOnFlink, docs/local-cluster.md).
+// (flink/portable TestPipelinesOnFlink, docs/local-cluster.md).
 func ReadPollInterval(d time.Duration) ReadOption { return func(o *readOptions) { o.PollInterval = d } }
 
 // ReadFetchBytes is the maximum bytes fetched per request (default 1 MiB).

@@ -22,7 +22,6 @@ import (
 	"syscall"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/x/beamx"
 
 	"github.com/trendstream/trendstream/internal/beamrun"
 	"github.com/trendstream/trendstream/internal/envflag"
@@ -50,19 +49,9 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if flinkrunner.Selected() {
-		// The Go SDK's flink runner cannot send Flink's checkpoint
-		// options (internal/flinkrunner says why).
-		if o.Bounded && fo.CheckpointingInterval > 0 {
-			// While it checkpoints, Beam's Flink runner keeps its sources
-			// alive for good, so a bounded replay would never finish.
-			slog.Info("trending: a bounded read on Flink runs without checkpoints", "flink_checkpointing_interval", fo.CheckpointingInterval)
-			fo.CheckpointingInterval = 0
-		}
-		err = flinkrunner.Execute(ctx, p, fo)
-	} else {
-		err = beamx.Run(ctx, p)
-	}
+	// The Go SDK's flink runner cannot send Flink's checkpoint options
+	// (internal/flinkrunner says why).
+	err = flinkrunner.Run(ctx, p, fo, o.Bounded)
 	if ctx.Err() != nil {
 		// Asked to stop. The runner reports the cancelled job as an error
 		// (Prism: "failed to get metrics: context canceled"), but nothing
