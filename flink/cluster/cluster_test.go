@@ -19,7 +19,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/chromedp"
 
 	"github.com/trendstream/trendstream/internal/api/dashtest"
 	"github.com/trendstream/trendstream/internal/freeport"
@@ -525,24 +524,6 @@ func (c *cluster) screenshotUI(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	bctx := dashtest.Browser(t, ctx)
-	if err := chromedp.Do(bctx, chromedp.Navigate(c.url("/#/overview"))); err != nil {
-		t.Fatalf("load the Flink web UI: %v", err)
-	}
-	if _, err := chromedp.Run(bctx, chromedp.Poll[bool](
-		`document.body.innerText.includes("clustercheck-slow") && document.body.innerText.includes("clustercheck-wordcount") && document.body.innerText.includes("Available Task Slots")`,
-		chromedp.WithPollingInterval(250*time.Millisecond), chromedp.WithPollingTimeout(60*time.Second))); err != nil {
-		text, _ := chromedp.Run(bctx, chromedp.Evaluate[string](`document.body.innerText`))
-		t.Fatalf("the web UI's overview never listed both jobs and the slots: %v\npage text:\n%s", err, text)
-	}
-	if os.Getenv("UPDATE_SCREENSHOT") == "1" {
-		png, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatal(err)
-		}
-		out := filepath.Join("..", "..", "docs", "flink-ui.png")
-		if err := os.WriteFile(out, png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("wrote %s (%d bytes)", out, len(png))
-	}
+	dashtest.OpenShowing(t, bctx, c.url("/#/overview"), 60*time.Second, "clustercheck-slow", "clustercheck-wordcount", "Available Task Slots")
+	dashtest.Screenshot(t, bctx, filepath.Join("..", "..", "docs", "flink-ui.png"))
 }

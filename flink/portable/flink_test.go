@@ -17,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/chromedp"
 	"github.com/jackc/pgx/v5"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -191,17 +190,8 @@ func flinkReplay(t *testing.T, fc *flinkCluster, bins binaries, dir string) {
 	args = append(args, sc.flags()...)
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
-	started := time.Now()
-	submit := startProc(t, "submitter-replay", dir, bins.pipeline, args...)
-	select {
-	case <-submit.done:
-	case <-ctx.Done():
-		t.Fatalf("the replay did not finish on Flink within 6 minutes\nsubmitter:\n%s", submit.logTail(4000))
-	}
-	if submit.err != nil {
-		t.Fatalf("submitter: %v\n%s", submit.err, submit.logFrom("pipeline failed", 4000))
-	}
-	t.Logf("the replay ran on Flink in %v", time.Since(started).Round(time.Millisecond))
+	took := runToEnd(t, "submitter-replay", dir, bins.pipeline, 6*time.Minute, args...)
+	t.Logf("the replay ran on Flink in %v", took)
 
 	want := sc.reference(posts)
 	gotDB := readDB(ctx, t, db)
@@ -493,26 +483,8 @@ func (c *flinkCluster) screenshotJob(t *testing.T, name string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	bctx := dashtest.Browser(t, ctx)
-	if err := chromedp.Do(bctx, chromedp.Navigate(c.url("/#/job/running"))); err != nil {
-		t.Fatalf("load the Flink web UI: %v", err)
-	}
-	cond := fmt.Sprintf(`(() => { const t = document.body.innerText; return t.includes(%q) && t.includes("RUNNING"); })()`, name)
-	if _, err := chromedp.Run(bctx, chromedp.Poll[bool](cond,
-		chromedp.WithPollingInterval(250*time.Millisecond), chromedp.WithPollingTimeout(60*time.Second))); err != nil {
-		text, _ := chromedp.Run(bctx, chromedp.Evaluate[string](`document.body.innerText`))
-		t.Fatalf("the web UI never listed job *%s* as RUNNING: %v\npage text:\n%s", name, err, text)
-	}
-	if os.Getenv("UPDATE_SCREENSHOT") == "1" {
-		png, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatal(err)
-		}
-		out := filepath.Join("..", "..", "docs", "flink-trending-job.png")
-		if err := os.WriteFile(out, png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("wrote %s (%d bytes)", out, len(png))
-	}
+	dashtest.OpenShowing(t, bctx, c.url("/#/job/running"), 60*time.Second, name, "RUNNING")
+	dashtest.Screenshot(t, bctx, filepath.Join("..", "..", "docs", "flink-trending-job.png"))
 }
 
 // arrivals records when each window's row first appears in PostgreSQL.

@@ -136,6 +136,24 @@ type proc struct {
 	err  error
 }
 
+// runToEnd runs bin as the submitter name of a bounded job and waits for
+// it, failing t with the submitter's log if the job fails or does not end
+// within timeout; it returns how long the job took.
+func runToEnd(t testing.TB, name, logDir, bin string, timeout time.Duration, args ...string) time.Duration {
+	t.Helper()
+	started := time.Now()
+	submit := startProc(t, name, logDir, bin, args...)
+	select {
+	case <-submit.done:
+	case <-time.After(timeout):
+		t.Fatalf("%s: the job did not finish within %v\nsubmitter:\n%s", name, timeout, submit.logTail(4000))
+	}
+	if submit.err != nil {
+		t.Fatalf("%s: %v\n%s", name, submit.err, submit.logFrom("pipeline failed", 4000))
+	}
+	return time.Since(started).Round(time.Millisecond)
+}
+
 // startProc starts bin in a new process group with its output in
 // logDir/<name>.log, and stops the group when the test ends.
 func startProc(t testing.TB, name, logDir, bin string, args ...string) *proc {

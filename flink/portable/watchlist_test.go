@@ -61,17 +61,8 @@ func flinkWatchlist(t *testing.T, fc *flinkCluster, bins binaries, dir string) {
 	)
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
-	started := time.Now()
-	submit := startProc(t, "submitter-watchlist", dir, bins.watchlist, args...)
-	select {
-	case <-submit.done:
-	case <-ctx.Done():
-		t.Fatalf("the watchlist replay did not finish on Flink within 6 minutes\nsubmitter:\n%s", submit.logTail(4000))
-	}
-	if submit.err != nil {
-		t.Fatalf("submitter: %v\n%s", submit.err, submit.logFrom("pipeline failed", 4000))
-	}
-	t.Logf("the watchlist replay ran on Flink in %v", time.Since(started).Round(time.Millisecond))
+	took := runToEnd(t, "submitter-watchlist", dir, bins.watchlist, 6*time.Minute, args...)
+	t.Logf("the watchlist replay ran on Flink in %v", took)
 
 	// The reference, configured as the command is by its defaults and the
 	// flags above; the stream starts at t0, where the pipeline finds it.

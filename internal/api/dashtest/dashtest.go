@@ -185,3 +185,24 @@ func Screenshot(t testing.TB, bctx context.Context, path string) {
 	}
 	t.Logf("wrote %s (%d bytes)", path, len(png))
 }
+
+// OpenShowing navigates to url and waits until the page's text holds every
+// one of want, for up to timeout; it fails the test with the page's text if
+// it never does. For pages that are not ours, such as Flink's web UI, which
+// render from their own fetches.
+func OpenShowing(t testing.TB, bctx context.Context, url string, timeout time.Duration, want ...string) {
+	t.Helper()
+	if err := chromedp.Do(bctx, chromedp.Navigate(url)); err != nil {
+		t.Fatalf("load %s: %v", url, err)
+	}
+	var conds []string
+	for _, w := range want {
+		conds = append(conds, "t.includes("+jsString(w)+")")
+	}
+	expr := "(() => { const t = document.body.innerText; return " + strings.Join(conds, " && ") + "; })()"
+	if _, err := chromedp.Run(bctx, chromedp.Poll[bool](expr,
+		chromedp.WithPollingInterval(250*time.Millisecond), chromedp.WithPollingTimeout(timeout))); err != nil {
+		text, _ := chromedp.Run(bctx, chromedp.Evaluate[string](`document.body.innerText`))
+		t.Fatalf("%s never showed %q within %v: %v\npage text:\n%s", url, want, timeout, err, text)
+	}
+}
