@@ -19,7 +19,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/trendstream/trendstream/internal/api/dashtest"
 	"github.com/trendstream/trendstream/internal/freeport"
 )
