@@ -33,13 +33,13 @@ import (
 // separate TaskManager) and Beam's Flink job server, started by
 // flink/cluster/cluster.sh for one test on free loopback ports.
 type flinkCluster struct {
-	t          *testing.T
+	t          testing.TB
 	state      string
 	rest, jobs int
 	env        []string
 }
 
-func startFlink(t *testing.T) *flinkCluster {
+func startFlink(t testing.TB) *flinkCluster {
 	t.Helper()
 	ports, err := freeport.Loopback(4)
 	if err != nil {

@@ -2,21 +2,16 @@ package trending
 
 import (
 	"flag"
-	"fmt"
-	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/options/jobopts"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/trendstream/trendstream/internal/corpus"
 	"github.com/trendstream/trendstream/internal/replaytest"
 	"github.com/trendstream/trendstream/internal/testenv"
 	"github.com/trendstream/trendstream/internal/trendcalc"
-	"github.com/trendstream/trendstream/internal/trendscore"
 	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 	"github.com/trendstream/trendstream/transforms/kafkaio"
 )
@@ -40,61 +35,11 @@ var (
 // benchT0 is the event time the benchmark replay starts at.
 var benchT0 = time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC)
 
-// benchPosts cycles the bundled corpus to n posts on a dense clock. Each
-// pass over the corpus gets its own authors (a suffix on the DID), so a
-// repeated text counts as another author using the term, as a term in real
-// use would, instead of one author repeating it.
-//
-// A cycled corpus is steady: once baselines have filled, nothing in it
-// trends. So, every few minutes after the scorer's warm-up, one real
-// post's text is also posted by burstAuthors new authors within a minute,
-// the way a story spreads; about 0.2 % of the posts.
+// benchPosts is replaytest.Dense's replay from benchT0: the bundled corpus
+// cycled to n posts, with planted stories.
 func benchPosts(tb testing.TB, n int, rate float64) []*tsv1.Post {
 	tb.Helper()
-	all := replaytest.MustCorpus(tb)
-	src := make([]*tsv1.Post, n)
-	for i := range n {
-		p := all[i%len(all)]
-		if pass := i / len(all); pass > 0 {
-			p = reauthor(p, fmt.Sprint(pass))
-		}
-		src[i] = p
-	}
-	posts := corpus.Retime(src, benchT0, rate)
-
-	var tagged []*tsv1.Post
-	for _, p := range all {
-		if len(p.GetHashtags()) > 0 {
-			tagged = append(tagged, p)
-		}
-	}
-	end := posts[len(posts)-1].GetObservedAt().AsTime()
-	warm := trendscore.DefaultParams().WarmUp
-	for k, at := 0, benchT0.Add(warm+time.Minute); at.Before(end) && len(tagged) > 0; k, at = k+1, at.Add(burstEvery) {
-		text := tagged[(k*7919)%len(tagged)]
-		for i := range burstAuthors {
-			c := reauthor(text, fmt.Sprintf("burst%d.%d", k, i))
-			c.ObservedAt = timestamppb.New(at.Add(time.Duration(i) * time.Minute / burstAuthors))
-			posts = append(posts, c)
-		}
-	}
-	sort.SliceStable(posts, func(i, j int) bool {
-		return posts[i].GetObservedAt().AsTime().Before(posts[j].GetObservedAt().AsTime())
-	})
-	return posts
-}
-
-const (
-	burstAuthors = 40
-	burstEvery   = 4 * time.Minute
-)
-
-// reauthor returns a copy of p posted by a different author, tag.
-func reauthor(p *tsv1.Post, tag string) *tsv1.Post {
-	c := proto.Clone(p).(*tsv1.Post)
-	c.AuthorDid = p.GetAuthorDid() + "-" + tag
-	c.Uri = strings.Replace(p.GetUri(), p.GetAuthorDid(), c.AuthorDid, 1)
-	return c
+	return replaytest.Dense(tb, n, rate, benchT0)
 }
 
 // benchOptions are the production defaults (10-minute windows every minute,
