@@ -26,3 +26,12 @@ func encodeStats(v marketcalc.Stats) ([]byte, error)  { return gorow.Encode(v) }
 func decodeStats(b []byte) (marketcalc.Stats, error)  { return gorow.Decode[marketcalc.Stats](b) }
 func encodeWindowStats(v WindowStats) ([]byte, error) { return gorow.Encode(v) }
 func decodeWindowStats(b []byte) (WindowStats, error) { return gorow.Decode[WindowStats](b) }
+
+func init() {
+	beam.RegisterCoder(reflect.TypeOf(PeriodStats{}), encodePeriodStats, decodePeriodStats)
+	register.Function1x2(encodePeriodStats)
+	register.Function1x2(decodePeriodStats)
+}
+
+func encodePeriodStats(v PeriodStats) ([]byte, error) { return gorow.Encode(v) }
+func decodePeriodStats(b []byte) (PeriodStats, error) { return gorow.Decode[PeriodStats](b) }
