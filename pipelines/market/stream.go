@@ -149,7 +149,7 @@ type ActivityUpdate struct {
 // bucket's period on again: later windows' baselines hold the corrected
 // ones.
 type scoreStreamFn struct {
-	Params marketcalc.Params
+	Params                       marketcalc.Params
 	SizeMs, PeriodMs, LatenessMs int64
 	// LiveLagMs is how far behind the wall clock released windows may end
 	// for the stream to count as live (Clock.next).
@@ -164,9 +164,9 @@ func newScoreStreamFn(p marketcalc.Params, lateness, outOfOrder time.Duration) *
 	return &scoreStreamFn{
 		Params: p, SizeMs: p.WindowSize.Milliseconds(), PeriodMs: p.WindowPeriod.Milliseconds(), LatenessMs: lateness.Milliseconds(),
 		LiveLagMs: (p.WindowSize + p.WindowPeriod + outOfOrder).Milliseconds(),
-		Periods:  state.MakeBagState[PeriodStats]("periods"),
-		Progress: state.MakeValueState[SymbolProgress]("progress"),
-		Release:  timers.InEventTime("release"),
+		Periods:   state.MakeBagState[PeriodStats]("periods"),
+		Progress:  state.MakeValueState[SymbolProgress]("progress"),
+		Release:   timers.InEventTime("release"),
 	}
 }
 
