@@ -70,12 +70,12 @@ func recordedOpen(t testing.TB) []*v1.MarketEvent {
 // TestStreamingLive runs the unbounded pipeline on Prism while trades are
 // produced into a real Kafka broker in real time, through the ingest's
 // Kafka sink: the recorded open of AIG and IBM at 60× (about 200 trades/s,
-// 320/s at the open), each stamped with the wall clock, and one trade that
-// comes 3 s late (beyond -max-out-of-order, within -allowed-lateness).
-// Windows must reach PostgreSQL while the trades are still coming, a few
-// seconds after they end, and in the end PostgreSQL and the results topic
-// must hold exactly the reference's windows over all trades, the late one
-// included.
+// 320/s at the open), each stamped with the wall clock, one trade that
+// comes 3 s late (beyond -max-out-of-order, within -allowed-lateness) and
+// one 30 s late (beyond both). Windows must reach PostgreSQL while the
+// trades are still coming, a few seconds after they end, and in the end
+// PostgreSQL and the results topic must hold exactly the reference's
+// windows over all trades but the one too late.
 func TestStreamingLive(t *testing.T) {
 	in, out := testenv.Topic(t, "trendstream.market"), testenv.Topic(t, "trendstream.market.trends")
 	k := testenv.RealKafka(t, 4, in, out)
@@ -146,13 +146,21 @@ func TestStreamingLive(t *testing.T) {
 			if err := sink.Trade(ctx, proto.Clone(late).(*v1.MarketEvent)); err != nil {
 				t.Fatal(err)
 			}
+			// And one beyond the allowed lateness: it must change
+			// nothing.
+			tooLate := proto.Clone(late).(*v1.MarketEvent)
+			tooLate.EventTime = timestamppb.New(now.Add(-30 * time.Second))
+			tooLate.Sequence++
+			if err := sink.Trade(ctx, tooLate); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	if err := sink.Close(); err != nil {
 		t.Fatal(err)
 	}
 	produced := time.Now()
-	t.Logf("%d trades produced over %v (%.0f/s)", len(evs)+1, produced.Sub(base).Round(time.Millisecond), float64(len(evs)+1)/produced.Sub(base).Seconds())
+	t.Logf("%d trades produced over %v (%.0f/s)", len(evs)+2, produced.Sub(base).Round(time.Millisecond), float64(len(evs)+2)/produced.Sub(base).Seconds())
 
 	trades := make([]marketcalc.Trade, 0, len(evs)+1)
 	for _, ev := range append(evs, late) {
