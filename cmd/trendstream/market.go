@@ -137,7 +137,7 @@ func setupMarketIngest(fs *flag.FlagSet) func(context.Context) error {
 func init() {
 	register(command{
 		name:    "market-trends",
-		summary: "rank unusual trading per symbol (trades, volume, price move against the symbol's own baseline) over the market topic as it is now (bounded), on in-process Prism, into the results topic and, with -database-url, the read model",
+		summary: "rank unusual trading per symbol (trades, volume, price move against the symbol's own baseline) on in-process Prism, into the results topic and, with -database-url, the read model: streaming by default (each window once the watermark passes it, until interrupted); -bounded ranks the topic as it is now and exits",
 		setup:   setupMarketTrends,
 	})
 }
@@ -154,8 +154,18 @@ func setupMarketTrends(fs *flag.FlagSet) func(context.Context) error {
 		if err != nil {
 			return err
 		}
-		slog.Info("market-trends: running", "market_topic", o.Topic, "results_topic", o.ResultsTopic, "read_model", o.DatabaseURL != "")
+		mode := "streaming"
+		if o.Bounded {
+			mode = "bounded"
+		}
+		slog.Info("market-trends: running", "mode", mode, "market_topic", o.Topic, "start", o.Start.String(), "results_topic", o.ResultsTopic, "read_model", o.DatabaseURL != "")
 		if err := pr.Run(ctx, p); err != nil {
+			if ctx.Err() != nil {
+				// Interrupted: the windows emitted so far are written;
+				// a restart scores the topic again from -start.
+				slog.Info("market-trends: stopped", "mode", mode)
+				return nil
+			}
 			return fmt.Errorf("market-trends: %w", err)
 		}
 		slog.Info("market-trends: done", "results_topic", o.ResultsTopic)

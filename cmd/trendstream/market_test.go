@@ -79,10 +79,10 @@ func TestMarketIngestLean(t *testing.T) {
 			t.Errorf("stderr lacks the final counts:\n%s", errb.String())
 		}
 
-		// market-trends ranks what is on the topic: the same windows as
-		// the reference over the same trades.
+		// market-trends -bounded ranks what is on the topic and exits:
+		// the same windows as the reference over the same trades.
 		errb.Reset()
-		args = []string{"market-trends", "-brokers", strings.Join(k.Addrs(), ","), "-market-topic", topic, "-market-trends-topic", results}
+		args = []string{"market-trends", "-bounded", "-brokers", strings.Join(k.Addrs(), ","), "-market-topic", topic, "-market-trends-topic", results}
 		if code := run(args, io.Discard, &errb); code != 0 {
 			t.Fatalf("market-trends exit %d; stderr:\n%s", code, errb.String())
 		}
@@ -116,6 +116,114 @@ func TestMarketIngestLean(t *testing.T) {
 			}
 		}
 	})
+}
+
+func TestMarketTrendsFlags(t *testing.T) {
+	tests := []struct {
+		name     string
+		args     []string
+		env      map[string]string
+		wantCode int
+		wantErr  string
+	}{
+		{name: "help lists -bounded with its twin", args: []string{"market-trends", "-h"}, wantErr: "-bounded\n    \tread up to the end offsets seen at start, then stop (replay)\n    \t[$TRENDSTREAM_BOUNDED]"},
+		{name: "help lists the allowed lateness", args: []string{"market-trends", "-h"}, wantErr: "(default 10m0s)\n    \t[$TRENDSTREAM_ALLOWED_LATENESS]"},
+		{name: "help lists the start", args: []string{"market-trends", "-h"}, wantErr: "[$TRENDSTREAM_START]"},
+		{name: "negative lateness", args: []string{"market-trends", "-allowed-lateness", "-1s"}, wantCode: 1, wantErr: "-allowed-lateness must not be negative"},
+		{name: "lateness from the environment", args: []string{"market-trends"}, env: map[string]string{"TRENDSTREAM_ALLOWED_LATENESS": "-2s"}, wantCode: 1, wantErr: "got -2s"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			var errb bytes.Buffer
+			if code := run(tt.args, io.Discard, &errb); code != tt.wantCode {
+				t.Fatalf("exit %d, want %d; stderr:\n%s", code, tt.wantCode, errb.String())
+			}
+			if !strings.Contains(errb.String(), tt.wantErr) {
+				t.Fatalf("stderr lacks %q:\n%s", tt.wantErr, errb.String())
+			}
+		})
+	}
+}
+
+// TestMarketTrendsStreaming runs market-trends in its default, streaming
+// mode over a topic that already holds the recorded AIG day: it emits every
+// window of the backlog (equal to the reference) and keeps running for
+// more until SIGINT, which ends it with exit 0.
+func TestMarketTrendsStreaming(t *testing.T) {
+	topic, results := testenv.Topic(t, "trendstream.market"), testenv.Topic(t, "trendstream.market.trends")
+	k := testenv.FakeKafka(t, 2, topic, results)
+	var errb bytes.Buffer
+	args := []string{"market-ingest", "-source", leanExcerpt, "-brokers", strings.Join(k.Addrs(), ","), "-topic", topic, "-dead-letter-topic", "-", "-metrics-addr", ""}
+	if code := run(args, io.Discard, &errb); code != 0 {
+		t.Fatalf("market-ingest exit %d; stderr:\n%s", code, errb.String())
+	}
+	var trades []marketcalc.Trade
+	for _, r := range testenv.ReadTopic(t, k.Addrs(), topic) {
+		var ev tsv1.MarketEvent
+		if err := proto.Unmarshal(r.Value, &ev); err != nil {
+			t.Fatal(err)
+		}
+		trades = append(trades, marketcalc.FromEvent(&ev))
+	}
+	ref, err := marketcalc.Compute(marketcalc.DefaultParams(), trades)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	errb.Reset()
+	done := make(chan int, 1)
+	go func() {
+		done <- run([]string{"market-trends", "-brokers", strings.Join(k.Addrs(), ","), "-market-topic", topic, "-market-trends-topic", results}, io.Discard, &errb)
+	}()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		got := map[string]*tsv1.MarketWindowSnapshot{}
+		for _, r := range testenv.ReadTopic(t, k.Addrs(), results) {
+			var snap tsv1.MarketWindowSnapshot
+			if err := proto.Unmarshal(r.Value, &snap); err != nil {
+				t.Fatal(err)
+			}
+			if snap.GetRevision() == 0 {
+				t.Fatalf("window %s without a revision", r.Key)
+			}
+			snap.Revision = 0
+			got[string(r.Key)] = &snap
+		}
+		same := len(got) == len(ref)
+		for _, r := range ref {
+			w := marketcalc.Snapshot(r)
+			same = same && proto.Equal(got[marketpipe.SnapshotKey(w)], w)
+		}
+		if same {
+			break
+		}
+		select {
+		case code := <-done:
+			t.Fatalf("market-trends ended by itself (exit %d) while streaming; stderr:\n%s", code, errb.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 2 minutes: %d windows on the results topic, the reference has %d (or they differ)", len(got), len(ref))
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if err := syscall.Kill(syscall.Getpid(), syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("exit %d after SIGINT, want 0; stderr:\n%s", code, errb.String())
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("market-trends did not stop within a minute of SIGINT")
+	}
+	if !strings.Contains(errb.String(), "mode=streaming") {
+		t.Errorf("stderr does not say the mode:\n%s", errb.String())
+	}
 }
 
 // TestMarketIngestAlpacaSIGINT runs the live source against a local

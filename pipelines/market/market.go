@@ -3,10 +3,17 @@
 // transforms/kafkaio, aggregates each symbol's trades per sliding window,
 // scores every window against the symbol's own baseline with
 // internal/marketcalc, and writes one MarketWindowSnapshot per window to a
-// results topic. Its rankings equal marketcalc.Compute on the same trades
-// (pipelines/market tests check that on Prism).
+// results topic (and the read model). Its rankings equal marketcalc.Compute
+// on the same trades (pipelines/market tests check that on Prism).
 //
-// Shape:
+// It has two shapes. The streaming one (BuildStreaming, stream.go) keeps
+// each symbol's recent periods in keyed state and emits every window once
+// the watermark passes its end, and again when late trades correct it; it
+// runs on an unbounded read. The bounded one (BuildBounded) ranks the topic
+// as it is at start with two global GroupByKeys. Build picks by
+// ReadConfig.Bounded.
+//
+// Bounded shape:
 //
 //	Read → Decode (symbol, one-trade Stats; suspicious prints dropped)
 //	     → SlidingWindows → CombinePerKey(Stats.Merge)
@@ -16,9 +23,8 @@
 //
 // The baseline needs a symbol's earlier windows, which the two global
 // GroupByKeys bring together: that fires once the input is complete, so
-// this version runs bounded (a replay of the topic up to the end offsets
-// seen at start). A streaming version needs per-symbol state with
-// event-time timers instead; it is not done (docs/market.md).
+// this shape runs bounded (a replay of the topic up to the end offsets seen
+// at start).
 package market
 
 import (
@@ -61,14 +67,23 @@ func init() {
 
 // Options configure the pipeline. DefaultOptions holds the defaults.
 type Options struct {
-	// ReadConfig is the read of the market topic (Topic), the options the
-	// other pipelines share (kafkaio.ReadConfig). The pipeline reads the
-	// topic as it is at start, from its beginning (Build makes the read
-	// bounded), so only -brokers, -market-topic, -read-batch and
-	// -kafka-retry-for are flags; KafkaRetryFor also bounds the results
+	// ReadConfig is the read of the market topic (Topic), the options and
+	// flags the other pipelines share (kafkaio.ReadConfig). Bounded picks
+	// the bounded shape (BuildBounded), which reads the topic as it is at
+	// start whatever Start says; KafkaRetryFor also bounds the results
 	// writes.
 	kafkaio.ReadConfig
 	ResultsTopic string
+	// AllowedLateness is how long after a window was released trades that
+	// arrive late still correct it (streaming only: re-emitted to the
+	// results topic and the read model with a higher revision).
+	AllowedLateness time.Duration
+	// EmitFrom drops the windows that start before it (streaming only): a
+	// read that begins inside the topic (-start latest, a time, or a
+	// group's commits) has not seen their earlier trades. Zero:
+	// BuildStreaming asks Kafka where the read begins
+	// (kafkaio.StreamStart) unless it starts at the earliest offsets.
+	EmitFrom time.Time
 	// DatabaseURL is the PostgreSQL read model the windows are written to
 	// (internal/store, migration 007); empty writes only the results topic.
 	DatabaseURL string
@@ -82,23 +97,31 @@ type Options struct {
 func DefaultOptions() Options {
 	read := kafkaio.DefaultReadConfig()
 	read.Topic = "trendstream.market"
-	read.Bounded = true
-	// The market feed writes no source-watermark markers; the read is
-	// bounded anyway, and this is what the pipeline always read with.
+	// From the beginning: the baselines need the symbols' history, and
+	// the in-process runner keeps no state across runs, so a restart
+	// scores the topic again (the read model keeps the higher revision).
+	read.Start = kafkaio.Start{Kind: kafkaio.StartEarliest}
+	read.Group = "trendstream-market"
+	// market-ingest writes no source-watermark markers
+	// (ingest/market/kafkasink.go): a caught-up partition follows the wall
+	// clock.
 	read.IdleWatermark = kafkaio.IdleWallClock
 	return Options{
-		ReadConfig:   read,
-		ResultsTopic: "trendstream.market.trends",
-		SinkRetryFor: pgsink.DefaultRetryFor,
-		Score:        marketcalc.DefaultParams(),
+		ReadConfig:      read,
+		ResultsTopic:    "trendstream.market.trends",
+		AllowedLateness: 10 * time.Minute,
+		SinkRetryFor:    pgsink.DefaultRetryFor,
+		Score:           marketcalc.DefaultParams(),
 	}
 }
 
 // RegisterFlags binds o's fields to flags on fs, with o's current values
 // as defaults.
 func (o *Options) RegisterFlags(fs *flag.FlagSet) {
-	o.ReadConfig.RegisterFlags(fs, kafkaio.ReadFlags{Topic: "market-topic", TopicUsage: "Kafka topic with protobuf trendstream.v1.MarketEvent records", Fixed: true})
+	o.ReadConfig.RegisterFlags(fs, kafkaio.ReadFlags{Topic: "market-topic", TopicUsage: "Kafka topic with protobuf trendstream.v1.MarketEvent records",
+		StartUsage: "where to start reading: earliest (default: the baselines need the symbols' history), committed, latest or an RFC 3339 time; windows that begin before a later start are not emitted"})
 	fs.StringVar(&o.ResultsTopic, "market-trends-topic", o.ResultsTopic, "Kafka topic for MarketWindowSnapshot results (key = window end, Unix ms)")
+	fs.DurationVar(&o.AllowedLateness, "allowed-lateness", o.AllowedLateness, "how long after a window was emitted late trades still correct it (re-emitted with a higher revision); 0 drops late trades; unbounded runs only")
 	fs.StringVar(&o.DatabaseURL, "database-url", o.DatabaseURL, "PostgreSQL URL of the read model the market windows are written to; empty disables")
 	fs.DurationVar(&o.SinkRetryFor, "sink-retry-for", o.SinkRetryFor, "how long a PostgreSQL write retries while the database is unreachable before the pipeline fails")
 	fs.DurationVar(&o.Score.WindowSize, "window-size", o.Score.WindowSize, "sliding window length (a multiple of -window-period)")
@@ -121,21 +144,36 @@ func (o Options) Validate() error {
 		return fmt.Errorf("market: -market-trends-topic must be set")
 	case o.SinkRetryFor <= 0:
 		return fmt.Errorf("market: -sink-retry-for must be positive, got %v", o.SinkRetryFor)
+	case o.AllowedLateness < 0:
+		return fmt.Errorf("market: -allowed-lateness must not be negative, got %v", o.AllowedLateness)
 	}
 	return o.Score.Validate()
 }
 
-// Build constructs the (bounded) pipeline.
+// Build constructs the pipeline: the bounded shape if o.Bounded, else the
+// streaming one.
 func Build(o Options) (*beam.Pipeline, error) {
+	if o.Bounded {
+		return BuildBounded(o)
+	}
+	return BuildStreaming(o)
+}
+
+// BuildBounded constructs the bounded pipeline, which ranks the topic as it
+// is at start, from its beginning.
+func BuildBounded(o Options) (*beam.Pipeline, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
 	brokers := o.BrokerList()
 	p, s := beam.NewPipelineWithRoot()
-	// Always bounded: the rankings need the whole input (see the package
-	// comment), whatever Options say.
+	// Always bounded and from the beginning: the rankings need the whole
+	// input (see the package comment), whatever Options say.
 	read := o.ReadConfig
 	read.Bounded = true
+	read.Start = kafkaio.Start{Kind: kafkaio.StartEarliest}
+	// As before streaming existed: a replay commits nothing.
+	read.Group = ""
 	records := kafkaio.Read(s, brokers, o.Topic, read.Options()...)
 	trades := beam.ParDo(s.Scope("Decode"), &decodeFn{KeepSuspicious: o.Score.KeepSuspicious}, records)
 	windowed := beam.WindowInto(s, window.NewSlidingWindows(o.Score.WindowPeriod, o.Score.WindowSize), trades)

@@ -55,8 +55,8 @@ func TestReadModelAndSymbolPage(t *testing.T) {
 	trades := replay(t, k.Addrs(), in)
 	o := DefaultOptions()
 	o.Brokers = strings.Join(k.Addrs(), ",")
-	o.Topic, o.ResultsTopic, o.DatabaseURL = in, out, db
-	runPipeline(t, o)
+	o.Topic, o.ResultsTopic, o.DatabaseURL, o.Bounded = in, out, db, true
+	runShape(t, BuildBounded, o)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()

@@ -75,10 +75,6 @@ type ReadFlags struct {
 	// StartUsage, if set, replaces the usage of -start: what a restart
 	// from the pipeline's default start does differs between pipelines.
 	StartUsage string
-	// Fixed registers only -brokers, the topic, -read-batch and
-	// -kafka-retry-for: for a pipeline whose read is not the user's to
-	// choose (market-trends reads its topic as it is at start, whole).
-	Fixed bool
 }
 
 // RegisterFlags binds c's fields to flags on fs, with c's current values
@@ -92,15 +88,13 @@ func (c *ReadConfig) RegisterFlags(fs *flag.FlagSet, f ReadFlags) {
 	}
 	fs.StringVar(&c.Brokers, "brokers", c.Brokers, "Kafka bootstrap brokers, comma-separated")
 	fs.StringVar(&c.Topic, f.Topic, c.Topic, f.TopicUsage)
-	if !f.Fixed {
-		fs.Var(&c.Start, "start", usage(f.StartUsage, "where to start reading: committed, earliest, latest or an RFC 3339 time"))
-		fs.StringVar(&c.Group, "group", c.Group, "Kafka consumer group whose offsets are committed (for -start committed and lag monitoring)")
-		fs.BoolVar(&c.Bounded, "bounded", c.Bounded, "read up to the end offsets seen at start, then stop (replay)")
-		fs.DurationVar(&c.MaxOutOfOrder, "max-out-of-order", c.MaxOutOfOrder, "how far a post may trail the newest one in its partition and still be on time")
-		fs.Var(&c.IdleWatermark, "idle-watermark", "how a caught-up partition's watermark moves: source (follow the ingest's watermark markers), wallclock (now minus -max-out-of-order; for topics without markers) or hold")
-		fs.DurationVar(&c.PollInterval, "read-poll-interval", c.PollInterval, "how long a caught-up partition waits before it polls Kafka again: at most this much added latency; keep it 1s or more on Flink, whose runner counts the delay in whole seconds and, below that, never moves the reader's watermark")
-		fs.DurationVar(&c.TopicFaultTimeout, "topic-fault-timeout", c.TopicFaultTimeout, "how long the topic read may be deleted, re-created or truncated behind the read position before the pipeline fails")
-	}
+	fs.Var(&c.Start, "start", usage(f.StartUsage, "where to start reading: committed, earliest, latest or an RFC 3339 time"))
+	fs.StringVar(&c.Group, "group", c.Group, "Kafka consumer group whose offsets are committed (for -start committed and lag monitoring)")
+	fs.BoolVar(&c.Bounded, "bounded", c.Bounded, "read up to the end offsets seen at start, then stop (replay)")
+	fs.DurationVar(&c.MaxOutOfOrder, "max-out-of-order", c.MaxOutOfOrder, "how far a post may trail the newest one in its partition and still be on time")
+	fs.Var(&c.IdleWatermark, "idle-watermark", "how a caught-up partition's watermark moves: source (follow the ingest's watermark markers), wallclock (now minus -max-out-of-order; for topics without markers) or hold")
+	fs.DurationVar(&c.PollInterval, "read-poll-interval", c.PollInterval, "how long a caught-up partition waits before it polls Kafka again: at most this much added latency; keep it 1s or more on Flink, whose runner counts the delay in whole seconds and, below that, never moves the reader's watermark")
+	fs.DurationVar(&c.TopicFaultTimeout, "topic-fault-timeout", c.TopicFaultTimeout, "how long the topic read may be deleted, re-created or truncated behind the read position before the pipeline fails")
 	fs.DurationVar(&c.KafkaRetryFor, "kafka-retry-for", c.KafkaRetryFor, "how long the pipeline keeps retrying while Kafka is unreachable (a broker restart), at start-up, when reading and when writing results, before it fails")
 	fs.IntVar(&c.ReadBatch, "read-batch", c.ReadBatch, "records a partition reader hands on per call: smaller lets later stages start sooner (replays: ~1000-2500 measured best)")
 }

@@ -8,7 +8,7 @@ import (
 )
 
 // TestReadConfigFlags: the pipelines register their read flags from one
-// ReadConfig; a Fixed read registers only what its user may choose.
+// ReadConfig.
 func TestReadConfigFlags(t *testing.T) {
 	all := []string{"bounded", "brokers", "group", "idle-watermark", "kafka-retry-for", "max-out-of-order", "posts-topic", "read-batch", "read-poll-interval", "start", "topic-fault-timeout"}
 	tests := []struct {
@@ -17,7 +17,6 @@ func TestReadConfigFlags(t *testing.T) {
 		want  []string
 	}{
 		{"posts pipeline", ReadFlags{Topic: "posts-topic"}, all},
-		{"fixed read", ReadFlags{Topic: "market-topic", Fixed: true}, []string{"brokers", "kafka-retry-for", "market-topic", "read-batch"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

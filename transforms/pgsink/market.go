@@ -36,7 +36,7 @@ func (fn *marketWriteFn) Setup(ctx context.Context) (err error) {
 func (fn *marketWriteFn) StartBundle(context.Context) { fn.buf = fn.buf[:0] }
 
 func (fn *marketWriteFn) ProcessElement(ctx context.Context, ranked, all *tsv1.MarketWindowSnapshot) error {
-	fn.buf = append(fn.buf, store.MarketWrite{Snapshot: ranked, Activity: all.GetSymbols()})
+	fn.buf = append(fn.buf, store.MarketWrite{Snapshot: ranked, Activity: all.GetSymbols(), Revision: ranked.GetRevision()})
 	if len(fn.buf) >= maxBuffered {
 		return fn.flush(ctx)
 	}

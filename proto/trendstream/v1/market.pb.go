@@ -423,10 +423,17 @@ func (x *SymbolActivity) GetBaselineWindows() int32 {
 // window, highest score first (ties by symbol). Key: (window_start,
 // window_end); a re-fired window overwrites.
 type MarketWindowSnapshot struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	WindowStart   *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=window_start,json=windowStart,proto3" json:"window_start,omitempty"`
-	WindowEnd     *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=window_end,json=windowEnd,proto3" json:"window_end,omitempty"`
-	Symbols       []*SymbolActivity      `protobuf:"bytes,3,rep,name=symbols,proto3" json:"symbols,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	WindowStart *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=window_start,json=windowStart,proto3" json:"window_start,omitempty"`
+	WindowEnd   *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=window_end,json=windowEnd,proto3" json:"window_end,omitempty"`
+	Symbols     []*SymbolActivity      `protobuf:"bytes,3,rep,name=symbols,proto3" json:"symbols,omitempty"`
+	// Orders the snapshots of one window: the streaming pipeline emits a
+	// window again when late trades correct it, and readers keep the one
+	// with the highest revision. The high bits are the pipeline run's start
+	// (Unix seconds), so a later run (a replay) supersedes an earlier one;
+	// the low 20 bits count the window's emissions within the run. 0: the
+	// bounded pipeline, which emits each window once.
+	Revision      int64 `protobuf:"varint,4,opt,name=revision,proto3" json:"revision,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -482,6 +489,13 @@ func (x *MarketWindowSnapshot) GetSymbols() []*SymbolActivity {
 	return nil
 }
 
+func (x *MarketWindowSnapshot) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
 var File_trendstream_v1_market_proto protoreflect.FileDescriptor
 
 const file_trendstream_v1_market_proto_rawDesc = "" +
@@ -525,12 +539,13 @@ const file_trendstream_v1_market_proto_rawDesc = "" +
 	"\x04high\x18\v \x01(\x03R\x04high\x12\x10\n" +
 	"\x03low\x18\f \x01(\x03R\x03low\x12\x19\n" +
 	"\bmove_bps\x18\r \x01(\x01R\amoveBps\x12)\n" +
-	"\x10baseline_windows\x18\x0e \x01(\x05R\x0fbaselineWindows\"\xca\x01\n" +
+	"\x10baseline_windows\x18\x0e \x01(\x05R\x0fbaselineWindows\"\xe6\x01\n" +
 	"\x14MarketWindowSnapshot\x12=\n" +
 	"\fwindow_start\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\vwindowStart\x129\n" +
 	"\n" +
 	"window_end\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\twindowEnd\x128\n" +
-	"\asymbols\x18\x03 \x03(\v2\x1e.trendstream.v1.SymbolActivityR\asymbols*f\n" +
+	"\asymbols\x18\x03 \x03(\v2\x1e.trendstream.v1.SymbolActivityR\asymbols\x12\x1a\n" +
+	"\brevision\x18\x04 \x01(\x03R\brevision*f\n" +
 	"\fMarketSource\x12\x1d\n" +
 	"\x19MARKET_SOURCE_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19MARKET_SOURCE_LEAN_REPLAY\x10\x01\x12\x18\n" +

@@ -9,7 +9,10 @@
 // With -pipeline it also puts the trades on an in-process Kafka-protocol
 // cluster (kfake) through the real ingest sink, runs pipelines/market on
 // in-process Prism, checks that every window ranking equals the
-// reference, and prints the pipeline's throughput.
+// reference, and prints the pipeline's throughput. -shape picks the
+// pipeline's bounded shape (default), its streaming one (over a bounded
+// read of the same topic) or both, one after the other, for a side-by-side
+// throughput figure.
 package main
 
 import (
@@ -23,6 +26,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/trendstream/trendstream/ingest/market"
@@ -61,18 +65,40 @@ func main() {
 	fs.DurationVar(&p.WindowSize, "window-size", p.WindowSize, "sliding window length")
 	fs.DurationVar(&p.WindowPeriod, "window-period", p.WindowPeriod, "sliding window period")
 	fs.Float64Var(&p.MinScore, "min-score", p.MinScore, "z-score from which activity is unusual")
+	shape := fs.String("shape", "bounded", "with -pipeline: the pipeline shape to run, bounded, streaming (over a bounded read) or both")
 	fs.Usage = envflag.Usage(fs, "TRENDSTREAM", "usage: marketweek [flags]")
 	if err := envflag.Parse(fs, "TRENDSTREAM", os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
-	if err := run(*dir, *top, p, *pipeline); err != nil {
+	var builds []namedBuild
+	switch *shape {
+	case "bounded":
+		builds = []namedBuild{{"bounded", marketpipe.BuildBounded}}
+	case "streaming":
+		builds = []namedBuild{{"streaming", marketpipe.BuildStreaming}}
+	case "both":
+		builds = []namedBuild{{"bounded", marketpipe.BuildBounded}, {"streaming", marketpipe.BuildStreaming}}
+	default:
+		fmt.Fprintf(os.Stderr, "marketweek: -shape %q: want bounded, streaming or both\n", *shape)
+		os.Exit(2)
+	}
+	if !*pipeline {
+		builds = nil
+	}
+	if err := run(*dir, *top, p, builds); err != nil {
 		fmt.Fprintln(os.Stderr, "marketweek:", err)
 		os.Exit(1)
 	}
 }
 
-func run(dir string, top int, p marketcalc.Params, pipeline bool) error {
+// namedBuild is a pipeline shape.
+type namedBuild struct {
+	name  string
+	build func(marketpipe.Options) (*beam.Pipeline, error)
+}
+
+func run(dir string, top int, p marketcalc.Params, builds []namedBuild) error {
 	r, err := lean.New(lean.Config{Path: dir})
 	if err != nil {
 		return err
@@ -119,18 +145,22 @@ func run(dir string, top int, p marketcalc.Params, pipeline bool) error {
 		fmt.Printf("  window from %s ET  %-4s score %7.1f (%s)  trades %5d  volume %7d  move %5.1f bps\n",
 			e.start.In(lean.Eastern).Format("2006-01-02 15:04"), e.s.Symbol, e.s.Score, e.s.Reason, e.s.Stats.Trades, e.s.Stats.Volume, e.s.Stats.MoveBps())
 	}
-	if pipeline {
-		return runPipeline(r, p, rk)
+	if len(builds) > 0 {
+		return runPipeline(r, p, rk, builds)
 	}
 	return nil
 }
 
-// runPipeline replays r into kfake, runs the pipeline and compares its
-// rankings with want.
-func runPipeline(r *lean.Replay, p marketcalc.Params, want []marketcalc.Ranking) error {
-	const in, out, partitions = "trendstream.market", "trendstream.market.trends", 3
-	// One partition count for both topics (kafkalocal takes one).
-	kc, err := kafkalocal.Start(kafkalocal.Topics(partitions, in, out))
+// runPipeline replays r into kfake, runs each pipeline shape over it and
+// compares its rankings with want.
+func runPipeline(r *lean.Replay, p marketcalc.Params, want []marketcalc.Ranking, builds []namedBuild) error {
+	const in, partitions = "trendstream.market", 3
+	outs := make([]string, len(builds))
+	for i, b := range builds {
+		outs[i] = "trendstream.market.trends." + b.name
+	}
+	// One partition count for all topics (kafkalocal takes one).
+	kc, err := kafkalocal.Start(kafkalocal.Topics(partitions, append([]string{in}, outs...)...))
 	if err != nil {
 		return err
 	}
@@ -146,44 +176,47 @@ func runPipeline(r *lean.Replay, p marketcalc.Params, want []marketcalc.Ranking)
 	n := sink.Stats().Trades
 	took := time.Since(start)
 	fmt.Printf("ingest to kfake: %d trades, %v (%.0f trades/s)\n", n, took.Round(time.Millisecond), float64(n)/took.Seconds())
-	o := marketpipe.DefaultOptions()
-	o.Brokers = strings.Join(kc.Addrs(), ",")
-	o.Topic, o.ResultsTopic, o.Score = in, out, p
-	pl, err := marketpipe.Build(o)
-	if err != nil {
-		return err
-	}
 	ctx := context.Background()
 	pr, err := beamrun.StartPrism(ctx, 0)
 	if err != nil {
 		return err
 	}
-	start = time.Now()
-	if err := pr.Run(ctx, pl); err != nil {
-		return err
-	}
-	took = time.Since(start)
-	fmt.Printf("pipeline on Prism: %v (%.0f trades/s)\n", took.Round(time.Millisecond), float64(n)/took.Seconds())
-	got, err := readSnapshots(kc.Addrs(), out)
-	if err != nil {
-		return err
-	}
-	diff := 0
-	for _, w := range want {
-		ws := marketcalc.Snapshot(w)
-		if g, ok := got[marketpipe.SnapshotKey(ws)]; !ok || !proto.Equal(g, ws) {
-			diff++
+	for i, b := range builds {
+		o := marketpipe.DefaultOptions()
+		o.Brokers = strings.Join(kc.Addrs(), ",")
+		o.Topic, o.ResultsTopic, o.Score, o.Bounded = in, outs[i], p, true
+		pl, err := b.build(o)
+		if err != nil {
+			return err
 		}
-	}
-	fmt.Printf("pipeline vs reference: %d windows from the pipeline, %d from the reference, %d differ or are missing\n", len(got), len(want), diff)
-	if diff > 0 || len(got) != len(want) {
-		return fmt.Errorf("pipeline rankings differ from the reference")
+		start = time.Now()
+		if err := pr.Run(ctx, pl); err != nil {
+			return err
+		}
+		took = time.Since(start)
+		fmt.Printf("pipeline (%s) on Prism: %v (%.0f trades/s)\n", b.name, took.Round(time.Millisecond), float64(n)/took.Seconds())
+		got, err := readSnapshots(kc.Addrs(), outs[i])
+		if err != nil {
+			return err
+		}
+		diff := 0
+		for _, w := range want {
+			ws := marketcalc.Snapshot(w)
+			if g, ok := got[marketpipe.SnapshotKey(ws)]; !ok || !proto.Equal(g, ws) {
+				diff++
+			}
+		}
+		fmt.Printf("pipeline (%s) vs reference: %d windows from the pipeline, %d from the reference, %d differ or are missing\n", b.name, len(got), len(want), diff)
+		if diff > 0 || len(got) != len(want) {
+			return fmt.Errorf("pipeline (%s) rankings differ from the reference", b.name)
+		}
 	}
 	return nil
 }
 
 // readSnapshots reads every partition of the results topic from start to
-// end.
+// end, keeping each window's highest revision (cleared, as the reference
+// has none).
 func readSnapshots(brokers []string, topic string) (map[string]*v1.MarketWindowSnapshot, error) {
 	client, err := sarama.NewClient(brokers, kafkaconf.Consumer("marketweek"))
 	if err != nil {
@@ -200,6 +233,7 @@ func readSnapshots(brokers []string, topic string) (map[string]*v1.MarketWindowS
 		return nil, err
 	}
 	out := map[string]*v1.MarketWindowSnapshot{}
+	rev := map[string]int64{}
 	for _, part := range parts {
 		end, err := client.GetOffset(topic, part, sarama.OffsetNewest)
 		if err != nil {
@@ -220,7 +254,11 @@ func readSnapshots(brokers []string, topic string) (map[string]*v1.MarketWindowS
 					pc.Close()
 					return nil, err
 				}
-				out[string(m.Key)] = &s
+				if r, seen := rev[string(m.Key)]; !seen || s.GetRevision() > r {
+					rev[string(m.Key)] = s.GetRevision()
+					s.Revision = 0
+					out[string(m.Key)] = &s
+				}
 				done = m.Offset+1 >= end
 			case err := <-pc.Errors():
 				pc.Close()
