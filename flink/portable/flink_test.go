@@ -133,7 +133,7 @@ func (c *flinkCluster) submitArgs(bins binaries, worker, name string) []string {
 	}
 }
 
-// TestPipelinesOnFlink runs the real trending and watchlist pipelines on
+// TestPipelinesOnFlink runs the real trending, watchlist and market pipelines on
 // a real Flink session cluster through Beam's Flink job server, reading a
 // real Kafka broker and writing PostgreSQL and their Kafka topics:
 //
@@ -147,7 +147,9 @@ func (c *flinkCluster) submitArgs(bins binaries, worker, name string) []string {
 //     and restarted mid-stream; every window must still equal the
 //     reference (nothing lost, nothing counted twice), and the job must
 //     have restored a checkpoint. The web UI must list the job as RUNNING;
-//   - watchlist: the watchlist pipeline (flinkWatchlist) on the same cluster.
+//   - watchlist, market: the watchlist pipeline (a bounded replay,
+//     flinkWatchlist) and the streaming market pipeline (live,
+//     flinkMarket) on the same cluster.
 func TestPipelinesOnFlink(t *testing.T) {
 	for _, tool := range []string{"bash", "java", "python3", "mvn"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -162,12 +164,14 @@ func TestPipelinesOnFlink(t *testing.T) {
 	t.Cleanup(func() {
 		cleanupBootFiles(t, before, bins.pipeline)
 		cleanupBootFiles(t, before, bins.watchlist)
+		cleanupBootFiles(t, before, bins.market)
 	})
 
 	fc := startFlink(t)
 	t.Run("replay", func(t *testing.T) { flinkReplay(t, fc, bins, dir) })
 	t.Run("live", func(t *testing.T) { flinkLive(t, fc, bins, dir) })
 	t.Run("watchlist", func(t *testing.T) { flinkWatchlist(t, fc, bins, dir) })
+	t.Run("market", func(t *testing.T) { flinkMarket(t, fc, bins, dir) })
 }
 
 func flinkReplay(t *testing.T, fc *flinkCluster, bins binaries, dir string) {

@@ -14,6 +14,11 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/trendstream/trendstream/internal/kafkaconf"
+	"github.com/trendstream/trendstream/internal/kafkaoffsets"
 )
 
 // workerPoolPort is where `boot --worker_pool` listens; boot hard-codes it.
@@ -37,9 +42,9 @@ func moduleRoot(t testing.TB, goBin string) string {
 // binaries are the three programs of a portable submission.
 type binaries struct {
 	prism, boot string
-	// pipeline is the trending pipeline's program, watchlist the watchlist
-	// pipeline's; each is also its own worker binary.
-	pipeline, watchlist string
+	// pipeline is the trending pipeline's program, watchlist and market
+	// the other pipelines'; each is also its own worker binary.
+	pipeline, watchlist, market string
 }
 
 // buildBinaries builds Prism's job server, Beam's Go container entrypoint
@@ -62,7 +67,8 @@ func buildBinaries(ctx context.Context, t testing.TB, dir string) binaries {
 		"github.com/apache/beam/sdks/v2/go/cmd/prism",
 		"github.com/apache/beam/sdks/v2/go/container",
 		"./pipelines/trending/cmd/trending",
-		"./pipelines/watchlist/cmd/watchlist")
+		"./pipelines/watchlist/cmd/watchlist",
+		"./pipelines/market/cmd/market")
 	cmd.Dir = root
 	cmd.Env = hermeticEnv()
 	var out bytes.Buffer
@@ -71,7 +77,7 @@ func buildBinaries(ctx context.Context, t testing.TB, dir string) binaries {
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out.String())
 	}
-	t.Logf("built prism, boot, trending and watchlist in %v", time.Since(start).Round(time.Millisecond))
+	t.Logf("built prism, boot and the three pipelines in %v", time.Since(start).Round(time.Millisecond))
 	// Names of our own: boot stages a worker binary as
 	// /tmp/staged/<n>-<basename>, which cleanupBootFiles must recognise.
 	rename := func(name string) string {
@@ -82,7 +88,7 @@ func buildBinaries(ctx context.Context, t testing.TB, dir string) binaries {
 		return to
 	}
 	return binaries{prism: filepath.Join(dir, "prism"), boot: filepath.Join(dir, "container"),
-		pipeline: rename("trending"), watchlist: rename("watchlist")}
+		pipeline: rename("trending"), watchlist: rename("watchlist"), market: rename("market")}
 }
 
 // recordSources stats every Go source file of the module and its go.mod
@@ -339,5 +345,36 @@ func cleanupBootFiles(t testing.TB, before map[string]bool, worker string) {
 	t.Logf("removed boot's copies of the worker binary: %v", removed)
 	if err := errors.Join(errs...); err != nil {
 		t.Logf("cleaning up boot's copies of the worker binary: %v", err)
+	}
+}
+
+// waitReading waits until the job's Kafka reader has started on every
+// partition of topic, which it shows by committing its start position to
+// group with its first read: a job RUNNING on Flink still has its SDK
+// harnesses to start, and a live check must not count that start-up as
+// lateness.
+func waitReading(t testing.TB, brokers []string, group, topic string, partitions int32, timeout time.Duration) {
+	t.Helper()
+	client, err := sarama.NewClient(brokers, kafkaconf.Consumer("portabletest-wait"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	parts := make([]int32, partitions)
+	for i := range parts {
+		parts[i] = int32(i)
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		got, err := kafkaoffsets.Committed(ctx, client, group, topic, parts)
+		cancel()
+		if err == nil && len(got) == len(parts) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the job's reader did not start on all %d partitions of %s within %v (group %s commits %v, err %v)", partitions, topic, timeout, group, got, err)
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
 }

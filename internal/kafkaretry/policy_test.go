@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/IBM/sarama"
+	"github.com/eapache/go-resiliency/breaker"
 )
 
 // TestTransient pins the error policy's classification, including how
@@ -43,6 +44,7 @@ func TestTransient(t *testing.T) {
 		{"caller cancelled", context.Canceled, false},
 		{"decoding", sarama.PacketDecodingError{Info: "bad"}, false},
 		{"a batch the broker refused while restarting", sarama.ProducerErrors{{Err: sarama.ErrOutOfBrokers}, {Err: sarama.ErrNotLeaderForPartition}}, true},
+		{"the producer's circuit breaker open during a restart", sarama.ProducerErrors{{Err: sarama.ErrOutOfBrokers}, {Err: breaker.ErrBreakerOpen}}, true},
 		{"a batch with a message too large", sarama.ProducerErrors{{Err: sarama.ErrOutOfBrokers}, {Err: sarama.ErrMessageSizeTooLarge}}, false},
 	}
 	for _, tt := range tests {

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,9 +14,9 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	ingestmarket "github.com/trendstream/trendstream/ingest/market"
-	"github.com/trendstream/trendstream/ingest/market/lean"
 	"github.com/trendstream/trendstream/internal/beamrun"
 	"github.com/trendstream/trendstream/internal/marketcalc"
+	"github.com/trendstream/trendstream/internal/marketcalc/markettest"
 	"github.com/trendstream/trendstream/internal/store"
 	"github.com/trendstream/trendstream/internal/testenv"
 	v1 "github.com/trendstream/trendstream/proto/trendstream/v1"
@@ -29,49 +28,13 @@ import (
 // it too (a window of 10 s every second).
 const liveSpeed = 60
 
-// collect is a market.Handler that keeps the trades.
-type collect struct{ evs []*v1.MarketEvent }
-
-func (c *collect) Trade(_ context.Context, ev *v1.MarketEvent) error {
-	c.evs = append(c.evs, ev)
-	return nil
-}
-
-func (c *collect) Bad(_ context.Context, b ingestmarket.BadInput) error {
-	return fmt.Errorf("bad input in the recorded day: %v", b.Err)
-}
-
-// recordedOpen returns the recorded AIG and IBM trades from 09:20 to 10:00
-// ET on 2013-10-07, in event-time order: the thin pre-market and the
-// regular session's open, 8,000 trades.
-func recordedOpen(t testing.TB) []*v1.MarketEvent {
-	t.Helper()
-	src, err := lean.New(lean.Config{Path: excerpt, Symbols: []string{"AIG", "IBM"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var c collect
-	if err := src.Run(context.Background(), &c); err != nil {
-		t.Fatal(err)
-	}
-	from, to := time.Date(2013, 10, 7, 13, 20, 0, 0, time.UTC), time.Date(2013, 10, 7, 14, 0, 0, 0, time.UTC)
-	var out []*v1.MarketEvent
-	for _, ev := range c.evs {
-		if at := ev.GetEventTime().AsTime(); !at.Before(from) && at.Before(to) {
-			out = append(out, ev)
-		}
-	}
-	if len(out) < 5000 {
-		t.Fatalf("%d recorded trades between %v and %v, want the open's thousands", len(out), from, to)
-	}
-	return out
-}
-
 // TestStreamingLive runs the unbounded pipeline on Prism while trades are
 // produced into a real Kafka broker in real time, through the ingest's
 // Kafka sink: the recorded open of AIG and IBM at 60× (about 200 trades/s,
 // 320/s at the open), each stamped with the wall clock, one trade that
-// comes 3 s late (beyond -max-out-of-order, within -allowed-lateness) and
+// comes 6 s late (beyond the watermark, which trails the wall clock by
+// -max-out-of-order plus up to -read-poll-interval; within
+// -allowed-lateness) and
 // one 30 s late (beyond both). Windows must reach PostgreSQL while the
 // trades are still coming, a few seconds after they end, and in the end
 // PostgreSQL and the results topic must hold exactly the reference's
@@ -111,7 +74,7 @@ func TestStreamingLive(t *testing.T) {
 	go func() { runDone <- pr.Run(runCtx, p) }()
 
 	// The recorded trades, moved onto the wall clock from 3 s from now.
-	orig := recordedOpen(t)
+	orig := markettest.RecordedOpen(t, excerpt)
 	t0 := orig[0].GetEventTime().AsTime().Truncate(time.Minute)
 	base := time.Now().Add(3 * time.Second).Truncate(time.Second)
 	evs := make([]*v1.MarketEvent, len(orig))
@@ -120,7 +83,7 @@ func TestStreamingLive(t *testing.T) {
 		q.EventTime = timestamppb.New(base.Add(ev.GetEventTime().AsTime().Sub(t0) / liveSpeed))
 		evs[i] = q
 	}
-	arrived := watchWindows(ctx, t, db)
+	arrived := markettest.WatchWindows(ctx, t, db)
 
 	sink, err := ingestmarket.NewKafkaSink(ingestmarket.SinkConfig{Brokers: k.Addrs(), Topic: in, DeadLetterTopic: "-", Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
@@ -140,7 +103,7 @@ func TestStreamingLive(t *testing.T) {
 		}
 		if i == lateAt {
 			late = proto.Clone(ev).(*v1.MarketEvent)
-			late.EventTime = timestamppb.New(now.Add(-3 * time.Second))
+			late.EventTime = timestamppb.New(now.Add(-6 * time.Second))
 			late.Sequence = 1 << 40
 			late.Size = 500000 // big enough to change its windows' volume z-scores
 			if err := sink.Trade(ctx, proto.Clone(late).(*v1.MarketEvent)); err != nil {
@@ -184,7 +147,7 @@ func TestStreamingLive(t *testing.T) {
 	// after the last trade; give the pipeline a minute more.
 	deadline := time.Now().Add(o.Score.WindowSize + o.MaxOutOfOrder + time.Minute)
 	for {
-		d := readModelDiff(ctx, t, st, o.Score, ref, trades)
+		d := markettest.ReadModelDiff(ctx, t, st, o.Score, ref, trades)
 		if d == "" {
 			break
 		}
@@ -206,7 +169,7 @@ func TestStreamingLive(t *testing.T) {
 	// they closed.
 	var during []time.Duration
 	for _, r := range ref {
-		if at, ok := arrived.first(r.End); ok && at.Before(produced) {
+		if at, ok := arrived.First(r.End); ok && at.Before(produced) {
 			during = append(during, at.Sub(r.End))
 		}
 	}
@@ -250,111 +213,4 @@ func emissions(t testing.TB, brokers []string, topic string, end time.Time) int 
 		}
 	}
 	return n
-}
-
-// arrivals records when each market window first appeared in PostgreSQL.
-type arrivals struct {
-	mu   sync.Mutex
-	seen map[time.Time]time.Time
-}
-
-func (a *arrivals) first(end time.Time) (time.Time, bool) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	at, ok := a.seen[end.UTC()]
-	return at, ok
-}
-
-// watchWindows polls the read model every 100 ms until ctx ends.
-func watchWindows(ctx context.Context, t *testing.T, db string) *arrivals {
-	t.Helper()
-	st, err := store.Open(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := &arrivals{seen: map[time.Time]time.Time{}}
-	done := make(chan struct{})
-	t.Cleanup(func() { <-done })
-	go func() {
-		defer close(done)
-		defer st.Close()
-		for ctx.Err() == nil {
-			rows, err := st.Pool().Query(ctx, `SELECT window_end FROM market_windows`)
-			if err == nil {
-				now := time.Now()
-				for rows.Next() {
-					var end time.Time
-					if rows.Scan(&end) == nil {
-						a.mu.Lock()
-						if _, ok := a.seen[end.UTC()]; !ok {
-							a.seen[end.UTC()] = now
-						}
-						a.mu.Unlock()
-					}
-				}
-				rows.Close()
-			}
-			select {
-			case <-ctx.Done():
-			case <-time.After(100 * time.Millisecond):
-			}
-		}
-	}()
-	return a
-}
-
-// readModelDiff describes how the read model differs from the reference's
-// rankings and the trades' activity per symbol and window ("" if not at
-// all).
-func readModelDiff(ctx context.Context, t testing.TB, st *store.Store, p marketcalc.Params, ref []marketcalc.Ranking, trades []marketcalc.Trade) string {
-	t.Helper()
-	var windows int
-	if err := st.Pool().QueryRow(ctx, `SELECT count(*) FROM market_windows`).Scan(&windows); err != nil {
-		t.Fatal(err)
-	}
-	if windows != len(ref) {
-		return fmt.Sprintf("read model has %d market windows, reference %d", windows, len(ref))
-	}
-	for _, r := range ref {
-		w, err := st.MarketRanking(ctx, r.End)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if w == nil || !w.End.Equal(r.End) || !w.Start.Equal(r.Start) {
-			return fmt.Sprintf("window ending %v: got %+v", r.End, w)
-		}
-		ok := len(w.Ranked) == len(r.Symbols)
-		for i := 0; ok && i < len(r.Symbols); i++ {
-			g, s := w.Ranked[i], r.Symbols[i]
-			ok = g.Symbol == s.Symbol && *g.Score == s.Score && g.Reason == s.Reason && g.Trades == s.Stats.Trades &&
-				g.Volume == s.Stats.Volume && g.Open == s.Stats.Open && g.Close == s.Stats.Close && int(*g.BaselineWindows) == s.Baseline
-		}
-		if !ok {
-			return fmt.Sprintf("window ending %v ranks %+v, reference %+v", r.End, w.Ranked, r.Symbols)
-		}
-	}
-	want := windowStats(p, trades)
-	rows, err := st.Pool().Query(ctx, `SELECT symbol, window_end, trades, volume, open_price, close_price, high_price, low_price FROM market_activity`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	got := 0
-	for rows.Next() {
-		var sym string
-		var end time.Time
-		var s marketcalc.Stats
-		if err := rows.Scan(&sym, &end, &s.Trades, &s.Volume, &s.Open, &s.Close, &s.High, &s.Low); err != nil {
-			t.Fatal(err)
-		}
-		got++
-		w := want[sym+"@"+end.UTC().Format(time.RFC3339)]
-		if s.Trades != w.Trades || s.Volume != w.Volume || s.Open != w.Open || s.Close != w.Close || s.High != w.High || s.Low != w.Low {
-			return fmt.Sprintf("%s window ending %v: stored %+v, trades give %+v", sym, end, s, w)
-		}
-	}
-	if got != len(want) {
-		return fmt.Sprintf("%d activity rows, the trades give %d", got, len(want))
-	}
-	return ""
 }

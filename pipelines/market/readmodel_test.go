@@ -15,32 +15,12 @@ import (
 	"github.com/trendstream/trendstream/internal/api"
 	"github.com/trendstream/trendstream/internal/api/dashtest"
 	"github.com/trendstream/trendstream/internal/marketcalc"
+	"github.com/trendstream/trendstream/internal/marketcalc/markettest"
 	"github.com/trendstream/trendstream/internal/store"
 	"github.com/trendstream/trendstream/internal/terms"
 	"github.com/trendstream/trendstream/internal/testenv"
 	v1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 )
-
-// windowStats is what the read model should hold per (symbol, window end):
-// every window a symbol traded in, from the trades directly.
-func windowStats(p marketcalc.Params, trades []marketcalc.Trade) map[string]marketcalc.Stats {
-	n := int64(p.WindowSize / p.WindowPeriod)
-	out := map[string]marketcalc.Stats{}
-	for _, tr := range trades {
-		if tr.Suspicious && !p.KeepSuspicious {
-			continue
-		}
-		b := marketcalc.Bucket(p, tr.Time)
-		for w := b - n + 1; w <= b; w++ {
-			end := time.Unix(0, w*int64(p.WindowPeriod)).Add(p.WindowSize).UTC()
-			k := tr.Symbol + "@" + end.Format(time.RFC3339)
-			st := out[k]
-			st.Add(tr)
-			out[k] = st
-		}
-	}
-	return out
-}
 
 // TestReadModelAndSymbolPage runs the pipeline over the recorded AIG and
 // IBM day with the PostgreSQL sink, checks every stored window against the
@@ -96,7 +76,7 @@ func TestReadModelAndSymbolPage(t *testing.T) {
 			}
 		}
 	}
-	want := windowStats(o.Score, trades)
+	want := markettest.WindowStats(o.Score, trades)
 	rows, err := st.Pool().Query(ctx, `SELECT symbol, window_end, trades, volume, open_price, close_price, high_price, low_price FROM market_activity`)
 	if err != nil {
 		t.Fatal(err)

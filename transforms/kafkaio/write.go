@@ -202,6 +202,14 @@ func firstErrors(pe sarama.ProducerErrors) error {
 	}
 	err := fmt.Errorf("%d failed, first: %w", len(pe), errors.Join(errs...))
 	if !kafkaretry.Transient(pe) {
+		// Name the error that made the batch fatal: it need not be among
+		// the first three.
+		for _, e := range pe {
+			if !kafkaretry.Transient(e.Err) {
+				err = fmt.Errorf("%w; not retried because of: %w", err, e.Err)
+				break
+			}
+		}
 		return kafkaretry.Permanent(err)
 	}
 	return err
