@@ -170,3 +170,22 @@ func TestPostURL(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeTruncated: every truncation of an encoded sample is an error
+// (never a panic or a short sample), and SampleEnd reads the end alone.
+func TestDecodeTruncated(t *testing.T) {
+	s := topics.Sample{Lang: "en", End: 1_700_000_060_000, Posts: []topics.Post{
+		{Hash: 1, URI: "at://a/app.bsky.feed.post/1", Author: "did:plc:a", Text: "héllo world", At: 5,
+			Terms: []topics.Term{{Kind: tsv1.TermKind_TERM_KIND_WORD, Text: "hello"}, {Kind: tsv1.TermKind_TERM_KIND_WORD, Text: "world"}}},
+		{Hash: 2, URI: "at://b/app.bsky.feed.post/2", Text: "no terms"},
+	}}
+	b := s.AppendBinary(nil)
+	if end, err := topics.SampleEnd(b); err != nil || end != s.End {
+		t.Errorf("SampleEnd = %d, %v; want %d", end, err, s.End)
+	}
+	for n := range len(b) {
+		if _, _, err := topics.DecodeSample(b[:n]); err == nil {
+			t.Fatalf("DecodeSample of %d of %d bytes: no error", n, len(b))
+		}
+	}
+}

@@ -61,7 +61,10 @@ type joinFn struct {
 	// the allowed lateness (their corrections) and a period.
 	SizeMs, KeepMs int64
 
-	Periods state.Bag[grouping.Sample]
+	// Periods holds the samples as they arrive, encoded
+	// (grouping.Sample.AppendBinary): a sample is decoded only for a copy
+	// that is in use, never to be stored.
+	Periods state.Bag[[]byte]
 	Pending state.Bag[[]byte]
 	Meta    state.Value[JoinMeta]
 	// Gen is the bag's generation (0: not known).
@@ -104,11 +107,7 @@ func (fn *joinFn) ProcessElement(ctx context.Context, sp state.Provider, tp time
 		fn.Timer.Set(tp, at, timers.WithTag(windowTag(end)), timers.WithOutputTimestamp(at))
 		return fn.Pending.Add(sp, in.Request)
 	}
-	s, err := decodeSample(in.Sample)
-	if err != nil {
-		return fmt.Errorf("topics: join: %w", err)
-	}
-	if err := fn.Periods.Add(sp, s); err != nil {
+	if err := fn.Periods.Add(sp, in.Sample); err != nil {
 		return err
 	}
 	prev, _, err := fn.Gen.Read(sp)
@@ -121,6 +120,10 @@ func (fn *joinFn) ProcessElement(ctx context.Context, sp state.Provider, tp time
 	}
 	if c := fn.cache[lang]; c != nil && prev != 0 && c.gen == prev {
 		// The copy was the bag's content before this sample: keep it so.
+		s, err := decodeSample(in.Sample)
+		if err != nil {
+			return fmt.Errorf("topics: join: %w", err)
+		}
 		c.samples, c.gen = insert(c.samples, s, fn.Cfg.SamplePosts), gen
 	} else {
 		delete(fn.cache, lang)
@@ -130,7 +133,11 @@ func (fn *joinFn) ProcessElement(ctx context.Context, sp state.Provider, tp time
 		return err
 	}
 	if meta.GCAt == 0 {
-		meta.GCAt = s.End + fn.KeepMs
+		end, err := grouping.SampleEnd(in.Sample)
+		if err != nil {
+			return fmt.Errorf("topics: join: %w", err)
+		}
+		meta.GCAt = end + fn.KeepMs
 		fn.Timer.Set(tp, mtime.FromMilliseconds(meta.GCAt).ToTime(), timers.WithTag(gcTag))
 		return fn.Meta.Write(sp, meta)
 	}
@@ -202,9 +209,15 @@ func (fn *joinFn) samples(sp state.Provider, lang string) ([]grouping.Sample, er
 	if c := fn.cache[lang]; c != nil && gen != 0 && c.gen == gen {
 		return c.samples, nil
 	}
-	all, _, err := fn.Periods.Read(sp)
+	encoded, _, err := fn.Periods.Read(sp)
 	if err != nil {
 		return nil, err
+	}
+	all := make([]grouping.Sample, len(encoded))
+	for i, b := range encoded {
+		if all[i], err = decodeSample(b); err != nil {
+			return nil, fmt.Errorf("topics: join: %w", err)
+		}
 	}
 	out := periods(all, fn.Cfg.SamplePosts)
 	if gen == 0 {
@@ -276,7 +289,7 @@ func (fn *joinFn) collect(sp state.Provider, tp timers.Provider, lang string) er
 			continue
 		}
 		left = append(left, s)
-		if err := fn.Periods.Add(sp, s); err != nil {
+		if err := fn.Periods.Add(sp, s.AppendBinary(nil)); err != nil {
 			return err
 		}
 	}
@@ -301,7 +314,7 @@ func (fn *joinFn) collect(sp state.Provider, tp timers.Provider, lang string) er
 func join(s beam.Scope, ins beam.PCollection, c Config) beam.PCollection {
 	return beam.ParDo(s.Scope("Join"), &joinFn{
 		Cfg: c.Topics, SizeMs: c.Size.Milliseconds(), KeepMs: (c.Size + c.Lateness + c.Period).Milliseconds(),
-		Periods: state.MakeBagState[grouping.Sample]("periods"), Pending: state.MakeBagState[[]byte]("pending"),
+		Periods: state.MakeBagState[[]byte]("periods"), Pending: state.MakeBagState[[]byte]("pending"),
 		Meta: state.MakeValueState[JoinMeta]("meta"), Gen: state.MakeValueState[uint64]("gen"), Timer: timers.InEventTime("join"),
 	}, ins)
 }
