@@ -53,13 +53,16 @@ type bucketFn struct {
 	// (transforms/topics), emitted with the buckets: the sampled posts'
 	// terms are the ones extracted here for counting, so a post's text is
 	// analysed once (a separate sample stage extracting them again cost
-	// half of the topic stages' extra CPU; BENCHMARKS.md).
+	// half of the topic stages' extra CPU; BENCHMARKS.md). A Floor keeps,
+	// across bundles, what the instance already sent, so a bundle sends
+	// only posts that can still be in the bottom SamplePosts.
 	SamplePosts int
 
 	ex      *terms.Extractor
 	buckets map[int64]*termwindow.Builder // period end (Unix ms) → terms
 	posts   map[int64]map[string]int64    // period end → ranking language → posts
 	sampler *grouping.Sampler
+	floor   *grouping.Floor
 	hits    int
 }
 
@@ -67,6 +70,9 @@ func (fn *bucketFn) Setup() {
 	fn.ex = terms.New(fn.Terms)
 	if fn.SamplePosts > 0 {
 		fn.sampler = grouping.NewSampler(fn.SamplePosts)
+		// Posts come roughly in time order: the floors of the last two
+		// periods are the ones that refuse posts.
+		fn.floor = grouping.NewFloor(fn.SamplePosts, 2*fn.PeriodMs)
 	}
 }
 
@@ -124,7 +130,7 @@ func (fn *bucketFn) ProcessElement(ctx context.Context, ts beam.EventTime, p *ts
 	}
 	if fn.sampler != nil {
 		key := grouping.SampleKey{Lang: lang, End: end}
-		if fn.sampler.Admits(key, grouping.Hash(p.GetUri())) {
+		if h := grouping.Hash(p.GetUri()); fn.floor.Admits(key, h) && fn.sampler.Admits(key, h) {
 			sampledPosts.Inc(ctx, 1)
 			fn.sampler.Add(key, grouping.NewPost(p, found))
 		}
@@ -164,9 +170,11 @@ func (fn *bucketFn) flush(emitTerms func(beam.EventTime, int, termwindow.Bucket)
 		}
 	}
 	if fn.sampler != nil {
-		for _, sm := range fn.sampler.Samples() {
+		samples := fn.sampler.Samples()
+		for _, sm := range samples {
 			emitSample(mtime.FromMilliseconds(sm.End-1), sm.Lang, sm)
 		}
+		fn.floor.Sent(samples)
 	}
 	fn.reset()
 }
