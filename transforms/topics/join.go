@@ -221,6 +221,9 @@ func (fn *joinFn) samples(sp state.Provider, lang string) ([]grouping.Sample, er
 	}
 	out := periods(all, fn.Cfg.SamplePosts)
 	if gen == 0 {
+		if len(encoded) == 0 {
+			return out, nil // nothing to keep, and no state to leave behind
+		}
 		// A bag written before generations (an older version's state):
 		// give it one, so the next firing can use the copy.
 		gen = newGen()
