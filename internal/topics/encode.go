@@ -43,6 +43,16 @@ var errMalformed = errors.New("topics: malformed sample encoding")
 type reader struct {
 	b   []byte
 	err error
+	// str holds the same bytes as b did at the start, so that strings are
+	// slices of it (one allocation per sample, not one per string); off is
+	// how far b has advanced.
+	str string
+	off int
+}
+
+func (r *reader) advance(n int) {
+	r.b = r.b[n:]
+	r.off += n
 }
 
 func (r *reader) uvarint() uint64 {
@@ -54,7 +64,7 @@ func (r *reader) uvarint() uint64 {
 		r.err = errMalformed
 		return 0
 	}
-	r.b = r.b[n:]
+	r.advance(n)
 	return v
 }
 
@@ -67,7 +77,7 @@ func (r *reader) varint() int64 {
 		r.err = errMalformed
 		return 0
 	}
-	r.b = r.b[n:]
+	r.advance(n)
 	return v
 }
 
@@ -77,8 +87,8 @@ func (r *reader) string() string {
 		r.err = errMalformed
 		return ""
 	}
-	s := string(r.b[:n])
-	r.b = r.b[n:]
+	s := r.str[r.off : r.off+int(n)]
+	r.advance(int(n))
 	return s
 }
 
@@ -88,14 +98,32 @@ func (r *reader) uint64() uint64 {
 		return 0
 	}
 	v := binary.LittleEndian.Uint64(r.b)
-	r.b = r.b[8:]
+	r.advance(8)
 	return v
 }
 
+// SampleEnd decodes only the period end of the sample encoded in b.
+func SampleEnd(b []byte) (int64, error) {
+	r := &reader{b: b, str: ""}
+	if n := r.uvarint(); r.err == nil && n <= uint64(len(r.b)) {
+		r.advance(int(n))
+	} else {
+		r.err = errMalformed
+	}
+	end := r.varint()
+	if r.err != nil {
+		return 0, fmt.Errorf("%w (%d bytes)", r.err, len(b))
+	}
+	return end, nil
+}
+
 // DecodeSample decodes one sample from the front of b and returns the
-// rest of b.
+// rest of b. The sample's strings share one copy of b, and its posts'
+// terms a few arrays: decoding every sample the pipeline moves made one
+// allocation per string before, much of the topic stages' garbage.
 func DecodeSample(b []byte) (Sample, []byte, error) {
-	r := &reader{b: b}
+	r := &reader{b: b, str: string(b)}
+	var slab []Term // the posts' terms are carved from it
 	s := Sample{Lang: r.string(), End: r.varint()}
 	n := r.uvarint()
 	if r.err == nil && n > uint64(len(r.b)) {
@@ -113,7 +141,13 @@ func DecodeSample(b []byte) (Sample, []byte, error) {
 			break
 		}
 		if nt > 0 {
-			p.Terms = make([]Term, nt)
+			if uint64(cap(slab)-len(slab)) < nt {
+				slab = make([]Term, 0, max(nt, 512))
+			}
+			// Capped, so that appending to one post's terms cannot
+			// overwrite the next post's.
+			p.Terms = slab[len(slab) : len(slab)+int(nt) : len(slab)+int(nt)]
+			slab = slab[:len(slab)+int(nt)]
 		}
 		for j := range p.Terms {
 			p.Terms[j] = Term{Kind: tsv1.TermKind(r.uvarint()), Text: r.string()}

@@ -246,6 +246,87 @@ func (s *Sampler) Samples() []Sample {
 	return out
 }
 
+// Floor remembers, per sample key, the k lowest post hashes that a
+// sampler's earlier bundles already sent on, so that a later bundle sends
+// only posts that can still be in the key's bottom k. A bundle's Sampler
+// alone admits every post until it holds k, and small bundles (Prism's
+// hold tens of posts) then send on nearly every post, though the merged
+// sample keeps only k per key.
+//
+// It is exact: a post is refused only if k distinct posts of its key with
+// hashes no higher were sent before it, so the bottom k of everything sent
+// is the bottom k of every post, wherever bundles fall. (Two posts whose
+// hashes collide count once, which only admits more.) Keys whose period
+// ended more than keep before the newest one recorded are forgotten:
+// their posts are then all admitted again, which is always correct.
+type Floor struct {
+	k      int
+	keep   int64
+	newest int64
+	sets   map[SampleKey]*floor
+}
+
+type floor struct {
+	hashes []uint64
+	// limit is the k-th lowest distinct hash once there are k.
+	limit uint64
+	full  bool
+}
+
+// NewFloor returns a Floor for bottom-k samples that forgets periods ended
+// keep ms before the newest it was given.
+func NewFloor(k int, keep int64) *Floor {
+	return &Floor{k: k, keep: keep, sets: map[SampleKey]*floor{}}
+}
+
+// Admits says whether a post with hash h can still be in key's bottom k.
+func (f *Floor) Admits(key SampleKey, h uint64) bool {
+	fl := f.sets[key]
+	return fl == nil || !fl.full || h <= fl.limit
+}
+
+// Sent records the samples' posts as sent on. Call it only once they
+// were emitted.
+func (f *Floor) Sent(samples []Sample) {
+	for _, s := range samples {
+		f.newest = max(f.newest, s.End)
+		key := SampleKey{Lang: s.Lang, End: s.End}
+		fl := f.sets[key]
+		if fl == nil {
+			fl = &floor{}
+			f.sets[key] = fl
+		}
+		fl.add(s.Posts, f.k)
+	}
+	for key := range f.sets {
+		if key.End < f.newest-f.keep {
+			delete(f.sets, key)
+		}
+	}
+}
+
+// add merges the hashes of posts (sorted by hash, as a Sample's are) into
+// the floor's k lowest.
+func (fl *floor) add(posts []Post, k int) {
+	out := make([]uint64, 0, min(k, len(fl.hashes)+len(posts)))
+	i, j := 0, 0
+	for len(out) < k && (i < len(fl.hashes) || j < len(posts)) {
+		var h uint64
+		if j == len(posts) || (i < len(fl.hashes) && fl.hashes[i] <= posts[j].Hash) {
+			h, i = fl.hashes[i], i+1
+		} else {
+			h, j = posts[j].Hash, j+1
+		}
+		if n := len(out); n == 0 || out[n-1] != h {
+			out = append(out, h)
+		}
+	}
+	fl.hashes = out
+	if len(out) == k {
+		fl.limit, fl.full = out[k-1], true
+	}
+}
+
 // WindowPosts returns the posts of the samples whose period lies in the
 // window (end-size, end], sorted by hash.
 func WindowPosts(samples []Sample, end, size int64) []Post {

@@ -170,3 +170,82 @@ func TestPostURL(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeTruncated: every truncation of an encoded sample is an error
+// (never a panic or a short sample), and SampleEnd reads the end alone.
+func TestDecodeTruncated(t *testing.T) {
+	s := topics.Sample{Lang: "en", End: 1_700_000_060_000, Posts: []topics.Post{
+		{Hash: 1, URI: "at://a/app.bsky.feed.post/1", Author: "did:plc:a", Text: "héllo world", At: 5,
+			Terms: []topics.Term{{Kind: tsv1.TermKind_TERM_KIND_WORD, Text: "hello"}, {Kind: tsv1.TermKind_TERM_KIND_WORD, Text: "world"}}},
+		{Hash: 2, URI: "at://b/app.bsky.feed.post/2", Text: "no terms"},
+	}}
+	b := s.AppendBinary(nil)
+	if end, err := topics.SampleEnd(b); err != nil || end != s.End {
+		t.Errorf("SampleEnd = %d, %v; want %d", end, err, s.End)
+	}
+	for n := range len(b) {
+		if _, _, err := topics.DecodeSample(b[:n]); err == nil {
+			t.Fatalf("DecodeSample of %d of %d bytes: no error", n, len(b))
+		}
+	}
+}
+
+// A Floor shared by a worker's bundles keeps the merged sample exact while
+// the bundles send on fewer posts, whatever the bundle size; a post sent
+// twice (a re-delivered record) and a forgotten period stay exact too.
+func TestFloorExact(t *testing.T) {
+	const k = 50
+	var all []topics.Post
+	for i := range 2000 {
+		all = append(all, post(i, fmt.Sprintf("did:plc:%d", i%37), "w"))
+	}
+	all = append(all, all[:100]...) // re-delivered
+	key := topics.SampleKey{Lang: "en", End: 60000}
+	whole := topics.NewSampler(k)
+	for _, p := range all {
+		whole.Add(key, p)
+	}
+	want := whole.Samples()[0].Posts
+	for _, tc := range []struct {
+		name   string
+		bundle int
+		keep   int64 // the Floor's memory; below the period, it forgets key
+	}{
+		{"bundles of 1", 1, 60000},
+		{"bundles of 20", 20, 60000},
+		{"bundles above k", 300, 60000},
+		{"forgetting", 20, -1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(3, uint64(tc.bundle)))
+			posts := slices.Clone(all)
+			rng.Shuffle(len(posts), func(i, j int) { posts[i], posts[j] = posts[j], posts[i] })
+			floor := topics.NewFloor(k, tc.keep)
+			var merged []topics.Post
+			sent := 0
+			for start := 0; start < len(posts); start += tc.bundle {
+				s := topics.NewSampler(k)
+				for _, p := range posts[start:min(start+tc.bundle, len(posts))] {
+					if floor.Admits(key, p.Hash) && s.Admits(key, p.Hash) {
+						s.Add(key, p)
+					}
+				}
+				samples := s.Samples()
+				for _, smp := range samples {
+					sent += len(smp.Posts)
+					merged = topics.Merge(merged, smp.Posts, k)
+				}
+				// A newer period's sample moves the Floor on (and, with a
+				// negative keep, makes it forget key).
+				floor.Sent(append(samples, topics.Sample{Lang: "en", End: 120000}))
+			}
+			if !reflect.DeepEqual(merged, want) {
+				t.Fatalf("merged sample (%d posts) differs from the whole stream's (%d)", len(merged), len(want))
+			}
+			if tc.keep >= 0 && sent > len(posts)/2 {
+				t.Errorf("sent %d of %d posts: the floor refused too few", sent, len(posts))
+			}
+			t.Logf("sent %d of %d posts", sent, len(posts))
+		})
+	}
+}

@@ -182,8 +182,8 @@ func (o Options) Validate() error {
 func (o Options) trendConfig() trend.Config {
 	return trend.Config{
 		Size: o.WindowSize, Period: o.WindowPeriod, TopK: o.TopK, Shards: o.Shards, AllowedLateness: o.AllowedLateness,
-		RetractDeletes: o.RetractDeletes,
-		Terms:          o.Terms, Score: o.Score.StartingAt(o.StreamStart), Source: o.Source,
+		RetractDeletes: o.RetractDeletes, SamplePosts: o.Topics.SamplePosts,
+		Terms: o.Terms, Score: o.Score.StartingAt(o.StreamStart), Source: o.Source,
 	}
 }
 
@@ -203,8 +203,10 @@ func Build(o Options) (*beam.Pipeline, error) {
 	p, s := beam.NewPipelineWithRoot()
 	records := kafkaio.Read(s, brokers, o.Topic, o.ReadConfig.Options()...)
 	posts := beam.ParDo(s.Scope("DecodePosts"), &decodePostFn{Source: int32(o.Source)}, records)
-	snaps := trend.Trends(s, posts, o.trendConfig())
-	snaps = topicstage.Enrich(s, posts, snaps, o.topicsConfig())
+	// The counting stage also takes the topics' post samples, from the
+	// terms it extracts anyway.
+	snaps, samples := trend.TrendsSampled(s, posts, o.trendConfig())
+	snaps = topicstage.Enrich(s, samples, snaps, o.topicsConfig())
 	if !o.EmitFrom.IsZero() {
 		snaps = beam.ParDo(s.Scope("DropPartialWindows"), &dropPartialFn{FromMs: o.EmitFrom.UnixMilli()}, snaps)
 	}

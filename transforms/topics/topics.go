@@ -2,9 +2,11 @@
 // terms into topics and attach example posts (internal/topics has the
 // logic):
 //
-//  1. Sample: every bundle keeps, per (term language, period), the posts
-//     whose URI hashes lowest (internal/topics.Sampler), with their terms;
-//     a combine in fixed windows merges the bundles' samples of a period.
+//  1. Sample: the counting stage (transforms/trend.BucketTerms) keeps per
+//     bundle, per (term language, period), the posts whose URI hashes
+//     lowest (internal/topics.Sampler), with the terms it extracted to
+//     count them; a combine in fixed windows here merges the bundles'
+//     samples of a period.
 //  2. Join, keyed by term language: keeps the periods' samples in bag
 //     state; each ranking's snapshot asks (one request per term language
 //     in it) for its window, and an event-time timer at the window's end,
@@ -26,25 +28,17 @@ import (
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/mtime"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/trendstream/trendstream/internal/terms"
-	"github.com/trendstream/trendstream/internal/termwindow"
 	grouping "github.com/trendstream/trendstream/internal/topics"
 	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 )
 
 func init() {
-	beam.RegisterCoder(reflect.TypeOf(grouping.Sample{}), encodeSample, decodeSample)
-	register.Function1x2(encodeSample)
-	register.Function1x2(decodeSample)
 	beam.RegisterType(reflect.TypeOf((*JoinIn)(nil)).Elem())
 	beam.RegisterType(reflect.TypeOf((*GatherIn)(nil)).Elem())
-	register.DoFn4x0[context.Context, beam.EventTime, *tsv1.Post, func(beam.EventTime, string, grouping.Sample)](&sampleFn{})
-	register.Emitter3[beam.EventTime, string, grouping.Sample]()
 	register.Combiner1[grouping.Sample](&mergeSampleFn{})
 	register.Function2x2(sampleIn)
 	register.DoFn3x1[context.Context, *tsv1.WindowSnapshot, func(string, JoinIn), error](&requestFn{})
@@ -56,59 +50,14 @@ func init() {
 // Config sets the topic stages.
 type Config struct {
 	Topics grouping.Config
-	// Terms must be the options the ranking's terms were extracted with.
-	Terms terms.Options
 	// Size and Period of the ranking's windows, and its allowed lateness.
 	Size, Period, Lateness time.Duration
 }
 
-func encodeSample(s grouping.Sample) ([]byte, error) { return s.AppendBinary(nil), nil }
-
+// decodeSample decodes a sample the join receives as bytes (JoinIn).
 func decodeSample(b []byte) (grouping.Sample, error) {
 	s, _, err := grouping.DecodeSample(b)
 	return s, err
-}
-
-var sampledPosts = beam.NewCounter("topics", "posts_sampled")
-
-// sampleFn keeps each bundle's bottom-k sample per (term language, period)
-// and emits it when the bundle ends, timestamped at the period's last
-// instant. Terms are extracted only for posts that can enter a sample.
-type sampleFn struct {
-	Terms    terms.Options
-	PeriodMs int64
-	K        int
-
-	ex *terms.Extractor
-	s  *grouping.Sampler
-}
-
-func (fn *sampleFn) Setup() {
-	fn.ex = terms.New(fn.Terms)
-	fn.s = grouping.NewSampler(fn.K)
-}
-
-func (fn *sampleFn) StartBundle(context.Context, func(beam.EventTime, string, grouping.Sample)) {
-	fn.s.Reset()
-}
-
-func (fn *sampleFn) ProcessElement(ctx context.Context, ts beam.EventTime, p *tsv1.Post, _ func(beam.EventTime, string, grouping.Sample)) {
-	if p.GetOperation() == tsv1.Operation_OPERATION_DELETE {
-		return
-	}
-	key := grouping.SampleKey{Lang: terms.Language(p.GetLangs()), End: termwindow.PeriodEnd(int64(ts), fn.PeriodMs)}
-	if !fn.s.Admits(key, grouping.Hash(p.GetUri())) {
-		return
-	}
-	sampledPosts.Inc(ctx, 1)
-	fn.s.Add(key, grouping.NewPost(p, fn.ex.Extract(p)))
-}
-
-func (fn *sampleFn) FinishBundle(emit func(beam.EventTime, string, grouping.Sample)) {
-	for _, s := range fn.s.Samples() {
-		emit(mtime.FromMilliseconds(s.End-1), s.Lang, s)
-	}
-	fn.s.Reset()
 }
 
 // mergeSampleFn merges the bundles' samples of one period.
@@ -175,16 +124,17 @@ func gatherKey(s *tsv1.WindowSnapshot) string {
 	return strconv.Itoa(int(s.GetSource())) + "|" + s.GetLang() + "|" + strconv.FormatInt(s.GetWindowEnd().AsTime().UnixMilli(), 10)
 }
 
-// Enrich returns snaps with topics and example posts, computed from posts
-// (timestamped at their event time). With c.Topics disabled it returns
-// snaps as they are.
-func Enrich(s beam.Scope, posts, snaps beam.PCollection, c Config) beam.PCollection {
+// Enrich returns snaps with topics and example posts, computed from the
+// posts' partial samples (KV<term language, internal/topics.Sample> of at
+// most c.Topics.SamplePosts posts, timestamped at the last instant of
+// their period: transforms/trend.TrendsSampled). With c.Topics disabled it
+// returns snaps as they are.
+func Enrich(s beam.Scope, partial, snaps beam.PCollection, c Config) beam.PCollection {
 	if !c.Topics.Enabled() {
 		return snaps
 	}
 	s = s.Scope("Topics")
 	k := c.Topics.SamplePosts
-	partial := beam.ParDo(s, &sampleFn{Terms: c.Terms, PeriodMs: c.Period.Milliseconds(), K: k}, posts)
 	fixed := beam.WindowInto(s, window.NewFixedWindows(c.Period), partial, beam.AllowedLateness(c.Lateness))
 	samples := beam.ParDo(s, sampleIn, beam.CombinePerKey(s, &mergeSampleFn{K: k}, fixed))
 	global := window.NewGlobalWindows()

@@ -12,6 +12,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
 	"github.com/trendstream/trendstream/internal/termwindow"
+	grouping "github.com/trendstream/trendstream/internal/topics"
 	"github.com/trendstream/trendstream/internal/trendscore"
 	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 	"github.com/trendstream/trendstream/transforms/gorow"
@@ -43,6 +44,20 @@ func init() {
 	register.Function1x2(decodeBaselines)
 	register.Function1x2(encodeShardEvent)
 	register.Function1x2(decodeShardEvent)
+	// The topic stages' post sample (bucketFn emits it) has its own
+	// compact form (internal/topics).
+	beam.RegisterCoder(reflect.TypeOf(grouping.Sample{}), encodeSample, decodeSample)
+	register.Function1x2(encodeSample)
+	register.Function1x2(decodeSample)
+}
+
+// encodeSample is the coder of internal/topics.Sample elements.
+func encodeSample(s grouping.Sample) ([]byte, error) { return s.AppendBinary(nil), nil }
+
+// decodeSample is encodeSample's inverse.
+func decodeSample(b []byte) (grouping.Sample, error) {
+	s, _, err := grouping.DecodeSample(b)
+	return s, err
 }
 
 func encodePeriodPosts(v PeriodPosts) ([]byte, error) { return gorow.Encode(v) }

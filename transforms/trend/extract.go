@@ -10,19 +10,22 @@ import (
 
 	"github.com/trendstream/trendstream/internal/terms"
 	"github.com/trendstream/trendstream/internal/termwindow"
+	grouping "github.com/trendstream/trendstream/internal/topics"
 	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 )
 
 func init() {
-	register.DoFn6x0[context.Context, beam.EventTime, *tsv1.Post, func(beam.EventTime, int, termwindow.Bucket), func(beam.EventTime, string, int64), func(string, PostMemo)](&bucketFn{})
+	register.DoFn7x0[context.Context, beam.EventTime, *tsv1.Post, func(beam.EventTime, int, termwindow.Bucket), func(beam.EventTime, string, int64), func(string, PostMemo), func(beam.EventTime, string, grouping.Sample)](&bucketFn{})
 	register.Emitter3[beam.EventTime, int, termwindow.Bucket]()
 	register.Emitter3[beam.EventTime, string, int64]()
+	register.Emitter3[beam.EventTime, string, grouping.Sample]()
 }
 
 var (
 	postsCounted   = beam.NewCounter("trending", "posts_counted")
 	deletesSeen    = beam.NewCounter("trending", "deletes_seen")
 	termsExtracted = beam.NewCounter("trending", "terms_extracted")
+	sampledPosts   = beam.NewCounter("topics", "posts_sampled")
 )
 
 // maxBundleHits bounds the hits a bundle holds before it emits what it
@@ -45,18 +48,37 @@ type bucketFn struct {
 	// author, for the retraction stage (Retractions): its terms are
 	// extracted here once.
 	Retract bool
+	// SamplePosts > 0 also keeps the bundle's bottom-SamplePosts post
+	// sample per (term language, period) for the topic stages
+	// (transforms/topics), emitted with the buckets: the sampled posts'
+	// terms are the ones extracted here for counting, so a post's text is
+	// analysed once (a separate sample stage extracting them again cost
+	// half of the topic stages' extra CPU; BENCHMARKS.md). A Floor keeps,
+	// across bundles, what the instance already sent, so a bundle sends
+	// only posts that can still be in the bottom SamplePosts.
+	SamplePosts int
 
 	ex      *terms.Extractor
 	buckets map[int64]*termwindow.Builder // period end (Unix ms) → terms
 	posts   map[int64]map[string]int64    // period end → ranking language → posts
+	sampler *grouping.Sampler
+	floor   *grouping.Floor
 	hits    int
 }
 
-func (fn *bucketFn) Setup() { fn.ex = terms.New(fn.Terms) }
+func (fn *bucketFn) Setup() {
+	fn.ex = terms.New(fn.Terms)
+	if fn.SamplePosts > 0 {
+		fn.sampler = grouping.NewSampler(fn.SamplePosts)
+		// Posts come roughly in time order: the floors of the last two
+		// periods are the ones that refuse posts.
+		fn.floor = grouping.NewFloor(fn.SamplePosts, 2*fn.PeriodMs)
+	}
+}
 
 // StartBundle takes the emitters because the SDK requires StartBundle and
 // FinishBundle to declare ProcessElement's outputs.
-func (fn *bucketFn) StartBundle(context.Context, func(beam.EventTime, int, termwindow.Bucket), func(beam.EventTime, string, int64), func(string, PostMemo)) {
+func (fn *bucketFn) StartBundle(context.Context, func(beam.EventTime, int, termwindow.Bucket), func(beam.EventTime, string, int64), func(string, PostMemo), func(beam.EventTime, string, grouping.Sample)) {
 	fn.reset()
 }
 
@@ -64,9 +86,12 @@ func (fn *bucketFn) reset() {
 	fn.buckets = map[int64]*termwindow.Builder{}
 	fn.posts = map[int64]map[string]int64{}
 	fn.hits = 0
+	if fn.sampler != nil {
+		fn.sampler.Reset()
+	}
 }
 
-func (fn *bucketFn) ProcessElement(ctx context.Context, ts beam.EventTime, p *tsv1.Post, emitTerms func(beam.EventTime, int, termwindow.Bucket), emitPosts func(beam.EventTime, string, int64), emitMemo func(string, PostMemo)) {
+func (fn *bucketFn) ProcessElement(ctx context.Context, ts beam.EventTime, p *tsv1.Post, emitTerms func(beam.EventTime, int, termwindow.Bucket), emitPosts func(beam.EventTime, string, int64), emitMemo func(string, PostMemo), emitSample func(beam.EventTime, string, grouping.Sample)) {
 	if p.GetOperation() == tsv1.Operation_OPERATION_DELETE {
 		// Retracted by the retraction stage if Retract (docs/pipeline.md,
 		// "Deletes"), else only counted.
@@ -103,6 +128,13 @@ func (fn *bucketFn) ProcessElement(ctx context.Context, ts beam.EventTime, p *ts
 		}
 		emitMemo(p.GetAuthorDid(), m)
 	}
+	if fn.sampler != nil {
+		key := grouping.SampleKey{Lang: lang, End: end}
+		if h := grouping.Hash(p.GetUri()); fn.floor.Admits(key, h) && fn.sampler.Admits(key, h) {
+			sampledPosts.Inc(ctx, 1)
+			fn.sampler.Add(key, grouping.NewPost(p, found))
+		}
+	}
 	fn.hits += len(found)
 	pc := fn.posts[end]
 	if pc == nil {
@@ -112,15 +144,15 @@ func (fn *bucketFn) ProcessElement(ctx context.Context, ts beam.EventTime, p *ts
 	pc[AllLanguages]++
 	pc[lang]++
 	if fn.hits >= maxBundleHits {
-		fn.flush(emitTerms, emitPosts)
+		fn.flush(emitTerms, emitPosts, emitSample)
 	}
 }
 
-func (fn *bucketFn) FinishBundle(emitTerms func(beam.EventTime, int, termwindow.Bucket), emitPosts func(beam.EventTime, string, int64), _ func(string, PostMemo)) {
-	fn.flush(emitTerms, emitPosts)
+func (fn *bucketFn) FinishBundle(emitTerms func(beam.EventTime, int, termwindow.Bucket), emitPosts func(beam.EventTime, string, int64), _ func(string, PostMemo), emitSample func(beam.EventTime, string, grouping.Sample)) {
+	fn.flush(emitTerms, emitPosts, emitSample)
 }
 
-func (fn *bucketFn) flush(emitTerms func(beam.EventTime, int, termwindow.Bucket), emitPosts func(beam.EventTime, string, int64)) {
+func (fn *bucketFn) flush(emitTerms func(beam.EventTime, int, termwindow.Bucket), emitPosts func(beam.EventTime, string, int64), emitSample func(beam.EventTime, string, grouping.Sample)) {
 	for end, b := range fn.buckets {
 		at := mtime.FromMilliseconds(end - 1)
 		// Every shard gets the period's bucket, empty or not: it tells
@@ -137,6 +169,13 @@ func (fn *bucketFn) flush(emitTerms func(beam.EventTime, int, termwindow.Bucket)
 			emitPosts(at, lang, n)
 		}
 	}
+	if fn.sampler != nil {
+		samples := fn.sampler.Samples()
+		for _, sm := range samples {
+			emitSample(mtime.FromMilliseconds(sm.End-1), sm.Lang, sm)
+		}
+		fn.floor.Sent(samples)
+	}
 	fn.reset()
 }
 
@@ -148,8 +187,12 @@ const AllLanguages = ""
 // (KV<ranking language, posts>, AllLanguages included), each timestamped at
 // the last instant of its period. With retract, memos
 // (KV<author DID, PostMemo>) of every post and delete for Retractions too;
-// without, memos is empty.
-func BucketTerms(s beam.Scope, posts beam.PCollection, opts terms.Options, period time.Duration, shards int, retract bool) (buckets, postCounts, memos beam.PCollection) {
+// without, memos is empty. With samplePosts > 0, partial post samples
+// (KV<term language, internal/topics.Sample>: each bundle's bottom
+// samplePosts per language and period, timestamped like the buckets) for
+// the topic stages; with 0, samples is empty.
+func BucketTerms(s beam.Scope, posts beam.PCollection, opts terms.Options, period time.Duration, shards int, retract bool, samplePosts int) (buckets, postCounts, memos, samples beam.PCollection) {
 	s = s.Scope("BucketTerms")
-	return beam.ParDo3(s, &bucketFn{Terms: opts, PeriodMs: period.Milliseconds(), Shards: shards, Retract: retract}, posts)
+	outs := beam.ParDoN(s, &bucketFn{Terms: opts, PeriodMs: period.Milliseconds(), Shards: shards, Retract: retract, SamplePosts: samplePosts}, posts)
+	return outs[0], outs[1], outs[2], outs[3]
 }

@@ -48,6 +48,11 @@ type Config struct {
 	// internal/trendcalc, Config.RetractDeletes, built as in
 	// docs/pipeline.md, "Deletes". Off, deletes are only counted.
 	RetractDeletes bool
+	// SamplePosts > 0 makes TrendsSampled also return the bottom
+	// SamplePosts post sample per (term language, period) that the topic
+	// stages (transforms/topics) group the rankings' terms with, taken in
+	// the counting stage from the terms it extracts anyway.
+	SamplePosts int
 }
 
 // maxShards bounds Shards: every partial bucket is split this many ways.
@@ -78,6 +83,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("trend: top-k must be positive, got %d", c.TopK)
 	case c.AllowedLateness < 0:
 		return fmt.Errorf("trend: allowed lateness %v is negative", c.AllowedLateness)
+	case c.SamplePosts < 0:
+		return fmt.Errorf("trend: sample posts must not be negative, got %d", c.SamplePosts)
 	case c.Shards < 0 || c.Shards > maxShards:
 		return fmt.Errorf("trend: shards must be between 1 and %d (0 for the default), got %d", maxShards, c.Shards)
 	}
@@ -99,8 +106,17 @@ func (c Config) Reference() trendcalc.Config {
 // PCollection of *tsv1.WindowSnapshot: for every window period, one
 // snapshot for the overall ranking (Lang "") and one per language.
 func Trends(s beam.Scope, posts beam.PCollection, c Config) beam.PCollection {
+	snaps, _ := TrendsSampled(s, posts, c)
+	return snaps
+}
+
+// TrendsSampled is Trends that also returns the posts' partial samples for
+// the topic stages (BucketTerms, c.SamplePosts): KV<term language,
+// internal/topics.Sample>, each timestamped at the last instant of its
+// period; empty when c.SamplePosts is 0.
+func TrendsSampled(s beam.Scope, posts beam.PCollection, c Config) (snaps, samples beam.PCollection) {
 	s = s.Scope("Trends")
-	partials, postPartials, memos := BucketTerms(s, posts, c.Terms, c.Period, c.shards(), c.RetractDeletes)
+	partials, postPartials, memos, samples := BucketTerms(s, posts, c.Terms, c.Period, c.shards(), c.RetractDeletes, c.SamplePosts)
 	if c.RetractDeletes {
 		// Retractions join the posts' counts as late posts of their
 		// periods would.
@@ -112,5 +128,5 @@ func Trends(s beam.Scope, posts beam.PCollection, c Config) beam.PCollection {
 	buckets := SumBuckets(s, partials, c.Period, c.AllowedLateness)
 	trends := ScoreTerms(s, buckets, c.Score, c.Size, c.Period, c.AllowedLateness)
 	postCounts := CountPosts(s, postPartials, c.Size, c.Period, c.AllowedLateness)
-	return Rank(s, trends, postCounts, c.Size, c.Period, c.AllowedLateness, c.TopK, c.Source)
+	return Rank(s, trends, postCounts, c.Size, c.Period, c.AllowedLateness, c.TopK, c.Source), samples
 }
