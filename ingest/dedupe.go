@@ -9,7 +9,7 @@ import (
 
 	"github.com/trendstream/trendstream/ingest/sink"
 	"github.com/trendstream/trendstream/ingest/source"
-	"github.com/trendstream/trendstream/internal/watermark"
+	"github.com/trendstream/trendstream/internal/core/watermark"
 	v1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 )
 

@@ -13,7 +13,7 @@
 // again (delivered, in dedupe.go).
 //
 // Into every partition of the posts topic it also writes source-watermark
-// markers (internal/watermark): "every event of the source up to event time
+// markers (internal/core/watermark): "every event of the source up to event time
 // T has been delivered", so the pipeline's reader can advance its watermark
 // on a quiet partition without running ahead of posts still to come.
 package ingest
@@ -49,7 +49,7 @@ import (
 	"github.com/trendstream/trendstream/ingest/sink/kafkasink"
 	"github.com/trendstream/trendstream/ingest/source"
 	"github.com/trendstream/trendstream/ingest/source/rawtopic"
-	"github.com/trendstream/trendstream/internal/kafkaconf"
+	"github.com/trendstream/trendstream/internal/platform/kafkaconf"
 	v1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 )
 

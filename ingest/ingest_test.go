@@ -30,9 +30,9 @@ import (
 	"github.com/trendstream/trendstream/ingest/sink/stdoutsink"
 	"github.com/trendstream/trendstream/ingest/source/file"
 	"github.com/trendstream/trendstream/ingest/source/firehose"
-	"github.com/trendstream/trendstream/internal/kafkaconf"
+	"github.com/trendstream/trendstream/internal/core/watermark"
+	"github.com/trendstream/trendstream/internal/platform/kafkaconf"
 	"github.com/trendstream/trendstream/internal/testenv"
-	"github.com/trendstream/trendstream/internal/watermark"
 	v1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 )
 

@@ -33,9 +33,9 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/trendstream/trendstream/internal/chaos"
-	"github.com/trendstream/trendstream/internal/envflag"
-	"github.com/trendstream/trendstream/internal/livesoak"
+	"github.com/trendstream/trendstream/internal/platform/envflag"
+	"github.com/trendstream/trendstream/internal/tools/chaos"
+	"github.com/trendstream/trendstream/internal/tools/livesoak"
 )
 
 // EnvPrefix prefixes every flag's environment twin.

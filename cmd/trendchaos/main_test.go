@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/trendstream/trendstream/internal/livesoak"
+	"github.com/trendstream/trendstream/internal/tools/livesoak"
 )
 
 func TestParse(t *testing.T) {

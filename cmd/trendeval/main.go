@@ -28,10 +28,10 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 
 	"github.com/trendstream/trendstream/cmd/trendeval/evaluate"
-	"github.com/trendstream/trendstream/internal/envflag"
-	"github.com/trendstream/trendstream/internal/terms"
-	"github.com/trendstream/trendstream/internal/trendcalc"
-	"github.com/trendstream/trendstream/internal/trendscore"
+	"github.com/trendstream/trendstream/internal/core/terms"
+	"github.com/trendstream/trendstream/internal/core/trendcalc"
+	"github.com/trendstream/trendstream/internal/core/trendscore"
+	"github.com/trendstream/trendstream/internal/platform/envflag"
 	"github.com/trendstream/trendstream/pipelines/trending"
 	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 )
@@ -235,7 +235,7 @@ func evaluateReplay(ctx context.Context, o options, rc evaluate.Config, plot boo
 	runs := evaluate.Reference(rep, cfg, plot)
 	ref, raw, all := runs.Ours, runs.Raw, runs.All
 
-	out := &outcome{rate: rc.Rate, rep: rep, engine: "the reference calculator (internal/trendcalc)", all: all}
+	out := &outcome{rate: rc.Rate, rep: rep, engine: "the reference calculator (internal/core/trendcalc)", all: all}
 	ours := ref
 	prism := o.prism && rc.Rate <= o.prismMaxRate
 	if prism {

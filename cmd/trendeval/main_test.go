@@ -10,8 +10,8 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 
 	"github.com/trendstream/trendstream/cmd/trendeval/evaluate"
-	"github.com/trendstream/trendstream/internal/terms"
-	"github.com/trendstream/trendstream/internal/trendcalc"
+	"github.com/trendstream/trendstream/internal/core/terms"
+	"github.com/trendstream/trendstream/internal/core/trendcalc"
 	"github.com/trendstream/trendstream/pipelines/trending"
 	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 )

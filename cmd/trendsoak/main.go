@@ -33,8 +33,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/trendstream/trendstream/internal/envflag"
-	"github.com/trendstream/trendstream/internal/livesoak"
+	"github.com/trendstream/trendstream/internal/platform/envflag"
+	"github.com/trendstream/trendstream/internal/tools/livesoak"
 )
 
 // EnvPrefix prefixes every flag's environment twin.

@@ -12,7 +12,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/trendstream/trendstream/internal/livesoak"
+	"github.com/trendstream/trendstream/internal/tools/livesoak"
 )
 
 func TestParse(t *testing.T) {

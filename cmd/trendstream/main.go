@@ -19,7 +19,7 @@ import (
 	"sort"
 	"syscall"
 
-	"github.com/trendstream/trendstream/internal/envflag"
+	"github.com/trendstream/trendstream/internal/platform/envflag"
 )
 
 // EnvPrefix prefixes every flag's environment twin.

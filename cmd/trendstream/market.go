@@ -11,8 +11,8 @@ import (
 	"github.com/trendstream/trendstream/ingest/market"
 	"github.com/trendstream/trendstream/ingest/market/alpaca"
 	"github.com/trendstream/trendstream/ingest/market/lean"
-	"github.com/trendstream/trendstream/internal/beamrun"
-	"github.com/trendstream/trendstream/internal/kafkaconf"
+	"github.com/trendstream/trendstream/internal/platform/beamrun"
+	"github.com/trendstream/trendstream/internal/platform/kafkaconf"
 	marketpipe "github.com/trendstream/trendstream/pipelines/market"
 )
 

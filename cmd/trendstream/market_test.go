@@ -15,8 +15,8 @@ import (
 	"github.com/gorilla/websocket"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/trendstream/trendstream/internal/freeport"
-	"github.com/trendstream/trendstream/internal/marketcalc"
+	"github.com/trendstream/trendstream/internal/core/marketcalc"
+	"github.com/trendstream/trendstream/internal/services/freeport"
 	"github.com/trendstream/trendstream/internal/testenv"
 	marketpipe "github.com/trendstream/trendstream/pipelines/market"
 	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"

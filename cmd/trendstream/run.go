@@ -17,12 +17,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/trendstream/trendstream/ingest"
-	"github.com/trendstream/trendstream/internal/api"
-	"github.com/trendstream/trendstream/internal/beamrun"
-	"github.com/trendstream/trendstream/internal/kafkaconf"
-	"github.com/trendstream/trendstream/internal/kafkalocal"
-	"github.com/trendstream/trendstream/internal/pglocal"
-	"github.com/trendstream/trendstream/internal/store"
+	"github.com/trendstream/trendstream/internal/platform/beamrun"
+	"github.com/trendstream/trendstream/internal/platform/kafkaconf"
+	"github.com/trendstream/trendstream/internal/readside/api"
+	"github.com/trendstream/trendstream/internal/readside/store"
+	"github.com/trendstream/trendstream/internal/services/kafkalocal"
+	"github.com/trendstream/trendstream/internal/services/pglocal"
 	"github.com/trendstream/trendstream/pipelines/trending"
 	"github.com/trendstream/trendstream/transforms/kafkaio"
 )

@@ -18,11 +18,11 @@ import (
 
 	"github.com/trendstream/trendstream/ingest"
 	"github.com/trendstream/trendstream/ingest/source/file"
-	"github.com/trendstream/trendstream/internal/corpus"
-	"github.com/trendstream/trendstream/internal/envflag"
-	"github.com/trendstream/trendstream/internal/pglocal"
-	"github.com/trendstream/trendstream/internal/store"
+	"github.com/trendstream/trendstream/internal/platform/envflag"
+	"github.com/trendstream/trendstream/internal/readside/store"
+	"github.com/trendstream/trendstream/internal/services/pglocal"
 	"github.com/trendstream/trendstream/internal/testenv"
+	"github.com/trendstream/trendstream/internal/testenv/corpus"
 )
 
 func freePort(t *testing.T) int {

@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/trendstream/trendstream/internal/api"
-	"github.com/trendstream/trendstream/internal/envflag"
+	"github.com/trendstream/trendstream/internal/platform/envflag"
+	"github.com/trendstream/trendstream/internal/readside/api"
 )
 
 // TestStreamFlags: the stream limits are flags with environment twins,

@@ -14,8 +14,8 @@ import (
 	"time"
 	"unicode"
 
-	"github.com/trendstream/trendstream/internal/api"
-	"github.com/trendstream/trendstream/internal/store"
+	"github.com/trendstream/trendstream/internal/readside/api"
+	"github.com/trendstream/trendstream/internal/readside/store"
 )
 
 func init() {

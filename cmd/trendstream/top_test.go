@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/trendstream/trendstream/internal/api"
-	"github.com/trendstream/trendstream/internal/store"
+	"github.com/trendstream/trendstream/internal/readside/api"
+	"github.com/trendstream/trendstream/internal/readside/store"
 )
 
 func TestTerminalSafe(t *testing.T) {

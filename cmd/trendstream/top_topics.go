@@ -9,8 +9,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/trendstream/trendstream/internal/api"
-	"github.com/trendstream/trendstream/internal/store"
+	"github.com/trendstream/trendstream/internal/readside/api"
+	"github.com/trendstream/trendstream/internal/readside/store"
 )
 
 // runTopTopics prints the topics of the rankings f selects (top -topics).

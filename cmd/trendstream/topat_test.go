@@ -11,9 +11,9 @@ import (
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/trendstream/trendstream/internal/api"
-	"github.com/trendstream/trendstream/internal/envflag"
-	"github.com/trendstream/trendstream/internal/store"
+	"github.com/trendstream/trendstream/internal/platform/envflag"
+	"github.com/trendstream/trendstream/internal/readside/api"
+	"github.com/trendstream/trendstream/internal/readside/store"
 	"github.com/trendstream/trendstream/internal/testenv"
 	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 )

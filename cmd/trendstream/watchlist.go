@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/trendstream/trendstream/internal/beamrun"
+	"github.com/trendstream/trendstream/internal/platform/beamrun"
 	wlpipe "github.com/trendstream/trendstream/pipelines/watchlist"
 )
 

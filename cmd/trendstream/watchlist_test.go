@@ -12,11 +12,11 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/trendstream/trendstream/internal/replaytest"
-	"github.com/trendstream/trendstream/internal/store"
+	"github.com/trendstream/trendstream/internal/core/watchlist"
+	"github.com/trendstream/trendstream/internal/readside/store"
 	"github.com/trendstream/trendstream/internal/testenv"
-	"github.com/trendstream/trendstream/internal/watchlist"
-	"github.com/trendstream/trendstream/internal/watchlist/watchtest"
+	"github.com/trendstream/trendstream/internal/testenv/replaytest"
+	"github.com/trendstream/trendstream/internal/testenv/watchtest"
 )
 
 func TestWatchlistFlags(t *testing.T) {

@@ -7,7 +7,7 @@
 #   broker.sh stop      SIGTERM, then SIGKILL after KAFKA_STOP_TIMEOUT seconds
 #   broker.sh status    print whether it runs (exit 0) or not (exit 3)
 #   broker.sh run       format if new, then run in the foreground (exec java): what Go's
-#                       internal/kafkabroker uses, so it owns the JVM process directly
+#                       internal/services/kafkabroker uses, so it owns the JVM process directly
 #   broker.sh record-sums   rewrite kafka-<version>.sha256 from the cache (after bumping the pin)
 #
 # Environment (defaults in brackets):
@@ -189,7 +189,7 @@ share.coordinator.state.topic.min.isr=1
 # more than an hour in the future by default. Accept any timestamp.
 log.message.timestamp.before.max.ms=9223372036854775807
 log.message.timestamp.after.max.ms=9223372036854775807
-# Same limit as the embedded kfake broker (internal/kafkalocal), so both
+# Same limit as the embedded kfake broker (internal/services/kafkalocal), so both
 # accept the same records; the producer's own limit is 4 MiB.
 message.max.bytes=8388608
 # Consumer groups start at once instead of waiting 3 s for more members.

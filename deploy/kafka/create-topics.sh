@@ -47,7 +47,7 @@ ensure() {
 
 # CreateTime: the record timestamp is the post's observed_at, which the
 # pipeline uses as event time. max.message.bytes matches the producer's
-# MaxMessageBytes in internal/kafkaconf.
+# MaxMessageBytes in internal/platform/kafkaconf.
 common="cleanup.policy=delete,message.timestamp.type=CreateTime,compression.type=producer,max.message.bytes=4194304"
 
 ensure "$POSTS_TOPIC" "$POSTS_PARTITIONS" "$common,retention.ms=$POSTS_RETENTION_MS"

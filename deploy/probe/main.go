@@ -21,7 +21,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/trendstream/trendstream/internal/envflag"
+	"github.com/trendstream/trendstream/internal/platform/envflag"
 )
 
 func main() {

@@ -19,8 +19,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/trendstream/trendstream/internal/api/dashtest"
-	"github.com/trendstream/trendstream/internal/freeport"
+	"github.com/trendstream/trendstream/internal/services/freeport"
+	"github.com/trendstream/trendstream/internal/testenv/dashtest"
 )
 
 // flinkVersion is what cluster.sh pins; the Compose stack's image must match.

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/trendstream/trendstream/internal/replaytest"
 	"github.com/trendstream/trendstream/internal/testenv"
+	"github.com/trendstream/trendstream/internal/testenv/replaytest"
 	"github.com/trendstream/trendstream/pipelines/trending"
 )
 

@@ -10,5 +10,5 @@
 // staging and worker-pool path the Flink job server and the go-worker-pool
 // sidecar of docker-compose.yml use; only the runner behind the Job API
 // differs. The results in PostgreSQL and on the trends topic are then
-// compared window by window with internal/trendcalc's reference.
+// compared window by window with internal/core/trendcalc's reference.
 package portable

@@ -21,11 +21,11 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/trendstream/trendstream/internal/api/dashtest"
-	"github.com/trendstream/trendstream/internal/freeport"
-	"github.com/trendstream/trendstream/internal/replaytest"
-	"github.com/trendstream/trendstream/internal/store"
+	"github.com/trendstream/trendstream/internal/readside/store"
+	"github.com/trendstream/trendstream/internal/services/freeport"
 	"github.com/trendstream/trendstream/internal/testenv"
+	"github.com/trendstream/trendstream/internal/testenv/dashtest"
+	"github.com/trendstream/trendstream/internal/testenv/replaytest"
 	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 )
 
@@ -138,11 +138,11 @@ func (c *flinkCluster) submitArgs(bins binaries, worker, name string) []string {
 // real Kafka broker and writing PostgreSQL and their Kafka topics:
 //
 //   - replay: a bounded replay of real posts, whose results must equal
-//     internal/trendcalc's reference window by window;
+//     internal/core/trendcalc's reference window by window;
 //   - live: an unbounded job fed posts stamped with the wall clock at about
 //     11 posts/s. While it runs without a fault, every window must reach
 //     PostgreSQL within liveBound of its end (this failed before
-//     internal/flinkrunner sent finishBundleBeforeCheckpointing: no window
+//     internal/platform/flinkrunner sent finishBundleBeforeCheckpointing: no window
 //     at all until a restore). Then its TaskManager is killed with SIGKILL
 //     and restarted mid-stream; every window must still equal the
 //     reference (nothing lost, nothing counted twice), and the job must

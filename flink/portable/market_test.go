@@ -12,10 +12,10 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	ingestmarket "github.com/trendstream/trendstream/ingest/market"
-	"github.com/trendstream/trendstream/internal/marketcalc"
-	"github.com/trendstream/trendstream/internal/marketcalc/markettest"
-	"github.com/trendstream/trendstream/internal/store"
+	"github.com/trendstream/trendstream/internal/core/marketcalc"
+	"github.com/trendstream/trendstream/internal/readside/store"
 	"github.com/trendstream/trendstream/internal/testenv"
+	"github.com/trendstream/trendstream/internal/testenv/markettest"
 	"github.com/trendstream/trendstream/pipelines/market"
 	v1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 )
@@ -28,7 +28,7 @@ const marketSpeed = 60
 // (pipelines/market/cmd/market) as an unbounded job on the Flink cluster
 // while the recorded open of AIG and IBM is produced into Kafka in real
 // time at 60× (about 200 trades/s), through the ingest's Kafka sink. In
-// the end the read model must equal internal/marketcalc's reference.
+// the end the read model must equal internal/core/marketcalc's reference.
 //
 // Known defect, measured here and not yet required: on Flink the windows
 // reach PostgreSQL only after the trades stop (on Prism, TestStreamingLive,

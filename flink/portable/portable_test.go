@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/trendstream/trendstream/internal/replaytest"
+	"github.com/trendstream/trendstream/internal/core/trendscore"
 	"github.com/trendstream/trendstream/internal/testenv"
-	"github.com/trendstream/trendstream/internal/trendscore"
+	"github.com/trendstream/trendstream/internal/testenv/replaytest"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }

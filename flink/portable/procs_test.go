@@ -17,8 +17,8 @@ import (
 
 	"github.com/IBM/sarama"
 
-	"github.com/trendstream/trendstream/internal/kafkaconf"
-	"github.com/trendstream/trendstream/internal/kafkaoffsets"
+	"github.com/trendstream/trendstream/internal/platform/kafkaconf"
+	"github.com/trendstream/trendstream/internal/platform/kafkaoffsets"
 )
 
 // workerPoolPort is where `boot --worker_pool` listens; boot hard-codes it.

@@ -12,11 +12,11 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/trendstream/trendstream/internal/replaytest"
-	"github.com/trendstream/trendstream/internal/store"
-	"github.com/trendstream/trendstream/internal/terms"
-	"github.com/trendstream/trendstream/internal/trendcalc"
-	"github.com/trendstream/trendstream/internal/trendscore"
+	"github.com/trendstream/trendstream/internal/core/terms"
+	"github.com/trendstream/trendstream/internal/core/trendcalc"
+	"github.com/trendstream/trendstream/internal/core/trendscore"
+	"github.com/trendstream/trendstream/internal/readside/store"
+	"github.com/trendstream/trendstream/internal/testenv/replaytest"
 	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 )
 
@@ -54,7 +54,7 @@ func (c scenarioConfig) flags() []string {
 }
 
 // reference computes every ranking of posts in one process with
-// internal/trendcalc, the warm-up counted from the first post.
+// internal/core/trendcalc, the warm-up counted from the first post.
 func (c scenarioConfig) reference(posts []*tsv1.Post) map[windowKey]store.Window {
 	start := posts[0].GetObservedAt().AsTime()
 	for _, p := range posts {

@@ -10,11 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/trendstream/trendstream/internal/replaytest"
-	"github.com/trendstream/trendstream/internal/store"
+	"github.com/trendstream/trendstream/internal/core/watchlist"
+	"github.com/trendstream/trendstream/internal/readside/store"
 	"github.com/trendstream/trendstream/internal/testenv"
-	"github.com/trendstream/trendstream/internal/watchlist"
-	"github.com/trendstream/trendstream/internal/watchlist/watchtest"
+	"github.com/trendstream/trendstream/internal/testenv/replaytest"
+	"github.com/trendstream/trendstream/internal/testenv/watchtest"
 	wlpipe "github.com/trendstream/trendstream/pipelines/watchlist"
 )
 
@@ -23,7 +23,7 @@ import (
 // replay of real posts with injected surges, its entries from a watchlist
 // file, its webhook a local receiver that fails each alert's first two
 // requests. Every entry's per-window status in PostgreSQL and every alert
-// must equal the single-process reference (internal/watchlist.Compute),
+// must equal the single-process reference (internal/core/watchlist.Compute),
 // each surge alerts exactly once and nothing else does, and every alert
 // reaches the alerts topic once and the webhook once.
 func flinkWatchlist(t *testing.T, fc *flinkCluster, bins binaries, dir string) {

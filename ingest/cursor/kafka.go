@@ -10,8 +10,8 @@ import (
 
 	"github.com/IBM/sarama"
 
-	"github.com/trendstream/trendstream/internal/kafkaconf"
-	"github.com/trendstream/trendstream/internal/kafkaoffsets"
+	"github.com/trendstream/trendstream/internal/platform/kafkaconf"
+	"github.com/trendstream/trendstream/internal/platform/kafkaoffsets"
 )
 
 // DefaultTopic is the compacted topic cursors are kept in.

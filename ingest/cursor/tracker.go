@@ -8,7 +8,7 @@
 // which it and every event before it are fully acknowledged. Only that
 // position is ever persisted.
 //
-// The same position is what the source watermark (internal/watermark) is
+// The same position is what the source watermark (internal/core/watermark) is
 // made of: the tracker also remembers the event time of that event, so the
 // ingest can tell readers "everything up to this time has been delivered".
 package cursor

@@ -12,7 +12,7 @@ import (
 	"github.com/IBM/sarama"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/trendstream/trendstream/internal/kafkaconf"
+	"github.com/trendstream/trendstream/internal/platform/kafkaconf"
 	v1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 )
 
@@ -75,7 +75,7 @@ type SinkStats struct {
 }
 
 // KafkaSink is the Handler that writes trades to Kafka with the shared
-// idempotent, acks=all producer configuration (internal/kafkaconf), keyed
+// idempotent, acks=all producer configuration (internal/platform/kafkaconf), keyed
 // by symbol so one symbol's trades stay in order. It is asynchronous for
 // throughput; a delivery failure is returned by the next Trade or Bad call
 // and by Close, so a source stops instead of reading on into the void.

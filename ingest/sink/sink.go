@@ -107,7 +107,7 @@ type Session interface {
 }
 
 // Marker is a Session that can write source-watermark markers
-// (internal/watermark) into every partition of a topic, behind the
+// (internal/core/watermark) into every partition of a topic, behind the
 // messages already sent there. The ingest writes them only through a
 // Session that is one (kafkasink).
 type Marker interface {

@@ -7,7 +7,7 @@ import (
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 
-	"github.com/trendstream/trendstream/internal/beamrun"
+	"github.com/trendstream/trendstream/internal/platform/beamrun"
 )
 
 // RunOnPrism runs p to completion on the process's in-process Prism job

@@ -17,8 +17,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
-	"github.com/trendstream/trendstream/internal/kafkabroker"
-	"github.com/trendstream/trendstream/internal/kafkalocal"
+	"github.com/trendstream/trendstream/internal/services/kafkabroker"
+	"github.com/trendstream/trendstream/internal/services/kafkalocal"
 )
 
 // A real Apache Kafka broker costs a JVM start (several seconds on two

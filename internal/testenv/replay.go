@@ -3,8 +3,8 @@ package testenv
 import (
 	"testing"
 
-	"github.com/trendstream/trendstream/internal/kafkalocal"
-	"github.com/trendstream/trendstream/internal/replaytest"
+	"github.com/trendstream/trendstream/internal/services/kafkalocal"
+	"github.com/trendstream/trendstream/internal/testenv/replaytest"
 	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 )
 

@@ -22,8 +22,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/trendstream/trendstream/internal/kafkalocal"
-	"github.com/trendstream/trendstream/internal/pglocal"
+	"github.com/trendstream/trendstream/internal/services/kafkalocal"
+	"github.com/trendstream/trendstream/internal/services/pglocal"
 )
 
 // Kafka starts an in-process single-broker Kafka-protocol cluster on a free

@@ -6,7 +6,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
-	"github.com/trendstream/trendstream/internal/marketcalc"
+	"github.com/trendstream/trendstream/internal/core/marketcalc"
 	"github.com/trendstream/trendstream/transforms/gorow"
 )
 

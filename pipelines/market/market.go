@@ -2,7 +2,7 @@
 // it reads MarketEvent records from the market topic with
 // transforms/kafkaio, aggregates each symbol's trades per sliding window,
 // scores every window against the symbol's own baseline with
-// internal/marketcalc, and writes one MarketWindowSnapshot per window to a
+// internal/core/marketcalc, and writes one MarketWindowSnapshot per window to a
 // results topic (and the read model). Its rankings equal marketcalc.Compute
 // on the same trades (pipelines/market tests check that on Prism).
 //
@@ -42,7 +42,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/trendstream/trendstream/internal/marketcalc"
+	"github.com/trendstream/trendstream/internal/core/marketcalc"
 	v1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 	"github.com/trendstream/trendstream/transforms/kafkaio"
 	"github.com/trendstream/trendstream/transforms/pgsink"
@@ -85,7 +85,7 @@ type Options struct {
 	// (kafkaio.StreamStart) unless it starts at the earliest offsets.
 	EmitFrom time.Time
 	// DatabaseURL is the PostgreSQL read model the windows are written to
-	// (internal/store, migration 007); empty writes only the results topic.
+	// (internal/readside/store, migration 007); empty writes only the results topic.
 	DatabaseURL string
 	// SinkRetryFor is how long a PostgreSQL write keeps retrying while the
 	// database is unreachable.

@@ -13,7 +13,7 @@ import (
 
 	ingestmarket "github.com/trendstream/trendstream/ingest/market"
 	"github.com/trendstream/trendstream/ingest/market/lean"
-	"github.com/trendstream/trendstream/internal/marketcalc"
+	"github.com/trendstream/trendstream/internal/core/marketcalc"
 	"github.com/trendstream/trendstream/internal/testenv"
 	v1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 )

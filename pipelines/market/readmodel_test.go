@@ -12,13 +12,13 @@ import (
 	"github.com/chromedp/chromedp"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/trendstream/trendstream/internal/api"
-	"github.com/trendstream/trendstream/internal/api/dashtest"
-	"github.com/trendstream/trendstream/internal/marketcalc"
-	"github.com/trendstream/trendstream/internal/marketcalc/markettest"
-	"github.com/trendstream/trendstream/internal/store"
-	"github.com/trendstream/trendstream/internal/terms"
+	"github.com/trendstream/trendstream/internal/core/marketcalc"
+	"github.com/trendstream/trendstream/internal/core/terms"
+	"github.com/trendstream/trendstream/internal/readside/api"
+	"github.com/trendstream/trendstream/internal/readside/store"
 	"github.com/trendstream/trendstream/internal/testenv"
+	"github.com/trendstream/trendstream/internal/testenv/dashtest"
+	"github.com/trendstream/trendstream/internal/testenv/markettest"
 	v1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 )
 

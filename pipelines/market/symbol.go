@@ -3,7 +3,7 @@ package market
 import (
 	"sort"
 
-	"github.com/trendstream/trendstream/internal/marketcalc"
+	"github.com/trendstream/trendstream/internal/core/marketcalc"
 	v1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 )
 

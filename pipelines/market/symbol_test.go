@@ -7,7 +7,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/trendstream/trendstream/internal/marketcalc"
+	"github.com/trendstream/trendstream/internal/core/marketcalc"
 	v1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 )
 

@@ -9,9 +9,9 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/options/jobopts"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/trendstream/trendstream/internal/replaytest"
+	"github.com/trendstream/trendstream/internal/core/trendcalc"
 	"github.com/trendstream/trendstream/internal/testenv"
-	"github.com/trendstream/trendstream/internal/trendcalc"
+	"github.com/trendstream/trendstream/internal/testenv/replaytest"
 	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 	"github.com/trendstream/trendstream/transforms/kafkaio"
 )
@@ -142,7 +142,7 @@ func checkBench(b *testing.B, brokers []string, topic string, posts []*tsv1.Post
 }
 
 // BenchmarkReference measures the same computation in one goroutine with
-// internal/trendcalc: decode the serialized posts as the pipeline receives
+// internal/core/trendcalc: decode the serialized posts as the pipeline receives
 // them, count, score and rank. It is the floor the pipeline's overhead is
 // measured against.
 func BenchmarkReference(b *testing.B) {

@@ -12,12 +12,12 @@ import (
 	"github.com/chromedp/chromedp"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/trendstream/trendstream/internal/api"
-	"github.com/trendstream/trendstream/internal/api/dashtest"
-	"github.com/trendstream/trendstream/internal/corpus"
-	"github.com/trendstream/trendstream/internal/replaytest"
-	"github.com/trendstream/trendstream/internal/store"
+	"github.com/trendstream/trendstream/internal/readside/api"
+	"github.com/trendstream/trendstream/internal/readside/store"
 	"github.com/trendstream/trendstream/internal/testenv"
+	"github.com/trendstream/trendstream/internal/testenv/corpus"
+	"github.com/trendstream/trendstream/internal/testenv/dashtest"
+	"github.com/trendstream/trendstream/internal/testenv/replaytest"
 	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 	"github.com/trendstream/trendstream/transforms/kafkaio"
 )

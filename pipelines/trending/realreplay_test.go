@@ -9,11 +9,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/trendstream/trendstream/internal/api"
-	"github.com/trendstream/trendstream/internal/api/dashtest"
-	"github.com/trendstream/trendstream/internal/corpus"
-	"github.com/trendstream/trendstream/internal/replaytest"
-	"github.com/trendstream/trendstream/internal/store"
+	"github.com/trendstream/trendstream/internal/readside/api"
+	"github.com/trendstream/trendstream/internal/readside/store"
+	"github.com/trendstream/trendstream/internal/testenv/corpus"
+	"github.com/trendstream/trendstream/internal/testenv/dashtest"
+	"github.com/trendstream/trendstream/internal/testenv/replaytest"
 )
 
 // realReplayRate is the compressed clock of the real replay, in posts per

@@ -8,10 +8,10 @@ import (
 
 	"github.com/IBM/sarama"
 
-	"github.com/trendstream/trendstream/internal/kafkaconf"
-	"github.com/trendstream/trendstream/internal/kafkaoffsets"
-	"github.com/trendstream/trendstream/internal/replaytest"
+	"github.com/trendstream/trendstream/internal/platform/kafkaconf"
+	"github.com/trendstream/trendstream/internal/platform/kafkaoffsets"
 	"github.com/trendstream/trendstream/internal/testenv"
+	"github.com/trendstream/trendstream/internal/testenv/replaytest"
 	"github.com/trendstream/trendstream/transforms/kafkaio"
 )
 

@@ -12,11 +12,11 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/trendstream/trendstream/internal/replaytest"
-	"github.com/trendstream/trendstream/internal/store"
+	"github.com/trendstream/trendstream/internal/core/trendcalc"
+	"github.com/trendstream/trendstream/internal/core/trendscore"
+	"github.com/trendstream/trendstream/internal/readside/store"
 	"github.com/trendstream/trendstream/internal/testenv"
-	"github.com/trendstream/trendstream/internal/trendcalc"
-	"github.com/trendstream/trendstream/internal/trendscore"
+	"github.com/trendstream/trendstream/internal/testenv/replaytest"
 	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 	"github.com/trendstream/trendstream/transforms/kafkaio"
 )

@@ -6,13 +6,13 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
-	"github.com/trendstream/trendstream/internal/watchlist"
+	"github.com/trendstream/trendstream/internal/core/watchlist"
 	"github.com/trendstream/trendstream/transforms/gorow"
 )
 
 // The elements that cross stages carry the Go row encoding as opaque bytes,
 // so that a Java runner does not decode them (transforms/gorow says why).
-// internal/watchlist is plain logic without Beam, so its types get their
+// internal/core/watchlist is plain logic without Beam, so its types get their
 // coders here.
 func init() {
 	beam.RegisterCoder(reflect.TypeOf(watchlist.Window{}), encodeWindow, decodeWindow)

@@ -4,8 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trendstream/trendstream/internal/core/watchlist"
 	"github.com/trendstream/trendstream/internal/testenv"
-	"github.com/trendstream/trendstream/internal/watchlist"
 )
 
 // TestNoNestedRowElements: every element type with a struct inside has a

@@ -10,11 +10,11 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/trendstream/trendstream/internal/kafkaconf"
-	"github.com/trendstream/trendstream/internal/kafkaretry"
-	"github.com/trendstream/trendstream/internal/store"
-	"github.com/trendstream/trendstream/internal/watchlist"
-	"github.com/trendstream/trendstream/internal/webhook"
+	"github.com/trendstream/trendstream/internal/core/watchlist"
+	"github.com/trendstream/trendstream/internal/platform/kafkaconf"
+	"github.com/trendstream/trendstream/internal/platform/kafkaretry"
+	"github.com/trendstream/trendstream/internal/platform/webhook"
+	"github.com/trendstream/trendstream/internal/readside/store"
 	"github.com/trendstream/trendstream/transforms/pgsink"
 )
 

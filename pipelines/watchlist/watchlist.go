@@ -5,7 +5,7 @@
 // and sends an alert when an entry's score crosses its rule: to the
 // alerts topic, PostgreSQL and an optional webhook, once per crossing
 // across re-runs and restarts. Its statuses and alerts equal the
-// single-process reference, internal/watchlist.Compute (tests check that
+// single-process reference, internal/core/watchlist.Compute (tests check that
 // on Prism).
 //
 // Shape:
@@ -40,11 +40,11 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/trendstream/trendstream/internal/store"
-	"github.com/trendstream/trendstream/internal/terms"
-	"github.com/trendstream/trendstream/internal/trendscore"
-	"github.com/trendstream/trendstream/internal/watchlist"
-	"github.com/trendstream/trendstream/internal/webhook"
+	"github.com/trendstream/trendstream/internal/core/terms"
+	"github.com/trendstream/trendstream/internal/core/trendscore"
+	"github.com/trendstream/trendstream/internal/core/watchlist"
+	"github.com/trendstream/trendstream/internal/platform/webhook"
+	"github.com/trendstream/trendstream/internal/readside/store"
 	"github.com/trendstream/trendstream/pipelines/trending"
 	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 	"github.com/trendstream/trendstream/transforms/kafkaio"

@@ -7,14 +7,14 @@ import (
 
 	"github.com/IBM/sarama"
 
-	"github.com/trendstream/trendstream/internal/kafkaretry"
-	"github.com/trendstream/trendstream/internal/watermark"
+	"github.com/trendstream/trendstream/internal/core/watermark"
+	"github.com/trendstream/trendstream/internal/platform/kafkaretry"
 )
 
 // fetchResult is one partition's part of a fetch response.
 type fetchResult struct {
 	records []Record
-	// marks are the source-watermark markers (internal/watermark) among
+	// marks are the source-watermark markers (internal/core/watermark) among
 	// the records, in offset order; they are not data records.
 	marks []mark
 	// last is the highest offset the response covered, control batches and

@@ -10,7 +10,7 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/rtrackers/offsetrange"
 
-	"github.com/trendstream/trendstream/internal/kafkaconf"
+	"github.com/trendstream/trendstream/internal/platform/kafkaconf"
 	"github.com/trendstream/trendstream/internal/testenv"
 )
 

@@ -14,7 +14,7 @@ type IdlePolicy int
 
 const (
 	// IdleSourceWatermark follows the source-watermark markers the ingest
-	// writes into every partition (internal/watermark): a caught-up
+	// writes into every partition (internal/core/watermark): a caught-up
 	// partition advances only as far as the writer says it has delivered.
 	// A stalled source, a reconnecting ingest or a broker outage therefore
 	// stop the watermark instead of making the backlog late. Markers are

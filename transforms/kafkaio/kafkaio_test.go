@@ -23,8 +23,8 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/passert"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 
-	"github.com/trendstream/trendstream/internal/kafkaconf"
-	"github.com/trendstream/trendstream/internal/kafkaoffsets"
+	"github.com/trendstream/trendstream/internal/platform/kafkaconf"
+	"github.com/trendstream/trendstream/internal/platform/kafkaoffsets"
 	"github.com/trendstream/trendstream/internal/testenv"
 )
 

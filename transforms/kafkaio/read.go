@@ -16,9 +16,9 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/rtrackers/offsetrange"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
-	"github.com/trendstream/trendstream/internal/kafkaconf"
-	"github.com/trendstream/trendstream/internal/kafkaoffsets"
-	"github.com/trendstream/trendstream/internal/kafkaretry"
+	"github.com/trendstream/trendstream/internal/platform/kafkaconf"
+	"github.com/trendstream/trendstream/internal/platform/kafkaoffsets"
+	"github.com/trendstream/trendstream/internal/platform/kafkaretry"
 )
 
 func init() {
@@ -39,7 +39,7 @@ var (
 	lateRecords = beam.NewCounter("kafkaio", "late_records")
 	// skippedOffsets counts offsets deleted by retention before they were read.
 	skippedOffsets = beam.NewCounter("kafkaio", "skipped_offsets")
-	// markersRead counts source-watermark markers (internal/watermark).
+	// markersRead counts source-watermark markers (internal/core/watermark).
 	markersRead = beam.NewCounter("kafkaio", "watermark_markers")
 	// lateness is how far behind its partition's watermark each late
 	// record was, in milliseconds.

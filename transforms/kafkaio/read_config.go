@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/trendstream/trendstream/internal/kafkaconf"
+	"github.com/trendstream/trendstream/internal/platform/kafkaconf"
 )
 
 // ReadConfig is what a pipeline is told about its Kafka read: the one set

@@ -8,9 +8,9 @@ import (
 
 	"github.com/IBM/sarama"
 
-	"github.com/trendstream/trendstream/internal/kafkaconf"
-	"github.com/trendstream/trendstream/internal/kafkaoffsets"
-	"github.com/trendstream/trendstream/internal/kafkaretry"
+	"github.com/trendstream/trendstream/internal/platform/kafkaconf"
+	"github.com/trendstream/trendstream/internal/platform/kafkaoffsets"
+	"github.com/trendstream/trendstream/internal/platform/kafkaretry"
 )
 
 // StreamPosition says where in event time a read begins. Pipelines that

@@ -11,8 +11,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/trendstream/trendstream/internal/kafkaconf"
-	"github.com/trendstream/trendstream/internal/kafkaoffsets"
+	"github.com/trendstream/trendstream/internal/platform/kafkaconf"
+	"github.com/trendstream/trendstream/internal/platform/kafkaoffsets"
 	"github.com/trendstream/trendstream/internal/testenv"
 )
 

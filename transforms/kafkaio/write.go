@@ -11,8 +11,8 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/typex"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
-	"github.com/trendstream/trendstream/internal/kafkaconf"
-	"github.com/trendstream/trendstream/internal/kafkaretry"
+	"github.com/trendstream/trendstream/internal/platform/kafkaconf"
+	"github.com/trendstream/trendstream/internal/platform/kafkaretry"
 )
 
 func init() {
@@ -54,7 +54,7 @@ func WriteClientID(id string) WriteOption { return func(o *writeOptions) { o.Cli
 // sent synchronously with an idempotent, acks=all producer in FinishBundle
 // (and whenever WriteMaxBatch are buffered). The messages a send could not
 // deliver are sent again for up to WriteRetryFor while the errors are
-// transient (internal/kafkaretry); then the bundle fails, and the runner
+// transient (internal/platform/kafkaretry); then the bundle fails, and the runner
 // retries it. Delivery is therefore at least once: a retried
 // bundle may write some messages twice, so consumers should key on the
 // message key (as trendstream.trends does) and treat repeats as overwrites.

@@ -6,7 +6,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/trendstream/trendstream/internal/store"
+	"github.com/trendstream/trendstream/internal/readside/store"
 )
 
 // Connect opens the read model at databaseURL (migrating its schema), as

@@ -2,7 +2,7 @@
 // Beam pipeline.
 //
 // Writes are idempotent: each snapshot replaces its (source, language,
-// window) ranking in one transaction (internal/store), so a retried bundle or
+// window) ranking in one transaction (internal/readside/store), so a retried bundle or
 // a re-fired pane overwrites instead of duplicating.
 package pgsink
 
@@ -14,7 +14,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
-	"github.com/trendstream/trendstream/internal/store"
+	"github.com/trendstream/trendstream/internal/readside/store"
 	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 )
 

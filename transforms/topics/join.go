@@ -17,7 +17,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"google.golang.org/protobuf/proto"
 
-	grouping "github.com/trendstream/trendstream/internal/topics"
+	grouping "github.com/trendstream/trendstream/internal/core/topics"
 	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 )
 

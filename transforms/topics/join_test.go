@@ -6,7 +6,7 @@ import (
 	"reflect"
 	"testing"
 
-	grouping "github.com/trendstream/trendstream/internal/topics"
+	grouping "github.com/trendstream/trendstream/internal/core/topics"
 )
 
 // TestInsertMatchesBag: the join's kept copy, updated sample by sample,

@@ -1,10 +1,10 @@
 // Package topics holds the Beam stages that group each ranking's trending
-// terms into topics and attach example posts (internal/topics has the
+// terms into topics and attach example posts (internal/core/topics has the
 // logic):
 //
 //  1. Sample: the counting stage (transforms/trend.BucketTerms) keeps per
 //     bundle, per (term language, period), the posts whose URI hashes
-//     lowest (internal/topics.Sampler), with the terms it extracted to
+//     lowest (internal/core/topics.Sampler), with the terms it extracted to
 //     count them; a combine in fixed windows here merges the bundles'
 //     samples of a period.
 //  2. Join, keyed by term language: keeps the periods' samples in bag
@@ -32,7 +32,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"google.golang.org/protobuf/proto"
 
-	grouping "github.com/trendstream/trendstream/internal/topics"
+	grouping "github.com/trendstream/trendstream/internal/core/topics"
 	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 )
 
@@ -125,7 +125,7 @@ func gatherKey(s *tsv1.WindowSnapshot) string {
 }
 
 // Enrich returns snaps with topics and example posts, computed from the
-// posts' partial samples (KV<term language, internal/topics.Sample> of at
+// posts' partial samples (KV<term language, internal/core/topics.Sample> of at
 // most c.Topics.SamplePosts posts, timestamped at the last instant of
 // their period: transforms/trend.TrendsSampled). With c.Topics disabled it
 // returns snaps as they are.

@@ -3,7 +3,7 @@ package trend
 import (
 	"sync"
 
-	"github.com/trendstream/trendstream/internal/termwindow"
+	"github.com/trendstream/trendstream/internal/core/termwindow"
 )
 
 // shardState is what scoring a shard's windows reads and changes: the

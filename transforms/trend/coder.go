@@ -11,9 +11,9 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
-	"github.com/trendstream/trendstream/internal/termwindow"
-	grouping "github.com/trendstream/trendstream/internal/topics"
-	"github.com/trendstream/trendstream/internal/trendscore"
+	"github.com/trendstream/trendstream/internal/core/termwindow"
+	grouping "github.com/trendstream/trendstream/internal/core/topics"
+	"github.com/trendstream/trendstream/internal/core/trendscore"
 	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 	"github.com/trendstream/trendstream/transforms/gorow"
 )
@@ -45,13 +45,13 @@ func init() {
 	register.Function1x2(encodeShardEvent)
 	register.Function1x2(decodeShardEvent)
 	// The topic stages' post sample (bucketFn emits it) has its own
-	// compact form (internal/topics).
+	// compact form (internal/core/topics).
 	beam.RegisterCoder(reflect.TypeOf(grouping.Sample{}), encodeSample, decodeSample)
 	register.Function1x2(encodeSample)
 	register.Function1x2(decodeSample)
 }
 
-// encodeSample is the coder of internal/topics.Sample elements.
+// encodeSample is the coder of internal/core/topics.Sample elements.
 func encodeSample(s grouping.Sample) ([]byte, error) { return s.AppendBinary(nil), nil }
 
 // decodeSample is encodeSample's inverse.

@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/trendstream/trendstream/internal/termwindow"
-	"github.com/trendstream/trendstream/internal/trendscore"
+	"github.com/trendstream/trendstream/internal/core/termwindow"
+	"github.com/trendstream/trendstream/internal/core/trendscore"
 	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 )
 

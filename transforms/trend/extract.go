@@ -8,9 +8,9 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/mtime"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
-	"github.com/trendstream/trendstream/internal/terms"
-	"github.com/trendstream/trendstream/internal/termwindow"
-	grouping "github.com/trendstream/trendstream/internal/topics"
+	"github.com/trendstream/trendstream/internal/core/terms"
+	"github.com/trendstream/trendstream/internal/core/termwindow"
+	grouping "github.com/trendstream/trendstream/internal/core/topics"
 	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 )
 
@@ -188,7 +188,7 @@ const AllLanguages = ""
 // the last instant of its period. With retract, memos
 // (KV<author DID, PostMemo>) of every post and delete for Retractions too;
 // without, memos is empty. With samplePosts > 0, partial post samples
-// (KV<term language, internal/topics.Sample>: each bundle's bottom
+// (KV<term language, internal/core/topics.Sample>: each bundle's bottom
 // samplePosts per language and period, timestamped like the buckets) for
 // the topic stages; with 0, samples is empty.
 func BucketTerms(s beam.Scope, posts beam.PCollection, opts terms.Options, period time.Duration, shards int, retract bool, samplePosts int) (buckets, postCounts, memos, samples beam.PCollection) {

@@ -15,8 +15,8 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/trendstream/trendstream/internal/termwindow"
-	"github.com/trendstream/trendstream/internal/trendscore"
+	"github.com/trendstream/trendstream/internal/core/termwindow"
+	"github.com/trendstream/trendstream/internal/core/trendscore"
 
 	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 )

@@ -15,16 +15,16 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/trendstream/trendstream/internal/corpus"
-	"github.com/trendstream/trendstream/internal/terms"
-	"github.com/trendstream/trendstream/internal/trendcalc"
-	"github.com/trendstream/trendstream/internal/trendscore"
+	"github.com/trendstream/trendstream/internal/core/terms"
+	"github.com/trendstream/trendstream/internal/core/trendcalc"
+	"github.com/trendstream/trendstream/internal/core/trendscore"
+	"github.com/trendstream/trendstream/internal/testenv/corpus"
 	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 )
 
 // TestTrendsMatchReference runs the composite on real posts with bursts
 // and a quiet gap longer than the window, on a few shards, and checks every
-// ranking against internal/trendcalc. The posts come all at once (one
+// ranking against internal/core/trendcalc. The posts come all at once (one
 // firing scores every window) or as a stream whose watermark advances
 // minute by minute (windows close one by one), each with the worker's
 // state cache and without it, so the keyed-state path runs as a worker
@@ -94,7 +94,7 @@ func referenceCase(t *testing.T) ([]*tsv1.Post, Config) {
 	return posts, cfg
 }
 
-// referenceSnapshots computes the rankings internal/trendcalc makes of
+// referenceSnapshots computes the rankings internal/core/trendcalc makes of
 // posts, by snapKey.
 func referenceSnapshots(t *testing.T, cfg Config, posts []*tsv1.Post) map[string]*tsv1.WindowSnapshot {
 	t.Helper()

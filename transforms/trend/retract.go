@@ -12,7 +12,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/timers"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
-	"github.com/trendstream/trendstream/internal/termwindow"
+	"github.com/trendstream/trendstream/internal/core/termwindow"
 	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 )
 
@@ -75,7 +75,7 @@ func newRetractFn(period, lateness time.Duration, shards int) *retractFn {
 }
 
 // horizon is the event time from which a delete of the post no longer
-// retracts it (the rule of internal/trendcalc, Config.RetractDeletes): its
+// retracts it (the rule of internal/core/trendcalc, Config.RetractDeletes): its
 // bucket stops taking corrections then.
 func (fn *retractFn) horizon(m PostMemo) int64 { return m.End + fn.LatenessMs }
 

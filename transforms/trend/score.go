@@ -14,8 +14,8 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/timers"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
-	"github.com/trendstream/trendstream/internal/termwindow"
-	"github.com/trendstream/trendstream/internal/trendscore"
+	"github.com/trendstream/trendstream/internal/core/termwindow"
+	"github.com/trendstream/trendstream/internal/core/trendscore"
 )
 
 func init() {

@@ -4,7 +4,7 @@
 // rankings (WindowSnapshot).
 //
 // The text, counting and scoring logic lives in the pure packages
-// internal/terms, internal/termwindow and internal/trendscore; this package
+// internal/core/terms, internal/core/termwindow and internal/core/trendscore; this package
 // only arranges it in bundles, windows and keyed state.
 package trend
 
@@ -15,9 +15,9 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window"
 
-	"github.com/trendstream/trendstream/internal/terms"
-	"github.com/trendstream/trendstream/internal/trendcalc"
-	"github.com/trendstream/trendstream/internal/trendscore"
+	"github.com/trendstream/trendstream/internal/core/terms"
+	"github.com/trendstream/trendstream/internal/core/trendcalc"
+	"github.com/trendstream/trendstream/internal/core/trendscore"
 	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 )
 
@@ -45,7 +45,7 @@ type Config struct {
 	// RetractDeletes makes a delete of a post retract it from every window
 	// holding its period while that period's bucket still takes
 	// corrections (within AllowedLateness of its end): the rule of
-	// internal/trendcalc, Config.RetractDeletes, built as in
+	// internal/core/trendcalc, Config.RetractDeletes, built as in
 	// docs/pipeline.md, "Deletes". Off, deletes are only counted.
 	RetractDeletes bool
 	// SamplePosts > 0 makes TrendsSampled also return the bottom
@@ -95,7 +95,7 @@ func (c Config) Validate() error {
 }
 
 // Reference returns the configuration of the single-process reference
-// (internal/trendcalc) that computes what Trends does with c.
+// (internal/core/trendcalc) that computes what Trends does with c.
 func (c Config) Reference() trendcalc.Config {
 	return trendcalc.Config{Size: c.Size, Period: c.Period, TopK: c.TopK, Terms: c.Terms, Score: c.Score, Source: c.Source,
 		RetractDeletes: c.RetractDeletes, Lateness: c.AllowedLateness}
@@ -112,7 +112,7 @@ func Trends(s beam.Scope, posts beam.PCollection, c Config) beam.PCollection {
 
 // TrendsSampled is Trends that also returns the posts' partial samples for
 // the topic stages (BucketTerms, c.SamplePosts): KV<term language,
-// internal/topics.Sample>, each timestamped at the last instant of its
+// internal/core/topics.Sample>, each timestamped at the last instant of its
 // period; empty when c.SamplePosts is 0.
 func TrendsSampled(s beam.Scope, posts beam.PCollection, c Config) (snaps, samples beam.PCollection) {
 	s = s.Scope("Trends")

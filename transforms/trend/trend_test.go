@@ -12,13 +12,13 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/trendstream/trendstream/internal/beamrun"
-	"github.com/trendstream/trendstream/internal/terms"
-	"github.com/trendstream/trendstream/internal/trendscore"
+	"github.com/trendstream/trendstream/internal/core/terms"
+	"github.com/trendstream/trendstream/internal/core/trendscore"
+	"github.com/trendstream/trendstream/internal/platform/beamrun"
 	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 )
 
-// TestMain runs the tests as our jobs run (internal/beamrun, the trending
+// TestMain runs the tests as our jobs run (internal/platform/beamrun, the trending
 // program): without Prism's dynamic splitting. Prism v2.77 splits bundles
 // of the stateful, timer-driven scorer, which it cannot do correctly
 // (apache/beam#35771); once scoring a window took longer (the relative

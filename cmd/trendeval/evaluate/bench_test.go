@@ -3,8 +3,8 @@ package evaluate
 import (
 	"testing"
 
-	"github.com/trendstream/trendstream/internal/terms"
-	"github.com/trendstream/trendstream/internal/trendcalc"
+	"github.com/trendstream/trendstream/internal/core/terms"
+	"github.com/trendstream/trendstream/internal/core/trendcalc"
 	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 )
 

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/trendstream/trendstream/internal/topics"
-	"github.com/trendstream/trendstream/internal/trendcalc"
+	"github.com/trendstream/trendstream/internal/core/topics"
+	"github.com/trendstream/trendstream/internal/core/trendcalc"
 	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 )
 

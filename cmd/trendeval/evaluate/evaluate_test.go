@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/trendstream/trendstream/internal/terms"
-	"github.com/trendstream/trendstream/internal/trendcalc"
-	"github.com/trendstream/trendstream/internal/trendscore"
+	"github.com/trendstream/trendstream/internal/core/terms"
+	"github.com/trendstream/trendstream/internal/core/trendcalc"
+	"github.com/trendstream/trendstream/internal/core/trendscore"
 	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 )
 

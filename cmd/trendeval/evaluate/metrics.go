@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/trendstream/trendstream/internal/terms"
+	"github.com/trendstream/trendstream/internal/core/terms"
 	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 )
 

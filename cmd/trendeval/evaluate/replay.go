@@ -15,7 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/trendstream/trendstream/internal/corpus"
+	"github.com/trendstream/trendstream/internal/testenv/corpus"
 	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 )
 

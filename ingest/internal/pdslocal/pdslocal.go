@@ -24,7 +24,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/trendstream/trendstream/internal/freeport"
+	"github.com/trendstream/trendstream/internal/services/freeport"
 )
 
 // Pinned versions; bump together and the stamp forces a reinstall.

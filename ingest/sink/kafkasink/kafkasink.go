@@ -9,7 +9,7 @@
 // websocket.
 //
 // A session (Producer) also writes the source-watermark markers
-// (internal/watermark): one per partition, through the same producer as the
+// (internal/core/watermark): one per partition, through the same producer as the
 // posts, so each lands behind the posts already written to its partition.
 package kafkasink
 
@@ -25,8 +25,8 @@ import (
 
 	"github.com/trendstream/trendstream/ingest/cursor"
 	"github.com/trendstream/trendstream/ingest/sink"
-	"github.com/trendstream/trendstream/internal/kafkaconf"
-	"github.com/trendstream/trendstream/internal/watermark"
+	"github.com/trendstream/trendstream/internal/core/watermark"
+	"github.com/trendstream/trendstream/internal/platform/kafkaconf"
 )
 
 // ClientID is the producer's client id unless Options say otherwise.
@@ -413,7 +413,7 @@ type marker struct {
 // Markers writes a source-watermark marker with timestamp t to every
 // partition of topic and waits until all of them are acknowledged. The
 // caller must only pass a t up to which every message is acknowledged
-// (internal/watermark's contract). A failed marker does not fail the sink;
+// (internal/core/watermark's contract). A failed marker does not fail the sink;
 // the error says how many partitions missed theirs.
 func (k *Producer) Markers(ctx context.Context, topic, writer string, t time.Time) error {
 	parts, err := k.client.Partitions(topic)

@@ -20,7 +20,7 @@ import (
 	"github.com/trendstream/trendstream/ingest/cursor"
 	"github.com/trendstream/trendstream/ingest/sink"
 	"github.com/trendstream/trendstream/ingest/sink/kafkasink"
-	"github.com/trendstream/trendstream/internal/kafkaconf"
+	"github.com/trendstream/trendstream/internal/platform/kafkaconf"
 	"github.com/trendstream/trendstream/internal/testenv"
 	v1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 )

@@ -29,7 +29,7 @@ import (
 
 	"github.com/trendstream/trendstream/ingest/frame"
 	"github.com/trendstream/trendstream/ingest/source"
-	"github.com/trendstream/trendstream/internal/kafkaconf"
+	"github.com/trendstream/trendstream/internal/platform/kafkaconf"
 )
 
 // HeaderReceived is the header of a raw-topic record holding, in Unix

@@ -263,7 +263,7 @@ func (x *MarketEvent) GetTape() string {
 }
 
 // SymbolActivity is one symbol's unusual activity in one window, scored
-// against the symbol's own baseline (internal/marketcalc).
+// against the symbol's own baseline (internal/core/marketcalc).
 type SymbolActivity struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Symbol string                 `protobuf:"bytes,1,opt,name=symbol,proto3" json:"symbol,omitempty"`

@@ -24,9 +24,9 @@ import (
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 
-	"github.com/trendstream/trendstream/internal/beamrun"
-	"github.com/trendstream/trendstream/internal/envflag"
-	"github.com/trendstream/trendstream/internal/flinkrunner"
+	"github.com/trendstream/trendstream/internal/platform/beamrun"
+	"github.com/trendstream/trendstream/internal/platform/envflag"
+	"github.com/trendstream/trendstream/internal/platform/flinkrunner"
 	"github.com/trendstream/trendstream/pipelines/market"
 )
 
@@ -51,7 +51,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// The Go SDK's flink runner cannot send Flink's checkpoint options
-	// (internal/flinkrunner says why).
+	// (internal/platform/flinkrunner says why).
 	err = flinkrunner.Run(ctx, p, fo, o.Bounded)
 	if ctx.Err() != nil {
 		// Asked to stop: the windows written so far are durable; a restart

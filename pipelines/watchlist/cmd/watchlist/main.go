@@ -26,9 +26,9 @@ import (
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 
-	"github.com/trendstream/trendstream/internal/beamrun"
-	"github.com/trendstream/trendstream/internal/envflag"
-	"github.com/trendstream/trendstream/internal/flinkrunner"
+	"github.com/trendstream/trendstream/internal/platform/beamrun"
+	"github.com/trendstream/trendstream/internal/platform/envflag"
+	"github.com/trendstream/trendstream/internal/platform/flinkrunner"
 	"github.com/trendstream/trendstream/pipelines/watchlist"
 )
 
