@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/trendstream/trendstream/internal/core/marketcalc"
+	"github.com/trendstream/trendstream/internal/core/windowclock"
 	v1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 	"github.com/trendstream/trendstream/transforms/kafkaio"
 	"github.com/trendstream/trendstream/transforms/pgsink"
@@ -29,7 +30,7 @@ func init() {
 		reflect.TypeOf((*PeriodStats)(nil)).Elem(),
 		reflect.TypeOf((*PastWindow)(nil)).Elem(),
 		reflect.TypeOf((*SymbolProgress)(nil)).Elem(),
-		reflect.TypeOf((*Clock)(nil)).Elem(),
+		reflect.TypeOf((*windowclock.Clock)(nil)).Elem(),
 		reflect.TypeOf((*ActivityUpdate)(nil)).Elem(),
 		reflect.TypeOf((*RankWindow)(nil)).Elem(),
 	} {
@@ -112,7 +113,7 @@ func (stampPeriodFn) ProcessElement(w beam.Window, sym string, st marketcalc.Sta
 
 // SymbolProgress is a symbol's scoring state besides its buckets.
 type SymbolProgress struct {
-	Clock Clock
+	Clock windowclock.Clock
 	// FirstEnd is the end of the symbol's first bucket (HasFirst: any).
 	FirstEnd int64
 	HasFirst bool
@@ -141,7 +142,7 @@ type ActivityUpdate struct {
 }
 
 // scoreStreamFn keeps each symbol's period buckets in a bag and releases
-// its windows with an event-time timer (Clock) once the watermark has
+// its windows with an event-time timer (windowclock.Clock) once the watermark has
 // passed their ends, scoring each against the symbol's earlier windows as
 // marketcalc.ScoreSymbol does. A bucket that arrives after some of its
 // windows were released (within the allowed lateness) re-scores every
@@ -151,8 +152,8 @@ type ActivityUpdate struct {
 type scoreStreamFn struct {
 	Params                       marketcalc.Params
 	SizeMs, PeriodMs, LatenessMs int64
-	// LiveLagMs is how far behind the wall clock released windows may end
-	// for the stream to count as live (Clock.next).
+	// LiveLagMs is how far behind the wall clock a bucket or released
+	// window may end for the stream to count as live (windowclock.Live).
 	LiveLagMs int64
 
 	Periods  state.Bag[PeriodStats]
@@ -187,7 +188,7 @@ func (fn *scoreStreamFn) ProcessElement(ctx context.Context, sp state.Provider, 
 	if !pr.HasFirst || ps.End < pr.FirstEnd {
 		pr.FirstEnd, pr.HasFirst = ps.End, true
 	}
-	if pr.Clock.arrive(ps.End, fn.SizeMs, fn.PeriodMs) {
+	if pr.Clock.Arrive(ps.End, fn.SizeMs, fn.PeriodMs, windowclock.Live(ps.End, time.Now().UnixMilli(), fn.LiveLagMs)) {
 		fn.setRelease(tp, pr.Clock)
 	}
 	if err := fn.Periods.Add(sp, ps); err != nil {
@@ -224,7 +225,7 @@ func (fn *scoreStreamFn) emit(end int64, sym string, rev int64, act *v1.SymbolAc
 	emit(mtime.FromMilliseconds(end-1), end, ActivityUpdate{Symbol: sym, Rev: rev, Activity: b})
 }
 
-func (fn *scoreStreamFn) setRelease(tp timers.Provider, c Clock) {
+func (fn *scoreStreamFn) setRelease(tp timers.Provider, c windowclock.Clock) {
 	fn.Release.Set(tp, mtime.FromMilliseconds(c.Fire).ToTime(), timers.WithOutputTimestamp(mtime.FromMilliseconds(c.Hold).ToTime()))
 }
 
@@ -253,7 +254,7 @@ func (fn *scoreStreamFn) OnTimer(ctx context.Context, _ beam.EventTime, sp state
 		return err
 	}
 	after := fn.after(pr, w)
-	ends := pr.Clock.due(fn.PeriodMs, w.earliest(), w.has)
+	ends := pr.Clock.Due(fn.PeriodMs, w.earliest(), w.has)
 	if len(ends) > 0 {
 		w.replay(pr.History, pr.FirstEnd, after, ends[len(ends)-1], func(end int64, act *v1.SymbolActivity) {
 			if end >= ends[0] {
@@ -282,8 +283,8 @@ func (fn *scoreStreamFn) OnTimer(ctx context.Context, _ beam.EventTime, sp state
 	// Live when the released windows end within a window size (and the
 	// out-of-order bound) of the wall clock: the choice moves the timer,
 	// never what a window holds.
-	live := pr.Clock.Through >= time.Now().UnixMilli()-fn.LiveLagMs
-	if pr.Clock.next(fn.SizeMs, fn.PeriodMs, live, w.has) {
+	live := windowclock.Live(pr.Clock.Through, time.Now().UnixMilli(), fn.LiveLagMs)
+	if pr.Clock.Next(fn.SizeMs, fn.PeriodMs, live, w.has) {
 		fn.setRelease(tp, pr.Clock)
 	}
 	return fn.Progress.Write(sp, pr)

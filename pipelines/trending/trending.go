@@ -183,7 +183,10 @@ func (o Options) trendConfig() trend.Config {
 	return trend.Config{
 		Size: o.WindowSize, Period: o.WindowPeriod, TopK: o.TopK, Shards: o.Shards, AllowedLateness: o.AllowedLateness,
 		RetractDeletes: o.RetractDeletes, SamplePosts: o.Topics.SamplePosts,
-		Terms: o.Terms, Score: o.Score.StartingAt(o.StreamStart), Source: o.Source,
+		// A live period's bucket can trail the wall clock by a window and
+		// the reader's out-of-order bound (windowclock.Live).
+		LiveLag: o.WindowSize + o.WindowPeriod + o.MaxOutOfOrder,
+		Terms:   o.Terms, Score: o.Score.StartingAt(o.StreamStart), Source: o.Source,
 	}
 }
 

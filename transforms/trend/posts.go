@@ -12,6 +12,8 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/state"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/timers"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+
+	"github.com/trendstream/trendstream/internal/core/windowclock"
 )
 
 func init() {
@@ -63,7 +65,7 @@ func (p PeriodPosts) add(q PeriodPosts) PeriodPosts {
 // PostPeriods is slideCountsFn's state: the periods the windows still to
 // come need, and the release clock.
 type PostPeriods struct {
-	Clock   WindowClock
+	Clock   windowclock.Clock
 	Periods []PeriodPosts
 	// Emits counts the counts emitted (WindowPosts.Rev).
 	Emits int64
@@ -102,10 +104,10 @@ func (stampPostsFn) ProcessElement(w beam.Window, k int, pp PeriodPosts, emit fu
 
 // slideCountsFn sums the period counts over the sliding windows and emits
 // each ranking's total per window once the watermark has passed the
-// window's end, as scoreFn releases the windows' terms (WindowClock): a sum
+// window's end, as scoreFn releases the windows' terms (windowclock): a sum
 // in Beam's sliding windows would hold the watermark a window size back.
 type slideCountsFn struct {
-	PeriodMs, SizeMs, LatenessMs int64
+	timing
 
 	State   state.Value[PostPeriods]
 	Release timers.EventTime
@@ -121,7 +123,7 @@ func (fn *slideCountsFn) ProcessElement(ctx context.Context, sp state.Provider, 
 		latePostsDropped.Inc(ctx, 1)
 		return nil // every window it is in has settled
 	}
-	if st.Clock.arrive(pp.End, fn.SizeMs, fn.PeriodMs) {
+	if st.Clock.Arrive(pp.End, fn.SizeMs, fn.PeriodMs, fn.live(pp.End)) {
 		fn.Release.Set(tp, mtime.FromMilliseconds(st.Clock.Fire).ToTime(),
 			timers.WithOutputTimestamp(mtime.FromMilliseconds(st.Clock.Hold).ToTime()))
 	}
@@ -173,34 +175,35 @@ func (fn *slideCountsFn) OnTimer(ctx context.Context, sp state.Provider, tp time
 		}
 	}
 	inWindow := func(pp PeriodPosts, end int64) bool { return pp.End > end-fn.SizeMs && pp.End <= end }
-	due := st.Clock.due(fn.SizeMs, fn.PeriodMs, earliest, func(end int64) bool {
+	has := func(end int64) bool {
 		return slices.ContainsFunc(st.Periods, func(pp PeriodPosts) bool { return inWindow(pp, end) })
-	})
+	}
+	due := st.Clock.Due(fn.PeriodMs, earliest, has)
 	for _, end := range due {
 		fn.emitWindow(&st, end, false, emit)
 	}
 	st.Periods = slices.DeleteFunc(st.Periods, func(pp PeriodPosts) bool {
 		return pp.End <= st.Clock.Through-fn.LatenessMs+fn.PeriodMs-fn.SizeMs
 	})
-	if st.Clock.next(fn.SizeMs, fn.PeriodMs) {
+	if st.Clock.Next(fn.SizeMs, fn.PeriodMs, fn.live(st.Clock.Through), has) {
 		fn.Release.Set(tp, mtime.FromMilliseconds(st.Clock.Fire).ToTime(),
 			timers.WithOutputTimestamp(mtime.FromMilliseconds(st.Clock.Hold).ToTime()))
 	}
 	return fn.State.Write(sp, st)
 }
 
-// CountPosts turns partial post counts (KV<ranking language, posts>, as
+// countPosts turns partial post counts (KV<ranking language, posts>, as
 // BucketTerms makes them) into post counts per ranking and sliding window
 // (KV<ranking language, WindowPosts>), timestamped at the window's last
 // instant.
-func CountPosts(s beam.Scope, marks beam.PCollection, size, period, lateness time.Duration) beam.PCollection {
+func countPosts(s beam.Scope, marks beam.PCollection, t timing) beam.PCollection {
 	s = s.Scope("CountPosts")
 	keyed := beam.ParDo(s, toPeriodPosts, marks)
-	fixed := beam.WindowInto(s, window.NewFixedWindows(period), keyed, beam.AllowedLateness(lateness))
+	fixed := beam.WindowInto(s, window.NewFixedWindows(time.Duration(t.PeriodMs)*time.Millisecond), keyed, beam.AllowedLateness(time.Duration(t.LatenessMs)*time.Millisecond))
 	perPeriod := beam.ParDo(s, &stampPostsFn{}, beam.CombinePerKey(s, &mergePostsFn{}, fixed))
 	global := beam.WindowInto(s, window.NewGlobalWindows(), perPeriod)
 	return beam.ParDo(s, &slideCountsFn{
-		PeriodMs: period.Milliseconds(), SizeMs: size.Milliseconds(), LatenessMs: lateness.Milliseconds(),
-		State: state.MakeValueState[PostPeriods]("periods"), Release: timers.InEventTime("release"),
+		timing: t,
+		State:  state.MakeValueState[PostPeriods]("periods"), Release: timers.InEventTime("release"),
 	}, global)
 }

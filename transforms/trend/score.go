@@ -16,6 +16,7 @@ import (
 
 	"github.com/trendstream/trendstream/internal/core/termwindow"
 	"github.com/trendstream/trendstream/internal/core/trendscore"
+	"github.com/trendstream/trendstream/internal/core/windowclock"
 )
 
 func init() {
@@ -26,7 +27,7 @@ func init() {
 		reflect.TypeOf((*Scored)(nil)).Elem(),
 		reflect.TypeOf((*TrendList)(nil)).Elem(),
 		reflect.TypeOf((*ShardProgress)(nil)).Elem(),
-		reflect.TypeOf((*WindowClock)(nil)).Elem(),
+		reflect.TypeOf((*windowclock.Clock)(nil)).Elem(),
 	} {
 		beam.RegisterType(t)
 	}
@@ -71,7 +72,7 @@ type TrendList struct {
 // ShardProgress is a shard's scoring progress, kept in state.
 type ShardProgress struct {
 	// Clock says which windows were scored and mirrors the release timer.
-	Clock WindowClock
+	Clock windowclock.Clock
 	// RingLen counts the entries in the Ring bag, evicted ones included,
 	// so it is compacted before it grows past twice what windows need.
 	RingLen int
@@ -101,7 +102,7 @@ type ShardEvent struct {
 //
 // Buckets go into Ring, a bag of the buckets the windows still to come
 // need, as they arrive. An event-time timer releases each window once the
-// watermark has passed its end (WindowClock): it merges the ring's buckets
+// watermark has passed its end (internal/core/windowclock): it merges the ring's buckets
 // that fall in the window, folds the terms into their baselines and emits
 // the trending ones.
 //
@@ -117,12 +118,11 @@ type ShardEvent struct {
 // every window that contains it, and with the worker's cache (stateCache)
 // it is read back only when another worker had the shard.
 type scoreFn struct {
-	Params   trendscore.Params
-	PeriodMs int64
-	SizeMs   int64
-	// LatenessMs is the allowed lateness: how long after the watermark
-	// passed a period its late buckets still correct the windows.
-	LatenessMs int64
+	Params trendscore.Params
+	// timing: the windows, the allowed lateness (how long after the
+	// watermark passed a period its late buckets still correct the
+	// windows) and the live lag.
+	timing
 	// CacheID tells this pipeline's cache entries from another's in the
 	// same worker process.
 	CacheID string
@@ -136,12 +136,10 @@ type scoreFn struct {
 	Release          timers.EventTime
 }
 
-func newScoreFn(p trendscore.Params, size, period, lateness time.Duration) *scoreFn {
+func newScoreFn(p trendscore.Params, t timing) *scoreFn {
 	return &scoreFn{
-		Params:           p.ForWindow(size),
-		PeriodMs:         period.Milliseconds(),
-		SizeMs:           size.Milliseconds(),
-		LatenessMs:       lateness.Milliseconds(),
+		Params:           p.ForWindow(time.Duration(t.SizeMs) * time.Millisecond),
+		timing:           t,
 		CacheID:          strconv.FormatUint(rand.Uint64(), 16),
 		Ring:             state.MakeBagState[ShardEvent]("ring"),
 		Baselines:        state.MakeValueState[Baselines]("baselines"),
@@ -167,7 +165,7 @@ func (fn *scoreFn) ProcessElement(ctx context.Context, sp state.Provider, tp tim
 			return nil
 		}
 	}
-	set := pr.Clock.arrive(ev.End, fn.SizeMs, fn.PeriodMs)
+	set := pr.Clock.Arrive(ev.End, fn.SizeMs, fn.PeriodMs, fn.live(ev.End))
 	if err := fn.Ring.Add(sp, ev); err != nil {
 		return err
 	}
@@ -282,7 +280,7 @@ func (fn *scoreFn) settle(ctx context.Context, sh *shardState, pr *ShardProgress
 }
 
 // setRelease sets the release timer as the clock says.
-func (fn *scoreFn) setRelease(tp timers.Provider, c WindowClock) {
+func (fn *scoreFn) setRelease(tp timers.Provider, c windowclock.Clock) {
 	fn.Release.Set(tp, mtime.FromMilliseconds(c.Fire).ToTime(),
 		timers.WithOutputTimestamp(mtime.FromMilliseconds(c.Hold).ToTime()))
 }
@@ -298,9 +296,8 @@ func (fn *scoreFn) OnTimer(ctx context.Context, _ beam.EventTime, sp state.Provi
 	if err != nil {
 		return err
 	}
-	ends := pr.Clock.due(fn.SizeMs, fn.PeriodMs, sh.earliest(), func(end int64) bool {
-		return sh.holds(end-fn.SizeMs, end)
-	})
+	has := func(end int64) bool { return sh.holds(end-fn.SizeMs, end) }
+	ends := pr.Clock.Due(fn.PeriodMs, sh.earliest(), has)
 	for _, end := range ends {
 		for lang, l := range fn.scoreWindow(ctx, sh, &sh.baselines, end, false) {
 			l.Shard, l.Rev = shard, pr.Rev
@@ -323,7 +320,7 @@ func (fn *scoreFn) OnTimer(ctx context.Context, _ beam.EventTime, sp state.Provi
 		pr.Token = newToken()
 	}
 	stateCache.put(fn.CacheID, shard, pr.Token, sh)
-	if pr.Clock.next(fn.SizeMs, fn.PeriodMs) {
+	if pr.Clock.Next(fn.SizeMs, fn.PeriodMs, fn.live(pr.Clock.Through), has) {
 		fn.setRelease(tp, pr.Clock)
 	}
 	return fn.Progress.Write(sp, pr)
@@ -485,12 +482,12 @@ func newToken() uint64 {
 	}
 }
 
-// ScoreTerms windows and scores each shard's period buckets (KV<shard,
+// scoreTerms windows and scores each shard's period buckets (KV<shard,
 // ShardEvent>, as SumBuckets makes them) and returns the trending terms of
 // every window as KV<ranking language, TrendList>, timestamped at the
 // window's last instant.
-func ScoreTerms(s beam.Scope, buckets beam.PCollection, p trendscore.Params, size, period, lateness time.Duration) beam.PCollection {
+func scoreTerms(s beam.Scope, buckets beam.PCollection, p trendscore.Params, t timing) beam.PCollection {
 	s = s.Scope("ScoreTerms")
 	global := beam.WindowInto(s, window.NewGlobalWindows(), buckets)
-	return beam.ParDo(s, newScoreFn(p, size, period, lateness), global)
+	return beam.ParDo(s, newScoreFn(p, t), global)
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/trendstream/trendstream/internal/core/terms"
 	"github.com/trendstream/trendstream/internal/core/trendcalc"
 	"github.com/trendstream/trendstream/internal/core/trendscore"
+	"github.com/trendstream/trendstream/internal/core/windowclock"
 	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 )
 
@@ -48,11 +49,36 @@ type Config struct {
 	// internal/core/trendcalc, Config.RetractDeletes, built as in
 	// docs/pipeline.md, "Deletes". Off, deletes are only counted.
 	RetractDeletes bool
+	// LiveLag is how far behind the wall clock a period may end for the
+	// stream to count as live, which moves the release timers of the
+	// windowed stages (internal/core/windowclock) and never what a window
+	// holds. Zero means Size + Period; pipelines/trending adds the
+	// reader's out-of-order bound.
+	LiveLag time.Duration
 	// SamplePosts > 0 makes TrendsSampled also return the bottom
 	// SamplePosts post sample per (term language, period) that the topic
 	// stages (transforms/topics) group the rankings' terms with, taken in
 	// the counting stage from the terms it extracts anyway.
 	SamplePosts int
+}
+
+// timing is what the windowed stages release their windows by.
+type timing struct {
+	SizeMs, PeriodMs, LatenessMs, LiveLagMs int64
+}
+
+func (c Config) timing() timing {
+	lag := c.LiveLag
+	if lag == 0 {
+		lag = c.Size + c.Period
+	}
+	return timing{SizeMs: c.Size.Milliseconds(), PeriodMs: c.Period.Milliseconds(), LatenessMs: c.AllowedLateness.Milliseconds(), LiveLagMs: lag.Milliseconds()}
+}
+
+// live reports whether a period or window ending at end (Unix ms) belongs
+// to a live stream now (windowclock.Live).
+func (t timing) live(end int64) bool {
+	return windowclock.Live(end, time.Now().UnixMilli(), t.LiveLagMs)
 }
 
 // maxShards bounds Shards: every partial bucket is split this many ways.
@@ -81,6 +107,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("trend: window period %v is below one second", c.Period)
 	case c.TopK <= 0:
 		return fmt.Errorf("trend: top-k must be positive, got %d", c.TopK)
+	case c.LiveLag < 0:
+		return fmt.Errorf("trend: live lag %v is negative", c.LiveLag)
 	case c.AllowedLateness < 0:
 		return fmt.Errorf("trend: allowed lateness %v is negative", c.AllowedLateness)
 	case c.SamplePosts < 0:
@@ -126,7 +154,7 @@ func TrendsSampled(s beam.Scope, posts beam.PCollection, c Config) (snaps, sampl
 		postPartials = beam.Flatten(s, beam.WindowInto(s, global, postPartials), negPosts)
 	}
 	buckets := SumBuckets(s, partials, c.Period, c.AllowedLateness)
-	trends := ScoreTerms(s, buckets, c.Score, c.Size, c.Period, c.AllowedLateness)
-	postCounts := CountPosts(s, postPartials, c.Size, c.Period, c.AllowedLateness)
+	trends := scoreTerms(s, buckets, c.Score, c.timing())
+	postCounts := countPosts(s, postPartials, c.timing())
 	return Rank(s, trends, postCounts, c.Size, c.Period, c.AllowedLateness, c.TopK, c.Source), samples
 }
