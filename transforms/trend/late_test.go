@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 )
 
 // TestLatePostsCorrectWindows: posts that arrive behind the watermark, as
@@ -34,22 +33,11 @@ func TestLatePostsCorrectWindows(t *testing.T) {
 		{lateness: time.Minute, cached: true, equal: false},
 	} {
 		t.Run(fmt.Sprintf("lateness=%v/cache=%v", tc.lateness, tc.cached), func(t *testing.T) {
-			stateCache.mu.Lock()
-			stateCache.off = !tc.cached
-			stateCache.mu.Unlock()
-			defer func() {
-				stateCache.mu.Lock()
-				stateCache.off = false
-				stateCache.mu.Unlock()
-			}()
 			c := cfg
 			c.AllowedLateness = tc.lateness
-			p, s := beam.NewPipelineWithRoot()
-			beam.ParDo0(s, &collectFn{Test: t.Name()}, Trends(s, streamPosts(t, s, posts, late, delay), c))
-			if err := ptest.Run(p); err != nil {
-				t.Fatal(err)
-			}
-			diffs := diffSnapshots(latestSnapshots(collected[t.Name()]), want)
+			diffs := diffSnapshots(latestSnapshots(runTrends(t, tc.cached, c, func(s beam.Scope) beam.PCollection {
+				return streamPosts(t, s, posts, late, delay)
+			})), want)
 			switch {
 			case tc.equal:
 				for _, d := range diffs {

@@ -36,26 +36,11 @@ func TestTrendsMatchReference(t *testing.T) {
 	for _, tc := range []struct{ stream, cached bool }{{false, true}, {true, true}, {true, false}} {
 		cached := tc.cached
 		t.Run(fmt.Sprintf("stream=%v/cache=%v", tc.stream, tc.cached), func(t *testing.T) {
-			stateCache.mu.Lock()
-			stateCache.off = !cached
-			stateCache.mu.Unlock()
-			defer func() {
-				stateCache.mu.Lock()
-				stateCache.off = false
-				stateCache.mu.Unlock()
-			}()
-			p, s := beam.NewPipelineWithRoot()
-			var col beam.PCollection
+			input := func(s beam.Scope) beam.PCollection { return beam.ParDo(s, &emitPostsFn{Posts: posts}, beam.Impulse(s)) }
 			if tc.stream {
-				col = streamPosts(t, s, posts, nil, 0)
-			} else {
-				col = beam.ParDo(s, &emitPostsFn{Posts: posts}, beam.Impulse(s))
+				input = func(s beam.Scope) beam.PCollection { return streamPosts(t, s, posts, nil, 0) }
 			}
-			beam.ParDo0(s, &collectFn{Test: t.Name()}, Trends(s, col, cfg))
-			if err := ptest.Run(p); err != nil {
-				t.Fatal(err)
-			}
-			for _, d := range diffSnapshots(latestSnapshots(collected[t.Name()]), want) {
+			for _, d := range diffSnapshots(latestSnapshots(runTrends(t, cached, cfg, input)), want) {
 				t.Error(d)
 			}
 		})
@@ -92,6 +77,30 @@ func referenceCase(t *testing.T) ([]*tsv1.Post, Config) {
 		Terms: terms.DefaultOptions(), Score: params.StartingAt(t0), Source: tsv1.Source_SOURCE_BLUESKY,
 	}
 	return posts, cfg
+}
+
+// runTrends runs the composite with cfg on Prism over the posts input
+// makes, with the worker's state cache or without it (so the keyed-state
+// path runs as on a worker that never saw the shard), and returns every
+// snapshot it emitted.
+func runTrends(t *testing.T, cached bool, cfg Config, input func(beam.Scope) beam.PCollection) []*tsv1.WindowSnapshot {
+	t.Helper()
+	stateCache.mu.Lock()
+	stateCache.off = !cached
+	stateCache.mu.Unlock()
+	defer func() {
+		stateCache.mu.Lock()
+		stateCache.off = false
+		stateCache.mu.Unlock()
+	}()
+	p, s := beam.NewPipelineWithRoot()
+	beam.ParDo0(s, &collectFn{Test: t.Name()}, Trends(s, input(s), cfg))
+	if err := ptest.Run(p); err != nil {
+		t.Fatal(err)
+	}
+	collectedMu.Lock()
+	defer collectedMu.Unlock()
+	return collected[t.Name()]
 }
 
 // referenceSnapshots computes the rankings internal/core/trendcalc makes of

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
@@ -82,20 +81,9 @@ func TestDeletesRetract(t *testing.T) {
 	}
 	for _, cached := range []bool{true, false} {
 		t.Run(fmt.Sprintf("cache=%v", cached), func(t *testing.T) {
-			stateCache.mu.Lock()
-			stateCache.off = !cached
-			stateCache.mu.Unlock()
-			defer func() {
-				stateCache.mu.Lock()
-				stateCache.off = false
-				stateCache.mu.Unlock()
-			}()
-			p, s := beam.NewPipelineWithRoot()
-			beam.ParDo0(s, &collectFn{Test: t.Name()}, Trends(s, streamPosts(t, s, posts, nil, 0), cfg))
-			if err := ptest.Run(p); err != nil {
-				t.Fatal(err)
-			}
-			got := withoutWithdrawn(latestSnapshots(collected[t.Name()]))
+			got := withoutWithdrawn(latestSnapshots(runTrends(t, cached, cfg, func(s beam.Scope) beam.PCollection {
+				return streamPosts(t, s, posts, nil, 0)
+			})))
 			for _, d := range diffSnapshots(got, want) {
 				t.Error(d)
 			}

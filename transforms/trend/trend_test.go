@@ -94,14 +94,10 @@ func TestTrends(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	p, s := beam.NewPipelineWithRoot()
-	col := beam.ParDo(s, &emitPostsFn{Posts: posts}, beam.Impulse(s))
-	beam.ParDo0(s, &collectFn{Test: t.Name()}, Trends(s, col, cfg))
-	if err := ptest.Run(p); err != nil {
-		t.Fatal(err)
-	}
 	got := map[string]*tsv1.WindowSnapshot{}
-	for _, s := range collected[t.Name()] {
+	for _, s := range runTrends(t, true, cfg, func(s beam.Scope) beam.PCollection {
+		return beam.ParDo(s, &emitPostsFn{Posts: posts}, beam.Impulse(s))
+	}) {
 		got[fmt.Sprintf("%s|%s", s.WindowEnd.AsTime().Format("15:04"), s.Lang)] = s
 	}
 	// Windows are [end-2m, end): every minute from 00:01 to 00:06 has posts.

@@ -15,52 +15,22 @@
 package main
 
 import (
-	"context"
-	"flag"
-	"log/slog"
-	"os"
-	"os/signal"
-	"syscall"
-
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 
-	"github.com/trendstream/trendstream/internal/platform/beamrun"
-	"github.com/trendstream/trendstream/internal/platform/envflag"
-	"github.com/trendstream/trendstream/internal/platform/flinkrunner"
+	"github.com/trendstream/trendstream/internal/platform/pipelinemain"
 	"github.com/trendstream/trendstream/pipelines/market"
 )
 
+// A stop on a signal exits 0: the windows written so far are durable; a
+// restart scores the topic again from -start (docs/market.md).
 func main() {
 	o := market.DefaultOptions()
-	o.RegisterFlags(flag.CommandLine)
-	fo := flinkrunner.DefaultOptions()
-	fo.RegisterFlags(flag.CommandLine)
-	flag.Parse()
-	if err := envflag.Apply(flag.CommandLine, "TRENDSTREAM", os.LookupEnv); err != nil {
-		slog.Error("configuration", "err", err)
-		os.Exit(2)
-	}
-	beam.Init()
-	beamrun.DisableDynamicSplitting()
-
-	p, err := market.Build(o)
-	if err != nil {
-		slog.Error("market: build pipeline", "err", err)
-		os.Exit(2)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	// The Go SDK's flink runner cannot send Flink's checkpoint options
-	// (internal/platform/flinkrunner says why).
-	err = flinkrunner.Run(ctx, p, fo, o.Bounded)
-	if ctx.Err() != nil {
-		// Asked to stop: the windows written so far are durable; a restart
-		// scores the topic again from -start (docs/market.md).
-		slog.Info("market: stopped on signal", "signal_err", context.Cause(ctx), "runner_said", err)
-		return
-	}
-	if err != nil {
-		slog.Error("market: pipeline failed", "err", err)
-		os.Exit(1)
-	}
+	pipelinemain.Main(pipelinemain.Program{
+		Name:          "market",
+		RegisterFlags: o.RegisterFlags,
+		Build: func() (*beam.Pipeline, bool, error) {
+			p, err := market.Build(o)
+			return p, o.Bounded, err
+		},
+	})
 }

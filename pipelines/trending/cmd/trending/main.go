@@ -14,56 +14,23 @@
 package main
 
 import (
-	"context"
-	"flag"
-	"log/slog"
-	"os"
-	"os/signal"
-	"syscall"
-
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 
-	"github.com/trendstream/trendstream/internal/platform/beamrun"
-	"github.com/trendstream/trendstream/internal/platform/envflag"
-	"github.com/trendstream/trendstream/internal/platform/flinkrunner"
+	"github.com/trendstream/trendstream/internal/platform/pipelinemain"
 	"github.com/trendstream/trendstream/pipelines/trending"
 )
 
+// A stop on a signal exits 0: results written so far are durable, and a
+// restart with -start earliest (Prism keeps no state) or from a Flink
+// savepoint carries on (docs/pipeline.md, "Resuming").
 func main() {
 	o := trending.DefaultOptions()
-	o.RegisterFlags(flag.CommandLine)
-	fo := flinkrunner.DefaultOptions()
-	fo.RegisterFlags(flag.CommandLine)
-	flag.Parse()
-	if err := envflag.Apply(flag.CommandLine, "TRENDSTREAM", os.LookupEnv); err != nil {
-		slog.Error("configuration", "err", err)
-		os.Exit(2)
-	}
-	beam.Init()
-	beamrun.DisableDynamicSplitting()
-
-	p, err := trending.Build(o)
-	if err != nil {
-		slog.Error("trending: build pipeline", "err", err)
-		os.Exit(2)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	// The Go SDK's flink runner cannot send Flink's checkpoint options
-	// (internal/platform/flinkrunner says why).
-	err = flinkrunner.Run(ctx, p, fo, o.Bounded)
-	if ctx.Err() != nil {
-		// Asked to stop. The runner reports the cancelled job as an error
-		// (Prism: "failed to get metrics: context canceled"), but nothing
-		// failed: results written so far are durable, the reader committed
-		// its position, and a restart with -start earliest (Prism keeps no
-		// state) or from a Flink savepoint carries on (docs/pipeline.md,
-		// "Resuming").
-		slog.Info("trending: stopped on signal", "signal_err", context.Cause(ctx), "runner_said", err)
-		return
-	}
-	if err != nil {
-		slog.Error("trending: pipeline failed", "err", err)
-		os.Exit(1)
-	}
+	pipelinemain.Main(pipelinemain.Program{
+		Name:          "trending",
+		RegisterFlags: o.RegisterFlags,
+		Build: func() (*beam.Pipeline, bool, error) {
+			p, err := trending.Build(o)
+			return p, o.Bounded, err
+		},
+	})
 }

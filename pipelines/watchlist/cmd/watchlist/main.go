@@ -18,65 +18,43 @@ package main
 
 import (
 	"context"
-	"flag"
 	"log/slog"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 
-	"github.com/trendstream/trendstream/internal/platform/beamrun"
-	"github.com/trendstream/trendstream/internal/platform/envflag"
-	"github.com/trendstream/trendstream/internal/platform/flinkrunner"
+	"github.com/trendstream/trendstream/internal/platform/pipelinemain"
 	"github.com/trendstream/trendstream/pipelines/watchlist"
 )
 
+// A stop on a signal exits 0: alerts are stored before they are sent, and
+// the next start re-derives and deduplicates them (docs/watchlists.md).
 func main() {
 	o := watchlist.DefaultOptions()
-	o.RegisterFlags(flag.CommandLine)
-	fo := flinkrunner.DefaultOptions()
-	fo.RegisterFlags(flag.CommandLine)
-	flag.Parse()
-	if err := envflag.Apply(flag.CommandLine, "TRENDSTREAM", os.LookupEnv); err != nil {
-		slog.Error("configuration", "err", err)
-		os.Exit(2)
-	}
-	beam.Init()
-	beamrun.DisableDynamicSplitting()
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := o.Resolve(ctx); err != nil {
-		slog.Error("watchlist: entries", "err", err)
-		os.Exit(2)
-	}
-	if err := o.Validate(); err != nil {
-		slog.Error("watchlist: configuration", "err", err)
-		os.Exit(2)
-	}
-	// What an earlier run stored but did not get through goes first, as
-	// `trendstream watchlist` does, so a stop or an outage loses no alert.
-	if n, err := watchlist.DeliverPending(ctx, o); err != nil {
-		slog.Error("watchlist: pending alerts", "err", err)
-		os.Exit(1)
-	} else if n > 0 {
-		slog.Info("watchlist: sent alerts pending from an earlier run", "alerts", n)
-	}
-	p, err := watchlist.Build(o)
-	if err != nil {
-		slog.Error("watchlist: build pipeline", "err", err)
-		os.Exit(2)
-	}
-	err = flinkrunner.Run(ctx, p, fo, o.Bounded)
-	if ctx.Err() != nil {
-		// Asked to stop: alerts are stored before they are sent, and the
-		// next start re-derives and deduplicates them (docs/watchlists.md).
-		slog.Info("watchlist: stopped on signal", "signal_err", context.Cause(ctx), "runner_said", err)
-		return
-	}
-	if err != nil {
-		slog.Error("watchlist: pipeline failed", "err", err)
-		os.Exit(1)
-	}
+	pipelinemain.Main(pipelinemain.Program{
+		Name:          "watchlist",
+		RegisterFlags: o.RegisterFlags,
+		Prepare: func(ctx context.Context) error {
+			if err := o.Resolve(ctx); err != nil {
+				return pipelinemain.Fail(pipelinemain.ExitConfig, "entries", err)
+			}
+			if err := o.Validate(); err != nil {
+				return pipelinemain.Fail(pipelinemain.ExitConfig, "configuration", err)
+			}
+			// What an earlier run stored but did not get through goes
+			// first, as `trendstream watchlist` does, so a stop or an
+			// outage loses no alert.
+			n, err := watchlist.DeliverPending(ctx, o)
+			if err != nil {
+				return pipelinemain.Fail(pipelinemain.ExitFailed, "pending alerts", err)
+			}
+			if n > 0 {
+				slog.Info("watchlist: sent alerts pending from an earlier run", "alerts", n)
+			}
+			return nil
+		},
+		Build: func() (*beam.Pipeline, bool, error) {
+			p, err := watchlist.Build(o)
+			return p, o.Bounded, err
+		},
+	})
 }
