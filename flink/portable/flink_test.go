@@ -255,30 +255,18 @@ func flinkLive(t *testing.T, fc *flinkCluster, bins binaries, dir string) {
 		t.Fatal(err)
 	}
 
-	args := append(fc.submitArgs(bins, bins.pipeline, "trendstream-flink-live"),
-		"-brokers="+strings.Join(kc.Addrs(), ","),
-		"-posts-topic="+postsTopic,
-		"-trends-topic="+trendsTopic,
-		"-database-url="+db,
+	args := append([]string{
+		"-brokers=" + strings.Join(kc.Addrs(), ","),
+		"-posts-topic=" + postsTopic,
+		"-trends-topic=" + trendsTopic,
+		"-database-url=" + db,
 		"-start=earliest",
 		"-group=trendstream-flink-live",
 		// A caught-up partition's watermark follows the wall clock: the
 		// test's producer writes no watermark markers.
 		"-idle-watermark=wallclock",
-		"--async",
-	)
-	args = append(args, sc.flags()...)
-	submit := startProc(t, "submitter-live", dir, bins.pipeline, args...)
-	select {
-	case <-submit.done:
-		if submit.err != nil {
-			t.Fatalf("submitter: %v\n%s", submit.err, submit.logTail(4000))
-		}
-	case <-time.After(3 * time.Minute):
-		t.Fatalf("the live job was not submitted within 3 minutes:\n%s", submit.logTail(4000))
-	}
-	jobID := fc.waitRunning(t, "trendstream0flink0live", 2*time.Minute)
-	t.Cleanup(func() { fc.cancel(t, jobID) })
+	}, sc.flags()...)
+	jobID := fc.submitUnbounded(t, dir, bins, bins.pipeline, "trendstream-flink-live", args...)
 	base := time.Now().Add(3 * time.Second)
 	for i := 1; i < len(orig); i++ {
 		restamp(i, base.Add(orig[i].GetObservedAt().AsTime().Sub(t0)/liveSpeed))
@@ -407,6 +395,19 @@ func (c *flinkCluster) waitRunning(t *testing.T, name string, timeout time.Durat
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
+}
+
+// submitUnbounded submits bin's unbounded job named job, with the
+// pipeline's flags args, with --async (the submitter returns once the job
+// server has the job); it waits until Flink runs the job, cancels it when
+// the test ends, and returns its id.
+func (c *flinkCluster) submitUnbounded(t *testing.T, dir string, bins binaries, bin, job string, args ...string) string {
+	t.Helper()
+	args = append(append(c.submitArgs(bins, bin, job), args...), "--async")
+	runToEnd(t, "submitter-"+job, dir, bin, 3*time.Minute, args...)
+	id := c.waitRunning(t, strings.ReplaceAll(job, "-", "0"), 2*time.Minute)
+	t.Cleanup(func() { c.cancel(t, id) })
+	return id
 }
 
 // cancel cancels job id, as `make cluster-cancel` does through REST.

@@ -59,32 +59,21 @@ func flinkMarket(t *testing.T, fc *flinkCluster, bins binaries, dir string) {
 	o.MaxOutOfOrder = time.Second
 	o.Score.WindowSize /= marketSpeed
 	o.Score.WindowPeriod /= marketSpeed
-	args := append(fc.submitArgs(bins, bins.market, "trendstream-flink-market"),
-		"-brokers="+strings.Join(kc.Addrs(), ","),
-		"-market-topic="+in,
-		"-market-trends-topic="+out,
-		"-database-url="+db,
+	args := []string{
+		"-brokers=" + strings.Join(kc.Addrs(), ","),
+		"-market-topic=" + in,
+		"-market-trends-topic=" + out,
+		"-database-url=" + db,
 		"-start=earliest",
 		"-group=trendstream-flink-market",
 		"-idle-watermark=wallclock",
-		"-max-out-of-order="+o.MaxOutOfOrder.String(),
+		"-max-out-of-order=" + o.MaxOutOfOrder.String(),
 		"-allowed-lateness=10s",
-		"-window-size="+o.Score.WindowSize.String(),
-		"-window-period="+o.Score.WindowPeriod.String(),
-		"-baseline-windows="+strconv.Itoa(o.Score.BaselineWindows),
-		"--async",
-	)
-	submit := startProc(t, "submitter-market", dir, bins.market, args...)
-	select {
-	case <-submit.done:
-		if submit.err != nil {
-			t.Fatalf("submitter: %v\n%s", submit.err, submit.logTail(4000))
-		}
-	case <-time.After(3 * time.Minute):
-		t.Fatalf("the market job was not submitted within 3 minutes:\n%s", submit.logTail(4000))
+		"-window-size=" + o.Score.WindowSize.String(),
+		"-window-period=" + o.Score.WindowPeriod.String(),
+		"-baseline-windows=" + strconv.Itoa(o.Score.BaselineWindows),
 	}
-	jobID := fc.waitRunning(t, "trendstream0flink0market", 2*time.Minute)
-	t.Cleanup(func() { fc.cancel(t, jobID) })
+	jobID := fc.submitUnbounded(t, dir, bins, bins.market, "trendstream-flink-market", args...)
 	running := time.Now()
 	waitReading(t, kc.Addrs(), "trendstream-flink-market", in, 4, 2*time.Minute)
 	t.Logf("the job's reader started %v after the job was RUNNING", time.Since(running).Round(time.Millisecond))
