@@ -158,7 +158,7 @@ func (fn *bucketFn) flush(emitTerms func(beam.EventTime, int, termwindow.Bucket)
 		// Every shard gets the period's bucket, empty or not: it tells
 		// the shard's scorer the period had posts, so the windows the
 		// period ends are released when the watermark passes them
-		// (WindowClock) rather than with the shard's next terms.
+		// (windowclock) rather than with the shard's next terms.
 		for shard, sb := range b.Bucket(fn.Shards) {
 			emitTerms(at, shard, sb)
 		}
