@@ -117,8 +117,8 @@ func report(o options, all []*outcome, tables map[*outcome]string, sum string, p
 		if !o.retract {
 			retract = "off, as in the product's default: deletes are only counted"
 		}
-		w("Deletes: each burst post is deleted by its author with probability %g, at most %s after posting, and %d pulses at the strongest strength have every post deleted that soon (*retracted bursts*: not in the bursts judged, and a false positive wherever listed). Retraction is %s. The oracle and the target group count only posts that were not deleted. Rankings are judged as last emitted for each window, after any correction: a live list showed a retracted burst until its deletes arrived.\n\n",
-			r.DeleteShare, r.DeleteAfter, r.RetractedBursts, retract)
+		w("Deletes: %g%% of each burst's posts are deleted by their authors at most %s after posting (story posts from authors of their own, on top of the burst's strength, which is what is left), and %d pulses at the strongest strength have every post deleted that soon (*retracted bursts*: not in the bursts judged, and a false positive wherever listed). Retraction is %s. The oracle and the target group count only posts that were not deleted. Rankings are judged as last emitted for each window, after any correction: a live list showed a retracted burst until its deletes arrived.\n\n",
+			100*r.DeleteShare, r.DeleteAfter, r.RetractedBursts, retract)
 	}
 	w("Negative controls, each at least %g%% of the background's posts per period: an always-frequent hashtag (at least %d posts per period all replay long from a pool of ten times as many regular authors); a single-author flood of a hashtag and a word (at least %d posts in %d periods); stopwords `the and lol you this just` posted by at least %d authors per period for %d periods.\n\n",
 		100*r.ControlShare, r.FrequentPerPeriod, r.SpamPosts, r.SpamPeriods, r.StopwordAuthorsPerPeriod, r.StopwordPeriods)
