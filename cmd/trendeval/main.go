@@ -45,6 +45,7 @@ type options struct {
 	targetAuthors int
 	targetShare   float64
 	prism         bool
+	retract       bool
 	prismMaxRate  float64
 	timeout       time.Duration
 	out, plot     string
@@ -80,6 +81,10 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.IntVar(&o.targetAuthors, "target-authors", o.targetAuthors, "target group: bursts with at least this many distinct authors in their first 3 periods")
 	fs.Float64Var(&o.targetShare, "target-share", o.targetShare, "target group: bursts with at least this share of a period's posts in one of their first 3 periods")
 	fs.Float64Var(&r.ControlShare, "control-share", r.ControlShare, "negative controls: at least this share of the background's posts per period")
+	fs.Float64Var(&r.DeleteShare, "delete-share", r.DeleteShare, "share of the bursts' posts their authors delete (at most -delete-after after posting)")
+	fs.DurationVar(&r.DeleteAfter, "delete-after", r.DeleteAfter, "longest time between a deleted burst post and its delete")
+	fs.IntVar(&r.RetractedBursts, "retracted-bursts", r.RetractedBursts, "pulses at the strongest strength whose every post is deleted (at most -delete-after after posting)")
+	fs.BoolVar(&o.retract, "retract-deletes", o.retract, "run the pipeline and the reference with -retract-deletes: a delete retracts its post from the windows that still take corrections")
 	fs.BoolVar(&o.prism, "prism", o.prism, "run the real pipeline on Prism (false: the reference calculator only)")
 	fs.Float64Var(&o.prismMaxRate, "prism-max-volume", o.prismMaxRate, "run Prism only for volumes up to this many posts/s (higher ones: the reference calculator)")
 	fs.DurationVar(&o.timeout, "timeout", o.timeout, "give up on the Prism run after this long")
@@ -93,7 +98,7 @@ func main() {
 	o := options{
 		replay: evaluate.DefaultConfig(), volumes: "0.05,0.5,5,50", strengths: "5%≥4,10%≥10,20%≥10", topN: 10,
 		targetAuthors: 10, targetShare: 0.05,
-		prism: true, prismMaxRate: 50, timeout: 9 * time.Minute, out: "EVAL.md", plot: "docs/eval.png",
+		prism: true, retract: true, prismMaxRate: 50, timeout: 20 * time.Minute, out: "EVAL.md", plot: "docs/eval.png",
 		termOpts: terms.DefaultOptions(), score: EvalParams(),
 	}
 	o.register(flag.CommandLine)
@@ -159,6 +164,11 @@ type outcome struct {
 	// reference's.
 	groups                       evaluate.Grouping
 	topicsCompared, topicsDiffer int
+	// retracted is how many posts the deletes retracted (reference
+	// calculator); unretracted the windows in which a retracted burst was
+	// listed by the reference with deletes ignored (−1: not run).
+	retracted   int64
+	unretracted int
 }
 
 func run(ctx context.Context, o options) error {
@@ -199,6 +209,7 @@ func run(ctx context.Context, o options) error {
 		if res.ref != nil {
 			fmt.Println(refLine(*res.ref))
 		}
+		fmt.Println(deletesLine(res))
 		all = append(all, res)
 	}
 	var sum bytes.Buffer
@@ -231,11 +242,14 @@ func evaluateReplay(ctx context.Context, o options, rc evaluate.Config, plot boo
 		Terms: o.termOpts, Score: score, Source: tsv1.Source_SOURCE_BLUESKY,
 		// Topics as the pipeline computes them, so every volume has them.
 		Topics: trending.DefaultOptions().Topics,
+		// Deletes as the pipeline retracts them, with its lateness.
+		RetractDeletes: o.retract, Lateness: trending.DefaultOptions().AllowedLateness,
 	}
 	runs := evaluate.Reference(rep, cfg, plot)
 	ref, raw, all := runs.Ours, runs.Raw, runs.All
 
-	out := &outcome{rate: rc.Rate, rep: rep, engine: "the reference calculator (internal/core/trendcalc)", all: all}
+	out := &outcome{rate: rc.Rate, rep: rep, engine: "the reference calculator (internal/core/trendcalc)", all: all,
+		retracted: runs.Retracted, unretracted: -1}
 	ours := ref
 	prism := o.prism && rc.Rate <= o.prismMaxRate
 	if prism {
@@ -245,6 +259,7 @@ func evaluateReplay(ctx context.Context, o options, rc evaluate.Config, plot boo
 		po := trending.DefaultOptions()
 		po.WindowSize, po.WindowPeriod, po.TopK = rc.Size, rc.Period, o.topN
 		po.Terms, po.Score, po.StreamStart = o.termOpts, o.score, rep.Start
+		po.RetractDeletes = o.retract
 		ours, err = runPrism(pctx, rep.Posts, po)
 		if err != nil {
 			return nil, err
@@ -267,6 +282,9 @@ func evaluateReplay(ctx context.Context, o options, rc evaluate.Config, plot boo
 	}
 	out.base = evaluate.Evaluate("raw count", rep, raw, oracle, out.params)
 	out.groups = evaluate.Group(rep, ours, out.params)
+	if runs.Unretracted != nil {
+		out.unretracted = evaluate.Evaluate("deletes ignored", rep, runs.Unretracted, nil, out.params).RetractedWindows
+	}
 	out.elapsed = time.Since(began)
 	return out, nil
 }

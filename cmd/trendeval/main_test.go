@@ -25,7 +25,9 @@ func TestMain(m *testing.M) {
 // Prism, as `make eval` does, and checks that its rankings are exactly the
 // reference calculator's, so the fast regression test (package evaluate)
 // measures what the pipeline would produce, and that the evaluation of the
-// pipeline's output finds the planted bursts.
+// pipeline's output finds the planted bursts. Deletes are retracted, as
+// `make eval` does: the replay deletes some posts of every burst and all
+// of a retracted burst's.
 func TestPrismMatchesReference(t *testing.T) {
 	cfg := evaluate.DefaultConfig()
 	cfg.Seed = 3
@@ -52,6 +54,7 @@ func TestPrismMatchesReference(t *testing.T) {
 	o := trending.DefaultOptions()
 	o.WindowSize, o.WindowPeriod, o.TopK = cfg.Size, cfg.Period, 10
 	o.Score, o.StreamStart = score, rep.Start
+	o.RetractDeletes = true
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	got, err := runPrism(ctx, rep.Posts, o)
@@ -61,7 +64,11 @@ func TestPrismMatchesReference(t *testing.T) {
 	want := evaluate.Reference(rep, trendcalc.Config{
 		Size: cfg.Size, Period: cfg.Period, TopK: 10, Terms: terms.DefaultOptions(),
 		Score: score.StartingAt(rep.Start), Source: tsv1.Source_SOURCE_BLUESKY,
+		RetractDeletes: true, Lateness: o.AllowedLateness,
 	}, false).Ours
+	if rep.Deletes == 0 || len(rep.Retracted) == 0 {
+		t.Fatalf("%d deletes, %d retracted bursts: the replay no longer has deletes to retract", rep.Deletes, len(rep.Retracted))
+	}
 	compared, differ, diffs := evaluate.Mismatch(got, want)
 	// The pipeline and the reference are the same computation: every
 	// ranking must agree.
@@ -76,5 +83,8 @@ func TestPrismMatchesReference(t *testing.T) {
 	}
 	if res.SpamWindows+res.StopwordWindows+res.FrequentWindows != 0 {
 		t.Errorf("controls listed: flood %d, stopwords %d, frequent %d windows", res.SpamWindows, res.StopwordWindows, res.FrequentWindows)
+	}
+	if res.RetractedWindows != 0 {
+		t.Errorf("a retracted burst listed in %d windows", res.RetractedWindows)
 	}
 }

@@ -19,8 +19,8 @@ import (
 
 // runPrism replays posts through the real pipeline: it produces them to an
 // in-process Kafka-protocol cluster, runs the pipeline bounded on Prism and
-// reads the results topic back (the last snapshot per key, as a compacted
-// topic keeps). o's brokers, topics, bounds and database are overridden.
+// reads the results topic back (per key, the snapshot a reader keeps:
+// newest). o's brokers, topics, bounds and database are overridden.
 func runPrism(ctx context.Context, posts []*tsv1.Post, o trending.Options) ([]*tsv1.WindowSnapshot, error) {
 	const postsTopic, trendsTopic = "trendstream.posts", "trendstream.trends"
 	kc, err := kafkalocal.Start(kafkalocal.Topics(4, postsTopic, trendsTopic))
@@ -75,8 +75,11 @@ func produce(brokers []string, topic string, posts []*tsv1.Post) error {
 	return nil
 }
 
-// readSnapshots reads the whole results topic, keeping the last snapshot
-// per key.
+// readSnapshots reads the whole results topic, keeping per key the
+// snapshot with the highest revision, then the latest emitted_at, as
+// WindowSnapshot.revision tells readers to: a corrected window (late posts,
+// retracted deletes) is emitted again, and the runner may deliver its
+// panes out of order, so the last record of a key need not be the newest.
 func readSnapshots(ctx context.Context, brokers []string, topic string) ([]*tsv1.WindowSnapshot, error) {
 	client, err := sarama.NewClient(brokers, kafkaconf.Consumer("trendeval-reader"))
 	if err != nil {
@@ -112,7 +115,9 @@ func readSnapshots(ctx context.Context, brokers []string, topic string) ([]*tsv1
 				pc.Close()
 				return nil, fmt.Errorf("trendeval: results record %d/%d: %w", part, m.Offset, err)
 			}
-			byKey[string(m.Key)] = &s
+			if old := byKey[string(m.Key)]; old == nil || newer(&s, old) {
+				byKey[string(m.Key)] = &s
+			}
 			if m.Offset+1 >= newest {
 				break
 			}
@@ -124,4 +129,12 @@ func readSnapshots(ctx context.Context, brokers []string, topic string) ([]*tsv1
 		out = append(out, s)
 	}
 	return out, nil
+}
+
+// newer reports whether a supersedes b (WindowSnapshot.revision).
+func newer(a, b *tsv1.WindowSnapshot) bool {
+	if a.GetRevision() != b.GetRevision() {
+		return a.GetRevision() > b.GetRevision()
+	}
+	return !a.GetEmittedAt().AsTime().Before(b.GetEmittedAt().AsTime())
 }

@@ -21,8 +21,8 @@ func summary(w io.Writer, all []*outcome) {
 	for _, l := range labels {
 		fmt.Fprintf(w, " median TTD %s ours (raw) |", l)
 	}
-	fmt.Fprintf(w, " controls in our top 10 (windows) |\n|")
-	for range 6 + len(labels) + 1 {
+	fmt.Fprintf(w, " controls in our top 10 (windows) | deletes (posts retracted) | retracted bursts in our top 10, windows (deletes ignored) |\n|")
+	for range 6 + len(labels) + 3 {
 		fmt.Fprintf(w, " ---: |")
 	}
 	fmt.Fprintln(w)
@@ -36,7 +36,8 @@ func summary(w io.Writer, all []*outcome) {
 		for _, l := range labels {
 			fmt.Fprintf(w, " %s (%s) |", f2(r.ours.ShapeTTD[l]), f2(r.base.ShapeTTD[l]))
 		}
-		fmt.Fprintf(w, " %d |\n", r.ours.SpamWindows+r.ours.StopwordWindows+r.ours.FrequentWindows)
+		fmt.Fprintf(w, " %d | %d (%d) | %d (%s) |\n", r.ours.SpamWindows+r.ours.StopwordWindows+r.ours.FrequentWindows,
+			r.rep.Deletes, r.retracted, r.ours.RetractedWindows, unretracted(r))
 	}
 	fmt.Fprintf(w, "\nTopics: how our topics group the injected stories (definitions below).\n\n")
 	fmt.Fprintf(w, "| posts/s | stories with ≥2 terms ranked | observations | completeness | purity | exactly one topic (observations) | stories one topic in every window | pipeline topics differ from reference |\n")
@@ -49,6 +50,28 @@ func summary(w io.Writer, all []*outcome) {
 		fmt.Fprintf(w, "| %g | %d | %d | %s | %s | %s (%d/%d) | %d/%d | %s |\n", r.rate, g.Stories, g.Observations,
 			f2(g.Completeness), f2(g.Purity), f2(g.OneShare()), g.One, g.Observations, g.AlwaysOne, g.Stories, differ)
 	}
+}
+
+// unretracted is the windows a retracted burst was listed in with deletes
+// ignored, or "–" when that was not run.
+func unretracted(r *outcome) string {
+	if r.unretracted < 0 {
+		return "–"
+	}
+	return fmt.Sprint(r.unretracted)
+}
+
+// deletesLine says what the replay deleted and what that did.
+func deletesLine(r *outcome) string {
+	some, all := 0, 0
+	for _, b := range r.rep.Bursts {
+		some += b.Deleted
+	}
+	for _, b := range r.rep.Retracted {
+		all += b.Deleted
+	}
+	return fmt.Sprintf("deletes: %d (%d posts of the bursts, %d of %d retracted bursts); %d posts retracted by the reference; retracted bursts in our top 10 in %d windows (raw count %d, ours with deletes ignored %s)",
+		r.rep.Deletes, some, all, len(r.rep.Retracted), r.retracted, r.ours.RetractedWindows, r.base.RetractedWindows, unretracted(r))
 }
 
 func f2(f float64) string {
@@ -89,6 +112,14 @@ func report(o options, all []*outcome, tables map[*outcome]string, sum string, p
 	w("| pulse | full strength for %d periods, then nothing |\n", r.PulsePeriods)
 	w("| mean-shift | steps to full strength and stays for %d periods |\n", r.ShiftPeriods)
 	w("| ramp-up | weighted like a pulse: rises linearly, ½, 1, 1½ × full strength in its first three periods (a pulse's authors), on to %g × at period %d, then holds for %d |\n\n", float64(r.RampPeriods)/2, r.RampPeriods, r.RampPeriods/2)
+	if r.DeleteShare > 0 || r.RetractedBursts > 0 {
+		retract := "**on** (`-retract-deletes`, the pipeline's flag, off by default in the product: docs/pipeline.md, \"Deletes\"): a delete retracts its post from every window that still takes corrections, in the pipeline and the reference alike"
+		if !o.retract {
+			retract = "off, as in the product's default: deletes are only counted"
+		}
+		w("Deletes: %g%% of each burst's posts are deleted by their authors at most %s after posting (story posts from authors of their own, on top of the burst's strength, which is what is left), and %d pulses at the strongest strength have every post deleted that soon (*retracted bursts*: not in the bursts judged, and a false positive wherever listed). Retraction is %s. The oracle and the target group count only posts that were not deleted. Rankings are judged as last emitted for each window, after any correction: a live list showed a retracted burst until its deletes arrived.\n\n",
+			100*r.DeleteShare, r.DeleteAfter, r.RetractedBursts, retract)
+	}
 	w("Negative controls, each at least %g%% of the background's posts per period: an always-frequent hashtag (at least %d posts per period all replay long from a pool of ten times as many regular authors); a single-author flood of a hashtag and a word (at least %d posts in %d periods); stopwords `the and lol you this just` posted by at least %d authors per period for %d periods.\n\n",
 		100*r.ControlShare, r.FrequentPerPeriod, r.SpamPosts, r.SpamPeriods, r.StopwordAuthorsPerPeriod, r.StopwordPeriods)
 	w("## Definitions\n\n")
@@ -116,6 +147,7 @@ func report(o options, all []*outcome, tables map[*outcome]string, sum string, p
 			}
 		}
 		w("; %s.\n\n", res.elapsed.Round(1e9))
+		w("Deletes: %s.\n\n", strings.TrimPrefix(deletesLine(res), "deletes: "))
 		w("%s\n", tables[res])
 		if res.ref != nil {
 			w("For comparison, the %s.\n\n", refLine(*res.ref))

@@ -6,6 +6,7 @@ import (
 	"image/png"
 	"math"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -43,52 +44,77 @@ func smallConfig() Config {
 // smallParams are the product's defaults, which cmd/trendeval runs with.
 func smallParams() trendscore.Params { return trendscore.DefaultParams() }
 
+// evalLateness is the pipeline's default allowed lateness
+// (trending.DefaultOptions), which cmd/trendeval retracts deletes with;
+// not imported, to keep Beam out of this package's tests.
+const evalLateness = 10 * time.Minute
+
 // evalAt runs `make eval`'s replay at one volume through the reference
-// calculator and judges ours and the raw-count ranking.
-func evalAt(t *testing.T, cfg Config) (Result, Result, *Replay) {
+// calculator, deletes retracted as `make eval` does, and judges ours and
+// the raw-count ranking; unretracted is ours judged with deletes ignored.
+func evalAt(t *testing.T, cfg Config) (ours, raw, unretracted Result, runs Runs, rep *Replay) {
 	t.Helper()
 	rep, err := Generate(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	score := smallParams().StartingAt(rep.Start)
-	runs := Reference(rep, trendcalc.Config{
+	runs = Reference(rep, trendcalc.Config{
 		Size: cfg.Size, Period: cfg.Period, TopK: 10, Terms: terms.DefaultOptions(),
 		Score: score, Source: tsv1.Source_SOURCE_BLUESKY,
+		RetractDeletes: true, Lateness: evalLateness,
 	}, false)
 	p := Params{TopN: 10, Period: cfg.Period, Size: cfg.Size, ScoredFrom: score.WarmUpUntil, TargetAuthors: 10, TargetShare: 0.05}
 	oracle := NewOracle(rep.Posts, terms.DefaultOptions(), cfg.Period, cfg.Size, rep.Start, rep.End, Listed(runs.Ours, runs.Raw))
-	return Evaluate("ours", rep, runs.Ours, oracle, p), Evaluate("raw count", rep, runs.Raw, oracle, p), rep
+	return Evaluate("ours", rep, runs.Ours, oracle, p), Evaluate("raw count", rep, runs.Raw, oracle, p),
+		Evaluate("deletes ignored", rep, runs.Unretracted, nil, p), runs, rep
 }
 
-// TestRegression replays `make eval`'s replay (another seed) at a thin, a
-// small and a mid volume through the reference calculator, with the
-// product's defaults, and holds the issue's targets: precision ≥ 0.95, no
-// control ever listed, recall ≥ 0.9 on the target group, and every
-// shape's median time to detect at most the raw count's — except at the
-// thin volumes, where it may be one period later: there the raw count
-// lists anything with a few posts in its first window, while a burst at
-// the author floor scores exactly Enter in its first window and is
-// outranked by the bursts under way and the words of their posts, and a
-// ramp-up's half-strength first period cannot trend (docs/eval.md, "Where
-// the issue's targets stand").
+// TestRegression replays `make eval`'s replay (seed 7, and its own seed 1 at
+// the thin volumes, where a new burst used to be listed a period after the
+// raw count's: seed 7 does not show that) at a thin, a small and a mid
+// volume through the reference calculator, with the
+// product's defaults and deletes retracted, and holds the issue's targets:
+// precision ≥ 0.95, no control ever listed, recall ≥ 0.9 on the target
+// group, every shape's median time to detect at most the raw count's, and
+// no retracted burst listed. One exception: a ramp-up at 0.05 posts/s may
+// take one period more, since its first period holds half a pulse's
+// authors, 5, which score 1.5 against β = 2 while the raw count lists a
+// term of 5 posts in a window of 30 (docs/eval.md, "Where the issue's
+// targets stand"); no ranking can list what does not trend.
 func TestRegression(t *testing.T) {
 	for _, tt := range []struct {
+		seed  uint64
 		rate  float64
-		slack float64 // periods our median TTD may trail the raw count's
+		slack map[string]float64 // periods our median TTD may trail the raw count's, by shape
 	}{
-		{0.05, 1},
-		{0.5, 1},
-		{5, 0},
+		{7, 0.05, map[string]float64{RampUp.String(): 1}},
+		{7, 0.5, nil},
+		{7, 5, nil},
+		{1, 0.05, map[string]float64{RampUp.String(): 1}},
+		{1, 0.5, nil},
 	} {
-		t.Run(fmt.Sprintf("%gposts/s", tt.rate), func(t *testing.T) {
+		t.Run(fmt.Sprintf("seed%d/%gposts/s", tt.seed, tt.rate), func(t *testing.T) {
 			cfg := DefaultConfig()
-			cfg.Seed = 7
+			cfg.Seed = tt.seed
 			cfg.Rate = tt.rate
-			ours, raw, rep := evalAt(t, cfg)
+			ours, raw, unretracted, runs, rep := evalAt(t, cfg)
 			var buf bytes.Buffer
 			WriteTable(&buf, ours, raw, Params{TopN: 10, TargetAuthors: 10, TargetShare: 0.05})
-			t.Logf("%d posts, %d bursts\n%s", len(rep.Posts), len(rep.Bursts), buf.String())
+			t.Logf("%d posts, %d bursts, %d deletes (%d retracted)\n%s", len(rep.Posts), len(rep.Bursts), rep.Deletes, runs.Retracted, buf.String())
+			// Deletes: every one is of a post made a few minutes before,
+			// well within the lateness, so every one retracts; the
+			// retracted bursts are never listed, though with deletes
+			// ignored they would be (else they test nothing).
+			if rep.Deletes == 0 || len(rep.Retracted) == 0 || runs.Retracted != int64(rep.Deletes) {
+				t.Errorf("%d deletes, %d retracted bursts, %d posts retracted: want every delete to retract", rep.Deletes, len(rep.Retracted), runs.Retracted)
+			}
+			if ours.RetractedWindows != 0 {
+				t.Errorf("a retracted burst in our top 10 in %d windows", ours.RetractedWindows)
+			}
+			if unretracted.RetractedWindows == 0 {
+				t.Error("with deletes ignored the retracted bursts are never listed: they no longer test retraction")
+			}
 			if ours.Target < 10 {
 				t.Fatalf("%d bursts in the target group: the replay no longer tests recall", ours.Target)
 			}
@@ -102,8 +128,8 @@ func TestRegression(t *testing.T) {
 				t.Errorf("controls in our top 10: flood %d, stopwords %d, frequent %d windows", ours.SpamWindows, ours.StopwordWindows, ours.FrequentWindows)
 			}
 			for _, l := range ShapeLabels(ours) {
-				if o, r := ours.ShapeTTD[l], raw.ShapeTTD[l]; !(o <= r+tt.slack) {
-					t.Errorf("%s: median TTD %v, raw count %v (slack %v)", l, o, r, tt.slack)
+				if o, r := ours.ShapeTTD[l], raw.ShapeTTD[l]; !(o <= r+tt.slack[l]) {
+					t.Errorf("%s: median TTD %v, raw count %v (slack %v)", l, o, r, tt.slack[l])
 				}
 			}
 			// The comparison must stay meaningful: the baseline lists the
@@ -136,6 +162,67 @@ func TestReplayGroundTruth(t *testing.T) {
 	if len(again.Posts) != len(rep.Posts) || !reflect.DeepEqual(again.Bursts[0], rep.Bursts[0]) {
 		t.Error("same seed, different replay")
 	}
+	// Deletes are added on top: the bursts, their posts and the controls
+	// are the replay without them, and the bursts' strengths hold for
+	// what is left.
+	del := cfg
+	del.DeleteShare, del.DeleteAfter, del.RetractedBursts = 0.2, 5*time.Minute, 1
+	withDel, err := Generate(del)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone := withDel.DeletedURIs()
+	var kept []string
+	deletes := 0
+	for _, p := range withDel.Posts {
+		switch {
+		case p.GetOperation() == tsv1.Operation_OPERATION_DELETE:
+			deletes++
+			if p.GetText() != "" || len(p.GetHashtags()) != 0 {
+				t.Errorf("delete %s carries content", p.GetUri())
+			}
+		case !gone[p.GetUri()]:
+			kept = append(kept, postKey(p))
+		}
+	}
+	var before []string
+	for _, p := range rep.Posts {
+		before = append(before, postKey(p))
+	}
+	if !reflect.DeepEqual(kept, before) {
+		t.Errorf("the posts left after the deletes (%d) are not the replay without deletes (%d)", len(kept), len(before))
+	}
+	if len(withDel.Retracted) != 1 || deletes != withDel.Deletes || deletes == 0 {
+		t.Errorf("%d retracted bursts, %d deletes (counted %d)", len(withDel.Retracted), deletes, withDel.Deletes)
+	}
+	deleted, posts := 0, 0
+	for i, b := range withDel.Bursts {
+		if b.EarlyAuthors != rep.Bursts[i].EarlyAuthors || b.EarlyShare != rep.Bursts[i].EarlyShare {
+			t.Errorf("%s: early authors %d, share %.3f with deletes; %d, %.3f without", b.Term, b.EarlyAuthors, b.EarlyShare, rep.Bursts[i].EarlyAuthors, rep.Bursts[i].EarlyShare)
+		}
+		deleted += b.Deleted
+	}
+	for _, p := range withDel.Posts {
+		if strings.HasPrefix(p.GetAuthorDid(), burstDIDPrefix) && p.GetOperation() == tsv1.Operation_OPERATION_CREATE && !strings.Contains(p.GetAuthorDid(), withDel.Retracted[0].Term) {
+			posts++
+		}
+	}
+	if share := float64(deleted) / float64(posts); math.Abs(share-0.2) > 0.03 {
+		t.Errorf("%.3f of the bursts' posts deleted, want about 0.2", share)
+	}
+	for i, p := range withDel.Posts {
+		if p.GetOperation() != tsv1.Operation_OPERATION_DELETE {
+			continue
+		}
+		// The delete follows its post within DeleteAfter.
+		for _, q := range withDel.Posts[:i] {
+			if q.GetUri() == p.GetUri() {
+				if d := p.GetObservedAt().AsTime().Sub(q.GetObservedAt().AsTime()); d <= 0 || d > del.DeleteAfter {
+					t.Errorf("%s deleted %v after posting", p.GetUri(), d)
+				}
+			}
+		}
+	}
 	ex := terms.New(terms.DefaultOptions())
 	authors := map[string]map[string]bool{}
 	for _, p := range rep.Posts {
@@ -166,6 +253,12 @@ func TestReplayGroundTruth(t *testing.T) {
 			t.Errorf("%s %s strength %s: %d early authors, want about %.0f", b.Term, b.Shape, b.Strength, b.EarlyAuthors, want)
 		}
 	}
+}
+
+// postKey identifies a post by what it is, not its URI, whose sequence
+// number the deleted posts shift.
+func postKey(p *tsv1.Post) string {
+	return p.GetAuthorDid() + " " + p.GetObservedAt().AsTime().String() + " " + p.GetText()
 }
 
 func TestPlotWritesPNG(t *testing.T) {

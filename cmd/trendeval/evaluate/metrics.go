@@ -65,6 +65,10 @@ type Result struct {
 	// Windows in which a negative control was in the top N (overall or
 	// per-language rankings).
 	FrequentWindows, SpamWindows, StopwordWindows int
+	// RetractedWindows counts windows in which a term of a retracted burst
+	// (every post deleted, Replay.Retracted) was in the top N (overall or
+	// its language's ranking).
+	RetractedWindows int
 	// Windows is the number of scored overall windows.
 	Windows int
 }
@@ -119,8 +123,15 @@ func Evaluate(name string, rep *Replay, snaps []*tsv1.WindowSnapshot, oracle *Or
 		bursts[key{b.Term, b.Lang, tsv1.TermKind_TERM_KIND_HASHTAG}] = b
 	}
 	story := storyIndex(rep)
+	retracted := map[key]*Burst{}
+	for i := range rep.Retracted {
+		b := &rep.Retracted[i]
+		for _, st := range b.Story() {
+			retracted[key{st.Text, b.Lang, st.Kind}] = b
+		}
+	}
 	first := map[*Burst]time.Time{}
-	frequent, spam, stop := map[time.Time]bool{}, map[time.Time]bool{}, map[time.Time]bool{}
+	frequent, spam, stop, gone := map[time.Time]bool{}, map[time.Time]bool{}, map[time.Time]bool{}, map[time.Time]bool{}
 	for _, l := range lists {
 		scored := l.end.After(p.ScoredFrom)
 		overall := l.lang == ""
@@ -144,6 +155,9 @@ func Evaluate(name string, rep *Replay, snaps []*tsv1.WindowSnapshot, oracle *Or
 			if slices.Contains(rep.Controls.Stopwords, t.GetTerm()) {
 				stop[l.end] = true
 			}
+			if rb := retracted[k]; rb != nil && (overall || l.lang == rb.Lang) {
+				gone[l.end] = true
+			}
 			if !overall || !scored {
 				continue
 			}
@@ -165,6 +179,7 @@ func Evaluate(name string, rep *Replay, snaps []*tsv1.WindowSnapshot, oracle *Or
 		}
 	}
 	res.FrequentWindows, res.SpamWindows, res.StopwordWindows = len(frequent), len(spam), len(stop)
+	res.RetractedWindows = len(gone)
 
 	type ck struct {
 		shape    Shape

@@ -46,8 +46,16 @@ func NewOracle(posts []*tsv1.Post, opts terms.Options, period, size time.Duratio
 		mean:    map[terms.Term]float64{},
 	}
 	ex := terms.New(opts)
+	// With hindsight a deleted post is gone: what its author took back is
+	// no news, so a ranking that lists it is wrong, retraction or not.
+	deleted := map[string]bool{}
 	for _, p := range posts {
 		if p.GetOperation() == tsv1.Operation_OPERATION_DELETE {
+			deleted[p.GetUri()] = true
+		}
+	}
+	for _, p := range posts {
+		if p.GetOperation() == tsv1.Operation_OPERATION_DELETE || deleted[p.GetUri()] {
 			continue
 		}
 		ts := p.GetObservedAt().AsTime().UnixMilli()

@@ -5,6 +5,7 @@
 package evaluate
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -104,6 +105,19 @@ type Config struct {
 	// this share of the background posts per period (the frequent term's
 	// posts, the flood's posts, the stopword authors).
 	ControlShare float64
+	// DeleteShare is the share of a burst's posts deleted by their
+	// authors, DeleteAfter at most after they were posted (uniformly in
+	// (0, DeleteAfter]): people delete what they posted in a rush, and a
+	// trend list should not be held up by posts that are gone. The deleted
+	// posts come from authors of their own, on top of the burst's
+	// strength, which is what is left.
+	DeleteShare float64
+	DeleteAfter time.Duration
+	// RetractedBursts are pulses at the strongest strength whose every
+	// post is deleted, DeleteAfter at most after it was posted: with
+	// deletes retracted they should never be listed. They are not in
+	// Replay.Bursts (nothing is there to detect) but in Replay.Retracted.
+	RetractedBursts int
 }
 
 // DefaultConfig is the default replay of `make eval`.
@@ -131,6 +145,9 @@ func DefaultConfig() Config {
 		StopwordAuthorsPerPeriod: 10,
 		StopwordPeriods:          5,
 		ControlShare:             0.03,
+		DeleteShare:              0.1,
+		DeleteAfter:              5 * time.Minute,
+		RetractedBursts:          2,
 	}
 }
 
@@ -149,7 +166,10 @@ type Burst struct {
 	Authors, EarlyAuthors int
 	// EarlyShare is the burst's largest share of all posts of one of its
 	// first three periods (of its language's posts, for ThinLang).
+	// Both count the posts that were not deleted.
 	EarlyShare float64
+	// Deleted is how many of the burst's posts their authors deleted.
+	Deleted int
 	// Companions are the story's other terms (1 to 3 nonsense hashtags
 	// or words): each is in a share CompanionShare of the story's posts,
 	// drawn per post, beside the hashtag Term that every post carries.
@@ -198,6 +218,11 @@ type Replay struct {
 	Background int
 	Real       bool
 	Start, End time.Time
+	// Retracted are the bursts whose every post was deleted
+	// (Config.RetractedBursts): ground truth of what must not be listed.
+	Retracted []Burst
+	// Deletes is how many delete events the replay holds.
+	Deletes int
 }
 
 // Generate builds the replay from the bundled corpus.
@@ -231,7 +256,7 @@ func generate(all []*tsv1.Post, cfg Config) (*Replay, error) {
 			p.ObservedAt = timestamppb.New(p.GetObservedAt().AsTime().Add(time.Duration(rng.Int64N(int64(step)))))
 		}
 	}
-	g := &gen{cfg: cfg, rng: rng, story: rand.New(rand.NewPCG(cfg.Seed, 0x5707)), rep: rep, byLang: map[string][]*tsv1.Post{}, bgLang: map[string]int{}, used: map[string]bool{}}
+	g := &gen{cfg: cfg, rng: rng, story: rand.New(rand.NewPCG(cfg.Seed, 0x5707)), del: rand.New(rand.NewPCG(cfg.Seed, 0xde1e7e)), rep: rep, byLang: map[string][]*tsv1.Post{}, bgLang: map[string]int{}, used: map[string]bool{}}
 	// Filler comes from the whole corpus: drawn from a thin background's
 	// few posts, it would repeat their words so often that they burst too.
 	for _, p := range all {
@@ -260,6 +285,16 @@ func generate(all []*tsv1.Post, cfg Config) (*Replay, error) {
 	}
 	for range cfg.ThinLangBursts {
 		g.burst(Pulse, Strength{Share: 0.1, Floor: cfg.ThinLangFloor}, true)
+	}
+	// Last, so that they move no other burst: the replay without them is
+	// the replay before deletes were added.
+	if len(cfg.Strengths) > 0 {
+		strongest := slices.MaxFunc(cfg.Strengths, func(a, b Strength) int { return cmp.Compare(a.Share, b.Share) })
+		for range cfg.RetractedBursts {
+			g.retracted = true
+			g.burst(Pulse, strongest, false)
+			g.retracted = false
+		}
 	}
 	slices.SortStableFunc(rep.Posts, func(a, b *tsv1.Post) int {
 		return a.GetObservedAt().AsTime().Compare(b.GetObservedAt().AsTime())
@@ -314,7 +349,12 @@ func (rep *Replay) measure(period time.Duration) {
 	for i := range rep.Bursts {
 		bursts[rep.Bursts[i].Term] = &rep.Bursts[i]
 	}
+	deleted := rep.DeletedURIs()
 	for _, p := range rep.Posts {
+		// What is left after the deletes is what a burst reached.
+		if p.GetOperation() == tsv1.Operation_OPERATION_DELETE || deleted[p.GetUri()] {
+			continue
+		}
 		ts := p.GetObservedAt().AsTime().UnixMilli()
 		end := ts - ts%per + per
 		all[pk{end, ""}]++
@@ -346,6 +386,17 @@ func (rep *Replay) measure(period time.Duration) {
 	}
 }
 
+// DeletedURIs is the set of posts the replay deletes (whenever it does).
+func (rep *Replay) DeletedURIs() map[string]bool {
+	out := map[string]bool{}
+	for _, p := range rep.Posts {
+		if p.GetOperation() == tsv1.Operation_OPERATION_DELETE {
+			out[p.GetUri()] = true
+		}
+	}
+	return out
+}
+
 type gen struct {
 	// perPeriod is the background's posts per period.
 	perPeriod float64
@@ -353,14 +404,20 @@ type gen struct {
 	rng       *rand.Rand
 	// story draws the companions and which posts carry them, apart from
 	// rng, so the bursts' timing and authors do not depend on them.
-	story  *rand.Rand
-	rep    *Replay
-	langs  []string                // languages of the bursts
-	thin   string                  // the thin language
-	byLang map[string][]*tsv1.Post // corpus posts by language, for filler
-	bgLang map[string]int          // background posts by language
-	used   map[string]bool
-	seq    int
+	story *rand.Rand
+	// del draws which burst posts are deleted and when, apart from rng
+	// too: with DeleteShare 0 the replay is the one before deletes.
+	del *rand.Rand
+	// retracted marks the burst being made as one whose posts are all
+	// deleted.
+	retracted bool
+	rep       *Replay
+	langs     []string                // languages of the bursts
+	thin      string                  // the thin language
+	byLang    map[string][]*tsv1.Post // corpus posts by language, for filler
+	bgLang    map[string]int          // background posts by language
+	used      map[string]bool
+	seq       int
 }
 
 func lang(p *tsv1.Post) string {
@@ -394,9 +451,9 @@ func (g *gen) nameFrom(rng *rand.Rand) string {
 	}
 }
 
-func (g *gen) post(author, text, lang string, tags []string, at time.Time) {
+func (g *gen) post(author, text, lang string, tags []string, at time.Time) *tsv1.Post {
 	g.seq++
-	g.rep.Posts = append(g.rep.Posts, &tsv1.Post{
+	p := &tsv1.Post{
 		Uri:        fmt.Sprintf("at://%s/app.bsky.feed.post/eval%06d", author, g.seq),
 		AuthorDid:  author,
 		Rkey:       fmt.Sprintf("eval%06d", g.seq),
@@ -407,12 +464,34 @@ func (g *gen) post(author, text, lang string, tags []string, at time.Time) {
 		ObservedAt: timestamppb.New(at),
 		Source:     tsv1.Source_SOURCE_BLUESKY,
 		Operation:  tsv1.Operation_OPERATION_CREATE,
+	}
+	g.rep.Posts = append(g.rep.Posts, p)
+	return p
+}
+
+// deleteLater adds the delete of p by its author, at most DeleteAfter after
+// it was posted, as the firehose carries one: identity fields only.
+func (g *gen) deleteLater(p *tsv1.Post) {
+	after := time.Millisecond
+	if g.cfg.DeleteAfter > after {
+		after += time.Duration(g.del.Int64N(int64(g.cfg.DeleteAfter - after + 1)))
+	}
+	g.rep.Deletes++
+	g.rep.Posts = append(g.rep.Posts, &tsv1.Post{
+		Uri:        p.GetUri(),
+		AuthorDid:  p.GetAuthorDid(),
+		Rkey:       p.GetRkey(),
+		ObservedAt: timestamppb.New(p.GetObservedAt().AsTime().Add(after)),
+		Source:     p.GetSource(),
+		Operation:  tsv1.Operation_OPERATION_DELETE,
 	})
 }
 
 // filler is the text of a random real post in lang, so injected posts carry
 // ordinary words as real posts about a trend do.
-func (g *gen) filler(lang string) string {
+func (g *gen) filler(lang string) string { return g.fillerFrom(lang, g.rng) }
+
+func (g *gen) fillerFrom(lang string, rng *rand.Rand) string {
 	ps := g.byLang[lang]
 	if len(ps) == 0 {
 		ps = g.byLang["en"]
@@ -420,7 +499,25 @@ func (g *gen) filler(lang string) string {
 	if len(ps) == 0 {
 		return ""
 	}
-	return ps[g.rng.IntN(len(ps))].GetText()
+	return ps[rng.IntN(len(ps))].GetText()
+}
+
+// storyPost posts one post of b's story: filler text, the hashtag, and
+// each companion with probability CompanionShare (drawn from rng).
+func (g *gen) storyPost(b *Burst, who, filler string, at time.Time, rng *rand.Rand) *tsv1.Post {
+	text, tags := filler+" #"+b.Term, []string{b.Term}
+	for _, c := range b.Companions {
+		if rng.Float64() >= CompanionShare {
+			continue
+		}
+		if c.Kind == tsv1.TermKind_TERM_KIND_HASHTAG {
+			text += " #" + c.Text
+			tags = append(tags, c.Text)
+		} else {
+			text += " " + c.Text
+		}
+	}
+	return g.post(who, text, b.Lang, tags, at)
 }
 
 // within returns a random instant in period i after t.
@@ -499,26 +596,41 @@ func (g *gen) burst(shape Shape, strength Strength, thin bool) {
 			}
 			for _, who := range posts {
 				at := g.within(onset, i)
-				text, tags := g.filler(b.Lang)+" #"+b.Term, []string{b.Term}
-				for _, c := range b.Companions {
-					if g.story.Float64() >= CompanionShare {
-						continue
-					}
-					if c.Kind == tsv1.TermKind_TERM_KIND_HASHTAG {
-						text += " #" + c.Text
-						tags = append(tags, c.Text)
-					} else {
-						text += " " + c.Text
-					}
+				p := g.storyPost(&b, who, g.filler(b.Lang), at, g.story)
+				if g.retracted {
+					g.deleteLater(p)
+					b.Deleted++
 				}
-				g.post(who, text, b.Lang, tags, at)
 				if at.After(last) {
 					last = at
 				}
 			}
 		}
+		// Posts deleted soon after: from authors of their own, on top of
+		// the strength, so that what is left is the burst the strength
+		// says (a burst that loses authors is a weaker burst, which the
+		// strengths already cover) and DeleteShare of all its posts are
+		// deleted. Everything drawn from del: the rest of the replay does
+		// not move.
+		if g.cfg.DeleteShare > 0 && g.cfg.DeleteShare < 1 && !g.retracted {
+			r := float64(k) * g.cfg.DeleteShare / (1 - g.cfg.DeleteShare)
+			d := int(r)
+			if g.del.Float64() < r-float64(d) {
+				d++
+			}
+			for j := range d {
+				at := onset.Add(time.Duration(i)*g.cfg.Period + time.Duration(g.del.Int64N(int64(g.cfg.Period))))
+				who := fmt.Sprintf("%s%s-deleted-%04d-%d", burstDIDPrefix, b.Term, i, j)
+				g.deleteLater(g.storyPost(&b, who, g.fillerFrom(b.Lang, g.del), at, g.del))
+				b.Deleted++
+			}
+		}
 	}
 	b.Authors, b.End = len(authors), last
+	if g.retracted {
+		g.rep.Retracted = append(g.rep.Retracted, b)
+		return
+	}
 	g.rep.Bursts = append(g.rep.Bursts, b)
 }
 

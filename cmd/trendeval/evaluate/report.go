@@ -44,6 +44,7 @@ func WriteTable(w io.Writer, ours, base Result, p Params) {
 	row("windows with the single-author flood in a top 10", func(r Result) string { return fmt.Sprint(r.SpamWindows) })
 	row("windows with a stopword in a top 10", func(r Result) string { return fmt.Sprint(r.StopwordWindows) })
 	row("windows with the always-frequent term in a top 10", func(r Result) string { return fmt.Sprint(r.FrequentWindows) })
+	row("windows with a retracted burst (every post deleted) in a top 10", func(r Result) string { return fmt.Sprint(r.RetractedWindows) })
 }
 
 // ShapeLabels lists r's shape labels in report order.

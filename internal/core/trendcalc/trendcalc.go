@@ -76,6 +76,8 @@ type Calculator struct {
 	recent map[string]counted
 	// otherSource counts the posts of another source Add skipped.
 	otherSource int64
+	// retracted counts the posts deletes retracted.
+	retracted int64
 }
 
 // counted is what one post added to its bucket.
@@ -139,6 +141,9 @@ func (c *Calculator) Add(p *tsv1.Post) {
 // skipped: the pipeline's trending/posts_other_source.
 func (c *Calculator) OtherSource() int64 { return c.otherSource }
 
+// Retracted is how many counted posts deletes retracted (RetractDeletes).
+func (c *Calculator) Retracted() int64 { return c.retracted }
+
 // retract removes the contribution of the post uri by author, deleted at
 // event time ts, if its bucket still takes corrections then. A delete of a
 // post not counted (or already retracted) changes nothing.
@@ -148,6 +153,7 @@ func (c *Calculator) retract(uri string, author uint64, ts int64) {
 		return
 	}
 	delete(c.recent, uri)
+	c.retracted++
 	c.count(rec, -1)
 }
 

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+	"time"
 
 	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 )
@@ -110,5 +111,53 @@ func TestTopKPerLangAndRawCount(t *testing.T) {
 	}
 	if raw[0].Score != 9000 || items[1].Score != 0.2 {
 		t.Errorf("RawCount scores %v (input %v): want the count, input untouched", raw[0].Score, items[1].Score)
+	}
+}
+
+// TestRankByAge checks that with RankByAge a trend's rank is its score
+// divided by 1 + the periods since it started trending, and that a term
+// entering at the threshold is listed ahead of one that has trended for a
+// while at a higher score, which is what it is for; without it the order
+// is by score.
+func TestRankByAge(t *testing.T) {
+	t0 := time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC)
+	const period, size = time.Minute, 10 * time.Minute
+	run := func(byAge bool) (old, fresh Result) {
+		p := DefaultParams().ForWindow(size).StartingAt(t0)
+		p.RankByAge = byAge
+		var so, sf State
+		for i := 0; i < 60; i++ {
+			end := t0.Add(time.Duration(i+1) * period)
+			obs := func(authors int64) Observation {
+				return Observation{WindowStart: end.Add(-size), WindowEnd: end, Count: authors, Authors: authors, TopAuthorPosts: 1, Volume: 100}
+			}
+			// old: new since minute 52 at 20 authors a window; fresh: new
+			// in the last window at 10 authors, exactly Enter with β = 2.
+			if i >= 52 {
+				old = p.Update(&so, obs(20), period)
+			}
+			if i == 59 {
+				fresh = p.Update(&sf, obs(10), period)
+			}
+		}
+		return old, fresh
+	}
+	old, fresh := run(true)
+	if !old.Trending || !fresh.Trending {
+		t.Fatalf("old trending %v (score %.2f), fresh %v (score %.2f): the case no longer tests ranking", old.Trending, old.Score, fresh.Trending, fresh.Score)
+	}
+	if fresh.Rank != fresh.Score {
+		t.Errorf("a trend's first window: rank %v, want its score %v", fresh.Rank, fresh.Score)
+	}
+	age := float64(t0.Add(50*time.Minute).Sub(old.StartedAt)) / float64(period) // periods from its start to the last window's start
+	if want := old.Score / (1 + age); math.Abs(old.Rank-want) > 1e-9 || age < 1 {
+		t.Errorf("after %v periods: rank %v, want %v", age, old.Rank, want)
+	}
+	if !(old.Score > fresh.Score) || !(fresh.Rank > old.Rank) {
+		t.Errorf("by age: old score %.2f rank %.2f, fresh score %.2f rank %.2f: want the fresh one first", old.Score, old.Rank, fresh.Score, fresh.Rank)
+	}
+	old, fresh = run(false)
+	if old.Rank != old.Score || fresh.Rank != fresh.Score {
+		t.Errorf("without RankByAge the rank is the score: %v/%v, %v/%v", old.Rank, old.Score, fresh.Rank, fresh.Score)
 	}
 }

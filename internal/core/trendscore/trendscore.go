@@ -136,6 +136,15 @@ type Params struct {
 	// favouring big trends over small surprising ones (SigniTrend's
 	// popularity option). It changes the order of lists, not what trends.
 	RankByVolume bool
+	// RankByAge divides a trending term's Result.Rank by 1 + the periods
+	// since its run started (0 in its first trending window): a trend is
+	// news when it begins, so a term that has just started trending is
+	// listed ahead of one that has trended for a while at a similar score.
+	// Without it a new burst at the threshold ranks below the bursts
+	// already under way, whose scores the lagged baseline keeps high for a
+	// window size, and misses a full list (docs/eval.md). It changes the
+	// order of lists, not what trends.
+	RankByAge bool
 	// Lagged makes a window's baseline learn only from windows that ended
 	// at or before the window's start (Lag = the window size, ForWindow),
 	// so a burst is compared with what came before it: a ramp cannot raise
@@ -178,6 +187,7 @@ func DefaultParams() Params {
 		Enter:          4,
 		Exit:           2,
 		Value:          ValueAuthors,
+		RankByAge:      true,
 		WarmUp:         15 * time.Minute,
 	}
 }
@@ -195,6 +205,7 @@ func (p *Params) RegisterFlags(fs *flag.FlagSet) {
 	fs.Float64Var(&p.Exit, "score-exit", p.Exit, "score below which a trending term stops trending (hysteresis)")
 	fs.Var(&p.Value, "score-value", "value scored per window: authors (distinct) or count (posts)")
 	fs.BoolVar(&p.RankByVolume, "score-rank-by-volume", p.RankByVolume, "rank trends by score × ln(1 + value) instead of score")
+	fs.BoolVar(&p.RankByAge, "score-rank-by-age", p.RankByAge, "divide a trending term's rank by 1 + the window periods since it started trending: new trends are listed first at similar scores")
 	fs.DurationVar(&p.WarmUp, "score-warm-up", p.WarmUp, "time after the stream start during which nothing trends while baselines fill (at least the window size)")
 }
 
@@ -251,7 +262,8 @@ type Result struct {
 	// Score is the significance against the baseline before this window.
 	Score float64
 	// Rank is what lists should be ordered by (Ranked.Score): Score, or
-	// Score·ln(1+x) with Params.RankByVolume.
+	// Score·ln(1+x) with Params.RankByVolume, divided by 1 + the trend's
+	// age in periods with Params.RankByAge.
 	Rank float64
 	// Baseline is the value expected for this window (the EWMA before it),
 	// in units of Params.Value.
@@ -303,6 +315,7 @@ func (p Params) Update(st *State, obs Observation, period time.Duration) Result 
 			if st.Trending {
 				res.StartedAt = time.UnixMilli(st.StartedAt)
 			}
+			res.Rank = p.aged(res.Rank, obs, res.StartedAt, period)
 		}
 		return res
 	}
@@ -347,8 +360,19 @@ func (p Params) Update(st *State, obs Observation, period time.Duration) Result 
 	res.Trending = st.Trending
 	if st.Trending {
 		res.StartedAt = time.UnixMilli(st.StartedAt)
+		res.Rank = p.aged(res.Rank, obs, res.StartedAt, period)
 	}
 	return res
+}
+
+// aged is a trending term's rank with Params.RankByAge: rank / (1 + the
+// periods from the start of its first trending window to this window's).
+func (p Params) aged(rank float64, obs Observation, startedAt time.Time, period time.Duration) float64 {
+	if !p.RankByAge || period <= 0 {
+		return rank
+	}
+	age := max(0, float64(start(obs).Sub(startedAt))/float64(period))
+	return rank / (1 + age)
 }
 
 // lagMs is the baseline lag in ms: at least one period.
