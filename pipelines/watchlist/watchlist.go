@@ -6,19 +6,29 @@
 // alerts topic, PostgreSQL and an optional webhook, once per crossing
 // across re-runs and restarts. Its statuses and alerts equal the
 // single-process reference, internal/core/watchlist.Compute (tests check that
-// on Prism).
+// on Prism, replayed and live).
 //
 // Shape:
 //
 //	Read → DecodeMatch (KV<entry id, author> per matching post)
-//	     → SlidingWindows → GroupByKey → Tally (KV<entry id, Window>)
-//	     → GlobalWindows → Score: per entry, keyed state (a Bag of windows
-//	       not yet scored, a Value with the baseline) and an event-time
-//	       timer that scores them in window order once the watermark has
-//	       passed them → statuses and alerts
+//	     → FixedWindows(period) → CombinePerKey: the period's posts per
+//	       author (KV<entry id, PeriodMatches>) → stamp the period's end
+//	     → GlobalWindows → Score: per entry, keyed state (a Bag of the
+//	       periods the windows to come need, a Value with the baseline
+//	       and the release clock, internal/core/windowclock) and an
+//	       event-time timer that counts and scores each window holding a
+//	       match, in window order, once the watermark has passed its end
+//	       → statuses and alerts
 //	statuses → PostgreSQL (watchlist_windows)
 //	alerts   → Dispatch: PostgreSQL upsert on the alert id, then the
 //	           alerts topic and the webhook, each done once (store.Once)
+//
+// The sliding windows are made in state, not by Beam's SlidingWindows: a
+// GroupByKey over sliding windows holds its output watermark at its oldest
+// buffered element until the last window holding that element closes, so
+// in a live stream every window, and so every alert, reached the scorer a
+// window size late (10.3–10.5 s with 10 s windows in TestAlertsLive; about
+// 1–2 s now, the out-of-order bound and a poll).
 //
 // Only Bag and Value state and event-time timers are used: what Flink's
 // portable runner supports.
@@ -33,6 +43,7 @@ import (
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/mtime"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/state"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/timers"
@@ -43,6 +54,7 @@ import (
 	"github.com/trendstream/trendstream/internal/core/terms"
 	"github.com/trendstream/trendstream/internal/core/trendscore"
 	"github.com/trendstream/trendstream/internal/core/watchlist"
+	"github.com/trendstream/trendstream/internal/core/windowclock"
 	"github.com/trendstream/trendstream/internal/platform/webhook"
 	"github.com/trendstream/trendstream/internal/readside/store"
 	"github.com/trendstream/trendstream/pipelines/trending"
@@ -57,15 +69,17 @@ func init() {
 		reflect.TypeOf((*watchlist.Status)(nil)).Elem(),
 		reflect.TypeOf((*watchlist.Alert)(nil)).Elem(),
 		reflect.TypeOf((*Progress)(nil)).Elem(),
+		reflect.TypeOf((*PeriodMatches)(nil)).Elem(),
 	} {
 		beam.RegisterType(t)
 	}
 	register.DoFn3x1[context.Context, kafkaio.Record, func(string, string), error](&decodeMatchFn{})
 	register.Emitter2[string, string]()
-	register.DoFn4x0[beam.Window, string, func(*string) bool, func(string, watchlist.Window)](&tallyFn{})
-	register.Iter1[string]()
-	register.Emitter2[string, watchlist.Window]()
-	register.DoFn7x1[context.Context, state.Provider, timers.Provider, string, watchlist.Window, func(watchlist.Status), func(watchlist.Alert), error](&scoreFn{})
+	register.Function2x2(toPeriodMatches)
+	register.Combiner1[PeriodMatches](&mergeMatchesFn{})
+	register.DoFn4x0[beam.Window, string, PeriodMatches, func(string, PeriodMatches)](&stampPeriodFn{})
+	register.Emitter2[string, PeriodMatches]()
+	register.DoFn7x1[context.Context, state.Provider, timers.Provider, string, PeriodMatches, func(watchlist.Status), func(watchlist.Alert), error](&scoreFn{})
 	register.Emitter1[watchlist.Status]()
 	register.Emitter1[watchlist.Alert]()
 	register.DoFn2x1[context.Context, watchlist.Status, error](&statusSinkFn{})
@@ -221,11 +235,11 @@ func Build(o Options) (*beam.Pipeline, error) {
 	p, s := beam.NewPipelineWithRoot()
 	records := kafkaio.Read(s, brokers, o.Topic, o.ReadConfig.Options()...)
 	hits := beam.ParDo(s.Scope("DecodeMatch"), &decodeMatchFn{Entries: entries, Terms: o.Terms}, records)
-	windowed := beam.WindowInto(s, window.NewSlidingWindows(o.WindowPeriod, o.WindowSize), hits)
-	grouped := beam.GroupByKey(s.Scope("ByEntryWindow"), windowed)
-	counts := beam.ParDo(s.Scope("Tally"), &tallyFn{}, grouped)
-	global := beam.WindowInto(s, window.NewGlobalWindows(), counts)
-	statuses, alerts := beam.ParDo2(s.Scope("Score"), newScoreFn(o.Reference(), entries), global)
+	keyed := beam.ParDo(s, toPeriodMatches, hits)
+	fixed := beam.WindowInto(s, window.NewFixedWindows(o.WindowPeriod), keyed)
+	perPeriod := beam.ParDo(s.Scope("StampPeriod"), &stampPeriodFn{}, beam.CombinePerKey(s.Scope("ByEntryPeriod"), &mergeMatchesFn{}, fixed))
+	global := beam.WindowInto(s, window.NewGlobalWindows(), perPeriod)
+	statuses, alerts := beam.ParDo2(s.Scope("Score"), newScoreFn(o.Reference(), entries, o.MaxOutOfOrder), global)
 	if o.DatabaseURL != "" {
 		beam.ParDo0(s.Scope("WriteStatuses"), &statusSinkFn{DatabaseURL: o.DatabaseURL, RetryFor: o.SinkRetryFor}, statuses)
 	}
@@ -280,48 +294,115 @@ func (fn *decodeMatchFn) ProcessElement(ctx context.Context, r kafkaio.Record, e
 	return nil
 }
 
-// tallyFn counts one entry's matches in one window.
-type tallyFn struct{}
+// PeriodMatches is one entry's matching posts in the period that ends at
+// End (Unix ms): each author (sorted) with their posts. A window's counts
+// (watchlist.Tally) are sums and maxima over its periods' authors, so the
+// periods are all the scorer keeps.
+type PeriodMatches struct {
+	End     int64
+	Authors []string
+	Posts   []int64
+}
 
-func (tallyFn) ProcessElement(w beam.Window, id string, authors func(*string) bool, emit func(string, watchlist.Window)) {
-	iw := w.(window.IntervalWindow)
-	var as []string
-	var a string
-	for authors(&a) {
-		as = append(as, a)
+// add returns the matches of p and q together, in a new value: its inputs
+// are pipeline elements, which must not change.
+func (p PeriodMatches) add(q PeriodMatches) PeriodMatches {
+	out := PeriodMatches{End: max(p.End, q.End)}
+	i, j := 0, 0
+	for i < len(p.Authors) || j < len(q.Authors) {
+		switch {
+		case j == len(q.Authors) || (i < len(p.Authors) && p.Authors[i] < q.Authors[j]):
+			out.Authors, out.Posts = append(out.Authors, p.Authors[i]), append(out.Posts, p.Posts[i])
+			i++
+		case i == len(p.Authors) || q.Authors[j] < p.Authors[i]:
+			out.Authors, out.Posts = append(out.Authors, q.Authors[j]), append(out.Posts, q.Posts[j])
+			j++
+		default:
+			out.Authors, out.Posts = append(out.Authors, p.Authors[i]), append(out.Posts, p.Posts[i]+q.Posts[j])
+			i, j = i+1, j+1
+		}
 	}
-	emit(id, watchlist.Tally(iw.Start.Milliseconds(), iw.End.Milliseconds(), as))
+	return out
 }
 
-// Progress is an entry's scoring state: its baseline and the time the
-// release timer is set for (Unix ms, 0: not set).
+func toPeriodMatches(id, author string) (string, PeriodMatches) {
+	return id, PeriodMatches{Authors: []string{author}, Posts: []int64{1}}
+}
+
+// mergeMatchesFn sums one entry's matches per author in one period.
+type mergeMatchesFn struct{}
+
+func (mergeMatchesFn) MergeAccumulators(a, b PeriodMatches) PeriodMatches { return a.add(b) }
+
+// stampPeriodFn records each period's end before the matches leave their
+// fixed windows for keyed state.
+type stampPeriodFn struct{}
+
+func (stampPeriodFn) ProcessElement(w beam.Window, id string, pm PeriodMatches, emit func(string, PeriodMatches)) {
+	pm.End = int64(w.(window.IntervalWindow).End)
+	emit(id, pm)
+}
+
+// windowOf counts the matches of the window [end-size, end) from the
+// periods in it, as watchlist.Tally counts the window's posts.
+func windowOf(ps []PeriodMatches, end, size int64) watchlist.Window {
+	w := watchlist.Window{Start: end - size, End: end}
+	per := map[string]int64{}
+	for _, p := range ps {
+		if p.End <= end-size || p.End > end {
+			continue
+		}
+		for i, a := range p.Authors {
+			w.Count += p.Posts[i]
+			per[a] += p.Posts[i]
+			w.TopAuthorPosts = max(w.TopAuthorPosts, per[a])
+		}
+	}
+	w.Authors = int64(len(per))
+	return w
+}
+
+// Progress is an entry's scoring state besides its periods: its baseline,
+// the release clock, and the entries in the Periods bag (dropped ones
+// included), so that the bag is rewritten only once it holds as many
+// dropped periods as needed ones.
 type Progress struct {
-	State trendscore.State
-	Fire  int64
+	State  trendscore.State
+	Clock  windowclock.Clock
+	BagLen int
 }
 
-// scoreFn runs each entry's windows through watchlist.Step in window order.
-// Windows arrive as the watermark passes their end, in any order within a
-// bundle; they wait in Pending until the release timer, set for the
-// earliest pending end, fires: by then the watermark has passed that end,
-// so every window ending at or before it is there.
+// scoreFn keeps each entry's period matches in a bag and releases its
+// windows with an event-time timer (windowclock.Clock) once the watermark
+// has passed their ends: exactly the windows that hold a match, as the
+// reference scores them, each counted from its periods and run through
+// watchlist.Step in window order. Windowing in state rather than in Beam's
+// sliding windows is what keeps alerts live: a GroupByKey over sliding
+// windows holds its output watermark at its oldest buffered element until
+// the last window holding it closes, so every window reached the scorer a
+// window size late (docs/watchlists.md, "Live latency").
 type scoreFn struct {
 	Config  watchlist.Config
 	Entries string
+	// LiveLagMs is how far behind the wall clock a period may end for the
+	// stream to count as live (windowclock.Live): it moves the timer, never
+	// what a window holds.
+	LiveLagMs int64
 
-	Pending  state.Bag[watchlist.Window]
+	Periods  state.Bag[PeriodMatches]
 	Progress state.Value[Progress]
 	Release  timers.EventTime
 
 	entries map[string]watchlist.Entry
 }
 
-func newScoreFn(c watchlist.Config, entries string) *scoreFn {
+func newScoreFn(c watchlist.Config, entries string, outOfOrder time.Duration) *scoreFn {
 	return &scoreFn{
 		Config: c, Entries: entries,
-		Pending:  state.MakeBagState[watchlist.Window]("pending"),
-		Progress: state.MakeValueState[Progress]("progress"),
-		Release:  timers.InEventTime("release"),
+		LiveLagMs: (c.Size + c.Period + outOfOrder).Milliseconds(),
+		Periods:   state.MakeBagState[PeriodMatches]("periods"),
+		Progress:  state.MakeValueState[Progress]("progress"),
+		Release:   timers.InEventTime("release"),
 	}
 }
 
@@ -337,65 +418,90 @@ func (fn *scoreFn) Setup() error {
 	return nil
 }
 
-func (fn *scoreFn) ProcessElement(ctx context.Context, sp state.Provider, tp timers.Provider, id string, w watchlist.Window, _ func(watchlist.Status), _ func(watchlist.Alert)) error {
+func (fn *scoreFn) live(end int64) bool {
+	return windowclock.Live(end, time.Now().UnixMilli(), fn.LiveLagMs)
+}
+
+func (fn *scoreFn) setRelease(tp timers.Provider, c windowclock.Clock) {
+	fn.Release.Set(tp, mtime.FromMilliseconds(c.Fire).ToTime(), timers.WithOutputTimestamp(mtime.FromMilliseconds(c.Hold).ToTime()))
+}
+
+func (fn *scoreFn) ProcessElement(ctx context.Context, sp state.Provider, tp timers.Provider, id string, pm PeriodMatches, _ func(watchlist.Status), _ func(watchlist.Alert)) error {
 	pr, _, err := fn.Progress.Read(sp)
 	if err != nil {
 		return err
 	}
-	if pr.State.Windows > 0 && w.End <= pr.State.LastWindowEnd {
-		// A late pane of a window already scored: the alert rule does not
-		// go back (docs/watchlists.md, "Late posts").
-		latePanes.Inc(ctx, 1)
-		return nil
+	size, period := fn.Config.Size.Milliseconds(), fn.Config.Period.Milliseconds()
+	if pr.Clock.Started && pm.End <= pr.Clock.Through {
+		// Late for the windows already scored: the alert rule does not go
+		// back (docs/watchlists.md, "Late posts"). Each such window counts
+		// as one dropped, as a late pane of it did when Beam windowed.
+		last := pm.End + size - period
+		latePanes.Inc(ctx, (min(last, pr.Clock.Through)-pm.End)/period+1)
+		if last <= pr.Clock.Through {
+			return nil // no window to come holds it
+		}
 	}
-	if err := fn.Pending.Add(sp, w); err != nil {
+	if pr.Clock.Arrive(pm.End, size, period, fn.live(pm.End)) {
+		fn.setRelease(tp, pr.Clock)
+	}
+	if err := fn.Periods.Add(sp, pm); err != nil {
 		return err
 	}
-	if pr.Fire == 0 || w.End < pr.Fire {
-		pr.Fire = w.End
-		fn.Release.Set(tp, time.UnixMilli(w.End))
-	}
+	pr.BagLen++
 	return fn.Progress.Write(sp, pr)
 }
 
+// OnTimer scores the windows that are due in order, drops the periods no
+// window to come needs and sets the timer for the next window.
 func (fn *scoreFn) OnTimer(ctx context.Context, _ beam.EventTime, sp state.Provider, tp timers.Provider, id string, _ timers.Context, emitStatus func(watchlist.Status), emitAlert func(watchlist.Alert)) error {
 	pr, _, err := fn.Progress.Read(sp)
 	if err != nil {
 		return err
 	}
-	ws, _, err := fn.Pending.Read(sp)
+	all, _, err := fn.Periods.Read(sp)
 	if err != nil {
 		return err
 	}
-	slices.SortFunc(ws, func(a, b watchlist.Window) int { return int(a.End - b.End) })
-	p := fn.Config.ParamsFor(fn.entries[id])
-	var rest []watchlist.Window
-	for _, w := range ws {
-		if w.End > pr.Fire {
-			rest = append(rest, w)
-			continue
+	size, period := fn.Config.Size.Milliseconds(), fn.Config.Period.Milliseconds()
+	// needed says a period is in a window not yet released; the bag still
+	// holds periods dropped since it was last rewritten.
+	needed := func(p PeriodMatches) bool { return !pr.Clock.Started || p.End > pr.Clock.Through+period-size }
+	ps := slices.DeleteFunc(all, func(p PeriodMatches) bool { return !needed(p) })
+	var earliest int64
+	for i, p := range ps {
+		if i == 0 || p.End < earliest {
+			earliest = p.End
 		}
-		s, a := watchlist.Step(p, &pr.State, id, w, fn.Config.Period)
+	}
+	has := func(end int64) bool {
+		return slices.ContainsFunc(ps, func(p PeriodMatches) bool { return p.End > end-size && p.End <= end })
+	}
+	params := fn.Config.ParamsFor(fn.entries[id])
+	for _, end := range pr.Clock.Due(period, earliest, has) {
+		s, a := watchlist.Step(params, &pr.State, id, windowOf(ps, end, size), fn.Config.Period)
 		emitStatus(s)
 		if a != nil {
 			alertsFired.Inc(ctx, 1)
 			emitAlert(*a)
 		}
 	}
-	if err := fn.Pending.Clear(sp); err != nil {
-		return err
-	}
-	pr.Fire = 0
-	for _, w := range rest {
-		if err := fn.Pending.Add(sp, w); err != nil {
+	ps = slices.DeleteFunc(ps, func(p PeriodMatches) bool { return !needed(p) })
+	if pr.BagLen >= 2*len(ps) && pr.BagLen > int(size/period) {
+		// A bag cannot drop single entries; rewriting it every period
+		// would write each period size/period times.
+		if err := fn.Periods.Clear(sp); err != nil {
 			return err
 		}
-		if pr.Fire == 0 || w.End < pr.Fire {
-			pr.Fire = w.End
+		for _, p := range ps {
+			if err := fn.Periods.Add(sp, p); err != nil {
+				return err
+			}
 		}
+		pr.BagLen = len(ps)
 	}
-	if pr.Fire != 0 {
-		fn.Release.Set(tp, time.UnixMilli(pr.Fire))
+	if pr.Clock.Next(size, period, fn.live(pr.Clock.Through), has) {
+		fn.setRelease(tp, pr.Clock)
 	}
 	return fn.Progress.Write(sp, pr)
 }
