@@ -50,6 +50,7 @@ type options struct {
 	out, plot     string
 	termOpts      terms.Options
 	score         trendscore.Params
+	topicSample   int
 }
 
 // EvalParams are the scorer parameters the evaluation runs with: the
@@ -85,6 +86,7 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.DurationVar(&o.timeout, "timeout", o.timeout, "give up on the Prism run after this long")
 	fs.StringVar(&o.out, "out", o.out, "Markdown report to write (empty: stdout only)")
 	fs.StringVar(&o.plot, "plot", o.plot, "PNG plot of score over time to write (empty: none)")
+	fs.IntVar(&o.topicSample, "topic-sample", o.topicSample, "posts sampled per language and period for topics, as the pipeline's -topic-sample (0: no topics)")
 	o.termOpts.RegisterFlags(fs)
 	o.score.RegisterFlags(fs)
 }
@@ -95,6 +97,7 @@ func main() {
 		targetAuthors: 10, targetShare: 0.05,
 		prism: true, prismMaxRate: 50, timeout: 9 * time.Minute, out: "EVAL.md", plot: "docs/eval.png",
 		termOpts: terms.DefaultOptions(), score: EvalParams(),
+		topicSample: trending.DefaultOptions().Topics.SamplePosts,
 	}
 	o.register(flag.CommandLine)
 	flag.Usage = envflag.Usage(flag.CommandLine, "TRENDSTREAM", "trendeval [flags]")
@@ -232,6 +235,7 @@ func evaluateReplay(ctx context.Context, o options, rc evaluate.Config, plot boo
 		// Topics as the pipeline computes them, so every volume has them.
 		Topics: trending.DefaultOptions().Topics,
 	}
+	cfg.Topics.SamplePosts = o.topicSample
 	runs := evaluate.Reference(rep, cfg, plot)
 	ref, raw, all := runs.Ours, runs.Raw, runs.All
 
@@ -245,6 +249,7 @@ func evaluateReplay(ctx context.Context, o options, rc evaluate.Config, plot boo
 		po := trending.DefaultOptions()
 		po.WindowSize, po.WindowPeriod, po.TopK = rc.Size, rc.Period, o.topN
 		po.Terms, po.Score, po.StreamStart = o.termOpts, o.score, rep.Start
+		po.Topics.SamplePosts = o.topicSample
 		ours, err = runPrism(pctx, rep.Posts, po)
 		if err != nil {
 			return nil, err
