@@ -51,6 +51,7 @@ type options struct {
 	out, plot     string
 	termOpts      terms.Options
 	score         trendscore.Params
+	topicSample   int
 }
 
 // EvalParams are the scorer parameters the evaluation runs with: the
@@ -90,6 +91,7 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.DurationVar(&o.timeout, "timeout", o.timeout, "give up on the Prism run after this long")
 	fs.StringVar(&o.out, "out", o.out, "Markdown report to write (empty: stdout only)")
 	fs.StringVar(&o.plot, "plot", o.plot, "PNG plot of score over time to write (empty: none)")
+	fs.IntVar(&o.topicSample, "topic-sample", o.topicSample, "posts sampled per language and period for topics, as the pipeline's -topic-sample (0: no topics)")
 	o.termOpts.RegisterFlags(fs)
 	o.score.RegisterFlags(fs)
 }
@@ -100,6 +102,7 @@ func main() {
 		targetAuthors: 10, targetShare: 0.05,
 		prism: true, retract: true, prismMaxRate: 50, timeout: 20 * time.Minute, out: "EVAL.md", plot: "docs/eval.png",
 		termOpts: terms.DefaultOptions(), score: EvalParams(),
+		topicSample: trending.DefaultOptions().Topics.SamplePosts,
 	}
 	o.register(flag.CommandLine)
 	flag.Usage = envflag.Usage(flag.CommandLine, "TRENDSTREAM", "trendeval [flags]")
@@ -245,6 +248,7 @@ func evaluateReplay(ctx context.Context, o options, rc evaluate.Config, plot boo
 		// Deletes as the pipeline retracts them, with its lateness.
 		RetractDeletes: o.retract, Lateness: trending.DefaultOptions().AllowedLateness,
 	}
+	cfg.Topics.SamplePosts = o.topicSample
 	runs := evaluate.Reference(rep, cfg, plot)
 	ref, raw, all := runs.Ours, runs.Raw, runs.All
 
@@ -260,6 +264,7 @@ func evaluateReplay(ctx context.Context, o options, rc evaluate.Config, plot boo
 		po.WindowSize, po.WindowPeriod, po.TopK = rc.Size, rc.Period, o.topN
 		po.Terms, po.Score, po.StreamStart = o.termOpts, o.score, rep.Start
 		po.RetractDeletes = o.retract
+		po.Topics.SamplePosts = o.topicSample
 		ours, err = runPrism(pctx, rep.Posts, po)
 		if err != nil {
 			return nil, err
