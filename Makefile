@@ -40,7 +40,7 @@ run: ## run the whole system in one process on the embedded default (live Bluesk
 
 .PHONY: test
 test: deps ## run all tests (installs missing Debian packages first: see deps)
-	$(GO) test -count=1 -timeout 15m ./...
+	$(GO) test -count=1 -timeout 25m ./...
 	$(MAKE) fuzz-short
 
 .PHONY: fuzz-short
