@@ -406,8 +406,11 @@ func (fn *rankStreamFn) ProcessElement(ctx context.Context, sp state.Provider, t
 		}
 	case !w.Timers:
 		w.Timers = true
-		at := mtime.FromMilliseconds(end - 1).ToTime()
-		fn.Timer.Set(tp, at, timers.WithTag(fireTag), timers.WithOutputTimestamp(at))
+		// Fire at the end, hold at end-1, as transforms/trend's Rank: a
+		// timer at end-1 can fire while the symbol scorer, holding at
+		// end-1, has not yet emitted the window.
+		fn.Timer.Set(tp, mtime.FromMilliseconds(end).ToTime(), timers.WithTag(fireTag),
+			timers.WithOutputTimestamp(mtime.FromMilliseconds(end-1).ToTime()))
 		fn.Timer.Set(tp, mtime.FromMilliseconds(end+fn.KeepMs).ToTime(), timers.WithTag(forgetTag))
 	}
 	return fn.State.Write(sp, w)

@@ -48,13 +48,19 @@ type Gathered struct {
 // gatherFn emits each snapshot once the parts of all its term languages,
 // of its revision, are in. Older revisions are dropped; a timer forgets the
 // window once no correction can come (KeepMs after its end), as Rank does.
+//
+// The forget time comes from the key (the window's end), whichever message
+// comes first: parts once carried no window end, so a part that came
+// before its snapshot set the timer at KeepMs after 1970, and the window
+// was forgotten, snapshot and all, at the next watermark step (a window
+// missing from the results now and then, docs/eval.md).
 type gatherFn struct {
 	KeepMs int64
 	State  state.Value[Gathered]
 	Timer  timers.EventTime
 }
 
-func (fn *gatherFn) ProcessElement(ctx context.Context, sp state.Provider, tp timers.Provider, _ string, in GatherIn, emit func(*tsv1.WindowSnapshot)) error {
+func (fn *gatherFn) ProcessElement(ctx context.Context, sp state.Provider, tp timers.Provider, key string, in GatherIn, emit func(*tsv1.WindowSnapshot)) error {
 	var m tsv1.WindowSnapshot
 	if err := proto.Unmarshal(in.Msg, &m); err != nil {
 		return fmt.Errorf("topics: gather: %w", err)
@@ -64,8 +70,12 @@ func (fn *gatherFn) ProcessElement(ctx context.Context, sp state.Provider, tp ti
 		return err
 	}
 	if !g.Timer {
+		end, err := keyEnd(key)
+		if err != nil {
+			return err
+		}
 		g.Timer = true
-		fn.Timer.Set(tp, mtime.FromMilliseconds(m.GetWindowEnd().AsTime().UnixMilli()+fn.KeepMs).ToTime())
+		fn.Timer.Set(tp, mtime.FromMilliseconds(end+fn.KeepMs).ToTime())
 	}
 	rev := m.GetRevision()
 	switch {

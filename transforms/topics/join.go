@@ -102,9 +102,14 @@ func (fn *joinFn) ProcessElement(ctx context.Context, sp state.Provider, tp time
 		if err := proto.Unmarshal(in.Request, &req); err != nil {
 			return fmt.Errorf("topics: join: request: %w", err)
 		}
+		// The timer fires at the window's end, once the watermark has
+		// passed the last instant of its last period: a firing at end-1
+		// could come while that period's sample, held at end-1 upstream,
+		// is still on its way. The answer is held at end-1, the window's
+		// timestamp.
 		end := req.GetWindowEnd().AsTime().UnixMilli()
-		at := mtime.FromMilliseconds(end - 1).ToTime()
-		fn.Timer.Set(tp, at, timers.WithTag(windowTag(end)), timers.WithOutputTimestamp(at))
+		fn.Timer.Set(tp, mtime.FromMilliseconds(end).ToTime(), timers.WithTag(windowTag(end)),
+			timers.WithOutputTimestamp(mtime.FromMilliseconds(end-1).ToTime()))
 		return fn.Pending.Add(sp, in.Request)
 	}
 	if err := fn.Periods.Add(sp, in.Sample); err != nil {
@@ -177,6 +182,7 @@ func (fn *joinFn) OnTimer(ctx context.Context, sp state.Provider, tp timers.Prov
 		}
 		part := grouping.Part(lang, req.GetTerms(), posts, fn.Cfg)
 		part.Source, part.Revision = req.GetSource(), req.GetRevision()
+		part.WindowStart, part.WindowEnd = req.GetWindowStart(), req.GetWindowEnd()
 		msg, err := proto.Marshal(part)
 		if err != nil {
 			return fmt.Errorf("topics: join: part: %w", err)

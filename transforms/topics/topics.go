@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"reflect"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -122,6 +123,16 @@ func (wholeFn) ProcessElement(_ context.Context, snap *tsv1.WindowSnapshot, gath
 // gatherKey keys a ranking's window: "<source>|<ranking lang>|<end, Unix ms>".
 func gatherKey(s *tsv1.WindowSnapshot) string {
 	return strconv.Itoa(int(s.GetSource())) + "|" + s.GetLang() + "|" + strconv.FormatInt(s.GetWindowEnd().AsTime().UnixMilli(), 10)
+}
+
+// keyEnd returns the window end (Unix ms) of a gatherKey.
+func keyEnd(key string) (int64, error) {
+	i := strings.LastIndexByte(key, '|')
+	end, err := strconv.ParseInt(key[i+1:], 10, 64)
+	if i < 0 || err != nil {
+		return 0, fmt.Errorf("topics: gather key %q has no window end", key)
+	}
+	return end, nil
 }
 
 // Enrich returns snaps with topics and example posts, computed from the

@@ -132,8 +132,13 @@ func (fn *rankFn) ProcessElement(ctx context.Context, sp state.Provider, tp time
 		emit(fn.snapshot(ctx, &w))
 	case !w.Timers:
 		w.Timers = true
-		at := mtime.FromMilliseconds(in.End - 1).ToTime()
-		fn.Timer.Set(tp, at, timers.WithTag(fireTag), timers.WithOutputTimestamp(at))
+		// Fire at the end, hold at end-1 (the window's timestamp): a
+		// timer at end-1 fired as soon as the watermark reached end-1,
+		// which a scorer holding its release at end-1 allows before it
+		// has emitted the window, so the window went out without its
+		// lists (and was corrected just after).
+		fn.Timer.Set(tp, mtime.FromMilliseconds(in.End).ToTime(), timers.WithTag(fireTag),
+			timers.WithOutputTimestamp(mtime.FromMilliseconds(in.End-1).ToTime()))
 		fn.Timer.Set(tp, mtime.FromMilliseconds(in.End+fn.KeepMs).ToTime(), timers.WithTag(forgetTag))
 	}
 	return fn.State.Write(sp, w)
