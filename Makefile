@@ -86,6 +86,8 @@ COMPOSE_FILES ?= -f docker-compose.yml
 JOB_NAME ?= trendstream-trending
 PARALLELISM ?= 2
 START ?= committed
+# A savepoint to restore the submitted job from (flink/jobs.sh stop prints it).
+SAVEPOINT ?=
 
 .PHONY: up
 up: ## start the production-like stack with Docker Compose, wait until healthy
@@ -97,13 +99,17 @@ down: ## stop the Docker Compose stack (named volumes are kept)
 	$(COMPOSE) $(COMPOSE_FILES) --profile submit down
 
 .PHONY: submit
-submit: ## build the pipeline binary and submit it to Flink (JOB_NAME, PARALLELISM, START)
-	COMPOSE="$(COMPOSE) $(COMPOSE_FILES)" GO="$(GO)" JOB_NAME="$(JOB_NAME)" PARALLELISM="$(PARALLELISM)" START="$(START)" \
+submit: ## build the pipeline binary and submit it to Flink (JOB_NAME, PARALLELISM, START, SAVEPOINT)
+	COMPOSE="$(COMPOSE) $(COMPOSE_FILES)" GO="$(GO)" JOB_NAME="$(JOB_NAME)" PARALLELISM="$(PARALLELISM)" START="$(START)" SAVEPOINT="$(SAVEPOINT)" \
 	  bash flink/submit.sh
 
 .PHONY: cancel
 cancel: ## cancel the pipeline job running on Flink (JOB_NAME)
 	bash flink/jobs.sh cancel "$(JOB_NAME)"
+
+.PHONY: stop
+stop: ## stop the pipeline job on Flink with a savepoint (JOB_NAME) and print its path; make submit SAVEPOINT=<path> goes on from it
+	bash flink/jobs.sh stop "$(JOB_NAME)"
 
 .PHONY: logs
 logs: ## follow the Docker Compose stack's logs (SERVICE=<name> for one)
@@ -125,12 +131,16 @@ cluster-down: ## stop everything cluster-up started
 	bash flink/cluster/cluster.sh down
 
 .PHONY: cluster-submit
-cluster-submit: ## build the pipeline and submit it to the local cluster (JOB_NAME, PARALLELISM, START; PIPELINE_DATABASE_URL or DATABASE_URL)
-	TARGET=local GO="$(GO)" JOB_NAME="$(JOB_NAME)" PARALLELISM="$(PARALLELISM)" START="$(START)" bash flink/submit.sh
+cluster-submit: ## build the pipeline and submit it to the local cluster (JOB_NAME, PARALLELISM, START, SAVEPOINT; PIPELINE_DATABASE_URL or DATABASE_URL)
+	TARGET=local GO="$(GO)" JOB_NAME="$(JOB_NAME)" PARALLELISM="$(PARALLELISM)" START="$(START)" SAVEPOINT="$(SAVEPOINT)" bash flink/submit.sh
 
 .PHONY: cluster-cancel
 cluster-cancel: ## cancel the pipeline job on the local cluster (JOB_NAME); resubmit with START=committed to resume
 	bash flink/jobs.sh cancel "$(JOB_NAME)"
+
+.PHONY: cluster-stop
+cluster-stop: ## stop the pipeline job on the local cluster with a savepoint (JOB_NAME) and print its path; resubmit with SAVEPOINT=<path> to go on from it
+	bash flink/jobs.sh stop "$(JOB_NAME)"
 
 .PHONY: cluster-status
 cluster-status: ## show what of the local cluster runs

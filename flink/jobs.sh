@@ -8,6 +8,10 @@
 #                                  those whose name starts with NAME if given
 #   flink/jobs.sh cancel NAME      cancel every running job whose name starts
 #                                  with NAME
+#   flink/jobs.sh stop NAME        take a savepoint of the running job whose
+#                                  name starts with NAME, cancel it, and print
+#                                  the savepoint's path: resubmit with
+#                                  SAVEPOINT=<path> to go on from it
 #
 # Names are matched by prefix because the Flink job name is derived from the
 # Beam --job_name and the job server may decorate it.
@@ -46,8 +50,43 @@ case "${1:-}" in
       curl -fsS --max-time 30 -X PATCH "$FLINK_REST/jobs/$id?mode=cancel" >/dev/null
     done
     ;;
+  stop)
+    name=${2:?usage: jobs.sh stop NAME}
+    jobs=$(running "$name")
+    if [ "$(printf '%s\n' "$jobs" | grep -c .)" != 1 ]; then
+      echo "stop: want exactly one running job named $name*, have: ${jobs:-none}" >&2
+      exit 1
+    fi
+    read -r id job <<<"$jobs"
+    echo "stop: savepoint of $job ($id), then cancel" >&2
+    # Savepoint with cancel-job rather than stop-with-savepoint: Beam's
+    # Impulse-driven sources never finish, which a stop would wait for.
+    trigger=$(curl -fsS --max-time 30 -X POST -H 'Content-Type: application/json' \
+      -d '{"cancel-job": true}' "$FLINK_REST/jobs/$id/savepoints")
+    rid=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["request-id"])' <<<"$trigger")
+    for _ in $(seq 1 600); do
+      status=$(curl -fsS --max-time 10 "$FLINK_REST/jobs/$id/savepoints/$rid")
+      out=$(python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+if s["status"]["id"] != "COMPLETED":
+    print("IN_PROGRESS")
+elif "location" in s.get("operation", {}):
+    print("OK " + s["operation"]["location"])
+else:
+    print("FAILED " + s.get("operation", {}).get("failure-cause", {}).get("class", "?"))
+' <<<"$status")
+      case "$out" in
+        OK\ *) echo "${out#OK }"; exit 0 ;;
+        FAILED\ *) echo "stop: savepoint failed: ${out#FAILED }" >&2; exit 1 ;;
+      esac
+      sleep 0.5
+    done
+    echo "stop: savepoint $rid not done after 5 minutes" >&2
+    exit 1
+    ;;
   *)
-    echo "usage: $0 running [NAME] | cancel NAME" >&2
+    echo "usage: $0 running [NAME] | cancel NAME | stop NAME" >&2
     exit 2
     ;;
 esac

@@ -17,7 +17,8 @@
 # Settings (environment): TARGET, JOB_NAME, PARALLELISM, START, GROUP,
 # WINDOW_SIZE, WINDOW_PERIOD, TOP_K, PIPELINE_BROKERS, PIPELINE_DATABASE_URL,
 # POSTS_TOPIC, TRENDS_TOPIC, JOB_ENDPOINT (local), FLINK_REST (job listing),
-# FORCE=1 (submit even if a job of that name is running).
+# FORCE=1 (submit even if a job of that name is running), SAVEPOINT (restore
+# the job from this savepoint, as `flink/jobs.sh stop` printed it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -97,6 +98,11 @@ args=(
   -group="$GROUP"
   -flink-checkpointing-interval="$CHECKPOINT_INTERVAL"
 )
+if [ -n "${SAVEPOINT:-}" ]; then
+  # The job goes on with the stopped job's windows, baselines and read
+  # positions (docs/local-cluster.md, "Upgrading a job"); START is unused.
+  args+=(-flink-savepoint-path="$SAVEPOINT")
+fi
 if [ "$TARGET" = local ]; then
   bin/linux_amd64/trending "${args[@]}"
 else

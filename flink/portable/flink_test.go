@@ -143,10 +143,13 @@ func (c *flinkCluster) submitArgs(bins binaries, worker, name string) []string {
 //     11 posts/s. While it runs without a fault, every window must reach
 //     PostgreSQL within liveBound of its end (this failed before
 //     internal/platform/flinkrunner sent finishBundleBeforeCheckpointing: no window
-//     at all until a restore). Then its TaskManager is killed with SIGKILL
-//     and restarted mid-stream; every window must still equal the
-//     reference (nothing lost, nothing counted twice), and the job must
-//     have restored a checkpoint. The web UI must list the job as RUNNING;
+//     at all until a restore). Then, while posts still come, the job is
+//     stopped with a savepoint and submitted again from it (an upgrade:
+//     flink/jobs.sh stop, -flink-savepoint-path), and the new job's
+//     TaskManager is killed with SIGKILL and restarted mid-stream; every
+//     window must still equal the reference (nothing lost, nothing counted
+//     twice), and the new job must have restored its savepoint and a
+//     checkpoint. The web UI must list the job as RUNNING;
 //   - watchlist, market: the watchlist pipeline (a bounded replay,
 //     flinkWatchlist) and the streaming market pipeline (live,
 //     flinkMarket) on the same cluster.
@@ -306,6 +309,18 @@ func flinkLive(t *testing.T, fc *flinkCluster, bins binaries, dir string) {
 		t.Logf("the job's tasks before the kill:\n%s", fc.watermarks(jobID))
 	}
 	fc.screenshotJob(t, "trendstream0flink0live")
+
+	// An upgrade: the job is stopped with a savepoint while posts still
+	// come, and submitted again from it. The new job must go on with the
+	// old one's windows, baselines and read positions: the final check
+	// below finds any post lost or counted twice.
+	sp := fc.savepointAndCancel(t, jobID, 2*time.Minute)
+	left := int64(len(posts)) - sent.Load()
+	fc.waitGone(t, jobID, time.Minute)
+	jobID = fc.submitUnbounded(t, dir, bins, bins.pipeline, "trendstream-flink-live", append(args, "-flink-savepoint-path="+sp)...)
+	fc.waitRestored(t, jobID, sp, time.Minute)
+	t.Logf("stopped with a savepoint (%s) with %d of %d posts still to come, and resubmitted from it", sp, left, len(posts))
+
 	if out, err := fc.sh("taskmanager-kill"); err != nil {
 		t.Fatalf("taskmanager-kill: %v\n%s", err, out)
 	}
@@ -349,11 +364,12 @@ func flinkLive(t *testing.T, fc *flinkCluster, bins binaries, dir string) {
 		t.Errorf("results topic differs from the reference:\n%s", d)
 	}
 	cp := fc.checkpointCounts(t, jobID)
-	restored := cp.Restored
-	if restored < 1 {
-		t.Errorf("the job shows no restore from a checkpoint after the TaskManager was killed")
+	// The resubmitted job restored twice: its savepoint at its start and
+	// a checkpoint after the kill.
+	if cp.Restored < 2 {
+		t.Errorf("the resubmitted job shows %d restores, want its savepoint's and a checkpoint's after the TaskManager was killed", cp.Restored)
 	}
-	t.Logf("live on Flink: %d windows equal the reference after a TaskManager SIGKILL (checkpoints: %+v); window end → PostgreSQL row: before the kill %s; over the whole run %s",
+	t.Logf("live on Flink: %d windows equal the reference after a stop with a savepoint, a resubmission from it and a TaskManager SIGKILL (checkpoints of the resubmitted job: %+v); window end → PostgreSQL row: before the kill %s; over the whole run %s",
 		len(want), cp, before, seen.delays(want))
 }
 

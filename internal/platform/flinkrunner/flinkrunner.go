@@ -58,6 +58,12 @@ type Options struct {
 	// (Beam's checkpointingInterval). It should equal the cluster's
 	// execution.checkpointing.interval; 0 leaves checkpointing off.
 	CheckpointingInterval time.Duration
+	// SavepointPath restores the job's state from a savepoint (Beam's
+	// savepointPath): the path Flink printed when a savepoint of an
+	// earlier run of the same pipeline was taken (flink/jobs.sh stop).
+	// The job then continues with its windows, baselines and read
+	// positions as they were, instead of starting from -start.
+	SavepointPath string
 }
 
 // DefaultOptions returns the defaults: a checkpoint every 10 s, as
@@ -68,6 +74,8 @@ func DefaultOptions() Options { return Options{CheckpointingInterval: 10 * time.
 func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.CheckpointingInterval, "flink-checkpointing-interval", o.CheckpointingInterval,
 		"with --runner=flink: the job's checkpoint interval, sent to Beam's Flink runner; keep it equal to the cluster's execution.checkpointing.interval (0: no checkpoints, and a killed TaskManager restarts the job from -start; -bounded reads always run without, since Beam keeps checkpointed sources alive)")
+	fs.StringVar(&o.SavepointPath, "flink-savepoint-path", o.SavepointPath,
+		"with --runner=flink: restore the job from this savepoint of an earlier run of the same pipeline (the path `flink/jobs.sh stop` prints), keeping its windows, baselines and read positions; -start is then not used (empty: a fresh job)")
 }
 
 // Validate checks o.
@@ -202,6 +210,9 @@ func (o Options) top() map[string]*structpb.Value {
 	if o.CheckpointingInterval > 0 {
 		m["checkpointing_interval"] = structpb.NewNumberValue(float64(o.CheckpointingInterval.Milliseconds()))
 		m["finish_bundle_before_checkpointing"] = structpb.NewBoolValue(true)
+	}
+	if o.SavepointPath != "" {
+		m["savepoint_path"] = structpb.NewStringValue(o.SavepointPath)
 	}
 	return m
 }

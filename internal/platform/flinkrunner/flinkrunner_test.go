@@ -16,6 +16,7 @@ func TestOptions(t *testing.T) {
 		{name: "default", wantTop: map[string]any{"checkpointing_interval": 10000.0, "finish_bundle_before_checkpointing": true}},
 		{name: "interval", args: []string{"-flink-checkpointing-interval=2s"}, wantTop: map[string]any{"checkpointing_interval": 2000.0, "finish_bundle_before_checkpointing": true}},
 		{name: "off", args: []string{"-flink-checkpointing-interval=0"}, wantTop: map[string]any{}},
+		{name: "savepoint", args: []string{"-flink-savepoint-path=file:///tmp/sp/savepoint-1"}, wantTop: map[string]any{"checkpointing_interval": 10000.0, "finish_bundle_before_checkpointing": true, "savepoint_path": "file:///tmp/sp/savepoint-1"}},
 		{name: "negative", args: []string{"-flink-checkpointing-interval=-1s"}, wantErr: true},
 		{name: "too short", args: []string{"-flink-checkpointing-interval=1ms"}, wantErr: true},
 	}

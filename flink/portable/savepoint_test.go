@@ -1,0 +1,96 @@
+package portable
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// savepointAndCancel stops job id with `flink/jobs.sh stop` (a savepoint,
+// then cancel; what make cluster-stop runs) and returns the savepoint's
+// path, which the script prints. A savepoint refused while the job's
+// tasks are still (re)starting is retried until timeout.
+func (c *flinkCluster) savepointAndCancel(t *testing.T, id string, timeout time.Duration) string {
+	t.Helper()
+	var job struct{ Name string }
+	if err := c.getJSON("/jobs/"+id, &job); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		cmd := exec.Command("bash", "../jobs.sh", "stop", job.Name)
+		cmd.Env = append(os.Environ(), "FLINK_REST="+c.url(""))
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if path := strings.TrimSpace(string(out)); err == nil && path != "" {
+			return path
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("flink/jobs.sh stop %s: %v\n%s%s", job.Name, err, out, stderr.String())
+		}
+		t.Logf("flink/jobs.sh stop %s: %v (%s); retrying", job.Name, err, strings.TrimSpace(stderr.String()))
+		time.Sleep(2 * time.Second)
+	}
+}
+
+// restoredSavepoint returns the external path of the savepoint job id
+// was restored from ("" if none).
+func (c *flinkCluster) restoredSavepoint(t *testing.T, id string) string {
+	t.Helper()
+	var cp struct {
+		Latest struct {
+			Restored *struct {
+				IsSavepoint  bool   `json:"is_savepoint"`
+				ExternalPath string `json:"external_path"`
+			} `json:"restored"`
+		} `json:"latest"`
+	}
+	if err := c.getJSON("/jobs/"+id+"/checkpoints", &cp); err != nil {
+		t.Fatal(err)
+	}
+	if r := cp.Latest.Restored; r != nil && r.IsSavepoint {
+		return r.ExternalPath
+	}
+	return ""
+}
+
+// waitGone waits until job id no longer runs (a cancelled job leaves
+// RUNNING through CANCELLING).
+func (c *flinkCluster) waitGone(t *testing.T, id string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		var j struct{ State string }
+		err := c.getJSON("/jobs/"+id, &j)
+		if err == nil && (j.State == "CANCELED" || j.State == "FINISHED" || j.State == "FAILED") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("job %s still %q %v after %v", id, j.State, err, timeout)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// waitRestored waits until job id reports its restore from savepoint sp.
+func (c *flinkCluster) waitRestored(t *testing.T, id, sp string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		got := c.restoredSavepoint(t, id)
+		if got != "" {
+			if got != sp {
+				t.Fatalf("job %s restored savepoint %s, want %s", id, got, sp)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("job %s shows no restore from savepoint %s after %v", id, sp, timeout)
+		}
+		time.Sleep(time.Second)
+	}
+}
