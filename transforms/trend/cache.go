@@ -63,41 +63,59 @@ func (sh *shardState) evict(keepFrom int64) {
 //
 // Beam's Fn API has cache tokens for this purpose, which the Go SDK does
 // not implement for user state.
-var stateCache = &shardCache{max: 4096, m: map[cacheKey]cacheEntry{}}
+var stateCache = newTokenCache[*shardState]()
 
-type shardCache struct {
+// memoCache is stateCache for the retraction stage (retractFn): each
+// retraction shard's memos, current while its token is
+// RetractProgress.Token.
+var memoCache = newTokenCache[*memoState]()
+
+func newTokenCache[T any]() *tokenCache[T] {
+	return &tokenCache[T]{max: 4096, m: map[cacheKey]cacheEntry[T]{}}
+}
+
+type tokenCache[T any] struct {
 	mu  sync.Mutex
 	max int
-	m   map[cacheKey]cacheEntry
+	m   map[cacheKey]cacheEntry[T]
 	// off makes every lookup miss; tests use it to run the state path.
 	off bool
 }
 
 type cacheKey struct {
-	id    string // scoreFn.CacheID
+	id    string // the DoFn's CacheID
 	shard int
 }
 
-type cacheEntry struct {
+type cacheEntry[T any] struct {
 	token uint64
-	sh    *shardState
+	sh    T
 }
 
-// take removes the shard's entry and returns it if its token is token.
-func (c *shardCache) take(id string, shard int, token uint64) *shardState {
+// setOff turns the cache off (every lookup misses) or on.
+func (c *tokenCache[T]) setOff(off bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.off = off
+}
+
+// take removes the shard's entry and returns it if its token is token,
+// else the zero T.
+func (c *tokenCache[T]) take(id string, shard int, token uint64) T {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	k := cacheKey{id, shard}
 	e, ok := c.m[k]
 	delete(c.m, k)
 	if !ok || e.token != token || c.off {
-		return nil
+		var zero T
+		return zero
 	}
 	return e.sh
 }
 
 // put stores a shard's state as of token.
-func (c *shardCache) put(id string, shard int, token uint64, sh *shardState) {
+func (c *tokenCache[T]) put(id string, shard int, token uint64, sh T) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.m) >= c.max {
@@ -105,5 +123,5 @@ func (c *shardCache) put(id string, shard int, token uint64, sh *shardState) {
 		// shards) starts over rather than track recency.
 		clear(c.m)
 	}
-	c.m[cacheKey{id, shard}] = cacheEntry{token, sh}
+	c.m[cacheKey{id, shard}] = cacheEntry[T]{token, sh}
 }

@@ -15,7 +15,7 @@ import (
 )
 
 func init() {
-	register.DoFn7x0[context.Context, beam.EventTime, *tsv1.Post, func(beam.EventTime, int, termwindow.Bucket), func(beam.EventTime, string, int64), func(string, PostMemo), func(beam.EventTime, string, grouping.Sample)](&bucketFn{})
+	register.DoFn7x0[context.Context, beam.EventTime, *tsv1.Post, func(beam.EventTime, int, termwindow.Bucket), func(beam.EventTime, string, int64), func(beam.EventTime, int, MemoBatch), func(beam.EventTime, string, grouping.Sample)](&bucketFn{})
 	register.Emitter3[beam.EventTime, int, termwindow.Bucket]()
 	register.Emitter3[beam.EventTime, string, int64]()
 	register.Emitter3[beam.EventTime, string, grouping.Sample]()
@@ -44,9 +44,10 @@ type bucketFn struct {
 	Terms    terms.Options
 	PeriodMs int64
 	Shards   int
-	// Retract also emits a memo of every post and delete, keyed by
-	// author, for the retraction stage (Retractions): its terms are
-	// extracted here once.
+	// Retract also keeps a memo of every post and delete, in the order
+	// read, and emits them with the buckets as one batch per retraction
+	// shard (memoShard), for the retraction stage (Retractions): the
+	// posts' terms are extracted here once.
 	Retract bool
 	// SamplePosts > 0 also keeps the bundle's bottom-SamplePosts post
 	// sample per (term language, period) for the topic stages
@@ -61,6 +62,7 @@ type bucketFn struct {
 	ex      *terms.Extractor
 	buckets map[int64]*termwindow.Builder // period end (Unix ms) → terms
 	posts   map[int64]map[string]int64    // period end → ranking language → posts
+	memos   map[int][]PostMemo            // retraction shard → memos, in order
 	sampler *grouping.Sampler
 	floor   *grouping.Floor
 	hits    int
@@ -78,33 +80,34 @@ func (fn *bucketFn) Setup() {
 
 // StartBundle takes the emitters because the SDK requires StartBundle and
 // FinishBundle to declare ProcessElement's outputs.
-func (fn *bucketFn) StartBundle(context.Context, func(beam.EventTime, int, termwindow.Bucket), func(beam.EventTime, string, int64), func(string, PostMemo), func(beam.EventTime, string, grouping.Sample)) {
+func (fn *bucketFn) StartBundle(context.Context, func(beam.EventTime, int, termwindow.Bucket), func(beam.EventTime, string, int64), func(beam.EventTime, int, MemoBatch), func(beam.EventTime, string, grouping.Sample)) {
 	fn.reset()
 }
 
 func (fn *bucketFn) reset() {
 	fn.buckets = map[int64]*termwindow.Builder{}
 	fn.posts = map[int64]map[string]int64{}
+	fn.memos = nil
 	fn.hits = 0
 	if fn.sampler != nil {
 		fn.sampler.Reset()
 	}
 }
 
-func (fn *bucketFn) ProcessElement(ctx context.Context, ts beam.EventTime, p *tsv1.Post, emitTerms func(beam.EventTime, int, termwindow.Bucket), emitPosts func(beam.EventTime, string, int64), emitMemo func(string, PostMemo), emitSample func(beam.EventTime, string, grouping.Sample)) {
+func (fn *bucketFn) ProcessElement(ctx context.Context, ts beam.EventTime, p *tsv1.Post, emitTerms func(beam.EventTime, int, termwindow.Bucket), emitPosts func(beam.EventTime, string, int64), emitMemos func(beam.EventTime, int, MemoBatch), emitSample func(beam.EventTime, string, grouping.Sample)) {
+	if fn.buckets == nil {
+		fn.reset() // a runner that skips StartBundle
+	}
 	if p.GetOperation() == tsv1.Operation_OPERATION_DELETE {
 		// Retracted by the retraction stage if Retract (docs/pipeline.md,
 		// "Deletes"), else only counted.
 		deletesSeen.Inc(ctx, 1)
 		if fn.Retract {
-			emitMemo(p.GetAuthorDid(), PostMemo{URI: p.GetUri(), At: int64(ts), Delete: true})
+			fn.addMemo(PostMemo{Author: p.GetAuthorDid(), URI: p.GetUri(), At: int64(ts), Delete: true})
 		}
 		return
 	}
 	postsCounted.Inc(ctx, 1)
-	if fn.buckets == nil {
-		fn.reset() // a runner that skips StartBundle
-	}
 	end := termwindow.PeriodEnd(int64(ts), fn.PeriodMs)
 	b := fn.buckets[end]
 	if b == nil {
@@ -122,11 +125,11 @@ func (fn *bucketFn) ProcessElement(ctx context.Context, ts beam.EventTime, p *ts
 		b.Add(termwindow.Key{Lang: t.Lang, Kind: t.Kind, Term: t.Text}, author, 1)
 	}
 	if fn.Retract && p.GetUri() != "" {
-		m := PostMemo{URI: p.GetUri(), At: int64(ts), End: end, Lang: lang, Terms: make([]string, len(found)), Kinds: make([]int32, len(found))}
+		m := PostMemo{Author: p.GetAuthorDid(), URI: p.GetUri(), At: int64(ts), End: end, Lang: lang, Terms: make([]string, len(found)), Kinds: make([]int32, len(found))}
 		for i, t := range found {
 			m.Terms[i], m.Kinds[i] = t.Text, int32(t.Kind)
 		}
-		emitMemo(p.GetAuthorDid(), m)
+		fn.addMemo(m)
 	}
 	if fn.sampler != nil {
 		key := grouping.SampleKey{Lang: lang, End: end}
@@ -144,15 +147,25 @@ func (fn *bucketFn) ProcessElement(ctx context.Context, ts beam.EventTime, p *ts
 	pc[AllLanguages]++
 	pc[lang]++
 	if fn.hits >= maxBundleHits {
-		fn.flush(emitTerms, emitPosts, emitSample)
+		fn.flush(emitTerms, emitPosts, emitMemos, emitSample)
 	}
 }
 
-func (fn *bucketFn) FinishBundle(emitTerms func(beam.EventTime, int, termwindow.Bucket), emitPosts func(beam.EventTime, string, int64), _ func(string, PostMemo), emitSample func(beam.EventTime, string, grouping.Sample)) {
-	fn.flush(emitTerms, emitPosts, emitSample)
+// addMemo keeps a post's or delete's memo for its retraction shard's
+// batch.
+func (fn *bucketFn) addMemo(m PostMemo) {
+	if fn.memos == nil {
+		fn.memos = map[int][]PostMemo{}
+	}
+	shard := memoShard(m.URI, fn.Shards)
+	fn.memos[shard] = append(fn.memos[shard], m)
 }
 
-func (fn *bucketFn) flush(emitTerms func(beam.EventTime, int, termwindow.Bucket), emitPosts func(beam.EventTime, string, int64), emitSample func(beam.EventTime, string, grouping.Sample)) {
+func (fn *bucketFn) FinishBundle(emitTerms func(beam.EventTime, int, termwindow.Bucket), emitPosts func(beam.EventTime, string, int64), emitMemos func(beam.EventTime, int, MemoBatch), emitSample func(beam.EventTime, string, grouping.Sample)) {
+	fn.flush(emitTerms, emitPosts, emitMemos, emitSample)
+}
+
+func (fn *bucketFn) flush(emitTerms func(beam.EventTime, int, termwindow.Bucket), emitPosts func(beam.EventTime, string, int64), emitMemos func(beam.EventTime, int, MemoBatch), emitSample func(beam.EventTime, string, grouping.Sample)) {
 	for end, b := range fn.buckets {
 		at := mtime.FromMilliseconds(end - 1)
 		// Every shard gets the period's bucket, empty or not: it tells
@@ -176,7 +189,21 @@ func (fn *bucketFn) flush(emitTerms func(beam.EventTime, int, termwindow.Bucket)
 		}
 		fn.floor.Sent(samples)
 	}
+	for shard, ms := range fn.memos {
+		// At the earliest memo's time: never later than the data it
+		// carries (the retraction stage runs in the global window).
+		emitMemos(mtime.FromMilliseconds(memosStart(ms)), shard, MemoBatch{Memos: ms})
+	}
 	fn.reset()
+}
+
+// memosStart returns the earliest event time of ms (Unix ms).
+func memosStart(ms []PostMemo) int64 {
+	start := ms[0].At
+	for _, m := range ms[1:] {
+		start = min(start, m.At)
+	}
+	return start
 }
 
 // AllLanguages is the ranking key of the overall (all-language) ranking.
@@ -185,8 +212,10 @@ const AllLanguages = ""
 // BucketTerms turns posts, timestamped at their event time, into partial
 // term buckets (KV<shard, termwindow.Bucket>) and partial post counts
 // (KV<ranking language, posts>, AllLanguages included), each timestamped at
-// the last instant of its period. With retract, memos
-// (KV<author DID, PostMemo>) of every post and delete for Retractions too;
+// the last instant of its period. With retract, memo batches
+// (KV<retraction shard, MemoBatch>: each bundle's memos of every post and
+// delete per shard, in order, timestamped at the earliest) for
+// Retractions too;
 // without, memos is empty. With samplePosts > 0, partial post samples
 // (KV<term language, internal/core/topics.Sample>: each bundle's bottom
 // samplePosts per language and period, timestamped like the buckets) for

@@ -85,13 +85,11 @@ func referenceCase(t *testing.T) ([]*tsv1.Post, Config) {
 // snapshot it emitted.
 func runTrends(t *testing.T, cached bool, cfg Config, input func(beam.Scope) beam.PCollection) []*tsv1.WindowSnapshot {
 	t.Helper()
-	stateCache.mu.Lock()
-	stateCache.off = !cached
-	stateCache.mu.Unlock()
+	stateCache.setOff(!cached)
+	memoCache.setOff(!cached)
 	defer func() {
-		stateCache.mu.Lock()
-		stateCache.off = false
-		stateCache.mu.Unlock()
+		stateCache.setOff(false)
+		memoCache.setOff(false)
 	}()
 	p, s := beam.NewPipelineWithRoot()
 	beam.ParDo0(s, &collectFn{Test: t.Name()}, Trends(s, input(s), cfg))
