@@ -36,6 +36,7 @@ import (
 	"github.com/trendstream/trendstream/internal/platform/envflag"
 	"github.com/trendstream/trendstream/internal/tools/chaos"
 	"github.com/trendstream/trendstream/internal/tools/livesoak"
+	"github.com/trendstream/trendstream/internal/tools/reportfile"
 )
 
 // EnvPrefix prefixes every flag's environment twin.
@@ -172,27 +173,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (*chaos.R
 }
 
 func writeReports(rep *chaos.Report, md, js string) error {
-	write := func(path string, f func(io.Writer) error) error {
-		if dir := filepath.Dir(path); dir != "" {
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				return err
-			}
-		}
-		w, err := os.Create(path)
-		if err != nil {
-			return err
-		}
-		if err := f(w); err != nil {
-			w.Close()
-			return fmt.Errorf("write %s: %w", path, err)
-		}
-		return w.Close()
-	}
-	if err := write(md, rep.WriteMarkdown); err != nil {
+	if err := reportfile.Write(md, rep.WriteMarkdown); err != nil {
 		return err
 	}
 	if js == "" {
 		return nil
 	}
-	return write(js, rep.WriteJSON)
+	return reportfile.Write(js, rep.WriteJSON)
 }

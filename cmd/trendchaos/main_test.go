@@ -9,19 +9,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trendstream/trendstream/internal/testenv/flagtest"
 	"github.com/trendstream/trendstream/internal/tools/livesoak"
 )
 
 func TestParse(t *testing.T) {
-	tests := []struct {
-		name  string
-		args  []string
-		env   map[string]string
-		ok    bool
-		code  int
-		check func(t *testing.T, o options)
-	}{
-		{name: "defaults are make chaos", ok: true, check: func(t *testing.T, o options) {
+	flagtest.Parse(t, parse, []flagtest.Case[options]{
+		{Name: "defaults are make chaos", WantOK: true, Check: func(t *testing.T, o options) {
 			if o.cfg.Duration != 15*time.Minute || o.out != "RELIABILITY.md" || o.js != "" || o.cfg.Mode != livesoak.ModeJetstream {
 				t.Errorf("defaults: duration %s, out %s, json %s, mode %s", o.cfg.Duration, o.out, o.js, o.cfg.Mode)
 			}
@@ -29,8 +23,8 @@ func TestParse(t *testing.T) {
 				t.Errorf("defaults: partitions %d, check %v", o.cfg.Partitions, o.check)
 			}
 		}},
-		{name: "flags", args: []string{"-duration", "3m", "-seed", "7", "-out", "/tmp/x/chaos.md", "-json", "/tmp/x/chaos.json", "-partitions", "2", "-mode", "relay"}, ok: true,
-			check: func(t *testing.T, o options) {
+		{Name: "flags", Args: []string{"-duration", "3m", "-seed", "7", "-out", "/tmp/x/chaos.md", "-json", "/tmp/x/chaos.json", "-partitions", "2", "-mode", "relay"}, WantOK: true,
+			Check: func(t *testing.T, o options) {
 				if o.cfg.Duration != 3*time.Minute || o.cfg.Seed != 7 || o.js != "/tmp/x/chaos.json" || o.cfg.Partitions != 2 || o.cfg.Mode != livesoak.ModeRelay {
 					t.Errorf("got duration %s, seed %d, json %s, partitions %d, mode %s", o.cfg.Duration, o.cfg.Seed, o.js, o.cfg.Partitions, o.cfg.Mode)
 				}
@@ -38,32 +32,17 @@ func TestParse(t *testing.T) {
 					t.Errorf("command %q", o.cfg.Command)
 				}
 			}},
-		{name: "environment twins", env: map[string]string{"TRENDSTREAM_SEED": "9", "TRENDSTREAM_WINDOW_SIZE": "30s"}, args: []string{"-seed", "8"}, ok: true,
-			check: func(t *testing.T, o options) {
+		{Name: "environment twins", Env: map[string]string{"TRENDSTREAM_SEED": "9", "TRENDSTREAM_WINDOW_SIZE": "30s"}, Args: []string{"-seed", "8"}, WantOK: true,
+			Check: func(t *testing.T, o options) {
 				if o.cfg.Seed != 8 || o.cfg.WindowSize != 30*time.Second {
 					t.Errorf("seed %d (the flag wins), window %s (from the environment)", o.cfg.Seed, o.cfg.WindowSize)
 				}
 			}},
-		{name: "bad mode", args: []string{"-mode", "pds"}, code: 2},
-		{name: "bad environment", env: map[string]string{"TRENDSTREAM_RATE": "fast"}, code: 2},
-		{name: "stray argument", args: []string{"now"}, code: 2},
-		{name: "help", args: []string{"-h"}, code: 0},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			for k, v := range tc.env {
-				t.Setenv(k, v)
-			}
-			var stderr bytes.Buffer
-			o, code, ok := parse(tc.args, &stderr)
-			if ok != tc.ok || code != tc.code {
-				t.Fatalf("ok %v code %d, want %v %d; stderr: %s", ok, code, tc.ok, tc.code, stderr.String())
-			}
-			if tc.check != nil {
-				tc.check(t, o)
-			}
-		})
-	}
+		{Name: "bad mode", Args: []string{"-mode", "pds"}, WantCode: 2},
+		{Name: "bad environment", Env: map[string]string{"TRENDSTREAM_RATE": "fast"}, WantCode: 2},
+		{Name: "stray argument", Args: []string{"now"}, WantCode: 2},
+		{Name: "help", Args: []string{"-h"}, WantCode: 0},
+	})
 }
 
 func TestCommandQuotes(t *testing.T) {

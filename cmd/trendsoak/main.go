@@ -35,6 +35,7 @@ import (
 
 	"github.com/trendstream/trendstream/internal/platform/envflag"
 	"github.com/trendstream/trendstream/internal/tools/livesoak"
+	"github.com/trendstream/trendstream/internal/tools/reportfile"
 )
 
 // EnvPrefix prefixes every flag's environment twin.
@@ -168,24 +169,10 @@ func paths(o *options) {
 }
 
 func writeReports(rep *livesoak.Report, md, js string) error {
-	write := func(path string, f func(io.Writer) error) error {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			return err
-		}
-		w, err := os.Create(path)
-		if err != nil {
-			return err
-		}
-		if err := f(w); err != nil {
-			w.Close()
-			return err
-		}
-		return w.Close()
-	}
-	if err := write(md, rep.WriteMarkdown); err != nil {
+	if err := reportfile.Write(md, rep.WriteMarkdown); err != nil {
 		return err
 	}
-	return write(js, rep.WriteJSON)
+	return reportfile.Write(js, rep.WriteJSON)
 }
 
 // serveOnly runs the server alone until the duration has passed after the

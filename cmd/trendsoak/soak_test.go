@@ -12,58 +12,37 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/trendstream/trendstream/internal/testenv/flagtest"
 	"github.com/trendstream/trendstream/internal/tools/livesoak"
 )
 
 func TestParse(t *testing.T) {
-	tests := []struct {
-		name     string
-		args     []string
-		env      map[string]string
-		wantOK   bool
-		wantCode int
-		check    func(t *testing.T, o options)
-	}{
-		{name: "production defaults", wantOK: true, check: func(t *testing.T, o options) {
+	flagtest.Parse(t, parse, []flagtest.Case[options]{
+		{Name: "production defaults", WantOK: true, Check: func(t *testing.T, o options) {
 			c := o.cfg
 			if c.Mode != livesoak.ModeJetstream || c.Rate != 50 || c.Duration != 30*time.Minute || c.WindowSize != 10*time.Minute ||
 				c.WindowPeriod != time.Minute || c.MaxOutOfOrder != 0 || c.MaxDelay != 0 || c.Authors != 500000 || !o.check {
 				t.Errorf("%+v", c)
 			}
 		}},
-		{name: "flags, and the rest goes to the run", args: []string{"-rate", "500", "-window-size", "60s", "-window-period", "5s", "-mode", "relay", "--", "-shards", "4"},
-			wantOK: true, check: func(t *testing.T, o options) {
+		{Name: "flags, and the rest goes to the run", Args: []string{"-rate", "500", "-window-size", "60s", "-window-period", "5s", "-mode", "relay", "--", "-shards", "4"},
+			WantOK: true, Check: func(t *testing.T, o options) {
 				c := o.cfg
 				if c.Rate != 500 || c.WindowSize != time.Minute || c.WindowPeriod != 5*time.Second || c.Mode != livesoak.ModeRelay ||
 					strings.Join(c.ExtraArgs, " ") != "-shards 4" {
 					t.Errorf("%+v", c)
 				}
 			}},
-		{name: "environment twins", env: map[string]string{"TRENDSTREAM_RATE": "123", "TRENDSTREAM_MAX_OUT_OF_ORDER": "2s"}, args: []string{"-rate", "7"},
-			wantOK: true, check: func(t *testing.T, o options) {
+		{Name: "environment twins", Env: map[string]string{"TRENDSTREAM_RATE": "123", "TRENDSTREAM_MAX_OUT_OF_ORDER": "2s"}, Args: []string{"-rate", "7"},
+			WantOK: true, Check: func(t *testing.T, o options) {
 				if o.cfg.Rate != 7 || o.cfg.MaxOutOfOrder != 2*time.Second {
 					t.Errorf("rate %v (command line wins), max-out-of-order %s (from env)", o.cfg.Rate, o.cfg.MaxOutOfOrder)
 				}
 			}},
-		{name: "bad mode", args: []string{"-mode", "carrier-pigeon"}, wantCode: 2},
-		{name: "bad env", env: map[string]string{"TRENDSTREAM_RATE": "fast"}, wantCode: 2},
-		{name: "help", args: []string{"-h"}, wantCode: 0},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			for k, v := range tt.env {
-				t.Setenv(k, v)
-			}
-			var stderr bytes.Buffer
-			o, code, ok := parse(tt.args, &stderr)
-			if ok != tt.wantOK || code != tt.wantCode {
-				t.Fatalf("ok %v code %d, want %v %d: %s", ok, code, tt.wantOK, tt.wantCode, stderr.String())
-			}
-			if tt.check != nil {
-				tt.check(t, o)
-			}
-		})
-	}
+		{Name: "bad mode", Args: []string{"-mode", "carrier-pigeon"}, WantCode: 2},
+		{Name: "bad env", Env: map[string]string{"TRENDSTREAM_RATE": "fast"}, WantCode: 2},
+		{Name: "help", Args: []string{"-h"}, WantCode: 0},
+	})
 }
 
 func TestPaths(t *testing.T) {

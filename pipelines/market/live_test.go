@@ -2,7 +2,6 @@ package market
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -15,7 +14,6 @@ import (
 
 	ingestmarket "github.com/trendstream/trendstream/ingest/market"
 	"github.com/trendstream/trendstream/internal/core/marketcalc"
-	"github.com/trendstream/trendstream/internal/platform/beamrun"
 	"github.com/trendstream/trendstream/internal/readside/store"
 	"github.com/trendstream/trendstream/internal/testenv"
 	"github.com/trendstream/trendstream/internal/testenv/markettest"
@@ -64,14 +62,7 @@ func TestStreamingLive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pr, err := beamrun.StartPrism(ctx, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, stop := context.WithCancel(ctx)
-	defer stop()
-	runDone := make(chan error, 1)
-	go func() { runDone <- pr.Run(runCtx, p) }()
+	run := testenv.StartOnPrism(ctx, t, p)
 
 	// The recorded trades, moved onto the wall clock from 3 s from now.
 	orig := markettest.RecordedOpen(t, excerpt)
@@ -191,15 +182,7 @@ func TestStreamingLive(t *testing.T) {
 		t.Errorf("the window ending %v, which the late trade joined, was emitted %d times: want it corrected", lateEnd, n)
 	}
 
-	stop()
-	select {
-	case err := <-runDone:
-		if err != nil && !errors.Is(err, context.Canceled) {
-			t.Fatalf("pipeline did not stop cleanly: %v", err)
-		}
-	case <-time.After(45 * time.Second):
-		t.Fatal("pipeline did not stop within 45 s of cancellation")
-	}
+	run.Stop(t)
 }
 
 // emissions counts the snapshots of the window ending at end on the

@@ -2,7 +2,6 @@ package watchlist
 
 import (
 	"context"
-	"errors"
 	"net/http/httptest"
 	"slices"
 	"testing"
@@ -12,7 +11,6 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/trendstream/trendstream/internal/core/watchlist"
-	"github.com/trendstream/trendstream/internal/platform/beamrun"
 	"github.com/trendstream/trendstream/internal/readside/store"
 	"github.com/trendstream/trendstream/internal/testenv"
 	"github.com/trendstream/trendstream/internal/testenv/replaytest"
@@ -85,14 +83,7 @@ func TestAlertsLive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pr, err := beamrun.StartPrism(ctx, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, stop := context.WithCancel(ctx)
-	defer stop()
-	runDone := make(chan error, 1)
-	go func() { runDone <- pr.Run(runCtx, p) }()
+	run := testenv.StartOnPrism(ctx, t, p)
 
 	if err := replaytest.ProduceLive(ctx, kc.Addrs(), postsTopic, posts, nil); err != nil {
 		t.Fatal(err)
@@ -113,7 +104,7 @@ func TestAlertsLive(t *testing.T) {
 			t.Fatalf("%d statuses and %d alerts stored, the reference has %d and %d", ns, na, len(wantStatuses), len(wantAlerts))
 		}
 		select {
-		case err := <-runDone:
+		case err := <-run.Done():
 			t.Fatalf("pipeline ended on its own while unbounded: %v", err)
 		case <-time.After(time.Second):
 		}
@@ -139,13 +130,5 @@ func TestAlertsLive(t *testing.T) {
 			len(wantStatuses), len(wantAlerts), delays[len(delays)/2].Round(time.Millisecond), delays[len(delays)-1].Round(time.Millisecond))
 	}
 
-	stop()
-	select {
-	case err := <-runDone:
-		if err != nil && !errors.Is(err, context.Canceled) {
-			t.Fatalf("pipeline did not stop cleanly: %v", err)
-		}
-	case <-time.After(45 * time.Second):
-		t.Fatal("pipeline did not stop within 45 s of cancellation")
-	}
+	run.Stop(t)
 }

@@ -51,6 +51,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/trendstream/trendstream/internal/core/countmerge"
 	"github.com/trendstream/trendstream/internal/core/terms"
 	"github.com/trendstream/trendstream/internal/core/trendscore"
 	"github.com/trendstream/trendstream/internal/core/watchlist"
@@ -308,20 +309,7 @@ type PeriodMatches struct {
 // are pipeline elements, which must not change.
 func (p PeriodMatches) add(q PeriodMatches) PeriodMatches {
 	out := PeriodMatches{End: max(p.End, q.End)}
-	i, j := 0, 0
-	for i < len(p.Authors) || j < len(q.Authors) {
-		switch {
-		case j == len(q.Authors) || (i < len(p.Authors) && p.Authors[i] < q.Authors[j]):
-			out.Authors, out.Posts = append(out.Authors, p.Authors[i]), append(out.Posts, p.Posts[i])
-			i++
-		case i == len(p.Authors) || q.Authors[j] < p.Authors[i]:
-			out.Authors, out.Posts = append(out.Authors, q.Authors[j]), append(out.Posts, q.Posts[j])
-			j++
-		default:
-			out.Authors, out.Posts = append(out.Authors, p.Authors[i]), append(out.Posts, p.Posts[i]+q.Posts[j])
-			i, j = i+1, j+1
-		}
-	}
+	out.Authors, out.Posts = countmerge.Add(p.Authors, p.Posts, q.Authors, q.Posts)
 	return out
 }
 

@@ -24,43 +24,25 @@ type marketWriteFn struct {
 	DatabaseURL string
 	RetryFor    time.Duration
 
-	st  *store.Store
-	buf []store.MarketWrite
+	batch[store.MarketWrite]
 }
 
-func (fn *marketWriteFn) Setup(ctx context.Context) (err error) {
-	fn.st, err = Connect(ctx, fn.DatabaseURL, fn.RetryFor)
-	return err
+func (fn *marketWriteFn) Setup(ctx context.Context) error {
+	return fn.open(ctx, fn.DatabaseURL, fn.RetryFor)
 }
-
-func (fn *marketWriteFn) StartBundle(context.Context) { fn.buf = fn.buf[:0] }
 
 func (fn *marketWriteFn) ProcessElement(ctx context.Context, ranked, all *tsv1.MarketWindowSnapshot) error {
-	fn.buf = append(fn.buf, store.MarketWrite{Snapshot: ranked, Activity: all.GetSymbols(), Revision: ranked.GetRevision()})
-	if len(fn.buf) >= maxBuffered {
-		return fn.flush(ctx)
-	}
-	return nil
+	return fn.add(ctx, store.MarketWrite{Snapshot: ranked, Activity: all.GetSymbols(), Revision: ranked.GetRevision()}, fn.write)
 }
 
-func (fn *marketWriteFn) FinishBundle(ctx context.Context) error { return fn.flush(ctx) }
+func (fn *marketWriteFn) FinishBundle(ctx context.Context) error { return fn.flush(ctx, fn.write) }
 
-func (fn *marketWriteFn) flush(ctx context.Context) error {
-	if len(fn.buf) == 0 {
-		return nil
+func (fn *marketWriteFn) write(ctx context.Context, ws []store.MarketWrite) error {
+	if err := Retry(ctx, fn.RetryFor, "write market", func() error { return fn.st.WriteMarketWindows(ctx, ws) }); err != nil {
+		return fmt.Errorf("pgsink: write %d market windows: %w", len(ws), err)
 	}
-	if err := Retry(ctx, fn.RetryFor, "write market", func() error { return fn.st.WriteMarketWindows(ctx, fn.buf) }); err != nil {
-		return fmt.Errorf("pgsink: write %d market windows: %w", len(fn.buf), err)
-	}
-	marketWindowsWritten.Inc(ctx, int64(len(fn.buf)))
-	fn.buf = fn.buf[:0]
+	marketWindowsWritten.Inc(ctx, int64(len(ws)))
 	return nil
-}
-
-func (fn *marketWriteFn) Teardown() {
-	if fn.st != nil {
-		fn.st.Close()
-	}
 }
 
 // WriteMarket stores the market pipeline's windows in the read model at

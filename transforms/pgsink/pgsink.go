@@ -14,7 +14,6 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
-	"github.com/trendstream/trendstream/internal/readside/store"
 	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 )
 
@@ -41,50 +40,32 @@ type writeFn struct {
 	// RetryFor bounds how long one write (and the first connect) retries.
 	RetryFor time.Duration
 
-	st  *store.Store
-	buf []*tsv1.WindowSnapshot
+	batch[*tsv1.WindowSnapshot]
 }
 
-func (fn *writeFn) Setup(ctx context.Context) (err error) {
-	fn.st, err = Connect(ctx, fn.DatabaseURL, fn.RetryFor)
-	return err
+func (fn *writeFn) Setup(ctx context.Context) error {
+	return fn.open(ctx, fn.DatabaseURL, fn.RetryFor)
 }
-
-func (fn *writeFn) StartBundle(context.Context) { fn.buf = fn.buf[:0] }
 
 func (fn *writeFn) ProcessElement(ctx context.Context, snap *tsv1.WindowSnapshot) error {
-	fn.buf = append(fn.buf, snap)
-	if len(fn.buf) >= maxBuffered {
-		return fn.flush(ctx)
-	}
-	return nil
+	return fn.add(ctx, snap, fn.write)
 }
 
 // FinishBundle makes the bundle's writes durable before the runner commits
 // it; an error fails the bundle and the runner retries it.
-func (fn *writeFn) FinishBundle(ctx context.Context) error { return fn.flush(ctx) }
+func (fn *writeFn) FinishBundle(ctx context.Context) error { return fn.flush(ctx, fn.write) }
 
-func (fn *writeFn) flush(ctx context.Context) error {
-	if len(fn.buf) == 0 {
-		return nil
-	}
-	if err := Retry(ctx, fn.RetryFor, "write", func() error { return fn.st.WriteSnapshots(ctx, fn.buf) }); err != nil {
-		return fmt.Errorf("pgsink: write %d snapshots: %w", len(fn.buf), err)
+func (fn *writeFn) write(ctx context.Context, snaps []*tsv1.WindowSnapshot) error {
+	if err := Retry(ctx, fn.RetryFor, "write", func() error { return fn.st.WriteSnapshots(ctx, snaps) }); err != nil {
+		return fmt.Errorf("pgsink: write %d snapshots: %w", len(snaps), err)
 	}
 	var rows int64
-	for _, s := range fn.buf {
+	for _, s := range snaps {
 		rows += int64(len(s.GetTerms()))
 	}
-	snapshotsWritten.Inc(ctx, int64(len(fn.buf)))
+	snapshotsWritten.Inc(ctx, int64(len(snaps)))
 	rowsWritten.Inc(ctx, rows)
-	fn.buf = fn.buf[:0]
 	return nil
-}
-
-func (fn *writeFn) Teardown() {
-	if fn.st != nil {
-		fn.st.Close()
-	}
 }
 
 // Write stores every *tsv1.WindowSnapshot of col in the read model at

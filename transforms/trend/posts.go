@@ -13,6 +13,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/timers"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
+	"github.com/trendstream/trendstream/internal/core/countmerge"
 	"github.com/trendstream/trendstream/internal/core/windowclock"
 )
 
@@ -45,20 +46,7 @@ type PeriodPosts struct {
 // are pipeline elements, which must not change.
 func (p PeriodPosts) add(q PeriodPosts) PeriodPosts {
 	out := PeriodPosts{End: max(p.End, q.End)}
-	i, j := 0, 0
-	for i < len(p.Langs) || j < len(q.Langs) {
-		switch {
-		case j == len(q.Langs) || (i < len(p.Langs) && p.Langs[i] < q.Langs[j]):
-			out.Langs, out.Posts = append(out.Langs, p.Langs[i]), append(out.Posts, p.Posts[i])
-			i++
-		case i == len(p.Langs) || q.Langs[j] < p.Langs[i]:
-			out.Langs, out.Posts = append(out.Langs, q.Langs[j]), append(out.Posts, q.Posts[j])
-			j++
-		default:
-			out.Langs, out.Posts = append(out.Langs, p.Langs[i]), append(out.Posts, p.Posts[i]+q.Posts[j])
-			i, j = i+1, j+1
-		}
-	}
+	out.Langs, out.Posts = countmerge.Add(p.Langs, p.Posts, q.Langs, q.Posts)
 	return out
 }
 
