@@ -138,7 +138,9 @@ func (c *flinkCluster) submitArgs(bins binaries, worker, name string) []string {
 // real Kafka broker and writing PostgreSQL and their Kafka topics:
 //
 //   - replay: a bounded replay of real posts, whose results must equal
-//     internal/core/trendcalc's reference window by window;
+//     internal/core/trendcalc's reference window by window; its harnesses
+//     come from an EXTERNAL worker pool (boot --worker_pool), as in
+//     production, the other jobs' from PROCESS environments;
 //   - live: an unbounded job fed posts stamped with the wall clock at about
 //     11 posts/s. While it runs without a fault, every window must reach
 //     PostgreSQL within liveBound of its end (this failed before
@@ -185,7 +187,32 @@ func flinkReplay(t *testing.T, fc *flinkCluster, bins binaries, dir string) {
 	replaytest.MustProduce(t, kc.Addrs(), postsTopic, posts)
 	sc := testScenario()
 
-	args := append(fc.submitArgs(bins, bins.pipeline, "trendstream-flink-replay"),
+	// This job's harnesses come from an EXTERNAL worker pool, as in
+	// production (the Compose stack's go-worker-pool sidecar, make
+	// cluster-submit): the TaskManager asks boot --worker_pool on
+	// localhost:50000 for each one. The other jobs use PROCESS
+	// environments; the pool's port is hard-coded, and only this
+	// package's tests, which run one at a time, take it.
+	before := bootLeftovers()
+	t.Cleanup(func() { cleanupBootFiles(t, before, bins.pipeline) })
+	requirePortFree(t, workerPoolPort)
+	pool := startProc(t, "worker-pool-replay", dir, bins.boot, "--worker_pool")
+	waitListening(t, pool, fmt.Sprintf("localhost:%d", workerPoolPort), 30*time.Second)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("worker pool:\n%s", pool.logTail(4000))
+		}
+	})
+	args := fc.submitArgs(bins, bins.pipeline, "trendstream-flink-replay")
+	for i, a := range args {
+		switch {
+		case strings.HasPrefix(a, "--environment_type="):
+			args[i] = "--environment_type=EXTERNAL"
+		case strings.HasPrefix(a, "--environment_config="):
+			args[i] = fmt.Sprintf("--environment_config=localhost:%d", workerPoolPort)
+		}
+	}
+	args = append(args,
 		"-brokers="+strings.Join(kc.Addrs(), ","),
 		"-posts-topic="+postsTopic,
 		"-trends-topic="+trendsTopic,
@@ -199,6 +226,11 @@ func flinkReplay(t *testing.T, fc *flinkCluster, bins binaries, dir string) {
 	defer cancel()
 	took := runToEnd(t, "submitter-replay", dir, bins.pipeline, 6*time.Minute, args...)
 	t.Logf("the replay ran on Flink in %v", took)
+	if n := strings.Count(pool.logTail(1<<20), "starting worker"); n == 0 {
+		t.Errorf("the worker pool started no harness: the job did not use the EXTERNAL environment")
+	} else {
+		t.Logf("the worker pool started %d harness(es)", n)
+	}
 
 	want := sc.reference(posts)
 	gotDB := readDB(ctx, t, db)
