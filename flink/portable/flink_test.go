@@ -18,8 +18,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/trendstream/trendstream/internal/readside/store"
 	"github.com/trendstream/trendstream/internal/services/freeport"
@@ -274,17 +272,7 @@ func flinkLive(t *testing.T, fc *flinkCluster, bins binaries, dir string) {
 	// a few seconds after the job runs, each at its time.
 	orig := replaytest.MustScenario(t, t0)
 	posts := make([]*tsv1.Post, len(orig))
-	restamp := func(i int, at time.Time) {
-		q := proto.Clone(orig[i]).(*tsv1.Post)
-		shift := func(ts *timestamppb.Timestamp) *timestamppb.Timestamp {
-			if ts == nil {
-				return nil
-			}
-			return timestamppb.New(at.Add(ts.AsTime().Sub(orig[i].GetObservedAt().AsTime())))
-		}
-		q.ObservedAt, q.CreatedAt = shift(q.ObservedAt), shift(q.CreatedAt)
-		posts[i] = q
-	}
+	restamp := func(i int, at time.Time) { posts[i] = replaytest.Restamp(orig[i], at) }
 	restamp(0, time.Now())
 	if err := replaytest.ProduceLive(context.Background(), kc.Addrs(), postsTopic, posts[:1], nil); err != nil {
 		t.Fatal(err)

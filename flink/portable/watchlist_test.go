@@ -10,9 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/timestamppb"
-
 	"github.com/trendstream/trendstream/internal/core/watchlist"
 	"github.com/trendstream/trendstream/internal/readside/store"
 	"github.com/trendstream/trendstream/internal/testenv"
@@ -77,17 +74,7 @@ func flinkWatchlist(t *testing.T, fc *flinkCluster, bins binaries, dir string) {
 		t.Fatal(err)
 	}
 	posts := make([]*tsv1.Post, len(orig))
-	restamp := func(i int, at time.Time) {
-		q := proto.Clone(orig[i]).(*tsv1.Post)
-		shift := func(ts *timestamppb.Timestamp) *timestamppb.Timestamp {
-			if ts == nil {
-				return nil
-			}
-			return timestamppb.New(at.Add(ts.AsTime().Sub(orig[i].GetObservedAt().AsTime())))
-		}
-		q.ObservedAt, q.CreatedAt = shift(q.ObservedAt), shift(q.CreatedAt)
-		posts[i] = q
-	}
+	restamp := func(i int, at time.Time) { posts[i] = replaytest.Restamp(orig[i], at) }
 	restamp(0, time.Now())
 	if err := replaytest.ProduceLive(ctx, kc.Addrs(), postsTopic, posts[:1], nil); err != nil {
 		t.Fatal(err)

@@ -74,3 +74,17 @@ func Reauthor(p *tsv1.Post, tag string) *tsv1.Post {
 	c.Uri = strings.Replace(p.GetUri(), p.GetAuthorDid(), c.AuthorDid, 1)
 	return c
 }
+
+// Restamp returns a copy of p observed at at, its creation time moved by
+// as much: a recorded post replayed onto the wall clock.
+func Restamp(p *tsv1.Post, at time.Time) *tsv1.Post {
+	c := proto.Clone(p).(*tsv1.Post)
+	shift := func(ts *timestamppb.Timestamp) *timestamppb.Timestamp {
+		if ts == nil {
+			return nil
+		}
+		return timestamppb.New(at.Add(ts.AsTime().Sub(p.GetObservedAt().AsTime())))
+	}
+	c.ObservedAt, c.CreatedAt = shift(p.ObservedAt), shift(p.CreatedAt)
+	return c
+}
