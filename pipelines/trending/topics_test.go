@@ -41,14 +41,26 @@ func storyPosts() []*tsv1.Post {
 // two multi-term stories and checks that every snapshot's topics and
 // example posts, in the results topic and in PostgreSQL, are exactly the
 // single-process reference's, and that the stories come out as two topics.
+//
+// Two of the example posts are then deleted by their authors, one 20 s
+// after it was made (before its windows are written) and one after the
+// replay's last post: with retraction off (the default) the rankings and
+// the results topic are unchanged, but PostgreSQL must hold every example
+// of the reference except those two posts (pgsink.WriteDeletes).
 func TestTopicsMatchReference(t *testing.T) {
 	db := testenv.Postgres(t)
 	posts := append(replaytest.MustScenario(t, t0), storyPosts()...)
 	replaytest.SortByEventTime(posts)
 	o := testOptions(nil, db)
 	o.TopK = 10
-	got := rankOnPrism(t, posts, &o)
+	if o.RetractDeletes {
+		t.Fatal("the deletes below must not change the rankings: run with retraction off")
+	}
 	want := expected(t, posts, o)
+	deletes, deletedURIs := deleteExamples(t, posts, want)
+	posts = append(posts, deletes...)
+	replaytest.SortByEventTime(posts)
+	got := rankOnPrism(t, posts, &o)
 	compareSnapshots(t, got, want)
 
 	// In the window ending at minute 14 the eclipse's terms form one topic
@@ -87,9 +99,47 @@ func TestTopicsMatchReference(t *testing.T) {
 	if len(rows) == 0 {
 		t.Fatal("no topics in PostgreSQL")
 	}
-	if d := diffRows(rows, topicRowsOf(want)); d != "" {
-		t.Errorf("PostgreSQL topics differ from the reference:\n%s", d)
+	wantRows := slices.DeleteFunc(topicRowsOf(want), func(r string) bool {
+		return slices.ContainsFunc(deletedURIs, func(uri string) bool { return strings.Contains(r, "|"+uri+"|") })
+	})
+	if len(wantRows) == len(topicRowsOf(want)) {
+		t.Fatal("the deleted posts are no examples of the reference: the deletes test nothing")
 	}
+	if d := diffRows(rows, wantRows); d != "" {
+		t.Errorf("PostgreSQL topics differ from the reference without the deleted posts:\n%s", d)
+	}
+	var tombstones int
+	for _, vals := range testenv.Rows(t, db, `SELECT count(*) FROM deleted_posts`) {
+		tombstones = int(vals[0].(int64))
+	}
+	if tombstones != len(deletes) {
+		t.Errorf("%d tombstones in PostgreSQL, want %d", tombstones, len(deletes))
+	}
+}
+
+// deleteExamples returns deletes of two example posts of want's window
+// ending at minute 14, by their authors: one 20 s after the post, one a
+// minute after the last of posts.
+func deleteExamples(t *testing.T, posts []*tsv1.Post, want map[string]*tsv1.WindowSnapshot) ([]*tsv1.Post, []string) {
+	t.Helper()
+	s := want[fmt.Sprintf("1|en|%d", t0.Add(14*time.Minute).UnixMilli())]
+	var ex []*tsv1.ExamplePost
+	for _, tt := range s.GetTerms() {
+		ex = append(ex, tt.GetExamples()...)
+	}
+	if len(ex) < 2 {
+		t.Fatalf("the reference's window ending at minute 14 has %d examples, want 2 or more", len(ex))
+	}
+	last := posts[len(posts)-1].GetObservedAt().AsTime()
+	first, second := ex[0], ex[len(ex)-1]
+	del := func(e *tsv1.ExamplePost, at time.Time) *tsv1.Post {
+		return &tsv1.Post{Uri: e.GetUri(), AuthorDid: e.GetAuthorDid(), Operation: tsv1.Operation_OPERATION_DELETE,
+			ObservedAt: timestamppb.New(at), Source: tsv1.Source_SOURCE_BLUESKY}
+	}
+	return []*tsv1.Post{
+		del(first, first.GetObservedAt().AsTime().Add(20*time.Second)),
+		del(second, last.Add(time.Minute)),
+	}, []string{first.GetUri(), second.GetUri()}
 }
 
 // dumpTopics lists the read model's topics and examples as strings.

@@ -220,6 +220,9 @@ func Build(o Options) (*beam.Pipeline, error) {
 	}
 	if o.DatabaseURL != "" {
 		pgsink.Write(s, o.DatabaseURL, snaps, o.SinkRetryFor)
+		// A deleted post is never served as an example post, whether or
+		// not the counts retract it (-retract-deletes).
+		pgsink.WriteDeletes(s, o.DatabaseURL, posts, o.SinkRetryFor)
 	}
 	return p, nil
 }

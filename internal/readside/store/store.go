@@ -257,11 +257,15 @@ func dedupWindows(snaps []*tsv1.WindowSnapshot) []Window {
 }
 
 // Prune deletes every window that ended before olderThan, with its terms,
-// and returns how many windows it removed.
+// and the tombstones of deletes before it (WriteDeletes), and returns how
+// many windows it removed.
 func (s *Store) Prune(ctx context.Context, olderThan time.Time) (int64, error) {
 	tag, err := s.pool.Exec(ctx, `DELETE FROM windows WHERE window_end < $1`, olderThan)
 	if err != nil {
 		return 0, fmt.Errorf("store: prune: %w", err)
+	}
+	if _, err := s.pool.Exec(ctx, `DELETE FROM deleted_posts WHERE deleted_at < $1`, olderThan); err != nil {
+		return 0, fmt.Errorf("store: prune tombstones: %w", err)
 	}
 	return tag.RowsAffected(), nil
 }
@@ -303,6 +307,18 @@ DELETE FROM windows w
    AND w.window_end < n.window_end - $1::int8 * interval '1 microsecond'`, retention.Microseconds())
 	if err != nil {
 		return 0, fmt.Errorf("store: prune: %w", err)
+	}
+	// Tombstones go by the same rule: by then no window that could hold
+	// their post takes an example any more (008_deleted_posts). A source
+	// with no window left keeps its tombstones until it has one.
+	if _, err := s.pool.Exec(ctx, `
+WITH newest AS (
+  SELECT source, least(max(window_end), now()) AS window_end FROM windows GROUP BY source)
+DELETE FROM deleted_posts d
+ USING newest n
+ WHERE d.source = n.source
+   AND d.deleted_at < n.window_end - $1::int8 * interval '1 microsecond'`, retention.Microseconds()); err != nil {
+		return 0, fmt.Errorf("store: prune tombstones: %w", err)
 	}
 	return tag.RowsAffected(), nil
 }

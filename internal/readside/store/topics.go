@@ -144,6 +144,10 @@ func writeTopics(ctx context.Context, tx pgx.Tx, snaps []*tsv1.WindowSnapshot, w
 	if len(kSource) == 0 {
 		return nil
 	}
+	// Before any row of example_posts: see examplesLock.
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock_shared($1)`, examplesLock); err != nil {
+		return fmt.Errorf("store: write snapshots: lock examples: %w", err)
+	}
 	for _, table := range []string{"topics", "example_posts"} {
 		if _, err := tx.Exec(ctx, `
 DELETE FROM `+table+` t
@@ -169,6 +173,9 @@ ON CONFLICT DO NOTHING`,
 INSERT INTO example_posts (source, lang, window_start, window_end, subject, kind, term_lang, key, ord, uri, author_did, text, observed_at)
 SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::text[], $6::text[], $7::text[],
                      $8::text[], $9::int4[], $10::text[], $11::text[], $12::text[], $13::timestamptz[])
+              AS e(source, lang, window_start, window_end, subject, kind, term_lang, key, ord, uri, author_did, text, observed_at)
+ WHERE NOT EXISTS (SELECT 1 FROM deleted_posts d -- a deleted post is no example (008_deleted_posts)
+                    WHERE d.source = e.source AND d.uri = e.uri AND d.author_did = e.author_did)
 ON CONFLICT DO NOTHING`,
 			eSource, eLang, eStart, eEnd, eSubject, eKind, eTermLang, eKey, eOrd, eURI, eAuthor, eText, eAt); err != nil {
 			return fmt.Errorf("store: write snapshots: insert examples: %w", err)
