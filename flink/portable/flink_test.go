@@ -244,6 +244,23 @@ func flinkReplay(t *testing.T, fc *flinkCluster, bins binaries, dir string) {
 		t.Errorf("window ending %v: terms %+v, want hashtag solareclipse on top", burstEnd, w.Terms)
 	}
 	t.Logf("%d windows equal the reference", len(want))
+	checkDeletedExample(t, db, "at://did:plc:burst00/app.bsky.feed.post/b0")
+}
+
+// checkDeletedExample checks that the scenario's delete of uri (one of the
+// first burst posts, an example post of its windows) reached the read
+// model through the job (pgsink.WriteDeletes): its tombstone is there and
+// it is no example in any window, while other posts are.
+func checkDeletedExample(t *testing.T, db, uri string) {
+	t.Helper()
+	count := func(q string) int64 { return testenv.Rows(t, db, q)[0][0].(int64) }
+	tombstones := count(`SELECT count(*) FROM deleted_posts WHERE uri = '` + uri + `'`)
+	left := count(`SELECT count(*) FROM example_posts WHERE uri = '` + uri + `'`)
+	examples := count(`SELECT count(*) FROM example_posts`)
+	if tombstones != 1 || left != 0 || examples == 0 {
+		t.Errorf("deleted post %s: %d tombstones (want 1), %d example rows left (want 0), %d example rows in all (want some)",
+			uri, tombstones, left, examples)
+	}
 }
 
 // liveSpeed compresses the replay scenario's 20 minutes of event time into
