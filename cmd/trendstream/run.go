@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/trendstream/trendstream/internal/platform/kafkatopics"
 	"log/slog"
 	"net"
 	"os"
@@ -13,7 +14,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/IBM/sarama"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/trendstream/trendstream/ingest"
@@ -95,8 +95,11 @@ func runAll(ctx context.Context, c runConfig) error {
 	if err != nil {
 		return err
 	}
-	if err := ensureTopics(brokers, 4, o.Topic, o.TrendsTopic); err != nil {
-		return err
+	// The pipeline's reader needs its topics to exist; existing ones (a
+	// real cluster's, or an earlier run's) are left as they are.
+	if _, err := kafkatopics.Create(ctx, brokers, kafkatopics.Options{IfMissing: true, ReplicationFactor: 1},
+		kafkatopics.Topic{Name: o.Topic, Partitions: 4}, kafkatopics.Topic{Name: o.TrendsTopic, Partitions: 4}); err != nil {
+		return fmt.Errorf("run: %w", err)
 	}
 
 	// PostgreSQL.
@@ -231,26 +234,6 @@ func redactURL(u string) string {
 		}
 	}
 	return u
-}
-
-// ensureTopics creates missing topics; the pipeline's reader needs them to
-// exist before it starts.
-func ensureTopics(brokers []string, partitions int32, topics ...string) error {
-	admin, err := sarama.NewClusterAdmin(brokers, kafkaconf.Consumer("trendstream-run-admin"))
-	if err != nil {
-		return fmt.Errorf("run: connect to Kafka %v: %w", brokers, err)
-	}
-	defer admin.Close()
-	for _, t := range topics {
-		err := admin.CreateTopic(t, &sarama.TopicDetail{NumPartitions: partitions, ReplicationFactor: 1}, false)
-		if err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
-			var te *sarama.TopicError
-			if !errors.As(err, &te) || te.Err != sarama.ErrTopicAlreadyExists {
-				return fmt.Errorf("run: create topic %s: %w", t, err)
-			}
-		}
-	}
-	return nil
 }
 
 // progressLoop prints what a person watching wants to know: is data

@@ -671,7 +671,15 @@ cmd_up() {
   write_config
   if [ "$WANT_KAFKA" = 1 ]; then
     if [ -f "$BROKER" ]; then
-      bash "$BROKER" start || failed+=("kafka (deploy/kafka/broker.sh start)")
+      if addr=$(bash "$BROKER" start | tail -n 1); then
+        # The broker does not auto-create topics (a typo must fail): create
+        # trendstream's, as create-topics.sh does for the Compose stack, so
+        # that ingest and cluster-submit work at once. Existing ones stay.
+        (cd "$repo" && "$GO" run ./cmd/trendstream topics -brokers "$addr") ||
+          failed+=("kafka topics (trendstream topics -brokers $addr)")
+      else
+        failed+=("kafka (deploy/kafka/broker.sh start)")
+      fi
     else
       missing+=("kafka: deploy/kafka/broker.sh does not exist")
     fi

@@ -3,6 +3,7 @@ package testenv
 import (
 	"context"
 	"fmt"
+	"github.com/trendstream/trendstream/internal/platform/kafkatopics"
 	"io"
 	"log/slog"
 	"net"
@@ -109,9 +110,9 @@ func (k *RealKafkaBroker) CreateTopics(partitions int32, topics ...string) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	var specs []kafkabroker.Topic
+	var specs []kafkatopics.Topic
 	for _, name := range topics {
-		specs = append(specs, kafkabroker.DataTopic(name, partitions, kafkabroker.RetainForever))
+		specs = append(specs, kafkatopics.DataTopic(name, partitions, kafkatopics.RetainForever))
 	}
 	if err := k.b.CreateTopics(ctx, specs...); err != nil {
 		k.t.Fatalf("testenv: create topics on the shared Kafka broker (names must be unique per test binary: use testenv.Topic): %v", err)

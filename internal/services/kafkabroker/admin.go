@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
-	"slices"
-	"strconv"
+	"github.com/trendstream/trendstream/internal/platform/kafkatopics"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -14,68 +12,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// Topic is a topic to create.
-type Topic struct {
-	Name       string
-	Partitions int32
-	// Configs are topic-level configs (retention.ms, cleanup.policy, …).
-	Configs map[string]string
-}
-
-// Retention durations and partition counts of deploy/kafka/create-topics.sh,
-// which sets up the Compose stack's topics.
-const (
-	PostsRetention  = 30 * 24 * time.Hour // the replayable event log
-	TrendsRetention = 7 * 24 * time.Hour  // derived, re-creatable from posts
-	RawRetention    = 3 * 24 * time.Hour  // raw firehose frames, for debugging
-	// DeadLetterRetention keeps what the ingest could not deliver as long
-	// as the posts it belongs with.
-	DeadLetterRetention = PostsRetention
-	// RetainForever keeps records whatever their age (retention.ms=-1).
-	RetainForever = -time.Millisecond
-)
-
-// CommonConfigs are the configs create-topics.sh gives every data topic:
-// record timestamps are the producer's (the post's event time), batches are
-// stored as the producer compressed them, and a record may be as large as
-// the producer allows (internal/platform/kafkaconf).
-func CommonConfigs() map[string]string {
-	return map[string]string{
-		"cleanup.policy":         "delete",
-		"message.timestamp.type": "CreateTime",
-		"compression.type":       "producer",
-		"max.message.bytes":      "4194304",
-	}
-}
-
-// DataTopic is a topic configured like create-topics.sh's data topics.
-func DataTopic(name string, partitions int32, retention time.Duration) Topic {
-	c := CommonConfigs()
-	c["retention.ms"] = strconv.FormatInt(retention.Milliseconds(), 10)
-	return Topic{Name: name, Partitions: partitions, Configs: c}
-}
-
-// CursorTopic is a compacted single-partition topic, like the ingest's
-// cursor topic.
-func CursorTopic(name string) Topic {
-	return Topic{Name: name, Partitions: 1, Configs: map[string]string{"cleanup.policy": "compact"}}
-}
-
-// StackTopics are the Compose stack's topics with create-topics.sh's
-// defaults: posts (6 partitions, 30 days), trends (3, 7 days), raw frames
-// (6, 3 days) and the compacted cursor topic.
-func StackTopics() []Topic {
-	return []Topic{
-		DataTopic("trendstream.posts", 6, PostsRetention),
-		DataTopic("trendstream.trends", 3, TrendsRetention),
-		DataTopic("trendstream.raw", 6, RawRetention),
-		DataTopic("trendstream.deadletter", 1, DeadLetterRetention),
-		CursorTopic("trendstream.cursors"),
-	}
-}
-
 // ErrTopicExists is wrapped by CreateTopics when a topic already exists.
-var ErrTopicExists = kerr.TopicAlreadyExists
+var ErrTopicExists = kafkatopics.ErrTopicExists
 
 func (b *Broker) client() (*kgo.Client, error) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.DialTimeout(2*time.Second), kgo.RetryTimeout(10*time.Second))
@@ -102,90 +40,12 @@ func (b *Broker) brokerCount(ctx context.Context) (int, error) {
 	return len(resp.Brokers), nil
 }
 
-// CreateTopics creates topics (replication factor 1) and waits until every
-// partition has a leader, so a producer started right after does not race
-// the new topic's metadata. An existing topic is an error wrapping
-// ErrTopicExists.
-func (b *Broker) CreateTopics(ctx context.Context, topics ...Topic) error {
-	if len(topics) == 0 {
-		return nil
-	}
-	cl, err := b.client()
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	req := kmsg.NewPtrCreateTopicsRequest()
-	req.TimeoutMillis = 30_000
-	for _, t := range topics {
-		rt := kmsg.NewCreateTopicsRequestTopic()
-		rt.Topic = t.Name
-		rt.NumPartitions = t.Partitions
-		rt.ReplicationFactor = 1
-		for _, k := range slices.Sorted(maps.Keys(t.Configs)) {
-			c := kmsg.NewCreateTopicsRequestTopicConfig()
-			c.Name = k
-			c.Value = kmsg.StringPtr(t.Configs[k])
-			rt.Configs = append(rt.Configs, c)
-		}
-		req.Topics = append(req.Topics, rt)
-	}
-	resp, err := req.RequestWith(ctx, cl)
-	if err != nil {
-		return fmt.Errorf("kafkabroker: create topics: %w", err)
-	}
-	var errs []error
-	for _, t := range resp.Topics {
-		if err := kerr.ErrorForCode(t.ErrorCode); err != nil {
-			msg := ""
-			if t.ErrorMessage != nil {
-				msg = ": " + *t.ErrorMessage
-			}
-			errs = append(errs, fmt.Errorf("kafkabroker: create topic %s: %w%s", t.Topic, err, msg))
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
-		return err
-	}
-	names := make([]string, len(topics))
-	for i, t := range topics {
-		names[i] = t.Name
-	}
-	return waitLeaders(ctx, cl, names)
-}
-
-// waitLeaders polls metadata until each partition of topics has a leader.
-func waitLeaders(ctx context.Context, cl *kgo.Client, topics []string) error {
-	for {
-		req := kmsg.NewPtrMetadataRequest()
-		for _, name := range topics {
-			rt := kmsg.NewMetadataRequestTopic()
-			rt.Topic = kmsg.StringPtr(name)
-			req.Topics = append(req.Topics, rt)
-		}
-		resp, err := req.RequestWith(ctx, cl)
-		ready := err == nil && len(resp.Topics) == len(topics)
-		if ready {
-			for _, t := range resp.Topics {
-				if t.ErrorCode != 0 || len(t.Partitions) == 0 {
-					ready = false
-				}
-				for _, p := range t.Partitions {
-					if p.ErrorCode != 0 || p.Leader < 0 {
-						ready = false
-					}
-				}
-			}
-		}
-		if ready {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("kafkabroker: topics %v have no leaders yet: %w", topics, ctx.Err())
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+// CreateTopics creates topics on the broker (replication factor 1) and
+// waits until every partition has a leader. An existing topic is an error
+// wrapping ErrTopicExists.
+func (b *Broker) CreateTopics(ctx context.Context, topics ...kafkatopics.Topic) error {
+	_, err := kafkatopics.Create(ctx, b.Addrs(), kafkatopics.Options{ReplicationFactor: 1}, topics...)
+	return err
 }
 
 // DeleteTopics deletes topics; missing ones are ignored.

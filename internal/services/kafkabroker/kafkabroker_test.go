@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/trendstream/trendstream/internal/platform/kafkatopics"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -101,7 +102,7 @@ func TestPinnedSums(t *testing.T) {
 func TestRestartKeepsDataAndPorts(t *testing.T) {
 	b := sharedBroker(t)
 	ctx := context.Background()
-	topic := kafkabroker.DataTopic("restart-"+fmt.Sprint(time.Now().UnixNano()), 2, kafkabroker.PostsRetention)
+	topic := kafkatopics.DataTopic("restart-"+fmt.Sprint(time.Now().UnixNano()), 2, kafkatopics.PostsRetention)
 	if err := b.CreateTopics(ctx, topic); err != nil {
 		t.Fatal(err)
 	}
@@ -166,9 +167,9 @@ func TestStackTopics(t *testing.T) {
 	b := sharedBroker(t)
 	ctx := context.Background()
 	prefix := fmt.Sprintf("stack%d.", time.Now().UnixNano())
-	var topics []kafkabroker.Topic
+	var topics []kafkatopics.Topic
 	var names []string
-	for _, tp := range kafkabroker.StackTopics() {
+	for _, tp := range kafkatopics.StackTopics() {
 		tp.Name = prefix + tp.Name
 		topics = append(topics, tp)
 		names = append(names, tp.Name)
@@ -226,7 +227,7 @@ func TestKcatCrossCheck(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	topic := fmt.Sprintf("kcat-%d", time.Now().UnixNano())
-	if err := b.CreateTopics(ctx, kafkabroker.DataTopic(topic, 1, kafkabroker.PostsRetention)); err != nil {
+	if err := b.CreateTopics(ctx, kafkatopics.DataTopic(topic, 1, kafkatopics.PostsRetention)); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = b.DeleteTopics(context.Background(), topic) })

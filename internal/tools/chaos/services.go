@@ -3,6 +3,7 @@ package chaos
 import (
 	"context"
 	"fmt"
+	"github.com/trendstream/trendstream/internal/platform/kafkatopics"
 	"io"
 	"log/slog"
 	"os"
@@ -38,9 +39,9 @@ func startKafka(ctx context.Context, dir string, partitions int32, timeout time.
 	tctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	err = b.CreateTopics(tctx,
-		kafkabroker.DataTopic(PostsTopic, partitions, kafkabroker.PostsRetention),
-		kafkabroker.DataTopic(TrendsTopic, 2, kafkabroker.TrendsRetention),
-		kafkabroker.CursorTopic(CursorsTopic))
+		kafkatopics.DataTopic(PostsTopic, partitions, kafkatopics.PostsRetention),
+		kafkatopics.DataTopic(TrendsTopic, 2, kafkatopics.TrendsRetention),
+		kafkatopics.CursorTopic(CursorsTopic))
 	if err != nil {
 		_ = b.Close()
 		return nil, fmt.Errorf("chaos: create topics: %w", err)
