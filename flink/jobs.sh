@@ -12,6 +12,11 @@
 #                                  name starts with NAME, cancel it, and print
 #                                  the savepoint's path: resubmit with
 #                                  SAVEPOINT=<path> to go on from it
+#   flink/jobs.sh state NAME       the state of the running job whose name
+#                                  starts with NAME, per stage, in its latest
+#                                  completed checkpoint: bytes, then the
+#                                  stage; run it now and then to see which
+#                                  stage grows (docs/local-cluster.md)
 #
 # Names are matched by prefix because the Flink job name is derived from the
 # Beam --job_name and the job server may decorate it.
@@ -85,8 +90,36 @@ else:
     echo "stop: savepoint $rid not done after 5 minutes" >&2
     exit 1
     ;;
+  state)
+    name=${2:?usage: jobs.sh state NAME}
+    jobs=$(running "$name")
+    if [ "$(printf '%s\n' "$jobs" | grep -c .)" != 1 ]; then
+      echo "state: want exactly one running job named $name*, have: ${jobs:-none}" >&2
+      exit 1
+    fi
+    read -r id job <<<"$jobs"
+    cps=$(curl -fsS --max-time 10 "$FLINK_REST/jobs/$id/checkpoints")
+    cp=$(python3 -c '
+import json, sys
+c = (json.load(sys.stdin).get("latest") or {}).get("completed")
+print(c["id"] if c else "")' <<<"$cps")
+    if [ -z "$cp" ]; then
+      echo "state: $job has no completed checkpoint yet" >&2
+      exit 1
+    fi
+    vertices=$(curl -fsS --max-time 10 "$FLINK_REST/jobs/$id")
+    details=$(curl -fsS --max-time 10 "$FLINK_REST/jobs/$id/checkpoints/details/$cp")
+    python3 -c '
+import json, sys
+names = {v["id"]: v["name"] for v in json.loads(sys.argv[1])["vertices"]}
+d = json.loads(sys.argv[2])
+print("checkpoint %d: %d bytes" % (d["id"], d["state_size"]))
+for vid, t in sorted(d["tasks"].items(), key=lambda kv: -kv[1].get("state_size", 0)):
+    print("%12d  %s" % (t.get("state_size", 0), names.get(vid, vid)))
+' "$vertices" "$details"
+    ;;
   *)
-    echo "usage: $0 running [NAME] | cancel NAME | stop NAME" >&2
+    echo "usage: $0 running [NAME] | cancel NAME | stop NAME | state NAME" >&2
     exit 2
     ;;
 esac

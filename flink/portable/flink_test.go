@@ -346,6 +346,7 @@ func flinkLive(t *testing.T, fc *flinkCluster, bins binaries, dir string) {
 		t.Logf("the job's tasks before the kill:\n%s", fc.watermarks(jobID))
 	}
 	fc.screenshotJob(t, "trendstream0flink0live")
+	fc.checkStateReport(t, jobID, time.Minute)
 
 	// An upgrade: the job is stopped with a savepoint while posts still
 	// come, and submitted again from it. The new job must go on with the

@@ -94,3 +94,31 @@ func (c *flinkCluster) waitRestored(t *testing.T, id, sp string, timeout time.Du
 		time.Sleep(time.Second)
 	}
 }
+
+// checkStateReport runs `flink/jobs.sh state` on job id (what an operator
+// runs to see which stage's state grows) and checks it lists the Kafka
+// reader's stage with its bytes. A job with no completed checkpoint yet is
+// asked again until timeout.
+func (c *flinkCluster) checkStateReport(t *testing.T, id string, timeout time.Duration) {
+	t.Helper()
+	var job struct{ Name string }
+	if err := c.getJSON("/jobs/"+id, &job); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		cmd := exec.Command("bash", "../jobs.sh", "state", job.Name)
+		cmd.Env = append(os.Environ(), "FLINK_REST="+c.url(""))
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err == nil && strings.HasPrefix(string(out), "checkpoint ") && strings.Contains(string(out), "kafkaio.Read") {
+			t.Logf("flink/jobs.sh state %s:\n%s", job.Name, out)
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("flink/jobs.sh state %s: %v\n%s%s", job.Name, err, out, stderr.String())
+		}
+		time.Sleep(2 * time.Second)
+	}
+}
