@@ -12,8 +12,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// ErrTopicExists is wrapped by CreateTopics when a topic already exists.
-var ErrTopicExists = kafkatopics.ErrTopicExists
 
 func (b *Broker) client() (*kgo.Client, error) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.DialTimeout(2*time.Second), kgo.RetryTimeout(10*time.Second))
@@ -42,7 +40,7 @@ func (b *Broker) brokerCount(ctx context.Context) (int, error) {
 
 // CreateTopics creates topics on the broker (replication factor 1) and
 // waits until every partition has a leader. An existing topic is an error
-// wrapping ErrTopicExists.
+// wrapping kafkatopics.ErrTopicExists.
 func (b *Broker) CreateTopics(ctx context.Context, topics ...kafkatopics.Topic) error {
 	_, err := kafkatopics.Create(ctx, b.Addrs(), kafkatopics.Options{ReplicationFactor: 1}, topics...)
 	return err
