@@ -537,7 +537,12 @@ func (r *runner) hooks(tr *cursor.Tracker) sink.Hooks {
 			// The first failure ends the session; the rest of the
 			// batch fails the same way and would only add noise.
 			if errLogged.CompareAndSwap(false, true) {
-				r.log.Warn("produce failed; ending session, unacknowledged events will be re-read", "topic", m.Topic, "key", m.Key, "err", err)
+				args := []any{"topic", m.Topic, "key", m.Key, "err", err}
+				if errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
+					// Our brokers do not create topics on first use.
+					args = append(args, "hint", "create the topics first: trendstream topics -brokers …")
+				}
+				r.log.Warn("produce failed; ending session, unacknowledged events will be re-read", args...)
 			}
 		},
 	}
