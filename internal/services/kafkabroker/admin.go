@@ -12,7 +12,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-
 func (b *Broker) client() (*kgo.Client, error) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.DialTimeout(2*time.Second), kgo.RetryTimeout(10*time.Second))
 	if err != nil {
