@@ -39,6 +39,18 @@ for j in json.load(sys.stdin)["jobs"]:
 ' "${1:-}" <<<"$body"
 }
 
+# one_job VERB NAME sets id and job to the one running job whose name starts
+# with NAME, or fails: stop and state act on exactly one job.
+one_job() {
+  local jobs
+  jobs=$(running "$2")
+  if [ "$(printf '%s\n' "$jobs" | grep -c .)" != 1 ]; then
+    echo "$1: want exactly one running job named $2*, have: ${jobs:-none}" >&2
+    exit 1
+  fi
+  read -r id job <<<"$jobs"
+}
+
 case "${1:-}" in
   running)
     running "${2:-}"
@@ -56,13 +68,7 @@ case "${1:-}" in
     done
     ;;
   stop)
-    name=${2:?usage: jobs.sh stop NAME}
-    jobs=$(running "$name")
-    if [ "$(printf '%s\n' "$jobs" | grep -c .)" != 1 ]; then
-      echo "stop: want exactly one running job named $name*, have: ${jobs:-none}" >&2
-      exit 1
-    fi
-    read -r id job <<<"$jobs"
+    one_job stop "${2:?usage: jobs.sh stop NAME}"
     echo "stop: savepoint of $job ($id), then cancel" >&2
     # Savepoint with cancel-job rather than stop-with-savepoint: Beam's
     # Impulse-driven sources never finish, which a stop would wait for.
@@ -91,13 +97,7 @@ else:
     exit 1
     ;;
   state)
-    name=${2:?usage: jobs.sh state NAME}
-    jobs=$(running "$name")
-    if [ "$(printf '%s\n' "$jobs" | grep -c .)" != 1 ]; then
-      echo "state: want exactly one running job named $name*, have: ${jobs:-none}" >&2
-      exit 1
-    fi
-    read -r id job <<<"$jobs"
+    one_job state "${2:?usage: jobs.sh state NAME}"
     cps=$(curl -fsS --max-time 10 "$FLINK_REST/jobs/$id/checkpoints")
     cp=$(python3 -c '
 import json, sys

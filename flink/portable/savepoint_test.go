@@ -15,26 +15,39 @@ import (
 // tasks are still (re)starting is retried until timeout.
 func (c *flinkCluster) savepointAndCancel(t *testing.T, id string, timeout time.Duration) string {
 	t.Helper()
+	name := c.jobName(t, id)
+	deadline := time.Now().Add(timeout)
+	for {
+		out, stderr, err := c.jobsScript("stop", name)
+		if path := strings.TrimSpace(out); err == nil && path != "" {
+			return path
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("flink/jobs.sh stop %s: %v\n%s%s", name, err, out, stderr)
+		}
+		t.Logf("flink/jobs.sh stop %s: %v (%s); retrying", name, err, strings.TrimSpace(stderr))
+		time.Sleep(2 * time.Second)
+	}
+}
+
+// jobName returns the Flink name of job id, which flink/jobs.sh matches.
+func (c *flinkCluster) jobName(t *testing.T, id string) string {
+	t.Helper()
 	var job struct{ Name string }
 	if err := c.getJSON("/jobs/"+id, &job); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(timeout)
-	for {
-		cmd := exec.Command("bash", "../jobs.sh", "stop", job.Name)
-		cmd.Env = append(os.Environ(), "FLINK_REST="+c.url(""))
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
-		if path := strings.TrimSpace(string(out)); err == nil && path != "" {
-			return path
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("flink/jobs.sh stop %s: %v\n%s%s", job.Name, err, out, stderr.String())
-		}
-		t.Logf("flink/jobs.sh stop %s: %v (%s); retrying", job.Name, err, strings.TrimSpace(stderr.String()))
-		time.Sleep(2 * time.Second)
-	}
+	return job.Name
+}
+
+// jobsScript runs `flink/jobs.sh VERB NAME` against this cluster.
+func (c *flinkCluster) jobsScript(verb, name string) (stdout, stderr string, err error) {
+	cmd := exec.Command("bash", "../jobs.sh", verb, name)
+	cmd.Env = append(os.Environ(), "FLINK_REST="+c.url(""))
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	out, err := cmd.Output()
+	return string(out), errb.String(), err
 }
 
 // restoredSavepoint returns the external path of the savepoint job id
@@ -101,23 +114,16 @@ func (c *flinkCluster) waitRestored(t *testing.T, id, sp string, timeout time.Du
 // asked again until timeout.
 func (c *flinkCluster) checkStateReport(t *testing.T, id string, timeout time.Duration) {
 	t.Helper()
-	var job struct{ Name string }
-	if err := c.getJSON("/jobs/"+id, &job); err != nil {
-		t.Fatal(err)
-	}
+	name := c.jobName(t, id)
 	deadline := time.Now().Add(timeout)
 	for {
-		cmd := exec.Command("bash", "../jobs.sh", "state", job.Name)
-		cmd.Env = append(os.Environ(), "FLINK_REST="+c.url(""))
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
-		if err == nil && strings.HasPrefix(string(out), "checkpoint ") && strings.Contains(string(out), "kafkaio.Read") {
-			t.Logf("flink/jobs.sh state %s:\n%s", job.Name, out)
+		out, stderr, err := c.jobsScript("state", name)
+		if err == nil && strings.HasPrefix(out, "checkpoint ") && strings.Contains(out, "kafkaio.Read") {
+			t.Logf("flink/jobs.sh state %s:\n%s", name, out)
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("flink/jobs.sh state %s: %v\n%s%s", job.Name, err, out, stderr.String())
+			t.Fatalf("flink/jobs.sh state %s: %v\n%s%s", name, err, out, stderr)
 		}
 		time.Sleep(2 * time.Second)
 	}
