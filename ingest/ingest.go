@@ -49,6 +49,7 @@ import (
 	"github.com/trendstream/trendstream/ingest/sink/kafkasink"
 	"github.com/trendstream/trendstream/ingest/source"
 	"github.com/trendstream/trendstream/ingest/source/rawtopic"
+	"github.com/trendstream/trendstream/internal/core/recentposts"
 	"github.com/trendstream/trendstream/internal/platform/kafkaconf"
 	v1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 )
@@ -133,6 +134,15 @@ type Config struct {
 	// "-" disables it: such a message then stops the ingest, which retries
 	// it forever.
 	DeadLetterTopic string
+	// DeleteLookback is how long, in event time, the ingest remembers a
+	// post so that its delete can carry it (Post.deleted), which lets the
+	// pipelines retract deleted posts without remembering every post
+	// themselves (internal/core/recentposts). Zero means the default
+	// (15m), negative remembers nothing. It must cover the trending
+	// pipeline's period plus -allowed-lateness (11m at the defaults).
+	DeleteLookback time.Duration
+	// DeleteMemoryPosts caps the posts remembered (about 400 bytes each).
+	DeleteMemoryPosts int
 }
 
 // DefaultConfig is the ingest's defaults, the one place they are written:
@@ -152,6 +162,8 @@ func DefaultConfig() Config {
 		BackoffMax:        30 * time.Second,
 		MetricsAddr:       DefaultMetricsAddr,
 		HealthWindow:      2 * time.Minute,
+		DeleteLookback:    recentposts.DefaultConfig().Lookback,
+		DeleteMemoryPosts: recentposts.DefaultConfig().MaxPosts,
 	}
 }
 
@@ -175,24 +187,27 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxInFlight, "max-in-flight", c.MaxInFlight, "unacknowledged messages at which reading the source pauses (backpressure)")
 	fs.Int64Var(&c.MaxInFlightBytes, "max-in-flight-bytes", c.MaxInFlightBytes, "unacknowledged record bytes at which reading the source pauses, too (a post can be 1 MB); one larger message still goes, alone")
 	fs.DurationVar(&c.CursorInterval, "cursor-interval", c.CursorInterval, "how often the committed cursor is persisted")
-	fs.Var((*markerInterval)(&c.WatermarkInterval), "watermark-interval", "how often a source-watermark marker goes to every partition of the posts topic when the watermark advanced (and every 10 intervals regardless); 0 disables markers (a `duration`)")
+	fs.Var((*offDuration)(&c.WatermarkInterval), "watermark-interval", "how often a source-watermark marker goes to every partition of the posts topic when the watermark advanced (and every 10 intervals regardless); 0 disables markers (a `duration`)")
 	fs.DurationVar(&c.BackoffMin, "backoff-min", c.BackoffMin, "first reconnect delay (doubles, with jitter)")
 	fs.DurationVar(&c.BackoffMax, "backoff-max", c.BackoffMax, "largest reconnect delay")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", c.MetricsAddr, "serve /metrics and /healthz here; empty disables")
+	fs.Var((*offDuration)(&c.DeleteLookback), "delete-lookback", "how long (event time) a post is remembered so that its delete carries it and the pipelines can retract it; must cover the trending pipeline's -window-period plus -allowed-lateness; 0 remembers nothing (deletes are then only counted) (a `duration`)")
+	fs.IntVar(&c.DeleteMemoryPosts, "delete-memory-posts", c.DeleteMemoryPosts, "most posts remembered for -delete-lookback, oldest dropped first (about 400 bytes each)")
 }
 
-// markerInterval is -watermark-interval: a duration whose 0 disables the
-// markers, which Config spells as negative (its zero means the default).
-type markerInterval time.Duration
+// offDuration is a duration flag whose 0 turns its feature off, which
+// Config spells as negative (its zero means the default):
+// -watermark-interval, -delete-lookback.
+type offDuration time.Duration
 
-func (m *markerInterval) String() string {
+func (m *offDuration) String() string {
 	if *m < 0 {
 		return "0s"
 	}
 	return time.Duration(*m).String()
 }
 
-func (m *markerInterval) Set(v string) error {
+func (m *offDuration) Set(v string) error {
 	d, err := time.ParseDuration(v)
 	if err != nil {
 		return err
@@ -200,7 +215,7 @@ func (m *markerInterval) Set(v string) error {
 	if d == 0 {
 		d = -1
 	}
-	*m = markerInterval(d)
+	*m = offDuration(d)
 	return nil
 }
 
@@ -212,6 +227,9 @@ func (c *Config) Validate() error {
 	}
 	if c.BackoffMin > 0 && c.BackoffMax > 0 && c.BackoffMin > c.BackoffMax {
 		return fmt.Errorf("ingest: -backoff-min %s is above -backoff-max %s", c.BackoffMin, c.BackoffMax)
+	}
+	if c.DeleteLookback > 0 && c.DeleteMemoryPosts < 0 {
+		return fmt.Errorf("ingest: -delete-memory-posts %d is negative", c.DeleteMemoryPosts)
 	}
 	return nil
 }
@@ -249,6 +267,12 @@ func (c *Config) defaults() {
 	dur(&c.BackoffMin, d.BackoffMin)
 	dur(&c.BackoffMax, d.BackoffMax)
 	dur(&c.HealthWindow, d.HealthWindow)
+	if c.DeleteLookback == 0 {
+		c.DeleteLookback = d.DeleteLookback
+	}
+	if c.DeleteMemoryPosts <= 0 {
+		c.DeleteMemoryPosts = d.DeleteMemoryPosts
+	}
 	if c.Sink == nil {
 		c.Sink = c.KafkaSink()
 	}
@@ -287,6 +311,9 @@ type runner struct {
 	// srcKey is src.Key(), the HeaderSource of every post.
 	srcKey []byte
 	store  *cursor.KafkaStore // nil: no persistence
+	// recent remembers the posts read, so their deletes carry them
+	// (Config.DeleteLookback). Only the read loop uses it.
+	recent *recentposts.Cache
 
 	connected atomic.Bool
 	// lastProgress is unix nanos of the last progress, for /healthz: the
@@ -331,6 +358,7 @@ func Run(ctx context.Context, cfg Config) error {
 	src := cfg.Source
 	r := &runner{cfg: cfg, log: cfg.Logger.With("component", "ingest", "source", src.Key()), m: newMetrics(cfg.Registry), src: src}
 	r.wm.interval = cfg.WatermarkInterval
+	r.recent = recentposts.New(recentposts.Config{Lookback: max(cfg.DeleteLookback, 0), MaxPosts: cfg.DeleteMemoryPosts})
 	r.srcKey = []byte(src.Key())
 	if cfg.Sink.Durable() && cfg.CursorTopic != "-" {
 		r.store = cursor.NewKafkaStore(cfg.Brokers, cfg.CursorTopic, src.Key())
@@ -880,6 +908,7 @@ func (r *runner) handle(ctx context.Context, tr *cursor.Tracker, sk sink.Session
 		return nil
 	}
 	r.m.readPos.Set(float64(it.Pos))
+	r.attachDeleted(ev.Posts)
 	raw := r.cfg.RawTopic != "" && it.Raw != nil && ev.Kind == event.KindCommit && r.cfg.Sink.Durable()
 	// Posts a crashed predecessor already wrote are not written again
 	// (delivered says why that is safe).
@@ -929,6 +958,20 @@ func (r *runner) handle(ctx context.Context, tr *cursor.Tracker, sk sink.Session
 		}
 	}
 	return nil
+}
+
+// attachDeleted remembers the posts an event creates and gives each of its
+// deletes the post it deletes, if remembered (recentposts.Cache.Observe).
+func (r *runner) attachDeleted(posts []*v1.Post) {
+	for _, p := range posts {
+		switch r.recent.Observe(p) {
+		case recentposts.Attached:
+			r.m.deletes.WithLabelValues("attached").Inc()
+		case recentposts.Unknown:
+			r.m.deletes.WithLabelValues("unknown").Inc()
+		}
+	}
+	r.m.remembered.Set(float64(r.recent.Len()))
 }
 
 // serveMetrics serves /metrics and /healthz until the returned stop.

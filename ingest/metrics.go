@@ -31,6 +31,8 @@ type metrics struct {
 	wmErrors      prometheus.Counter
 	deadLetters   *prometheus.CounterVec
 	dupSkipped    prometheus.Counter
+	deletes       *prometheus.CounterVec
+	remembered    prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -55,6 +57,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		wmRounds:      prometheus.NewCounter(prometheus.CounterOpts{Name: "trendstream_ingest_watermark_rounds_total", Help: "Marker rounds (one marker per partition of the posts topic) acknowledged."}),
 		wmErrors:      prometheus.NewCounter(prometheus.CounterOpts{Name: "trendstream_ingest_watermark_errors_total", Help: "Marker rounds that failed on at least one partition (retried by the next round)."}),
 		dupSkipped:    prometheus.NewCounter(prometheus.CounterOpts{Name: "trendstream_ingest_duplicates_skipped_total", Help: "Posts of re-read events not written again because the posts topic already holds them (after a crash or a reconnect)."}),
+		deletes:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: "trendstream_ingest_deletes_total", Help: "Post deletes read, by whether they carry the post they delete (attached) or the ingest had not read it within -delete-lookback (unknown: only counted downstream)."}, []string{"post"}),
+		remembered:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "trendstream_ingest_posts_remembered", Help: "Posts remembered so that their deletes carry them (-delete-lookback, -delete-memory-posts)."}),
 		deadLetters:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "trendstream_ingest_dead_letters_total", Help: "Messages that could not be delivered and went to the dead-letter topic, by reason (too_large, marshal, invalid_timestamp, invalid_record, encoding, rejected) and intended topic."}, []string{"reason", "topic"}),
 	}
 	m.events, m.ops, m.posts, m.acked = register(reg, m.events), register(reg, m.ops), register(reg, m.posts), register(reg, m.acked)
@@ -64,6 +68,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.connected, m.cursorSaveEr = register(reg, m.connected), register(reg, m.cursorSaveEr)
 	m.watermark, m.wmRounds, m.wmErrors = register(reg, m.watermark), register(reg, m.wmRounds), register(reg, m.wmErrors)
 	m.deadLetters, m.inFlightBytes, m.dupSkipped = register(reg, m.deadLetters), register(reg, m.inFlightBytes), register(reg, m.dupSkipped)
+	m.deletes, m.remembered = register(reg, m.deletes), register(reg, m.remembered)
 	return m
 }
 

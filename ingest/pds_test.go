@@ -243,10 +243,14 @@ func TestPDSEndToEnd(t *testing.T) {
 	for i := 200; i < 210; i++ {
 		all = append(all, mk(i))
 	}
+	// Deleted while the ingest that read it runs: its delete must carry it
+	// (Post.deleted, -delete-lookback), for the pipelines to retract it.
+	late := all[len(all)-1]
+	authorOf(authors, late).delete(ctx, t, late)
 
 	wantCreates := len(all)
 	var got []*v1.Post
-	waitFor(t, 90*time.Second, fmt.Sprintf("%d creates and 1 delete in Kafka", wantCreates), func() bool {
+	waitFor(t, 90*time.Second, fmt.Sprintf("%d creates and 2 deletes in Kafka", wantCreates), func() bool {
 		got = decodePosts(t, readTopic(t, k.Addrs(), ingest.DefaultTopic))
 		creates, deletes := map[string]bool{}, 0
 		for _, p := range got {
@@ -256,7 +260,7 @@ func TestPDSEndToEnd(t *testing.T) {
 				deletes++
 			}
 		}
-		return len(creates) == wantCreates && deletes >= 1
+		return len(creates) == wantCreates && deletes >= 2
 	})
 	// Graceful stop of the second ingest.
 	_ = c2.cmd.Process.Signal(syscall.SIGTERM)
@@ -298,6 +302,9 @@ func TestPDSEndToEnd(t *testing.T) {
 		if (deletes > 0) != w.deleted {
 			t.Errorf("post %s: %d deletes in Kafka, deleted=%v", w.uri, deletes, w.deleted)
 		}
+		if w == late {
+			checkCarried(t, p, ps)
+		}
 		switch w {
 		case reply:
 			if p.ReplyParentUri != root.uri || p.ReplyRootUri != root.uri {
@@ -324,4 +331,24 @@ func authorOf(as []*author, w *written) *author {
 		}
 	}
 	panic("no author for " + w.uri)
+}
+
+// checkCarried checks that the delete among ps carries the post p as the
+// ingest read it.
+func checkCarried(t *testing.T, p *v1.Post, ps []*v1.Post) {
+	t.Helper()
+	for _, d := range ps {
+		if d.Operation != v1.Operation_OPERATION_DELETE {
+			continue
+		}
+		c := d.GetDeleted()
+		if c == nil {
+			t.Errorf("the delete of %s, read by the ingest that read the post, does not carry it", p.Uri)
+			continue
+		}
+		if c.GetText() != p.Text || !slices.Equal(c.GetLangs(), p.Langs) || !slices.Equal(c.GetHashtags(), p.Hashtags) ||
+			!c.GetObservedAt().AsTime().Equal(p.ObservedAt.AsTime()) {
+			t.Errorf("the delete of %s carries %v, want the post as read: %v", p.Uri, c, p)
+		}
+	}
 }

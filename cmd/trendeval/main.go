@@ -85,7 +85,7 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.Float64Var(&r.DeleteShare, "delete-share", r.DeleteShare, "share of the bursts' posts their authors delete (at most -delete-after after posting)")
 	fs.DurationVar(&r.DeleteAfter, "delete-after", r.DeleteAfter, "longest time between a deleted burst post and its delete")
 	fs.IntVar(&r.RetractedBursts, "retracted-bursts", r.RetractedBursts, "pulses at the strongest strength whose every post is deleted (at most -delete-after after posting)")
-	fs.BoolVar(&o.retract, "retract-deletes", o.retract, "run the pipeline and the reference with -retract-deletes: a delete retracts its post from the windows that still take corrections")
+	fs.BoolVar(&o.retract, "retract-deletes", o.retract, "run the pipeline and the reference with -retract-deletes (the product default): a delete retracts its post from the windows that still take corrections")
 	fs.BoolVar(&o.prism, "prism", o.prism, "run the real pipeline on Prism (false: the reference calculator only)")
 	fs.Float64Var(&o.prismMaxRate, "prism-max-volume", o.prismMaxRate, "run Prism only for volumes up to this many posts/s (higher ones: the reference calculator)")
 	fs.DurationVar(&o.timeout, "timeout", o.timeout, "give up on the Prism run after this long")
@@ -100,7 +100,7 @@ func main() {
 	o := options{
 		replay: evaluate.DefaultConfig(), volumes: "0.05,0.5,5,50", strengths: "5%≥4,10%≥10,20%≥10", topN: 10,
 		targetAuthors: 10, targetShare: 0.05,
-		prism: true, retract: true, prismMaxRate: 50, timeout: 20 * time.Minute, out: "EVAL.md", plot: "docs/eval.png",
+		prism: true, retract: trending.DefaultOptions().RetractDeletes, prismMaxRate: 50, timeout: 20 * time.Minute, out: "EVAL.md", plot: "docs/eval.png",
 		termOpts: terms.DefaultOptions(), score: EvalParams(),
 		topicSample: trending.DefaultOptions().Topics.SamplePosts,
 	}

@@ -8,6 +8,7 @@ import (
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/trendstream/trendstream/internal/core/recentposts"
 	"github.com/trendstream/trendstream/internal/testenv/replaytest"
 	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 )
@@ -53,6 +54,10 @@ func TestDeletesRetractOnPrism(t *testing.T) {
 	}
 	posts = append(posts, deletes...)
 	replaytest.SortByEventTime(posts)
+	// As the ingest writes them: a delete of a post it read carries it.
+	if n := recentposts.Attach(posts); n == 0 {
+		t.Fatal("no delete carries its post")
+	}
 
 	o := testOptions(nil, "")
 	o.RetractDeletes = true

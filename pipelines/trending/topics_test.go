@@ -9,6 +9,7 @@ import (
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/trendstream/trendstream/internal/core/recentposts"
 	"github.com/trendstream/trendstream/internal/testenv"
 	"github.com/trendstream/trendstream/internal/testenv/replaytest"
 	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
@@ -61,6 +62,7 @@ func TestTopicsMatchReference(t *testing.T) {
 	deletes, deletedURIs := deleteExamples(t, posts, want)
 	posts = append(posts, deletes...)
 	replaytest.SortByEventTime(posts)
+	recentposts.Attach(posts)
 	got := rankOnPrism(t, posts, &o)
 	compareSnapshots(t, got, want)
 

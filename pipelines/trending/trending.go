@@ -59,11 +59,10 @@ type Options struct {
 	AllowedLateness time.Duration
 	// RetractDeletes makes a delete retract the post it deletes from the
 	// windows that still take corrections (trend.Config.RetractDeletes,
-	// docs/pipeline.md "Deletes"). Off by default: every post's memo (its
-	// terms) goes to the retraction stage's state, batched per bundle and
-	// shard, which on Prism costs the benchmark about a quarter more CPU
-	// and about a quarter of its throughput (BENCHMARKS.md, "Deletes
-	// retract, memos batched per bundle and shard").
+	// docs/pipeline.md "Deletes"), if the delete carries the post
+	// (Post.deleted, attached by the ingest). On by default: nothing is
+	// kept per post, so it costs next to nothing (BENCHMARKS.md,
+	// "Retraction without memos").
 	RetractDeletes bool
 	// SinkRetryFor is how long a PostgreSQL write keeps retrying while the
 	// database is unreachable before the pipeline fails.
@@ -108,6 +107,7 @@ func DefaultOptions() Options {
 		TopK:            20,
 		Shards:          trend.DefaultShards,
 		AllowedLateness: 10 * time.Minute,
+		RetractDeletes:  true,
 		SinkRetryFor:    pgsink.DefaultRetryFor,
 		Terms:           terms.DefaultOptions(),
 		Score:           trendscore.DefaultParams(),
@@ -127,7 +127,7 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&o.TopK, "top-k", o.TopK, "terms per ranking")
 	fs.IntVar(&o.Shards, "shards", o.Shards, "keys the scoring state is split over: the scoring stage's parallelism (Flink: at least the job's parallelism)")
 	fs.DurationVar(&o.AllowedLateness, "allowed-lateness", o.AllowedLateness, "how long after a window was emitted late posts still correct it (re-emitted to the results topic and PostgreSQL); 0 drops late posts")
-	fs.BoolVar(&o.RetractDeletes, "retract-deletes", o.RetractDeletes, "a post deleted while its windows still take corrections (-allowed-lateness past its period) no longer counts in them: they are corrected and re-emitted (costs about a quarter more CPU: every post's terms are kept in state, in batches per bundle); off, deletes are only counted")
+	fs.BoolVar(&o.RetractDeletes, "retract-deletes", o.RetractDeletes, "a post deleted while its windows still take corrections (-allowed-lateness past its period) no longer counts in them: they are corrected and re-emitted. Needs deletes that carry their post, as the ingest writes them (its -delete-lookback); off, deletes are only counted")
 	fs.DurationVar(&o.SinkRetryFor, "sink-retry-for", o.SinkRetryFor, "how long a PostgreSQL write retries while the database is unreachable (a restart) before the pipeline fails")
 	fs.Var((*sourceFlag)(&o.Source), "post-source", "the source whose posts are ranked ("+sourceNames()+"); posts of another source in the topic are skipped and counted")
 	o.Terms.RegisterFlags(fs)

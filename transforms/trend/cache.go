@@ -65,11 +65,6 @@ func (sh *shardState) evict(keepFrom int64) {
 // not implement for user state.
 var stateCache = newTokenCache[*shardState]()
 
-// memoCache is stateCache for the retraction stage (retractFn): each
-// retraction shard's memos, current while its token is
-// RetractProgress.Token.
-var memoCache = newTokenCache[*memoState]()
-
 func newTokenCache[T any]() *tokenCache[T] {
 	return &tokenCache[T]{max: 4096, m: map[cacheKey]cacheEntry[T]{}}
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/mtime"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
+	"github.com/trendstream/trendstream/internal/core/recentposts"
 	"github.com/trendstream/trendstream/internal/core/terms"
 	"github.com/trendstream/trendstream/internal/core/termwindow"
 	grouping "github.com/trendstream/trendstream/internal/core/topics"
@@ -15,7 +16,7 @@ import (
 )
 
 func init() {
-	register.DoFn7x0[context.Context, beam.EventTime, *tsv1.Post, func(beam.EventTime, int, termwindow.Bucket), func(beam.EventTime, string, int64), func(beam.EventTime, int, MemoBatch), func(beam.EventTime, string, grouping.Sample)](&bucketFn{})
+	register.DoFn6x0[context.Context, beam.EventTime, *tsv1.Post, func(beam.EventTime, int, termwindow.Bucket), func(beam.EventTime, string, int64), func(beam.EventTime, string, grouping.Sample)](&bucketFn{})
 	register.Emitter3[beam.EventTime, int, termwindow.Bucket]()
 	register.Emitter3[beam.EventTime, string, int64]()
 	register.Emitter3[beam.EventTime, string, grouping.Sample]()
@@ -26,6 +27,12 @@ var (
 	deletesSeen    = beam.NewCounter("trending", "deletes_seen")
 	termsExtracted = beam.NewCounter("trending", "terms_extracted")
 	sampledPosts   = beam.NewCounter("topics", "posts_sampled")
+	// deletesRetracted counts deletes that took their post's counts out;
+	// deletesIgnored those that changed nothing: without the post
+	// (Post.deleted: the ingest had not seen it, or was not asked to keep
+	// it), by another author, or past the retraction horizon.
+	deletesRetracted = beam.NewCounter("trending", "deletes_retracted")
+	deletesIgnored   = beam.NewCounter("trending", "deletes_ignored")
 )
 
 // maxBundleHits bounds the hits a bundle holds before it emits what it
@@ -44,11 +51,18 @@ type bucketFn struct {
 	Terms    terms.Options
 	PeriodMs int64
 	Shards   int
-	// Retract also keeps a memo of every post and delete, in the order
-	// read, and emits them with the buckets as one batch per retraction
-	// shard (memoShard), for the retraction stage (Retractions): the
-	// posts' terms are extracted here once.
-	Retract bool
+	// Retract makes a delete that carries its post (Post.deleted, which
+	// the ingest attaches: internal/core/recentposts) take the post's
+	// counts out of its period, as the post with count −1, if the delete
+	// comes before the period's end plus LatenessMs (the rule of
+	// internal/core/trendcalc, Config.RetractDeletes). The −1s go out with
+	// the bundle's buckets, timestamped in the post's period, and reach
+	// the windows as late posts of that period would. Nothing is kept per
+	// post: an earlier design remembered every post's terms in keyed state
+	// until its period closed, which cost a fifth of the pipeline's CPU
+	// (BENCHMARKS.md, "Retraction without memos").
+	Retract    bool
+	LatenessMs int64
 	// SamplePosts > 0 also keeps the bundle's bottom-SamplePosts post
 	// sample per (term language, period) for the topic stages
 	// (transforms/topics), emitted with the buckets: the sampled posts'
@@ -62,7 +76,6 @@ type bucketFn struct {
 	ex      *terms.Extractor
 	buckets map[int64]*termwindow.Builder // period end (Unix ms) → terms
 	posts   map[int64]map[string]int64    // period end → ranking language → posts
-	memos   map[int][]PostMemo            // retraction shard → memos, in order
 	sampler *grouping.Sampler
 	floor   *grouping.Floor
 	hits    int
@@ -80,57 +93,36 @@ func (fn *bucketFn) Setup() {
 
 // StartBundle takes the emitters because the SDK requires StartBundle and
 // FinishBundle to declare ProcessElement's outputs.
-func (fn *bucketFn) StartBundle(context.Context, func(beam.EventTime, int, termwindow.Bucket), func(beam.EventTime, string, int64), func(beam.EventTime, int, MemoBatch), func(beam.EventTime, string, grouping.Sample)) {
+func (fn *bucketFn) StartBundle(context.Context, func(beam.EventTime, int, termwindow.Bucket), func(beam.EventTime, string, int64), func(beam.EventTime, string, grouping.Sample)) {
 	fn.reset()
 }
 
 func (fn *bucketFn) reset() {
 	fn.buckets = map[int64]*termwindow.Builder{}
 	fn.posts = map[int64]map[string]int64{}
-	fn.memos = nil
 	fn.hits = 0
 	if fn.sampler != nil {
 		fn.sampler.Reset()
 	}
 }
 
-func (fn *bucketFn) ProcessElement(ctx context.Context, ts beam.EventTime, p *tsv1.Post, emitTerms func(beam.EventTime, int, termwindow.Bucket), emitPosts func(beam.EventTime, string, int64), emitMemos func(beam.EventTime, int, MemoBatch), emitSample func(beam.EventTime, string, grouping.Sample)) {
+func (fn *bucketFn) ProcessElement(ctx context.Context, ts beam.EventTime, p *tsv1.Post, emitTerms func(beam.EventTime, int, termwindow.Bucket), emitPosts func(beam.EventTime, string, int64), emitSample func(beam.EventTime, string, grouping.Sample)) {
 	if fn.buckets == nil {
 		fn.reset() // a runner that skips StartBundle
 	}
 	if p.GetOperation() == tsv1.Operation_OPERATION_DELETE {
-		// Retracted by the retraction stage if Retract (docs/pipeline.md,
-		// "Deletes"), else only counted.
 		deletesSeen.Inc(ctx, 1)
 		if fn.Retract {
-			fn.addMemo(PostMemo{Author: p.GetAuthorDid(), URI: p.GetUri(), At: int64(ts), Delete: true})
+			fn.retract(ctx, int64(ts), p)
 		}
 		return
 	}
 	postsCounted.Inc(ctx, 1)
 	end := termwindow.PeriodEnd(int64(ts), fn.PeriodMs)
-	b := fn.buckets[end]
-	if b == nil {
-		b = &termwindow.Builder{}
-		fn.buckets[end] = b
-	}
 	lang := terms.Language(p.GetLangs())
-	// The language's volume, which the scorer's noise floor is relative
-	// to, travels with the terms (termwindow.VolumeKey).
-	b.Add(termwindow.VolumeKey(lang), 0, 1)
-	author := termwindow.AuthorID(p.GetAuthorDid())
 	found := fn.ex.Extract(p)
 	termsExtracted.Inc(ctx, int64(len(found)))
-	for _, t := range found {
-		b.Add(termwindow.Key{Lang: t.Lang, Kind: t.Kind, Term: t.Text}, author, 1)
-	}
-	if fn.Retract && p.GetUri() != "" {
-		m := PostMemo{Author: p.GetAuthorDid(), URI: p.GetUri(), At: int64(ts), End: end, Lang: lang, Terms: make([]string, len(found)), Kinds: make([]int32, len(found))}
-		for i, t := range found {
-			m.Terms[i], m.Kinds[i] = t.Text, int32(t.Kind)
-		}
-		fn.addMemo(m)
-	}
+	fn.count(end, lang, p.GetAuthorDid(), found, 1)
 	if fn.sampler != nil {
 		key := grouping.SampleKey{Lang: lang, End: end}
 		if h := grouping.Hash(p.GetUri()); fn.floor.Admits(key, h) && fn.sampler.Admits(key, h) {
@@ -138,34 +130,60 @@ func (fn *bucketFn) ProcessElement(ctx context.Context, ts beam.EventTime, p *ts
 			fn.sampler.Add(key, grouping.NewPost(p, found))
 		}
 	}
+	if fn.hits >= maxBundleHits {
+		fn.flush(emitTerms, emitPosts, emitSample)
+	}
+}
+
+// retract takes out the counts of the post a delete at event time ts
+// carries (Retract).
+func (fn *bucketFn) retract(ctx context.Context, ts int64, del *tsv1.Post) {
+	p := recentposts.Post(del)
+	if p == nil {
+		deletesIgnored.Inc(ctx, 1)
+		return
+	}
+	end := termwindow.PeriodEnd(p.GetObservedAt().AsTime().UnixMilli(), fn.PeriodMs)
+	if ts >= end+fn.LatenessMs {
+		deletesIgnored.Inc(ctx, 1)
+		return
+	}
+	deletesRetracted.Inc(ctx, 1)
+	// The post is extracted again, as it was when counted: the same text,
+	// hashtags and language give the same terms.
+	fn.count(end, terms.Language(p.GetLangs()), p.GetAuthorDid(), fn.ex.Extract(p), -1)
+}
+
+// count adds n (1, or −1 to retract) of one post's contribution to the
+// bundle's bucket and post counts of the period ending at end.
+func (fn *bucketFn) count(end int64, lang, authorDID string, found []terms.Term, n int64) {
+	b := fn.buckets[end]
+	if b == nil {
+		b = &termwindow.Builder{}
+		fn.buckets[end] = b
+	}
+	// The language's volume, which the scorer's noise floor is relative
+	// to, travels with the terms (termwindow.VolumeKey).
+	b.Add(termwindow.VolumeKey(lang), 0, n)
+	author := termwindow.AuthorID(authorDID)
+	for _, t := range found {
+		b.Add(termwindow.Key{Lang: t.Lang, Kind: t.Kind, Term: t.Text}, author, n)
+	}
 	fn.hits += len(found)
 	pc := fn.posts[end]
 	if pc == nil {
 		pc = map[string]int64{}
 		fn.posts[end] = pc
 	}
-	pc[AllLanguages]++
-	pc[lang]++
-	if fn.hits >= maxBundleHits {
-		fn.flush(emitTerms, emitPosts, emitMemos, emitSample)
-	}
+	pc[AllLanguages] += n
+	pc[lang] += n
 }
 
-// addMemo keeps a post's or delete's memo for its retraction shard's
-// batch.
-func (fn *bucketFn) addMemo(m PostMemo) {
-	if fn.memos == nil {
-		fn.memos = map[int][]PostMemo{}
-	}
-	shard := memoShard(m.URI, fn.Shards)
-	fn.memos[shard] = append(fn.memos[shard], m)
+func (fn *bucketFn) FinishBundle(emitTerms func(beam.EventTime, int, termwindow.Bucket), emitPosts func(beam.EventTime, string, int64), emitSample func(beam.EventTime, string, grouping.Sample)) {
+	fn.flush(emitTerms, emitPosts, emitSample)
 }
 
-func (fn *bucketFn) FinishBundle(emitTerms func(beam.EventTime, int, termwindow.Bucket), emitPosts func(beam.EventTime, string, int64), emitMemos func(beam.EventTime, int, MemoBatch), emitSample func(beam.EventTime, string, grouping.Sample)) {
-	fn.flush(emitTerms, emitPosts, emitMemos, emitSample)
-}
-
-func (fn *bucketFn) flush(emitTerms func(beam.EventTime, int, termwindow.Bucket), emitPosts func(beam.EventTime, string, int64), emitMemos func(beam.EventTime, int, MemoBatch), emitSample func(beam.EventTime, string, grouping.Sample)) {
+func (fn *bucketFn) flush(emitTerms func(beam.EventTime, int, termwindow.Bucket), emitPosts func(beam.EventTime, string, int64), emitSample func(beam.EventTime, string, grouping.Sample)) {
 	for end, b := range fn.buckets {
 		at := mtime.FromMilliseconds(end - 1)
 		// Every shard gets the period's bucket, empty or not: it tells
@@ -189,21 +207,7 @@ func (fn *bucketFn) flush(emitTerms func(beam.EventTime, int, termwindow.Bucket)
 		}
 		fn.floor.Sent(samples)
 	}
-	for shard, ms := range fn.memos {
-		// At the earliest memo's time: never later than the data it
-		// carries (the retraction stage runs in the global window).
-		emitMemos(mtime.FromMilliseconds(memosStart(ms)), shard, MemoBatch{Memos: ms})
-	}
 	fn.reset()
-}
-
-// memosStart returns the earliest event time of ms (Unix ms).
-func memosStart(ms []PostMemo) int64 {
-	start := ms[0].At
-	for _, m := range ms[1:] {
-		start = min(start, m.At)
-	}
-	return start
 }
 
 // AllLanguages is the ranking key of the overall (all-language) ranking.
@@ -212,16 +216,14 @@ const AllLanguages = ""
 // BucketTerms turns posts, timestamped at their event time, into partial
 // term buckets (KV<shard, termwindow.Bucket>) and partial post counts
 // (KV<ranking language, posts>, AllLanguages included), each timestamped at
-// the last instant of its period. With retract, memo batches
-// (KV<retraction shard, MemoBatch>: each bundle's memos of every post and
-// delete per shard, in order, timestamped at the earliest) for
-// Retractions too;
-// without, memos is empty. With samplePosts > 0, partial post samples
-// (KV<term language, internal/core/topics.Sample>: each bundle's bottom
-// samplePosts per language and period, timestamped like the buckets) for
-// the topic stages; with 0, samples is empty.
-func BucketTerms(s beam.Scope, posts beam.PCollection, opts terms.Options, period time.Duration, shards int, retract bool, samplePosts int) (buckets, postCounts, memos, samples beam.PCollection) {
+// the last instant of its period. With retract, a delete carrying its post
+// adds the post's counts with −1 to its period, if it comes before the
+// period's end plus lateness (bucketFn.Retract). With samplePosts > 0,
+// partial post samples (KV<term language, internal/core/topics.Sample>:
+// each bundle's bottom samplePosts per language and period, timestamped
+// like the buckets) for the topic stages; with 0, samples is empty.
+func BucketTerms(s beam.Scope, posts beam.PCollection, opts terms.Options, period time.Duration, shards int, retract bool, lateness time.Duration, samplePosts int) (buckets, postCounts, samples beam.PCollection) {
 	s = s.Scope("BucketTerms")
-	outs := beam.ParDoN(s, &bucketFn{Terms: opts, PeriodMs: period.Milliseconds(), Shards: shards, Retract: retract, SamplePosts: samplePosts}, posts)
-	return outs[0], outs[1], outs[2], outs[3]
+	outs := beam.ParDoN(s, &bucketFn{Terms: opts, PeriodMs: period.Milliseconds(), Shards: shards, Retract: retract, LatenessMs: lateness.Milliseconds(), SamplePosts: samplePosts}, posts)
+	return outs[0], outs[1], outs[2]
 }

@@ -86,11 +86,7 @@ func referenceCase(t *testing.T) ([]*tsv1.Post, Config) {
 func runTrends(t *testing.T, cached bool, cfg Config, input func(beam.Scope) beam.PCollection) []*tsv1.WindowSnapshot {
 	t.Helper()
 	stateCache.setOff(!cached)
-	memoCache.setOff(!cached)
-	defer func() {
-		stateCache.setOff(false)
-		memoCache.setOff(false)
-	}()
+	defer stateCache.setOff(false)
 	p, s := beam.NewPipelineWithRoot()
 	beam.ParDo0(s, &collectFn{Test: t.Name()}, Trends(s, input(s), cfg))
 	if err := ptest.Run(p); err != nil {

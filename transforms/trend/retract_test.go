@@ -9,6 +9,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/trendstream/trendstream/internal/core/recentposts"
 	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 )
 
@@ -63,7 +64,12 @@ func retractCase(t *testing.T) ([]*tsv1.Post, Config) {
 	other.AuthorDid = "did:plc:someone-else"
 	never := del(burst[0][1], time.Minute)
 	never.Uri += "-never-posted"
-	return append(posts, append(deletes, other, never)...), cfg
+	all := append(posts, append(deletes, other, never)...)
+	// As the ingest does: each delete of a post it read carries the post.
+	if n := recentposts.Attach(all); n == 0 {
+		t.Fatal("no delete carries its post")
+	}
+	return all, cfg
 }
 
 // TestDeletesRetract streams posts and deletes of some of them through the

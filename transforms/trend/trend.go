@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window"
 
 	"github.com/trendstream/trendstream/internal/core/terms"
 	"github.com/trendstream/trendstream/internal/core/trendcalc"
@@ -144,15 +143,7 @@ func Trends(s beam.Scope, posts beam.PCollection, c Config) beam.PCollection {
 // period; empty when c.SamplePosts is 0.
 func TrendsSampled(s beam.Scope, posts beam.PCollection, c Config) (snaps, samples beam.PCollection) {
 	s = s.Scope("Trends")
-	partials, postPartials, memos, samples := BucketTerms(s, posts, c.Terms, c.Period, c.shards(), c.RetractDeletes, c.SamplePosts)
-	if c.RetractDeletes {
-		// Retractions join the posts' counts as late posts of their
-		// periods would.
-		negTerms, negPosts := Retractions(s, memos, c.Period, c.AllowedLateness, c.shards())
-		global := window.NewGlobalWindows()
-		partials = beam.Flatten(s, beam.WindowInto(s, global, partials), negTerms)
-		postPartials = beam.Flatten(s, beam.WindowInto(s, global, postPartials), negPosts)
-	}
+	partials, postPartials, samples := BucketTerms(s, posts, c.Terms, c.Period, c.shards(), c.RetractDeletes, c.AllowedLateness, c.SamplePosts)
 	buckets := SumBuckets(s, partials, c.Period, c.AllowedLateness)
 	trends := scoreTerms(s, buckets, c.Score, c.timing())
 	postCounts := countPosts(s, postPartials, c.timing())

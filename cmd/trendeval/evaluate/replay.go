@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/trendstream/trendstream/internal/core/recentposts"
 	"github.com/trendstream/trendstream/internal/testenv/corpus"
 	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 )
@@ -299,6 +300,8 @@ func generate(all []*tsv1.Post, cfg Config) (*Replay, error) {
 	slices.SortStableFunc(rep.Posts, func(a, b *tsv1.Post) int {
 		return a.GetObservedAt().AsTime().Compare(b.GetObservedAt().AsTime())
 	})
+	// As the ingest writes them: each delete carries the post it deletes.
+	recentposts.Attach(rep.Posts)
 	rep.measure(cfg.Period)
 	return rep, nil
 }
@@ -470,7 +473,8 @@ func (g *gen) post(author, text, lang string, tags []string, at time.Time) *tsv1
 }
 
 // deleteLater adds the delete of p by its author, at most DeleteAfter after
-// it was posted, as the firehose carries one: identity fields only.
+// it was posted, as the firehose carries one: identity fields only (generate
+// attaches the post, as the ingest does).
 func (g *gen) deleteLater(p *tsv1.Post) {
 	after := time.Millisecond
 	if g.cfg.DeleteAfter > after {

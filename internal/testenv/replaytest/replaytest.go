@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/trendstream/trendstream/internal/core/recentposts"
 	"github.com/trendstream/trendstream/internal/platform/kafkaconf"
 	"github.com/trendstream/trendstream/internal/platform/kafkaoffsets"
 	"github.com/trendstream/trendstream/internal/testenv/corpus"
@@ -66,6 +67,8 @@ func Scenario(t0 time.Time) ([]*tsv1.Post, error) {
 		ObservedAt: at(13, 0), Operation: tsv1.Operation_OPERATION_DELETE, Source: tsv1.Source_SOURCE_BLUESKY,
 	})
 	SortByEventTime(posts)
+	// As the ingest writes it, the delete carries its post.
+	recentposts.Attach(posts)
 	return posts, nil
 }
 

@@ -77,8 +77,9 @@ func (Source) EnumDescriptor() ([]byte, []int) {
 }
 
 // Operation says whether a post came into existence or was removed. Deletes
-// carry only identity fields (uri, author_did, rkey, cursor, observed_at) so
-// that downstream counts can be retracted.
+// carry the identity fields (uri, author_did, rkey, cursor, observed_at) and,
+// when the ingest still had it, the deleted post (Post.deleted), so that
+// downstream counts can be retracted.
 type Operation int32
 
 const (
@@ -222,10 +223,16 @@ type Post struct {
 	ReplyParentUri string   `protobuf:"bytes,14,opt,name=reply_parent_uri,json=replyParentUri,proto3" json:"reply_parent_uri,omitempty"`
 	ReplyRootUri   string   `protobuf:"bytes,15,opt,name=reply_root_uri,json=replyRootUri,proto3" json:"reply_root_uri,omitempty"`
 	// URI of the quoted record, if the embed is a record or record-with-media.
-	QuotedUri     string    `protobuf:"bytes,16,opt,name=quoted_uri,json=quotedUri,proto3" json:"quoted_uri,omitempty"`
-	EmbedKind     EmbedKind `protobuf:"varint,17,opt,name=embed_kind,json=embedKind,proto3,enum=trendstream.v1.EmbedKind" json:"embed_kind,omitempty"`
-	Source        Source    `protobuf:"varint,18,opt,name=source,proto3,enum=trendstream.v1.Source" json:"source,omitempty"`
-	Operation     Operation `protobuf:"varint,19,opt,name=operation,proto3,enum=trendstream.v1.Operation" json:"operation,omitempty"`
+	QuotedUri string    `protobuf:"bytes,16,opt,name=quoted_uri,json=quotedUri,proto3" json:"quoted_uri,omitempty"`
+	EmbedKind EmbedKind `protobuf:"varint,17,opt,name=embed_kind,json=embedKind,proto3,enum=trendstream.v1.EmbedKind" json:"embed_kind,omitempty"`
+	Source    Source    `protobuf:"varint,18,opt,name=source,proto3,enum=trendstream.v1.Source" json:"source,omitempty"`
+	Operation Operation `protobuf:"varint,19,opt,name=operation,proto3,enum=trendstream.v1.Operation" json:"operation,omitempty"`
+	// Deletes only: the post this delete removes, as the ingest read it, if
+	// the ingest saw it within its -delete-lookback (internal/core/recentposts).
+	// It is what a pipeline needs to take the post's counts out again without
+	// keeping every post itself (docs/pipeline.md, "Deletes"). Unset when the
+	// ingest had not seen the post (read before a restart, or too long ago).
+	Deleted       *DeletedPost `protobuf:"bytes,20,opt,name=deleted,proto3" json:"deleted,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -393,11 +400,90 @@ func (x *Post) GetOperation() Operation {
 	return Operation_OPERATION_UNSPECIFIED
 }
 
+func (x *Post) GetDeleted() *DeletedPost {
+	if x != nil {
+		return x.Deleted
+	}
+	return nil
+}
+
+// DeletedPost is what a delete carries of the post it deletes: the fields
+// terms are extracted from, and the post's event time. (Not a Post: Beam's
+// Go SDK infers schemas from the generated types, and a recursive message
+// sends it into endless recursion.)
+type DeletedPost struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Text          string                 `protobuf:"bytes,1,opt,name=text,proto3" json:"text,omitempty"`
+	Langs         []string               `protobuf:"bytes,2,rep,name=langs,proto3" json:"langs,omitempty"`
+	Hashtags      []string               `protobuf:"bytes,3,rep,name=hashtags,proto3" json:"hashtags,omitempty"`
+	ObservedAt    *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=observed_at,json=observedAt,proto3" json:"observed_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeletedPost) Reset() {
+	*x = DeletedPost{}
+	mi := &file_trendstream_v1_post_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeletedPost) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeletedPost) ProtoMessage() {}
+
+func (x *DeletedPost) ProtoReflect() protoreflect.Message {
+	mi := &file_trendstream_v1_post_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeletedPost.ProtoReflect.Descriptor instead.
+func (*DeletedPost) Descriptor() ([]byte, []int) {
+	return file_trendstream_v1_post_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *DeletedPost) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
+func (x *DeletedPost) GetLangs() []string {
+	if x != nil {
+		return x.Langs
+	}
+	return nil
+}
+
+func (x *DeletedPost) GetHashtags() []string {
+	if x != nil {
+		return x.Hashtags
+	}
+	return nil
+}
+
+func (x *DeletedPost) GetObservedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ObservedAt
+	}
+	return nil
+}
+
 var File_trendstream_v1_post_proto protoreflect.FileDescriptor
 
 const file_trendstream_v1_post_proto_rawDesc = "" +
 	"\n" +
-	"\x19trendstream/v1/post.proto\x12\x0etrendstream.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xaa\x05\n" +
+	"\x19trendstream/v1/post.proto\x12\x0etrendstream.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe1\x05\n" +
 	"\x04Post\x12\x10\n" +
 	"\x03uri\x18\x01 \x01(\tR\x03uri\x12\x10\n" +
 	"\x03cid\x18\x02 \x01(\tR\x03cid\x12\x1d\n" +
@@ -423,7 +509,14 @@ const file_trendstream_v1_post_proto_rawDesc = "" +
 	"\n" +
 	"embed_kind\x18\x11 \x01(\x0e2\x19.trendstream.v1.EmbedKindR\tembedKind\x12.\n" +
 	"\x06source\x18\x12 \x01(\x0e2\x16.trendstream.v1.SourceR\x06source\x127\n" +
-	"\toperation\x18\x13 \x01(\x0e2\x19.trendstream.v1.OperationR\toperation*4\n" +
+	"\toperation\x18\x13 \x01(\x0e2\x19.trendstream.v1.OperationR\toperation\x125\n" +
+	"\adeleted\x18\x14 \x01(\v2\x1b.trendstream.v1.DeletedPostR\adeleted\"\x90\x01\n" +
+	"\vDeletedPost\x12\x12\n" +
+	"\x04text\x18\x01 \x01(\tR\x04text\x12\x14\n" +
+	"\x05langs\x18\x02 \x03(\tR\x05langs\x12\x1a\n" +
+	"\bhashtags\x18\x03 \x03(\tR\bhashtags\x12;\n" +
+	"\vobserved_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"observedAt*4\n" +
 	"\x06Source\x12\x16\n" +
 	"\x12SOURCE_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eSOURCE_BLUESKY\x10\x01*R\n" +
@@ -453,25 +546,28 @@ func file_trendstream_v1_post_proto_rawDescGZIP() []byte {
 }
 
 var file_trendstream_v1_post_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_trendstream_v1_post_proto_msgTypes = make([]protoimpl.MessageInfo, 1)
+var file_trendstream_v1_post_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
 var file_trendstream_v1_post_proto_goTypes = []any{
 	(Source)(0),                   // 0: trendstream.v1.Source
 	(Operation)(0),                // 1: trendstream.v1.Operation
 	(EmbedKind)(0),                // 2: trendstream.v1.EmbedKind
 	(*Post)(nil),                  // 3: trendstream.v1.Post
-	(*timestamppb.Timestamp)(nil), // 4: google.protobuf.Timestamp
+	(*DeletedPost)(nil),           // 4: trendstream.v1.DeletedPost
+	(*timestamppb.Timestamp)(nil), // 5: google.protobuf.Timestamp
 }
 var file_trendstream_v1_post_proto_depIdxs = []int32{
-	4, // 0: trendstream.v1.Post.created_at:type_name -> google.protobuf.Timestamp
-	4, // 1: trendstream.v1.Post.observed_at:type_name -> google.protobuf.Timestamp
+	5, // 0: trendstream.v1.Post.created_at:type_name -> google.protobuf.Timestamp
+	5, // 1: trendstream.v1.Post.observed_at:type_name -> google.protobuf.Timestamp
 	2, // 2: trendstream.v1.Post.embed_kind:type_name -> trendstream.v1.EmbedKind
 	0, // 3: trendstream.v1.Post.source:type_name -> trendstream.v1.Source
 	1, // 4: trendstream.v1.Post.operation:type_name -> trendstream.v1.Operation
-	5, // [5:5] is the sub-list for method output_type
-	5, // [5:5] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	4, // 5: trendstream.v1.Post.deleted:type_name -> trendstream.v1.DeletedPost
+	5, // 6: trendstream.v1.DeletedPost.observed_at:type_name -> google.protobuf.Timestamp
+	7, // [7:7] is the sub-list for method output_type
+	7, // [7:7] is the sub-list for method input_type
+	7, // [7:7] is the sub-list for extension type_name
+	7, // [7:7] is the sub-list for extension extendee
+	0, // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_trendstream_v1_post_proto_init() }
@@ -485,7 +581,7 @@ func file_trendstream_v1_post_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trendstream_v1_post_proto_rawDesc), len(file_trendstream_v1_post_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   1,
+			NumMessages:   2,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
