@@ -2,13 +2,16 @@ package trending
 
 import (
 	"flag"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/options/jobopts"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/trendstream/trendstream/internal/core/recentposts"
 	"github.com/trendstream/trendstream/internal/core/trendcalc"
 	"github.com/trendstream/trendstream/internal/testenv"
 	"github.com/trendstream/trendstream/internal/testenv/replaytest"
@@ -30,16 +33,36 @@ var (
 	// side-by-side run isolates their cost from every other change.
 	benchTopicSample = flag.Int("trending.bench-topic-sample", -1, "posts sampled per language and period for topics in the benchmark (-topic-sample; 0 turns topics off; negative: the pipeline's default)")
 	benchRetract     = flag.String("trending.bench-retract", "", "retract deletes in the benchmark (true/false; empty: the pipeline's default)")
+	// The firehose deletes about one post for every 17 it creates (the
+	// production Jetstream recording in ingest/frame/testdata).
+	benchDeletes = flag.Float64("trending.bench-deletes", 0.06, "share of the benchmark's posts deleted by their authors, 0–5 minutes later, each delete carrying its post as the ingest writes it")
 )
 
 // benchT0 is the event time the benchmark replay starts at.
 var benchT0 = time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC)
 
 // benchPosts is replaytest.Dense's replay from benchT0: the bundled corpus
-// cycled to n posts, with planted stories.
+// cycled to n posts, with planted stories, and deletes of a share of them
+// (-trending.bench-deletes) on top.
 func benchPosts(tb testing.TB, n int, rate float64) []*tsv1.Post {
 	tb.Helper()
-	return replaytest.Dense(tb, n, rate, benchT0)
+	posts := replaytest.Dense(tb, n, rate, benchT0)
+	if *benchDeletes <= 0 {
+		return posts
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	var deletes []*tsv1.Post
+	for _, p := range posts {
+		if p.GetUri() != "" && rng.Float64() < *benchDeletes {
+			after := time.Duration(rng.Int64N(int64(5 * time.Minute)))
+			deletes = append(deletes, &tsv1.Post{Uri: p.GetUri(), AuthorDid: p.GetAuthorDid(), Source: p.GetSource(),
+				ObservedAt: timestamppb.New(p.GetObservedAt().AsTime().Add(after)), Operation: tsv1.Operation_OPERATION_DELETE})
+		}
+	}
+	posts = append(posts, deletes...)
+	replaytest.SortByEventTime(posts)
+	recentposts.Attach(posts)
+	return posts
 }
 
 // benchOptions are the production defaults (10-minute windows every minute,

@@ -87,6 +87,10 @@ type ShardProgress struct {
 	SettledStarted bool
 	// Rev is the revision of the shard's latest emissions (TrendList.Rev).
 	Rev uint64
+	// CorrectFrom is the end of the earliest period a late bucket came for
+	// since the last correction (0: none pending); the correct timer
+	// corrects the windows from it on (scoreFn.deferCorrection).
+	CorrectFrom int64
 }
 
 // ShardEvent is the bucket of one shard's terms for the period that ends at
@@ -133,8 +137,15 @@ type scoreFn struct {
 	// kept with an allowed lateness).
 	SettledBaselines state.Value[Baselines]
 	Progress         state.Value[ShardProgress]
-	Release          timers.EventTime
+	// Release releases windows; with the tag correctTag it corrects them
+	// after late buckets (deferCorrection). One family with two tags, not
+	// two families: with a second family ("correct") the tests on Prism
+	// (Beam 2.77) hung from the start, no timer of the stage firing.
+	Release timers.EventTime
 }
+
+// correctTag tags the release timer that runs a deferred correction.
+const correctTag = "correct"
 
 func newScoreFn(p trendscore.Params, t timing) *scoreFn {
 	return &scoreFn{
@@ -181,11 +192,38 @@ func (fn *scoreFn) ProcessElement(ctx context.Context, sp state.Provider, tp tim
 		fn.setRelease(tp, pr.Clock)
 	}
 	if late && fn.LatenessMs > 0 {
-		if err := fn.correct(ctx, sp, shard, ev.End, &pr, sh, emit); err != nil {
-			return err
-		}
+		fn.deferCorrection(tp, &pr, ev.End)
 	}
 	return fn.Progress.Write(sp, pr)
+}
+
+// deferCorrection schedules the correction of the windows from the period
+// ending at from on. It does not correct at once: deletes make late
+// buckets in every bundle (each delete's −1s go to its post's period, and
+// every scorer shard gets the volume key), and correcting once per late
+// bucket re-scored up to a lateness of windows, eight shards over, for
+// each; that cost a quarter of the pipeline's throughput with a realistic
+// share of deletes (BENCHMARKS.md, "Retraction without memos"). The timer
+// is set behind the watermark (the period's windows were released), so it
+// fires at the watermark's next step, and every late bucket that came
+// before costs that one correction, from the earliest of their periods.
+func (fn *scoreFn) deferCorrection(tp timers.Provider, pr *ShardProgress, from int64) {
+	if pr.CorrectFrom != 0 && pr.CorrectFrom <= from {
+		return // already pending from an earlier period
+	}
+	pr.CorrectFrom = from
+	t := mtime.FromMilliseconds(pr.Clock.Through + fn.PeriodMs).ToTime()
+	fn.Release.Set(tp, t, timers.WithTag(correctTag), timers.WithOutputTimestamp(t))
+}
+
+// correctPending runs the pending correction, if any.
+func (fn *scoreFn) correctPending(ctx context.Context, sp state.Provider, shard int, pr *ShardProgress, sh *shardState, emit func(beam.EventTime, string, TrendList)) error {
+	if pr.CorrectFrom == 0 {
+		return nil
+	}
+	from := pr.CorrectFrom
+	pr.CorrectFrom = 0
+	return fn.correct(ctx, sp, shard, from, pr, sh, emit)
 }
 
 // settledPast reports whether every window containing the period that
@@ -287,7 +325,11 @@ func (fn *scoreFn) setRelease(tp timers.Provider, c windowclock.Clock) {
 
 // OnTimer scores every window that is due, drops the buckets no window to
 // come needs, saves what changed and sets the timer for the next window.
-func (fn *scoreFn) OnTimer(ctx context.Context, _ beam.EventTime, sp state.Provider, tp timers.Provider, shard int, _ timers.Context, emit func(beam.EventTime, string, TrendList)) error {
+//
+// The correct timer, and the release timer before it releases anything,
+// run the pending correction: a window is never settled, nor released
+// after, before the late buckets that came for it were applied.
+func (fn *scoreFn) OnTimer(ctx context.Context, _ beam.EventTime, sp state.Provider, tp timers.Provider, shard int, tc timers.Context, emit func(beam.EventTime, string, TrendList)) error {
 	pr, _, err := fn.Progress.Read(sp)
 	if err != nil {
 		return err
@@ -295,6 +337,14 @@ func (fn *scoreFn) OnTimer(ctx context.Context, _ beam.EventTime, sp state.Provi
 	sh, err := fn.load(ctx, sp, shard, pr.Token)
 	if err != nil {
 		return err
+	}
+	// correct changes sh in place and its token.
+	if err := fn.correctPending(ctx, sp, shard, &pr, sh, emit); err != nil {
+		return err
+	}
+	if tc.Tag == correctTag {
+		stateCache.put(fn.CacheID, shard, pr.Token, sh)
+		return fn.Progress.Write(sp, pr)
 	}
 	has := func(end int64) bool { return sh.holds(end-fn.SizeMs, end) }
 	ends := pr.Clock.Due(fn.PeriodMs, sh.earliest(), has)

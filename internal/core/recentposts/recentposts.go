@@ -117,6 +117,7 @@ func (c *Cache) Observe(p *tsv1.Post) Outcome {
 		c.remember(p, at)
 		return Remembered
 	case tsv1.Operation_OPERATION_DELETE:
+		p.Deleted = nil // what this Cache says, not an earlier one
 		e := c.byURI[p.GetUri()]
 		if e == nil || e.author != p.GetAuthorDid() {
 			return Unknown
