@@ -71,7 +71,7 @@ func BenchmarkTrendingOnFlink(b *testing.B) {
 	posts := replaytest.Dense(b, *benchN, *benchRate, benchT0)
 	replaytest.MustProduce(b, kc.Addrs(), postsTopic, posts)
 	d := trending.DefaultOptions()
-	sc := scenarioConfig{Size: d.WindowSize, Period: d.WindowPeriod, TopK: d.TopK, Score: d.Score}
+	sc := scenarioConfig{Size: d.WindowSize, Period: d.WindowPeriod, TopK: d.TopK, Score: d.Score, Lateness: d.AllowedLateness}
 	want := sc.reference(posts)
 
 	for _, r := range runs {

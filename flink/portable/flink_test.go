@@ -359,6 +359,11 @@ func flinkLive(t *testing.T, fc *flinkCluster, bins binaries, dir string) {
 	fc.waitRestored(t, jobID, sp, time.Minute)
 	t.Logf("stopped with a savepoint (%s) with %d of %d posts still to come, and resubmitted from it", sp, left, len(posts))
 
+	// Killed only once the resubmitted job has a checkpoint of its own to
+	// come back from: killed earlier (once, 0.5 s after the resubmission,
+	// before its tasks were deployed), it came back from the savepoint
+	// again and the restore from a checkpoint was never tested.
+	fc.waitCheckpoint(t, jobID, 90*time.Second)
 	if out, err := fc.sh("taskmanager-kill"); err != nil {
 		t.Fatalf("taskmanager-kill: %v\n%s", err, out)
 	}
@@ -532,6 +537,18 @@ func (c *flinkCluster) checkpointCounts(t *testing.T, id string) checkpointCount
 		t.Fatal(err)
 	}
 	return cp.Counts
+}
+
+// waitCheckpoint waits until job id has completed a checkpoint.
+func (c *flinkCluster) waitCheckpoint(t *testing.T, id string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for c.checkpointCounts(t, id).Completed < 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("job %s completed no checkpoint in %v", id, timeout)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
 }
 
 // screenshotJob opens the web UI's list of running jobs in Chromium and

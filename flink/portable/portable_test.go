@@ -129,7 +129,7 @@ func TestTrendingOnPrismJobServerWithWorkerPool(t *testing.T) {
 // a 20-minute replay yields many of them, and scoring knobs small enough
 // for a few hundred posts.
 func testScenario() scenarioConfig {
-	sc := scenarioConfig{Size: 5 * time.Minute, Period: time.Minute, TopK: 5, Score: trendscore.DefaultParams()}
+	sc := scenarioConfig{Size: 5 * time.Minute, Period: time.Minute, TopK: 5, Score: trendscore.DefaultParams(), Lateness: 10 * time.Minute}
 	sc.Score.MinAuthors = 3
 	sc.Score.NoiseFloor = 2
 	sc.Score.HalfLife = 10

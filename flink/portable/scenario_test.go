@@ -29,6 +29,9 @@ type scenarioConfig struct {
 	Size, Period time.Duration
 	TopK         int
 	Score        trendscore.Params
+	// Lateness is the pipeline's allowed lateness, which also bounds when
+	// a delete still retracts its post (both sides retract).
+	Lateness time.Duration
 }
 
 // flags are the pipeline flags for c. Every scoring knob is passed, so the
@@ -50,6 +53,8 @@ func (c scenarioConfig) flags() []string {
 		"-score-value=" + s.Value.String(),
 		"-score-rank-by-volume=" + strconv.FormatBool(s.RankByVolume),
 		"-score-warm-up=" + s.WarmUp.String(),
+		"-allowed-lateness=" + c.Lateness.String(),
+		"-retract-deletes=true",
 	}
 }
 
@@ -65,6 +70,7 @@ func (c scenarioConfig) reference(posts []*tsv1.Post) map[windowKey]store.Window
 	calc := trendcalc.New(trendcalc.Config{
 		Size: c.Size, Period: c.Period, TopK: c.TopK,
 		Terms: terms.DefaultOptions(), Score: c.Score.StartingAt(start), Source: tsv1.Source_SOURCE_BLUESKY,
+		RetractDeletes: true, Lateness: c.Lateness,
 	})
 	for _, p := range posts {
 		calc.Add(p)
