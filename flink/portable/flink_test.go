@@ -19,6 +19,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/trendstream/trendstream/internal/core/recentposts"
 	"github.com/trendstream/trendstream/internal/readside/store"
 	"github.com/trendstream/trendstream/internal/services/freeport"
 	"github.com/trendstream/trendstream/internal/testenv"
@@ -289,7 +290,12 @@ func flinkLive(t *testing.T, fc *flinkCluster, bins binaries, dir string) {
 	// a few seconds after the job runs, each at its time.
 	orig := replaytest.MustScenario(t, t0)
 	posts := make([]*tsv1.Post, len(orig))
-	restamp := func(i int, at time.Time) { posts[i] = replaytest.Restamp(orig[i], at) }
+	// Each delete carries its post as the ingest writes it, re-stamped.
+	recent := recentposts.New(recentposts.DefaultConfig())
+	restamp := func(i int, at time.Time) {
+		posts[i] = replaytest.Restamp(orig[i], at)
+		recent.Observe(posts[i])
+	}
 	restamp(0, time.Now())
 	if err := replaytest.ProduceLive(context.Background(), kc.Addrs(), postsTopic, posts[:1], nil); err != nil {
 		t.Fatal(err)

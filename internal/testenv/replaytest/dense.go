@@ -76,7 +76,10 @@ func Reauthor(p *tsv1.Post, tag string) *tsv1.Post {
 }
 
 // Restamp returns a copy of p observed at at, its creation time moved by
-// as much: a recorded post replayed onto the wall clock.
+// as much: a recorded post replayed onto the wall clock. A delete loses the
+// post it carried, whose time Restamp cannot know: run the restamped
+// stream through a recentposts.Cache, as the ingest would, to carry it
+// again.
 func Restamp(p *tsv1.Post, at time.Time) *tsv1.Post {
 	c := proto.Clone(p).(*tsv1.Post)
 	shift := func(ts *timestamppb.Timestamp) *timestamppb.Timestamp {
@@ -86,5 +89,6 @@ func Restamp(p *tsv1.Post, at time.Time) *tsv1.Post {
 		return timestamppb.New(at.Add(ts.AsTime().Sub(p.GetObservedAt().AsTime())))
 	}
 	c.ObservedAt, c.CreatedAt = shift(p.ObservedAt), shift(p.CreatedAt)
+	c.Deleted = nil
 	return c
 }
