@@ -88,8 +88,8 @@ type ShardProgress struct {
 	// Rev is the revision of the shard's latest emissions (TrendList.Rev).
 	Rev uint64
 	// CorrectFrom is the end of the earliest period a late bucket came for
-	// since the last correction (0: none pending); the correct timer
-	// corrects the windows from it on (scoreFn.deferCorrection).
+	// since the last correction (0: none pending); the release timer tagged
+	// correctTag corrects the windows from it on (scoreFn.deferCorrection).
 	CorrectFrom int64
 }
 
@@ -204,9 +204,10 @@ func (fn *scoreFn) ProcessElement(ctx context.Context, sp state.Provider, tp tim
 // bucket re-scored up to a lateness of windows, eight shards over, for
 // each; that cost a quarter of the pipeline's throughput with a realistic
 // share of deletes (BENCHMARKS.md, "Retraction without memos"). The timer
-// is set behind the watermark (the period's windows were released), so it
-// fires at the watermark's next step, and every late bucket that came
-// before costs that one correction, from the earliest of their periods.
+// (the release family, tag correctTag) fires once the watermark passes the
+// end of the window after the last one released, unless the next release
+// runs the correction first; every late bucket that came before costs that
+// one correction, from the earliest of their periods.
 func (fn *scoreFn) deferCorrection(tp timers.Provider, pr *ShardProgress, from int64) {
 	if pr.CorrectFrom != 0 && pr.CorrectFrom <= from {
 		return // already pending from an earlier period
@@ -333,6 +334,9 @@ func (fn *scoreFn) OnTimer(ctx context.Context, _ beam.EventTime, sp state.Provi
 	pr, _, err := fn.Progress.Read(sp)
 	if err != nil {
 		return err
+	}
+	if tc.Tag == correctTag && pr.CorrectFrom == 0 {
+		return nil // a release ran the correction already
 	}
 	sh, err := fn.load(ctx, sp, shard, pr.Token)
 	if err != nil {

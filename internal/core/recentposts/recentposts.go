@@ -147,7 +147,7 @@ func (c *Cache) remember(p *tsv1.Post, at int64) {
 		}
 		old.gone = true
 	}
-	e := &entry{at: at, uri: p.GetUri(), author: p.GetAuthorDid(), post: Trim(p)}
+	e := &entry{at: at, uri: p.GetUri(), author: p.GetAuthorDid(), post: trim(p)}
 	c.byURI[p.GetUri()] = e
 	c.queue = append(c.queue, e)
 	for len(c.byURI) > c.cfg.MaxPosts {
@@ -182,9 +182,9 @@ func (c *Cache) pop() {
 	}
 }
 
-// Trim returns what a delete carries of p (the delete names its URI and
+// trim returns what a delete carries of p (the delete names its URI and
 // author): the fields a pipeline extracts terms from, and the event time.
-func Trim(p *tsv1.Post) *tsv1.DeletedPost {
+func trim(p *tsv1.Post) *tsv1.DeletedPost {
 	return &tsv1.DeletedPost{Text: p.GetText(), Langs: p.GetLangs(), Hashtags: p.GetHashtags(), ObservedAt: p.GetObservedAt()}
 }
 
