@@ -13,6 +13,9 @@ type shardState struct {
 	baselines Baselines
 	// settled are the baselines as of ShardProgress.Settled.
 	settled Baselines
+	// undo records what the windows released since settled changed in
+	// baselines (kept only with an allowed lateness).
+	undo undoLog
 }
 
 // add puts a period's bucket into the ring, merged with any bucket of the

@@ -35,9 +35,13 @@ func TestLatePostsCorrectWindows(t *testing.T) {
 		t.Run(fmt.Sprintf("lateness=%v/cache=%v", tc.lateness, tc.cached), func(t *testing.T) {
 			c := cfg
 			c.AllowedLateness = tc.lateness
-			diffs := diffSnapshots(latestSnapshots(runTrends(t, tc.cached, c, func(s beam.Scope) beam.PCollection {
+			run := runTrends(t, tc.cached, c, func(s beam.Scope) beam.PCollection {
 				return streamPosts(t, s, posts, late, delay)
-			})), want)
+			})
+			diffs := diffSnapshots(latestSnapshots(run.Snapshots), want)
+			if tc.equal {
+				checkCorrectionPaths(t, run, tc.cached)
+			}
 			switch {
 			case tc.equal:
 				for _, d := range diffs {
@@ -49,5 +53,21 @@ func TestLatePostsCorrectWindows(t *testing.T) {
 				t.Logf("beyond the allowed lateness, %d differences from the reference, as expected (first: %s)", len(diffs), diffs[0])
 			}
 		})
+	}
+}
+
+// checkCorrectionPaths checks that a run corrected windows, and how: with
+// the worker's cache, mostly by taking the baselines back with the undo
+// log, and without it, always by replaying them from the settled point.
+// Both runs must equal the reference, so each path is checked against it.
+func checkCorrectionPaths(t *testing.T, run trendsRun, cached bool) {
+	t.Helper()
+	undone, replayed := run.counter("corrections_undone"), run.counter("corrections_replayed")
+	t.Logf("corrections: %d undone, %d replayed", undone, replayed)
+	switch {
+	case cached && undone == 0:
+		t.Error("no correction used the undo log")
+	case !cached && (undone != 0 || replayed == 0):
+		t.Errorf("without the cache, %d corrections used the undo log and %d replayed; want none and some", undone, replayed)
 	}
 }

@@ -122,20 +122,22 @@ func (fn *slideCountsFn) ProcessElement(ctx context.Context, sp state.Provider, 
 		st.Periods = append(st.Periods, pp)
 	}
 	if late && fn.LatenessMs > 0 {
-		// Emit the released windows it is in again, as later revisions.
+		// Emit the released windows it is in again, as later revisions:
+		// the counts of its languages, the only ones it changed.
 		for end := pp.End; end <= min(pp.End+fn.SizeMs-fn.PeriodMs, st.Clock.Through); end += fn.PeriodMs {
-			fn.emitWindow(&st, end, true, emit)
+			fn.emitWindow(&st, end, true, pp.Langs, emit)
 		}
 	}
 	return fn.State.Write(sp, st)
 }
 
-// emitWindow emits each ranking's post count in the window ending at end.
-// A ranking whose posts were all retracted has no window, as in the
-// reference: it is not emitted, unless this is a correction of a released
-// window (released), which may have been ranked already, and then its
-// count of 0 withdraws that ranking (a snapshot of no posts and no terms).
-func (fn *slideCountsFn) emitWindow(st *PostPeriods, end int64, released bool, emit func(beam.EventTime, string, WindowPosts)) {
+// emitWindow emits each ranking's post count in the window ending at end,
+// or, in a correction of a released window (released), only those of the
+// rankings corrected. A ranking whose posts were all retracted has no window, as in
+// the reference: it is not emitted, unless in a correction, as the window
+// may have been ranked already, and then its count of 0 withdraws that
+// ranking (a snapshot of no posts and no terms).
+func (fn *slideCountsFn) emitWindow(st *PostPeriods, end int64, released bool, corrected []string, emit func(beam.EventTime, string, WindowPosts)) {
 	var sum PeriodPosts
 	for _, pp := range st.Periods {
 		if pp.End > end-fn.SizeMs && pp.End <= end {
@@ -143,7 +145,7 @@ func (fn *slideCountsFn) emitWindow(st *PostPeriods, end int64, released bool, e
 		}
 	}
 	for i, lang := range sum.Langs {
-		if sum.Posts[i] == 0 && !released {
+		if sum.Posts[i] == 0 && !released || released && !slices.Contains(corrected, lang) {
 			continue
 		}
 		st.Emits++
@@ -168,7 +170,7 @@ func (fn *slideCountsFn) OnTimer(ctx context.Context, sp state.Provider, tp time
 	}
 	due := st.Clock.Due(fn.PeriodMs, earliest, has)
 	for _, end := range due {
-		fn.emitWindow(&st, end, false, emit)
+		fn.emitWindow(&st, end, false, nil, emit)
 	}
 	st.Periods = slices.DeleteFunc(st.Periods, func(pp PeriodPosts) bool {
 		return pp.End <= st.Clock.Through-fn.LatenessMs+fn.PeriodMs-fn.SizeMs

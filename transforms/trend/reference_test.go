@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/metrics"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/teststream"
@@ -40,7 +41,7 @@ func TestTrendsMatchReference(t *testing.T) {
 			if tc.stream {
 				input = func(s beam.Scope) beam.PCollection { return streamPosts(t, s, posts, nil, 0) }
 			}
-			for _, d := range diffSnapshots(latestSnapshots(runTrends(t, cached, cfg, input)), want) {
+			for _, d := range diffSnapshots(latestSnapshots(runTrends(t, cached, cfg, input).Snapshots), want) {
 				t.Error(d)
 			}
 		})
@@ -79,22 +80,40 @@ func referenceCase(t *testing.T) ([]*tsv1.Post, Config) {
 	return posts, cfg
 }
 
+// trendsRun is what a run of the composite emitted, and its metrics.
+type trendsRun struct {
+	Snapshots []*tsv1.WindowSnapshot
+	res       beam.PipelineResult
+}
+
+// counter sums the run's counter name of the namespace "trending".
+func (r trendsRun) counter(name string) int64 {
+	var sum int64
+	for _, c := range r.res.Metrics().Query(func(m metrics.SingleResult) bool {
+		return m.Namespace() == "trending" && m.Name() == name
+	}).Counters() {
+		sum += c.Result()
+	}
+	return sum
+}
+
 // runTrends runs the composite with cfg on Prism over the posts input
 // makes, with the worker's state cache or without it (so the keyed-state
 // path runs as on a worker that never saw the shard), and returns every
 // snapshot it emitted.
-func runTrends(t *testing.T, cached bool, cfg Config, input func(beam.Scope) beam.PCollection) []*tsv1.WindowSnapshot {
+func runTrends(t *testing.T, cached bool, cfg Config, input func(beam.Scope) beam.PCollection) trendsRun {
 	t.Helper()
 	stateCache.setOff(!cached)
 	defer stateCache.setOff(false)
 	p, s := beam.NewPipelineWithRoot()
 	beam.ParDo0(s, &collectFn{Test: t.Name()}, Trends(s, input(s), cfg))
-	if err := ptest.Run(p); err != nil {
+	res, err := ptest.RunWithMetrics(p)
+	if err != nil {
 		t.Fatal(err)
 	}
 	collectedMu.Lock()
 	defer collectedMu.Unlock()
-	return collected[t.Name()]
+	return trendsRun{Snapshots: collected[t.Name()], res: res}
 }
 
 // referenceSnapshots computes the rankings internal/core/trendcalc makes of

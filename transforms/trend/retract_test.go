@@ -87,9 +87,11 @@ func TestDeletesRetract(t *testing.T) {
 	}
 	for _, cached := range []bool{true, false} {
 		t.Run(fmt.Sprintf("cache=%v", cached), func(t *testing.T) {
-			got := withoutWithdrawn(latestSnapshots(runTrends(t, cached, cfg, func(s beam.Scope) beam.PCollection {
+			run := runTrends(t, cached, cfg, func(s beam.Scope) beam.PCollection {
 				return streamPosts(t, s, posts, nil, 0)
-			})))
+			})
+			checkCorrectionPaths(t, run, cached)
+			got := withoutWithdrawn(latestSnapshots(run.Snapshots))
 			for _, d := range diffSnapshots(got, want) {
 				t.Error(d)
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"strconv"
 	"time"
 
@@ -41,12 +42,18 @@ var (
 	// changed them; lateDropped counts buckets that came after their
 	// windows had settled (beyond the allowed lateness).
 	windowsCorrected = beam.NewCounter("trending", "windows_corrected")
-	lateDropped      = beam.NewCounter("trending", "late_buckets_dropped")
-	lateRescored     = beam.NewCounter("trending", "late_windows_rescored")
-	termsExpired     = beam.NewCounter("trending", "term_states_expired")
-	lateBuckets      = beam.NewCounter("trending", "late_buckets")
-	stateCacheHits   = beam.NewCounter("trending", "state_cache_hits")
-	stateCacheMiss   = beam.NewCounter("trending", "state_cache_misses")
+	// correctionsReplayed counts corrections that replayed the windows
+	// from the settled point (the worker's undo log did not reach back:
+	// the shard was read from state since), correctionsUndone those that
+	// took the baselines back with it.
+	correctionsReplayed = beam.NewCounter("trending", "corrections_replayed")
+	correctionsUndone   = beam.NewCounter("trending", "corrections_undone")
+	lateDropped         = beam.NewCounter("trending", "late_buckets_dropped")
+	lateRescored        = beam.NewCounter("trending", "late_windows_rescored")
+	termsExpired        = beam.NewCounter("trending", "term_states_expired")
+	lateBuckets         = beam.NewCounter("trending", "late_buckets")
+	stateCacheHits      = beam.NewCounter("trending", "state_cache_hits")
+	stateCacheMiss      = beam.NewCounter("trending", "state_cache_misses")
 )
 
 // Scored is one trending term in one window; the window is the element's.
@@ -61,8 +68,8 @@ type Scored struct {
 
 // TrendList is one shard's trending terms for one ranking in one window.
 // A shard that corrects a window after late posts emits its lists again
-// with a higher Rev, an empty one for every ranking that may have had
-// terms, so Rank can replace what the shard said before.
+// with a higher Rev, an empty one for every ranking the late posts may
+// have changed, so Rank can replace what the shard said before.
 type TrendList struct {
 	Shard int
 	Rev   uint64
@@ -91,6 +98,10 @@ type ShardProgress struct {
 	// since the last correction (0: none pending); the release timer tagged
 	// correctTag corrects the windows from it on (scoreFn.deferCorrection).
 	CorrectFrom int64
+	// CorrectLangs are the rankings those late buckets can change, sorted:
+	// their keys' languages (termwindow.Bucket.Langs) and the overall
+	// ranking. Only these are emitted again.
+	CorrectLangs []string
 }
 
 // ShardEvent is the bucket of one shard's terms for the period that ends at
@@ -192,7 +203,7 @@ func (fn *scoreFn) ProcessElement(ctx context.Context, sp state.Provider, tp tim
 		fn.setRelease(tp, pr.Clock)
 	}
 	if late && fn.LatenessMs > 0 {
-		fn.deferCorrection(tp, &pr, ev.End)
+		fn.deferCorrection(tp, &pr, ev.End, ev.Bucket.Langs())
 	}
 	return fn.Progress.Write(sp, pr)
 }
@@ -207,24 +218,44 @@ func (fn *scoreFn) ProcessElement(ctx context.Context, sp state.Provider, tp tim
 // (the release family, tag correctTag) fires once the watermark passes the
 // end of the window after the last one released, unless the next release
 // runs the correction first; every late bucket that came before costs that
-// one correction, from the earliest of their periods.
-func (fn *scoreFn) deferCorrection(tp timers.Provider, pr *ShardProgress, from int64) {
+// one correction, from the earliest of their periods, of the rankings of
+// their languages.
+func (fn *scoreFn) deferCorrection(tp timers.Provider, pr *ShardProgress, from int64, langs []string) {
+	pr.CorrectLangs = unionSorted(pr.CorrectLangs, langs)
 	if pr.CorrectFrom != 0 && pr.CorrectFrom <= from {
 		return // already pending from an earlier period
 	}
 	pr.CorrectFrom = from
-	t := mtime.FromMilliseconds(pr.Clock.Through + fn.PeriodMs).ToTime()
+	due := pr.Clock.Through + fn.PeriodMs
+	if pr.Clock.Timer && pr.Clock.Fire <= due {
+		// The release fires by then and corrects first: a second firing
+		// would write the shard's baselines twice.
+		return
+	}
+	t := mtime.FromMilliseconds(due).ToTime()
 	fn.Release.Set(tp, t, timers.WithTag(correctTag), timers.WithOutputTimestamp(t))
 }
 
-// correctPending runs the pending correction, if any.
-func (fn *scoreFn) correctPending(ctx context.Context, sp state.Provider, shard int, pr *ShardProgress, sh *shardState, emit func(beam.EventTime, string, TrendList)) error {
+// correctPending runs the pending correction, if any, and says whether it
+// ran: the caller then writes the shard's baselines.
+func (fn *scoreFn) correctPending(ctx context.Context, shard int, pr *ShardProgress, sh *shardState, emit func(beam.EventTime, string, TrendList)) bool {
 	if pr.CorrectFrom == 0 {
-		return nil
+		return false
 	}
-	from := pr.CorrectFrom
-	pr.CorrectFrom = 0
-	return fn.correct(ctx, sp, shard, from, pr, sh, emit)
+	from, langs := pr.CorrectFrom, pr.CorrectLangs
+	pr.CorrectFrom, pr.CorrectLangs = 0, nil
+	fn.correct(ctx, shard, from, langs, pr, sh, emit)
+	return true
+}
+
+// unionSorted returns the sorted union of the sorted sets a and b.
+func unionSorted(a, b []string) []string {
+	for _, s := range b {
+		if i, found := slices.BinarySearch(a, s); !found {
+			a = slices.Insert(a, i, s)
+		}
+	}
+	return a
 }
 
 // settledPast reports whether every window containing the period that
@@ -236,43 +267,62 @@ func (fn *scoreFn) settledPast(pr ShardProgress, end int64) bool {
 	return pr.SettledStarted && end+fn.SizeMs-fn.PeriodMs <= pr.Settled
 }
 
-// correct re-scores, after a late bucket for the period ending at from,
-// every released window from the settled point on, and emits the windows
-// from `from` on again under a new revision. The windows before it are
-// unchanged, and replaying them from the settled baselines gives every
-// later window the baselines it would have had if the late posts had been
-// on time: the results equal the reference over all posts.
-func (fn *scoreFn) correct(ctx context.Context, sp state.Provider, shard int, from int64, pr *ShardProgress, cached *shardState, emit func(beam.EventTime, string, TrendList)) error {
-	sh := cached
-	if sh == nil {
-		var err error
-		if sh, err = fn.load(ctx, sp, shard, pr.Token); err != nil {
-			return err
-		}
-	} else {
-		stateCache.take(fn.CacheID, shard, pr.Token)
+// correct re-scores, after late buckets for the periods from the one
+// ending at from, the released windows from there on, and emits them again
+// under a new revision: the lists of the rankings langs (and the overall
+// one), each whole, an empty one for a ranking with no trending term left,
+// so Rank replaces what the shard emitted for them before. The windows
+// before from are unchanged, and so are the other rankings: their terms'
+// counts, and the volumes their thresholds scale with, are the same, and
+// so are their baselines.
+//
+// The baselines are taken back to before the first window corrected by the
+// worker's undo log, or, when the log does not reach back that far (the
+// shard was read from state since), by replaying every window from the
+// settled baselines on. Either way every window gets the baselines it
+// would have had if the late posts had been on time: the results equal
+// the reference over all posts.
+//
+// Emitting every ranking with posts in the window, as this did first,
+// sent Rank fifteen lists per window and shard where one or two changed.
+func (fn *scoreFn) correct(ctx context.Context, shard int, from int64, langs []string, pr *ShardProgress, sh *shardState, emit func(beam.EventTime, string, TrendList)) {
+	ends := fn.replayEnds(sh, *pr, pr.Clock.Through)
+	first := from
+	if pr.SettledStarted {
+		first = max(from, pr.Settled+fn.PeriodMs) // the settled windows stay
 	}
-	bl := sh.settled.clone()
+	if sh.undo.covers(first) {
+		sh.undo.rollback(&sh.baselines, first)
+		if i := slices.IndexFunc(ends, func(e int64) bool { return e >= first }); i >= 0 {
+			ends = ends[i:]
+		} else {
+			ends = nil
+		}
+		correctionsUndone.Inc(ctx, 1)
+	} else {
+		correctionsReplayed.Inc(ctx, 1)
+		sh.baselines = sh.settled.clone()
+		if len(ends) > 0 {
+			sh.undo.start(ends[0] - 1)
+		}
+	}
 	pr.Rev++
 	rev := pr.Rev
-	for _, end := range fn.replayEnds(sh, *pr, pr.Clock.Through) {
-		lists := fn.scoreWindow(ctx, sh, &bl, end, end >= from)
+	rankings := unionSorted([]string{AllLanguages}, langs)
+	for _, end := range ends {
+		lists := fn.scoreWindow(ctx, sh, &sh.baselines, end, &sh.undo)
 		if end < from {
 			continue
 		}
 		windowsCorrected.Inc(ctx, 1)
-		for lang, l := range lists {
-			l.Shard, l.Rev = shard, rev
-			emit(mtime.FromMilliseconds(end-1), lang, *l)
+		for _, lang := range rankings {
+			l := TrendList{Shard: shard, Rev: rev}
+			if got := lists[lang]; got != nil {
+				l.Terms = got.Terms
+			}
+			emit(mtime.FromMilliseconds(end-1), lang, l)
 		}
 	}
-	sh.baselines = bl
-	if err := fn.Baselines.Write(sp, sh.baselines); err != nil {
-		return err
-	}
-	pr.Token = newToken()
-	stateCache.put(fn.CacheID, shard, pr.Token, sh)
-	return nil
 }
 
 // replayEnds returns the ends of the windows after the settled point up to
@@ -311,10 +361,11 @@ func (fn *scoreFn) settle(ctx context.Context, sh *shardState, pr *ShardProgress
 		return false
 	}
 	for _, end := range ends {
-		fn.scoreWindow(ctx, sh, &sh.settled, end, false)
+		fn.scoreWindow(ctx, sh, &sh.settled, end, nil)
 	}
 	pr.Settled, pr.SettledStarted = ends[len(ends)-1], true
 	fn.forget(ctx, &sh.settled, pr.Settled)
+	sh.undo.trim(pr.Settled)
 	return true
 }
 
@@ -338,31 +389,40 @@ func (fn *scoreFn) OnTimer(ctx context.Context, _ beam.EventTime, sp state.Provi
 	if tc.Tag == correctTag && pr.CorrectFrom == 0 {
 		return nil // a release ran the correction already
 	}
-	sh, err := fn.load(ctx, sp, shard, pr.Token)
+	sh, err := fn.load(ctx, sp, shard, pr)
 	if err != nil {
 		return err
 	}
-	// correct changes sh in place and its token.
-	if err := fn.correctPending(ctx, sp, shard, &pr, sh, emit); err != nil {
-		return err
-	}
+	// A correction changes sh's baselines in place; they are written once,
+	// with the release's: they are the largest state a shard has (its
+	// whole vocabulary).
+	corrected := fn.correctPending(ctx, shard, &pr, sh, emit)
 	if tc.Tag == correctTag {
+		if err := fn.Baselines.Write(sp, sh.baselines); err != nil {
+			return err
+		}
+		pr.Token = newToken()
 		stateCache.put(fn.CacheID, shard, pr.Token, sh)
 		return fn.Progress.Write(sp, pr)
 	}
 	has := func(end int64) bool { return sh.holds(end-fn.SizeMs, end) }
 	ends := pr.Clock.Due(fn.PeriodMs, sh.earliest(), has)
 	for _, end := range ends {
-		for lang, l := range fn.scoreWindow(ctx, sh, &sh.baselines, end, false) {
+		for lang, l := range fn.scoreWindow(ctx, sh, &sh.baselines, end, fn.undoLog(sh)) {
 			l.Shard, l.Rev = shard, pr.Rev
 			emit(mtime.FromMilliseconds(end-1), lang, *l)
 		}
 	}
 	if len(ends) > 0 {
 		fn.forget(ctx, &sh.baselines, pr.Clock.Through)
+	}
+	if len(ends) > 0 || corrected {
 		if err := fn.Baselines.Write(sp, sh.baselines); err != nil {
 			return err
 		}
+		pr.Token = newToken()
+	}
+	if len(ends) > 0 {
 		if fn.settle(ctx, sh, &pr) {
 			if err := fn.SettledBaselines.Write(sp, sh.settled); err != nil {
 				return err
@@ -371,7 +431,6 @@ func (fn *scoreFn) OnTimer(ctx context.Context, _ beam.EventTime, sp state.Provi
 		if err := fn.compact(sp, sh, &pr); err != nil {
 			return err
 		}
-		pr.Token = newToken()
 	}
 	stateCache.put(fn.CacheID, shard, pr.Token, sh)
 	if pr.Clock.Next(fn.SizeMs, fn.PeriodMs, fn.live(pr.Clock.Through), has) {
@@ -408,13 +467,16 @@ func (fn *scoreFn) compact(sp state.Provider, sh *shardState, pr *ShardProgress)
 // it is current (its token is the one in state), else read from state. The
 // cache gives up its copy, so a bundle that fails half-way through
 // changing it leaves nothing stale behind.
-func (fn *scoreFn) load(ctx context.Context, sp state.Provider, shard int, token uint64) (*shardState, error) {
-	if sh := stateCache.take(fn.CacheID, shard, token); sh != nil {
+func (fn *scoreFn) load(ctx context.Context, sp state.Provider, shard int, pr ShardProgress) (*shardState, error) {
+	if sh := stateCache.take(fn.CacheID, shard, pr.Token); sh != nil {
 		stateCacheHits.Inc(ctx, 1)
 		return sh, nil
 	}
 	stateCacheMiss.Inc(ctx, 1)
 	sh := &shardState{ring: map[int64]termwindow.Bucket{}}
+	// What the released windows changed is not in state: the undo log
+	// starts with the windows to come.
+	sh.undo.start(pr.Clock.Through)
 	evs, _, err := fn.Ring.Read(sp)
 	if err != nil {
 		return nil, err
@@ -442,10 +504,8 @@ func (fn *scoreFn) load(ctx context.Context, sp state.Provider, shard int, token
 // scoreWindow merges the ring's buckets of the window ending at end,
 // folds its terms into the baselines bl and returns the trending ones, one
 // TrendList per ranking they belong to: the overall one and their
-// language's. With complete, it also returns an empty list for every
-// ranking any of the window's terms or posts belongs to: a correction must
-// replace whatever the shard emitted for the window before.
-func (fn *scoreFn) scoreWindow(ctx context.Context, sh *shardState, bl *Baselines, end int64, complete bool) map[string]*TrendList {
+// language's. It records in undo (if not nil) the baselines it changes.
+func (fn *scoreFn) scoreWindow(ctx context.Context, sh *shardState, bl *Baselines, end int64, undo *undoLog) map[string]*TrendList {
 	start := end - fn.SizeMs
 	var buckets []termwindow.Bucket
 	for e, b := range sh.ring {
@@ -455,9 +515,6 @@ func (fn *scoreFn) scoreWindow(ctx context.Context, sh *shardState, bl *Baseline
 	}
 	period := time.Duration(fn.PeriodMs) * time.Millisecond
 	lists := map[string]*TrendList{}
-	if complete {
-		lists[AllLanguages] = &TrendList{}
-	}
 	var volume map[string]int64 // language → posts in the window
 	for _, a := range termwindow.Merge(buckets, fn.Params.MinPosts) {
 		if a.Key.IsVolume() { // they come first
@@ -465,16 +522,7 @@ func (fn *scoreFn) scoreWindow(ctx context.Context, sh *shardState, bl *Baseline
 				volume = map[string]int64{}
 			}
 			volume[a.Key.Term] = a.Posts
-			// Every shard holds every language's volume key: a correction
-			// replaces the list of each language with posts in the window,
-			// also one whose terms a retraction took below the noise floor.
-			if complete && lists[a.Key.Term] == nil {
-				lists[a.Key.Term] = &TrendList{}
-			}
 			continue
-		}
-		if complete && lists[a.Key.Lang] == nil {
-			lists[a.Key.Lang] = &TrendList{}
 		}
 		obs := trendscore.Observation{
 			WindowStart: time.UnixMilli(start), WindowEnd: time.UnixMilli(end),
@@ -484,7 +532,8 @@ func (fn *scoreFn) scoreWindow(ctx context.Context, sh *shardState, bl *Baseline
 		if fn.Params.Negligible(obs) {
 			continue // an empty window for the baseline, as for the reference
 		}
-		st := bl.Terms[a.Key]
+		st, had := bl.Terms[a.Key]
+		undo.record(end, a.Key, st, had)
 		res := fn.Params.Update(&st, obs, period)
 		bl.Terms[a.Key] = st
 		windowsScored.Inc(ctx, 1)
@@ -511,6 +560,15 @@ func (fn *scoreFn) scoreWindow(ctx context.Context, sh *shardState, bl *Baseline
 		}
 	}
 	return lists
+}
+
+// undoLog returns the shard's undo log, or nil without an allowed
+// lateness: no window is ever corrected then.
+func (fn *scoreFn) undoLog(sh *shardState) *undoLog {
+	if fn.LatenessMs <= 0 {
+		return nil
+	}
+	return &sh.undo
 }
 
 // forget drops terms whose baselines have decayed to nothing: Update would

@@ -97,7 +97,7 @@ func TestTrends(t *testing.T) {
 	got := map[string]*tsv1.WindowSnapshot{}
 	for _, s := range runTrends(t, true, cfg, func(s beam.Scope) beam.PCollection {
 		return beam.ParDo(s, &emitPostsFn{Posts: posts}, beam.Impulse(s))
-	}) {
+	}).Snapshots {
 		got[fmt.Sprintf("%s|%s", s.WindowEnd.AsTime().Format("15:04"), s.Lang)] = s
 	}
 	// Windows are [end-2m, end): every minute from 00:01 to 00:06 has posts.

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 
 	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 )
@@ -251,6 +252,27 @@ func decodeKeyIn(kb []byte, lang string) Key {
 	ll, k := binary.Uvarint(kb)
 	kind, k2 := binary.Uvarint(kb[k+int(ll):])
 	return Key{Lang: lang, Kind: tsv1.TermKind(kind), Term: string(kb[k+int(ll)+k2:])}
+}
+
+// Langs returns the languages of b's keys, each once, sorted: each term's
+// language and each VolumeKey's (its Term). A scorer re-ranks only these
+// languages' rankings, and the overall one, after a late bucket.
+func (b Bucket) Langs() []string {
+	var langs []string
+	r := b.reader()
+	for r.next() {
+		var l []byte
+		if isVolumeKey(r.rec.key) {
+			l = r.rec.key[2:] // an empty language, kind 0: the rest is the Term
+		} else {
+			l = keyLang(r.rec.key)
+		}
+		if !slices.Contains(langs, string(l)) {
+			langs = append(langs, string(l))
+		}
+	}
+	slices.Sort(langs)
+	return langs
 }
 
 // Terms decodes every term of b, in storage order.

@@ -411,3 +411,36 @@ func TestRetractions(t *testing.T) {
 		}
 	}
 }
+
+func TestBucketLangs(t *testing.T) {
+	de := Key{Lang: "de", Kind: tsv1.TermKind_TERM_KIND_HASHTAG, Term: "en"}
+	noLang := Key{Kind: tsv1.TermKind_TERM_KIND_HASHTAG, Term: "pt"}
+	for _, tc := range []struct {
+		name string
+		keys []Key
+		want []string
+	}{
+		{"empty", nil, nil},
+		{"volumes name their language in the term", []Key{VolumeKey("pt"), VolumeKey("en"), VolumeKey("pt")}, []string{"en", "pt"}},
+		{"a term's language, not its text", []Key{de, word("x"), word("y")}, []string{"de", "en"}},
+		{"a term of no language", []Key{noLang, VolumeKey("ja")}, []string{"", "ja"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var b Builder
+			for i, k := range tc.keys {
+				author := uint64(i + 1)
+				if k.IsVolume() {
+					author = 0
+				}
+				b.Add(k, author, 1)
+			}
+			var got []string
+			for _, sb := range b.Bucket(1) {
+				got = append(got, sb.Langs()...)
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("Langs() = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
