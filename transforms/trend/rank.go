@@ -70,9 +70,8 @@ type RankWindow struct {
 	// Lists holds each shard's latest revision.
 	Lists []TrendList
 	// Timers says the fire and forget timers are set; Fired that the
-	// window was emitted; Pending that inputs came after that and the fire
-	// timer is set again to emit them (rankFn).
-	Timers, Fired, Pending bool
+	// window was emitted.
+	Timers, Fired bool
 	// Emits counts the window's snapshots (the low bits of the revision).
 	Emits int64
 }
@@ -81,16 +80,16 @@ type RankWindow struct {
 // terms of that window and the window's post count. It is keyed by ranking
 // and window, and keeps the window's inputs in state: a timer emits the
 // window once the watermark has passed its end (every shard's on-time lists
-// are in by then), and a correction after late posts or deletes emits it
-// again, the shard's new lists replacing its old ones.
+// are in by then), and each correction after late posts emits it again at
+// once, the shard's new lists replacing its old ones.
 //
-// A correction is emitted by the fire timer too, set again behind the
-// watermark, so it fires after the bundle: the corrections of every shard
-// and the post count that come together make one snapshot, not one each.
-// (Emitting on each input made up to nine snapshots of a window per
-// correction, each ranked, enriched with topics and written; with a
-// realistic share of deletes that cost a fifth of the pipeline's
-// throughput: BENCHMARKS.md, "Corrections coalesced".) Grouping in fixed
+// Coalescing a correction's inputs (every shard's lists and the post count)
+// into one snapshot by setting the fire timer again, behind the watermark,
+// was tried: on Flink such a timer fires only with the next watermark, and
+// its hold stalls the stage's output watermark until then, so live windows
+// reached PostgreSQL 2 s later (TestPipelinesOnFlink/live, p50 10.7 s
+// against 8.5–9.0 s), with no throughput gained on Prism. The scorer sends
+// fewer corrections instead (scoreFn.correct). Grouping in fixed
 // windows with late panes did the same on paper, but Prism (v2.77) delivered
 // late panes without the earlier inputs and out of order, so a window could
 // end with a stale or partial snapshot. A second timer forgets the window
@@ -136,30 +135,21 @@ func (fn *rankFn) ProcessElement(ctx context.Context, sp state.Provider, tp time
 	w.Lang, w.End = in.Lang, in.End
 	w.add(in)
 	switch {
-	case w.Fired && !w.Pending:
-		// The watermark is past the end already: the timer fires once
-		// this bundle is done, with whatever else came in it.
-		w.Pending = true
-		fn.setFire(tp, in.End)
+	case w.Fired:
+		snapshotsCorrected.Inc(ctx, 1)
+		emit(fn.snapshot(ctx, &w))
 	case !w.Timers:
 		w.Timers = true
-		fn.setFire(tp, in.End)
+		// Fire at the end, hold at end-1 (the window's timestamp): a
+		// timer at end-1 fired as soon as the watermark reached end-1,
+		// which a scorer holding its release at end-1 allows before it
+		// has emitted the window, so the window went out without its
+		// lists (and was corrected just after).
+		fn.Timer.Set(tp, mtime.FromMilliseconds(in.End).ToTime(), timers.WithTag(fireTag),
+			timers.WithOutputTimestamp(mtime.FromMilliseconds(in.End-1).ToTime()))
 		fn.Timer.Set(tp, mtime.FromMilliseconds(in.End+fn.KeepMs).ToTime(), timers.WithTag(forgetTag))
 	}
 	return fn.State.Write(sp, w)
-}
-
-// setFire sets the fire timer of the window ending at end: it fires at the
-// end and holds at end-1 (the window's timestamp). A timer at end-1 fired
-// as soon as the watermark reached end-1, which a scorer holding its
-// release at end-1 allows before it has emitted the window, so the window
-// went out without its lists (and was corrected just after). Set again for
-// a correction, it is the same firing time and hold: Prism (v2.77) fails
-// a job whose timer is set again to the same time with another hold
-// (internal/core/windowclock).
-func (fn *rankFn) setFire(tp timers.Provider, end int64) {
-	fn.Timer.Set(tp, mtime.FromMilliseconds(end).ToTime(), timers.WithTag(fireTag),
-		timers.WithOutputTimestamp(mtime.FromMilliseconds(end-1).ToTime()))
 }
 
 // add takes in: a post count of a higher revision replaces the count (late
@@ -193,10 +183,7 @@ func (fn *rankFn) OnTimer(ctx context.Context, sp state.Provider, tp timers.Prov
 	if err != nil {
 		return err
 	}
-	if w.Fired {
-		snapshotsCorrected.Inc(ctx, 1)
-	}
-	w.Fired, w.Pending = true, false
+	w.Fired = true
 	emit(fn.snapshot(ctx, &w))
 	return fn.State.Write(sp, w)
 }
