@@ -191,7 +191,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.BackoffMin, "backoff-min", c.BackoffMin, "first reconnect delay (doubles, with jitter)")
 	fs.DurationVar(&c.BackoffMax, "backoff-max", c.BackoffMax, "largest reconnect delay")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", c.MetricsAddr, "serve /metrics and /healthz here; empty disables")
-	fs.Var((*offDuration)(&c.DeleteLookback), "delete-lookback", "how long (event time) a post is remembered so that its delete carries it and the pipelines can retract it; must cover the trending pipeline's -window-period plus -allowed-lateness; 0 remembers nothing (deletes are then only counted) (a `duration`)")
+	fs.Var((*offDuration)(&c.DeleteLookback), "delete-lookback", "how long (event time) a post is remembered so that its delete carries it and the pipelines can retract it; must cover the trending pipeline's -window-size; 0 remembers nothing (deletes are then only counted) (a `duration`)")
 	fs.IntVar(&c.DeleteMemoryPosts, "delete-memory-posts", c.DeleteMemoryPosts, "most posts remembered for -delete-lookback, oldest dropped first (about 400 bytes each)")
 }
 

@@ -245,8 +245,8 @@ func evaluateReplay(ctx context.Context, o options, rc evaluate.Config, plot boo
 		Terms: o.termOpts, Score: score, Source: tsv1.Source_SOURCE_BLUESKY,
 		// Topics as the pipeline computes them, so every volume has them.
 		Topics: trending.DefaultOptions().Topics,
-		// Deletes as the pipeline retracts them, with its lateness.
-		RetractDeletes: o.retract, Lateness: trending.DefaultOptions().AllowedLateness,
+		// Deletes as the pipeline retracts them.
+		RetractDeletes: o.retract,
 	}
 	cfg.Topics.SamplePosts = o.topicSample
 	runs := evaluate.Reference(rep, cfg, plot)

@@ -67,7 +67,7 @@ func TestPrismMatchesReference(t *testing.T) {
 	want := evaluate.Reference(rep, trendcalc.Config{
 		Size: cfg.Size, Period: cfg.Period, TopK: 10, Terms: terms.DefaultOptions(),
 		Score: score.StartingAt(rep.Start), Source: tsv1.Source_SOURCE_BLUESKY,
-		RetractDeletes: true, Lateness: o.AllowedLateness,
+		RetractDeletes: true,
 	}, false).Ours
 	if rep.Deletes == 0 || len(rep.Retracted) == 0 {
 		t.Fatalf("%d deletes, %d retracted bursts: the replay no longer has deletes to retract", rep.Deletes, len(rep.Retracted))

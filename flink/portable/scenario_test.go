@@ -29,8 +29,7 @@ type scenarioConfig struct {
 	Size, Period time.Duration
 	TopK         int
 	Score        trendscore.Params
-	// Lateness is the pipeline's allowed lateness, which also bounds when
-	// a delete still retracts its post (both sides retract).
+	// Lateness is the pipeline's allowed lateness.
 	Lateness time.Duration
 }
 
@@ -70,7 +69,7 @@ func (c scenarioConfig) reference(posts []*tsv1.Post) map[windowKey]store.Window
 	calc := trendcalc.New(trendcalc.Config{
 		Size: c.Size, Period: c.Period, TopK: c.TopK,
 		Terms: terms.DefaultOptions(), Score: c.Score.StartingAt(start), Source: tsv1.Source_SOURCE_BLUESKY,
-		RetractDeletes: true, Lateness: c.Lateness,
+		RetractDeletes: true,
 	})
 	for _, p := range posts {
 		calc.Add(p)

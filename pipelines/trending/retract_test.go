@@ -16,11 +16,10 @@ import (
 // TestDeletesRetractOnPrism runs the pipeline on Prism over the scenario
 // with deletes, as the ingest writes them into the posts topic, and checks
 // that the results topic holds exactly the rankings of the reference with
-// RetractDeletes: ten of the burst's fifteen posts deleted while its
-// windows are open (half before they are released, half after, through
-// the correction path), every 7th background post deleted a minute after
-// it was made, and deletes past the allowed lateness, which change
-// nothing. The deletes change the reference's rankings, so a pipeline that
+// RetractDeletes: ten of the burst's fifteen posts deleted while some of
+// its windows are open (half 20 s after they were made, half 3 minutes
+// after), every 7th background post deleted a minute after it was made,
+// and deletes after the posts' last window, which change nothing. The deletes change the reference's rankings, so a pipeline that
 // only counted them would fail (checked by hand with -retract-deletes=false).
 func TestDeletesRetractOnPrism(t *testing.T) {
 	posts := replaytest.MustScenario(t, t0)
@@ -48,7 +47,7 @@ func TestDeletesRetractOnPrism(t *testing.T) {
 			if n++; n%7 == 0 {
 				deletes = append(deletes, del(p, time.Minute))
 			} else if n%11 == 0 {
-				deletes = append(deletes, del(p, 12*time.Minute)) // past the allowed lateness
+				deletes = append(deletes, del(p, 12*time.Minute)) // after the post's last window
 			}
 		}
 	}
@@ -61,8 +60,8 @@ func TestDeletesRetractOnPrism(t *testing.T) {
 
 	o := testOptions(nil, "")
 	o.RetractDeletes = true
-	if o.AllowedLateness != 10*time.Minute {
-		t.Fatalf("default lateness changed to %v: the deletes above no longer test what they say", o.AllowedLateness)
+	if o.WindowSize != 5*time.Minute || o.WindowPeriod != time.Minute {
+		t.Fatalf("default windows changed to %v every %v: the deletes above no longer test what they say", o.WindowSize, o.WindowPeriod)
 	}
 	want := expected(t, posts, o)
 	off := o
@@ -83,15 +82,27 @@ func TestDeletesRetractOnPrism(t *testing.T) {
 	compareSnapshots(t, got, want)
 
 	// Counted, the deleted burst would lead the overall ranking of the
-	// window ending at minute 14; retracted, five authors are left, too
-	// few to trend there.
+	// window ending at minute 14. Five of its posts were deleted 20 s
+	// after they were made, before that window closed: ten authors are
+	// left there. Five more were deleted 3 minutes later, after it closed:
+	// from the window ending at minute 16, which holds those deletes, five
+	// are left, too few to trend.
 	key := fmt.Sprintf("1||%d", t0.Add(14*time.Minute).UnixMilli())
 	if s := notRetracted[key]; s == nil || len(s.GetTerms()) == 0 || s.GetTerms()[0].GetTerm() != "solareclipse" {
 		t.Fatalf("without retraction, the reference's window ending at minute 14 is %v: the burst no longer tests retraction", s.GetTerms())
 	}
-	for _, term := range got[key].GetTerms() {
-		if term.GetTerm() == "solareclipse" && term.GetUniqueAuthors() > 5 {
-			t.Errorf("window ending at minute 14: solareclipse by %d authors, 10 of its 15 posts were deleted", term.GetUniqueAuthors())
+	authors := func(minute int) int64 {
+		for _, term := range got[fmt.Sprintf("1||%d", t0.Add(time.Duration(minute)*time.Minute).UnixMilli())].GetTerms() {
+			if term.GetTerm() == "solareclipse" {
+				return term.GetUniqueAuthors()
+			}
 		}
+		return 0
+	}
+	if n := authors(14); n != 10 {
+		t.Errorf("window ending at minute 14: solareclipse by %d authors, want 10 (5 of its 15 posts deleted while it was open)", n)
+	}
+	if n := authors(16); n > 5 {
+		t.Errorf("window ending at minute 16: solareclipse by %d authors, 10 of its 15 posts were deleted", n)
 	}
 }

@@ -58,11 +58,11 @@ type Options struct {
 	// arrive late still correct it (trend.Config.AllowedLateness).
 	AllowedLateness time.Duration
 	// RetractDeletes makes a delete retract the post it deletes from the
-	// windows that still take corrections (trend.Config.RetractDeletes,
-	// docs/pipeline.md "Deletes"), if the delete carries the post
-	// (Post.deleted, attached by the ingest). On by default: nothing is
-	// kept per post, so it costs next to nothing (BENCHMARKS.md,
-	// "Retraction without memos").
+	// windows still open when it comes, those that hold both their periods
+	// (trend.Config.RetractDeletes, docs/pipeline.md "Deletes"), if the
+	// delete carries the post (Post.deleted, attached by the ingest). On by
+	// default: nothing is kept per post and no window is corrected, so it
+	// costs next to nothing (BENCHMARKS.md, "Retraction on time").
 	RetractDeletes bool
 	// SinkRetryFor is how long a PostgreSQL write keeps retrying while the
 	// database is unreachable before the pipeline fails.
@@ -127,7 +127,7 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&o.TopK, "top-k", o.TopK, "terms per ranking")
 	fs.IntVar(&o.Shards, "shards", o.Shards, "keys the scoring state is split over: the scoring stage's parallelism (Flink: at least the job's parallelism)")
 	fs.DurationVar(&o.AllowedLateness, "allowed-lateness", o.AllowedLateness, "how long after a window was emitted late posts still correct it (re-emitted to the results topic and PostgreSQL); 0 drops late posts")
-	fs.BoolVar(&o.RetractDeletes, "retract-deletes", o.RetractDeletes, "a post deleted while its windows still take corrections (-allowed-lateness past its period) no longer counts in them: they are corrected and re-emitted. Needs deletes that carry their post, as the ingest writes them (its -delete-lookback); off, deletes are only counted")
+	fs.BoolVar(&o.RetractDeletes, "retract-deletes", o.RetractDeletes, "a post deleted while some of its windows are still open no longer counts in those (the windows that hold both the post's period and the delete's); windows closed before the delete keep it. Needs deletes that carry their post, as the ingest writes them (its -delete-lookback); off, deletes are only counted")
 	fs.DurationVar(&o.SinkRetryFor, "sink-retry-for", o.SinkRetryFor, "how long a PostgreSQL write retries while the database is unreachable (a restart) before the pipeline fails")
 	fs.Var((*sourceFlag)(&o.Source), "post-source", "the source whose posts are ranked ("+sourceNames()+"); posts of another source in the topic are skipped and counted")
 	o.Terms.RegisterFlags(fs)

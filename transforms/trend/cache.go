@@ -2,14 +2,12 @@ package trend
 
 import (
 	"sync"
-
-	"github.com/trendstream/trendstream/internal/core/termwindow"
 )
 
 // shardState is what scoring a shard's windows reads and changes: the
 // buckets of the last window size, by end, and the terms' baselines.
 type shardState struct {
-	ring      map[int64]termwindow.Bucket
+	ring      map[int64]ShardEvent
 	baselines Baselines
 	// settled are the baselines as of ShardProgress.Settled.
 	settled Baselines
@@ -22,9 +20,9 @@ type shardState struct {
 // same period already there (a re-fired pane upstream).
 func (sh *shardState) add(ev ShardEvent) {
 	if prev, ok := sh.ring[ev.End]; ok {
-		ev.Bucket = termwindow.MergeBuckets(prev, ev.Bucket)
+		ev = prev.merge(ev)
 	}
-	sh.ring[ev.End] = ev.Bucket
+	sh.ring[ev.End] = ev
 }
 
 // holds reports whether the ring has a bucket whose period ends in

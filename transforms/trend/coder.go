@@ -73,7 +73,11 @@ func encodeBucket(b termwindow.Bucket) ([]byte, error) { return b.MarshalBinary(
 func decodeBucket(data []byte) (termwindow.Bucket, error) { return termwindow.Decode(data) }
 
 // A ShardEvent is the end (uint64, little-endian) and the bucket's
-// encoding.
+// encoding; one with retractions (ShardEvent.Retracted) puts between the
+// two the byte retractionsMark, their count (uvarint) and each one's end
+// (uint64, little-endian), encoding's length (uvarint) and encoding. The
+// mark is not a bucket's version byte, so events in state from before
+// retractions travelled with their delete's period still decode.
 func encodeShardEvent(ev ShardEvent) ([]byte, error) {
 	b, err := ev.Bucket.MarshalBinary()
 	if err != nil {
@@ -81,15 +85,66 @@ func encodeShardEvent(ev ShardEvent) ([]byte, error) {
 	}
 	out := make([]byte, 0, 8+len(b))
 	out = binary.LittleEndian.AppendUint64(out, uint64(ev.End))
+	if len(ev.Retracted) > 0 {
+		out = append(out, retractionsMark)
+		out = binary.AppendUvarint(out, uint64(len(ev.Retracted)))
+		for _, r := range ev.Retracted {
+			rb, err := r.Bucket.MarshalBinary()
+			if err != nil {
+				return nil, err
+			}
+			out = binary.LittleEndian.AppendUint64(out, uint64(r.End))
+			out = binary.AppendUvarint(out, uint64(len(rb)))
+			out = append(out, rb...)
+		}
+	}
 	return append(out, b...), nil
 }
 
+const retractionsMark = 0xff
+
 func decodeShardEvent(data []byte) (ShardEvent, error) {
-	if len(data) < 8 {
-		return ShardEvent{}, fmt.Errorf("trend: decode shard event: malformed (%d bytes)", len(data))
+	ev, err := decodeShardEventParts(data)
+	if err != nil {
+		return ShardEvent{}, fmt.Errorf("trend: decode shard event: %w", err)
 	}
-	b, err := termwindow.Decode(data[8:])
-	return ShardEvent{End: int64(binary.LittleEndian.Uint64(data)), Bucket: b}, err
+	return ev, nil
+}
+
+func decodeShardEventParts(data []byte) (ShardEvent, error) {
+	if len(data) < 9 {
+		return ShardEvent{}, fmt.Errorf("malformed (%d bytes)", len(data))
+	}
+	ev := ShardEvent{End: int64(binary.LittleEndian.Uint64(data))}
+	p := data[8:]
+	if p[0] == retractionsMark {
+		n, k := binary.Uvarint(p[1:])
+		if k <= 0 || n > uint64(len(p)) {
+			return ShardEvent{}, errors.New("malformed retraction count")
+		}
+		p = p[1+k:]
+		ev.Retracted = make([]Retraction, 0, n)
+		for range n {
+			if len(p) < 8 {
+				return ShardEvent{}, errors.New("truncated retraction")
+			}
+			end := int64(binary.LittleEndian.Uint64(p))
+			size, k := binary.Uvarint(p[8:])
+			if k <= 0 || size > uint64(len(p)-8-k) {
+				return ShardEvent{}, errors.New("truncated retraction")
+			}
+			p = p[8+k:]
+			b, err := termwindow.Decode(p[:size])
+			if err != nil {
+				return ShardEvent{}, err
+			}
+			ev.Retracted = append(ev.Retracted, Retraction{End: end, Bucket: b})
+			p = p[size:]
+		}
+	}
+	b, err := termwindow.Decode(p)
+	ev.Bucket = b
+	return ev, err
 }
 
 // Baselines is one shard's scorer state: every live term's baseline.

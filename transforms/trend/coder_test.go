@@ -56,9 +56,14 @@ func TestShardEventCoder(t *testing.T) {
 	var bld termwindow.Builder
 	bld.Add(termwindow.Key{Lang: "en", Kind: tsv1.TermKind_TERM_KIND_WORD, Term: "tea"}, 7, 2)
 	bucket := bld.Bucket(1)[0]
+	var neg termwindow.Builder
+	neg.Add(termwindow.Key{Lang: "en", Kind: tsv1.TermKind_TERM_KIND_WORD, Term: "tea"}, 7, -1)
+	retracted := []Retraction{{End: 60000, Bucket: neg.Bucket(1)[0]}, {End: 90000}}
 	for _, ev := range []ShardEvent{
 		{End: 120000, Bucket: bucket},
 		{End: -60000},
+		{End: 120000, Bucket: bucket, Retracted: retracted},
+		{End: 120000, Retracted: retracted[:1]},
 	} {
 		b, err := encodeShardEvent(ev)
 		if err != nil {
@@ -68,15 +73,28 @@ func TestShardEventCoder(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got.End != ev.End || !reflect.DeepEqual(got.Bucket.Terms(), ev.Bucket.Terms()) {
+		if got.End != ev.End || !reflect.DeepEqual(got.Bucket.Terms(), ev.Bucket.Terms()) || len(got.Retracted) != len(ev.Retracted) {
 			t.Errorf("round trip of %+v gave %+v", ev, got)
+			continue
+		}
+		for i, r := range ev.Retracted {
+			if g := got.Retracted[i]; g.End != r.End || !reflect.DeepEqual(g.Bucket.Terms(), r.Bucket.Terms()) {
+				t.Errorf("retraction %d: round trip of %+v gave %+v", i, r, g)
+			}
 		}
 	}
 	full, err := encodeShardEvent(ShardEvent{End: 1775005560000, Bucket: bucket})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, bad := range [][]byte{nil, full[:7], full[:len(full)-1], append(full[:len(full):len(full)], 3), {0, 0, 0, 0, 0, 0, 0, 0, 3}} {
+	withRetractions, err := encodeShardEvent(ShardEvent{End: 1775005560000, Bucket: bucket, Retracted: retracted})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range [][]byte{
+		nil, full[:7], full[:len(full)-1], append(full[:len(full):len(full)], 3), {0, 0, 0, 0, 0, 0, 0, 0, 3},
+		withRetractions[:10], withRetractions[:20], withRetractions[:len(withRetractions)-len(full)+8-1],
+	} {
 		if _, err := decodeShardEvent(bad); err == nil {
 			t.Errorf("decodeShardEvent(%x) accepted a malformed encoding", bad)
 		}

@@ -2,6 +2,8 @@ package trend
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -16,9 +18,9 @@ import (
 )
 
 func init() {
-	register.DoFn6x0[context.Context, beam.EventTime, *tsv1.Post, func(beam.EventTime, int, termwindow.Bucket), func(beam.EventTime, string, int64), func(beam.EventTime, string, grouping.Sample)](&bucketFn{})
-	register.Emitter3[beam.EventTime, int, termwindow.Bucket]()
-	register.Emitter3[beam.EventTime, string, int64]()
+	register.DoFn6x0[context.Context, beam.EventTime, *tsv1.Post, func(beam.EventTime, int, ShardEvent), func(beam.EventTime, int, PeriodPosts), func(beam.EventTime, string, grouping.Sample)](&bucketFn{})
+	register.Emitter3[beam.EventTime, int, ShardEvent]()
+	register.Emitter3[beam.EventTime, int, PeriodPosts]()
 	register.Emitter3[beam.EventTime, string, grouping.Sample]()
 }
 
@@ -53,16 +55,20 @@ type bucketFn struct {
 	Shards   int
 	// Retract makes a delete that carries its post (Post.deleted, which
 	// the ingest attaches: internal/core/recentposts) take the post's
-	// counts out of its period, as the post with count −1, if the delete
-	// comes before the period's end plus LatenessMs (the rule of
+	// counts out of the windows still open when it comes: those that hold
+	// both the post's period and the delete's (the rule of
 	// internal/core/trendcalc, Config.RetractDeletes). The −1s go out with
-	// the bundle's buckets, timestamped in the post's period, and reach
-	// the windows as late posts of that period would. Nothing is kept per
+	// the bundle's buckets of the delete's period, as its
+	// ShardEvent.Retracted and PeriodPosts.Retracted, so they reach the
+	// scorer on time, in the elements it gets anyway. Nothing is kept per
 	// post: an earlier design remembered every post's terms in keyed state
-	// until its period closed, which cost a fifth of the pipeline's CPU
-	// (BENCHMARKS.md, "Retraction without memos").
-	Retract    bool
-	LatenessMs int64
+	// until its period closed, which cost a fifth of the pipeline's CPU;
+	// the next one sent the −1s as late buckets of the post's period,
+	// which corrected windows already emitted and cost a sixth of the
+	// throughput (BENCHMARKS.md, "Retraction without memos", "Where
+	// retraction's cost is").
+	Retract bool
+	SizeMs  int64
 	// SamplePosts > 0 also keeps the bundle's bottom-SamplePosts post
 	// sample per (term language, period) for the topic stages
 	// (transforms/topics), emitted with the buckets: the sampled posts'
@@ -74,8 +80,7 @@ type bucketFn struct {
 	SamplePosts int
 
 	ex      *terms.Extractor
-	buckets map[int64]*termwindow.Builder // period end (Unix ms) → terms
-	posts   map[int64]map[string]int64    // period end → ranking language → posts
+	periods map[int64]*periodCounts // period end (Unix ms) → what the bundle counted
 	sampler *grouping.Sampler
 	floor   *grouping.Floor
 	hits    int
@@ -93,21 +98,39 @@ func (fn *bucketFn) Setup() {
 
 // StartBundle takes the emitters because the SDK requires StartBundle and
 // FinishBundle to declare ProcessElement's outputs.
-func (fn *bucketFn) StartBundle(context.Context, func(beam.EventTime, int, termwindow.Bucket), func(beam.EventTime, string, int64), func(beam.EventTime, string, grouping.Sample)) {
+func (fn *bucketFn) StartBundle(context.Context, func(beam.EventTime, int, ShardEvent), func(beam.EventTime, int, PeriodPosts), func(beam.EventTime, string, grouping.Sample)) {
 	fn.reset()
 }
 
+// periodCounts is what a bundle counted in one period: its posts' terms
+// and post counts, and what its deletes retracted from earlier periods.
+type periodCounts struct {
+	terms     termwindow.Builder
+	posts     map[string]int64        // ranking language → posts
+	retracted map[int64]*periodCounts // earlier period's end → its −1s
+}
+
+// period returns the counts of the period ending at end in m, made if
+// missing.
+func period(m map[int64]*periodCounts, end int64) *periodCounts {
+	pc := m[end]
+	if pc == nil {
+		pc = &periodCounts{posts: map[string]int64{}}
+		m[end] = pc
+	}
+	return pc
+}
+
 func (fn *bucketFn) reset() {
-	fn.buckets = map[int64]*termwindow.Builder{}
-	fn.posts = map[int64]map[string]int64{}
+	fn.periods = map[int64]*periodCounts{}
 	fn.hits = 0
 	if fn.sampler != nil {
 		fn.sampler.Reset()
 	}
 }
 
-func (fn *bucketFn) ProcessElement(ctx context.Context, ts beam.EventTime, p *tsv1.Post, emitTerms func(beam.EventTime, int, termwindow.Bucket), emitPosts func(beam.EventTime, string, int64), emitSample func(beam.EventTime, string, grouping.Sample)) {
-	if fn.buckets == nil {
+func (fn *bucketFn) ProcessElement(ctx context.Context, ts beam.EventTime, p *tsv1.Post, emitTerms func(beam.EventTime, int, ShardEvent), emitPosts func(beam.EventTime, int, PeriodPosts), emitSample func(beam.EventTime, string, grouping.Sample)) {
+	if fn.periods == nil {
 		fn.reset() // a runner that skips StartBundle
 	}
 	if p.GetOperation() == tsv1.Operation_OPERATION_DELETE {
@@ -122,7 +145,7 @@ func (fn *bucketFn) ProcessElement(ctx context.Context, ts beam.EventTime, p *ts
 	lang := terms.Language(p.GetLangs())
 	found := fn.ex.Extract(p)
 	termsExtracted.Inc(ctx, int64(len(found)))
-	fn.count(end, lang, p.GetAuthorDid(), found, 1)
+	fn.count(period(fn.periods, end), lang, p.GetAuthorDid(), found, 1)
 	if fn.sampler != nil {
 		key := grouping.SampleKey{Lang: lang, End: end}
 		if h := grouping.Hash(p.GetUri()); fn.floor.Admits(key, h) && fn.sampler.Admits(key, h) {
@@ -136,69 +159,78 @@ func (fn *bucketFn) ProcessElement(ctx context.Context, ts beam.EventTime, p *ts
 }
 
 // retract takes out the counts of the post a delete at event time ts
-// carries (Retract).
+// carries (Retract) from the windows that hold both their periods.
 func (fn *bucketFn) retract(ctx context.Context, ts int64, del *tsv1.Post) {
 	p := recentposts.Post(del)
 	if p == nil {
 		deletesIgnored.Inc(ctx, 1)
 		return
 	}
-	end := termwindow.PeriodEnd(p.GetObservedAt().AsTime().UnixMilli(), fn.PeriodMs)
-	if ts >= end+fn.LatenessMs {
-		deletesIgnored.Inc(ctx, 1)
+	postEnd := termwindow.PeriodEnd(p.GetObservedAt().AsTime().UnixMilli(), fn.PeriodMs)
+	// A delete stamped before its post (clocks disagree) retracts it from
+	// every window of the post's period.
+	delEnd := max(termwindow.PeriodEnd(ts, fn.PeriodMs), postEnd)
+	if delEnd-postEnd >= fn.SizeMs {
+		deletesIgnored.Inc(ctx, 1) // every window of the post has closed
 		return
 	}
 	deletesRetracted.Inc(ctx, 1)
+	pc := period(fn.periods, delEnd)
+	if postEnd != delEnd {
+		if pc.retracted == nil {
+			pc.retracted = map[int64]*periodCounts{}
+		}
+		pc = period(pc.retracted, postEnd)
+	}
 	// The post is extracted again, as it was when counted: the same text,
 	// hashtags and language give the same terms.
-	fn.count(end, terms.Language(p.GetLangs()), p.GetAuthorDid(), fn.ex.Extract(p), -1)
+	fn.count(pc, terms.Language(p.GetLangs()), p.GetAuthorDid(), fn.ex.Extract(p), -1)
 }
 
-// count adds n (1, or −1 to retract) of one post's contribution to the
-// bundle's bucket and post counts of the period ending at end.
-func (fn *bucketFn) count(end int64, lang, authorDID string, found []terms.Term, n int64) {
-	b := fn.buckets[end]
-	if b == nil {
-		b = &termwindow.Builder{}
-		fn.buckets[end] = b
-	}
+// count adds n (1, or −1 to retract) of one post's contribution to pc.
+func (fn *bucketFn) count(pc *periodCounts, lang, authorDID string, found []terms.Term, n int64) {
 	// The language's volume, which the scorer's noise floor is relative
 	// to, travels with the terms (termwindow.VolumeKey).
-	b.Add(termwindow.VolumeKey(lang), 0, n)
+	pc.terms.Add(termwindow.VolumeKey(lang), 0, n)
 	author := termwindow.AuthorID(authorDID)
 	for _, t := range found {
-		b.Add(termwindow.Key{Lang: t.Lang, Kind: t.Kind, Term: t.Text}, author, n)
+		pc.terms.Add(termwindow.Key{Lang: t.Lang, Kind: t.Kind, Term: t.Text}, author, n)
 	}
 	fn.hits += len(found)
-	pc := fn.posts[end]
-	if pc == nil {
-		pc = map[string]int64{}
-		fn.posts[end] = pc
-	}
-	pc[AllLanguages] += n
-	pc[lang] += n
+	pc.posts[AllLanguages] += n
+	pc.posts[lang] += n
 }
 
-func (fn *bucketFn) FinishBundle(emitTerms func(beam.EventTime, int, termwindow.Bucket), emitPosts func(beam.EventTime, string, int64), emitSample func(beam.EventTime, string, grouping.Sample)) {
+func (fn *bucketFn) FinishBundle(emitTerms func(beam.EventTime, int, ShardEvent), emitPosts func(beam.EventTime, int, PeriodPosts), emitSample func(beam.EventTime, string, grouping.Sample)) {
 	fn.flush(emitTerms, emitPosts, emitSample)
 }
 
-func (fn *bucketFn) flush(emitTerms func(beam.EventTime, int, termwindow.Bucket), emitPosts func(beam.EventTime, string, int64), emitSample func(beam.EventTime, string, grouping.Sample)) {
-	for end, b := range fn.buckets {
+func (fn *bucketFn) flush(emitTerms func(beam.EventTime, int, ShardEvent), emitPosts func(beam.EventTime, int, PeriodPosts), emitSample func(beam.EventTime, string, grouping.Sample)) {
+	for end, pc := range fn.periods {
 		at := mtime.FromMilliseconds(end - 1)
 		// Every shard gets the period's bucket, empty or not: it tells
 		// the shard's scorer the period had posts, so the windows the
 		// period ends are released when the watermark passes them
 		// (windowclock) rather than with the shard's next terms.
-		for shard, sb := range b.Bucket(fn.Shards) {
-			emitTerms(at, shard, sb)
+		evs := make([]ShardEvent, fn.Shards)
+		for shard, sb := range pc.terms.Bucket(fn.Shards) {
+			evs[shard] = ShardEvent{End: end, Bucket: sb}
 		}
-	}
-	for end, pc := range fn.posts {
-		at := mtime.FromMilliseconds(end - 1)
-		for lang, n := range pc {
-			emitPosts(at, lang, n)
+		pp := pc.periodPosts(end)
+		for _, rend := range slices.Sorted(maps.Keys(pc.retracted)) {
+			r := pc.retracted[rend]
+			for shard, rb := range r.terms.Bucket(fn.Shards) {
+				if rb.Len() > 0 {
+					evs[shard].Retracted = append(evs[shard].Retracted, Retraction{End: rend, Bucket: rb})
+				}
+			}
+			rp := r.periodPosts(rend)
+			pp.Retracted = append(pp.Retracted, RetractedPosts{End: rend, Langs: rp.Langs, Posts: rp.Posts})
 		}
+		for shard, ev := range evs {
+			emitTerms(at, shard, ev)
+		}
+		emitPosts(at, postsKey, pp)
 	}
 	if fn.sampler != nil {
 		samples := fn.sampler.Samples()
@@ -210,20 +242,32 @@ func (fn *bucketFn) flush(emitTerms func(beam.EventTime, int, termwindow.Bucket)
 	fn.reset()
 }
 
+// periodPosts returns pc's post counts, by language, as the period ending
+// at end's.
+func (pc *periodCounts) periodPosts(end int64) PeriodPosts {
+	pp := PeriodPosts{End: end, Langs: slices.Sorted(maps.Keys(pc.posts))}
+	pp.Posts = make([]int64, len(pp.Langs))
+	for i, l := range pp.Langs {
+		pp.Posts[i] = pc.posts[l]
+	}
+	return pp
+}
+
 // AllLanguages is the ranking key of the overall (all-language) ranking.
 const AllLanguages = ""
 
 // BucketTerms turns posts, timestamped at their event time, into partial
-// term buckets (KV<shard, termwindow.Bucket>) and partial post counts
-// (KV<ranking language, posts>, AllLanguages included), each timestamped at
-// the last instant of its period. With retract, a delete carrying its post
-// adds the post's counts with −1 to its period, if it comes before the
-// period's end plus lateness (bucketFn.Retract). With samplePosts > 0,
-// partial post samples (KV<term language, internal/core/topics.Sample>:
-// each bundle's bottom samplePosts per language and period, timestamped
-// like the buckets) for the topic stages; with 0, samples is empty.
-func BucketTerms(s beam.Scope, posts beam.PCollection, opts terms.Options, period time.Duration, shards int, retract bool, lateness time.Duration, samplePosts int) (buckets, postCounts, samples beam.PCollection) {
+// term buckets (KV<shard, ShardEvent>) and partial post counts
+// (KV<postsKey, PeriodPosts>, every ranking's, AllLanguages included),
+// each timestamped at the last instant of its period. With retract, a
+// delete carrying its post takes the post's counts out of the windows that
+// hold both its period and the post's, the windows of size size still open
+// when it comes (bucketFn.Retract). With samplePosts > 0, partial post
+// samples (KV<term language, internal/core/topics.Sample>: each bundle's
+// bottom samplePosts per language and period, timestamped like the
+// buckets) for the topic stages; with 0, samples is empty.
+func BucketTerms(s beam.Scope, posts beam.PCollection, opts terms.Options, period, size time.Duration, shards int, retract bool, samplePosts int) (buckets, postCounts, samples beam.PCollection) {
 	s = s.Scope("BucketTerms")
-	outs := beam.ParDoN(s, &bucketFn{Terms: opts, PeriodMs: period.Milliseconds(), Shards: shards, Retract: retract, LatenessMs: lateness.Milliseconds(), SamplePosts: samplePosts}, posts)
+	outs := beam.ParDoN(s, &bucketFn{Terms: opts, PeriodMs: period.Milliseconds(), Shards: shards, Retract: retract, SizeMs: size.Milliseconds(), SamplePosts: samplePosts}, posts)
 	return outs[0], outs[1], outs[2]
 }

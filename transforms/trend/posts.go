@@ -20,7 +20,6 @@ import (
 func init() {
 	beam.RegisterType(reflect.TypeOf((*PeriodPosts)(nil)).Elem())
 	beam.RegisterType(reflect.TypeOf((*PostPeriods)(nil)).Elem())
-	register.Function2x2(toPeriodPosts)
 	register.Combiner1[PeriodPosts](&mergePostsFn{})
 	register.DoFn4x0[beam.Window, int, PeriodPosts, func(int, PeriodPosts)](&stampPostsFn{})
 	register.Emitter2[int, PeriodPosts]()
@@ -35,8 +34,21 @@ func init() {
 var latePostsDropped = beam.NewCounter("trending", "late_post_counts_dropped")
 
 // PeriodPosts is the post count of each ranking (by language, sorted) in
-// the period that ends at End (Unix ms).
+// the period that ends at End (Unix ms), with what the period's deletes
+// retracted from earlier periods.
 type PeriodPosts struct {
+	End   int64
+	Langs []string
+	Posts []int64
+	// Retracted are the posts (negative counts) that deletes in this
+	// period took out of earlier periods, by End: they count in the
+	// windows that hold both periods, as ShardEvent.Retracted do.
+	Retracted []RetractedPosts
+}
+
+// RetractedPosts are the posts of each ranking that deletes took out of
+// the period ending at End.
+type RetractedPosts struct {
 	End   int64
 	Langs []string
 	Posts []int64
@@ -47,6 +59,44 @@ type PeriodPosts struct {
 func (p PeriodPosts) add(q PeriodPosts) PeriodPosts {
 	out := PeriodPosts{End: max(p.End, q.End)}
 	out.Langs, out.Posts = countmerge.Add(p.Langs, p.Posts, q.Langs, q.Posts)
+	a, b := p.Retracted, q.Retracted
+	for len(a) > 0 || len(b) > 0 {
+		switch {
+		case len(b) == 0 || len(a) > 0 && a[0].End < b[0].End:
+			out.Retracted, a = append(out.Retracted, a[0]), a[1:]
+		case len(a) == 0 || b[0].End < a[0].End:
+			out.Retracted, b = append(out.Retracted, b[0]), b[1:]
+		default:
+			r := RetractedPosts{End: a[0].End}
+			r.Langs, r.Posts = countmerge.Add(a[0].Langs, a[0].Posts, b[0].Langs, b[0].Posts)
+			out.Retracted = append(out.Retracted, r)
+			a, b = a[1:], b[1:]
+		}
+	}
+	return out
+}
+
+// langs returns the rankings p can change, sorted.
+func (p PeriodPosts) langs() []string {
+	langs := p.Langs
+	for _, r := range p.Retracted {
+		langs = unionSorted(langs, r.Langs)
+	}
+	return langs
+}
+
+// inWindow returns p's counts in the window (start, end] that holds p's
+// period: its own, and its retractions of periods the window also holds.
+func (p PeriodPosts) inWindow(start, end int64) PeriodPosts {
+	if len(p.Retracted) == 0 {
+		return p
+	}
+	out := PeriodPosts{End: p.End, Langs: p.Langs, Posts: p.Posts}
+	for _, r := range p.Retracted {
+		if r.End > start && r.End <= end {
+			out.Langs, out.Posts = countmerge.Add(out.Langs, out.Posts, r.Langs, r.Posts)
+		}
+	}
 	return out
 }
 
@@ -71,10 +121,6 @@ type WindowPosts struct {
 // element per period, all rankings together, so one state read and write a
 // period rather than one per language.
 const postsKey = 0
-
-func toPeriodPosts(lang string, n int64) (int, PeriodPosts) {
-	return postsKey, PeriodPosts{Langs: []string{lang}, Posts: []int64{n}}
-}
 
 // mergePostsFn sums the partial post counts of one period.
 type mergePostsFn struct{}
@@ -124,8 +170,9 @@ func (fn *slideCountsFn) ProcessElement(ctx context.Context, sp state.Provider, 
 	if late && fn.LatenessMs > 0 {
 		// Emit the released windows it is in again, as later revisions:
 		// the counts of its languages, the only ones it changed.
+		langs := pp.langs()
 		for end := pp.End; end <= min(pp.End+fn.SizeMs-fn.PeriodMs, st.Clock.Through); end += fn.PeriodMs {
-			fn.emitWindow(&st, end, true, pp.Langs, emit)
+			fn.emitWindow(&st, end, true, langs, emit)
 		}
 	}
 	return fn.State.Write(sp, st)
@@ -141,7 +188,7 @@ func (fn *slideCountsFn) emitWindow(st *PostPeriods, end int64, released bool, c
 	var sum PeriodPosts
 	for _, pp := range st.Periods {
 		if pp.End > end-fn.SizeMs && pp.End <= end {
-			sum = sum.add(pp)
+			sum = sum.add(pp.inWindow(end-fn.SizeMs, end))
 		}
 	}
 	for i, lang := range sum.Langs {
@@ -182,14 +229,13 @@ func (fn *slideCountsFn) OnTimer(ctx context.Context, sp state.Provider, tp time
 	return fn.State.Write(sp, st)
 }
 
-// countPosts turns partial post counts (KV<ranking language, posts>, as
+// countPosts turns partial post counts (KV<postsKey, PeriodPosts>, as
 // BucketTerms makes them) into post counts per ranking and sliding window
 // (KV<ranking language, WindowPosts>), timestamped at the window's last
 // instant.
 func countPosts(s beam.Scope, marks beam.PCollection, t timing) beam.PCollection {
 	s = s.Scope("CountPosts")
-	keyed := beam.ParDo(s, toPeriodPosts, marks)
-	fixed := beam.WindowInto(s, window.NewFixedWindows(time.Duration(t.PeriodMs)*time.Millisecond), keyed, beam.AllowedLateness(time.Duration(t.LatenessMs)*time.Millisecond))
+	fixed := beam.WindowInto(s, window.NewFixedWindows(time.Duration(t.PeriodMs)*time.Millisecond), marks, beam.AllowedLateness(time.Duration(t.LatenessMs)*time.Millisecond))
 	perPeriod := beam.ParDo(s, &stampPostsFn{}, beam.CombinePerKey(s, &mergePostsFn{}, fixed))
 	global := beam.WindowInto(s, window.NewGlobalWindows(), perPeriod)
 	return beam.ParDo(s, &slideCountsFn{

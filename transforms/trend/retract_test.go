@@ -14,11 +14,13 @@ import (
 )
 
 // retractCase is referenceCase with deletes: most of two bursts deleted
-// while their windows are open (one before its windows are released, one
-// after, through the correction path), every 9th background post deleted
-// a minute after it was made, and deletes that must change nothing: past
-// the horizon, by another author, twice, and of a post never made.
-func retractCase(t *testing.T) ([]*tsv1.Post, Config) {
+// while some of their windows are open (one 20 s after each post, one 4
+// minutes after, and those deletes arrive 3 minutes late, behind the
+// watermark, through the correction path: late says which), every 9th
+// background post deleted a minute after it was made, and deletes that
+// must change nothing: past the horizon, by another author, twice, and of
+// a post never made.
+func retractCase(t *testing.T) (all []*tsv1.Post, cfg Config, late func(i int) bool) {
 	posts, cfg := referenceCase(t)
 	cfg.AllowedLateness = 10 * time.Minute
 	cfg.RetractDeletes = true
@@ -42,9 +44,11 @@ func retractCase(t *testing.T) ([]*tsv1.Post, Config) {
 	for _, p := range burst[1][:30] {
 		deletes = append(deletes, del(p, 20*time.Second)) // mostly before release
 	}
+	lateFrom := len(posts) + len(deletes)
 	for _, p := range burst[2][:25] {
-		deletes = append(deletes, del(p, 4*time.Minute)) // after release
+		deletes = append(deletes, del(p, 4*time.Minute)) // after a release
 	}
+	lateTo := len(posts) + len(deletes)
 	for _, p := range burst[3][:20] {
 		deletes = append(deletes, del(p, 15*time.Minute)) // past the horizon
 	}
@@ -64,21 +68,23 @@ func retractCase(t *testing.T) ([]*tsv1.Post, Config) {
 	other.AuthorDid = "did:plc:someone-else"
 	never := del(burst[0][1], time.Minute)
 	never.Uri += "-never-posted"
-	all := append(posts, append(deletes, other, never)...)
+	all = append(posts, append(deletes, other, never)...)
 	// As the ingest does: each delete of a post it read carries the post.
 	if n := recentposts.Attach(all); n == 0 {
 		t.Fatal("no delete carries its post")
 	}
-	return all, cfg
+	return all, cfg, func(i int) bool { return i >= lateFrom && i < lateTo }
 }
 
 // TestDeletesRetract streams posts and deletes of some of them through the
 // composite and checks every ranking against the reference with
-// RetractDeletes, with the worker's state cache and without. The deletes
+// RetractDeletes, with the worker's state cache and without; the late
+// deletes correct windows through the undo log with the cache and by
+// replay without it. The deletes
 // change the reference's rankings, so a pipeline that ignored them would
 // fail (checked by hand with RetractDeletes off in the pipeline only).
 func TestDeletesRetract(t *testing.T) {
-	posts, cfg := retractCase(t)
+	posts, cfg, late := retractCase(t)
 	want := referenceSnapshots(t, cfg, posts)
 	off := cfg
 	off.RetractDeletes = false
@@ -88,7 +94,7 @@ func TestDeletesRetract(t *testing.T) {
 	for _, cached := range []bool{true, false} {
 		t.Run(fmt.Sprintf("cache=%v", cached), func(t *testing.T) {
 			run := runTrends(t, cached, cfg, func(s beam.Scope) beam.PCollection {
-				return streamPosts(t, s, posts, nil, 0)
+				return streamPosts(t, s, posts, late, 3*time.Minute)
 			})
 			checkCorrectionPaths(t, run, cached)
 			got := withoutWithdrawn(latestSnapshots(run.Snapshots))

@@ -105,10 +105,59 @@ type ShardProgress struct {
 }
 
 // ShardEvent is the bucket of one shard's terms for the period that ends at
-// End (Unix ms).
+// End (Unix ms), with what the period's deletes retracted from earlier
+// periods.
 type ShardEvent struct {
 	End    int64
 	Bucket termwindow.Bucket
+	// Retracted are the counts (−1s) that deletes in this period took out
+	// of earlier periods' posts, one bucket per earlier period, by End. A
+	// retraction counts only in the windows that hold both periods, the
+	// windows still open when the delete came (docs/pipeline.md,
+	// "Deletes"), so it travels with its delete's period rather than as a
+	// late bucket of its post's: the windows it changes are all to come,
+	// and it costs no correction.
+	Retracted []Retraction
+}
+
+// Retraction is what deletes took out of the period ending at End.
+type Retraction struct {
+	End    int64
+	Bucket termwindow.Bucket
+}
+
+// merge returns ev and o, two partial events of the same period, summed
+// into a new event: its inputs are pipeline elements, which must not
+// change.
+func (ev ShardEvent) merge(o ShardEvent) ShardEvent {
+	out := ShardEvent{End: max(ev.End, o.End), Bucket: termwindow.MergeBuckets(ev.Bucket, o.Bucket)}
+	a, b := ev.Retracted, o.Retracted
+	out.Retracted = make([]Retraction, 0, len(a)+len(b))
+	for len(a) > 0 || len(b) > 0 {
+		switch {
+		case len(b) == 0 || len(a) > 0 && a[0].End < b[0].End:
+			out.Retracted, a = append(out.Retracted, a[0]), a[1:]
+		case len(a) == 0 || b[0].End < a[0].End:
+			out.Retracted, b = append(out.Retracted, b[0]), b[1:]
+		default:
+			out.Retracted = append(out.Retracted, Retraction{End: a[0].End, Bucket: termwindow.MergeBuckets(a[0].Bucket, b[0].Bucket)})
+			a, b = a[1:], b[1:]
+		}
+	}
+	if len(out.Retracted) == 0 {
+		out.Retracted = nil
+	}
+	return out
+}
+
+// langs returns the rankings ev can change: its buckets' languages
+// (termwindow.Bucket.Langs), sorted.
+func (ev ShardEvent) langs() []string {
+	langs := ev.Bucket.Langs()
+	for _, r := range ev.Retracted {
+		langs = unionSorted(langs, r.Bucket.Langs())
+	}
+	return langs
 }
 
 // scoreFn assembles each shard's sliding windows from its period buckets
@@ -203,7 +252,7 @@ func (fn *scoreFn) ProcessElement(ctx context.Context, sp state.Provider, tp tim
 		fn.setRelease(tp, pr.Clock)
 	}
 	if late && fn.LatenessMs > 0 {
-		fn.deferCorrection(tp, &pr, ev.End, ev.Bucket.Langs())
+		fn.deferCorrection(tp, &pr, ev.End, ev.langs())
 	}
 	return fn.Progress.Write(sp, pr)
 }
@@ -454,8 +503,8 @@ func (fn *scoreFn) compact(sp state.Provider, sh *shardState, pr *ShardProgress)
 	if err := fn.Ring.Clear(sp); err != nil {
 		return err
 	}
-	for end, b := range sh.ring {
-		if err := fn.Ring.Add(sp, ShardEvent{End: end, Bucket: b}); err != nil {
+	for _, ev := range sh.ring {
+		if err := fn.Ring.Add(sp, ev); err != nil {
 			return err
 		}
 	}
@@ -473,7 +522,7 @@ func (fn *scoreFn) load(ctx context.Context, sp state.Provider, shard int, pr Sh
 		return sh, nil
 	}
 	stateCacheMiss.Inc(ctx, 1)
-	sh := &shardState{ring: map[int64]termwindow.Bucket{}}
+	sh := &shardState{ring: map[int64]ShardEvent{}}
 	// What the released windows changed is not in state: the undo log
 	// starts with the windows to come.
 	sh.undo.start(pr.Clock.Through)
@@ -508,9 +557,18 @@ func (fn *scoreFn) load(ctx context.Context, sp state.Provider, shard int, pr Sh
 func (fn *scoreFn) scoreWindow(ctx context.Context, sh *shardState, bl *Baselines, end int64, undo *undoLog) map[string]*TrendList {
 	start := end - fn.SizeMs
 	var buckets []termwindow.Bucket
-	for e, b := range sh.ring {
-		if e > start && e <= end {
-			buckets = append(buckets, b)
+	in := func(e int64) bool { return e > start && e <= end }
+	for e, ev := range sh.ring {
+		if !in(e) {
+			continue
+		}
+		buckets = append(buckets, ev.Bucket)
+		// A retraction counts in the windows that hold both its delete's
+		// period and its post's (ShardEvent.Retracted).
+		for _, r := range ev.Retracted {
+			if in(r.End) {
+				buckets = append(buckets, r.Bucket)
+			}
 		}
 	}
 	period := time.Duration(fn.PeriodMs) * time.Millisecond

@@ -125,7 +125,7 @@ func (c Config) Validate() error {
 // (internal/core/trendcalc) that computes what Trends does with c.
 func (c Config) Reference() trendcalc.Config {
 	return trendcalc.Config{Size: c.Size, Period: c.Period, TopK: c.TopK, Terms: c.Terms, Score: c.Score, Source: c.Source,
-		RetractDeletes: c.RetractDeletes, Lateness: c.AllowedLateness}
+		RetractDeletes: c.RetractDeletes}
 }
 
 // Trends computes ranked trending terms from a PCollection of *tsv1.Post
@@ -143,7 +143,7 @@ func Trends(s beam.Scope, posts beam.PCollection, c Config) beam.PCollection {
 // period; empty when c.SamplePosts is 0.
 func TrendsSampled(s beam.Scope, posts beam.PCollection, c Config) (snaps, samples beam.PCollection) {
 	s = s.Scope("Trends")
-	partials, postPartials, samples := BucketTerms(s, posts, c.Terms, c.Period, c.shards(), c.RetractDeletes, c.AllowedLateness, c.SamplePosts)
+	partials, postPartials, samples := BucketTerms(s, posts, c.Terms, c.Period, c.Size, c.shards(), c.RetractDeletes, c.SamplePosts)
 	buckets := SumBuckets(s, partials, c.Period, c.AllowedLateness)
 	trends := scoreTerms(s, buckets, c.Score, c.timing())
 	postCounts := countPosts(s, postPartials, c.timing())

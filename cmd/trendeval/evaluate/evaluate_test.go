@@ -44,11 +44,6 @@ func smallConfig() Config {
 // smallParams are the product's defaults, which cmd/trendeval runs with.
 func smallParams() trendscore.Params { return trendscore.DefaultParams() }
 
-// evalLateness is the pipeline's default allowed lateness
-// (trending.DefaultOptions), which cmd/trendeval retracts deletes with;
-// not imported, to keep Beam out of this package's tests.
-const evalLateness = 10 * time.Minute
-
 // evalAt runs `make eval`'s replay at one volume through the reference
 // calculator, deletes retracted as `make eval` does, and judges ours and
 // the raw-count ranking; unretracted is ours judged with deletes ignored.
@@ -62,7 +57,7 @@ func evalAt(t *testing.T, cfg Config) (ours, raw, unretracted Result, runs Runs,
 	runs = Reference(rep, trendcalc.Config{
 		Size: cfg.Size, Period: cfg.Period, TopK: 10, Terms: terms.DefaultOptions(),
 		Score: score, Source: tsv1.Source_SOURCE_BLUESKY,
-		RetractDeletes: true, Lateness: evalLateness,
+		RetractDeletes: true,
 	}, false)
 	p := Params{TopN: 10, Period: cfg.Period, Size: cfg.Size, ScoredFrom: score.WarmUpUntil, TargetAuthors: 10, TargetShare: 0.05}
 	oracle := NewOracle(rep.Posts, terms.DefaultOptions(), cfg.Period, cfg.Size, rep.Start, rep.End, Listed(runs.Ours, runs.Raw))

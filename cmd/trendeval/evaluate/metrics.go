@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/trendstream/trendstream/internal/core/terms"
+	"github.com/trendstream/trendstream/internal/core/termwindow"
 	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 )
 
@@ -67,7 +68,10 @@ type Result struct {
 	FrequentWindows, SpamWindows, StopwordWindows int
 	// RetractedWindows counts windows in which a term of a retracted burst
 	// (every post deleted, Replay.Retracted) was in the top N (overall or
-	// its language's ranking).
+	// its language's ranking) although the window holds the period of its
+	// last delete or a later one: no post of it counts there. Windows that
+	// closed before its deletes keep its posts (docs/pipeline.md,
+	// "Deletes"), and may list it.
 	RetractedWindows int
 	// Windows is the number of scored overall windows.
 	Windows int
@@ -155,7 +159,11 @@ func Evaluate(name string, rep *Replay, snaps []*tsv1.WindowSnapshot, oracle *Or
 			if slices.Contains(rep.Controls.Stopwords, t.GetTerm()) {
 				stop[l.end] = true
 			}
-			if rb := retracted[k]; rb != nil && (overall || l.lang == rb.Lang) {
+			// Listed before its deletes, a retracted burst was news: the
+			// windows that closed before a delete keep its post. From
+			// the period of its last delete on, no window counts it.
+			if rb := retracted[k]; rb != nil && (overall || l.lang == rb.Lang) &&
+				l.end.UnixMilli() >= termwindow.PeriodEnd(rb.Gone.UnixMilli(), p.Period.Milliseconds()) {
 				gone[l.end] = true
 			}
 			if !overall || !scored {

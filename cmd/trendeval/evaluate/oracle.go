@@ -1,10 +1,12 @@
 package evaluate
 
 import (
+	"math"
 	"strings"
 	"time"
 
 	"github.com/trendstream/trendstream/internal/core/terms"
+	"github.com/trendstream/trendstream/internal/core/termwindow"
 	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 )
 
@@ -15,10 +17,12 @@ import (
 type Oracle struct {
 	period, size int64 // ms
 	windows      float64
-	buckets      map[terms.Term]map[int64]map[string]struct{} // bucket end → authors
-	series       map[terms.Term]map[int64]int                 // window end → distinct authors
-	carried      map[terms.Term]map[int64]int                 // window end → distinct burst authors
-	mean         map[terms.Term]float64
+	// buckets: bucket end → author → the end of the period their last
+	// post there stops counting in (the period of its delete; never: max)
+	buckets map[terms.Term]map[int64]map[string]int64
+	series  map[terms.Term]map[int64]int // window end → distinct authors
+	carried map[terms.Term]map[int64]int // window end → distinct burst authors
+	mean    map[terms.Term]float64
 }
 
 // burstAuthor reports whether a DID is an injected burst's author.
@@ -40,41 +44,51 @@ func NewOracle(posts []*tsv1.Post, opts terms.Options, period, size time.Duratio
 	o := &Oracle{
 		period: period.Milliseconds(), size: size.Milliseconds(),
 		windows: float64(end.Sub(start)/period) + float64(size/period) - 1,
-		buckets: map[terms.Term]map[int64]map[string]struct{}{},
+		buckets: map[terms.Term]map[int64]map[string]int64{},
 		series:  map[terms.Term]map[int64]int{},
 		carried: map[terms.Term]map[int64]int{},
 		mean:    map[terms.Term]float64{},
 	}
 	ex := terms.New(opts)
-	// With hindsight a deleted post is gone: what its author took back is
-	// no news, so a ranking that lists it is wrong, retraction or not.
-	deleted := map[string]bool{}
+	// A deleted post counts in the windows that closed before its delete,
+	// and in no window that holds the delete's period: as the pipeline
+	// retracts it (docs/pipeline.md, "Deletes"). When a window closed, the
+	// post was there to see; after, what its author took back is no news.
+	until := map[string]int64{} // URI → end of its delete's period
 	for _, p := range posts {
 		if p.GetOperation() == tsv1.Operation_OPERATION_DELETE {
-			deleted[p.GetUri()] = true
+			end := termwindow.PeriodEnd(p.GetObservedAt().AsTime().UnixMilli(), o.period)
+			if prev, ok := until[p.GetUri()]; !ok || end < prev {
+				until[p.GetUri()] = end
+			}
 		}
 	}
 	for _, p := range posts {
-		if p.GetOperation() == tsv1.Operation_OPERATION_DELETE || deleted[p.GetUri()] {
+		if p.GetOperation() == tsv1.Operation_OPERATION_DELETE {
 			continue
 		}
 		ts := p.GetObservedAt().AsTime().UnixMilli()
-		b := ts - ts%o.period + o.period
+		b := termwindow.PeriodEnd(ts, o.period)
+		stop, deleted := until[p.GetUri()]
+		if !deleted {
+			stop = math.MaxInt64
+		}
+		stop = max(stop, b) // a delete stamped before its post
 		for _, t := range ex.Extract(p) {
 			if want != nil && !want(t) {
 				continue
 			}
 			m := o.buckets[t]
 			if m == nil {
-				m = map[int64]map[string]struct{}{}
+				m = map[int64]map[string]int64{}
 				o.buckets[t] = m
 			}
 			as := m[b]
 			if as == nil {
-				as = map[string]struct{}{}
+				as = map[string]int64{}
 				m[b] = as
 			}
-			as[p.GetAuthorDid()] = struct{}{}
+			as[p.GetAuthorDid()] = max(as[p.GetAuthorDid()], stop)
 		}
 	}
 	return o
@@ -119,8 +133,10 @@ func (o *Oracle) load(t terms.Term) map[int64]int {
 				w = map[string]struct{}{}
 				sets[b+i*o.period] = w
 			}
-			for a := range as {
-				w[a] = struct{}{}
+			for a, stop := range as {
+				if b+i*o.period < stop {
+					w[a] = struct{}{}
+				}
 			}
 		}
 	}

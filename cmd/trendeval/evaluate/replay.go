@@ -171,6 +171,10 @@ type Burst struct {
 	EarlyShare float64
 	// Deleted is how many of the burst's posts their authors deleted.
 	Deleted int
+	// Gone is when the last of a retracted burst's posts was deleted
+	// (Replay.Retracted; zero for the others): no window that ends in its
+	// period or later counts any of them (docs/pipeline.md, "Deletes").
+	Gone time.Time
 	// Companions are the story's other terms (1 to 3 nonsense hashtags
 	// or words): each is in a share CompanionShare of the story's posts,
 	// drawn per post, beside the hashtag Term that every post carries.
@@ -474,21 +478,23 @@ func (g *gen) post(author, text, lang string, tags []string, at time.Time) *tsv1
 
 // deleteLater adds the delete of p by its author, at most DeleteAfter after
 // it was posted, as the firehose carries one: identity fields only (generate
-// attaches the post, as the ingest does).
-func (g *gen) deleteLater(p *tsv1.Post) {
+// attaches the post, as the ingest does), and returns the delete's time.
+func (g *gen) deleteLater(p *tsv1.Post) time.Time {
 	after := time.Millisecond
 	if g.cfg.DeleteAfter > after {
 		after += time.Duration(g.del.Int64N(int64(g.cfg.DeleteAfter - after + 1)))
 	}
 	g.rep.Deletes++
+	at := p.GetObservedAt().AsTime().Add(after)
 	g.rep.Posts = append(g.rep.Posts, &tsv1.Post{
 		Uri:        p.GetUri(),
 		AuthorDid:  p.GetAuthorDid(),
 		Rkey:       p.GetRkey(),
-		ObservedAt: timestamppb.New(p.GetObservedAt().AsTime().Add(after)),
+		ObservedAt: timestamppb.New(at),
 		Source:     p.GetSource(),
 		Operation:  tsv1.Operation_OPERATION_DELETE,
 	})
+	return at
 }
 
 // filler is the text of a random real post in lang, so injected posts carry
@@ -602,7 +608,9 @@ func (g *gen) burst(shape Shape, strength Strength, thin bool) {
 				at := g.within(onset, i)
 				p := g.storyPost(&b, who, g.filler(b.Lang), at, g.story)
 				if g.retracted {
-					g.deleteLater(p)
+					if gone := g.deleteLater(p); gone.After(b.Gone) {
+						b.Gone = gone
+					}
 					b.Deleted++
 				}
 				if at.After(last) {

@@ -38,13 +38,11 @@ type Config struct {
 	Topics topics.Config
 	// RetractDeletes makes a delete retract the post it deletes, by the
 	// rule in docs/pipeline.md ("Deletes"): a delete at event time td of a
-	// post counted at event time tc retracts it from every window holding
-	// tc's period if td < PeriodEnd(tc) + Lateness, and changes nothing
-	// later. Off, deletes are ignored and no post is remembered.
+	// post counted at event time tc retracts it from the windows still
+	// open when it comes, those that hold both td's period and tc's (all
+	// of tc's if td is earlier). Windows that closed before it keep the
+	// post. Off, deletes are ignored and no post is remembered.
 	RetractDeletes bool
-	// Lateness is the pipeline's allowed lateness: how long past its
-	// period's end a post's bucket still takes corrections.
-	Lateness time.Duration
 }
 
 // Entry is one term's activity and score in one window.
@@ -70,7 +68,13 @@ type Calculator struct {
 	ex      *terms.Extractor
 	buckets map[int64]*termwindow.Builder // bucket end (Unix ms) → activity
 	posts   map[string]map[int64]int64    // lang → bucket end → posts
-	sample  *topics.Sampler
+	// retractions holds what deletes took out of earlier periods, by the
+	// delete's period and the post's: it counts in the windows that hold
+	// both.
+	retractions map[[2]int64]*termwindow.Builder
+	// retractionPosts: lang → [delete's period end, post's] → posts.
+	retractionPosts map[string]map[[2]int64]int64
+	sample          *topics.Sampler
 	// recent remembers each counted post's contribution by URI, so that a
 	// delete, which carries no text, can retract it (RetractDeletes only).
 	recent map[string]counted
@@ -98,6 +102,9 @@ func New(cfg Config) *Calculator {
 		posts:   map[string]map[int64]int64{},
 		sample:  topics.NewSampler(cfg.Topics.SamplePosts),
 		recent:  map[string]counted{},
+
+		retractions:     map[[2]int64]*termwindow.Builder{},
+		retractionPosts: map[string]map[[2]int64]int64{},
 	}
 }
 
@@ -145,16 +152,42 @@ func (c *Calculator) OtherSource() int64 { return c.otherSource }
 func (c *Calculator) Retracted() int64 { return c.retracted }
 
 // retract removes the contribution of the post uri by author, deleted at
-// event time ts, if its bucket still takes corrections then. A delete of a
-// post not counted (or already retracted) changes nothing.
+// event time ts, from the windows that hold both the delete's period and
+// the post's. A delete of a post not counted (or already retracted), or
+// after every window of the post closed, changes nothing.
 func (c *Calculator) retract(uri string, author uint64, ts int64) {
 	rec, ok := c.recent[uri]
-	if !ok || rec.author != author || ts >= rec.end+c.cfg.Lateness.Milliseconds() {
+	if !ok || rec.author != author {
+		return
+	}
+	del := max(termwindow.PeriodEnd(ts, c.cfg.Period.Milliseconds()), rec.end)
+	if del-rec.end >= c.cfg.Size.Milliseconds() {
 		return
 	}
 	delete(c.recent, uri)
 	c.retracted++
-	c.count(rec, -1)
+	if del == rec.end {
+		c.count(rec, -1) // every window of the post holds the delete
+		return
+	}
+	at := [2]int64{del, rec.end}
+	b := c.retractions[at]
+	if b == nil {
+		b = &termwindow.Builder{}
+		c.retractions[at] = b
+	}
+	b.Add(termwindow.VolumeKey(rec.lang), 0, -1)
+	for _, k := range rec.keys {
+		b.Add(k, rec.author, -1)
+	}
+	for _, l := range []string{"", rec.lang} {
+		m := c.retractionPosts[l]
+		if m == nil {
+			m = map[[2]int64]int64{}
+			c.retractionPosts[l] = m
+		}
+		m[at]--
+	}
 }
 
 // count adds n (1, or −1 to retract) of one post's contribution to its
@@ -177,9 +210,7 @@ func (c *Calculator) count(rec counted, n int64) {
 			m = map[int64]int64{}
 			c.posts[l] = m
 		}
-		if m[rec.end] += n; m[rec.end] == 0 {
-			delete(m, rec.end) // every post retracted: no window to rank
-		}
+		m[rec.end] += n
 	}
 }
 
@@ -199,7 +230,23 @@ func (c *Calculator) Snapshots() []*tsv1.WindowSnapshot {
 				m[end+i*per] += cnt
 			}
 		}
+		// A retraction counts in the windows from its delete's period to
+		// the last that holds its post's.
+		for at, cnt := range c.retractionPosts[lang] {
+			for end := at[0]; end < at[1]+n*per; end += per {
+				m[end] += cnt
+			}
+		}
+		for end, cnt := range m {
+			if cnt == 0 {
+				delete(m, end) // every post retracted: no window to rank
+			}
+		}
 		postsPerWindow[lang] = m
+	}
+	retracted := make(map[[2]int64]termwindow.Bucket, len(c.retractions))
+	for at, b := range c.retractions {
+		retracted[at] = b.Bucket(1)[0]
 	}
 
 	// Every window that holds a bucket, scored in window order so each
@@ -224,6 +271,11 @@ func (c *Calculator) Snapshots() []*tsv1.WindowSnapshot {
 		var window []termwindow.Bucket
 		for i := int64(0); i < n; i++ {
 			if b, ok := buckets[end-i*per]; ok {
+				window = append(window, b)
+			}
+		}
+		for at, b := range retracted {
+			if at[0] <= end && at[1] > end-c.cfg.Size.Milliseconds() {
 				window = append(window, b)
 			}
 		}

@@ -91,20 +91,21 @@ func deleteOf(p *tsv1.Post, at time.Time) *tsv1.Post {
 	return &tsv1.Post{Uri: p.GetUri(), AuthorDid: p.GetAuthorDid(), ObservedAt: timestamppb.New(at), Operation: tsv1.Operation_OPERATION_DELETE}
 }
 
-// TestDeletesRetract checks the retraction rule: a delete before the
-// post's period end plus the lateness removes it from every window holding
-// its period, a later one changes nothing, and distinct authors stay exact.
+// TestDeletesRetract checks the retraction rule: a delete removes its post
+// from the windows still open when it comes, those holding both the
+// delete's period and the post's; windows closed before keep it, a delete
+// after every window of the post changes nothing, and distinct authors
+// stay exact.
 func TestDeletesRetract(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	const lateness = 30 * time.Second
 	p := trendscore.DefaultParams()
 	p.MinAuthors, p.NoiseFloor, p.WarmUp = 3, 2, 0
 	newCalc := func(retract bool) *Calculator {
 		return New(Config{Size: 2 * time.Minute, Period: time.Minute, TopK: 5, Terms: terms.DefaultOptions(), Score: p,
-			RetractDeletes: retract, Lateness: lateness})
+			RetractDeletes: retract})
 	}
-	// Period [1m,2m): twelve authors post #eclipse, a0 twice; the posts'
-	// period ends at 2m, so deletes before 2m30s retract.
+	// Period [1m,2m): twelve authors post #eclipse, a0 twice. Two windows
+	// hold the period: [0,2m) and [1m,3m).
 	var posts []*tsv1.Post
 	for i := range 12 {
 		pp := post(fmt.Sprintf("did:a%d", i), t0.Add(time.Minute+time.Duration(i)*time.Second), "eclipse")
@@ -115,31 +116,39 @@ func TestDeletesRetract(t *testing.T) {
 	second.Uri = "at://a0/2"
 	posts = append(posts, second)
 	type want struct {
-		posts, count, authors int64 // in both windows holding the period; authors 0: not ranked
+		posts, count, authors int64 // authors 0: not ranked
+	}
+	all, oneFewer := want{13, 13, 12}, want{12, 12, 11}
+	deleteBurst := func(at time.Duration) []*tsv1.Post {
+		var ds []*tsv1.Post
+		for _, pp := range posts[:10] {
+			ds = append(ds, deleteOf(pp, t0.Add(at)))
+		}
+		return ds
 	}
 	for _, tc := range []struct {
-		name    string
-		retract bool
-		deletes []*tsv1.Post
-		want    want
+		name          string
+		retract       bool
+		deletes       []*tsv1.Post
+		first, second want // the windows ending 2m and 3m
 	}{
-		{"none", true, nil, want{13, 13, 12}},
-		{"off", false, []*tsv1.Post{deleteOf(posts[1], t0.Add(2*time.Minute))}, want{13, 13, 12}},
+		{"none", true, nil, all, all},
+		{"off", false, []*tsv1.Post{deleteOf(posts[1], t0.Add(2*time.Minute))}, all, all},
 		// a0 still has a post with the term: it counts once, as before.
-		{"one of two", true, []*tsv1.Post{deleteOf(second, t0.Add(110*time.Second))}, want{12, 12, 12}},
-		{"within lateness", true, []*tsv1.Post{deleteOf(posts[1], t0.Add(150*time.Second-time.Millisecond))}, want{12, 12, 11}},
-		{"after lateness", true, []*tsv1.Post{deleteOf(posts[1], t0.Add(150*time.Second))}, want{13, 13, 12}},
-		{"wrong author", true, []*tsv1.Post{{Uri: posts[1].Uri, AuthorDid: "did:other", ObservedAt: timestamppb.New(t0.Add(2 * time.Minute)), Operation: tsv1.Operation_OPERATION_DELETE}}, want{13, 13, 12}},
-		{"twice", true, []*tsv1.Post{deleteOf(posts[1], t0.Add(2*time.Minute)), deleteOf(posts[1], t0.Add(2*time.Minute))}, want{12, 12, 11}},
+		{"one of two", true, []*tsv1.Post{deleteOf(second, t0.Add(110*time.Second))}, want{12, 12, 12}, want{12, 12, 12}},
+		{"same period", true, []*tsv1.Post{deleteOf(posts[1], t0.Add(2*time.Minute-time.Millisecond))}, oneFewer, oneFewer},
+		// The window ending 2m closed before the delete: it keeps the post.
+		{"next period", true, []*tsv1.Post{deleteOf(posts[1], t0.Add(2*time.Minute))}, all, oneFewer},
+		{"last window closed", true, []*tsv1.Post{deleteOf(posts[1], t0.Add(3*time.Minute))}, all, all},
+		// Clocks that disagree: a delete stamped before its post retracts
+		// it from every window.
+		{"before its post", true, []*tsv1.Post{deleteOf(posts[1], t0.Add(30*time.Second))}, oneFewer, oneFewer},
+		{"wrong author", true, []*tsv1.Post{{Uri: posts[1].Uri, AuthorDid: "did:other", ObservedAt: timestamppb.New(t0.Add(2 * time.Minute)), Operation: tsv1.Operation_OPERATION_DELETE}}, all, all},
+		{"twice", true, []*tsv1.Post{deleteOf(posts[1], t0.Add(2*time.Minute)), deleteOf(posts[1], t0.Add(2*time.Minute))}, all, oneFewer},
 		// A burst mostly deleted while open does not trend: 3 authors are
 		// below the gate (MinAuthors 3 with a noise floor of 2 scores too low).
-		{"burst deleted", true, func() []*tsv1.Post {
-			var ds []*tsv1.Post
-			for _, pp := range posts[:10] {
-				ds = append(ds, deleteOf(pp, t0.Add(2*time.Minute)))
-			}
-			return ds
-		}(), want{3, 3, 0}},
+		{"burst deleted", true, deleteBurst(115 * time.Second), want{3, 3, 0}, want{3, 3, 0}},
+		{"burst deleted after a window", true, deleteBurst(2 * time.Minute), all, want{3, 3, 0}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newCalc(tc.retract)
@@ -154,17 +163,21 @@ func TestDeletesRetract(t *testing.T) {
 				t.Fatalf("got %d snapshots, want 4 (windows ending 2m and 3m, all and en)", len(snaps))
 			}
 			for _, s := range snaps {
-				if s.Posts != tc.want.posts {
-					t.Errorf("window %v %q: %d posts, want %d", s.WindowEnd.AsTime(), s.Lang, s.Posts, tc.want.posts)
+				w := tc.first
+				if s.WindowEnd.AsTime().Equal(t0.Add(3 * time.Minute)) {
+					w = tc.second
 				}
-				if tc.want.authors == 0 {
+				if s.Posts != w.posts {
+					t.Errorf("window %v %q: %d posts, want %d", s.WindowEnd.AsTime(), s.Lang, s.Posts, w.posts)
+				}
+				if w.authors == 0 {
 					if len(s.Terms) != 0 {
 						t.Errorf("window %v %q: %v ranked, want nothing", s.WindowEnd.AsTime(), s.Lang, s.Terms)
 					}
 					continue
 				}
-				if len(s.Terms) != 1 || s.Terms[0].Count != tc.want.count || s.Terms[0].UniqueAuthors != tc.want.authors {
-					t.Errorf("window %v %q: terms %v, want eclipse with %d posts by %d authors", s.WindowEnd.AsTime(), s.Lang, s.Terms, tc.want.count, tc.want.authors)
+				if len(s.Terms) != 1 || s.Terms[0].Count != w.count || s.Terms[0].UniqueAuthors != w.authors {
+					t.Errorf("window %v %q: terms %v, want eclipse with %d posts by %d authors", s.WindowEnd.AsTime(), s.Lang, s.Terms, w.count, w.authors)
 				}
 			}
 		})
