@@ -139,7 +139,9 @@ type Config struct {
 	// pipelines retract deleted posts without remembering every post
 	// themselves (internal/core/recentposts). Zero means the default
 	// (15m), negative remembers nothing. It must cover the trending
-	// pipeline's period plus -allowed-lateness (11m at the defaults).
+	// pipeline's -window-size (10m at the defaults): a delete retracts its
+	// post from the windows still open, the last of them a window size
+	// after the post.
 	DeleteLookback time.Duration
 	// DeleteMemoryPosts caps the posts remembered (about 400 bytes each).
 	DeleteMemoryPosts int

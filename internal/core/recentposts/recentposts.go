@@ -26,8 +26,8 @@ import (
 type Config struct {
 	// Lookback is how long, in event time, a post stays remembered: past
 	// the newest event time seen by more than Lookback it is forgotten. It
-	// must cover the pipeline's period plus allowed lateness (11 minutes at
-	// the defaults), past which a delete can no longer correct a window.
+	// must cover the pipeline's window size (10 minutes at the defaults),
+	// past which no window of the post is still open for its delete.
 	// 0 remembers nothing: deletes go on as they came.
 	Lookback time.Duration
 	// MaxPosts caps the posts remembered; the oldest go first. It bounds
