@@ -1,7 +1,10 @@
 package trend
 
 import (
+	"sort"
 	"sync"
+
+	"github.com/trendstream/trendstream/internal/core/termwindow"
 )
 
 // shardState is what scoring a shard's windows reads and changes: the
@@ -14,6 +17,9 @@ type shardState struct {
 	// undo records what the windows released since settled changed in
 	// baselines (kept only with an allowed lateness).
 	undo undoLog
+	// suffixes caches, by period end, the sums of each ring event's
+	// retractions from the i-th on (retractedFrom).
+	suffixes map[int64][]termwindow.Bucket
 }
 
 // add puts a period's bucket into the ring, merged with any bucket of the
@@ -23,6 +29,34 @@ func (sh *shardState) add(ev ShardEvent) {
 		ev = prev.merge(ev)
 	}
 	sh.ring[ev.End] = ev
+	delete(sh.suffixes, ev.End)
+}
+
+// retractedFrom returns the sum of the retractions of the ring's event
+// ending at end whose periods end after start: those a window starting at
+// start holds. They are a suffix of ShardEvent.Retracted, sorted by end,
+// and the sums of the suffixes are kept, so a window merges one bucket of
+// retractions per period, not one per earlier period: termwindow.Merge
+// scans every bucket it merges for each key.
+func (sh *shardState) retractedFrom(end, start int64) (termwindow.Bucket, bool) {
+	rs := sh.ring[end].Retracted
+	i := sort.Search(len(rs), func(i int) bool { return rs[i].End > start })
+	if i == len(rs) {
+		return termwindow.Bucket{}, false
+	}
+	sums := sh.suffixes[end]
+	if sums == nil {
+		sums = make([]termwindow.Bucket, len(rs))
+		sums[len(rs)-1] = rs[len(rs)-1].Bucket
+		for j := len(rs) - 2; j >= 0; j-- {
+			sums[j] = termwindow.MergeBuckets(rs[j].Bucket, sums[j+1])
+		}
+		if sh.suffixes == nil {
+			sh.suffixes = map[int64][]termwindow.Bucket{}
+		}
+		sh.suffixes[end] = sums
+	}
+	return sums[i], true
 }
 
 // holds reports whether the ring has a bucket whose period ends in
@@ -52,6 +86,7 @@ func (sh *shardState) evict(keepFrom int64) {
 	for end := range sh.ring {
 		if end < keepFrom {
 			delete(sh.ring, end)
+			delete(sh.suffixes, end)
 		}
 	}
 }

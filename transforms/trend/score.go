@@ -258,12 +258,12 @@ func (fn *scoreFn) ProcessElement(ctx context.Context, sp state.Provider, tp tim
 }
 
 // deferCorrection schedules the correction of the windows from the period
-// ending at from on. It does not correct at once: deletes make late
-// buckets in every bundle (each delete's −1s go to its post's period, and
-// every scorer shard gets the volume key), and correcting once per late
-// bucket re-scored up to a lateness of windows, eight shards over, for
-// each; that cost a quarter of the pipeline's throughput with a realistic
-// share of deletes (BENCHMARKS.md, "Retraction without memos"). The timer
+// ending at from on. It does not correct at once: late posts and late
+// deletes come in many bundles (every scorer shard gets a late pane's
+// volume key), and correcting once per late bucket re-scored up to a
+// lateness of windows, eight shards over, for each; when deletes still
+// retracted from closed windows, that cost a quarter of the pipeline's
+// throughput (BENCHMARKS.md, "Retraction without memos"). The timer
 // (the release family, tag correctTag) fires once the watermark passes the
 // end of the window after the last one released, unless the next release
 // runs the correction first; every late bucket that came before costs that
@@ -565,10 +565,8 @@ func (fn *scoreFn) scoreWindow(ctx context.Context, sh *shardState, bl *Baseline
 		buckets = append(buckets, ev.Bucket)
 		// A retraction counts in the windows that hold both its delete's
 		// period and its post's (ShardEvent.Retracted).
-		for _, r := range ev.Retracted {
-			if in(r.End) {
-				buckets = append(buckets, r.Bucket)
-			}
+		if r, ok := sh.retractedFrom(e, start); ok {
+			buckets = append(buckets, r)
 		}
 	}
 	period := time.Duration(fn.PeriodMs) * time.Millisecond

@@ -42,11 +42,11 @@ type Config struct {
 	// corrected and emitted again (and every window after them, whose
 	// baselines they change). Zero drops late posts.
 	AllowedLateness time.Duration
-	// RetractDeletes makes a delete of a post retract it from every window
-	// holding its period while that period's bucket still takes
-	// corrections (within AllowedLateness of its end): the rule of
-	// internal/core/trendcalc, Config.RetractDeletes, built as in
-	// docs/pipeline.md, "Deletes". Off, deletes are only counted.
+	// RetractDeletes makes a delete of a post retract it from the windows
+	// still open when it comes, those holding both the post's period and
+	// the delete's: the rule of internal/core/trendcalc,
+	// Config.RetractDeletes, built as in docs/pipeline.md, "Deletes". Off,
+	// deletes are only counted.
 	RetractDeletes bool
 	// LiveLag is how far behind the wall clock a period may end for the
 	// stream to count as live, which moves the release timers of the

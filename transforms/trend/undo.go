@@ -14,10 +14,10 @@ import (
 // That replay was most of a correction's cost: the settled point trails
 // the last window released by the allowed lateness and more (ten to
 // sixteen windows with the defaults), while the windows a late bucket
-// changes are usually the last two or three. With a realistic share of
-// deletes, whose retractions make a correction in every period, the
+// changes are usually the last two or three. When deletes still retracted
+// from closed windows, and so made a correction in every period, the
 // replays were a fifth of the scorer's time, and the scorer is the
-// pipeline's slowest stage (BENCHMARKS.md, "Corrections without replays").
+// pipeline's slowest stage (BENCHMARKS.md, "Where retraction's cost is").
 //
 // The log lives only in the cache: a shard read back from state starts a
 // new one (start), and a correction the log does not cover replays from
