@@ -59,20 +59,12 @@ type RetractedPosts struct {
 func (p PeriodPosts) add(q PeriodPosts) PeriodPosts {
 	out := PeriodPosts{End: max(p.End, q.End)}
 	out.Langs, out.Posts = countmerge.Add(p.Langs, p.Posts, q.Langs, q.Posts)
-	a, b := p.Retracted, q.Retracted
-	for len(a) > 0 || len(b) > 0 {
-		switch {
-		case len(b) == 0 || len(a) > 0 && a[0].End < b[0].End:
-			out.Retracted, a = append(out.Retracted, a[0]), a[1:]
-		case len(a) == 0 || b[0].End < a[0].End:
-			out.Retracted, b = append(out.Retracted, b[0]), b[1:]
-		default:
-			r := RetractedPosts{End: a[0].End}
-			r.Langs, r.Posts = countmerge.Add(a[0].Langs, a[0].Posts, b[0].Langs, b[0].Posts)
-			out.Retracted = append(out.Retracted, r)
-			a, b = a[1:], b[1:]
-		}
-	}
+	out.Retracted = mergeByEnd(p.Retracted, q.Retracted, func(r RetractedPosts) int64 { return r.End },
+		func(a, b RetractedPosts) RetractedPosts {
+			r := RetractedPosts{End: a.End}
+			r.Langs, r.Posts = countmerge.Add(a.Langs, a.Posts, b.Langs, b.Posts)
+			return r
+		})
 	return out
 }
 

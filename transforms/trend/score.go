@@ -130,22 +130,33 @@ type Retraction struct {
 // into a new event: its inputs are pipeline elements, which must not
 // change.
 func (ev ShardEvent) merge(o ShardEvent) ShardEvent {
-	out := ShardEvent{End: max(ev.End, o.End), Bucket: termwindow.MergeBuckets(ev.Bucket, o.Bucket)}
-	a, b := ev.Retracted, o.Retracted
-	out.Retracted = make([]Retraction, 0, len(a)+len(b))
+	return ShardEvent{
+		End: max(ev.End, o.End), Bucket: termwindow.MergeBuckets(ev.Bucket, o.Bucket),
+		Retracted: mergeByEnd(ev.Retracted, o.Retracted, func(r Retraction) int64 { return r.End },
+			func(a, b Retraction) Retraction {
+				return Retraction{End: a.End, Bucket: termwindow.MergeBuckets(a.Bucket, b.Bucket)}
+			}),
+	}
+}
+
+// mergeByEnd merges a and b, each sorted by end and with one entry per
+// end, into a new slice sorted the same way, summing with sum the entries
+// of an end in both (nil if both are empty).
+func mergeByEnd[T any](a, b []T, end func(T) int64, sum func(a, b T) T) []T {
+	if len(a)+len(b) == 0 {
+		return nil
+	}
+	out := make([]T, 0, len(a)+len(b))
 	for len(a) > 0 || len(b) > 0 {
 		switch {
-		case len(b) == 0 || len(a) > 0 && a[0].End < b[0].End:
-			out.Retracted, a = append(out.Retracted, a[0]), a[1:]
-		case len(a) == 0 || b[0].End < a[0].End:
-			out.Retracted, b = append(out.Retracted, b[0]), b[1:]
+		case len(b) == 0 || len(a) > 0 && end(a[0]) < end(b[0]):
+			out, a = append(out, a[0]), a[1:]
+		case len(a) == 0 || end(b[0]) < end(a[0]):
+			out, b = append(out, b[0]), b[1:]
 		default:
-			out.Retracted = append(out.Retracted, Retraction{End: a[0].End, Bucket: termwindow.MergeBuckets(a[0].Bucket, b[0].Bucket)})
+			out = append(out, sum(a[0], b[0]))
 			a, b = a[1:], b[1:]
 		}
-	}
-	if len(out.Retracted) == 0 {
-		out.Retracted = nil
 	}
 	return out
 }
