@@ -313,6 +313,12 @@ func flinkLive(t *testing.T, fc *flinkCluster, bins binaries, dir string) {
 		"-idle-watermark=wallclock",
 	}, sc.flags()...)
 	jobID := fc.submitUnbounded(t, dir, bins, bins.pipeline, "trendstream-flink-live", args...)
+	// The stream goes on once the job reads: a job RUNNING on Flink still
+	// starts its SDK harnesses (12 s on CI), and the freshness check below
+	// needs liveWindows windows after the first row, before a quarter of
+	// the posts is left. Started 3 s after RUNNING, the stream had too few
+	// on a loaded CI machine (CI stop 28).
+	waitReading(t, kc.Addrs(), "trendstream-flink-live", postsTopic, 4, 2*time.Minute)
 	base := time.Now().Add(3 * time.Second)
 	for i := 1; i < len(orig); i++ {
 		restamp(i, base.Add(orig[i].GetObservedAt().AsTime().Sub(t0)/liveSpeed))

@@ -125,6 +125,10 @@ func flinkMarket(t *testing.T, fc *flinkCluster, bins binaries, dir string) {
 		}
 		time.Sleep(time.Second)
 	}
+	// The rows just compared are in the watcher's record too.
+	if err := arrived.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
 
 	// Freshness: every window due while the trades came (it ends after
 	// the first row, as in the trending live test, and liveBound before

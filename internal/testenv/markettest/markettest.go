@@ -60,6 +60,9 @@ func RecordedOpen(t testing.TB, dir string) []*v1.MarketEvent {
 type Arrivals struct {
 	mu   sync.Mutex
 	seen map[time.Time]time.Time
+	// polled is when the last complete poll began: a row committed
+	// before it is in seen.
+	polled time.Time
 }
 
 func (a *Arrivals) First(end time.Time) (time.Time, bool) {
@@ -67,6 +70,29 @@ func (a *Arrivals) First(end time.Time) (time.Time, bool) {
 	defer a.mu.Unlock()
 	at, ok := a.seen[end.UTC()]
 	return at, ok
+}
+
+// Sync waits until a poll that began after the call has completed, so
+// that every row the caller has seen in the read model is in First: a
+// check that ends the moment the read model is complete would otherwise
+// find its last window missing, committed after the watcher's last poll
+// (CI stop 28: "window ending 22:37:48 never reached PostgreSQL" right
+// after the read model equalled the reference).
+func (a *Arrivals) Sync(ctx context.Context) error {
+	since := time.Now()
+	for {
+		a.mu.Lock()
+		done := a.polled.After(since)
+		a.mu.Unlock()
+		if done {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the read model's watcher did not poll again: %w", ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // WatchWindows polls the read model every 100 ms until ctx ends.
@@ -83,6 +109,7 @@ func WatchWindows(ctx context.Context, t testing.TB, db string) *Arrivals {
 		defer close(done)
 		defer st.Close()
 		for ctx.Err() == nil {
+			began := time.Now()
 			rows, err := st.Pool().Query(ctx, `SELECT window_end FROM market_windows`)
 			if err == nil {
 				now := time.Now()
@@ -97,6 +124,11 @@ func WatchWindows(ctx context.Context, t testing.TB, db string) *Arrivals {
 					}
 				}
 				rows.Close()
+				if rows.Err() == nil {
+					a.mu.Lock()
+					a.polled = began
+					a.mu.Unlock()
+				}
 			}
 			select {
 			case <-ctx.Done():
