@@ -567,7 +567,7 @@ func (fn *scoreFn) load(ctx context.Context, sp state.Provider, shard int, pr Sh
 // language's. It records in undo (if not nil) the baselines it changes.
 func (fn *scoreFn) scoreWindow(ctx context.Context, sh *shardState, bl *Baselines, end int64, undo *undoLog) map[string]*TrendList {
 	start := end - fn.SizeMs
-	var buckets []termwindow.Bucket
+	var buckets, retracted []termwindow.Bucket
 	in := func(e int64) bool { return e > start && e <= end }
 	for e, ev := range sh.ring {
 		if !in(e) {
@@ -577,8 +577,13 @@ func (fn *scoreFn) scoreWindow(ctx context.Context, sh *shardState, bl *Baseline
 		// A retraction counts in the windows that hold both its delete's
 		// period and its post's (ShardEvent.Retracted).
 		if r, ok := sh.retractedFrom(e, start); ok {
-			buckets = append(buckets, r)
+			retracted = append(retracted, r)
 		}
+	}
+	// The window's retractions go in as one bucket: Merge's cost grows
+	// with the buckets it merges, whatever their size.
+	if len(retracted) > 0 {
+		buckets = append(buckets, termwindow.SumBuckets(retracted))
 	}
 	period := time.Duration(fn.PeriodMs) * time.Millisecond
 	lists := map[string]*TrendList{}

@@ -2,6 +2,7 @@ package termwindow
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/trendstream/trendstream/internal/core/terms"
@@ -49,20 +50,38 @@ func BenchmarkBuilder(b *testing.B) {
 }
 
 // BenchmarkMerge merges the 10 buckets of a 10-minute window (600 posts a
-// minute) with the default scorer's floor (5 posts). Per window.
+// minute) with the default scorer's floor (5 posts). Per window. With
+// deletes, 6 % of each period's posts (the pipeline benchmark's share)
+// are retracted by one bucket per period, merged one by one or summed
+// first (SumBuckets, as the scorer does).
 func BenchmarkMerge(b *testing.B) {
-	var buckets []Bucket
+	var buckets, retracted []Bucket
 	for _, hs := range benchHits(b, 10, 600) {
-		var bld Builder
-		for _, h := range hs {
+		var bld, del Builder
+		for i, h := range hs {
 			bld.Add(h.key, AuthorID(h.author), 1)
+			if i%17 == 0 {
+				del.Add(h.key, AuthorID(h.author), -1)
+			}
 		}
 		buckets = append(buckets, bld.Bucket(1)[0])
+		retracted = append(retracted, del.Bucket(1)[0])
 	}
-	b.ReportAllocs()
-	var kept int
-	for b.Loop() {
-		kept = len(Merge(buckets, atLeast(5)))
+	for _, bc := range []struct {
+		name   string
+		window func() []Bucket
+	}{
+		{"deletes=none", func() []Bucket { return buckets }},
+		{"deletes=one-bucket-each", func() []Bucket { return append(slices.Clone(buckets), retracted...) }},
+		{"deletes=summed", func() []Bucket { return append(slices.Clone(buckets), SumBuckets(retracted)) }},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			var kept int
+			for b.Loop() {
+				kept = len(Merge(bc.window(), atLeast(5)))
+			}
+			b.ReportMetric(float64(kept), "terms-kept")
+		})
 	}
-	b.ReportMetric(float64(kept), "terms-kept")
 }

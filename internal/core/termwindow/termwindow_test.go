@@ -444,3 +444,39 @@ func TestBucketLangs(t *testing.T) {
 		})
 	}
 }
+
+// TestSumBuckets checks that a window merged with its retraction buckets
+// summed into one (as the scorer does) has the activity of the window
+// merged with each of them.
+func TestSumBuckets(t *testing.T) {
+	var posts Builder
+	for a := range uint64(40) {
+		posts.Add(VolumeKey("en"), 0, 1)
+		posts.Add(word(fmt.Sprint("w", a%7)), a, 1)
+		posts.Add(word(fmt.Sprint("w", a%3)), a, 1)
+	}
+	retraction := func(i int) Bucket {
+		var b Builder
+		for a := uint64(i); a < 40; a += uint64(5 + i) {
+			b.Add(VolumeKey("en"), 0, -1)
+			b.Add(word(fmt.Sprint("w", a%7)), a, -1)
+		}
+		return b.Bucket(1)[0]
+	}
+	for _, n := range []int{0, 1, 2, 3, 7} {
+		t.Run(fmt.Sprint(n, " retraction buckets"), func(t *testing.T) {
+			rs := make([]Bucket, n)
+			for i := range rs {
+				rs[i] = retraction(i)
+			}
+			want := Merge(append([]Bucket{posts.Bucket(1)[0]}, rs...), nil)
+			got := Merge([]Bucket{posts.Bucket(1)[0], SumBuckets(rs)}, nil)
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("merged with the sum:\n%+v\nwant (merged one by one)\n%+v", got, want)
+			}
+			if n > 0 && reflect.DeepEqual(want, Merge([]Bucket{posts.Bucket(1)[0]}, nil)) {
+				t.Fatal("the retractions changed nothing: the test checks nothing")
+			}
+		})
+	}
+}
