@@ -48,7 +48,13 @@ func StartPrism(ctx context.Context, port int) (*Prism, error) {
 	}
 	if !beam.Initialized() {
 		// Runs Beam's init hooks; outside worker mode it does nothing else.
+		// One hook is the SDK's log setup (beam/forward.go,
+		// log.SetupLoggingWithDefault), which replaces the default slog
+		// logger with its own, on os.Stderr at level info: the command's
+		// -log-level and output would be lost from the first pipeline on.
+		prev := slog.Default()
 		beam.Init()
+		slog.SetDefault(prev)
 	}
 	if port == 0 {
 		p, err := freeport.One()
