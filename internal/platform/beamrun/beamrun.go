@@ -52,9 +52,15 @@ func StartPrism(ctx context.Context, port int) (*Prism, error) {
 		// log.SetupLoggingWithDefault), which replaces the default slog
 		// logger with its own, on os.Stderr at level info: the command's
 		// -log-level and output would be lost from the first pipeline on.
+		// A process that never set a logger keeps Beam's: restoring slog's
+		// initial one after Beam's would route the log package back into
+		// slog and deadlock (log/slog.SetDefault's note on the default
+		// handler; it hung cmd/marketweek in CI).
 		prev := slog.Default()
 		beam.Init()
-		slog.SetDefault(prev)
+		if prev != initialLogger {
+			slog.SetDefault(prev)
+		}
 	}
 	if port == 0 {
 		p, err := freeport.One()
@@ -76,6 +82,10 @@ func StartPrism(ctx context.Context, port int) (*Prism, error) {
 	started = &Prism{cli: cli, endpoint: fmt.Sprintf("localhost:%d", port)}
 	return started, nil
 }
+
+// initialLogger is slog's default logger as this package found it: one
+// no caller has replaced.
+var initialLogger = slog.Default()
 
 // Endpoint is the job server's address.
 func (p *Prism) Endpoint() string { return p.endpoint }
