@@ -315,8 +315,8 @@ func MergeBuckets(a, b Bucket) Bucket {
 // It is for many small buckets that Merge would otherwise take one by
 // one: Merge looks at every bucket it merges for each key, so a window's
 // handful of retraction buckets, each holding a few terms, made every key
-// of the window cost twice the comparisons (BENCHMARKS.md, "Retraction on
-// time").
+// of the window cost twice the comparisons (BENCHMARKS.md, "Retraction:
+// where the extra CPU went").
 func SumBuckets(bs []Bucket) Bucket {
 	switch len(bs) {
 	case 0:
