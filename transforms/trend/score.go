@@ -568,12 +568,21 @@ func (fn *scoreFn) load(ctx context.Context, sp state.Provider, shard int, pr Sh
 func (fn *scoreFn) scoreWindow(ctx context.Context, sh *shardState, bl *Baselines, end int64, undo *undoLog) map[string]*TrendList {
 	start := end - fn.SizeMs
 	var buckets, retracted []termwindow.Bucket
+	// The newest period's bucket goes first, for the newest-period score
+	// (termwindow.MergeNewest). Deletes within their post's period are in
+	// it already; Retracted holds only earlier periods'.
+	newest := 0
+	if ev, ok := sh.ring[end]; ok {
+		buckets, newest = append(buckets, ev.Bucket), 1
+	}
 	in := func(e int64) bool { return e > start && e <= end }
 	for e, ev := range sh.ring {
 		if !in(e) {
 			continue
 		}
-		buckets = append(buckets, ev.Bucket)
+		if e != end {
+			buckets = append(buckets, ev.Bucket)
+		}
 		// A retraction counts in the windows that hold both its delete's
 		// period and its post's (ShardEvent.Retracted).
 		if r, ok := sh.retractedFrom(e, start); ok {
@@ -587,19 +596,21 @@ func (fn *scoreFn) scoreWindow(ctx context.Context, sh *shardState, bl *Baseline
 	}
 	period := time.Duration(fn.PeriodMs) * time.Millisecond
 	lists := map[string]*TrendList{}
-	var volume map[string]int64 // language → posts in the window
-	for _, a := range termwindow.Merge(buckets, fn.Params.MinPosts) {
+	var volume map[string]termwindow.Activity // language → its posts in the window
+	for _, a := range termwindow.MergeNewest(buckets, newest, fn.Params.MinPosts) {
 		if a.Key.IsVolume() { // they come first
 			if volume == nil {
-				volume = map[string]int64{}
+				volume = map[string]termwindow.Activity{}
 			}
-			volume[a.Key.Term] = a.Posts
+			volume[a.Key.Term] = a
 			continue
 		}
+		v := volume[a.Key.Lang]
 		obs := trendscore.Observation{
 			WindowStart: time.UnixMilli(start), WindowEnd: time.UnixMilli(end),
 			Count: a.Posts, Authors: a.Authors, TopAuthorPosts: a.TopAuthorPosts,
-			Volume: volume[a.Key.Lang],
+			Volume:      v.Posts,
+			NewestCount: a.NewestPosts, NewestAuthors: a.NewestAuthors, NewestVolume: v.NewestPosts,
 		}
 		if fn.Params.Negligible(obs) {
 			continue // an empty window for the baseline, as for the reference

@@ -268,6 +268,12 @@ type Activity struct {
 	Posts          int64 // posts with the term
 	Authors        int64 // distinct authors
 	TopAuthorPosts int64 // posts of the author who used it most
+	// NewestPosts and NewestAuthors are the same for the window's newest
+	// period alone (MergeNewest's first buckets; zero from Merge). A
+	// scorer tests them against the baseline too, so that a burst that
+	// fills one period is not diluted by the window's quiet rest
+	// (trendscore.Observation.NewestAuthors).
+	NewestPosts, NewestAuthors int64
 }
 
 // MergeBuckets returns the sum of two buckets of the same period as a new
@@ -363,6 +369,15 @@ func appendMergedAuthors(out, a, b []AuthorPosts) []AuthorPosts {
 // and authors are never decoded. minPosts is called once per language; nil
 // keeps every term.
 func Merge(buckets []Bucket, minPosts func(volume int64) int64) []Activity {
+	return MergeNewest(buckets, 0, minPosts)
+}
+
+// MergeNewest is Merge, and also sums the first newest buckets apart, as
+// the window's newest period (its bucket and what that period's deletes
+// retracted from it), into each Activity's NewestPosts and NewestAuthors.
+// The same terms are returned as by Merge: the minimum applies to the
+// whole window.
+func MergeNewest(buckets []Bucket, newest int, minPosts func(volume int64) int64) []Activity {
 	rs := make([]reader, len(buckets))
 	// live lists the buckets with terms left. Windows hold a handful of
 	// buckets, so a linear scan for the smallest key beats a heap.
@@ -396,9 +411,16 @@ func Merge(buckets []Bucket, minPosts func(volume int64) int64) []Activity {
 				group = append(group, i)
 			}
 		}
-		var posts int64
+		// group is in ascending bucket order (live is), so the newest
+		// period's buckets are its first nNew.
+		var posts, newestPosts int64
+		nNew := 0
 		for _, i := range group {
 			posts += rs[i].rec.posts
+			if i < newest {
+				newestPosts += rs[i].rec.posts
+				nNew++
+			}
 		}
 		vk := isVolumeKey(least)
 		if vk {
@@ -414,7 +436,7 @@ func Merge(buckets []Bucket, minPosts func(volume int64) int64) []Activity {
 			}
 		}
 		if vk || (posts >= floor && posts > 0) {
-			a := Activity{Posts: posts}
+			a := Activity{Posts: posts, NewestPosts: newestPosts}
 			if vk {
 				a.Key = decodeKey(least)
 			} else {
@@ -423,17 +445,19 @@ func Merge(buckets []Bucket, minPosts func(volume int64) int64) []Activity {
 			// Each bucket's authors are sorted and unique: merging the
 			// runs is linear, where sorting their concatenation was not.
 			authors = rs[group[0]].rec.appendAuthors(authors[:0])
-			for _, i := range group[1:] {
+			if nNew == 1 {
+				a.NewestAuthors = distinctAuthors(authors)
+			}
+			for k, i := range group[1:] {
 				run = rs[i].rec.appendAuthors(run[:0])
 				merged = appendMergedAuthors(merged[:0], authors, run)
 				authors, merged = merged, authors
-			}
-			for _, ap := range authors {
-				// An author whose posts and retractions sum to zero, in
-				// buckets summed here, no longer counts.
-				if ap.Posts != 0 {
-					a.Authors++
+				if k+2 == nNew { // the newest period's runs are all merged
+					a.NewestAuthors = distinctAuthors(authors)
 				}
+			}
+			a.Authors = distinctAuthors(authors)
+			for _, ap := range authors {
 				a.TopAuthorPosts = max(a.TopAuthorPosts, ap.Posts)
 			}
 			out = append(out, a)
@@ -449,6 +473,19 @@ func Merge(buckets []Bucket, minPosts func(volume int64) int64) []Activity {
 		}
 	}
 	return out
+}
+
+// distinctAuthors counts the authors of a merged run. An author whose
+// posts and retractions sum to zero, in buckets summed here, no longer
+// counts.
+func distinctAuthors(run []AuthorPosts) int64 {
+	var n int64
+	for _, ap := range run {
+		if ap.Posts != 0 {
+			n++
+		}
+	}
+	return n
 }
 
 // keyLang returns the language of an encoded key, without copying.

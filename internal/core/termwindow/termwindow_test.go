@@ -480,3 +480,74 @@ func TestSumBuckets(t *testing.T) {
 		})
 	}
 }
+
+func TestMergeNewest(t *testing.T) {
+	// Four periods of a window, newest first; the third takes a
+	// retraction of the second's author 3 (a bucket of its own).
+	period := func(from, to uint64, words ...string) Bucket {
+		var b Builder
+		for a := from; a < to; a++ {
+			b.Add(VolumeKey("en"), 0, 1)
+			for _, w := range words {
+				b.Add(word(w), a, 1)
+			}
+		}
+		return b.Bucket(1)[0]
+	}
+	var retract Builder
+	retract.Add(VolumeKey("en"), 0, -1)
+	retract.Add(word("old"), 3, -1)
+	newest := period(10, 16, "burst", "old")
+	newestRetraction := func() Bucket { // a delete of one newest post, in its own bucket
+		var b Builder
+		b.Add(VolumeKey("en"), 0, -1)
+		b.Add(word("burst"), 15, -1)
+		return b.Bucket(1)[0]
+	}()
+	rest := []Bucket{period(0, 8, "old"), period(5, 9, "old", "burst"), retract.Bucket(1)[0]}
+	tests := []struct {
+		name    string
+		buckets []Bucket
+		newest  int
+	}{
+		{"no newest period", rest, 0},
+		{"one newest bucket", append([]Bucket{newest}, rest...), 1},
+		{"newest bucket and its retraction", append([]Bucket{newest, newestRetraction}, rest...), 2},
+		{"every bucket newest", append([]Bucket{newest}, rest...), 4},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := MergeNewest(tt.buckets, tt.newest, nil)
+			// The window's figures are Merge's; the newest ones are
+			// Merge's of the newest buckets alone.
+			all := Merge(tt.buckets, nil)
+			alone := map[Key]Activity{}
+			for _, a := range Merge(tt.buckets[:tt.newest], nil) {
+				alone[a.Key] = a
+			}
+			if len(got) != len(all) {
+				t.Fatalf("MergeNewest gave %d terms, Merge %d", len(got), len(all))
+			}
+			for i, a := range got {
+				w := all[i]
+				w.NewestPosts, w.NewestAuthors = alone[a.Key].Posts, alone[a.Key].Authors
+				if a != w {
+					t.Errorf("%v: %+v, want %+v", a.Key, a, w)
+				}
+			}
+		})
+	}
+	// The case the scorer needs: 6 new authors of "burst" in the newest
+	// period, 4 more earlier; the window's volume and the period's.
+	got := MergeNewest(append([]Bucket{newest}, rest...), 1, nil)
+	byTerm := map[string]Activity{}
+	for _, a := range got {
+		byTerm[a.Key.Term] = a
+	}
+	if b := byTerm["burst"]; b.Authors != 10 || b.NewestAuthors != 6 || b.NewestPosts != 6 {
+		t.Errorf("burst: %+v, want 10 authors in the window, 6 in its newest period", b)
+	}
+	if v := byTerm["en"]; v.Posts != 6+8+4-1 || v.NewestPosts != 6 {
+		t.Errorf("volume: %+v, want 17 posts in the window, 6 in its newest period", v)
+	}
+}

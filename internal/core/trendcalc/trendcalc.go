@@ -268,10 +268,17 @@ func (c *Calculator) Snapshots() []*tsv1.WindowSnapshot {
 	states := map[termwindow.Key]*trendscore.State{}
 	entries := map[string]map[int64][]Entry{} // ranking lang → window end → entries
 	for _, end := range ends {
+		// The newest period's bucket first (i = 0), for the
+		// newest-period score; deletes within their post's period are in
+		// it (count), retractions hold only earlier periods'.
 		var window []termwindow.Bucket
+		newest := 0
 		for i := int64(0); i < n; i++ {
 			if b, ok := buckets[end-i*per]; ok {
 				window = append(window, b)
+				if i == 0 {
+					newest = 1
+				}
 			}
 		}
 		for at, b := range retracted {
@@ -279,14 +286,18 @@ func (c *Calculator) Snapshots() []*tsv1.WindowSnapshot {
 				window = append(window, b)
 			}
 		}
-		for _, a := range termwindow.Merge(window, c.cfg.Score.MinPosts) {
+		newestVolume := map[string]int64{}
+		for _, a := range termwindow.MergeNewest(window, newest, c.cfg.Score.MinPosts) {
 			if a.Key.IsVolume() {
-				continue // counted in postsPerWindow
+				// The window's volume is counted in postsPerWindow.
+				newestVolume[a.Key.Term] = a.NewestPosts
+				continue
 			}
 			obs := trendscore.Observation{
 				WindowStart: time.UnixMilli(end - c.cfg.Size.Milliseconds()),
 				WindowEnd:   time.UnixMilli(end), Count: a.Posts, Authors: a.Authors, TopAuthorPosts: a.TopAuthorPosts,
-				Volume: postsPerWindow[a.Key.Lang][end],
+				Volume:      postsPerWindow[a.Key.Lang][end],
+				NewestCount: a.NewestPosts, NewestAuthors: a.NewestAuthors, NewestVolume: newestVolume[a.Key.Lang],
 			}
 			if c.cfg.Score.Negligible(obs) {
 				continue // as the pipeline does: an empty window for the baseline

@@ -61,8 +61,11 @@ func TestSnapshots(t *testing.T) {
 		if w.end == 2 {
 			if len(s.Terms) != 1 || s.Terms[0].Term != w.top || s.Terms[0].Count != w.count || s.Terms[0].UniqueAuthors != 12 {
 				t.Errorf("snapshot %d: terms %v, want %s with %d posts by 12 authors", i, s.Terms, w.top, w.count)
-			} else if s.Terms[0].Score != 5 { // first sighting: x/β − 1 = 12/2 − 1
-				t.Errorf("snapshot %d: score %v, want 5", i, s.Terms[0].Score)
+			} else if s.Terms[0].Score != 11 {
+				// First sighting, all of it in the window's newest
+				// period: x/β_new − 1 = 12/1 − 1, above the whole
+				// window's x/β − 1 = 12/2 − 1.
+				t.Errorf("snapshot %d: score %v, want 11", i, s.Terms[0].Score)
 			}
 		}
 	}

@@ -73,6 +73,11 @@ type Observation struct {
 	// the noise floor is relative to (Params.NoiseShare). Zero leaves the
 	// floor at Params.NoiseFloor.
 	Volume int64
+	// NewestCount, NewestAuthors and NewestVolume are Count, Authors and
+	// Volume in the window's newest period alone: the newest-period score
+	// (Params.NewestNoiseFloor) tests them against the baseline's share
+	// of one period. Zero (a caller without them) never raises a score.
+	NewestCount, NewestAuthors, NewestVolume int64
 }
 
 // State is what a term carries from window to window. Its fields are plain
@@ -121,6 +126,17 @@ type Params struct {
 	// new term must reach about (Enter + 1) × NoiseShare of its language's
 	// posts, or (Enter + 1) × NoiseFloor authors, whichever is more.
 	NoiseShare float64
+	// NewestNoiseFloor is the least noise floor of the newest-period
+	// score; 0 turns that score off. A window is also scored on its newest
+	// period alone, against 1/n of the baseline's mean and variance (n
+	// periods per window; a Poisson count over one period of n), with
+	// β_new = max(NewestNoiseFloor, NoiseShare × the language's posts in
+	// that period), and the higher of the two scores counts. A burst that
+	// fills one period then trends in its first window even where the
+	// whole window's floor asks for more authors than it has yet: five
+	// new authors in one minute are news in a stream of three posts a
+	// minute, not in ten minutes of it (docs/scoring.md, "Newest period").
+	NewestNoiseFloor float64
 	// MinAuthors is the fewest distinct authors in the window for a term
 	// to be eligible.
 	MinAuthors int64
@@ -172,23 +188,27 @@ type Params struct {
 const (
 	NoiseFloorDefault = 2
 	NoiseShareDefault = 0.002
+	// NewestNoiseFloorDefault is the newest-period score's least β: half
+	// the window's, as a period holds far fewer chance co-occurrences.
+	NewestNoiseFloorDefault = 1
 )
 
 // DefaultParams returns the documented defaults, for 10-minute windows
 // sliding every minute over streams from about 0.05 to 500 posts/s.
 func DefaultParams() Params {
 	return Params{
-		HalfLife:       60, // 1 h at 1-minute periods
-		NoiseFloor:     NoiseFloorDefault,
-		NoiseShare:     NoiseShareDefault,
-		Lagged:         true,
-		MinAuthors:     5,
-		MaxAuthorShare: 0.5,
-		Enter:          4,
-		Exit:           2,
-		Value:          ValueAuthors,
-		RankByAge:      true,
-		WarmUp:         15 * time.Minute,
+		HalfLife:         60, // 1 h at 1-minute periods
+		NoiseFloor:       NoiseFloorDefault,
+		NoiseShare:       NoiseShareDefault,
+		NewestNoiseFloor: NewestNoiseFloorDefault,
+		Lagged:           true,
+		MinAuthors:       5,
+		MaxAuthorShare:   0.5,
+		Enter:            4,
+		Exit:             2,
+		Value:            ValueAuthors,
+		RankByAge:        true,
+		WarmUp:           15 * time.Minute,
 	}
 }
 
@@ -198,6 +218,7 @@ func (p *Params) RegisterFlags(fs *flag.FlagSet) {
 	fs.Float64Var(&p.HalfLife, "score-half-life", p.HalfLife, "baseline half-life, in window periods")
 	fs.Float64Var(&p.NoiseFloor, "score-noise-floor", p.NoiseFloor, "least noise floor β: minimum baseline and added deviation, in units of -score-value")
 	fs.Float64Var(&p.NoiseShare, "score-noise-share", p.NoiseShare, "noise floor relative to the stream: β = max(-score-noise-floor, this × posts of the term's language in the window)")
+	fs.Float64Var(&p.NewestNoiseFloor, "score-newest-noise-floor", p.NewestNoiseFloor, "least noise floor of the newest-period score, which tests a window's newest period alone against a period's share of the baseline (0: off)")
 	fs.BoolVar(&p.Lagged, "score-lagged-baseline", p.Lagged, "baseline learns only from windows that ended before the scored window began (false: from every earlier window, as SigniTrend)")
 	fs.Int64Var(&p.MinAuthors, "score-min-authors", p.MinAuthors, "fewest distinct authors in a window for a term to trend")
 	fs.Float64Var(&p.MaxAuthorShare, "score-max-author-share", p.MaxAuthorShare, "largest share of a term's posts in a window one author may have")
@@ -217,6 +238,9 @@ func (p Params) Validate() error {
 	}
 	if !(p.NoiseFloor > 0) {
 		errs = append(errs, fmt.Errorf("noise floor %v must be positive", p.NoiseFloor))
+	}
+	if !(p.NewestNoiseFloor >= 0) {
+		errs = append(errs, fmt.Errorf("newest-period noise floor %v must be at least 0", p.NewestNoiseFloor))
 	}
 	if !(p.NoiseShare >= 0 && p.NoiseShare < 1) {
 		errs = append(errs, fmt.Errorf("noise share %v must be in [0, 1)", p.NoiseShare))
@@ -307,7 +331,7 @@ func (p Params) Update(st *State, obs Observation, period time.Duration) Result 
 	warming := p.warming(obs.WindowEnd)
 
 	if st.Windows > 0 && end < st.LastWindowEnd {
-		res := Result{Score: p.score(st, x, beta), Baseline: st.EWMA, Eligible: eligible, Late: true}
+		res := Result{Score: p.significance(st, obs, x, beta, period), Baseline: st.EWMA, Eligible: eligible, Late: true}
 		res.Rank = p.rank(res.Score, x)
 		res.Trending = !warming && eligible && res.Score >= p.threshold(st.Trending)
 		if res.Trending {
@@ -334,7 +358,7 @@ func (p Params) Update(st *State, obs Observation, period time.Duration) Result 
 	}
 	st.PrevTrending, st.PrevStartedAt = st.Trending, st.StartedAt
 
-	res := Result{Score: p.score(st, x, beta), Baseline: st.EWMA, Eligible: eligible}
+	res := Result{Score: p.significance(st, obs, x, beta, period), Baseline: st.EWMA, Eligible: eligible}
 	res.Rank = p.rank(res.Score, x)
 	switch {
 	case warming:
@@ -445,6 +469,42 @@ func (p Params) threshold(trending bool) float64 {
 // posts of the term's language in the window if that is more.
 func (p Params) floor(obs Observation) float64 {
 	return math.Max(p.NoiseFloor, p.NoiseShare*float64(obs.Volume))
+}
+
+// significance is the window's score: SigniTrend's significance of x
+// against st with noise floor beta, or the newest-period score if that is
+// higher.
+func (p Params) significance(st *State, obs Observation, x, beta float64, period time.Duration) float64 {
+	s := p.score(st, x, beta)
+	if ns, ok := p.newestScore(st, obs, period); ok && ns > s {
+		return ns
+	}
+	return s
+}
+
+// newestScore scores the window's newest period alone (Params.NewestNoiseFloor):
+// with n periods per window and the term's occurrences in them
+// independent, a period's expected value is EWMA/n and its variance
+// EWMVar/n. ok is false when the score is off, obs has no window start or
+// the term is not in the newest period.
+func (p Params) newestScore(st *State, obs Observation, period time.Duration) (float64, bool) {
+	if !(p.NewestNoiseFloor > 0) || obs.WindowStart.IsZero() || period <= 0 {
+		return 0, false
+	}
+	n := float64(obs.WindowEnd.Sub(obs.WindowStart)) / float64(period)
+	if n <= 1 {
+		return 0, false // the period is the window
+	}
+	x := float64(obs.NewestAuthors)
+	if p.Value == ValueCount {
+		x = float64(obs.NewestCount)
+	}
+	if !(x > 0) {
+		return 0, false // nothing new to score; and callers without newest counts
+	}
+	beta := math.Max(p.NewestNoiseFloor, p.NoiseShare*float64(obs.NewestVolume))
+	den := math.Sqrt(math.Max(st.EWMVar, 0)/n) + beta
+	return (x - math.Max(st.EWMA/n, beta)) / den, true
 }
 
 // score is SigniTrend's significance of x against st with noise floor beta.

@@ -41,19 +41,26 @@ func poisson(r *rand.Rand, mean float64) int64 {
 // per-minute Poisson arrivals of distinct authors, summed over 10-minute
 // windows sliding every minute, so consecutive windows overlap as in Beam.
 func slidingAuthors(seed uint64, meanPerWindow func(i int) float64, windows int) []int64 {
+	out, _ := slidingWindows(seed, meanPerWindow, windows)
+	return out
+}
+
+// slidingWindows is slidingAuthors with each window's newest minute.
+func slidingWindows(seed uint64, meanPerWindow func(i int) float64, windows int) (authors, newest []int64) {
 	r := rand.New(rand.NewPCG(seed, 1))
 	const size = 10
 	minutes := make([]int64, windows+size)
 	for m := range minutes {
 		minutes[m] = poisson(r, meanPerWindow(m)/size)
 	}
-	out := make([]int64, windows)
-	for i := range out {
+	authors, newest = make([]int64, windows), make([]int64, windows)
+	for i := range authors {
 		for _, v := range minutes[i : i+size] {
-			out[i] += v
+			authors[i] += v
 		}
+		newest[i] = minutes[i+size-1]
 	}
-	return out
+	return authors, newest
 }
 
 // obs is an observation of a term whose authors each posted once.
@@ -76,11 +83,18 @@ func TestSteadyTermNeverTrends(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			p := DefaultParams().StartingAt(t0)
 			const windows = 3 * 1440
-			series := slidingAuthors(7, tt.mean, windows)
+			series, newest := slidingWindows(7, tt.mean, windows)
 			var st State
 			maxScore := math.Inf(-1)
 			for i, a := range series {
-				res := p.Update(&st, obs(i+1, a), period)
+				// With its newest minute, so the newest-period score
+				// is tested too, and its language's volume: the term is
+				// in a tenth of the language's posts.
+				o := obs(i+1, a)
+				o.WindowStart = o.WindowEnd.Add(-10 * period)
+				o.NewestCount, o.NewestAuthors = newest[i], newest[i]
+				o.Volume, o.NewestVolume = 10*a, 10*newest[i]
+				res := p.Update(&st, o, period)
 				if res.Trending {
 					t.Fatalf("window %d (authors %d, baseline %.1f) trends with score %.2f", i, a, res.Baseline, res.Score)
 				}
@@ -483,5 +497,58 @@ func TestMinPosts(t *testing.T) {
 		if got > 0 && p.Negligible(Observation{Count: got, Authors: got, TopAuthorPosts: 1, Volume: tt.volume}) {
 			t.Errorf("MinPosts %d too high: %d posts by %d authors are negligible", got, got, got)
 		}
+	}
+}
+
+func TestNewestPeriodScore(t *testing.T) {
+	const size = 10 * time.Minute // 10 periods per window
+	window := func(authors, newestAuthors, volume, newestVolume int64) Observation {
+		o := obs(1, authors)
+		o.WindowStart = o.WindowEnd.Add(-size)
+		o.NewestCount, o.NewestAuthors = newestAuthors, newestAuthors
+		o.Volume, o.NewestVolume = volume, newestVolume
+		return o
+	}
+	tests := []struct {
+		name     string
+		baseline float64 // the term's EWMA (and EWMVar, Poisson) per window
+		obs      Observation
+		params   func(*Params)
+		score    float64
+		trending bool
+	}{
+		// 5 new authors in a window of 30 posts: (5 − 2)/2 over the
+		// window; in its newest period of 8 posts (5 − 1)/1.
+		{"new term, all in the newest period", 0, window(5, 5, 30, 8), nil, 4, true},
+		{"new term, spread over the window", 0, window(5, 1, 30, 3), nil, 1.5, false},
+		{"newest-period score off", 0, window(5, 5, 30, 8), func(p *Params) { p.NewestNoiseFloor = 0 }, 1.5, false},
+		{"no newest counts (a caller without them)", 0, window(5, 0, 30, 0), nil, 1.5, false},
+		// A term with 10 authors a window, 1 a period: 5 in the newest
+		// period is (5 − 1)/(1 + 1) = 2, below Enter; the window's 14 is
+		// (14 − 10)/(√10 + 2) = 0.77.
+		{"known term, lively period", 10, window(14, 5, 300, 30), nil, 2, false},
+		// In the firehose the floor is relative: 0.2 % of a period's
+		// 3,000 posts is β_new = 6, so 30 new authors in it score 4.
+		{"new term in a busy language", 0, window(30, 30, 30000, 3000), nil, 4, true},
+		{"count value", 0, func() Observation {
+			o := window(5, 2, 30, 8)
+			o.Count, o.NewestCount = 12, 12 // two authors posted 6 each in the newest period
+			o.TopAuthorPosts = 2
+			return o
+		}(), func(p *Params) { p.Value = ValueCount; p.MaxAuthorShare = 1 }, 11, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := DefaultParams()
+			p.WarmUp = 0
+			if tt.params != nil {
+				tt.params(&p)
+			}
+			st := State{EWMA: tt.baseline, EWMVar: tt.baseline}
+			res := p.Update(&st, tt.obs, period)
+			if math.Abs(res.Score-tt.score) > 0.01 || res.Trending != tt.trending {
+				t.Errorf("score %.3f trending %v, want %.3f %v", res.Score, res.Trending, tt.score, tt.trending)
+			}
+		})
 	}
 }
