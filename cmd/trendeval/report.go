@@ -113,9 +113,9 @@ func report(o options, all []*outcome, tables map[*outcome]string, sum string, p
 	w("| mean-shift | steps to full strength and stays for %d periods |\n", r.ShiftPeriods)
 	w("| ramp-up | weighted like a pulse: rises linearly, ½, 1, 1½ × full strength in its first three periods (a pulse's authors), on to %g × at period %d, then holds for %d |\n\n", float64(r.RampPeriods)/2, r.RampPeriods, r.RampPeriods/2)
 	if r.DeleteShare > 0 || r.RetractedBursts > 0 {
-		retract := "**on** (`-retract-deletes`, the pipeline's flag, off by default in the product: docs/pipeline.md, \"Deletes\"): a delete retracts its post from every window that still takes corrections, in the pipeline and the reference alike"
+		retract := "**on** (`-retract-deletes`, the product's default: docs/pipeline.md, \"Deletes\"): a delete retracts its post from the windows still open when it comes, those that hold both its post's period and its own, in the pipeline and the reference alike"
 		if !o.retract {
-			retract = "off, as in the product's default: deletes are only counted"
+			retract = "off (`-retract-deletes=false`): deletes are only counted"
 		}
 		w("Deletes: %g%% of each burst's posts are deleted by their authors at most %s after posting (story posts from authors of their own, on top of the burst's strength, which is what is left), and %d pulses at the strongest strength have every post deleted that soon (*retracted bursts*: not in the bursts judged, and a false positive wherever listed). Retraction is %s. The oracle and the target group count only posts that were not deleted. Rankings are judged as last emitted for each window, after any correction: a live list showed a retracted burst until its deletes arrived.\n\n",
 			100*r.DeleteShare, r.DeleteAfter, r.RetractedBursts, retract)

@@ -70,16 +70,18 @@ func BenchmarkMerge(b *testing.B) {
 	for _, bc := range []struct {
 		name   string
 		window func() []Bucket
+		newest int // MergeNewest's newest buckets (the scorer's: 1)
 	}{
-		{"deletes=none", func() []Bucket { return buckets }},
-		{"deletes=one-bucket-each", func() []Bucket { return append(slices.Clone(buckets), retracted...) }},
-		{"deletes=summed", func() []Bucket { return append(slices.Clone(buckets), SumBuckets(retracted)) }},
+		{"deletes=none", func() []Bucket { return buckets }, 0},
+		{"deletes=one-bucket-each", func() []Bucket { return append(slices.Clone(buckets), retracted...) }, 0},
+		{"deletes=summed", func() []Bucket { return append(slices.Clone(buckets), SumBuckets(retracted)) }, 0},
+		{"deletes=none/newest-period", func() []Bucket { return buckets }, 1},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			var kept int
 			for b.Loop() {
-				kept = len(Merge(bc.window(), atLeast(5)))
+				kept = len(MergeNewest(bc.window(), bc.newest, atLeast(5)))
 			}
 			b.ReportMetric(float64(kept), "terms-kept")
 		})

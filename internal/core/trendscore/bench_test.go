@@ -10,14 +10,26 @@ import (
 // DoFn runs it for every (term, window).
 func BenchmarkUpdate(b *testing.B) {
 	p := DefaultParams().ForWindow(10 * period) // lagged, as in the pipeline
-	series := slidingAuthors(1, func(int) float64 { return 50 }, 4096)
-	var st State
-	b.ReportAllocs()
-	for i := 0; i < b.N; i++ {
-		if i%len(series) == 0 {
-			st = State{}
-		}
-		p.Update(&st, obs(i+1, series[i%len(series)]), period)
+	series, newest := slidingWindows(1, func(int) float64 { return 50 }, 4096)
+	for _, bc := range []struct {
+		name   string
+		newest bool // with the newest period's counts, as the pipeline's windows have
+	}{{"window", false}, {"window+newest-period", true}} {
+		b.Run(bc.name, func(b *testing.B) {
+			var st State
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				if i%len(series) == 0 {
+					st = State{}
+				}
+				o := obs(i+1, series[i%len(series)])
+				if bc.newest {
+					o.WindowStart = o.WindowEnd.Add(-10 * period)
+					o.NewestCount, o.NewestAuthors = newest[i%len(series)], newest[i%len(series)]
+				}
+				p.Update(&st, o, period)
+			}
+		})
 	}
 }
 
