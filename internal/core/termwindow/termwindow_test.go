@@ -482,8 +482,9 @@ func TestSumBuckets(t *testing.T) {
 }
 
 func TestMergeNewest(t *testing.T) {
-	// Four periods of a window, newest first; the third takes a
-	// retraction of the second's author 3 (a bucket of its own).
+	// A window of three periods, newest first, and a bucket retracting
+	// author 3's "old" from the oldest (as the scorer's summed retractions
+	// of earlier periods).
 	period := func(from, to uint64, words ...string) Bucket {
 		var b Builder
 		for a := from; a < to; a++ {
