@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
+	"slices"
 
 	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 )
@@ -13,8 +15,11 @@ import (
 // then each post's hash, URI, author, text, time and terms, as varints and
 // length-prefixed strings.
 
-// AppendBinary appends s's encoding to b.
+// AppendBinary appends s's encoding to b. It grows b once, to the
+// encoding's size: appending a large sample to a short slice regrew it a
+// dozen times, a fifth of the topic stages' allocated bytes.
 func (s Sample) AppendBinary(b []byte) []byte {
+	b = slices.Grow(b, s.encodedLen())
 	b = appendString(b, s.Lang)
 	b = binary.AppendVarint(b, s.End)
 	b = binary.AppendUvarint(b, uint64(len(s.Posts)))
@@ -32,6 +37,31 @@ func (s Sample) AppendBinary(b []byte) []byte {
 	}
 	return b
 }
+
+// encodedLen is the length of s's encoding.
+func (s Sample) encodedLen() int {
+	n := stringLen(s.Lang) + varintLen(s.End) + uvarintLen(uint64(len(s.Posts)))
+	for _, p := range s.Posts {
+		n += 8 + stringLen(p.URI) + stringLen(p.Author) + stringLen(p.Text) + varintLen(p.At) + uvarintLen(uint64(len(p.Terms)))
+		for _, t := range p.Terms {
+			n += uvarintLen(uint64(t.Kind)) + stringLen(t.Text)
+		}
+	}
+	return n
+}
+
+func uvarintLen(v uint64) int { return (bits.Len64(v|1) + 6) / 7 }
+
+// varintLen is the length of binary.AppendVarint's zig-zag encoding of v.
+func varintLen(v int64) int {
+	u := uint64(v) << 1
+	if v < 0 {
+		u = ^u
+	}
+	return uvarintLen(u)
+}
+
+func stringLen(s string) int { return uvarintLen(uint64(len(s))) + len(s) }
 
 func appendString(b []byte, s string) []byte {
 	b = binary.AppendUvarint(b, uint64(len(s)))
