@@ -33,20 +33,8 @@ func BenchmarkJoinBound(b *testing.B) {
 	ex := terms.New(terms.DefaultOptions())
 	var encoded [][]byte
 	for i := range periods {
-		s := topics.NewSampler(k)
-		key := topics.SampleKey{Lang: "en", End: int64(i+1) * time.Minute.Milliseconds()}
-		for j := range k {
-			n := i*k + j
-			p := proto.Clone(all[n%len(all)]).(*tsv1.Post)
-			p.Uri = fmt.Sprintf("%s-%d", p.GetUri(), n/len(all))
-			s.Add(key, topics.NewPost(p, ex.Extract(p)))
-		}
-		for _, smp := range s.Samples() {
-			if len(smp.Posts) != k {
-				b.Fatalf("period %d holds %d posts, want %d", i, len(smp.Posts), k)
-			}
-			encoded = append(encoded, smp.AppendBinary(nil))
-		}
+		smp := fullSample(b, all, ex, i, k)
+		encoded = append(encoded, smp.AppendBinary(nil))
 	}
 	enc := 0
 	for _, e := range encoded {
@@ -76,4 +64,24 @@ func BenchmarkJoinBound(b *testing.B) {
 	b.ReportMetric(float64(enc)/1e6, "encoded-MB/bound")
 	b.ReportMetric(float64(heap)/posts, "heap-B/post")
 	b.ReportMetric(float64(heap)/1e6, "heap-MB/bound")
+}
+
+// fullSample is period i's sample (ending at i+1 minutes) of k posts of the
+// bundled corpus, cycled from post i×k on with fresh URIs, so that every
+// post of every period is distinct.
+func fullSample(tb testing.TB, all []*tsv1.Post, ex *terms.Extractor, i, k int) topics.Sample {
+	tb.Helper()
+	s := topics.NewSampler(k)
+	key := topics.SampleKey{Lang: "en", End: int64(i+1) * time.Minute.Milliseconds()}
+	for j := range k {
+		n := i*k + j
+		p := proto.Clone(all[n%len(all)]).(*tsv1.Post)
+		p.Uri = fmt.Sprintf("%s-%d", p.GetUri(), n/len(all))
+		s.Add(key, topics.NewPost(p, ex.Extract(p)))
+	}
+	smp := s.Samples()
+	if len(smp) != 1 || len(smp[0].Posts) != k {
+		tb.Fatalf("period %d: %d samples, want one of %d posts", i, len(smp), k)
+	}
+	return smp[0]
 }
