@@ -114,7 +114,7 @@ func BenchmarkTrendingOnFlink(b *testing.B) {
 				}
 				var took time.Duration
 				for b.Loop() {
-					took += runToEnd(b, "submitter-"+r.name, dir, bins.pipeline, 30*time.Minute, args...)
+					took += runToEnd(b, "submitter-"+r.name+"-"+round, dir, bins.pipeline, 30*time.Minute, args...)
 				}
 				rate := float64(len(posts)*b.N) / took.Seconds()
 				b.ReportMetric(rate, "posts/s")
