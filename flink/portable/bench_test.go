@@ -12,6 +12,7 @@ import (
 	"github.com/trendstream/trendstream/internal/testenv"
 	"github.com/trendstream/trendstream/internal/testenv/replaytest"
 	"github.com/trendstream/trendstream/pipelines/trending"
+	tsv1 "github.com/trendstream/trendstream/proto/trendstream/v1"
 )
 
 var (
@@ -86,8 +87,9 @@ func BenchmarkTrendingOnFlink(b *testing.B) {
 	posts := replaytest.Dense(b, *benchN, *benchRate, benchT0)
 	replaytest.MustProduce(b, kc.Addrs(), postsTopic, posts)
 	d := trending.DefaultOptions()
-	sc := scenarioConfig{Size: d.WindowSize, Period: d.WindowPeriod, TopK: d.TopK, Score: d.Score, Lateness: d.AllowedLateness}
+	sc := scenarioConfig{Size: d.WindowSize, Period: d.WindowPeriod, TopK: d.TopK, Score: d.Score, Lateness: d.AllowedLateness, Topics: d.Topics}
 	want := sc.reference(posts)
+	wantTopics := sc.snapshots(posts)
 
 	for i := range rounds {
 		round := strconv.Itoa(i + 1)
@@ -122,7 +124,24 @@ func BenchmarkTrendingOnFlink(b *testing.B) {
 				if diff := diffWindows(readTopic(b, kc.Addrs(), trends), want); diff != "" {
 					b.Fatalf("%s: the results topic differs from the reference:\n%s", name, diff)
 				}
+				got := readSnapshots(b, kc.Addrs(), trends)
+				if !r.topicsOff {
+					if diff := diffTopics(got, wantTopics); diff != "" {
+						b.Fatalf("%s: the results topic's topics and examples differ from the reference:\n%s", name, diff)
+					}
+				} else if n := countTopics(got); n > 0 {
+					b.Fatalf("%s: topics off, but the results topic holds %d topics", name, n)
+				}
 			})
 		}
 	}
+}
+
+// countTopics is how many topics snaps hold in all.
+func countTopics(snaps map[string]*tsv1.WindowSnapshot) int {
+	n := 0
+	for _, s := range snaps {
+		n += len(s.GetTopics())
+	}
+	return n
 }

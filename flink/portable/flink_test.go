@@ -239,6 +239,9 @@ func flinkReplay(t *testing.T, fc *flinkCluster, bins binaries, dir string) {
 	if d := diffWindows(readTopic(t, kc.Addrs(), trendsTopic), want); d != "" {
 		t.Errorf("results topic differs from the reference:\n%s", d)
 	}
+	if d := diffTopics(readSnapshots(t, kc.Addrs(), trendsTopic), sc.snapshots(posts)); d != "" {
+		t.Errorf("results topic's topics and examples differ from the reference:\n%s", d)
+	}
 	burstEnd := t0.Add(13 * time.Minute)
 	w := gotDB[windowKey{Source: "bluesky", Lang: "", End: burstEnd}]
 	if len(w.Terms) == 0 || w.Terms[0].Term != "solareclipse" {
@@ -417,6 +420,11 @@ func flinkLive(t *testing.T, fc *flinkCluster, bins binaries, dir string) {
 	}
 	if d := diffWindows(readTopic(t, kc.Addrs(), trendsTopic), want); d != "" {
 		t.Errorf("results topic differs from the reference:\n%s", d)
+	}
+	// Topics too: the join's samples and its decoded copy came through the
+	// savepoint, the resubmission and the kill.
+	if d := diffTopics(readSnapshots(t, kc.Addrs(), trendsTopic), sc.snapshots(posts)); d != "" {
+		t.Errorf("results topic's topics and examples differ from the reference:\n%s", d)
 	}
 	cp := fc.checkpointCounts(t, jobID)
 	// The resubmitted job restored twice: its savepoint at its start and

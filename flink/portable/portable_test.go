@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	grouping "github.com/trendstream/trendstream/internal/core/topics"
 	"github.com/trendstream/trendstream/internal/core/trendscore"
 	"github.com/trendstream/trendstream/internal/testenv"
 	"github.com/trendstream/trendstream/internal/testenv/replaytest"
@@ -104,6 +105,9 @@ func TestTrendingOnPrismJobServerWithWorkerPool(t *testing.T) {
 	if d := diffWindows(gotKafka, want); d != "" {
 		t.Errorf("results topic differs from the reference:\n%s", d)
 	}
+	if d := diffTopics(readSnapshots(t, kc.Addrs(), trendsTopic), sc.snapshots(posts)); d != "" {
+		t.Errorf("results topic's topics and examples differ from the reference:\n%s", d)
+	}
 
 	// The planted burst must actually trend, so that equality with the
 	// reference is not equality of two empty rankings.
@@ -137,7 +141,8 @@ func TestTrendingOnPrismJobServerWithWorkerPool(t *testing.T) {
 // a 20-minute replay yields many of them, and scoring knobs small enough
 // for a few hundred posts.
 func testScenario() scenarioConfig {
-	sc := scenarioConfig{Size: 5 * time.Minute, Period: time.Minute, TopK: 5, Score: trendscore.DefaultParams(), Lateness: 10 * time.Minute}
+	sc := scenarioConfig{Size: 5 * time.Minute, Period: time.Minute, TopK: 5, Score: trendscore.DefaultParams(), Lateness: 10 * time.Minute,
+		Topics: grouping.DefaultConfig()}
 	sc.Score.MinAuthors = 3
 	sc.Score.NoiseFloor = 2
 	sc.Score.HalfLife = 10

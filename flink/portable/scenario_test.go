@@ -3,6 +3,7 @@ package portable
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -11,8 +12,10 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/trendstream/trendstream/internal/core/terms"
+	grouping "github.com/trendstream/trendstream/internal/core/topics"
 	"github.com/trendstream/trendstream/internal/core/trendcalc"
 	"github.com/trendstream/trendstream/internal/core/trendscore"
 	"github.com/trendstream/trendstream/internal/readside/store"
@@ -31,6 +34,9 @@ type scenarioConfig struct {
 	Score        trendscore.Params
 	// Lateness is the pipeline's allowed lateness.
 	Lateness time.Duration
+	// Topics configures the topic stages (#15); its zero value turns them
+	// off.
+	Topics grouping.Config
 }
 
 // flags are the pipeline flags for c. Every scoring knob is passed, so the
@@ -54,12 +60,27 @@ func (c scenarioConfig) flags() []string {
 		"-score-warm-up=" + s.WarmUp.String(),
 		"-allowed-lateness=" + c.Lateness.String(),
 		"-retract-deletes=true",
+		"-topic-sample=" + strconv.Itoa(c.Topics.SamplePosts),
+		"-topic-examples=" + strconv.Itoa(c.Topics.Examples),
+		"-topic-min-shared=" + strconv.Itoa(c.Topics.MinShared),
+		"-topic-min-overlap=" + f(c.Topics.MinOverlap),
 	}
 }
 
 // reference computes every ranking of posts in one process with
-// internal/core/trendcalc, the warm-up counted from the first post.
+// internal/core/trendcalc, the warm-up counted from the first post, as the
+// read model holds them.
 func (c scenarioConfig) reference(posts []*tsv1.Post) map[windowKey]store.Window {
+	out := map[windowKey]store.Window{}
+	for _, s := range c.snapshots(posts) {
+		add(out, store.FromSnapshot(s))
+	}
+	return out
+}
+
+// snapshots computes reference's rankings as the results topic holds them,
+// with their topics and example posts, by record key.
+func (c scenarioConfig) snapshots(posts []*tsv1.Post) map[string]*tsv1.WindowSnapshot {
 	start := posts[0].GetObservedAt().AsTime()
 	for _, p := range posts {
 		if ts := p.GetObservedAt().AsTime(); ts.Before(start) {
@@ -69,16 +90,22 @@ func (c scenarioConfig) reference(posts []*tsv1.Post) map[windowKey]store.Window
 	calc := trendcalc.New(trendcalc.Config{
 		Size: c.Size, Period: c.Period, TopK: c.TopK,
 		Terms: terms.DefaultOptions(), Score: c.Score.StartingAt(start), Source: tsv1.Source_SOURCE_BLUESKY,
-		RetractDeletes: true,
+		RetractDeletes: true, Topics: c.Topics,
 	})
 	for _, p := range posts {
 		calc.Add(p)
 	}
-	out := map[windowKey]store.Window{}
+	out := map[string]*tsv1.WindowSnapshot{}
 	for _, s := range calc.Snapshots() {
-		add(out, store.FromSnapshot(s))
+		out[recordKey(s)] = s
 	}
 	return out
+}
+
+// recordKey is the results topic's record key of s, as the contract
+// prescribes: "<source>|<lang>|<window end, Unix ms>".
+func recordKey(s *tsv1.WindowSnapshot) string {
+	return strconv.Itoa(int(s.GetSource())) + "|" + s.GetLang() + "|" + strconv.FormatInt(s.GetWindowEnd().AsTime().UnixMilli(), 10)
 }
 
 // windowKey identifies one ranking of one window.
@@ -166,9 +193,7 @@ func readTopic(t testing.TB, brokers []string, topic string) map[windowKey]store
 	}
 	out := map[windowKey]store.Window{}
 	for key, s := range latest {
-		want := strconv.Itoa(int(s.GetSource())) + "|" + s.GetLang() + "|" +
-			strconv.FormatInt(s.GetWindowEnd().AsTime().UnixMilli(), 10)
-		if key != want {
+		if want := recordKey(s); key != want {
 			t.Errorf("results record key %q, want %q", key, want)
 		}
 		add(out, store.FromSnapshot(s))
@@ -239,4 +264,79 @@ func fmtTerm(t store.Term) string {
 	}
 	return fmt.Sprintf("{rank %d %s %q count %d authors %d baseline %g score %g first_seen %s}",
 		t.Rank, t.Kind, t.Term, t.Count, t.UniqueAuthors, t.Baseline, t.Score, fs)
+}
+
+// readSnapshots reads the whole results topic as snapshots, the last per
+// record key.
+func readSnapshots(t testing.TB, brokers []string, topic string) map[string]*tsv1.WindowSnapshot {
+	t.Helper()
+	latest, err := replaytest.ReadSnapshots(brokers, topic, 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return latest
+}
+
+// diffTopics describes how the topics of got's windows and the example
+// posts of their terms differ from want's, or returns "" (windows missing
+// from got, and the terms themselves, are diffWindows' to report). Scores
+// are compared to diffWindows' tolerance. It also fails when want has no
+// topic at all, so that a scenario that groups nothing tests nothing.
+func diffTopics(got, want map[string]*tsv1.WindowSnapshot) string {
+	var b strings.Builder
+	n, topics := 0, 0
+	report := func(format string, args ...any) {
+		if n < 30 {
+			fmt.Fprintf(&b, format+"\n", args...)
+		}
+		n++
+	}
+	for _, k := range slices.Sorted(maps.Keys(want)) {
+		w, g := want[k], got[k]
+		topics += len(w.GetTopics())
+		if g == nil {
+			continue
+		}
+		if gt := withScoresOf(g.GetTopics(), w.GetTopics()); !slices.EqualFunc(gt, w.GetTopics(), func(x, y *tsv1.Topic) bool { return proto.Equal(x, y) }) {
+			report("window %s: topics\n  got  %v\n  want %v", k, g.GetTopics(), w.GetTopics())
+		}
+		for i, wt := range w.GetTerms() {
+			if i >= len(g.GetTerms()) {
+				break
+			}
+			if ge := g.GetTerms()[i].GetExamples(); !slices.EqualFunc(ge, wt.GetExamples(), func(x, y *tsv1.ExamplePost) bool { return proto.Equal(x, y) }) {
+				report("window %s, term %q: examples\n  got  %v\n  want %v", k, wt.GetTerm(), ge, wt.GetExamples())
+			}
+		}
+	}
+	if topics == 0 {
+		report("the reference has no topic in any window: the scenario tests no grouping")
+	}
+	if n > 30 {
+		fmt.Fprintf(&b, "… %d differences in all\n", n)
+	}
+	return b.String()
+}
+
+// withScoresOf returns copies of got with each topic's and member's score
+// replaced by want's where the two are within diffWindows' tolerance.
+func withScoresOf(got, want []*tsv1.Topic) []*tsv1.Topic {
+	close := func(x, y float64) bool { return math.Abs(x-y) <= 1e-9*max(1, math.Abs(x), math.Abs(y)) }
+	out := make([]*tsv1.Topic, len(got))
+	for i, g := range got {
+		out[i] = proto.Clone(g).(*tsv1.Topic)
+		if i >= len(want) {
+			continue
+		}
+		w := want[i]
+		if close(out[i].Score, w.GetScore()) {
+			out[i].Score = w.GetScore()
+		}
+		for j, m := range out[i].Members {
+			if j < len(w.GetMembers()) && close(m.Score, w.GetMembers()[j].GetScore()) {
+				m.Score = w.GetMembers()[j].GetScore()
+			}
+		}
+	}
+	return out
 }

@@ -163,7 +163,7 @@ func rankOnPrism(t testing.TB, posts []*tsv1.Post, o *Options) map[string]*tsv1.
 	return readSnapshots(t, kc.Addrs(), o.TrendsTopic)
 }
 
-func compareSnapshots(t *testing.T, got, want map[string]*tsv1.WindowSnapshot) {
+func compareSnapshots(t testing.TB, got, want map[string]*tsv1.WindowSnapshot) {
 	t.Helper()
 	for k, w := range want {
 		g, ok := got[k]
