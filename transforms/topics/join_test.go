@@ -1,12 +1,14 @@
 package topics
 
 import (
+	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"reflect"
 	"testing"
 
 	grouping "github.com/trendstream/trendstream/internal/core/topics"
+	"github.com/trendstream/trendstream/transforms/gorow"
 )
 
 // TestInsertMatchesBag: the join's kept copy, updated sample by sample,
@@ -81,4 +83,46 @@ func summary(ss []grouping.Sample) []string {
 		out = append(out, fmt.Sprintf("%d:%d", s.End, len(s.Posts)))
 	}
 	return out
+}
+
+// TestJoinInCoder: a sample and a request come back as they went in, an
+// element an older version encoded with gorow still decodes, and what is
+// neither is refused.
+func TestJoinInCoder(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		in   JoinIn
+	}{
+		{"sample", JoinIn{Sample: []byte{1, 2, 3}}},
+		{"request", JoinIn{Request: []byte("req")}},
+		{"empty sample", JoinIn{Sample: []byte{}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := encodeJoinIn(tc.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := decodeJoinIn(b)
+			if err != nil || !reflect.DeepEqual(got, tc.in) {
+				t.Fatalf("decoded %+v, %v; want %+v", got, err, tc.in)
+			}
+			old, err := gorow.Encode(tc.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, err := decodeJoinIn(old); err != nil || !bytes.Equal(got.Sample, tc.in.Sample) || !bytes.Equal(got.Request, tc.in.Request) {
+				t.Fatalf("older encoding decoded %+v, %v; want %+v", got, err, tc.in)
+			}
+		})
+	}
+	for _, bad := range []JoinIn{{}, {Sample: []byte{1}, Request: []byte{2}}} {
+		if _, err := encodeJoinIn(bad); err == nil {
+			t.Errorf("encodeJoinIn(%+v) succeeded", bad)
+		}
+	}
+	for _, bad := range [][]byte{nil, {'x', 1}} {
+		if _, err := decodeJoinIn(bad); err == nil {
+			t.Errorf("decodeJoinIn(%v) succeeded", bad)
+		}
+	}
 }
