@@ -38,6 +38,10 @@
 #   CLUSTER_JOB_SERVER=0, CLUSTER_WORKER_POOL=0, CLUSTER_KAFKA=0
 #                         leave that part out
 #   UP_TIMEOUT, DOWN_TIMEOUT           seconds (180, 20)
+#
+# Exit status 4 (PORT_TAKEN): "up" found a port it was given in use by
+# another process; nothing of its own listens on it. Stop the other process
+# or choose other ports ("down" first, to stop what did start).
 #   JAVA_HOME, PYTHON, GO
 set -euo pipefail
 
@@ -415,8 +419,14 @@ try: s.bind(("0.0.0.0", int(sys.argv[1])))
 except OSError: sys.exit(1)' "$1"
 }
 
+# PORT_TAKEN is the exit status of an "up" that found a port it was given
+# taken, before or while starting: callers that chose the ports try others.
+PORT_TAKEN=4
+
 need_port() { # PORT WHAT VAR
-  port_bindable "$1" || die "port $1 ($2, $3) is already in use by another process; stop it or set $3"
+  port_bindable "$1" && return
+  warn "error: port $1 ($2, $3) is already in use by another process; stop it or set $3"
+  exit "$PORT_TAKEN"
 }
 
 # overview: "<taskmanagers> <slots-total> <slots-available> <jobs-running>"
@@ -692,6 +702,13 @@ cmd_up() {
   if ! wait_for "jobmanager" "$UP_TIMEOUT" jm_up || [ "$JM_DEAD" = 1 ]; then
     warn "the JobManager's REST API did not answer on http://127.0.0.1:$REST_PORT within ${UP_TIMEOUT}s; log:"
     tail -n 30 "$LOGS"/*standalonesession*.log 2>/dev/null >&2 || cat "$LOGS/jobmanager.out" >&2 || true
+    # Free when need_port looked, taken before the JVM bound it (a test
+    # package beside this one, CI 2026-12-04: "Could not start rest endpoint
+    # on any port in port range ...").
+    if grep -qs 'java.net.BindException' "$LOGS"/*standalonesession*.log; then
+      warn "error: the JobManager could not bind port $REST_PORT or $RPC_PORT: another process took it; set FLINK_REST_PORT and FLINK_RPC_PORT"
+      exit "$PORT_TAKEN"
+    fi
     exit 1
   fi
   wait_taskmanager || exit 1

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"mime/multipart"
@@ -13,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -37,11 +39,13 @@ const (
 	slowDelayMs = 250
 )
 
-// cluster drives cluster.sh for one state directory and port pair.
+// cluster drives cluster.sh for one state directory and port pair (set by
+// up).
 type cluster struct {
 	t     *testing.T
 	state string
 	rest  int
+	base  []string // env without the ports
 	env   []string
 	home  string // FLINK_HOME, from "cluster.sh env"
 }
@@ -49,15 +53,9 @@ type cluster struct {
 func newCluster(t *testing.T) *cluster {
 	t.Helper()
 	state := t.TempDir()
-	ports, err := freeport.Loopback(2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &cluster{t: t, state: state, rest: ports[0]}
-	c.env = append(os.Environ(),
+	c := &cluster{t: t, state: state}
+	c.base = append(os.Environ(),
 		"FLINK_CLUSTER_DIR="+state,
-		"FLINK_REST_PORT="+strconv.Itoa(ports[0]),
-		"FLINK_RPC_PORT="+strconv.Itoa(ports[1]),
 		"FLINK_TM_SLOTS="+strconv.Itoa(testSlots),
 		"FLINK_JM_MEMORY=768m",
 		"FLINK_TM_MEMORY=1024m",
@@ -75,7 +73,32 @@ func newCluster(t *testing.T) *cluster {
 		"CLUSTER_WORKER_POOL=0",
 		"CLUSTER_KAFKA=0",
 	)
+	c.env = c.base
 	return c
+}
+
+// up runs "cluster.sh up" on free ports, and on others when another process
+// took one first (cluster.sh's exit status 4).
+func (c *cluster) up() {
+	c.t.Helper()
+	err := freeport.Retry(2, 3, func(ports []int) error {
+		c.rest = ports[0]
+		c.env = append(slices.Clone(c.base),
+			"FLINK_REST_PORT="+strconv.Itoa(ports[0]), "FLINK_RPC_PORT="+strconv.Itoa(ports[1]))
+		_, err := c.run("up")
+		if exit := (*exec.ExitError)(nil); errors.As(err, &exit) && exit.ExitCode() == 4 {
+			_, _ = c.run("down")
+			// The next JobManager's log must not show this one's BindException.
+			if err := os.RemoveAll(filepath.Join(c.state, "log")); err != nil {
+				return err
+			}
+			return fmt.Errorf("cluster.sh up: %w", freeport.ErrTaken)
+		}
+		return err
+	})
+	if err != nil {
+		c.t.Fatalf("cluster.sh up: %v", err)
+	}
 }
 
 // run runs "cluster.sh args..." and returns its combined output.
@@ -269,7 +292,7 @@ func TestLocalCluster(t *testing.T) {
 	}
 
 	// Up, from nothing: one TaskManager with all its slots free.
-	c.mustRun("up")
+	c.up()
 	o := c.overview()
 	if o.TaskManagers != 1 || o.SlotsTotal != testSlots || o.SlotsAvailable != testSlots {
 		t.Fatalf("overview after up: %+v, want 1 taskmanager with %d free slots", o, testSlots)

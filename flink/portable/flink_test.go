@@ -3,6 +3,7 @@ package portable
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -40,17 +41,9 @@ type flinkCluster struct {
 
 func startFlink(t testing.TB) *flinkCluster {
 	t.Helper()
-	ports, err := freeport.Loopback(4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &flinkCluster{t: t, state: t.TempDir(), rest: ports[0], jobs: ports[2]}
-	c.env = append(hermeticEnv(),
+	c := &flinkCluster{t: t, state: t.TempDir()}
+	base := append(hermeticEnv(),
 		"FLINK_CLUSTER_DIR="+c.state,
-		"FLINK_REST_PORT="+strconv.Itoa(ports[0]),
-		"FLINK_RPC_PORT="+strconv.Itoa(ports[1]),
-		"BEAM_JOB_PORT="+strconv.Itoa(ports[2]),
-		"BEAM_ARTIFACT_PORT="+strconv.Itoa(ports[3]),
 		"FLINK_TM_SLOTS=2",
 		// Checkpoints every 2 s, so a killed TaskManager costs a few
 		// seconds of replay; a short heartbeat notices the kill quickly.
@@ -63,6 +56,7 @@ func startFlink(t testing.TB) *flinkCluster {
 		"CLUSTER_WORKER_POOL=0",
 		"CLUSTER_KAFKA=0",
 	)
+	c.env = base // "down" at cleanup must find this state directory, whatever happens below
 	t.Cleanup(func() {
 		if t.Failed() {
 			c.dumpLogs()
@@ -71,8 +65,30 @@ func startFlink(t testing.TB) *flinkCluster {
 			t.Errorf("cluster.sh down: %v\n%s", err, out)
 		}
 	})
-	if out, err := c.sh("up"); err != nil {
-		t.Fatalf("cluster.sh up: %v\n%s", err, out)
+	// Up on free ports, and on others when another process took one first
+	// (cluster.sh's exit status 4).
+	err := freeport.Retry(4, 3, func(ports []int) error {
+		c.rest, c.jobs = ports[0], ports[2]
+		c.env = append(slices.Clone(base),
+			"FLINK_REST_PORT="+strconv.Itoa(ports[0]), "FLINK_RPC_PORT="+strconv.Itoa(ports[1]),
+			"BEAM_JOB_PORT="+strconv.Itoa(ports[2]), "BEAM_ARTIFACT_PORT="+strconv.Itoa(ports[3]))
+		out, err := c.sh("up")
+		if exit := (*exec.ExitError)(nil); errors.As(err, &exit) && exit.ExitCode() == 4 {
+			t.Logf("cluster.sh up: a port was taken; on others:\n%s", out)
+			_, _ = c.sh("down")
+			// The next JobManager's log must not show this one's BindException.
+			if err := os.RemoveAll(filepath.Join(c.state, "log")); err != nil {
+				return err
+			}
+			return fmt.Errorf("cluster.sh up: %w", freeport.ErrTaken)
+		}
+		if err != nil {
+			return fmt.Errorf("%w\n%s", err, out)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("cluster.sh up: %v", err)
 	}
 	return c
 }

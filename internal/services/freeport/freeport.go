@@ -4,6 +4,7 @@
 package freeport
 
 import (
+	"errors"
 	"fmt"
 	"net"
 )
@@ -38,4 +39,28 @@ func One() (int, error) {
 		return 0, err
 	}
 	return p[0], nil
+}
+
+// ErrTaken marks a start that failed because a port it was given was
+// taken: Retry then tries again on others.
+var ErrTaken = errors.New("freeport: a port was taken before it was bound")
+
+// Retry calls start with n ports from Loopback until it returns nil or an
+// error that is not ErrTaken, at most attempts times, and returns its last
+// error. It is for servers whose ports are chosen here and bound by another
+// process: a port is free when Loopback finds it, and another process (a
+// test package running beside, an outgoing connection's ephemeral port) can
+// take it before the server binds it.
+func Retry(n, attempts int, start func(ports []int) error) error {
+	var err error
+	for range attempts {
+		var ports []int
+		if ports, err = Loopback(n); err != nil {
+			return err
+		}
+		if err = start(ports); !errors.Is(err, ErrTaken) {
+			return err
+		}
+	}
+	return err
 }
