@@ -40,8 +40,8 @@
 #   UP_TIMEOUT, DOWN_TIMEOUT           seconds (180, 20)
 #
 # Exit status 4 (PORT_TAKEN): "up" found a port it was given in use by
-# another process; nothing of its own listens on it. Stop the other process
-# or choose other ports ("down" first, to stop what did start).
+# another process. It has stopped what it started (not the Kafka broker);
+# stop the other process or choose other ports.
 #   JAVA_HOME, PYTHON, GO
 set -euo pipefail
 
@@ -368,9 +368,13 @@ running() { pid_of "$1" "$(marker_of "$1")"; }
 # start_bg NAME CMD...: start CMD in its own session (so a Ctrl-C in the
 # calling terminal does not reach it, and down can signal its whole process
 # group), output appended to log/NAME.out, pid in pids/NAME.pid.
+# STARTED names what this invocation started, for port_taken to stop.
+STARTED=()
+
 start_bg() {
   local name=$1
   shift
+  STARTED+=("$name")
   mkdir -p "$PIDS" "$LOGS"
   if command -v setsid >/dev/null 2>&1; then
     setsid "$@" </dev/null >>"$LOGS/$name.out" 2>&1 9>&- &
@@ -423,10 +427,21 @@ except OSError: sys.exit(1)' "$1"
 # taken, before or while starting: callers that chose the ports try others.
 PORT_TAKEN=4
 
-need_port() { # PORT WHAT VAR
-  port_bindable "$1" && return
-  warn "error: port $1 ($2, $3) is already in use by another process; stop it or set $3"
+# port_taken MESSAGE: stop what this "up" started, set the JobManager's log
+# aside (the next start's BindException check must not read this one's)
+# and exit PORT_TAKEN, so that the caller can simply try other ports.
+port_taken() {
+  warn "error: $*"
+  local i f
+  for ((i = ${#STARTED[@]} - 1; i >= 0; i--)); do stop "${STARTED[i]}"; done
+  for f in "$LOGS"/*standalonesession*.log; do
+    if [ -f "$f" ]; then mv "$f" "$f.port-taken"; fi
+  done
   exit "$PORT_TAKEN"
+}
+
+need_port() { # PORT WHAT VAR
+  port_bindable "$1" || port_taken "port $1 ($2, $3) is already in use by another process; stop it or set $3"
 }
 
 # overview: "<taskmanagers> <slots-total> <slots-available> <jobs-running>"
@@ -706,8 +721,7 @@ cmd_up() {
     # package beside this one, CI 2026-12-04: "Could not start rest endpoint
     # on any port in port range ...").
     if grep -qs 'java.net.BindException' "$LOGS"/*standalonesession*.log; then
-      warn "error: the JobManager could not bind port $REST_PORT or $RPC_PORT: another process took it; set FLINK_REST_PORT and FLINK_RPC_PORT"
-      exit "$PORT_TAKEN"
+      port_taken "the JobManager could not bind port $REST_PORT or $RPC_PORT: another process took it; set FLINK_REST_PORT and FLINK_RPC_PORT"
     fi
     exit 1
   fi

@@ -87,11 +87,6 @@ func (c *cluster) up() {
 			"FLINK_REST_PORT="+strconv.Itoa(ports[0]), "FLINK_RPC_PORT="+strconv.Itoa(ports[1]))
 		_, err := c.run("up")
 		if exit := (*exec.ExitError)(nil); errors.As(err, &exit) && exit.ExitCode() == 4 {
-			_, _ = c.run("down")
-			// The next JobManager's log must not show this one's BindException.
-			if err := os.RemoveAll(filepath.Join(c.state, "log")); err != nil {
-				return err
-			}
 			return fmt.Errorf("cluster.sh up: %w", freeport.ErrTaken)
 		}
 		return err

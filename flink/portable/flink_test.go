@@ -75,11 +75,6 @@ func startFlink(t testing.TB) *flinkCluster {
 		out, err := c.sh("up")
 		if exit := (*exec.ExitError)(nil); errors.As(err, &exit) && exit.ExitCode() == 4 {
 			t.Logf("cluster.sh up: a port was taken; on others:\n%s", out)
-			_, _ = c.sh("down")
-			// The next JobManager's log must not show this one's BindException.
-			if err := os.RemoveAll(filepath.Join(c.state, "log")); err != nil {
-				return err
-			}
 			return fmt.Errorf("cluster.sh up: %w", freeport.ErrTaken)
 		}
 		if err != nil {
