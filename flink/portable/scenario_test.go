@@ -249,11 +249,14 @@ func diffWindows(got, want map[windowKey]store.Window) string {
 	return b.String()
 }
 
+// closeEnough compares scores and baselines, which the pipeline sums in
+// another order than the reference, to a relative tolerance.
+func closeEnough(x, y float64) bool { return math.Abs(x-y) <= 1e-9*max(1, math.Abs(x), math.Abs(y)) }
+
 func termEqual(a, b store.Term) bool {
-	close := func(x, y float64) bool { return math.Abs(x-y) <= 1e-9*max(1, math.Abs(x), math.Abs(y)) }
 	sameTime := func(x, y *time.Time) bool { return (x == nil) == (y == nil) && (x == nil || x.Equal(*y)) }
 	return a.Rank == b.Rank && a.Kind == b.Kind && a.Term == b.Term && a.Count == b.Count &&
-		a.UniqueAuthors == b.UniqueAuthors && close(a.Baseline, b.Baseline) && close(a.Score, b.Score) &&
+		a.UniqueAuthors == b.UniqueAuthors && closeEnough(a.Baseline, b.Baseline) && closeEnough(a.Score, b.Score) &&
 		sameTime(a.FirstSeen, b.FirstSeen)
 }
 
@@ -319,9 +322,8 @@ func diffTopics(got, want map[string]*tsv1.WindowSnapshot) string {
 }
 
 // withScoresOf returns copies of got with each topic's and member's score
-// replaced by want's where the two are within diffWindows' tolerance.
+// replaced by want's where the two are closeEnough.
 func withScoresOf(got, want []*tsv1.Topic) []*tsv1.Topic {
-	close := func(x, y float64) bool { return math.Abs(x-y) <= 1e-9*max(1, math.Abs(x), math.Abs(y)) }
 	out := make([]*tsv1.Topic, len(got))
 	for i, g := range got {
 		out[i] = proto.Clone(g).(*tsv1.Topic)
@@ -329,11 +331,11 @@ func withScoresOf(got, want []*tsv1.Topic) []*tsv1.Topic {
 			continue
 		}
 		w := want[i]
-		if close(out[i].Score, w.GetScore()) {
+		if closeEnough(out[i].Score, w.GetScore()) {
 			out[i].Score = w.GetScore()
 		}
 		for j, m := range out[i].Members {
-			if j < len(w.GetMembers()) && close(m.Score, w.GetMembers()[j].GetScore()) {
+			if j < len(w.GetMembers()) && closeEnough(m.Score, w.GetMembers()[j].GetScore()) {
 				m.Score = w.GetMembers()[j].GetScore()
 			}
 		}
