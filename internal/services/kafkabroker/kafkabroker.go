@@ -126,35 +126,45 @@ func Start(ctx context.Context, o Options) (*Broker, error) {
 	// Free ports are found by binding and releasing them, so another process
 	// can take one before the JVM binds it. With ports of our own choosing in
 	// a fresh directory, try again on new ones.
-	pick := o.Port == 0 && o.ControllerPort == 0 && b.ownDir
-	for attempt := 1; ; attempt++ {
-		if b.opts.Port == 0 || b.opts.ControllerPort == 0 {
-			ports, err := freeport.Loopback(2)
-			if err != nil {
-				b.removeDir()
-				return nil, err
+	if o.Port == 0 && o.ControllerPort == 0 && b.ownDir {
+		err = freeport.Retry(2, 3, func(ports []int) error {
+			b.opts.Port, b.opts.ControllerPort = ports[0], ports[1]
+			err := b.Start(ctx)
+			if err == nil || !strings.Contains(err.Error(), "Address already in use") {
+				return err
 			}
-			if b.opts.Port == 0 {
-				b.opts.Port = ports[0]
+			b.log.Warn("kafkabroker: port taken, retrying on others", "port", b.opts.Port, "controller_port", b.opts.ControllerPort)
+			if rerr := resetDir(b.dir); rerr != nil {
+				return rerr
 			}
-			if b.opts.ControllerPort == 0 {
-				b.opts.ControllerPort = ports[1]
-			}
+			return fmt.Errorf("%w: %w", freeport.ErrTaken, err)
+		})
+	} else {
+		err = b.startOn(ctx)
+	}
+	if err != nil {
+		b.removeDir()
+		return nil, err
+	}
+	return b, nil
+}
+
+// startOn starts the broker on the ports it was given, picking free ones
+// for those that are 0.
+func (b *Broker) startOn(ctx context.Context) error {
+	if b.opts.Port == 0 || b.opts.ControllerPort == 0 {
+		ports, err := freeport.Loopback(2)
+		if err != nil {
+			return err
 		}
-		err = b.Start(ctx)
-		if err == nil {
-			return b, nil
+		if b.opts.Port == 0 {
+			b.opts.Port = ports[0]
 		}
-		if !pick || attempt == 3 || !strings.Contains(err.Error(), "Address already in use") {
-			b.removeDir()
-			return nil, err
-		}
-		b.log.Warn("kafkabroker: port taken, retrying on others", "port", b.opts.Port, "controller_port", b.opts.ControllerPort)
-		b.opts.Port, b.opts.ControllerPort = 0, 0
-		if err := resetDir(b.dir); err != nil {
-			return nil, err
+		if b.opts.ControllerPort == 0 {
+			b.opts.ControllerPort = ports[1]
 		}
 	}
+	return b.Start(ctx)
 }
 
 // Fetch downloads and verifies the pinned Kafka jars into the cache unless
