@@ -37,6 +37,9 @@
 #   MVN                   Maven (mvn); its settings.xml chooses the repository
 #   CLUSTER_JOB_SERVER=0, CLUSTER_WORKER_POOL=0, CLUSTER_KAFKA=0
 #                         leave that part out
+#   CLUSTER_RESIDUALS_PATCH=0  the job server without our bound on the
+#                         runner's SDF residual state (apache/beam#27648;
+#                         build_residuals_patch), as Beam published it
 #   UP_TIMEOUT, DOWN_TIMEOUT           seconds (180, 20)
 #
 # Exit status 4 (PORT_TAKEN): "up" found a port it was given in use by
@@ -86,6 +89,10 @@ BOOT=$BEAM_DIR/boot
 # The job server's jars (jobserver/pom.xml's dependencies), or one fat jar.
 JOB_SERVER_DIR=$CACHE/beam-flink-$FLINK_MINOR-job-server-$BEAM_JOB_SERVER_VERSION
 JOB_SERVER_POM=$here/jobserver/pom.xml
+# Our bound on the runner's SDF residual state (build_residuals_patch).
+RESIDUALS_POM=$here/jobserver/residuals/pom.xml
+RESIDUALS_PATCH=$here/jobserver/residuals/patch.py
+RESIDUALS_JAR=$JOB_SERVER_DIR/patch/beam-27648-residuals.jar
 MVN=${MVN:-mvn}
 
 STATE=${FLINK_CLUSTER_DIR:-$CACHE/cluster/flink}
@@ -107,6 +114,9 @@ ARTIFACT_PORT=${BEAM_ARTIFACT_PORT:-8098}
 # Hard-coded in Beam's Go boot program (sdks/go/container/boot.go).
 POOL_PORT=50000
 WANT_JOB_SERVER=${CLUSTER_JOB_SERVER:-1}
+# 0: the job server without the residual patch (build_residuals_patch), as
+# Beam published it; only for tests of the fetch itself.
+WANT_RESIDUALS_PATCH=${CLUSTER_RESIDUALS_PATCH:-1}
 WANT_POOL=${CLUSTER_WORKER_POOL:-1}
 WANT_KAFKA=${CLUSTER_KAFKA:-1}
 UP_TIMEOUT=${UP_TIMEOUT:-180}
@@ -132,6 +142,17 @@ need_java() {
   j=$(java_bin)
   [ -n "$j" ] || die "java not found: Flink $FLINK_VERSION needs a Java 11, 17 or 21 runtime (apt-get install openjdk-17-jre-headless, or set JAVA_HOME)"
   JAVA=$j
+}
+
+# javac_bin: the compiler beside the java in use, else javac on PATH.
+javac_bin() {
+  local d
+  d=$(dirname "$(readlink -f "$(java_bin)")")
+  if [ -x "$d/javac" ]; then
+    echo "$d/javac"
+  elif command -v javac >/dev/null 2>&1; then
+    command -v javac
+  fi
 }
 
 need_python() {
@@ -269,7 +290,7 @@ fetch_job_server() {
     return 0
   fi
   local stamp
-  stamp=$(sha256 "$JOB_SERVER_POM")
+  stamp=$(job_server_stamp)
   if [ -f "$JOB_SERVER_DIR/.built-from" ] && [ "$(cat "$JOB_SERVER_DIR/.built-from")" = "$stamp" ]; then
     say "Beam job server: $JOB_SERVER_DIR (cached)"
     return 0
@@ -290,9 +311,66 @@ fetch_job_server() {
   fi
   rm -rf "$JOB_SERVER_DIR/lib"
   mv "$JOB_SERVER_DIR/lib.tmp" "$JOB_SERVER_DIR/lib"
+  rm -f "$RESIDUALS_JAR"
+  if [ "$WANT_RESIDUALS_PATCH" = 1 ] && ! build_residuals_patch; then
+    unlock
+    return 1
+  fi
   echo "$stamp" >"$JOB_SERVER_DIR/.built-from"
   unlock
   say "Beam job server: $(ls "$JOB_SERVER_DIR/lib" | wc -l) jars in $JOB_SERVER_DIR/lib"
+  [ "$WANT_RESIDUALS_PATCH" != 1 ] || say "Beam job server: residual patch (apache/beam#27648) in $RESIDUALS_JAR"
+}
+
+# job_server_stamp: what the cached job server was built from (its pom, and
+# the residual patch with its pom), so that a change to either rebuilds it.
+job_server_stamp() {
+  local f
+  { for f in "$JOB_SERVER_POM" "$RESIDUALS_POM" "$RESIDUALS_PATCH"; do sha256 "$f"; done
+    echo "residuals patch $WANT_RESIDUALS_PATCH"; } | sha256 /dev/stdin
+}
+
+# build_residuals_patch: Beam 2.62.0's portable Flink runner keeps every
+# SDF residual under a state tag of its own and never clears it, so a live
+# job's reader stage grows without bound (apache/beam#27648, fixed upstream
+# after the newest job server these machines resolve). jobserver/residuals
+# has our edit; this compiles it against the job server's own jars into
+# RESIDUALS_JAR, which start_job_server puts first on the class path (and
+# the runner stages it to the TaskManagers with the rest).
+build_residuals_patch() {
+  local javac work
+  javac=$(javac_bin)
+  [ -n "$javac" ] || { warn "Beam job server: javac not found (the residual patch needs a JDK; set JAVA_HOME to one)"; return 1; }
+  work=$JOB_SERVER_DIR/residuals.tmp
+  rm -rf "$work"
+  mkdir -p "$work/src" "$work/classes"
+  if ! "$MVN" -q -B -C -f "$RESIDUALS_POM" dependency:copy-dependencies \
+    -DincludeScope=runtime -DoutputDirectory="$work/sources" >"$work/mvn.log" 2>&1; then
+    warn "Beam job server: Maven could not resolve the sources to patch (log: $work/mvn.log)"
+    return 1
+  fi
+  local jar
+  jar=$(dirname "$javac")/jar
+  (cd "$work/src" &&
+    "$jar" xf "$work/sources/beam-runners-java-fn-execution-$BEAM_JOB_SERVER_VERSION-sources.jar" \
+      org/apache/beam/runners/fnexecution/control/BundleCheckpointHandlers.java &&
+    "$jar" xf "$work/sources/beam-runners-flink-$FLINK_MINOR-$BEAM_JOB_SERVER_VERSION-sources.jar" \
+      org/apache/beam/runners/flink/translation/wrappers/streaming/ExecutableStageDoFnOperator.java \
+      org/apache/beam/runners/flink/translation/functions/FlinkExecutableStageFunction.java) ||
+    { warn "Beam job server: cannot unpack the sources to patch"; return 1; }
+  [ "$(cd "$work" && find src -name '*.java' | wc -l)" = 3 ] ||
+    { warn "Beam job server: the sources jars lack a file to patch"; return 1; }
+  "$PYTHON" "$RESIDUALS_PATCH" "$work/src" || return 1
+  # Java 8 class files, as Beam's own; -proc:none: no annotation processors.
+  if ! "$javac" -nowarn --release 8 -proc:none -cp "$JOB_SERVER_DIR/lib/*" -d "$work/classes" \
+    $(cd "$work" && find src -name '*.java' | sed "s|^|$work/|") >"$work/javac.log" 2>&1; then
+    warn "Beam job server: the residual patch does not compile (log: $work/javac.log)"
+    tail -n 15 "$work/javac.log" >&2 || true
+    return 1
+  fi
+  mkdir -p "$(dirname "$RESIDUALS_JAR")"
+  "$jar" cf "$RESIDUALS_JAR.tmp" -C "$work/classes" . &&
+    mv "$RESIDUALS_JAR.tmp" "$RESIDUALS_JAR" && rm -rf "$work"
 }
 
 job_server_fetched() {
@@ -657,8 +735,19 @@ start_job_server() {
   local java_opts
   read -ra java_opts <<<"$(dist_java_opts)"
   # The class path wildcard is quoted: it is for java, not for the shell.
-  local main=(-cp "$JOB_SERVER_DIR/lib/*" "$JOB_SERVER_MAIN")
-  [ -z "${BEAM_FLINK_JOB_SERVER_JAR:-}" ] || main=(-jar "$BEAM_FLINK_JOB_SERVER_JAR")
+  # The residual patch first: its classes replace Beam's of the same name,
+  # here and, staged in this order, on the TaskManagers.
+  # A BEAM_FLINK_JOB_SERVER_JAR runs as it is (docs/local-cluster.md).
+  local cp=$JOB_SERVER_DIR/lib/* main
+  if [ -n "${BEAM_FLINK_JOB_SERVER_JAR:-}" ]; then
+    main=(-jar "$BEAM_FLINK_JOB_SERVER_JAR")
+  else
+    if [ "$WANT_RESIDUALS_PATCH" = 1 ]; then
+      [ -f "$RESIDUALS_JAR" ] || { warn "Beam job server: $RESIDUALS_JAR is missing (delete $JOB_SERVER_DIR/.built-from and fetch again)"; return 2; }
+      cp=$RESIDUALS_JAR:$cp
+    fi
+    main=(-cp "$cp" "$JOB_SERVER_MAIN")
+  fi
   start_bg job-server "$JAVA" -Xmx512m "${java_opts[@]}" "-Dtrendstream.cluster=$STATE" "${main[@]}" \
     --flink-master "127.0.0.1:$REST_PORT" --job-host 127.0.0.1 \
     --job-port "$JOB_PORT" --artifact-port "$ARTIFACT_PORT" --expansion-port -1 \

@@ -43,7 +43,10 @@ mkdir -p "$out" && echo jar >"$out/beam-runners-flink-1.19-2.62.0.jar" && echo j
 	run := func(t *testing.T, cache string, extraEnv ...string) string {
 		t.Helper()
 		cmd := exec.Command("bash", "cluster.sh", "fetch-job-server")
-		cmd.Env = append(os.Environ(), append([]string{"TRENDSTREAM_CACHE=" + cache, "MVN=" + mvn, "BEAM_FLINK_JOB_SERVER_JAR="}, extraEnv...)...)
+		// The stand-in cannot serve Beam's sources, so the residual patch
+		// is left out here; TestResidualsPatch and flink/portable's live
+		// run (checkReaderStateBounded) test it.
+		cmd.Env = append(os.Environ(), append([]string{"TRENDSTREAM_CACHE=" + cache, "MVN=" + mvn, "BEAM_FLINK_JOB_SERVER_JAR=", "CLUSTER_RESIDUALS_PATCH=0"}, extraEnv...)...)
 		b, err := cmd.CombinedOutput()
 		t.Logf("cluster.sh fetch-job-server:\n%s", b)
 		if err != nil {
@@ -121,6 +124,46 @@ mkdir -p "$out" && echo jar >"$out/beam-runners-flink-1.19-2.62.0.jar" && echo j
 
 	if !strings.Contains(string(pom), "<artifactId>beam-runners-flink-1.19</artifactId>") {
 		t.Error("jobserver/pom.xml does not depend on beam-runners-flink-1.19, the Flink minor cluster.sh runs")
+	}
+}
+
+// TestResidualsPatch checks that jobserver/residuals/patch.py refuses
+// sources it does not recognise: each of its edits must match exactly once,
+// so that another Beam version fails the fetch instead of compiling a
+// half-edited runner. Its edits of the real 2.62.0 sources are compiled by
+// every cluster start and checked by flink/portable's live run.
+func TestResidualsPatch(t *testing.T) {
+	files := []string{
+		"org/apache/beam/runners/fnexecution/control/BundleCheckpointHandlers.java",
+		"org/apache/beam/runners/flink/translation/wrappers/streaming/ExecutableStageDoFnOperator.java",
+		"org/apache/beam/runners/flink/translation/functions/FlinkExecutableStageFunction.java",
+	}
+	for _, tc := range []struct {
+		name, content string
+	}{
+		{"no anchors", "class X {}\n"},
+		{"an anchor twice", "\n    @Override\n    public void onCheckpoint(\n    @Override\n    public void onCheckpoint(\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for _, f := range files {
+				p := filepath.Join(dir, f)
+				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(p, []byte(tc.content), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			out, err := exec.Command("python3", filepath.Join("jobserver", "residuals", "patch.py"), dir).CombinedOutput()
+			if err == nil || !strings.Contains(string(out), "expected one match") {
+				t.Fatalf("patch.py on unknown sources: err %v, output %q; want a refusal naming the edit", err, out)
+			}
+			b, _ := os.ReadFile(filepath.Join(dir, files[0]))
+			if string(b) != tc.content {
+				t.Error("patch.py changed a file it refused")
+			}
+		})
 	}
 }
 

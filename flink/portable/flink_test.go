@@ -437,6 +437,8 @@ func flinkLive(t *testing.T, fc *flinkCluster, bins binaries, dir string) {
 	if d := diffTopics(readSnapshots(t, kc.Addrs(), trendsTopic), sc.snapshots(posts)); d != "" {
 		t.Errorf("results topic's topics and examples differ from the reference:\n%s", d)
 	}
+	// The reader's state after the faults, while the job idles: flat.
+	fc.checkReaderStateBounded(t, jobID, 10, time.Minute)
 	cp := fc.checkpointCounts(t, jobID)
 	// The resubmitted job restored twice: its savepoint at its start and
 	// a checkpoint after the kill.
