@@ -397,6 +397,11 @@ func parseCursor(c string) (int64, bool, error) {
 // serveWS streams the ring to one client from the first event whose key
 // satisfies resume (with a cursor) or from the next event (without).
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, msgType int, send, hasCursor bool, resume func(int64) bool) {
+	// The live tip is taken before the handshake completes, so a client
+	// whose dial has returned gets every event produced after it, even one
+	// from a Start that races with this handler (a client that dialled
+	// before Start once missed the first post: TestServerHeartbeat in CI).
+	pos := s.ring.next()
 	conn, err := upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		return
@@ -413,7 +418,6 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, msgType int, se
 	}()
 	s.nConns.Add(1)
 	s.Start()
-	pos := s.ring.next()
 	if hasCursor {
 		s.nResumes.Add(1)
 		var tooOld bool
