@@ -300,9 +300,7 @@ fetch_job_server() {
   lock "$JOB_SERVER_DIR/.lock"
   say "Beam job server: resolving $JOB_SERVER_COORDS and its dependencies from Maven (~150 MB)"
   rm -rf "$JOB_SERVER_DIR/lib.tmp"
-  # -C: fail on a checksum mismatch instead of warning.
-  if ! "$MVN" -q -B -C -f "$JOB_SERVER_POM" dependency:copy-dependencies \
-    -DincludeScope=runtime -DoutputDirectory="$JOB_SERVER_DIR/lib.tmp" >"$JOB_SERVER_DIR/mvn.log" 2>&1; then
+  if ! mvn_copy "$JOB_SERVER_POM" "$JOB_SERVER_DIR/lib.tmp" "$JOB_SERVER_DIR/mvn.log"; then
     unlock
     warn "Beam job server NOT available: Maven could not resolve $JOB_SERVER_COORDS (log: $JOB_SERVER_DIR/mvn.log):"
     tail -n 15 "$JOB_SERVER_DIR/mvn.log" >&2 || true
@@ -320,6 +318,13 @@ fetch_job_server() {
   unlock
   say "Beam job server: $(ls "$JOB_SERVER_DIR/lib" | wc -l) jars in $JOB_SERVER_DIR/lib"
   [ "$WANT_RESIDUALS_PATCH" != 1 ] || say "Beam job server: residual patch (apache/beam#27648) in $RESIDUALS_JAR"
+}
+
+# mvn_copy POM DIR LOG: copies POM's dependencies into DIR, logging to LOG.
+# -C: fail on a checksum mismatch instead of warning.
+mvn_copy() {
+  "$MVN" -q -B -C -f "$1" dependency:copy-dependencies \
+    -DincludeScope=runtime -DoutputDirectory="$2" >"$3" 2>&1
 }
 
 # job_server_stamp: what the cached job server was built from (its pom, and
@@ -344,8 +349,7 @@ build_residuals_patch() {
   work=$JOB_SERVER_DIR/residuals.tmp
   rm -rf "$work"
   mkdir -p "$work/src" "$work/classes"
-  if ! "$MVN" -q -B -C -f "$RESIDUALS_POM" dependency:copy-dependencies \
-    -DincludeScope=runtime -DoutputDirectory="$work/sources" >"$work/mvn.log" 2>&1; then
+  if ! mvn_copy "$RESIDUALS_POM" "$work/sources" "$work/mvn.log"; then
     warn "Beam job server: Maven could not resolve the sources to patch (log: $work/mvn.log)"
     return 1
   fi
@@ -358,12 +362,14 @@ build_residuals_patch() {
       org/apache/beam/runners/flink/translation/wrappers/streaming/ExecutableStageDoFnOperator.java \
       org/apache/beam/runners/flink/translation/functions/FlinkExecutableStageFunction.java) ||
     { warn "Beam job server: cannot unpack the sources to patch"; return 1; }
-  [ "$(cd "$work" && find src -name '*.java' | wc -l)" = 3 ] ||
+  local sources
+  mapfile -t sources < <(find "$work/src" -name '*.java')
+  [ "${#sources[@]}" = 3 ] ||
     { warn "Beam job server: the sources jars lack a file to patch"; return 1; }
   "$PYTHON" "$RESIDUALS_PATCH" "$work/src" || return 1
   # Java 8 class files, as Beam's own; -proc:none: no annotation processors.
   if ! "$javac" -nowarn --release 8 -proc:none -cp "$JOB_SERVER_DIR/lib/*" -d "$work/classes" \
-    $(cd "$work" && find src -name '*.java' | sed "s|^|$work/|") >"$work/javac.log" 2>&1; then
+    "${sources[@]}" >"$work/javac.log" 2>&1; then
     warn "Beam job server: the residual patch does not compile (log: $work/javac.log)"
     tail -n 15 "$work/javac.log" >&2 || true
     return 1

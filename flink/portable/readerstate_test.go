@@ -2,6 +2,8 @@ package portable
 
 import (
 	"fmt"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,43 +16,31 @@ type readerState struct {
 	Bytes      int64
 }
 
-// readerState returns the newest completed checkpoint's reader-stage state,
-// or ok false while the job has none.
-func (c *flinkCluster) readerState(id string) (rs readerState, ok bool, err error) {
-	var cps struct {
-		Latest struct {
-			Completed *struct {
-				ID int64 `json:"id"`
-			} `json:"completed"`
-		} `json:"latest"`
-	}
-	if err := c.getJSON("/jobs/"+id+"/checkpoints", &cps); err != nil {
-		return rs, false, err
-	}
-	if cps.Latest.Completed == nil {
-		return rs, false, nil
-	}
-	var job struct {
-		Vertices []struct{ ID, Name string } `json:"vertices"`
-	}
-	if err := c.getJSON("/jobs/"+id, &job); err != nil {
-		return rs, false, err
-	}
-	var details struct {
-		Tasks map[string]struct {
-			StateSize int64 `json:"state_size"`
-		} `json:"tasks"`
-	}
-	cp := cps.Latest.Completed.ID
-	if err := c.getJSON(fmt.Sprintf("/jobs/%s/checkpoints/details/%d", id, cp), &details); err != nil {
-		return rs, false, err
-	}
-	for _, v := range job.Vertices {
-		if strings.Contains(v.Name, "kafkaio.Read, DecodePosts") {
-			return readerState{Checkpoint: cp, Bytes: details.Tasks[v.ID].StateSize}, true, nil
+// readerStageRE and checkpointRE read `flink/jobs.sh state`: its first
+// line, then one line per stage, state bytes first.
+var (
+	checkpointRE  = regexp.MustCompile(`^checkpoint (\d+): \d+ bytes`)
+	readerStageRE = regexp.MustCompile(`(?m)^\s*(\d+)\s+.*kafkaio\.Read, DecodePosts`)
+)
+
+// readerState returns the newest completed checkpoint's reader-stage state
+// as `flink/jobs.sh state` (what an operator runs) reports it, or ok false
+// while the job has no completed checkpoint.
+func (c *flinkCluster) readerState(name string) (rs readerState, ok bool, err error) {
+	out, stderr, err := c.jobsScript("state", name)
+	if err != nil {
+		if strings.Contains(stderr, "no completed checkpoint") {
+			return rs, false, nil
 		}
+		return rs, false, fmt.Errorf("flink/jobs.sh state %s: %w: %s", name, err, stderr)
 	}
-	return rs, false, fmt.Errorf("job %s has no reader stage (kafkaio.Read, DecodePosts)", id)
+	cp, stage := checkpointRE.FindStringSubmatch(out), readerStageRE.FindStringSubmatch(out)
+	if cp == nil || stage == nil {
+		return rs, false, fmt.Errorf("flink/jobs.sh state %s shows no reader stage (kafkaio.Read, DecodePosts):\n%s", name, out)
+	}
+	rs.Checkpoint, _ = strconv.ParseInt(cp[1], 10, 64)
+	rs.Bytes, _ = strconv.ParseInt(stage[1], 10, 64)
+	return rs, true, nil
 }
 
 // maxReaderGrowth is how many bytes a checkpoint may add to the reader
@@ -67,10 +57,11 @@ const maxReaderGrowth = 1024
 // than maxReaderGrowth bytes a checkpoint over n checkpoints of job id.
 func (c *flinkCluster) checkReaderStateBounded(t *testing.T, id string, n int64, timeout time.Duration) {
 	t.Helper()
+	name := c.jobName(t, id)
 	deadline := time.Now().Add(timeout)
 	var first readerState
 	for {
-		rs, ok, err := c.readerState(id)
+		rs, ok, err := c.readerState(name)
 		if err != nil {
 			t.Fatalf("reader state: %v", err)
 		}

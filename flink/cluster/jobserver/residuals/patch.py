@@ -23,6 +23,13 @@ class path, which the runner also stages to the TaskManagers):
   * a residual written by the unpatched runner (a savepoint taken before)
     is still found under its old ValueState tag, and cleared once read.
 
+That MapState is the runner's own Flink keyed state (FlinkStateInternals,
+as its other internal state), not Beam user state: the Map, Set and
+OrderedList user state that Go DoFns cannot use on Flink's portable runner
+(transforms/topics/join.go, ../shared/notes/REAL-CLUSTER.md section 5) is a
+limit of the runner's Fn API state handler, which this does not touch. The
+pipeline's own DoFns still keep Bag and Value state only.
+
 Usage: patch.py SRC_DIR, where SRC_DIR holds the three files below, as the
 2.62.0 sources jars unpack them. Every edit must match exactly once, so
 a different Beam version fails here instead of compiling something else.
