@@ -152,12 +152,20 @@ func TestComposeVersionsMatch(t *testing.T) {
 	if !strings.HasSuffix(tag, "-java17") {
 		t.Errorf("Flink image %q is not the Java 17 variant", jm.Image)
 	}
-	jsImage := service(t, p, "beam-job-server").Image
-	m := regexp.MustCompile(`^apache/beam_flink(\d+\.\d+)_job_server:(.+)$`).FindStringSubmatch(jsImage)
+	// The job server is Beam's image with our patch (Dockerfile,
+	// flink-job-server; TestComposeJobServerPatched): the versions are
+	// its base's, and its own tag names the same Beam release.
+	froms := dockerfileFroms(t)
+	jsBase := froms["flink-job-server"]
+	m := regexp.MustCompile(`^apache/beam_flink(\d+\.\d+)_job_server:(.+)$`).FindStringSubmatch(jsBase)
 	if m == nil {
-		t.Fatalf("beam-job-server image %q is not apache/beam_flink<minor>_job_server:<beam>", jsImage)
+		t.Fatalf("Dockerfile flink-job-server stage FROM %q is not apache/beam_flink<minor>_job_server:<beam>", jsBase)
 	}
 	flinkMinor, jobServerBeam := m[1], m[2]
+	jsImage := service(t, p, "beam-job-server").Image
+	if _, tag, _ := splitImage(jsImage); tag != jobServerBeam {
+		t.Errorf("beam-job-server image %q, want the tag of its base's Beam release %s", jsImage, jobServerBeam)
+	}
 	if want := clusterFlink[:strings.LastIndex(clusterFlink, ".")]; flinkMinor != want {
 		t.Errorf("job server %q is built for Flink %s, the cluster runs Flink %s", jsImage, flinkMinor, clusterFlink)
 	}
@@ -170,7 +178,6 @@ func TestComposeVersionsMatch(t *testing.T) {
 		t.Errorf("job server Beam %s is newer than go.mod Beam %s", jobServerBeam, beam)
 	}
 
-	froms := dockerfileFroms(t)
 	if want := "apache/beam_go_sdk:" + strings.TrimPrefix(beam, "v"); froms["go-worker-pool"] != want {
 		t.Errorf("Dockerfile go-worker-pool stage FROM %q, want %q", froms["go-worker-pool"], want)
 	}
@@ -259,12 +266,68 @@ func dockerfileFroms(t *testing.T) map[string]string {
 			froms[f[3]] = f[1]
 		}
 	}
-	for _, stage := range []string{"build", "runtime", "go-worker-pool"} {
+	for _, stage := range []string{"build", "runtime", "go-worker-pool", "job-server-patch", "flink-job-server"} {
 		if froms[stage] == "" {
 			t.Fatalf("Dockerfile has no stage %q (have %v)", stage, froms)
 		}
 	}
 	return froms
+}
+
+// TestComposeJobServerPatched checks that the stack's job server runs our
+// fix of apache/beam#27648 as the local cluster does: built by the same
+// script (flink/cluster/jobserver/residuals/build.sh, which TestJobServer*
+// and TestPipelinesOnFlink exercise) against the jars of the image it runs
+// on, and first on the class path. The image itself is not built here (no
+// Docker engine).
+func TestComposeJobServerPatched(t *testing.T) {
+	p := loadProject(t, "docker-compose.yml")
+	js := service(t, p, "beam-job-server")
+	if js.Build == nil || js.Build.Target != "flink-job-server" {
+		t.Fatalf("beam-job-server is not built from the Dockerfile's flink-job-server stage: %+v", js.Build)
+	}
+	stages := dockerfileStages(t)
+	froms := dockerfileFroms(t)
+	patch, server := stages["job-server-patch"], stages["flink-job-server"]
+	wantCopy := "COPY --from=" + froms["flink-job-server"] + " /opt/apache/beam/jars/ /jobserver/lib/"
+	if !strings.Contains(patch, wantCopy) {
+		t.Errorf("job-server-patch does not compile against the image's jars: want %q in\n%s", wantCopy, patch)
+	}
+	if !strings.Contains(patch, "bash /src/residuals/build.sh /jobserver/lib /out/beam-27648-residuals.jar") ||
+		!strings.Contains(patch, "COPY flink/cluster/jobserver/residuals/ /src/residuals/") {
+		t.Errorf("job-server-patch does not build the patch with jobserver/residuals/build.sh:\n%s", patch)
+	}
+	if !strings.Contains(server, "COPY --from=job-server-patch /out/beam-27648-residuals.jar /opt/trendstream/beam-27648-residuals.jar") {
+		t.Errorf("flink-job-server does not take the built patch:\n%s", server)
+	}
+	const entry = `ENTRYPOINT ["java", "-cp", "/opt/trendstream/beam-27648-residuals.jar:/opt/apache/beam/jars/*", "org.apache.beam.runners.flink.FlinkJobServerDriver"]`
+	if !strings.Contains(server, entry) {
+		t.Errorf("flink-job-server does not start the job server with the patch first on the class path: want %s in\n%s", entry, server)
+	}
+	if _, err := os.Stat(filepath.Join("cluster", "jobserver", "residuals", "build.sh")); err != nil {
+		t.Error(err)
+	}
+}
+
+// dockerfileStages maps each Dockerfile stage name to its text, from its
+// FROM line to the next.
+func dockerfileStages(t *testing.T) map[string]string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(repoRoot, "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stages := map[string]string{}
+	name := ""
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) == 4 && strings.EqualFold(f[0], "FROM") && strings.EqualFold(f[2], "AS") {
+			name = f[3]
+		}
+		if name != "" {
+			stages[name] += line + "\n"
+		}
+	}
+	return stages
 }
 
 func TestComposeHealthchecksAndLimits(t *testing.T) {

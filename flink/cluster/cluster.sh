@@ -92,6 +92,7 @@ JOB_SERVER_POM=$here/jobserver/pom.xml
 # Our bound on the runner's SDF residual state (build_residuals_patch).
 RESIDUALS_POM=$here/jobserver/residuals/pom.xml
 RESIDUALS_PATCH=$here/jobserver/residuals/patch.py
+RESIDUALS_BUILD=$here/jobserver/residuals/build.sh
 RESIDUALS_JAR=$JOB_SERVER_DIR/patch/beam-27648-residuals.jar
 MVN=${MVN:-mvn}
 
@@ -331,7 +332,7 @@ mvn_copy() {
 # the residual patch with its pom), so that a change to either rebuilds it.
 job_server_stamp() {
   local f
-  { for f in "$JOB_SERVER_POM" "$RESIDUALS_POM" "$RESIDUALS_PATCH"; do sha256 "$f"; done
+  { for f in "$JOB_SERVER_POM" "$RESIDUALS_POM" "$RESIDUALS_PATCH" "$RESIDUALS_BUILD"; do sha256 "$f"; done
     echo "residuals patch $WANT_RESIDUALS_PATCH"; } | sha256 /dev/stdin
 }
 
@@ -339,44 +340,19 @@ job_server_stamp() {
 # SDF residual under a state tag of its own and never clears it, so a live
 # job's reader stage grows without bound (apache/beam#27648, fixed upstream
 # after the newest job server these machines resolve). jobserver/residuals
-# has our edit; this compiles it against the job server's own jars into
-# RESIDUALS_JAR, which start_job_server puts first on the class path (and
-# the runner stages it to the TaskManagers with the rest).
+# has our edit, and its build.sh compiles it against the job server's own
+# jars into RESIDUALS_JAR, which start_job_server puts first on the class
+# path (and the runner stages it to the TaskManagers with the rest). The
+# Compose stack's job server image is built by the same script
+# (Dockerfile, flink-job-server).
 build_residuals_patch() {
-  local javac work
+  local javac
   javac=$(javac_bin)
   [ -n "$javac" ] || { warn "Beam job server: javac not found (the residual patch needs a JDK; set JAVA_HOME to one)"; return 1; }
-  work=$JOB_SERVER_DIR/residuals.tmp
-  rm -rf "$work"
-  mkdir -p "$work/src" "$work/classes"
-  if ! mvn_copy "$RESIDUALS_POM" "$work/sources" "$work/mvn.log"; then
-    warn "Beam job server: Maven could not resolve the sources to patch (log: $work/mvn.log)"
+  if ! JAVAC=$javac MVN=$MVN PYTHON=$PYTHON bash "$RESIDUALS_BUILD" "$JOB_SERVER_DIR/lib" "$RESIDUALS_JAR"; then
+    warn "Beam job server: building the residual patch failed (see above)"
     return 1
   fi
-  local jar
-  jar=$(dirname "$javac")/jar
-  (cd "$work/src" &&
-    "$jar" xf "$work/sources/beam-runners-java-fn-execution-$BEAM_JOB_SERVER_VERSION-sources.jar" \
-      org/apache/beam/runners/fnexecution/control/BundleCheckpointHandlers.java &&
-    "$jar" xf "$work/sources/beam-runners-flink-$FLINK_MINOR-$BEAM_JOB_SERVER_VERSION-sources.jar" \
-      org/apache/beam/runners/flink/translation/wrappers/streaming/ExecutableStageDoFnOperator.java \
-      org/apache/beam/runners/flink/translation/functions/FlinkExecutableStageFunction.java) ||
-    { warn "Beam job server: cannot unpack the sources to patch"; return 1; }
-  local sources
-  mapfile -t sources < <(find "$work/src" -name '*.java')
-  [ "${#sources[@]}" = 3 ] ||
-    { warn "Beam job server: the sources jars lack a file to patch"; return 1; }
-  "$PYTHON" "$RESIDUALS_PATCH" "$work/src" || return 1
-  # Java 8 class files, as Beam's own; -proc:none: no annotation processors.
-  if ! "$javac" -nowarn --release 8 -proc:none -cp "$JOB_SERVER_DIR/lib/*" -d "$work/classes" \
-    "${sources[@]}" >"$work/javac.log" 2>&1; then
-    warn "Beam job server: the residual patch does not compile (log: $work/javac.log)"
-    tail -n 15 "$work/javac.log" >&2 || true
-    return 1
-  fi
-  mkdir -p "$(dirname "$RESIDUALS_JAR")"
-  "$jar" cf "$RESIDUALS_JAR.tmp" -C "$work/classes" . &&
-    mv "$RESIDUALS_JAR.tmp" "$RESIDUALS_JAR" && rm -rf "$work"
 }
 
 job_server_fetched() {

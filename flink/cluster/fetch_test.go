@@ -1,6 +1,8 @@
 package cluster_test
 
 import (
+	"archive/zip"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -162,6 +164,94 @@ func TestResidualsPatch(t *testing.T) {
 			b, _ := os.ReadFile(filepath.Join(dir, files[0]))
 			if string(b) != tc.content {
 				t.Error("patch.py changed a file it refused")
+			}
+		})
+	}
+}
+
+// TestResidualsBuild checks that jobserver/residuals/build.sh, the one
+// build of the patch (cluster.sh and the Dockerfile's job-server-patch
+// stage), stops with a clear error and leaves no jar behind when it cannot
+// build: no job server jars, Maven refusing, sources without the classes
+// to edit. Its build of the real sources runs at every cluster fetch.
+func TestResidualsBuild(t *testing.T) {
+	javac, err := exec.LookPath("javac")
+	if err != nil {
+		t.Fatalf("javac not found: the residual patch needs a JDK (make deps): %v", err)
+	}
+	build, err := filepath.Abs(filepath.Join("jobserver", "residuals", "build.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// fakeMaven writes a mvn that copies the jars of dir into the
+	// -DoutputDirectory it is given, or fails when dir is "".
+	fakeMaven := func(t *testing.T, dir string) string {
+		bin := filepath.Join(t.TempDir(), "mvn")
+		script := "#!/bin/sh\necho '[ERROR] Could not resolve dependencies'; exit 1\n"
+		if dir != "" {
+			script = "#!/bin/sh\nfor a; do case $a in -DoutputDirectory=*) out=${a#-DoutputDirectory=};; esac; done\n" +
+				"mkdir -p \"$out\" && cp " + dir + "/*.jar \"$out\"/\n"
+		}
+		if err := os.WriteFile(bin, []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return bin
+	}
+	// sourcesJars writes the two sources jars with only the first of the
+	// Flink runner's two classes.
+	sourcesJars := func(t *testing.T) string {
+		dir := t.TempDir()
+		for name, files := range map[string][]string{
+			"beam-runners-java-fn-execution-2.62.0-sources.jar": {"org/apache/beam/runners/fnexecution/control/BundleCheckpointHandlers.java"},
+			"beam-runners-flink-1.19-2.62.0-sources.jar":        {"org/apache/beam/runners/flink/translation/wrappers/streaming/ExecutableStageDoFnOperator.java"},
+		} {
+			f, err := os.Create(filepath.Join(dir, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			zw := zip.NewWriter(f)
+			for _, file := range files {
+				w, err := zw.Create(file)
+				if err != nil {
+					t.Fatal(err)
+				}
+				fmt.Fprintln(w, "class X {}")
+			}
+			if err := zw.Close(); err != nil {
+				t.Fatal(err)
+			}
+			f.Close()
+		}
+		return dir
+	}
+	for _, tc := range []struct {
+		name    string
+		lib     bool
+		sources func(t *testing.T) string // "" for a Maven that fails
+		want    string
+	}{
+		{"no job server jars", false, func(*testing.T) string { return "" }, "no job server jars"},
+		{"maven refuses", true, func(*testing.T) string { return "" }, "Maven could not resolve the sources to patch"},
+		{"a class missing from the sources", true, sourcesJars, "the sources jars lack a file to patch"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			lib := filepath.Join(dir, "lib")
+			if tc.lib {
+				if err := os.Mkdir(lib, 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			out := filepath.Join(dir, "patch", "beam-27648-residuals.jar")
+			cmd := exec.Command("bash", build, lib, out)
+			cmd.Env = append(os.Environ(), "JAVAC="+javac, "MVN="+fakeMaven(t, tc.sources(t)))
+			b, err := cmd.CombinedOutput()
+			if err == nil || !strings.Contains(string(b), tc.want) {
+				t.Fatalf("build.sh: err %v, output %q; want a failure saying %q", err, b, tc.want)
+			}
+			left, _ := filepath.Glob(filepath.Join(dir, "patch", "*"))
+			if len(left) > 0 {
+				t.Errorf("build.sh left %v behind", left)
 			}
 		})
 	}
