@@ -2,6 +2,7 @@ package flink
 
 import (
 	"context"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -252,28 +253,6 @@ func goModDirective(t *testing.T) string {
 	return string(m[1])
 }
 
-// dockerfileFroms maps each Dockerfile stage name to its base image.
-func dockerfileFroms(t *testing.T) map[string]string {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(repoRoot, "Dockerfile"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	froms := map[string]string{}
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) == 4 && strings.EqualFold(f[0], "FROM") && strings.EqualFold(f[2], "AS") {
-			froms[f[3]] = f[1]
-		}
-	}
-	for _, stage := range []string{"build", "runtime", "go-worker-pool", "job-server-patch", "flink-job-server"} {
-		if froms[stage] == "" {
-			t.Fatalf("Dockerfile has no stage %q (have %v)", stage, froms)
-		}
-	}
-	return froms
-}
-
 // TestComposeJobServerPatched checks that the stack's job server runs our
 // fix of apache/beam#27648 as the local cluster does: built by the same
 // script (flink/cluster/jobserver/residuals/build.sh, which TestJobServer*
@@ -287,9 +266,8 @@ func TestComposeJobServerPatched(t *testing.T) {
 		t.Fatalf("beam-job-server is not built from the Dockerfile's flink-job-server stage: %+v", js.Build)
 	}
 	stages := dockerfileStages(t)
-	froms := dockerfileFroms(t)
-	patch, server := stages["job-server-patch"], stages["flink-job-server"]
-	wantCopy := "COPY --from=" + froms["flink-job-server"] + " /opt/apache/beam/jars/ /jobserver/lib/"
+	patch, server := stages["job-server-patch"].Text, stages["flink-job-server"].Text
+	wantCopy := "COPY --from=" + stages["flink-job-server"].From + " /opt/apache/beam/jars/ /jobserver/lib/"
 	if !strings.Contains(patch, wantCopy) {
 		t.Errorf("job-server-patch does not compile against the image's jars: want %q in\n%s", wantCopy, patch)
 	}
@@ -309,25 +287,48 @@ func TestComposeJobServerPatched(t *testing.T) {
 	}
 }
 
-// dockerfileStages maps each Dockerfile stage name to its text, from its
-// FROM line to the next.
-func dockerfileStages(t *testing.T) map[string]string {
+// dockerfileStage is one stage of the Dockerfile: its base image and its
+// text, from its FROM line to the next.
+type dockerfileStage struct {
+	From, Text string
+}
+
+// dockerfileStages reads the Dockerfile's stages by name.
+func dockerfileStages(t *testing.T) map[string]dockerfileStage {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(repoRoot, "Dockerfile"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	stages := map[string]string{}
+	stages := map[string]dockerfileStage{}
 	name := ""
 	for _, line := range strings.Split(string(b), "\n") {
 		if f := strings.Fields(line); len(f) == 4 && strings.EqualFold(f[0], "FROM") && strings.EqualFold(f[2], "AS") {
 			name = f[3]
+			stages[name] = dockerfileStage{From: f[1]}
 		}
 		if name != "" {
-			stages[name] += line + "\n"
+			st := stages[name]
+			st.Text += line + "\n"
+			stages[name] = st
+		}
+	}
+	for _, stage := range []string{"build", "runtime", "go-worker-pool", "job-server-patch", "flink-job-server"} {
+		if stages[stage].From == "" {
+			t.Fatalf("Dockerfile has no stage %q (have %v)", stage, slices.Sorted(maps.Keys(stages)))
 		}
 	}
 	return stages
+}
+
+// dockerfileFroms maps each Dockerfile stage name to its base image.
+func dockerfileFroms(t *testing.T) map[string]string {
+	t.Helper()
+	froms := map[string]string{}
+	for name, st := range dockerfileStages(t) {
+		froms[name] = st.From
+	}
+	return froms
 }
 
 func TestComposeHealthchecksAndLimits(t *testing.T) {

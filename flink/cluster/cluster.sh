@@ -89,10 +89,9 @@ BOOT=$BEAM_DIR/boot
 # The job server's jars (jobserver/pom.xml's dependencies), or one fat jar.
 JOB_SERVER_DIR=$CACHE/beam-flink-$FLINK_MINOR-job-server-$BEAM_JOB_SERVER_VERSION
 JOB_SERVER_POM=$here/jobserver/pom.xml
-# Our bound on the runner's SDF residual state (build_residuals_patch).
-RESIDUALS_POM=$here/jobserver/residuals/pom.xml
-RESIDUALS_PATCH=$here/jobserver/residuals/patch.py
-RESIDUALS_BUILD=$here/jobserver/residuals/build.sh
+# Our bound on the runner's SDF residual state (build_residuals_patch):
+# its pom, patch.py and build.sh.
+RESIDUALS_DIR=$here/jobserver/residuals
 RESIDUALS_JAR=$JOB_SERVER_DIR/patch/beam-27648-residuals.jar
 MVN=${MVN:-mvn}
 
@@ -329,10 +328,10 @@ mvn_copy() {
 }
 
 # job_server_stamp: what the cached job server was built from (its pom, and
-# the residual patch with its pom), so that a change to either rebuilds it.
+# the residual patch's files), so that a change to either rebuilds it.
 job_server_stamp() {
   local f
-  { for f in "$JOB_SERVER_POM" "$RESIDUALS_POM" "$RESIDUALS_PATCH" "$RESIDUALS_BUILD"; do sha256 "$f"; done
+  { for f in "$JOB_SERVER_POM" "$RESIDUALS_DIR"/*; do sha256 "$f"; done
     echo "residuals patch $WANT_RESIDUALS_PATCH"; } | sha256 /dev/stdin
 }
 
@@ -349,7 +348,7 @@ build_residuals_patch() {
   local javac
   javac=$(javac_bin)
   [ -n "$javac" ] || { warn "Beam job server: javac not found (the residual patch needs a JDK; set JAVA_HOME to one)"; return 1; }
-  if ! JAVAC=$javac MVN=$MVN PYTHON=$PYTHON bash "$RESIDUALS_BUILD" "$JOB_SERVER_DIR/lib" "$RESIDUALS_JAR"; then
+  if ! JAVAC=$javac MVN=$MVN PYTHON=$PYTHON bash "$RESIDUALS_DIR/build.sh" "$JOB_SERVER_DIR/lib" "$RESIDUALS_JAR"; then
     warn "Beam job server: building the residual patch failed (see above)"
     return 1
   fi
